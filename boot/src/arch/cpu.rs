@@ -1,0 +1,61 @@
+//! Reading the CPU's identity and state from system registers, and idling.
+
+use aarch64_cpu::registers::{
+    CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, ID_AA64PFR0_EL1, MIDR_EL1, MPIDR_EL1, Readable,
+};
+
+/// MPIDR_EL1 bits that identify a CPU: Aff3 [39:32] and Aff2..Aff0 [23:0].
+const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
+
+/// The affinity fields of this CPU's MPIDR_EL1, as device trees list them.
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get() & MPIDR_AFFINITY_MASK
+}
+
+/// MIDR_EL1: implementer, part number and revision.
+pub fn midr() -> u64 {
+    MIDR_EL1.get()
+}
+
+/// CNTFRQ_EL0: the system counter's frequency in Hz, as firmware set it.
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+/// CNTPCT_EL0: the system counter now.
+pub fn counter() -> u64 {
+    CNTPCT_EL0.get()
+}
+
+/// True if the CPU implements the GICv3 system-register CPU interface
+/// (ID_AA64PFR0_EL1.GIC != 0); a GICv2 host such as the Raspberry Pi has none.
+pub fn has_gic_system_registers() -> bool {
+    /// ID_AA64PFR0_EL1.GIC, bits [27:24] (aarch64-cpu does not declare this field).
+    const GIC_SHIFT: u64 = 24;
+    (ID_AA64PFR0_EL1.get() >> GIC_SHIFT) & 0xf != 0
+}
+
+/// ID_AA64MMFR0_EL1.PARange: the physical address size code (0 = 32 bits ...
+/// 5 = 48 bits, 6 = 52 bits).
+pub fn physical_address_range() -> u64 {
+    ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange)
+}
+
+/// Waits for an event or interrupt (`WFE`): the idle loop's body.
+pub fn wait_for_event() {
+    aarch64_cpu::asm::wfe();
+}
+
+/// Wakes CPUs waiting in [`wait_for_event`] (`SEV`).
+pub fn send_event() {
+    aarch64_cpu::asm::sev();
+}
+
+/// Stops this CPU for good, with interrupts masked.
+pub fn halt() -> ! {
+    // SAFETY: masking interrupts at the current EL has no memory-safety effect.
+    unsafe { core::arch::asm!("msr DAIFSet, #0xf", options(nomem, nostack)) };
+    loop {
+        aarch64_cpu::asm::wfe();
+    }
+}

@@ -1,0 +1,9 @@
+//! Everything that is specific to the AArch64 architecture: assembly entry points,
+//! exception vectors, cache and TLB maintenance, the EL2 MMU, and system registers.
+
+pub mod cache;
+pub mod cpu;
+pub mod entry;
+pub mod mmu;
+pub mod semihosting;
+pub mod vectors;

@@ -1,0 +1,3 @@
+//! Drivers for the physical devices Aerie itself uses.
+
+pub mod pl011;

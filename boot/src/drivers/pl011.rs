@@ -1,0 +1,77 @@
+//! The Arm PrimeCell UART (PL011), transmit side, polled.
+//!
+//! Aerie leaves the line settings (baud rate, framing) as the firmware or QEMU set
+//! them: on the Raspberry Pi the firmware programs the UART from `config.txt`, and
+//! reprogramming it would need the UART's reference clock.
+
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_bitfields;
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
+
+register_bitfields! [u32,
+    /// Flag register.
+    FR [
+        /// Transmit FIFO full: the data register cannot take another byte.
+        TXFF OFFSET(5) NUMBITS(1) [],
+        /// UART busy: still transmitting (including the stop bits of the last byte).
+        BUSY OFFSET(3) NUMBITS(1) []
+    ]
+];
+
+register_structs! {
+    /// The PL011 registers Aerie touches (PrimeCell UART TRM, section 3.2).
+    RegisterBlock {
+        /// Data register: a write transmits one byte.
+        (0x000 => dr: ReadWrite<u32>),
+        (0x004 => _reserved),
+        /// Flag register.
+        (0x018 => fr: ReadOnly<u32, FR::Register>),
+        (0x01c => @END),
+    }
+}
+
+/// A PL011 at a fixed physical address (Aerie's memory map is one-to-one).
+pub struct Pl011 {
+    registers: &'static RegisterBlock,
+}
+
+impl Pl011 {
+    /// The UART whose registers are at `base`.
+    ///
+    /// # Safety
+    /// `base` must be the address of a PL011's register block that is accessible
+    /// (identity-mapped as device memory, or the MMU is off) for the rest of Aerie's
+    /// run, and nothing else may treat that memory as ordinary memory.
+    pub unsafe fn at(base: usize) -> Self {
+        // SAFETY: the caller guarantees `base` is a live PL011 register block; all
+        // accesses through the reference are volatile register accesses.
+        Self { registers: unsafe { &*(base as *const RegisterBlock) } }
+    }
+
+    /// Sends one byte, waiting while the transmit FIFO is full.
+    pub fn write_byte(&self, byte: u8) {
+        while self.registers.fr.is_set(FR::TXFF) {
+            core::hint::spin_loop();
+        }
+        self.registers.dr.set(u32::from(byte));
+    }
+
+    /// Sends `text`, turning `\n` into `\r\n` for terminals.
+    pub fn write_str(&self, text: &str) {
+        for byte in text.bytes() {
+            if byte == b'\n' {
+                self.write_byte(b'\r');
+            }
+            self.write_byte(byte);
+        }
+    }
+
+    /// Waits until every queued byte has left the UART, so that nothing is lost
+    /// when the machine powers off.
+    pub fn flush(&self) {
+        while self.registers.fr.is_set(FR::BUSY) {
+            core::hint::spin_loop();
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Secondary CPUs: starting them, and keeping them parked, ready for work.
+//!
+//! Each secondary gets a 64 KiB stack from the frame allocator, with its
+//! [`SecondaryBoot`] block at the bottom of that allocation (far from the top,
+//! where the stack starts). Once in Rust, it marks itself online and waits in `WFE`
+//! for a job in its mailbox. Today the only job is [`Job::Ping`], which proves the
+//! CPU runs Aerie's code with the MMU on; running vCPUs comes next.
+
+use crate::arch::cache;
+use crate::arch::cpu;
+use crate::arch::entry::{SecondaryBoot, secondary_entry};
+use crate::arch::mmu::MmuSettings;
+use crate::memory;
+use crate::psci;
+use aerie_hyp::platform::{EnableMethod, MAX_CPUS, Platform};
+use aerie_hyp::summary::CpuFailure;
+use arrayvec::ArrayVec;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+/// Pages of stack per secondary CPU.
+const STACK_PAGES: usize = 16;
+/// How long a CPU may take to come online or answer a ping.
+const START_TIMEOUT_MICROS: u64 = 2_000_000;
+
+/// Work a parked CPU can be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Job {
+    /// Nothing to do.
+    None = 0,
+    /// Answer by incrementing [`PING_ANSWERS`].
+    Ping = 1,
+}
+
+/// Which CPUs (by index in the platform's CPU list) run Aerie.
+static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// One mailbox per CPU, holding a [`Job`].
+static MAILBOX: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(Job::None as u8) }; MAX_CPUS];
+/// Pings answered.
+static PING_ANSWERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts every CPU but the boot CPU. Returns the ones that failed, with reasons.
+pub fn start_secondaries(
+    platform: &Platform<'_>,
+    mmu: &MmuSettings,
+    vbar: u64,
+) -> ArrayVec<CpuFailure<'static>, MAX_CPUS> {
+    let boot_mpidr = cpu::mpidr();
+    let mut failures = ArrayVec::new();
+    for (index, cpu) in platform.cpus.iter().enumerate() {
+        if cpu.mpidr == boot_mpidr {
+            ONLINE[index].store(true, Ordering::Release);
+            continue;
+        }
+        if let Err(reason) = start_one(platform, index, cpu.mpidr, cpu.enable_method, mmu, vbar) {
+            failures.push(CpuFailure { mpidr: cpu.mpidr, reason });
+        }
+    }
+    failures
+}
+
+fn start_one(
+    platform: &Platform<'_>,
+    index: usize,
+    mpidr: u64,
+    method: EnableMethod<'_>,
+    mmu: &MmuSettings,
+    vbar: u64,
+) -> Result<(), &'static str> {
+    let psci = match method {
+        EnableMethod::Psci => platform.psci.ok_or("enable-method is psci but there is no /psci node")?,
+        EnableMethod::SpinTable { .. } => {
+            return Err("spin-table start is not implemented yet (Raspberry Pi 4 support)");
+        }
+        EnableMethod::None => return Err("no enable-method in the device tree"),
+        EnableMethod::Unsupported(_) => return Err("unsupported enable-method"),
+    };
+    let stack = memory::allocate_frames(STACK_PAGES).ok_or("no memory for its stack")?;
+    let boot = SecondaryBoot {
+        stack_top: stack.end(),
+        ttbr0: mmu.ttbr0,
+        tcr: mmu.tcr,
+        mair: mmu.mair,
+        sctlr: mmu.sctlr,
+        vbar,
+        cpu_index: index as u64,
+    };
+    let block = stack.start() as *mut SecondaryBoot;
+    // SAFETY: `stack` is a fresh, exclusively owned, identity-mapped allocation far
+    // larger than the block; the block sits at its bottom, below the stack's reach.
+    unsafe { block.write(boot) };
+    cache::clean_to_poc(block as usize, core::mem::size_of::<SecondaryBoot>());
+    let entry = secondary_entry as unsafe extern "C" fn() as usize as u64;
+    psci::cpu_on(psci.conduit, mpidr, entry, block as u64).map_err(|e| e.name())?;
+    let deadline = crate::logger::uptime_micros() + START_TIMEOUT_MICROS;
+    while !ONLINE[index].load(Ordering::Acquire) {
+        if crate::logger::uptime_micros() > deadline {
+            return Err("started by PSCI but never reached Aerie's code");
+        }
+        core::hint::spin_loop();
+    }
+    Ok(())
+}
+
+/// Sends a ping to every online secondary and waits for the answers. Returns how
+/// many CPUs answered, the boot CPU included.
+pub fn ping_all(platform: &Platform<'_>) -> usize {
+    let boot_mpidr = cpu::mpidr();
+    let mut expected = 0;
+    for (index, cpu) in platform.cpus.iter().enumerate() {
+        if cpu.mpidr != boot_mpidr && ONLINE[index].load(Ordering::Acquire) {
+            MAILBOX[index].store(Job::Ping as u8, Ordering::Release);
+            expected += 1;
+        }
+    }
+    cpu::send_event();
+    let deadline = crate::logger::uptime_micros() + START_TIMEOUT_MICROS;
+    while PING_ANSWERS.load(Ordering::Acquire) < expected {
+        if crate::logger::uptime_micros() > deadline {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    1 + PING_ANSWERS.load(Ordering::Acquire)
+}
+
+/// The Rust entry point of a secondary CPU (from `secondary_entry`).
+#[unsafe(no_mangle)]
+extern "C" fn aerie_secondary_main(cpu_index: u64) -> ! {
+    let index = cpu_index as usize;
+    let Some(online) = ONLINE.get(index) else { cpu::halt() };
+    log::debug!("cpu {index} (MPIDR {:#x}) online", cpu::mpidr());
+    online.store(true, Ordering::Release);
+    loop {
+        match MAILBOX[index].swap(Job::None as u8, Ordering::AcqRel) {
+            job if job == Job::Ping as u8 => {
+                PING_ANSWERS.fetch_add(1, Ordering::AcqRel);
+            }
+            _ => cpu::wait_for_event(),
+        }
+    }
+}

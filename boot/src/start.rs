@@ -1,0 +1,151 @@
+//! The boot sequence of the boot CPU, one step per function call.
+//!
+//! 1. Find and validate the device tree, switch the console to its UART.
+//! 2. Refuse unsuitable machines: wrong exception level, no usable GIC, too little
+//!    RAM.
+//! 3. Plan memory, build the identity map, turn on the MMU and caches.
+//! 4. Heap, frame allocator, logger.
+//! 5. Identify the host's virtio-mmio devices, start the secondary CPUs.
+//! 6. Print the hardware summary; run a requested self-test; power off.
+
+use crate::arch::{cpu, mmu};
+use crate::device_tree;
+use crate::memory::{self, ImageLayout};
+use crate::stop;
+use crate::{VERSION, logger, smp, virtio_probe};
+use aerie_hyp::bootargs::{self, SelfTest};
+use aerie_hyp::memory::Range;
+use aerie_hyp::platform::{Gic, MAX_REDISTRIBUTOR_REGIONS, MAX_VIRTIO_SLOTS, Platform};
+use aerie_hyp::summary::{CpuIdentity, Summary};
+use arrayvec::ArrayVec;
+
+/// The only exception level Aerie can run at.
+const HYPERVISOR_EL: u64 = 2;
+
+unsafe extern "C" {
+    static exception_vectors: u8;
+}
+
+/// The boot CPU's Rust entry point, called by `primary_entry` with the loader's x0
+/// and the exception level it found.
+#[unsafe(no_mangle)]
+extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u64) -> ! {
+    logger::mark_start();
+    let tree = match device_tree::load(device_tree_address) {
+        Ok(tree) => tree,
+        Err(error) => stop::refuse(format_args!("{error}")),
+    };
+    let platform = match Platform::parse(tree.blob) {
+        Ok(platform) => platform,
+        Err(error) => stop::refuse(format_args!("{error}")),
+    };
+    crate::console::use_uart(platform.uart.registers.start() as usize);
+    println!("\nAerie {VERSION}: entered at EL{exception_level} on CPU MPIDR {:#x}", cpu::mpidr());
+    if exception_level != HYPERVISOR_EL {
+        stop::refuse(format_args!(
+            "Aerie was entered at EL{exception_level}, but a hypervisor must start at EL2 \
+             (on QEMU, add virtualization=on to -machine)"
+        ));
+    }
+    if let Some(psci) = platform.psci {
+        crate::psci::set_conduit(psci.conduit);
+    }
+    check_gic(&platform);
+
+    let image = ImageLayout::current();
+    let mut free = match memory::plan(&platform, &image, tree.range) {
+        Ok(free) => free,
+        Err(error) => stop::refuse(format_args!("{error}")),
+    };
+    let mmu_settings = enable_mmu(&platform, &image, tree.range);
+    crate::console::enable_locking();
+
+    let (options, unknown_options) = bootargs::parse(platform.chosen.bootargs.unwrap_or(""));
+    logger::init(options.log_level);
+    for unknown in &unknown_options {
+        log::warn!("{unknown}");
+    }
+    for note in &platform.notes {
+        log::warn!("device tree: {note}");
+    }
+    log::debug!("boot page tables: {} pages", mmu_settings.table_pages);
+    let Some(heap_size) = memory::init_heap(&mut free) else {
+        stop::refuse(format_args!("no contiguous RAM for Aerie's heap"))
+    };
+    memory::init_frames(&free);
+
+    let virtio_devices = virtio_probe::probe(&platform.virtio_mmio);
+    let vbar = &raw const exception_vectors as u64;
+    let cpu_failures = smp::start_secondaries(&platform, &mmu_settings, vbar);
+    let cpus_online = smp::ping_all(&platform);
+    let psci_version = platform.psci.and_then(|psci| crate::psci::version(psci.conduit));
+
+    let summary = Summary {
+        platform: &platform,
+        version: VERSION,
+        entered_el: exception_level as u8,
+        cpu: CpuIdentity(cpu::midr()),
+        counter_hz: cpu::counter_frequency(),
+        cpus_online,
+        cpu_failures: &cpu_failures,
+        psci_version,
+        image: image.whole,
+        free_memory: memory::free_bytes(),
+        heap_size,
+        virtio_devices: &virtio_devices,
+    };
+    crate::console::write_fmt(format_args!("{summary}"));
+
+    match options.selftest {
+        Some(SelfTest::Exception) => provoke_exception(&platform),
+        Some(SelfTest::Panic) => panic!("self-test requested by aerie.selftest=panic"),
+        None => {}
+    }
+    println!("Aerie: ready; no guest configured yet");
+    stop::power_off()
+}
+
+/// Refuses a machine whose GIC Aerie cannot virtualize.
+fn check_gic(platform: &Platform<'_>) {
+    if matches!(platform.gic, Gic::V3 { .. }) && !cpu::has_gic_system_registers() {
+        stop::refuse(format_args!(
+            "the device tree describes a GICv3, but this CPU has no GIC system-register \
+             interface (ID_AA64PFR0_EL1.GIC is 0)"
+        ));
+    }
+}
+
+/// Maps RAM, Aerie's image and the devices Aerie drives, and turns the MMU on.
+fn enable_mmu(platform: &Platform<'_>, image: &ImageLayout, device_tree: Range) -> mmu::MmuSettings {
+    let mut devices: ArrayVec<Range, { MAX_VIRTIO_SLOTS + MAX_REDISTRIBUTOR_REGIONS + 4 }> =
+        ArrayVec::new();
+    devices.push(platform.uart.registers);
+    devices.extend(platform.gic.register_blocks());
+    devices.extend(platform.virtio_mmio.iter().map(|slot| slot.registers));
+    let request = mmu::MapRequest { ram: &platform.memory, image: *image, device_tree, devices: &devices };
+    let settings = match mmu::build(&request) {
+        Ok(settings) => settings,
+        Err(error) => stop::refuse(format_args!(
+            "cannot build Aerie's page tables for {}: {}",
+            error.what, error.error
+        )),
+    };
+    // SAFETY: `build` identity-maps all RAM (so the stack and the device tree), the
+    // image with its code executable, and the console UART; only this CPU runs.
+    unsafe { mmu::enable(&settings, image, device_tree) };
+    settings
+}
+
+/// Reads an address that is neither RAM nor a mapped device, to prove that the
+/// exception vectors report a fault. Never returns: the report stops Aerie.
+fn provoke_exception(platform: &Platform<'_>) -> ! {
+    let ram_end = platform.memory.iter().map(Range::end).max().unwrap_or(0);
+    // Just past the end of RAM and 2 MiB aligned: unmapped in Aerie's identity map.
+    let address = ram_end.next_multiple_of(2 << 20) + (2 << 20);
+    println!("Aerie: self-test: reading unmapped address {address:#x}");
+    // SAFETY: deliberately unsound-looking but harmless: the address is unmapped, so
+    // the load faults into the exception vectors (which stop Aerie) before any
+    // value could be produced.
+    let value = unsafe { core::ptr::read_volatile(address as *const u64) };
+    stop::crash(format_args!("self-test read of {address:#x} did not fault (read {value:#x})"))
+}

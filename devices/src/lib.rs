@@ -1,0 +1,19 @@
+//! Aerie's guest-facing device models.
+//!
+//! Each device is a pure state machine: the hypervisor forwards trapped guest
+//! accesses as `read(offset, width)` / `write(offset, width, value)` and pulls the
+//! device's outputs (interrupt level, bytes to transmit, next deadline). Devices hold
+//! no globals, touch no system registers and never allocate on the access path.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`mmio`] | access widths and the [`mmio::MmioDevice`] trait every model implements |
+//! | [`virtio`] | virtio-mmio register layout and device type identifiers |
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod mmio;
+pub mod virtio;

@@ -1,0 +1,181 @@
+//! The MMIO device interface: access widths and the [`MmioDevice`] trait.
+//!
+//! When a guest load or store hits an emulated device, the hypervisor decodes the
+//! trapped access (address, width, direction, value) and forwards it to the device
+//! model as a `read` or `write` at an offset within the device. The device never sees
+//! guest addresses, registers or syndromes.
+
+/// The width of a single MMIO access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccessWidth {
+    /// 8 bits (`ldrb`/`strb`).
+    Byte,
+    /// 16 bits (`ldrh`/`strh`).
+    Half,
+    /// 32 bits (`ldr w`/`str w`).
+    Word,
+    /// 64 bits (`ldr x`/`str x`).
+    Double,
+}
+
+impl AccessWidth {
+    /// The width for an access of `n` bytes, if `n` is 1, 2, 4 or 8.
+    pub const fn from_bytes(n: u64) -> Option<Self> {
+        match n {
+            1 => Some(Self::Byte),
+            2 => Some(Self::Half),
+            4 => Some(Self::Word),
+            8 => Some(Self::Double),
+            _ => None,
+        }
+    }
+
+    /// The access size in bytes.
+    pub const fn bytes(self) -> u64 {
+        match self {
+            Self::Byte => 1,
+            Self::Half => 2,
+            Self::Word => 4,
+            Self::Double => 8,
+        }
+    }
+
+    /// The access size in bits.
+    pub const fn bits(self) -> u32 {
+        self.bytes() as u32 * u8::BITS
+    }
+
+    /// A mask of the low [`bits`](Self::bits) bits: the part of a 64-bit register an
+    /// access of this width transfers.
+    pub const fn mask(self) -> u64 {
+        u64::MAX >> (u64::BITS - self.bits())
+    }
+
+    /// `value` truncated to this width.
+    pub const fn truncate(self, value: u64) -> u64 {
+        value & self.mask()
+    }
+
+    /// Whether `offset` is a multiple of this width (a naturally aligned access).
+    pub const fn is_aligned(self, offset: u64) -> bool {
+        offset % self.bytes() == 0
+    }
+}
+
+/// A device model reachable through memory-mapped I/O.
+///
+/// The contract between the MMIO bus and a device:
+/// - `offset` is relative to the device's base address, and the bus guarantees that
+///   `offset + width.bytes()` lies within the device's size, so a device never has to
+///   range-check against its window.
+/// - Alignment is *not* guaranteed: a device whose registers require aligned accesses
+///   checks with [`AccessWidth::is_aligned`] and treats a misaligned one like an
+///   unknown register.
+/// - `read` returns the value in the low `width.bits()` bits; the bus masks the result
+///   with [`AccessWidth::mask`], so higher bits are ignored. `write` receives a value
+///   already truncated to `width`.
+/// - A guest can never make a device fail: reads of unknown or write-only registers
+///   return zero, and writes to unknown or read-only registers are ignored. Neither may
+///   panic.
+/// - Accesses are synchronous and have no hidden outputs: side effects (interrupt
+///   level changes, bytes to transmit, queue notifications) are state the caller pulls
+///   from the device after the access.
+pub trait MmioDevice {
+    /// Reads `width` bytes at `offset` within the device.
+    fn read(&mut self, offset: u64, width: AccessWidth) -> u64;
+
+    /// Writes the low `width` bytes of `value` at `offset` within the device.
+    fn write(&mut self, offset: u64, width: AccessWidth, value: u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_bytes() {
+        assert_eq!(AccessWidth::from_bytes(1), Some(AccessWidth::Byte));
+        assert_eq!(AccessWidth::from_bytes(2), Some(AccessWidth::Half));
+        assert_eq!(AccessWidth::from_bytes(4), Some(AccessWidth::Word));
+        assert_eq!(AccessWidth::from_bytes(8), Some(AccessWidth::Double));
+        for n in [0, 3, 5, 6, 7, 16, u64::MAX] {
+            assert_eq!(AccessWidth::from_bytes(n), None, "{n}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_masks() {
+        let table = [
+            (AccessWidth::Byte, 1, 8, 0xFF),
+            (AccessWidth::Half, 2, 16, 0xFFFF),
+            (AccessWidth::Word, 4, 32, 0xFFFF_FFFF),
+            (AccessWidth::Double, 8, 64, 0xFFFF_FFFF_FFFF_FFFF),
+        ];
+        for (width, bytes, bits, mask) in table {
+            assert_eq!(width.bytes(), bytes);
+            assert_eq!(width.bits(), bits);
+            assert_eq!(width.mask(), mask);
+            assert_eq!(AccessWidth::from_bytes(bytes), Some(width));
+        }
+    }
+
+    #[test]
+    fn truncate_and_alignment() {
+        assert_eq!(AccessWidth::Byte.truncate(0x1234_5678), 0x78);
+        assert_eq!(AccessWidth::Half.truncate(0x1234_5678), 0x5678);
+        assert_eq!(
+            AccessWidth::Word.truncate(0xAAAA_BBBB_CCCC_DDDD),
+            0xCCCC_DDDD
+        );
+        assert_eq!(AccessWidth::Double.truncate(u64::MAX), u64::MAX);
+        assert!(AccessWidth::Word.is_aligned(0x104));
+        assert!(!AccessWidth::Word.is_aligned(0x102));
+        assert!(AccessWidth::Half.is_aligned(0x102));
+        assert!(AccessWidth::Byte.is_aligned(0x103));
+        assert!(!AccessWidth::Double.is_aligned(0x104));
+    }
+
+    /// A device with one 32-bit scratch register at offset 0x10 and a read-only ID at
+    /// 0x0, written the way the trait's contract asks.
+    struct Scratch {
+        scratch: u32,
+    }
+
+    const ID: u64 = 0x00;
+    const SCRATCH: u64 = 0x10;
+    const ID_VALUE: u64 = 0xA5;
+
+    impl MmioDevice for Scratch {
+        fn read(&mut self, offset: u64, width: AccessWidth) -> u64 {
+            match (offset, width) {
+                (ID, AccessWidth::Word) => ID_VALUE,
+                (SCRATCH, AccessWidth::Word) => u64::from(self.scratch),
+                _ => 0,
+            }
+        }
+
+        fn write(&mut self, offset: u64, width: AccessWidth, value: u64) {
+            if (offset, width) == (SCRATCH, AccessWidth::Word) {
+                self.scratch = value as u32;
+            }
+        }
+    }
+
+    #[test]
+    fn a_device_through_the_trait() {
+        let mut device = Scratch { scratch: 0 };
+        let bus: &mut dyn MmioDevice = &mut device;
+        assert_eq!(bus.read(ID, AccessWidth::Word), ID_VALUE);
+        bus.write(
+            SCRATCH,
+            AccessWidth::Word,
+            AccessWidth::Word.truncate(0x1_2345_6789),
+        );
+        assert_eq!(bus.read(SCRATCH, AccessWidth::Word), 0x2345_6789);
+        // Unknown registers and widths read as zero and ignore writes.
+        bus.write(ID, AccessWidth::Word, 0xFF);
+        assert_eq!(bus.read(ID, AccessWidth::Word), ID_VALUE);
+        assert_eq!(bus.read(0x20, AccessWidth::Word), 0);
+        assert_eq!(bus.read(SCRATCH, AccessWidth::Byte), 0);
+    }
+}

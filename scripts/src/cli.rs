@@ -1,0 +1,498 @@
+//! Command-line parsing: `cargo xtask <command> [options]` into a [`Command`].
+
+use std::fmt;
+
+/// The usage text, printed by `cargo xtask help` and after a usage error.
+pub const USAGE: &str = "\
+cargo xtask: build, run and test Aerie
+
+Usage: cargo xtask <command> [options]
+
+Commands:
+  build          Build Aerie and write the flat arm64 Image target/aerie/aerie.bin
+  run            Build, then boot Aerie in QEMU with this terminal as the serial console
+  test           Run every test (host unit, QEMU integration, lints) and print a summary
+  fixtures       Regenerate the device-tree fixtures in tests/fixtures/ from QEMU
+  help           Print this text (also: --help, -h)
+
+Options of build:
+  --debug        Build the debug profile instead of release
+
+Options of run:
+  --no-guest     Boot Aerie without a guest (currently the only mode)
+  --smp N        Number of CPUs: 1..=8 with --gic 2, 1..=512 with --gic 3 (default 2)
+  --mem SIZE     RAM of the machine, a whole number of MiB such as 512M or 1G (default 1G)
+  --cpu MODEL    QEMU CPU model (default cortex-a72)
+  --gic 2|3      GIC version of QEMU's virt machine (default 3)
+  --gdb          Start halted with a gdb server on localhost:1234 and print how to attach
+  --debug        Build and run the debug profile instead of release
+
+Options of test:
+  --host-only    Skip QEMU: no QEMU setup and no integration tests
+  --filter NAME  Run only the QEMU integration tests whose name contains NAME
+
+Options take their value as the next argument or after '=' (--smp=4).
+In QEMU's console, press Ctrl-A X to quit.
+";
+
+/// One mebibyte, the unit QEMU's `-m` is given in.
+const MIB: u64 = 1 << 20;
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `cargo xtask build`.
+    Build(BuildOptions),
+    /// `cargo xtask run`.
+    Run(RunOptions),
+    /// `cargo xtask test`.
+    Test(TestOptions),
+    /// `cargo xtask fixtures`.
+    Fixtures,
+    /// `cargo xtask help`, or `--help` anywhere.
+    Help,
+}
+
+/// The cargo profile Aerie is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// `--release` (the default): optimized, with debug info.
+    #[default]
+    Release,
+    /// The dev profile (`--debug`).
+    Debug,
+}
+
+impl Profile {
+    /// The directory under `target/<triple>/` that cargo writes this profile to.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Debug => "debug",
+        }
+    }
+}
+
+/// Options of `cargo xtask build`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BuildOptions {
+    /// Which profile to build.
+    pub profile: Profile,
+}
+
+/// The interrupt controller of QEMU's virt machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gic {
+    /// GICv2 (`gic-version=2`): at most 8 CPUs.
+    V2,
+    /// GICv3 (`gic-version=3`).
+    V3,
+}
+
+impl Gic {
+    /// The value of QEMU's `gic-version` machine property.
+    pub fn version(self) -> u32 {
+        match self {
+            Gic::V2 => 2,
+            Gic::V3 => 3,
+        }
+    }
+
+    /// The largest CPU count QEMU's virt machine supports with this GIC.
+    pub fn max_cpus(self) -> u32 {
+        match self {
+            Gic::V2 => 8,
+            Gic::V3 => 512,
+        }
+    }
+}
+
+/// Options of `cargo xtask run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Which profile to build and boot.
+    pub profile: Profile,
+    /// Boot without a guest. There is no guest yet, so this is the only mode; the flag
+    /// is kept so that a guest mode can branch on it.
+    pub no_guest: bool,
+    /// Number of CPUs.
+    pub smp: u32,
+    /// RAM in MiB.
+    pub mem_mib: u64,
+    /// QEMU CPU model.
+    pub cpu: String,
+    /// GIC version.
+    pub gic: Gic,
+    /// Start halted with a gdb server on port 1234.
+    pub gdb: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            profile: Profile::Release,
+            no_guest: false,
+            smp: 2,
+            mem_mib: 1024,
+            cpu: "cortex-a72".to_string(),
+            gic: Gic::V3,
+            gdb: false,
+        }
+    }
+}
+
+/// Options of `cargo xtask test`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestOptions {
+    /// Skip QEMU setup and the integration tests.
+    pub host_only: bool,
+    /// Filter passed to the integration test binary.
+    pub filter: Option<String>,
+}
+
+/// A command line xtask does not understand; the message says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses the arguments after `cargo xtask`.
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        return Ok(Command::Help);
+    }
+    let Some((command, rest)) = args.split_first() else {
+        return Err(UsageError("no command given".to_string()));
+    };
+    let mut options = Options::new(rest);
+    let parsed = match command.as_str() {
+        "build" => Command::Build(parse_build(&mut options)?),
+        "run" => Command::Run(parse_run(&mut options)?),
+        "test" => Command::Test(parse_test(&mut options)?),
+        "fixtures" => Command::Fixtures,
+        "help" => Command::Help,
+        other => return Err(UsageError(format!("unknown command `{other}`"))),
+    };
+    match options.next() {
+        Some(option) => Err(UsageError(format!(
+            "`{command}` does not take `{}`",
+            option.name
+        ))),
+        None => Ok(parsed),
+    }
+}
+
+fn parse_build(options: &mut Options<'_>) -> Result<BuildOptions, UsageError> {
+    let mut build = BuildOptions::default();
+    while let Some(option) = options.peek() {
+        match option.name {
+            "--debug" => {
+                options.flag()?;
+                build.profile = Profile::Debug;
+            }
+            _ => break,
+        }
+    }
+    Ok(build)
+}
+
+fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
+    let mut run = RunOptions::default();
+    while let Some(option) = options.peek() {
+        match option.name {
+            "--debug" => {
+                options.flag()?;
+                run.profile = Profile::Debug;
+            }
+            "--no-guest" => run.no_guest = options.flag()?,
+            "--gdb" => run.gdb = options.flag()?,
+            "--smp" => run.smp = parse_smp(&options.value()?)?,
+            "--mem" => run.mem_mib = parse_mem(&options.value()?)?,
+            "--cpu" => run.cpu = parse_cpu(&options.value()?)?,
+            "--gic" => run.gic = parse_gic(&options.value()?)?,
+            _ => break,
+        }
+    }
+    if run.smp > run.gic.max_cpus() {
+        return Err(UsageError(format!(
+            "--smp {} is too many for GICv{}: at most {} CPUs",
+            run.smp,
+            run.gic.version(),
+            run.gic.max_cpus()
+        )));
+    }
+    Ok(run)
+}
+
+fn parse_test(options: &mut Options<'_>) -> Result<TestOptions, UsageError> {
+    let mut test = TestOptions::default();
+    while let Some(option) = options.peek() {
+        match option.name {
+            "--host-only" => test.host_only = options.flag()?,
+            "--filter" => test.filter = Some(options.value()?),
+            _ => break,
+        }
+    }
+    Ok(test)
+}
+
+fn parse_smp(value: &str) -> Result<u32, UsageError> {
+    match value.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(UsageError(format!(
+            "--smp needs a CPU count of at least 1, not `{value}`"
+        ))),
+    }
+}
+
+/// Parses `--mem`: any size `aerie_hyp::units::parse_size` accepts, at least 1 MiB and
+/// a whole number of MiB. Returns MiB.
+fn parse_mem(value: &str) -> Result<u64, UsageError> {
+    let bytes =
+        aerie_hyp::units::parse_size(value).map_err(|e| UsageError(format!("--mem: {e}")))?;
+    if bytes < MIB {
+        return Err(UsageError(format!("--mem `{value}` is less than 1 MiB")));
+    }
+    if bytes % MIB != 0 {
+        return Err(UsageError(format!(
+            "--mem `{value}` is not a whole number of MiB (QEMU's -m takes MiB)"
+        )));
+    }
+    Ok(bytes / MIB)
+}
+
+fn parse_cpu(value: &str) -> Result<String, UsageError> {
+    let valid = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(value.to_string())
+    } else {
+        Err(UsageError(format!(
+            "--cpu `{value}` is not a QEMU CPU model name"
+        )))
+    }
+}
+
+fn parse_gic(value: &str) -> Result<Gic, UsageError> {
+    match value {
+        "2" => Ok(Gic::V2),
+        "3" => Ok(Gic::V3),
+        _ => Err(UsageError(format!("--gic must be 2 or 3, not `{value}`"))),
+    }
+}
+
+/// One argument as written: its name and, for `--name=value`, the inline value.
+#[derive(Debug, Clone, Copy)]
+struct Arg<'a> {
+    name: &'a str,
+    inline_value: Option<&'a str>,
+}
+
+/// A cursor over the options after the command.
+struct Options<'a> {
+    args: &'a [String],
+    position: usize,
+}
+
+impl<'a> Options<'a> {
+    fn new(args: &'a [String]) -> Self {
+        Self { args, position: 0 }
+    }
+
+    fn peek(&self) -> Option<Arg<'a>> {
+        let arg = self.args.get(self.position)?;
+        Some(match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => Arg {
+                name,
+                inline_value: Some(value),
+            },
+            _ => Arg {
+                name: arg,
+                inline_value: None,
+            },
+        })
+    }
+
+    fn next(&mut self) -> Option<Arg<'a>> {
+        let option = self.peek()?;
+        self.position += 1;
+        Some(option)
+    }
+
+    /// Consumes a flag (an option without a value); returns `true` for the caller to store.
+    fn flag(&mut self) -> Result<bool, UsageError> {
+        match self.next() {
+            Some(Arg {
+                name,
+                inline_value: Some(_),
+            }) => Err(UsageError(format!("{name} does not take a value"))),
+            _ => Ok(true),
+        }
+    }
+
+    /// Consumes an option and its value (inline or the next argument).
+    fn value(&mut self) -> Result<String, UsageError> {
+        let Some(option) = self.next() else {
+            return Err(UsageError("missing option".to_string()));
+        };
+        if let Some(value) = option.inline_value {
+            return Ok(value.to_string());
+        }
+        match self.args.get(self.position) {
+            Some(value) if !value.starts_with("--") => {
+                self.position += 1;
+                Ok(value.clone())
+            }
+            _ => Err(UsageError(format!("{} needs a value", option.name))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_line(line: &str) -> Result<Command, UsageError> {
+        let args: Vec<String> = line.split_whitespace().map(str::to_string).collect();
+        parse(&args)
+    }
+
+    fn run(line: &str) -> RunOptions {
+        match parse_line(line) {
+            Ok(Command::Run(options)) => options,
+            other => panic!("`{line}` parsed as {other:?}"),
+        }
+    }
+
+    fn error(line: &str) -> String {
+        match parse_line(line) {
+            Err(UsageError(message)) => message,
+            Ok(command) => panic!("`{line}` was accepted as {command:?}"),
+        }
+    }
+
+    #[test]
+    fn commands_and_help() {
+        assert_eq!(
+            parse_line("build"),
+            Ok(Command::Build(BuildOptions::default()))
+        );
+        assert_eq!(
+            parse_line("build --debug"),
+            Ok(Command::Build(BuildOptions {
+                profile: Profile::Debug
+            }))
+        );
+        assert_eq!(parse_line("fixtures"), Ok(Command::Fixtures));
+        assert_eq!(parse_line("help"), Ok(Command::Help));
+        assert_eq!(parse_line("--help"), Ok(Command::Help));
+        assert_eq!(parse_line("run --smp 3 -h"), Ok(Command::Help));
+        assert_eq!(error(""), "no command given");
+        assert_eq!(error("frobnicate"), "unknown command `frobnicate`");
+    }
+
+    #[test]
+    fn run_defaults() {
+        let options = run("run");
+        assert_eq!(options, RunOptions::default());
+        assert_eq!(options.smp, 2);
+        assert_eq!(options.mem_mib, 1024);
+        assert_eq!(options.cpu, "cortex-a72");
+        assert_eq!(options.gic, Gic::V3);
+        assert!(!options.gdb && !options.no_guest);
+    }
+
+    #[test]
+    fn run_options_in_both_spellings() {
+        let options = run("run --no-guest --smp 4 --mem=512M --cpu max --gic=2 --gdb --debug");
+        assert_eq!(
+            options,
+            RunOptions {
+                profile: Profile::Debug,
+                no_guest: true,
+                smp: 4,
+                mem_mib: 512,
+                cpu: "max".to_string(),
+                gic: Gic::V2,
+                gdb: true,
+            }
+        );
+        assert_eq!(run("run --mem 2GiB").mem_mib, 2048);
+        assert_eq!(run("run --mem 1M").mem_mib, 1);
+    }
+
+    #[test]
+    fn smp_limits_depend_on_the_gic() {
+        assert_eq!(run("run --gic 2 --smp 8").smp, 8);
+        assert_eq!(run("run --smp 512").smp, 512);
+        assert!(error("run --smp 9 --gic 2").contains("at most 8"));
+        assert!(error("run --smp 513").contains("at most 512"));
+        assert!(error("run --smp 0").contains("at least 1"));
+        assert!(error("run --smp two").contains("`two`"));
+    }
+
+    #[test]
+    fn bad_mem_values_are_explained() {
+        assert!(error("run --mem 512K").contains("less than 1 MiB"));
+        assert!(error("run --mem 1537K").contains("whole number of MiB"));
+        let not_a_size = error("run --mem lots");
+        assert!(
+            not_a_size.starts_with("--mem: ") && not_a_size.contains("lots"),
+            "{not_a_size}"
+        );
+    }
+
+    #[test]
+    fn bad_options_are_rejected() {
+        assert_eq!(error("run --bogus"), "`run` does not take `--bogus`");
+        assert_eq!(error("build --gdb"), "`build` does not take `--gdb`");
+        assert_eq!(
+            error("fixtures --debug"),
+            "`fixtures` does not take `--debug`"
+        );
+        assert_eq!(error("run --smp"), "--smp needs a value");
+        assert_eq!(error("run --cpu --gdb"), "--cpu needs a value");
+        assert_eq!(error("run --gdb=yes"), "--gdb does not take a value");
+        assert!(error("run --gic 4").contains("2 or 3"));
+        assert!(error("run --cpu a,b").contains("CPU model"));
+    }
+
+    #[test]
+    fn test_options() {
+        assert_eq!(
+            parse_line("test"),
+            Ok(Command::Test(TestOptions::default()))
+        );
+        assert_eq!(
+            parse_line("test --host-only --filter boots"),
+            Ok(Command::Test(TestOptions {
+                host_only: true,
+                filter: Some("boots".to_string())
+            }))
+        );
+        assert_eq!(error("test --filter"), "--filter needs a value");
+    }
+
+    #[test]
+    fn usage_lists_every_option() {
+        for option in [
+            "--debug",
+            "--no-guest",
+            "--smp",
+            "--mem",
+            "--cpu",
+            "--gic",
+            "--gdb",
+            "--host-only",
+            "--filter",
+        ] {
+            assert!(USAGE.contains(option), "usage lacks {option}");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! `cargo xtask`: Aerie's build, run and test tool.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`cli`] | parse the command line |
+//! | [`paths`] | where the workspace, the target directory and the outputs are |
+//! | [`process`] | run other programs |
+//! | [`setup`] | install the Rust target and QEMU when missing |
+//! | [`apt`] | read APT sources, write the backports entry |
+//! | [`os_release`] | which distribution the host runs |
+//! | [`qemu`] | the installed QEMU's version |
+//! | [`flat`] | ELF to flat binary |
+//! | [`image`] | `build`: compile Aerie and write `aerie.bin` |
+//! | [`run`] | `run`: boot Aerie in QEMU interactively |
+//! | [`test`] | `test`: every test, then a summary |
+//! | [`fixtures`] | `fixtures`: regenerate the device-tree fixtures |
+//! | [`dtb_pack`] | cut a device-tree blob's free space |
+//! | [`debian`] | fetch Debian's arm64 kernel package |
+#![forbid(unsafe_code)]
+
+pub mod apt;
+pub mod cli;
+pub mod debian;
+pub mod dtb_pack;
+pub mod error;
+pub mod fixtures;
+pub mod flat;
+pub mod image;
+pub mod os_release;
+pub mod paths;
+pub mod process;
+pub mod qemu;
+pub mod run;
+pub mod setup;
+pub mod test;
+
+use std::process::ExitCode;
+
+use cli::{Command, USAGE};
+use paths::Layout;
+
+/// Runs xtask with the arguments after `cargo xtask`; returns the process exit code.
+pub fn main(args: &[String]) -> ExitCode {
+    let command = match cli::parse(args) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("xtask: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let layout = Layout::discover();
+    let result = match command {
+        Command::Help => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build(options) => image::run(&layout, options).map(|()| ExitCode::SUCCESS),
+        Command::Run(options) => run::run(&layout, &options),
+        Command::Test(options) => test::run(&layout, &options),
+        Command::Fixtures => fixtures::run(&layout).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|error| {
+        eprintln!("xtask: {error}");
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,292 @@
+//! `cargo xtask test`: every test in one go, then a one-line summary.
+
+use std::fmt;
+use std::process::{Command, ExitCode};
+
+use crate::cli::{Profile, TestOptions};
+use crate::error::Result;
+use crate::image::{self, Built};
+use crate::paths::{Layout, TARGET};
+use crate::process;
+use crate::setup;
+
+/// The host crates whose unit tests and lints run on the build machine.
+const HOST_CRATES: [&str; 4] = ["aerie-hyp", "aerie-devices", "xtask", "aerie-tests"];
+
+/// How one step went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// It passed.
+    Ok,
+    /// It failed; the detail says which part, when there are several.
+    Failed(String),
+    /// It did not run, for the given reason.
+    Skipped(String),
+}
+
+impl Status {
+    fn from_result(ok: bool) -> Self {
+        if ok {
+            Status::Ok
+        } else {
+            Status::Failed(String::new())
+        }
+    }
+
+    fn is_failure(&self) -> bool {
+        matches!(self, Status::Failed(_))
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Ok => write!(f, "ok"),
+            Status::Failed(detail) if detail.is_empty() => write!(f, "FAILED"),
+            Status::Failed(detail) => write!(f, "FAILED ({detail})"),
+            Status::Skipped(reason) => write!(f, "skipped ({reason})"),
+        }
+    }
+}
+
+/// The outcome of every step of `cargo xtask test`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Host unit tests.
+    pub host: Status,
+    /// Building the Image.
+    pub image: Status,
+    /// QEMU integration tests.
+    pub qemu: Status,
+    /// rustfmt and clippy.
+    pub lints: Status,
+}
+
+impl Summary {
+    /// Whether every step that ran passed (skipped steps do not fail the run).
+    pub fn passed(&self) -> bool {
+        ![&self.host, &self.image, &self.qemu, &self.lints]
+            .iter()
+            .any(|status| status.is_failure())
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "xtask test: host unit tests {} | image {} | qemu integration tests {} | lints {}",
+            self.host, self.image, self.qemu, self.lints
+        )
+    }
+}
+
+/// Runs `cargo xtask test`.
+pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
+    let qemu_ready = if options.host_only {
+        None
+    } else {
+        Some(
+            setup::ensure_qemu()
+                .inspect_err(|e| eprintln!("xtask test: {e}"))
+                .is_ok(),
+        )
+    };
+
+    let host = Status::from_result(step("host unit tests", &mut host_unit_tests(layout))?);
+
+    banner("image");
+    let built = image::build(layout, Profile::Release)
+        .inspect_err(|e| eprintln!("xtask test: {e}"))
+        .ok();
+    let image = Status::from_result(built.is_some());
+
+    let qemu = match (qemu_ready, &built) {
+        (None, _) => Status::Skipped("--host-only".into()),
+        (Some(false), _) => Status::Failed("no usable QEMU".into()),
+        (Some(true), None) => Status::Skipped("no image".into()),
+        (Some(true), Some(built)) => {
+            let mut command = integration_tests(layout, built, options.filter.as_deref());
+            Status::from_result(step("qemu integration tests", &mut command)?)
+        }
+    };
+
+    let lints = lints(layout)?;
+    let summary = Summary {
+        host,
+        image,
+        qemu,
+        lints,
+    };
+    println!("\n{summary}");
+    Ok(if summary.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn banner(name: &str) {
+    println!("\n==> xtask test: {name}");
+}
+
+/// Prints a banner and the command, then runs it with the terminal as its output.
+fn step(name: &str, command: &mut Command) -> Result<bool> {
+    banner(name);
+    println!("{}", process::display(command));
+    process::succeeds(command)
+}
+
+fn cargo_in(layout: &Layout, subcommand: &str) -> Command {
+    let mut cargo = process::cargo();
+    cargo.arg(subcommand).current_dir(layout.root());
+    // cargo-fmt has no --color; `lints` passes it on to rustfmt instead.
+    if process::in_ci() && subcommand != "fmt" {
+        cargo.args(["--color", "never"]);
+    }
+    cargo
+}
+
+fn with_packages(command: &mut Command) -> &mut Command {
+    for package in HOST_CRATES {
+        command.args(["-p", package]);
+    }
+    command
+}
+
+/// Arguments for libtest after `--`.
+fn libtest_args(command: &mut Command) -> &mut Command {
+    if process::in_ci() {
+        command.args(["--color", "never"]);
+    }
+    command
+}
+
+fn host_unit_tests(layout: &Layout) -> Command {
+    let mut cargo = cargo_in(layout, "test");
+    with_packages(&mut cargo).arg("--lib");
+    if process::in_ci() {
+        cargo.arg("--");
+        libtest_args(&mut cargo);
+    }
+    cargo
+}
+
+fn integration_tests(layout: &Layout, built: &Built, filter: Option<&str>) -> Command {
+    let absolute = |path: &std::path::Path| std::path::absolute(path).unwrap_or(path.to_path_buf());
+    let mut cargo = cargo_in(layout, "test");
+    cargo
+        .args([
+            "-p",
+            "aerie-tests",
+            "--test",
+            "qemu",
+            "--",
+            "--test-threads=2",
+        ])
+        .env("AERIE_IMAGE", absolute(&built.image))
+        .env("AERIE_ELF", absolute(&built.elf));
+    libtest_args(&mut cargo);
+    if let Some(filter) = filter {
+        cargo.arg(filter);
+    }
+    cargo
+}
+
+fn lints(layout: &Layout) -> Result<Status> {
+    let mut fmt = cargo_in(layout, "fmt");
+    fmt.args(["--all", "--check"]);
+    if process::in_ci() {
+        fmt.args(["--", "--color", "never"]);
+    }
+    let mut host_clippy = cargo_in(layout, "clippy");
+    with_packages(&mut host_clippy).args(["--all-targets", "--", "-D", "warnings"]);
+    let mut boot_clippy = cargo_in(layout, "clippy");
+    boot_clippy.args([
+        "-p",
+        "aerie-boot",
+        "--release",
+        "--target",
+        TARGET,
+        "--",
+        "-D",
+        "warnings",
+    ]);
+
+    let mut failed = Vec::new();
+    for (name, command) in [
+        ("rustfmt", &mut fmt),
+        ("clippy host", &mut host_clippy),
+        ("clippy aerie-boot", &mut boot_clippy),
+    ] {
+        if !step(&format!("lints: {name}"), command)? {
+            failed.push(name);
+        }
+    }
+    Ok(if failed.is_empty() {
+        Status::Ok
+    } else {
+        Status::Failed(failed.join(", "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_line() {
+        let summary = Summary {
+            host: Status::Ok,
+            image: Status::Ok,
+            qemu: Status::Ok,
+            lints: Status::Ok,
+        };
+        assert_eq!(
+            summary.to_string(),
+            "xtask test: host unit tests ok | image ok | qemu integration tests ok | lints ok"
+        );
+        assert!(summary.passed());
+    }
+
+    #[test]
+    fn failures_and_skips() {
+        let summary = Summary {
+            host: Status::Failed(String::new()),
+            image: Status::Ok,
+            qemu: Status::Skipped("--host-only".into()),
+            lints: Status::Failed("rustfmt, clippy host".into()),
+        };
+        assert_eq!(
+            summary.to_string(),
+            "xtask test: host unit tests FAILED | image ok | qemu integration tests skipped \
+             (--host-only) | lints FAILED (rustfmt, clippy host)"
+        );
+        assert!(!summary.passed());
+        let skipped_only = Summary {
+            host: Status::Ok,
+            lints: Status::Ok,
+            ..summary
+        };
+        assert!(skipped_only.passed());
+    }
+
+    #[test]
+    fn integration_tests_get_absolute_paths_and_the_filter() {
+        let layout = Layout::new("/w".into(), None);
+        let built = Built {
+            elf: "/w/e".into(),
+            image: "/w/i".into(),
+        };
+        let command = integration_tests(&layout, &built, Some("boots"));
+        let shown = process::display(&command);
+        assert!(
+            shown.contains("-p aerie-tests --test qemu -- --test-threads=2"),
+            "{shown}"
+        );
+        assert!(shown.ends_with(" boots"), "{shown}");
+        let envs: Vec<_> = command.get_envs().collect();
+        assert!(envs.contains(&("AERIE_IMAGE".as_ref(), Some("/w/i".as_ref()))));
+        assert!(envs.contains(&("AERIE_ELF".as_ref(), Some("/w/e".as_ref()))));
+    }
+}

@@ -1,0 +1,28 @@
+//! Aerie's QEMU integration-test harness.
+//!
+//! The tests themselves live in `tests/tests/qemu.rs` and run through
+//! `cargo xtask test`, which builds the image and passes its path in `AERIE_IMAGE`.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`qemu`] | the [`Qemu`] builder: a machine, a kernel, a timeout, then `run()` |
+//! | [`outcome`] | the [`Outcome`] of a run and assertions on its serial transcript |
+//! | [`dtb`] | [`DtbEditor`]: read a device tree, change it, write it back |
+//! | [`paths`] | the image under test, fixtures, per-test temporary files |
+//!
+//! ```no_run
+//! use aerie_tests::Qemu;
+//!
+//! Qemu::virt().smp(2).run().assert_exit(0).assert_contains("Aerie");
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod dtb;
+pub mod outcome;
+pub mod paths;
+pub mod qemu;
+
+pub use dtb::DtbEditor;
+pub use outcome::Outcome;
+pub use paths::{aerie_elf, aerie_image, fixture, temp_file, test_tmp_dir};
+pub use qemu::Qemu;

@@ -1,0 +1,113 @@
+//! Paths the tests use: the image under test, fixtures and per-test temporary files.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The workspace root (the parent of `tests/`).
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR` or `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => dir,
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// The path of `tests/fixtures/<name>`.
+pub fn fixture(name: &str) -> PathBuf {
+    workspace_root().join("tests").join("fixtures").join(name)
+}
+
+fn from_env(variable: &str) -> PathBuf {
+    match std::env::var_os(variable) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => panic!("{variable} is not set: run the integration tests through `cargo xtask test`"),
+    }
+}
+
+/// The flat Image under test (`$AERIE_IMAGE`); panics with advice when unset.
+pub fn aerie_image() -> PathBuf {
+    from_env("AERIE_IMAGE")
+}
+
+/// The ELF of the image under test (`$AERIE_ELF`); panics with advice when unset.
+pub fn aerie_elf() -> PathBuf {
+    from_env("AERIE_ELF")
+}
+
+/// Directories already emptied by this process.
+static CLEANED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// The current test's temporary directory, `target/aerie/test-tmp/<test name>`.
+///
+/// The name comes from the thread libtest runs the test on. The first call in a test
+/// process empties what an earlier run left there; later calls reuse it.
+pub fn test_tmp_dir() -> PathBuf {
+    let thread = std::thread::current();
+    let name = sanitize(thread.name().unwrap_or("unnamed"));
+    let dir = target_dir().join("aerie").join("test-tmp").join(name);
+    let mut cleaned = CLEANED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if cleaned.insert(dir.clone()) && dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot empty {}: {e}", dir.display()));
+    }
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// Writes `bytes` to `name` in the current test's temporary directory; returns its path.
+pub fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let path = test_tmp_dir().join(name);
+    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    path
+}
+
+/// A test name as a directory name: `module::test` becomes `module__test`.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixtures_are_in_tests_fixtures() {
+        assert!(fixture("x.dtb").ends_with("tests/fixtures/x.dtb"));
+        assert!(workspace_root().join("Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn test_dirs_are_named_after_the_test_and_emptied_once() {
+        let dir = test_tmp_dir();
+        assert!(dir.ends_with(
+            "aerie/test-tmp/paths__tests__test_dirs_are_named_after_the_test_and_emptied_once"
+        ));
+        let file = temp_file("a.bin", b"x");
+        assert_eq!(test_tmp_dir(), dir);
+        assert_eq!(std::fs::read(file).unwrap(), b"x");
+    }
+
+    #[test]
+    fn sanitized_names() {
+        assert_eq!(sanitize("dtb::tests::round_trip"), "dtb__tests__round_trip");
+        assert_eq!(sanitize("a b/c"), "a_b_c");
+    }
+}
