@@ -70,7 +70,11 @@ pub fn load(address: usize) -> Result<DeviceTree, LoadError> {
     let blob: &'static mut [u8] =
         unsafe { core::slice::from_raw_parts_mut(address as *mut u8, size) };
     fdt_check::validate_and_remove_nops(blob).map_err(invalid)?;
-    let range = Range::from_start_size(address as u64, size as u64)
-        .ok_or(invalid(DtbError::BadTotalSize { total_size: size as u32, available: 0 }))?;
+    let range = Range::from_start_size(address as u64, size as u64).ok_or(invalid(
+        DtbError::BadTotalSize {
+            total_size: size as u32,
+            available: 0,
+        },
+    ))?;
     Ok(DeviceTree { blob, range })
 }

@@ -131,8 +131,15 @@ pub fn init_heap(free: &mut RangeSet<MAX_FREE_RANGES>) -> Option<u64> {
     // SAFETY: `heap` was just removed from the free RAM (which excludes Aerie's
     // image, the device tree and firmware reservations) and is identity-mapped
     // read-write, so the allocator owns it exclusively for the rest of the run.
-    unsafe { HEAP.lock().init(heap.start() as *mut u8, heap.size() as usize) };
-    log::debug!("heap: {} at {:#x}", aerie_hyp::units::ByteSize(heap.size()), heap.start());
+    unsafe {
+        HEAP.lock()
+            .init(heap.start() as *mut u8, heap.size() as usize)
+    };
+    log::debug!(
+        "heap: {} at {:#x}",
+        aerie_hyp::units::ByteSize(heap.size()),
+        heap.start()
+    );
     Some(size)
 }
 
@@ -141,7 +148,10 @@ pub fn init_frames(free: &RangeSet<MAX_FREE_RANGES>) {
     let mut frames = FRAMES.lock();
     for range in free.iter() {
         if let Some(range) = range.align_inward(PAGE_SIZE) {
-            frames.add_frame((range.start() / PAGE_SIZE) as usize, (range.end() / PAGE_SIZE) as usize);
+            frames.add_frame(
+                (range.start() / PAGE_SIZE) as usize,
+                (range.end() / PAGE_SIZE) as usize,
+            );
             FREE_BYTES.fetch_add(range.size(), Ordering::Relaxed);
         }
     }

@@ -53,7 +53,10 @@ pub fn start_secondaries(
             continue;
         }
         if let Err(reason) = start_one(platform, index, cpu.mpidr, cpu.enable_method, mmu, vbar) {
-            failures.push(CpuFailure { mpidr: cpu.mpidr, reason });
+            failures.push(CpuFailure {
+                mpidr: cpu.mpidr,
+                reason,
+            });
         }
     }
     failures
@@ -68,7 +71,9 @@ fn start_one(
     vbar: u64,
 ) -> Result<(), &'static str> {
     let psci = match method {
-        EnableMethod::Psci => platform.psci.ok_or("enable-method is psci but there is no /psci node")?,
+        EnableMethod::Psci => platform
+            .psci
+            .ok_or("enable-method is psci but there is no /psci node")?,
         EnableMethod::SpinTable { .. } => {
             return Err("spin-table start is not implemented yet (Raspberry Pi 4 support)");
         }
@@ -128,7 +133,9 @@ pub fn ping_all(platform: &Platform<'_>) -> usize {
 #[unsafe(no_mangle)]
 extern "C" fn aerie_secondary_main(cpu_index: u64) -> ! {
     let index = cpu_index as usize;
-    let Some(online) = ONLINE.get(index) else { cpu::halt() };
+    let Some(online) = ONLINE.get(index) else {
+        cpu::halt()
+    };
     log::debug!("cpu {index} (MPIDR {:#x}) online", cpu::mpidr());
     online.store(true, Ordering::Release);
     loop {

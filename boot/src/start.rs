@@ -35,18 +35,24 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         Ok(tree) => tree,
         Err(error) => stop::refuse(format_args!("{error}")),
     };
-    let platform = match Platform::parse(tree.blob) {
-        Ok(platform) => platform,
-        Err(error) => stop::refuse(format_args!("{error}")),
-    };
-    crate::console::use_uart(platform.uart.registers.start() as usize);
-    println!("\nAerie {VERSION}: entered at EL{exception_level} on CPU MPIDR {:#x}", cpu::mpidr());
+    let parsed = Platform::parse(tree.blob);
+    if let Ok(platform) = &parsed {
+        crate::console::use_uart(platform.uart.registers.start() as usize);
+    }
+    println!(
+        "\nAerie {VERSION}: entered at EL{exception_level} on CPU MPIDR {:#x}",
+        cpu::mpidr()
+    );
     if exception_level != HYPERVISOR_EL {
         stop::refuse(format_args!(
             "Aerie was entered at EL{exception_level}, but a hypervisor must start at EL2 \
              (on QEMU, add virtualization=on to -machine)"
         ));
     }
+    let platform = match parsed {
+        Ok(platform) => platform,
+        Err(error) => stop::refuse(format_args!("{error}")),
+    };
     if let Some(psci) = platform.psci {
         crate::psci::set_conduit(psci.conduit);
     }
@@ -78,7 +84,9 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     let vbar = &raw const exception_vectors as u64;
     let cpu_failures = smp::start_secondaries(&platform, &mmu_settings, vbar);
     let cpus_online = smp::ping_all(&platform);
-    let psci_version = platform.psci.and_then(|psci| crate::psci::version(psci.conduit));
+    let psci_version = platform
+        .psci
+        .and_then(|psci| crate::psci::version(psci.conduit));
 
     let summary = Summary {
         platform: &platform,
@@ -116,13 +124,22 @@ fn check_gic(platform: &Platform<'_>) {
 }
 
 /// Maps RAM, Aerie's image and the devices Aerie drives, and turns the MMU on.
-fn enable_mmu(platform: &Platform<'_>, image: &ImageLayout, device_tree: Range) -> mmu::MmuSettings {
+fn enable_mmu(
+    platform: &Platform<'_>,
+    image: &ImageLayout,
+    device_tree: Range,
+) -> mmu::MmuSettings {
     let mut devices: ArrayVec<Range, { MAX_VIRTIO_SLOTS + MAX_REDISTRIBUTOR_REGIONS + 4 }> =
         ArrayVec::new();
     devices.push(platform.uart.registers);
     devices.extend(platform.gic.register_blocks());
     devices.extend(platform.virtio_mmio.iter().map(|slot| slot.registers));
-    let request = mmu::MapRequest { ram: &platform.memory, image: *image, device_tree, devices: &devices };
+    let request = mmu::MapRequest {
+        ram: &platform.memory,
+        image: *image,
+        device_tree,
+        devices: &devices,
+    };
     let settings = match mmu::build(&request) {
         Ok(settings) => settings,
         Err(error) => stop::refuse(format_args!(
@@ -147,5 +164,7 @@ fn provoke_exception(platform: &Platform<'_>) -> ! {
     // the load faults into the exception vectors (which stop Aerie) before any
     // value could be produced.
     let value = unsafe { core::ptr::read_volatile(address as *const u64) };
-    stop::crash(format_args!("self-test read of {address:#x} did not fault (read {value:#x})"))
+    stop::crash(format_args!(
+        "self-test read of {address:#x} did not fault (read {value:#x})"
+    ))
 }

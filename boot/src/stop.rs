@@ -47,7 +47,9 @@ pub fn crash(report: core::fmt::Arguments<'_>) -> ! {
 
 /// Stops after an exception taken while reporting another one.
 pub fn halt_after_nested_fault() -> ! {
-    console::emergency_write(format_args!("\nAerie: fault while reporting a fault; halting\n"));
+    console::emergency_write(format_args!(
+        "\nAerie: fault while reporting a fault; halting\n"
+    ));
     semihosting::exit(EXIT_CRASHED);
     cpu::halt()
 }

@@ -49,7 +49,10 @@ pub struct BootOptions {
 
 impl Default for BootOptions {
     fn default() -> Self {
-        Self { log_level: LogLevel::Info, selftest: None }
+        Self {
+            log_level: LogLevel::Info,
+            selftest: None,
+        }
     }
 }
 
@@ -67,7 +70,10 @@ impl fmt::Display for UnknownOption<'_> {
 pub fn parse(bootargs: &str) -> (BootOptions, ArrayVec<UnknownOption<'_>, 4>) {
     let mut options = BootOptions::default();
     let mut unknown = ArrayVec::new();
-    for word in bootargs.split_ascii_whitespace().filter(|w| w.starts_with("aerie.")) {
+    for word in bootargs
+        .split_ascii_whitespace()
+        .filter(|w| w.starts_with("aerie."))
+    {
         let (key, value) = word.split_once('=').unwrap_or((word, ""));
         let understood = match key {
             "aerie.log" => parse_level(value).map(|level| options.log_level = level),
@@ -118,7 +124,10 @@ mod tests {
         assert_eq!(options.log_level, LogLevel::Debug);
         assert_eq!(options.selftest, Some(SelfTest::Exception));
         assert!(unknown.is_empty());
-        assert_eq!(parse("aerie.selftest=panic").0.selftest, Some(SelfTest::Panic));
+        assert_eq!(
+            parse("aerie.selftest=panic").0.selftest,
+            Some(SelfTest::Panic)
+        );
     }
 
     #[test]
@@ -126,7 +135,10 @@ mod tests {
         let (options, unknown) = parse("aerie.log=loud aerie.colour=blue aerie.selftest");
         assert_eq!(options, BootOptions::default());
         let words: std::vec::Vec<_> = unknown.iter().map(|u| u.0).collect();
-        assert_eq!(words, ["aerie.log=loud", "aerie.colour=blue", "aerie.selftest"]);
+        assert_eq!(
+            words,
+            ["aerie.log=loud", "aerie.colour=blue", "aerie.selftest"]
+        );
         assert_eq!(
             std::format!("{}", unknown[1]),
             "ignoring unknown or malformed option 'aerie.colour=blue'"

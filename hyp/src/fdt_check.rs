@@ -151,44 +151,71 @@ impl fmt::Display for DtbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::TooShort { len } => {
-                write!(f, "only {len} bytes, less than the {HEADER_SIZE}-byte header")
+                write!(
+                    f,
+                    "only {len} bytes, less than the {HEADER_SIZE}-byte header"
+                )
             }
             Self::BadMagic { found } => {
                 write!(f, "bad magic {found:#010x} (expected {FDT_MAGIC:#010x})")
             }
-            Self::UnsupportedVersion { version, last_comp_version } => write!(
+            Self::UnsupportedVersion {
+                version,
+                last_comp_version,
+            } => write!(
                 f,
                 "unsupported format version {version} (compatible back to \
                  {last_comp_version}; Aerie reads {MIN_VERSION}..={SUPPORTED_VERSION})"
             ),
-            Self::BadTotalSize { total_size, available } => {
-                write!(f, "header says {total_size} bytes but {available} are acceptable")
+            Self::BadTotalSize {
+                total_size,
+                available,
+            } => {
+                write!(
+                    f,
+                    "header says {total_size} bytes but {available} are acceptable"
+                )
             }
             Self::BadBlock { block } => write!(f, "the {block} block is outside the blob"),
             Self::UnterminatedReservations => {
                 write!(f, "the memory reservation list has no terminating entry")
             }
             Self::ReservationWraps { index } => {
-                write!(f, "memory reservation {index} wraps around the address space")
+                write!(
+                    f,
+                    "memory reservation {index} wraps around the address space"
+                )
             }
             Self::UnexpectedToken { offset, token } => {
-                write!(f, "unexpected token {token:#x} at structure offset {offset:#x}")
+                write!(
+                    f,
+                    "unexpected token {token:#x} at structure offset {offset:#x}"
+                )
             }
             Self::Truncated { offset } => {
                 write!(f, "structure block truncated at offset {offset:#x}")
             }
             Self::BadNodeName { offset } => write!(f, "bad node name at offset {offset:#x}"),
             Self::BadPropertyName { offset } => {
-                write!(f, "bad property name for the property at offset {offset:#x}")
+                write!(
+                    f,
+                    "bad property name for the property at offset {offset:#x}"
+                )
             }
             Self::PropertyTooLong { offset } => {
-                write!(f, "property at offset {offset:#x} runs past the structure block")
+                write!(
+                    f,
+                    "property at offset {offset:#x} runs past the structure block"
+                )
             }
             Self::PropertyAfterChild { offset } => {
                 write!(f, "property at offset {offset:#x} follows a child node")
             }
             Self::TooDeep { offset } => {
-                write!(f, "nodes nested deeper than {MAX_DEPTH} at offset {offset:#x}")
+                write!(
+                    f,
+                    "nodes nested deeper than {MAX_DEPTH} at offset {offset:#x}"
+                )
             }
             Self::BadRoot => write!(f, "missing or malformed root node"),
             Self::ContainsNops => write!(f, "NOP tokens were not removed before reading"),
@@ -236,7 +263,7 @@ pub fn read_header(bytes: &[u8]) -> Result<DtbHeader, DtbError> {
         });
     }
     let total = header.total_size as usize;
-    if total < HEADER_SIZE || total > MAX_TOTAL_SIZE {
+    if !(HEADER_SIZE..=MAX_TOTAL_SIZE).contains(&total) {
         return Err(DtbError::BadTotalSize {
             total_size: header.total_size,
             available: MAX_TOTAL_SIZE,
@@ -266,11 +293,26 @@ fn check(blob: &[u8]) -> Result<(DtbHeader, usize), DtbError> {
     let header = read_header(blob)?;
     let total = header.total_size as usize;
     if blob.len() < total {
-        return Err(DtbError::BadTotalSize { total_size: header.total_size, available: blob.len() });
+        return Err(DtbError::BadTotalSize {
+            total_size: header.total_size,
+            available: blob.len(),
+        });
     }
     let blob = &blob[..total];
-    let structs = block(blob, header.off_dt_struct, header.size_dt_struct, 4, "structure")?;
-    let strings = block(blob, header.off_dt_strings, header.size_dt_strings, 1, "strings")?;
+    let structs = block(
+        blob,
+        header.off_dt_struct,
+        header.size_dt_struct,
+        4,
+        "structure",
+    )?;
+    let strings = block(
+        blob,
+        header.off_dt_strings,
+        header.size_dt_strings,
+        1,
+        "strings",
+    )?;
     check_reservations(blob, header.off_mem_rsvmap as usize)?;
     let nops = check_structure(structs, strings)?;
     Ok((header, nops))
@@ -288,7 +330,9 @@ pub fn validate_and_remove_nops(blob: &mut [u8]) -> Result<usize, DtbError> {
     let mut removed = 0;
     // The structure was validated, so every token and length below is in bounds.
     while read < end {
-        let token = be32(blob, read).ok_or(DtbError::Truncated { offset: read - start })?;
+        let token = be32(blob, read).ok_or(DtbError::Truncated {
+            offset: read - start,
+        })?;
         let length = token_length(blob, read, end)?;
         if token == FDT_NOP {
             removed += 1;
@@ -343,13 +387,18 @@ fn block<'a>(
     if offset < HEADER_SIZE || offset % align != 0 {
         return Err(DtbError::BadBlock { block: name });
     }
-    let end = offset.checked_add(size).ok_or(DtbError::BadBlock { block: name })?;
-    blob.get(offset..end).ok_or(DtbError::BadBlock { block: name })
+    let end = offset
+        .checked_add(size)
+        .ok_or(DtbError::BadBlock { block: name })?;
+    blob.get(offset..end)
+        .ok_or(DtbError::BadBlock { block: name })
 }
 
 fn check_reservations(blob: &[u8], offset: usize) -> Result<(), DtbError> {
     if offset < HEADER_SIZE || offset % 8 != 0 {
-        return Err(DtbError::BadBlock { block: "memory reservation" });
+        return Err(DtbError::BadBlock {
+            block: "memory reservation",
+        });
     }
     let mut at = offset;
     let mut index = 0;
@@ -379,7 +428,9 @@ fn check_structure(structs: &[u8], strings: &[u8]) -> Result<usize, DtbError> {
         let token = be32(structs, at).ok_or(DtbError::Truncated { offset: at })?;
         match token {
             FDT_BEGIN_NODE => {
-                let name_bytes = structs.get(at + 4..).ok_or(DtbError::Truncated { offset: at })?;
+                let name_bytes = structs
+                    .get(at + 4..)
+                    .ok_or(DtbError::Truncated { offset: at })?;
                 let nul = name_bytes
                     .iter()
                     .position(|&b| b == 0)
@@ -431,7 +482,11 @@ fn check_structure(structs: &[u8], strings: &[u8]) -> Result<usize, DtbError> {
                 at += 4;
             }
             FDT_END => {
-                return if depth == 0 && roots == 1 { Ok(nops) } else { Err(DtbError::BadRoot) };
+                return if depth == 0 && roots == 1 {
+                    Ok(nops)
+                } else {
+                    Err(DtbError::BadRoot)
+                };
             }
             _ => return Err(DtbError::UnexpectedToken { offset: at, token }),
         }
@@ -458,7 +513,11 @@ mod tests {
 
     impl RawDtb {
         fn new() -> Self {
-            Self { structs: Vec::new(), strings: Vec::new(), reservations: Vec::new() }
+            Self {
+                structs: Vec::new(),
+                strings: Vec::new(),
+                reservations: Vec::new(),
+            }
         }
         fn word(&mut self, w: u32) -> &mut Self {
             self.structs.extend_from_slice(&w.to_be_bytes());
@@ -528,7 +587,12 @@ mod tests {
 
     fn minimal() -> RawDtb {
         let mut dtb = RawDtb::new();
-        dtb.begin("").prop("model", b"test\0").begin("chosen").end().end().finish();
+        dtb.begin("")
+            .prop("model", b"test\0")
+            .begin("chosen")
+            .end()
+            .end()
+            .finish();
         dtb
     }
 
@@ -542,7 +606,11 @@ mod tests {
 
     #[test]
     fn accepts_the_qemu_and_raspberry_pi_fixtures() {
-        for name in ["qemu-virt-gicv3.dtb", "qemu-virt-gicv2.dtb", "qemu-raspi4b.dtb"] {
+        for name in [
+            "qemu-virt-gicv3.dtb",
+            "qemu-virt-gicv2.dtb",
+            "qemu-raspi4b.dtb",
+        ] {
             let path = std::format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
             let blob = std::fs::read(&path).unwrap();
             validate(&blob).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -554,21 +622,30 @@ mod tests {
         assert_eq!(validate(&[0; 8]), Err(DtbError::TooShort { len: 8 }));
         let mut blob = minimal().build();
         blob[0] = 0x7f;
-        assert_eq!(validate(&blob), Err(DtbError::BadMagic { found: 0x7f0d_feed }));
+        assert_eq!(
+            validate(&blob),
+            Err(DtbError::BadMagic { found: 0x7f0d_feed })
+        );
     }
 
     #[test]
     fn rejects_a_total_size_beyond_the_buffer() {
         let blob = minimal().build();
         let short = &blob[..blob.len() - 1];
-        assert!(matches!(validate(short), Err(DtbError::BadTotalSize { .. })));
+        assert!(matches!(
+            validate(short),
+            Err(DtbError::BadTotalSize { .. })
+        ));
     }
 
     #[test]
     fn rejects_old_versions() {
         let mut blob = minimal().build();
         blob[20..24].copy_from_slice(&3u32.to_be_bytes());
-        assert!(matches!(validate(&blob), Err(DtbError::UnsupportedVersion { version: 3, .. })));
+        assert!(matches!(
+            validate(&blob),
+            Err(DtbError::UnsupportedVersion { version: 3, .. })
+        ));
     }
 
     #[test]
@@ -576,22 +653,36 @@ mod tests {
         let mut blob = minimal().build();
         // size_dt_struct far too big.
         blob[36..40].copy_from_slice(&0x10_0000u32.to_be_bytes());
-        assert_eq!(validate(&blob), Err(DtbError::BadBlock { block: "structure" }));
+        assert_eq!(
+            validate(&blob),
+            Err(DtbError::BadBlock { block: "structure" })
+        );
     }
 
     #[test]
     fn rejects_a_property_name_outside_the_strings_block() {
         let mut dtb = RawDtb::new();
         dtb.begin("").word(3).word(0).word(0x1000).end().finish();
-        assert!(matches!(validate(&dtb.build()), Err(DtbError::BadPropertyName { .. })));
+        assert!(matches!(
+            validate(&dtb.build()),
+            Err(DtbError::BadPropertyName { .. })
+        ));
     }
 
     #[test]
     fn rejects_a_property_value_past_the_block() {
         let mut dtb = RawDtb::new();
         dtb.strings.extend_from_slice(b"x\0");
-        dtb.begin("").word(3).word(0xffff_fff0).word(0).end().finish();
-        assert!(matches!(validate(&dtb.build()), Err(DtbError::PropertyTooLong { .. })));
+        dtb.begin("")
+            .word(3)
+            .word(0xffff_fff0)
+            .word(0)
+            .end()
+            .finish();
+        assert!(matches!(
+            validate(&dtb.build()),
+            Err(DtbError::PropertyTooLong { .. })
+        ));
     }
 
     #[test]
@@ -616,7 +707,10 @@ mod tests {
 
         let mut no_end = RawDtb::new();
         no_end.begin("").end();
-        assert!(matches!(validate(&no_end.build()), Err(DtbError::Truncated { .. })));
+        assert!(matches!(
+            validate(&no_end.build()),
+            Err(DtbError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -632,8 +726,16 @@ mod tests {
     #[test]
     fn rejects_properties_after_children() {
         let mut dtb = RawDtb::new();
-        dtb.begin("").begin("a").end().prop("late", b"").end().finish();
-        assert!(matches!(validate(&dtb.build()), Err(DtbError::PropertyAfterChild { .. })));
+        dtb.begin("")
+            .begin("a")
+            .end()
+            .prop("late", b"")
+            .end()
+            .finish();
+        assert!(matches!(
+            validate(&dtb.build()),
+            Err(DtbError::PropertyAfterChild { .. })
+        ));
     }
 
     #[test]
@@ -647,21 +749,30 @@ mod tests {
             dtb.end();
         }
         dtb.finish();
-        assert!(matches!(validate(&dtb.build()), Err(DtbError::TooDeep { .. })));
+        assert!(matches!(
+            validate(&dtb.build()),
+            Err(DtbError::TooDeep { .. })
+        ));
     }
 
     #[test]
     fn rejects_non_utf8_node_names() {
         let mut dtb = RawDtb::new();
         dtb.begin("").word(1).word(0xff00_0000).end().end().finish();
-        assert!(matches!(validate(&dtb.build()), Err(DtbError::BadNodeName { .. })));
+        assert!(matches!(
+            validate(&dtb.build()),
+            Err(DtbError::BadNodeName { .. })
+        ));
     }
 
     #[test]
     fn rejects_unterminated_and_wrapping_reservations() {
         let mut dtb = minimal();
         dtb.reservations.push((u64::MAX, 2));
-        assert_eq!(validate(&dtb.build()), Err(DtbError::ReservationWraps { index: 0 }));
+        assert_eq!(
+            validate(&dtb.build()),
+            Err(DtbError::ReservationWraps { index: 0 })
+        );
     }
 
     #[test]
@@ -697,7 +808,10 @@ mod tests {
     /// crate can walk every node and property without panicking) or is rejected.
     #[test]
     fn single_byte_corruptions_never_reach_fdt_unchecked() {
-        let path = std::format!("{}/../tests/fixtures/qemu-virt-gicv3.dtb", env!("CARGO_MANIFEST_DIR"));
+        let path = std::format!(
+            "{}/../tests/fixtures/qemu-virt-gicv3.dtb",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let original = std::fs::read(path).unwrap();
         let step = (original.len() / 1500).max(1);
         for at in (0..original.len()).step_by(step) {

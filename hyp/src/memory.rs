@@ -18,7 +18,11 @@ pub struct Range {
 impl Range {
     /// `[start, end)`, or `None` if `end < start`.
     pub const fn new(start: u64, end: u64) -> Option<Self> {
-        if end < start { None } else { Some(Self { start, end }) }
+        if end < start {
+            None
+        } else {
+            Some(Self { start, end })
+        }
     }
 
     /// `size` bytes from `start`, or `None` if that wraps past the top of the address
@@ -100,7 +104,9 @@ impl fmt::Display for RangeSetFull {
 impl<const N: usize> RangeSet<N> {
     /// An empty set.
     pub fn new() -> Self {
-        Self { ranges: ArrayVec::new() }
+        Self {
+            ranges: ArrayVec::new(),
+        }
     }
 
     /// The ranges, sorted by address.
@@ -142,7 +148,9 @@ impl<const N: usize> RangeSet<N> {
         }
         let position = self.ranges.iter().position(|r| r.start > merged.start);
         let position = position.unwrap_or(self.ranges.len());
-        self.ranges.try_insert(position, merged).map_err(|_| RangeSetFull)
+        self.ranges
+            .try_insert(position, merged)
+            .map_err(|_| RangeSetFull)
     }
 
     /// Removes every byte of `hole` from the set (splitting a range if needed).
@@ -154,14 +162,24 @@ impl<const N: usize> RangeSet<N> {
                 index += 1;
                 continue;
             }
-            let below = Range { start: existing.start, end: hole.start.max(existing.start) };
-            let above = Range { start: hole.end.min(existing.end), end: existing.end };
+            let below = Range {
+                start: existing.start,
+                end: hole.start.max(existing.start),
+            };
+            let above = Range {
+                start: hole.end.min(existing.end),
+                end: existing.end,
+            };
             self.ranges.remove(index);
             if !above.is_empty() {
-                self.ranges.try_insert(index, above).map_err(|_| RangeSetFull)?;
+                self.ranges
+                    .try_insert(index, above)
+                    .map_err(|_| RangeSetFull)?;
             }
             if !below.is_empty() {
-                self.ranges.try_insert(index, below).map_err(|_| RangeSetFull)?;
+                self.ranges
+                    .try_insert(index, below)
+                    .map_err(|_| RangeSetFull)?;
                 index += 1;
             }
             if !above.is_empty() {
@@ -206,7 +224,10 @@ mod tests {
     fn range_construction_refuses_wrapping() {
         assert_eq!(Range::new(5, 4), None);
         assert_eq!(Range::from_start_size(u64::MAX, 1), None);
-        assert_eq!(Range::from_start_size(0x1000, 0x1000), Some(r(0x1000, 0x2000)));
+        assert_eq!(
+            Range::from_start_size(0x1000, 0x1000),
+            Some(r(0x1000, 0x2000))
+        );
     }
 
     #[test]
@@ -215,7 +236,10 @@ mod tests {
         assert!(a.contains(0x1000) && a.contains(0x2fff) && !a.contains(0x3000));
         assert!(a.overlaps(&r(0x2fff, 0x4000)) && !a.overlaps(&r(0x3000, 0x4000)));
         assert!(a.covers(&r(0x1000, 0x3000)) && !a.covers(&r(0xfff, 0x2000)));
-        assert_eq!(r(0x1001, 0x5fff).align_inward(0x1000), Some(r(0x2000, 0x5000)));
+        assert_eq!(
+            r(0x1001, 0x5fff).align_inward(0x1000),
+            Some(r(0x2000, 0x5000))
+        );
         assert_eq!(r(0x1001, 0x1fff).align_inward(0x1000), None);
     }
 
@@ -258,7 +282,10 @@ mod tests {
         set.insert(r(0x1800, 0x3000)).unwrap();
         set.insert(r(0x10_0000, 0x40_0000)).unwrap();
         assert_eq!(set.take(0x1000, 0x1000), Some(r(0x2000, 0x3000)));
-        assert_eq!(set.take(0x20_0000, 0x20_0000), Some(r(0x20_0000, 0x40_0000)));
+        assert_eq!(
+            set.take(0x20_0000, 0x20_0000),
+            Some(r(0x20_0000, 0x40_0000))
+        );
         assert_eq!(set.take(0x20_0000, 0x1000), None);
         assert_eq!(ranges(&set), [(0x1800, 0x2000), (0x10_0000, 0x20_0000)]);
     }

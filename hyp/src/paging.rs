@@ -62,13 +62,25 @@ pub struct Attributes {
 
 impl Attributes {
     /// Normal read-write data.
-    pub const DATA: Self = Self { kind: MemoryKind::Normal, access: Access::ReadWrite };
+    pub const DATA: Self = Self {
+        kind: MemoryKind::Normal,
+        access: Access::ReadWrite,
+    };
     /// Normal read-only data.
-    pub const READ_ONLY: Self = Self { kind: MemoryKind::Normal, access: Access::ReadOnly };
+    pub const READ_ONLY: Self = Self {
+        kind: MemoryKind::Normal,
+        access: Access::ReadOnly,
+    };
     /// Code.
-    pub const CODE: Self = Self { kind: MemoryKind::Normal, access: Access::ReadExecute };
+    pub const CODE: Self = Self {
+        kind: MemoryKind::Normal,
+        access: Access::ReadExecute,
+    };
     /// MMIO registers.
-    pub const DEVICE: Self = Self { kind: MemoryKind::Device, access: Access::ReadWrite };
+    pub const DEVICE: Self = Self {
+        kind: MemoryKind::Device,
+        access: Access::ReadWrite,
+    };
 }
 
 /// Encodes attributes into the leaf descriptor bits of one translation regime.
@@ -90,8 +102,8 @@ pub struct El2Stage1;
 
 impl El2Stage1 {
     /// The MAIR_EL2 value the attribute indices assume.
-    pub const MAIR: u64 = (MAIR_DEVICE_NGNRE << (8 * DEVICE_INDEX))
-        | (MAIR_NORMAL_WRITE_BACK << (8 * NORMAL_INDEX));
+    pub const MAIR: u64 =
+        (MAIR_DEVICE_NGNRE << (8 * DEVICE_INDEX)) | (MAIR_NORMAL_WRITE_BACK << (8 * NORMAL_INDEX));
 }
 
 /// MAIR encoding of Device-nGnRE.
@@ -136,7 +148,10 @@ impl DescriptorFormat for El2Stage1 {
             DEVICE_INDEX => MemoryKind::Device,
             _ => return None,
         };
-        let access = match (descriptor & AP2_READ_ONLY != 0, descriptor & EXECUTE_NEVER != 0) {
+        let access = match (
+            descriptor & AP2_READ_ONLY != 0,
+            descriptor & EXECUTE_NEVER != 0,
+        ) {
             (false, true) => Access::ReadWrite,
             (true, true) => Access::ReadOnly,
             (true, false) => Access::ReadExecute,
@@ -211,7 +226,11 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
     /// Allocates an empty root table.
     pub fn new(mut memory: M) -> Result<Self, MapError> {
         let root = memory.allocate_table().ok_or(MapError::OutOfTables)?;
-        Ok(Self { root, memory, format: core::marker::PhantomData })
+        Ok(Self {
+            root,
+            memory,
+            format: core::marker::PhantomData,
+        })
     }
 
     /// Physical address of the root table (for TTBR).
@@ -236,7 +255,14 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
         check_range(input, size)?;
         check_range(output, size)?;
         let leaf = F::leaf_bits(attributes);
-        self.update(self.root, 0, input, size, &mut |_, offset| Some(output + offset), leaf)
+        self.update(
+            self.root,
+            0,
+            input,
+            size,
+            &mut |_, offset| Some(output + offset),
+            leaf,
+        )
     }
 
     /// Removes every mapping in `[input, input + size)`.
@@ -295,7 +321,8 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
             let whole_entry = chunk == span;
             let block_allowed = level >= 1;
             let aligned = output.is_none_or(|o| o % span == 0);
-            let is_table = level < LAST_LEVEL && existing & (VALID | TABLE_OR_PAGE) == VALID | TABLE_OR_PAGE;
+            let is_table =
+                level < LAST_LEVEL && existing & (VALID | TABLE_OR_PAGE) == VALID | TABLE_OR_PAGE;
 
             if whole_entry && block_allowed && aligned && !is_table {
                 let descriptor = match output {
@@ -335,14 +362,20 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
             // Split the block into next-level entries with the same attributes.
             let child_span = entry_span(level + 1);
             let attributes = existing & !ADDRESS_MASK & !(VALID | TABLE_OR_PAGE);
-            let child_type = if level + 1 == LAST_LEVEL { TABLE_OR_PAGE } else { 0 };
+            let child_type = if level + 1 == LAST_LEVEL {
+                TABLE_OR_PAGE
+            } else {
+                0
+            };
             let base = existing & ADDRESS_MASK;
             for child in 0..ENTRIES_PER_TABLE {
                 let output = base + child as u64 * child_span;
-                self.memory.write_entry(next, child, output | attributes | VALID | child_type);
+                self.memory
+                    .write_entry(next, child, output | attributes | VALID | child_type);
             }
         }
-        self.memory.write_entry(table, index, next | VALID | TABLE_OR_PAGE);
+        self.memory
+            .write_entry(table, index, next | VALID | TABLE_OR_PAGE);
         Ok(next)
     }
 }
@@ -374,7 +407,11 @@ mod tests {
 
     impl FakeMemory {
         fn new(limit: usize) -> Self {
-            Self { tables: BTreeMap::new(), next: 0x8000_0000, limit }
+            Self {
+                tables: BTreeMap::new(),
+                next: 0x8000_0000,
+                limit,
+            }
         }
     }
 
@@ -415,17 +452,27 @@ mod tests {
     fn leaf_descriptors_have_the_architected_bits() {
         // Normal, RW: AttrIndx=1 (bit 2), AP=0b01 (bit 6), SH=0b11 (bits 8-9), AF (bit
         // 10), XN (bit 54).
-        assert_eq!(El2Stage1::leaf_bits(Attributes::DATA), 1 << 2 | 1 << 6 | 3 << 8 | 1 << 10 | 1 << 54);
+        assert_eq!(
+            El2Stage1::leaf_bits(Attributes::DATA),
+            1 << 2 | 1 << 6 | 3 << 8 | 1 << 10 | 1 << 54
+        );
         // Code: AP=0b11 (read-only), executable.
-        assert_eq!(El2Stage1::leaf_bits(Attributes::CODE), 1 << 2 | 3 << 6 | 3 << 8 | 1 << 10);
+        assert_eq!(
+            El2Stage1::leaf_bits(Attributes::CODE),
+            1 << 2 | 3 << 6 | 3 << 8 | 1 << 10
+        );
         // Device: AttrIndx=0.
-        assert_eq!(El2Stage1::leaf_bits(Attributes::DEVICE), 1 << 6 | 3 << 8 | 1 << 10 | 1 << 54);
+        assert_eq!(
+            El2Stage1::leaf_bits(Attributes::DEVICE),
+            1 << 6 | 3 << 8 | 1 << 10 | 1 << 54
+        );
     }
 
     #[test]
     fn large_aligned_ranges_use_gigabyte_and_megabyte_blocks() {
         let mut t = table();
-        t.map(0x4000_0000, 0x4000_0000, GIB + MIB2, Attributes::DATA).unwrap();
+        t.map(0x4000_0000, 0x4000_0000, GIB + MIB2, Attributes::DATA)
+            .unwrap();
         let first = t.translate(0x4000_1234).unwrap();
         assert_eq!((first.output, first.level), (0x4000_1234, 1));
         let tail = t.translate(0x8000_0000 + 0x10).unwrap();
@@ -438,9 +485,17 @@ mod tests {
     #[test]
     fn small_mappings_use_pages_and_keep_attributes() {
         let mut t = table();
-        t.map(0x0900_0000, 0x0900_0000, 0x1000, Attributes::DEVICE).unwrap();
+        t.map(0x0900_0000, 0x0900_0000, 0x1000, Attributes::DEVICE)
+            .unwrap();
         let uart = t.translate(0x0900_0ffc).unwrap();
-        assert_eq!(uart, Translation { output: 0x0900_0ffc, attributes: Attributes::DEVICE, level: 3 });
+        assert_eq!(
+            uart,
+            Translation {
+                output: 0x0900_0ffc,
+                attributes: Attributes::DEVICE,
+                level: 3
+            }
+        );
         assert_eq!(t.translate(0x0900_1000), None);
         assert_eq!(t.translate(0x08ff_f000), None);
     }
@@ -448,34 +503,55 @@ mod tests {
     #[test]
     fn mapping_inside_a_block_splits_it() {
         let mut t = table();
-        t.map(0x4000_0000, 0x4000_0000, GIB, Attributes::DATA).unwrap();
-        t.map(0x4020_0000, 0x4020_0000, 0x3000, Attributes::CODE).unwrap();
+        t.map(0x4000_0000, 0x4000_0000, GIB, Attributes::DATA)
+            .unwrap();
+        t.map(0x4020_0000, 0x4020_0000, 0x3000, Attributes::CODE)
+            .unwrap();
         let code = t.translate(0x4020_1000).unwrap();
         assert_eq!((code.attributes, code.level), (Attributes::CODE, 3));
         let after = t.translate(0x4020_3000).unwrap();
-        assert_eq!((after.output, after.attributes, after.level), (0x4020_3000, Attributes::DATA, 3));
+        assert_eq!(
+            (after.output, after.attributes, after.level),
+            (0x4020_3000, Attributes::DATA, 3)
+        );
         let same_2m_block_neighbour = t.translate(0x4040_0000).unwrap();
-        assert_eq!((same_2m_block_neighbour.attributes, same_2m_block_neighbour.level), (Attributes::DATA, 2));
+        assert_eq!(
+            (
+                same_2m_block_neighbour.attributes,
+                same_2m_block_neighbour.level
+            ),
+            (Attributes::DATA, 2)
+        );
         let far = t.translate(0x7fff_fff8).unwrap();
-        assert_eq!((far.output, far.attributes), (0x7fff_fff8, Attributes::DATA));
+        assert_eq!(
+            (far.output, far.attributes),
+            (0x7fff_fff8, Attributes::DATA)
+        );
     }
 
     #[test]
     fn remapping_a_whole_split_region_reuses_its_table() {
         let mut t = table();
-        t.map(0x4000_0000, 0x4000_0000, MIB2, Attributes::DATA).unwrap();
-        t.map(0x4000_0000, 0x4000_0000, 0x1000, Attributes::CODE).unwrap();
+        t.map(0x4000_0000, 0x4000_0000, MIB2, Attributes::DATA)
+            .unwrap();
+        t.map(0x4000_0000, 0x4000_0000, 0x1000, Attributes::CODE)
+            .unwrap();
         let used = t.memory().tables.len();
-        t.map(0x4000_0000, 0x5000_0000, MIB2, Attributes::READ_ONLY).unwrap();
+        t.map(0x4000_0000, 0x5000_0000, MIB2, Attributes::READ_ONLY)
+            .unwrap();
         assert_eq!(t.memory().tables.len(), used);
         let moved = t.translate(0x4000_0008).unwrap();
-        assert_eq!((moved.output, moved.attributes), (0x5000_0008, Attributes::READ_ONLY));
+        assert_eq!(
+            (moved.output, moved.attributes),
+            (0x5000_0008, Attributes::READ_ONLY)
+        );
     }
 
     #[test]
     fn unaligned_output_falls_back_to_pages() {
         let mut t = table();
-        t.map(0x4000_0000, 0x4000_1000, MIB2, Attributes::DATA).unwrap();
+        t.map(0x4000_0000, 0x4000_1000, MIB2, Attributes::DATA)
+            .unwrap();
         let last = t.translate(0x4000_0000 + MIB2 - 8).unwrap();
         assert_eq!((last.output, last.level), (0x4000_1000 + MIB2 - 8, 3));
     }
@@ -483,7 +559,8 @@ mod tests {
     #[test]
     fn unmap_removes_pages_and_splits_blocks() {
         let mut t = table();
-        t.map(0x4000_0000, 0x4000_0000, GIB, Attributes::DATA).unwrap();
+        t.map(0x4000_0000, 0x4000_0000, GIB, Attributes::DATA)
+            .unwrap();
         t.unmap(0x4010_0000, 0x1000).unwrap();
         assert_eq!(t.translate(0x4010_0000), None);
         assert!(t.translate(0x4010_1000).is_some());
@@ -493,22 +570,42 @@ mod tests {
     #[test]
     fn arguments_are_checked() {
         let mut t = table();
-        assert_eq!(t.map(0x1001, 0, 0x1000, Attributes::DATA), Err(MapError::Unaligned));
-        assert_eq!(t.map(0, 0, 0x800, Attributes::DATA), Err(MapError::Unaligned));
-        assert_eq!(t.map(1 << 48, 0, 0x1000, Attributes::DATA), Err(MapError::OutOfRange));
-        assert_eq!(t.map(u64::MAX - 0xfff, 0, 0x1000, Attributes::DATA), Err(MapError::OutOfRange));
+        assert_eq!(
+            t.map(0x1001, 0, 0x1000, Attributes::DATA),
+            Err(MapError::Unaligned)
+        );
+        assert_eq!(
+            t.map(0, 0, 0x800, Attributes::DATA),
+            Err(MapError::Unaligned)
+        );
+        assert_eq!(
+            t.map(1 << 48, 0, 0x1000, Attributes::DATA),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(
+            t.map(u64::MAX - 0xfff, 0, 0x1000, Attributes::DATA),
+            Err(MapError::OutOfRange)
+        );
         assert_eq!(t.translate(1 << 48), None);
     }
 
     #[test]
     fn running_out_of_tables_is_an_error() {
         let mut t: Table = PageTable::new(FakeMemory::new(3)).unwrap();
-        assert_eq!(t.map(0x1000, 0x1000, 0x1000, Attributes::DATA), Err(MapError::OutOfTables));
+        assert_eq!(
+            t.map(0x1000, 0x1000, 0x1000, Attributes::DATA),
+            Err(MapError::OutOfTables)
+        );
     }
 
     #[test]
     fn attributes_round_trip() {
-        for attributes in [Attributes::DATA, Attributes::READ_ONLY, Attributes::CODE, Attributes::DEVICE] {
+        for attributes in [
+            Attributes::DATA,
+            Attributes::READ_ONLY,
+            Attributes::CODE,
+            Attributes::DEVICE,
+        ] {
             let bits = El2Stage1::leaf_bits(attributes) | VALID;
             assert_eq!(El2Stage1::attributes(bits), Some(attributes));
         }

@@ -171,10 +171,20 @@ impl Gic {
     pub fn register_blocks(&self) -> ArrayVec<Range, { MAX_REDISTRIBUTOR_REGIONS + 2 }> {
         let mut blocks = ArrayVec::new();
         match self {
-            Self::V2 { distributor, cpu_interface, hypervisor_interface, .. } => {
+            Self::V2 {
+                distributor,
+                cpu_interface,
+                hypervisor_interface,
+                ..
+            } => {
                 blocks.extend([*distributor, *cpu_interface, *hypervisor_interface]);
             }
-            Self::V3 { distributor, redistributors, its, .. } => {
+            Self::V3 {
+                distributor,
+                redistributors,
+                its,
+                ..
+            } => {
                 blocks.push(*distributor);
                 blocks.extend(redistributors.iter().copied());
                 if let Some(its) = its {
@@ -332,7 +342,9 @@ impl<'a> Platform<'a> {
     pub fn parse(blob: &'a [u8]) -> Result<Self, PlatformError<'a>> {
         fdt_check::validate_for_reading(blob).map_err(PlatformError::Malformed)?;
         let tree = Fdt::new(blob).map_err(|_| PlatformError::Malformed(DtbError::BadRoot))?;
-        let root = tree.find_node("/").ok_or(PlatformError::Missing("root node"))?;
+        let root = tree
+            .find_node("/")
+            .ok_or(PlatformError::Missing("root node"))?;
         let mut found = Found::new(&tree);
         let mut stack = ArrayVec::new();
         walk(root, &mut stack, &mut found)?;
@@ -411,11 +423,19 @@ struct Found<'a> {
 
 /// Compatible strings of GICv2 implementations (all may have the virtualization
 /// extensions; the `reg` property tells).
-const GICV2_COMPATIBLES: [&str; 4] =
-    ["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a7-gic", "arm,arm-gic"];
+const GICV2_COMPATIBLES: [&str; 4] = [
+    "arm,gic-400",
+    "arm,cortex-a15-gic",
+    "arm,cortex-a7-gic",
+    "arm,arm-gic",
+];
 /// Compatible strings of GICs that can never virtualize.
-const OTHER_GIC_COMPATIBLES: [&str; 4] =
-    ["arm,cortex-a9-gic", "arm,pl390", "arm,arm11mp-gic", "arm,gic-v3-its"];
+const OTHER_GIC_COMPATIBLES: [&str; 4] = [
+    "arm,cortex-a9-gic",
+    "arm,pl390",
+    "arm,arm11mp-gic",
+    "arm,gic-v3-its",
+];
 
 impl<'a> Found<'a> {
     fn new(tree: &Fdt<'a>) -> Self {
@@ -440,14 +460,19 @@ impl<'a> Found<'a> {
         found.stdout_path = tree
             .find_node("/chosen")
             .and_then(|chosen| {
-                chosen.property("stdout-path").or_else(|| chosen.property("linux,stdout-path"))
+                chosen
+                    .property("stdout-path")
+                    .or_else(|| chosen.property("linux,stdout-path"))
             })
             .and_then(first_string)
             .and_then(|path| resolve_alias(tree, path));
         for reservation in tree.memory_reservations() {
             let start = reservation.address() as u64;
             if let Some(range) = Range::from_start_size(start, reservation.size() as u64) {
-                found.add_reserved(Reserved { range, name: "memreserve" });
+                found.add_reserved(Reserved {
+                    range,
+                    name: "memreserve",
+                });
             }
         }
         found
@@ -528,28 +553,44 @@ impl<'a> Found<'a> {
 impl<'a> GicCandidate<'a> {
     fn into_gic(self, decoder: &IrqDecoder) -> Result<Gic, PlatformError<'a>> {
         let maintenance = self.interrupts.and_then(|raw| decoder.first(raw));
-        let bad_reg = PlatformError::BadProperty { node: "interrupt-controller", property: "reg" };
+        let bad_reg = PlatformError::BadProperty {
+            node: "interrupt-controller",
+            property: "reg",
+        };
         let regs = &self.registers;
         if self.compatible == "arm,gic-v3" {
             let redistributor_end = 1 + self.redistributor_regions;
             let distributor = *regs.first().ok_or(bad_reg)?;
-            let redistributors: ArrayVec<Range, MAX_REDISTRIBUTOR_REGIONS> =
-                regs.get(1..redistributor_end).ok_or(bad_reg)?.iter().copied().collect();
+            let redistributors: ArrayVec<Range, MAX_REDISTRIBUTOR_REGIONS> = regs
+                .get(1..redistributor_end)
+                .ok_or(bad_reg)?
+                .iter()
+                .copied()
+                .collect();
             if redistributors.is_empty() {
                 return Err(bad_reg);
             }
-            return Ok(Gic::V3 { distributor, redistributors, its: self.its, maintenance });
+            return Ok(Gic::V3 {
+                distributor,
+                redistributors,
+                its: self.its,
+                maintenance,
+            });
         }
         match regs.as_slice() {
-            [distributor, cpu_interface, hypervisor_interface, virtual_cpu_interface, ..] => {
-                Ok(Gic::V2 {
-                    distributor: *distributor,
-                    cpu_interface: *cpu_interface,
-                    hypervisor_interface: *hypervisor_interface,
-                    virtual_cpu_interface: *virtual_cpu_interface,
-                    maintenance,
-                })
-            }
+            [
+                distributor,
+                cpu_interface,
+                hypervisor_interface,
+                virtual_cpu_interface,
+                ..,
+            ] => Ok(Gic::V2 {
+                distributor: *distributor,
+                cpu_interface: *cpu_interface,
+                hypervisor_interface: *hypervisor_interface,
+                virtual_cpu_interface: *virtual_cpu_interface,
+                maintenance,
+            }),
             [_, _] => Err(PlatformError::GicWithoutVirtualization),
             _ => Err(bad_reg),
         }
@@ -622,12 +663,17 @@ fn take_cells(bytes: &mut &[u8], cells: u32) -> Option<u64> {
 }
 
 fn property_u32(node: FdtNode<'_, '_>, name: &str) -> Option<u32> {
-    node.property(name).and_then(|p| (p.value.len() == 4).then(|| be32(p.value, 0)).flatten())
+    node.property(name)
+        .and_then(|p| (p.value.len() == 4).then(|| be32(p.value, 0)).flatten())
 }
 
 /// The first string of a string-list property.
 fn first_string<'a>(property: NodeProperty<'a>) -> Option<&'a str> {
-    let end = property.value.iter().position(|&b| b == 0).unwrap_or(property.value.len());
+    let end = property
+        .value
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(property.value.len());
     core::str::from_utf8(&property.value[..end]).ok()
 }
 
@@ -640,11 +686,14 @@ fn strings<'a>(property: NodeProperty<'a>) -> impl Iterator<Item = &'a str> {
 }
 
 fn is_enabled(node: FdtNode<'_, '_>) -> bool {
-    node.property("status").and_then(first_string).is_none_or(|s| s == "okay" || s == "ok")
+    node.property("status")
+        .and_then(first_string)
+        .is_none_or(|s| s == "okay" || s == "ok")
 }
 
 fn compatible_with<'a>(node: FdtNode<'_, 'a>, predicate: impl Fn(&str) -> bool) -> Option<&'a str> {
-    node.property("compatible").and_then(|p| strings(p).find(|s| predicate(s)))
+    node.property("compatible")
+        .and_then(|p| strings(p).find(|s| predicate(s)))
 }
 
 /// Follows `/aliases` when `path` does not start with `/`, and strips `:options`.
@@ -654,16 +703,25 @@ fn resolve_alias<'a>(tree: &Fdt<'a>, path: &'a str) -> Option<&'a str> {
         return Some(path);
     }
     let aliases = tree.find_node("/aliases")?;
-    aliases.property(path).and_then(first_string).filter(|p| p.starts_with('/'))
+    aliases
+        .property(path)
+        .and_then(first_string)
+        .filter(|p| p.starts_with('/'))
 }
 
 /// True if the node `name` under `ancestors` (root first) is at `path`. A path
 /// component without a unit address matches a node name with one.
 fn path_matches(ancestors: &[Ancestor<'_>], name: &str, path: &str) -> bool {
     let mut components = path.split('/').filter(|c| !c.is_empty());
-    let names = ancestors.iter().skip(1).map(|a| a.name).chain(core::iter::once(name));
+    let names = ancestors
+        .iter()
+        .skip(1)
+        .map(|a| a.name)
+        .chain(core::iter::once(name));
     for node_name in names {
-        let Some(component) = components.next() else { return false };
+        let Some(component) = components.next() else {
+            return false;
+        };
         let base = node_name.split('@').next().unwrap_or(node_name);
         if component != node_name && component != base {
             return false;
@@ -674,10 +732,7 @@ fn path_matches(ancestors: &[Ancestor<'_>], name: &str, path: &str) -> bool {
 
 /// Decodes a node's `reg` into CPU physical ranges, translating through every
 /// ancestor's `ranges`. `None` if malformed or not CPU-addressable.
-fn reg_ranges(
-    node: FdtNode<'_, '_>,
-    ancestors: &[Ancestor<'_>],
-) -> Option<ArrayVec<Range, 8>> {
+fn reg_ranges(node: FdtNode<'_, '_>, ancestors: &[Ancestor<'_>]) -> Option<ArrayVec<Range, 8>> {
     let parent = ancestors.last()?;
     let mut bytes = node.property("reg")?.value;
     let entry = (parent.address_cells + parent.size_cells) as usize * 4;
@@ -760,24 +815,31 @@ fn visit<'a>(
 ) -> Result<(), PlatformError<'a>> {
     let depth = ancestors.len();
     let parent_name = ancestors.last().map_or("", |a| a.name);
-    let raw_interrupts = node
-        .property("interrupts")
-        .map(|p| RawInterrupts { parent: interrupt_parent, cells: p.value });
+    let raw_interrupts = node.property("interrupts").map(|p| RawInterrupts {
+        parent: interrupt_parent,
+        cells: p.value,
+    });
 
     if depth == 0 {
         found.model = node.property("model").and_then(first_string);
-        found.compatible = node.property("compatible").and_then(first_string).unwrap_or("");
+        found.compatible = node
+            .property("compatible")
+            .and_then(first_string)
+            .unwrap_or("");
         return Ok(());
     }
     if depth == 1 && node.name == "chosen" {
         return visit_chosen(node, found);
     }
     let device_type = node.property("device_type").and_then(first_string);
-    if depth == 1 && (device_type == Some("memory") || node.name.split('@').next() == Some("memory"))
+    if depth == 1
+        && (device_type == Some("memory") || node.name.split('@').next() == Some("memory"))
     {
         if is_enabled(node) {
-            let banks = reg_ranges(node, ancestors)
-                .ok_or(PlatformError::BadProperty { node: node.name, property: "reg" })?;
+            let banks = reg_ranges(node, ancestors).ok_or(PlatformError::BadProperty {
+                node: node.name,
+                property: "reg",
+            })?;
             for bank in banks {
                 if found.memory.try_push(bank).is_err() {
                     found.note(Note::TooMany("RAM banks"));
@@ -791,7 +853,10 @@ fn visit<'a>(
         // allocator later; only static ones occupy memory now.
         if let Some(ranges) = reg_ranges(node, ancestors) {
             for range in ranges {
-                found.add_reserved(Reserved { range, name: node.name });
+                found.add_reserved(Reserved {
+                    range,
+                    name: node.name,
+                });
             }
         }
         return Ok(());
@@ -806,8 +871,14 @@ fn visit<'a>(
         let method = node.property("method").and_then(first_string);
         let conduit = method
             .and_then(Conduit::from_method)
-            .ok_or(PlatformError::BadProperty { node: node.name, property: "method" })?;
-        found.psci = Some(Psci { conduit, compatible });
+            .ok_or(PlatformError::BadProperty {
+                node: node.name,
+                property: "method",
+            })?;
+        found.psci = Some(Psci {
+            conduit,
+            compatible,
+        });
         return Ok(());
     }
     if compatible_with(node, |c| c.starts_with("arm,pl011")).is_some() {
@@ -816,7 +887,11 @@ fn visit<'a>(
                 let is_stdout = found
                     .stdout_path
                     .is_some_and(|path| path_matches(ancestors, node.name, path));
-                let candidate = UartCandidate { registers, interrupts: raw_interrupts, is_stdout };
+                let candidate = UartCandidate {
+                    registers,
+                    interrupts: raw_interrupts,
+                    is_stdout,
+                };
                 if found.uarts.try_push(candidate).is_err() {
                     found.note(Note::TooMany("UARTs"));
                 }
@@ -825,13 +900,18 @@ fn visit<'a>(
         }
         return Ok(());
     }
-    if let Some(compatible) = compatible_with(node, |c| c == "arm,gic-v3" || GICV2_COMPATIBLES.contains(&c)) {
+    if let Some(compatible) = compatible_with(node, |c| {
+        c == "arm,gic-v3" || GICV2_COMPATIBLES.contains(&c)
+    }) {
         if found.gic.is_none() {
-            let registers = reg_ranges(node, ancestors)
-                .ok_or(PlatformError::BadProperty { node: node.name, property: "reg" })?;
+            let registers = reg_ranges(node, ancestors).ok_or(PlatformError::BadProperty {
+                node: node.name,
+                property: "reg",
+            })?;
             found.gic = Some(GicCandidate {
                 compatible,
-                phandle: property_u32(node, "phandle").or_else(|| property_u32(node, "linux,phandle")),
+                phandle: property_u32(node, "phandle")
+                    .or_else(|| property_u32(node, "linux,phandle")),
                 interrupt_cells: property_u32(node, "#interrupt-cells").unwrap_or(0),
                 registers,
                 redistributor_regions: property_u32(node, "#redistributor-regions")
@@ -873,17 +953,24 @@ fn visit<'a>(
 fn visit_chosen<'a>(node: FdtNode<'_, 'a>, found: &mut Found<'a>) -> Result<(), PlatformError<'a>> {
     found.chosen.bootargs = node.property("bootargs").and_then(first_string);
     let cell = |name: &'static str| -> Result<Option<u64>, PlatformError<'a>> {
-        let Some(property) = node.property(name) else { return Ok(None) };
+        let Some(property) = node.property(name) else {
+            return Ok(None);
+        };
         let mut bytes = property.value;
         match bytes.len() {
             4 => Ok(take_cells(&mut bytes, 1)),
             8 => Ok(take_cells(&mut bytes, 2)),
-            _ => Err(PlatformError::BadProperty { node: "chosen", property: name }),
+            _ => Err(PlatformError::BadProperty {
+                node: "chosen",
+                property: name,
+            }),
         }
     };
     if let (Some(start), Some(end)) = (cell("linux,initrd-start")?, cell("linux,initrd-end")?) {
-        let range = Range::new(start, end)
-            .ok_or(PlatformError::BadProperty { node: "chosen", property: "linux,initrd-end" })?;
+        let range = Range::new(start, end).ok_or(PlatformError::BadProperty {
+            node: "chosen",
+            property: "linux,initrd-end",
+        })?;
         found.chosen.initrd = Some(range);
     }
     Ok(())
@@ -897,7 +984,10 @@ fn visit_cpu<'a>(
     if !is_enabled(node) && node.property("enable-method").is_none() {
         return Ok(());
     }
-    let bad = |property| PlatformError::BadProperty { node: node.name, property };
+    let bad = |property| PlatformError::BadProperty {
+        node: node.name,
+        property,
+    };
     let cells = ancestors.last().map_or(1, |a| a.address_cells);
     let mut reg = node.property("reg").ok_or(bad("reg"))?.value;
     if reg.len() != cells as usize * 4 {
@@ -908,18 +998,34 @@ fn visit_cpu<'a>(
         None => EnableMethod::None,
         Some("psci") => EnableMethod::Psci,
         Some("spin-table") => {
-            let mut value = node.property("cpu-release-addr").ok_or(bad("cpu-release-addr"))?.value;
+            let mut value = node
+                .property("cpu-release-addr")
+                .ok_or(bad("cpu-release-addr"))?
+                .value;
             let release_address = match value.len() {
                 4 => take_cells(&mut value, 1),
                 8 => take_cells(&mut value, 2),
                 _ => None,
             };
-            EnableMethod::SpinTable { release_address: release_address.ok_or(bad("cpu-release-addr"))? }
+            EnableMethod::SpinTable {
+                release_address: release_address.ok_or(bad("cpu-release-addr"))?,
+            }
         }
         Some(other) => EnableMethod::Unsupported(other),
     };
-    let compatible = node.property("compatible").and_then(first_string).unwrap_or("");
-    if found.cpus.try_push(Cpu { mpidr, enable_method, compatible }).is_err() {
+    let compatible = node
+        .property("compatible")
+        .and_then(first_string)
+        .unwrap_or("");
+    if found
+        .cpus
+        .try_push(Cpu {
+            mpidr,
+            enable_method,
+            compatible,
+        })
+        .is_err()
+    {
         found.note(Note::TooMany("CPUs"));
     }
     Ok(())

@@ -46,7 +46,10 @@ impl CpuIdentity {
         if self.implementer() != IMPLEMENTER_ARM {
             return None;
         }
-        ARM_PARTS.iter().find(|(part, _)| *part == self.part()).map(|(_, name)| *name)
+        ARM_PARTS
+            .iter()
+            .find(|(part, _)| *part == self.part())
+            .map(|(_, name)| *name)
     }
 }
 
@@ -56,7 +59,12 @@ impl fmt::Display for CpuIdentity {
         let revision = self.0 & 0xf;
         match self.name() {
             Some(name) => write!(f, "Arm {name} r{variant}p{revision}")?,
-            None => write!(f, "implementer {:#04x} part {:#05x}", self.implementer(), self.part())?,
+            None => write!(
+                f,
+                "implementer {:#04x} part {:#05x}",
+                self.implementer(),
+                self.part()
+            )?,
         }
         write!(f, " (MIDR {:#010x})", self.0)
     }
@@ -119,7 +127,11 @@ impl fmt::Display for Summary<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.platform;
         writeln!(f, "Aerie {} hardware summary", self.version)?;
-        writeln!(f, "  {:LABEL$} {} ({})", "machine", p.model, p.compatible)?;
+        if p.model == p.compatible || p.compatible.is_empty() {
+            writeln!(f, "  {:LABEL$} {}", "machine", p.model)?;
+        } else {
+            writeln!(f, "  {:LABEL$} {} ({})", "machine", p.model, p.compatible)?;
+        }
         writeln!(
             f,
             "  {:LABEL$} {}, entered at EL{}, counter {}",
@@ -138,7 +150,12 @@ impl fmt::Display for Summary<'_, '_> {
                 "timer", timer.virtual_timer.0, timer.hypervisor.0, timer.physical.0
             )?;
         }
-        write!(f, "  {:LABEL$} PL011 at {:#010x}", "uart", p.uart.registers.start())?;
+        write!(
+            f,
+            "  {:LABEL$} PL011 at {:#010x}",
+            "uart",
+            p.uart.registers.start()
+        )?;
         if let Some(irq) = p.uart.irq {
             write!(f, ", {irq}")?;
         }
@@ -150,7 +167,13 @@ impl fmt::Display for Summary<'_, '_> {
 impl Summary<'_, '_> {
     fn write_cpus(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.platform;
-        write!(f, "  {:LABEL$} {} online of {}", "cpus", self.cpus_online, p.cpus.len())?;
+        write!(
+            f,
+            "  {:LABEL$} {} online of {}",
+            "cpus",
+            self.cpus_online,
+            p.cpus.len()
+        )?;
         match (p.psci, self.psci_version) {
             (Some(psci), Some(version)) => write!(f, ", PSCI {version} via {}", psci.conduit)?,
             (Some(psci), None) => write!(f, ", PSCI via {}", psci.conduit)?,
@@ -158,7 +181,11 @@ impl Summary<'_, '_> {
         }
         writeln!(f)?;
         for failure in self.cpu_failures {
-            writeln!(f, "  {:LABEL$} MPIDR {:#x} offline: {}", "", failure.mpidr, failure.reason)?;
+            writeln!(
+                f,
+                "  {:LABEL$} MPIDR {:#x} offline: {}",
+                "", failure.mpidr, failure.reason
+            )?;
         }
         Ok(())
     }
@@ -171,7 +198,11 @@ impl Summary<'_, '_> {
         }
         writeln!(f)?;
         for reserved in &p.reserved {
-            writeln!(f, "  {:LABEL$} {} ({})", "reserved", reserved.range, reserved.name)?;
+            writeln!(
+                f,
+                "  {:LABEL$} {} ({})",
+                "reserved", reserved.range, reserved.name
+            )?;
         }
         writeln!(
             f,
@@ -191,7 +222,11 @@ impl Summary<'_, '_> {
         }
         let devices = self.virtio_devices.len();
         let plural = if devices == 1 { "" } else { "s" };
-        writeln!(f, "  {:LABEL$} {slots} slots, {devices} device{plural}", "virtio-mmio")?;
+        writeln!(
+            f,
+            "  {:LABEL$} {slots} slots, {devices} device{plural}",
+            "virtio-mmio"
+        )?;
         for device in self.virtio_devices {
             write!(
                 f,
@@ -221,7 +256,11 @@ impl fmt::Display for Frequency {
             write!(f, "{mhz} MHz")
         } else {
             let decimals = if fraction % 100 == 0 { 1 } else { 3 };
-            let shown = if decimals == 1 { fraction / 100 } else { fraction };
+            let shown = if decimals == 1 {
+                fraction / 100
+            } else {
+                fraction
+            };
             write!(f, "{mhz}.{shown:0decimals$} MHz")
         }
     }
@@ -233,8 +272,17 @@ struct GicSummary<'g>(&'g Gic);
 impl fmt::Display for GicSummary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Gic::V3 { distributor, redistributors, its, .. } => {
-                write!(f, "GICv3: distributor {:#010x}, redistributors", distributor.start())?;
+            Gic::V3 {
+                distributor,
+                redistributors,
+                its,
+                ..
+            } => {
+                write!(
+                    f,
+                    "GICv3: distributor {:#010x}, redistributors",
+                    distributor.start()
+                )?;
                 for region in redistributors {
                     write!(f, " {region}")?;
                 }
@@ -242,7 +290,13 @@ impl fmt::Display for GicSummary<'_> {
                     write!(f, ", ITS {:#010x}", its.start())?;
                 }
             }
-            Gic::V2 { distributor, cpu_interface, hypervisor_interface, virtual_cpu_interface, .. } => {
+            Gic::V2 {
+                distributor,
+                cpu_interface,
+                hypervisor_interface,
+                virtual_cpu_interface,
+                ..
+            } => {
                 write!(
                     f,
                     "GICv2: distributor {:#010x}, cpu {:#010x}, hyp {:#010x}, vcpu {:#010x}",
@@ -270,7 +324,10 @@ mod tests {
     fn cpu_identity_names_known_cores() {
         // Cortex-A72 r0p3 as QEMU reports it: implementer 0x41, variant 0, arch 0xf,
         // part 0xd08, revision 3.
-        assert_eq!(CpuIdentity(0x410f_d083).to_string(), "Arm Cortex-A72 r0p3 (MIDR 0x410fd083)");
+        assert_eq!(
+            CpuIdentity(0x410f_d083).to_string(),
+            "Arm Cortex-A72 r0p3 (MIDR 0x410fd083)"
+        );
         assert_eq!(CpuIdentity(0x414f_d0b1).name(), Some("Cortex-A76"));
         assert_eq!(
             CpuIdentity(0x000f_0510).to_string(),
@@ -288,7 +345,10 @@ mod tests {
 
     #[test]
     fn summary_of_qemu_virt() {
-        let path = std::format!("{}/../tests/fixtures/qemu-virt-gicv3.dtb", env!("CARGO_MANIFEST_DIR"));
+        let path = std::format!(
+            "{}/../tests/fixtures/qemu-virt-gicv3.dtb",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let blob = std::fs::read(path).unwrap();
         let platform = Platform::parse(&blob).unwrap();
         let virtio = [HostVirtioDevice {
@@ -302,7 +362,10 @@ mod tests {
             version: 1,
             capacity: Some(256 << 20),
         }];
-        let failures = [CpuFailure { mpidr: 3, reason: "PSCI CPU_ON: DENIED" }];
+        let failures = [CpuFailure {
+            mpidr: 3,
+            reason: "PSCI CPU_ON: DENIED",
+        }];
         let summary = Summary {
             platform: &platform,
             version: "0.1.0",
@@ -327,12 +390,19 @@ mod tests {
                 .unwrap_or_else(|| panic!("no '{label}' line in\n{summary}"))
                 .to_string()
         };
-        assert!(line("machine").ends_with("(linux,dummy-virt)"));
-        assert!(line("cpu ").contains("Arm Cortex-A72 r0p3 (MIDR 0x410fd083), entered at EL2, counter 62.5 MHz"));
+        assert!(line("machine").ends_with("machine      linux,dummy-virt"));
+        assert!(
+            line("cpu ").contains(
+                "Arm Cortex-A72 r0p3 (MIDR 0x410fd083), entered at EL2, counter 62.5 MHz"
+            )
+        );
         assert!(line("cpus").ends_with("3 online of 4, PSCI 1.1 via smc"));
         assert!(summary.contains("MPIDR 0x3 offline: PSCI CPU_ON: DENIED"));
         assert!(line("ram").ends_with("1 GiB: 0x40000000..0x80000000"));
-        assert!(line("aerie").contains("image 0x40200000..0x40280000 (512 KiB), heap 8 MiB, 1000 MiB free"));
+        assert!(
+            line("aerie")
+                .contains("image 0x40200000..0x40280000 (512 KiB), heap 8 MiB, 1000 MiB free")
+        );
         assert!(line("gic").contains("gic          GICv3: distributor 0x08000000, redistributors 0x080a0000..0x09000000, ITS 0x08080000"));
         assert!(line("gic").ends_with("maintenance PPI 9 (INTID 25)"));
         assert!(line("timer").contains("virtual INTID 27, hypervisor INTID 26, physical INTID 30"));

@@ -13,9 +13,7 @@ use super::cpu;
 use crate::memory::ImageLayout;
 use aarch64_cpu::registers::TCR_EL2;
 use aerie_hyp::memory::Range;
-use aerie_hyp::paging::{
-    Attributes, El2Stage1, MapError, PAGE_SIZE, PageTable, TableMemory,
-};
+use aerie_hyp::paging::{Attributes, El2Stage1, MapError, PAGE_SIZE, PageTable, TableMemory};
 use core::arch::asm;
 
 unsafe extern "C" {
@@ -60,14 +58,14 @@ impl TableMemory for PoolTables {
         assert!(index < 512 && (table as usize) < self.next);
         // SAFETY: `table` was returned by `allocate_table` (checked above to be
         // inside the handed-out part of the pool) and `index` is within the page.
-        unsafe { core::ptr::read_volatile((table as *const u64).add(index)) }
+        unsafe { core::ptr::read_volatile((table as *const u64).wrapping_add(index)) }
     }
 
     fn write_entry(&mut self, table: u64, index: usize, descriptor: u64) {
         assert!(index < 512 && (table as usize) < self.next);
         // SAFETY: as for `read_entry`; the table is not yet in use by the MMU when
         // Aerie builds its map, so no TLB maintenance is needed here.
-        unsafe { core::ptr::write_volatile((table as *mut u64).add(index), descriptor) };
+        unsafe { core::ptr::write_volatile((table as *mut u64).wrapping_add(index), descriptor) };
     }
 }
 
@@ -114,23 +112,39 @@ pub fn build(request: &MapRequest<'_>) -> Result<MmuSettings, MmuError> {
     let mut table: PageTable<PoolTables, El2Stage1> =
         PageTable::new(PoolTables::new()).map_err(fail("the root table"))?;
     let mut map = |range: Range, attributes, what| {
-        let Some(range) = page_align_outward(range) else { return Ok(()) };
-        table.map(range.start(), range.start(), range.size(), attributes).map_err(fail(what))
+        let Some(range) = page_align_outward(range) else {
+            return Ok(());
+        };
+        table
+            .map(range.start(), range.start(), range.size(), attributes)
+            .map_err(fail(what))
     };
     for bank in request.ram {
         if let Some(bank) = bank.align_inward(PAGE_SIZE) {
             map(bank, Attributes::DATA, "RAM")?;
         }
     }
-    if !request.ram.iter().any(|bank| bank.covers(&request.device_tree)) {
-        map(request.device_tree, Attributes::READ_ONLY, "the device tree")?;
+    if !request
+        .ram
+        .iter()
+        .any(|bank| bank.covers(&request.device_tree))
+    {
+        map(
+            request.device_tree,
+            Attributes::READ_ONLY,
+            "the device tree",
+        )?;
     }
     for device in request.devices {
         map(*device, Attributes::DEVICE, "device registers")?;
     }
     let image = &request.image;
     map(image.text, Attributes::CODE, "Aerie's code")?;
-    map(image.read_only, Attributes::READ_ONLY, "Aerie's read-only data")?;
+    map(
+        image.read_only,
+        Attributes::READ_ONLY,
+        "Aerie's read-only data",
+    )?;
     map(image.writable, Attributes::DATA, "Aerie's data")?;
     Ok(MmuSettings {
         ttbr0: table.root(),
@@ -196,11 +210,10 @@ pub unsafe fn enable(settings: &MmuSettings, image: &ImageLayout, device_tree: R
     // tree's NOP removal) went straight to RAM; drop any stale cached copy before the
     // caches can return it.
     // SAFETY: with the MMU off no Aerie write allocated a dirty line, and the boot
-    // protocol requires the loader to have cleaned the image and device tree.
-    unsafe {
-        cache::invalidate_to_poc(image.whole.start() as usize, image.whole.size() as usize);
-        cache::invalidate_to_poc(device_tree.start() as usize, device_tree.size() as usize);
-    }
+    // protocol requires the loader to have cleaned the image to the PoC.
+    unsafe { cache::invalidate_to_poc(image.whole.start() as usize, image.whole.size() as usize) };
+    // SAFETY: as above; the protocol requires the same of the device tree.
+    unsafe { cache::invalidate_to_poc(device_tree.start() as usize, device_tree.size() as usize) };
     // SAFETY: the caller guarantees the tables map everything in use one-to-one, so
     // execution continues at the same addresses once SCTLR_EL2.M is set; the
     // barriers order the table writes before the walker and the TLB flush before

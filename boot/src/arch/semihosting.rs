@@ -42,7 +42,8 @@ pub fn is_unavailable_trap(frame: &TrapFrame) -> bool {
     /// ESR_EL2.EC for "unknown reason", which is what an undefined `HLT` gives.
     const EC_UNKNOWN: u64 = 0;
     let ec = frame.esr >> 26;
-    ec == EC_UNKNOWN && frame.elr == aerie_semihosting_trap as unsafe extern "C" fn() as usize as u64
+    ec == EC_UNKNOWN
+        && frame.elr == aerie_semihosting_trap as unsafe extern "C" fn() as usize as u64
 }
 
 /// Makes the trapped semihosting call return [`UNAVAILABLE`].

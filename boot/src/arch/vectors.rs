@@ -102,8 +102,12 @@ impl fmt::Display for VectorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let index = *self as u64;
         let kind = ["synchronous", "IRQ", "FIQ", "SError"][(index % 4) as usize];
-        let origin = ["EL2 (SP_EL0)", "EL2", "a lower EL (AArch64)", "a lower EL (AArch32)"]
-            [(index / 4) as usize];
+        let origin = [
+            "EL2 (SP_EL0)",
+            "EL2",
+            "a lower EL (AArch64)",
+            "a lower EL (AArch32)",
+        ][(index / 4) as usize];
         write!(f, "{kind} exception from {origin}")
     }
 }

@@ -44,9 +44,11 @@ impl Pl011 {
     /// (identity-mapped as device memory, or the MMU is off) for the rest of Aerie's
     /// run, and nothing else may treat that memory as ordinary memory.
     pub unsafe fn at(base: usize) -> Self {
+        let block = base as *const RegisterBlock;
         // SAFETY: the caller guarantees `base` is a live PL011 register block; all
         // accesses through the reference are volatile register accesses.
-        Self { registers: unsafe { &*(base as *const RegisterBlock) } }
+        let registers = unsafe { &*block };
+        Self { registers }
     }
 
     /// Sends one byte, waiting while the transmit FIFO is full.

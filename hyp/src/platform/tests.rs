@@ -26,8 +26,18 @@ fn qemu_virt_gicv3() {
     assert_eq!(platform.cpus.len(), 4);
     let mpidrs: Vec<u64> = platform.cpus.iter().map(|c| c.mpidr).collect();
     assert_eq!(mpidrs, [0, 1, 2, 3]);
-    assert!(platform.cpus.iter().all(|c| c.enable_method == EnableMethod::Psci));
-    assert!(platform.cpus.iter().all(|c| c.compatible == "arm,cortex-a72"));
+    assert!(
+        platform
+            .cpus
+            .iter()
+            .all(|c| c.enable_method == EnableMethod::Psci)
+    );
+    assert!(
+        platform
+            .cpus
+            .iter()
+            .all(|c| c.compatible == "arm,cortex-a72")
+    );
     let psci = platform.psci.unwrap();
     assert_eq!(psci.conduit, Conduit::Smc);
     assert_eq!(psci.compatible, "arm,psci-1.0");
@@ -35,7 +45,12 @@ fn qemu_virt_gicv3() {
     assert_eq!(platform.uart.irq, Some(Irq(32 + 1)));
     assert!(platform.uart.is_stdout);
     match &platform.gic {
-        Gic::V3 { distributor, redistributors, its, maintenance } => {
+        Gic::V3 {
+            distributor,
+            redistributors,
+            its,
+            maintenance,
+        } => {
             assert_eq!(*distributor, range(0x0800_0000, 0x1_0000));
             assert_eq!(redistributors.as_slice(), [range(0x080a_0000, 0xf6_0000)]);
             assert_eq!(*its, Some(range(0x0808_0000, 0x2_0000)));
@@ -45,11 +60,20 @@ fn qemu_virt_gicv3() {
     }
     let timer = platform.timer.unwrap();
     assert_eq!(
-        (timer.secure_physical, timer.physical, timer.virtual_timer, timer.hypervisor),
+        (
+            timer.secure_physical,
+            timer.physical,
+            timer.virtual_timer,
+            timer.hypervisor
+        ),
         (Irq(29), Irq(30), Irq(27), Irq(26))
     );
     assert_eq!(platform.virtio_mmio.len(), 32);
-    let first = platform.virtio_mmio.iter().min_by_key(|s| s.registers.start()).unwrap();
+    let first = platform
+        .virtio_mmio
+        .iter()
+        .min_by_key(|s| s.registers.start())
+        .unwrap();
     assert_eq!(first.registers, range(0x0a00_0000, 0x200));
     assert_eq!(first.irq, Some(Irq(32 + 16)));
     assert!(platform.notes.is_empty(), "{:?}", platform.notes);
@@ -81,7 +105,11 @@ fn qemu_virt_gicv2_has_the_virtualization_interface() {
 fn raspberry_pi_4_translates_bus_addresses() {
     let blob = fixture("qemu-raspi4b.dtb");
     let platform = Platform::parse(&blob).unwrap();
-    assert!(platform.model.contains("Raspberry Pi 4"), "{}", platform.model);
+    assert!(
+        platform.model.contains("Raspberry Pi 4"),
+        "{}",
+        platform.model
+    );
     assert_eq!(platform.cpus.len(), 4);
     for cpu in &platform.cpus {
         assert!(
@@ -94,7 +122,12 @@ fn raspberry_pi_4_translates_bus_addresses() {
     assert_eq!(platform.uart.registers.start(), 0xfe20_1000);
     assert_eq!(platform.uart.irq, Some(Irq(32 + 121)));
     match platform.gic {
-        Gic::V2 { distributor, hypervisor_interface, maintenance, .. } => {
+        Gic::V2 {
+            distributor,
+            hypervisor_interface,
+            maintenance,
+            ..
+        } => {
             assert_eq!(distributor.start(), 0xff84_1000);
             assert_eq!(hypervisor_interface.start(), 0xff84_4000);
             assert_eq!(maintenance, Some(Irq(25)));
@@ -121,7 +154,8 @@ fn synthetic(edit: impl FnOnce(&mut FdtWriter)) -> Vec<u8> {
 fn memory(w: &mut FdtWriter) {
     let node = w.begin_node("memory@40000000").unwrap();
     w.property_string("device_type", "memory").unwrap();
-    w.property_array_u64("reg", &[0x4000_0000, 0x800_0000]).unwrap();
+    w.property_array_u64("reg", &[0x4000_0000, 0x800_0000])
+        .unwrap();
     w.end_node(node).unwrap();
 }
 
@@ -142,15 +176,19 @@ fn gic_v3(w: &mut FdtWriter) {
     w.property_null("interrupt-controller").unwrap();
     w.property_u32("#interrupt-cells", 3).unwrap();
     w.property_u32("phandle", 1).unwrap();
-    w.property_array_u64("reg", &[0x800_0000, 0x1_0000, 0x80a_0000, 0xf6_0000]).unwrap();
+    w.property_array_u64("reg", &[0x800_0000, 0x1_0000, 0x80a_0000, 0xf6_0000])
+        .unwrap();
     w.property_array_u32("interrupts", &[1, 9, 4]).unwrap();
     w.end_node(node).unwrap();
 }
 
 fn pl011(w: &mut FdtWriter, name: &str, base: u64) {
     let node = w.begin_node(name).unwrap();
-    w.property_string_list("compatible", std::vec!["arm,pl011".into(), "arm,primecell".into()])
-        .unwrap();
+    w.property_string_list(
+        "compatible",
+        std::vec!["arm,pl011".into(), "arm,primecell".into()],
+    )
+    .unwrap();
     w.property_array_u64("reg", &[base, 0x1000]).unwrap();
     w.property_array_u32("interrupts", &[0, 1, 4]).unwrap();
     w.end_node(node).unwrap();
@@ -181,7 +219,10 @@ fn missing_pieces_are_named() {
         cpus(w);
         gic_v3(w);
     });
-    assert_eq!(Platform::parse(&no_uart).unwrap_err(), PlatformError::Missing("PL011 UART"));
+    assert_eq!(
+        Platform::parse(&no_uart).unwrap_err(),
+        PlatformError::Missing("PL011 UART")
+    );
     let no_gic = synthetic(|w| {
         memory(w);
         cpus(w);
@@ -196,13 +237,18 @@ fn missing_pieces_are_named() {
         gic_v3(w);
         pl011(w, "pl011@9000000", 0x900_0000);
     });
-    assert!(matches!(Platform::parse(&no_memory), Err(PlatformError::Missing(m)) if m.starts_with("RAM")));
+    assert!(
+        matches!(Platform::parse(&no_memory), Err(PlatformError::Missing(m)) if m.starts_with("RAM"))
+    );
     let no_cpus = synthetic(|w| {
         memory(w);
         gic_v3(w);
         pl011(w, "pl011@9000000", 0x900_0000);
     });
-    assert_eq!(Platform::parse(&no_cpus).unwrap_err(), PlatformError::Missing("CPUs"));
+    assert_eq!(
+        Platform::parse(&no_cpus).unwrap_err(),
+        PlatformError::Missing("CPUs")
+    );
 }
 
 #[test]
@@ -212,14 +258,19 @@ fn a_gicv2_without_hypervisor_registers_is_refused() {
         cpus(w);
         pl011(w, "pl011@9000000", 0x900_0000);
         let node = w.begin_node("intc@8000000").unwrap();
-        w.property_string("compatible", "arm,cortex-a15-gic").unwrap();
+        w.property_string("compatible", "arm,cortex-a15-gic")
+            .unwrap();
         w.property_null("interrupt-controller").unwrap();
         w.property_u32("#interrupt-cells", 3).unwrap();
         w.property_u32("phandle", 1).unwrap();
-        w.property_array_u64("reg", &[0x800_0000, 0x1_0000, 0x801_0000, 0x1_0000]).unwrap();
+        w.property_array_u64("reg", &[0x800_0000, 0x1_0000, 0x801_0000, 0x1_0000])
+            .unwrap();
         w.end_node(node).unwrap();
     });
-    assert_eq!(Platform::parse(&blob).unwrap_err(), PlatformError::GicWithoutVirtualization);
+    assert_eq!(
+        Platform::parse(&blob).unwrap_err(),
+        PlatformError::GicWithoutVirtualization
+    );
 }
 
 #[test]
@@ -229,11 +280,15 @@ fn an_old_gic_is_named_in_the_refusal() {
         cpus(w);
         pl011(w, "pl011@9000000", 0x900_0000);
         let node = w.begin_node("intc@8000000").unwrap();
-        w.property_string("compatible", "arm,cortex-a9-gic").unwrap();
+        w.property_string("compatible", "arm,cortex-a9-gic")
+            .unwrap();
         w.property_null("interrupt-controller").unwrap();
         w.end_node(node).unwrap();
     });
-    assert_eq!(Platform::parse(&blob).unwrap_err(), PlatformError::UnsupportedGic("arm,cortex-a9-gic"));
+    assert_eq!(
+        Platform::parse(&blob).unwrap_err(),
+        PlatformError::UnsupportedGic("arm,cortex-a9-gic")
+    );
 }
 
 #[test]
@@ -248,8 +303,10 @@ fn stdout_path_picks_the_console_uart_through_an_alias() {
         w.property_string("serial0", "/serial@9001000").unwrap();
         w.end_node(aliases).unwrap();
         let chosen = w.begin_node("chosen").unwrap();
-        w.property_string("stdout-path", "serial0:115200n8").unwrap();
-        w.property_string("bootargs", "aerie.selftest=none").unwrap();
+        w.property_string("stdout-path", "serial0:115200n8")
+            .unwrap();
+        w.property_string("bootargs", "aerie.selftest=none")
+            .unwrap();
         w.property_u64("linux,initrd-start", 0x4800_0000).unwrap();
         w.property_u64("linux,initrd-end", 0x4810_0000).unwrap();
         w.end_node(chosen).unwrap();
@@ -285,7 +342,8 @@ fn bus_ranges_translate_and_unmapped_buses_are_noted() {
         w.property_u32("#address-cells", 1).unwrap();
         w.property_u32("#size-cells", 1).unwrap();
         // child 0x7e000000 -> parent 0xfe000000, 0x1800000 bytes.
-        w.property_array_u32("ranges", &[0x7e00_0000, 0, 0xfe00_0000, 0x180_0000]).unwrap();
+        w.property_array_u32("ranges", &[0x7e00_0000, 0, 0xfe00_0000, 0x180_0000])
+            .unwrap();
         let uart = w.begin_node("serial@7e201000").unwrap();
         w.property_string("compatible", "arm,pl011").unwrap();
         w.property_array_u32("reg", &[0x7e20_1000, 0x200]).unwrap();
@@ -319,7 +377,10 @@ fn malformed_properties_are_named() {
     });
     assert_eq!(
         Platform::parse(&bad_memory).unwrap_err(),
-        PlatformError::BadProperty { node: "memory@40000000", property: "reg" }
+        PlatformError::BadProperty {
+            node: "memory@40000000",
+            property: "reg"
+        }
     );
     let wrapping_memory = synthetic(|w| {
         let node = w.begin_node("memory@40000000").unwrap();
@@ -330,7 +391,10 @@ fn malformed_properties_are_named() {
         gic_v3(w);
         pl011(w, "pl011@9000000", 0x900_0000);
     });
-    assert!(matches!(Platform::parse(&wrapping_memory), Err(PlatformError::BadProperty { .. })));
+    assert!(matches!(
+        Platform::parse(&wrapping_memory),
+        Err(PlatformError::BadProperty { .. })
+    ));
     let bad_psci = synthetic(|w| {
         complete(w);
         let node = w.begin_node("psci").unwrap();
@@ -340,7 +404,10 @@ fn malformed_properties_are_named() {
     });
     assert_eq!(
         Platform::parse(&bad_psci).unwrap_err(),
-        PlatformError::BadProperty { node: "psci", property: "method" }
+        PlatformError::BadProperty {
+            node: "psci",
+            property: "method"
+        }
     );
 }
 
@@ -348,7 +415,10 @@ fn malformed_properties_are_named() {
 fn malformed_blobs_are_reported_as_such() {
     let mut blob = synthetic(complete);
     blob[0] = 0;
-    assert!(matches!(Platform::parse(&blob), Err(PlatformError::Malformed(_))));
+    assert!(matches!(
+        Platform::parse(&blob),
+        Err(PlatformError::Malformed(_))
+    ));
 }
 
 /// Random corruption of real trees never panics: each result is a platform or an
@@ -362,7 +432,11 @@ fn corrupted_fixtures_never_panic() {
         state ^= state << 17;
         state
     };
-    for name in ["qemu-virt-gicv3.dtb", "qemu-virt-gicv2.dtb", "qemu-raspi4b.dtb"] {
+    for name in [
+        "qemu-virt-gicv3.dtb",
+        "qemu-virt-gicv2.dtb",
+        "qemu-raspi4b.dtb",
+    ] {
         let original = fixture(name);
         for _ in 0..400 {
             let mut blob = original.clone();
