@@ -3,8 +3,6 @@
 //! Reading uses the `fdt` crate, writing rust-vmm's `vm-fdt`. Tests use it to hand
 //! Aerie trees QEMU would not produce: a node missing, a property changed.
 
-mod nops;
-
 use std::fmt;
 
 use vm_fdt::{FdtReserveEntry, FdtWriter};
@@ -114,11 +112,14 @@ pub struct DtbEditor {
 
 impl DtbEditor {
     /// Reads a blob: every node and property from the root down, and the memory
-    /// reservations. `FDT_NOP` tokens are dropped first (the `fdt` crate trips on them).
+    /// reservations. The blob is first checked and stripped of `FDT_NOP` tokens by
+    /// Aerie's own `fdt_check` (the `fdt` crate panics on malformed blobs and on NOPs,
+    /// which QEMU's raspi4b tree is full of).
     pub fn from_bytes(blob: &[u8]) -> Result<Self, DtbError> {
-        let blob = nops::without_nops(blob)
-            .ok_or_else(|| DtbError::Parse("the structure block cannot be walked".to_string()))?;
-        let blob = &*blob;
+        let mut blob = blob.to_vec();
+        aerie_hyp::fdt_check::validate_and_remove_nops(&mut blob)
+            .map_err(|e| DtbError::Parse(e.to_string()))?;
+        let blob = blob.as_slice();
         let fdt = fdt::Fdt::new(blob).map_err(|e| DtbError::Parse(format!("{e:?}")))?;
         let root = fdt
             .find_node("/")
@@ -290,6 +291,29 @@ mod tests {
         "qemu-raspi4b.dtb",
     ];
 
+    /// The numbers of nodes and properties, counted token by token in the blob: the
+    /// reference the reader is checked against.
+    fn count_nodes_and_properties(blob: &[u8]) -> (usize, usize) {
+        let word = |at: usize| u32::from_be_bytes(blob[at..at + 4].try_into().unwrap()) as usize;
+        let align4 = |n: usize| (n + 3) & !3;
+        let (mut nodes, mut properties, mut at) = (0, 0, word(8));
+        loop {
+            match word(at) {
+                1 => {
+                    nodes += 1;
+                    let name_len = blob[at + 4..].iter().position(|&b| b == 0).unwrap();
+                    at += 4 + align4(name_len + 1);
+                }
+                3 => {
+                    properties += 1;
+                    at += 12 + align4(word(at + 4));
+                }
+                9 => return (nodes, properties),
+                _ => at += 4, // FDT_END_NODE, FDT_NOP
+            }
+        }
+    }
+
     fn property_count(node: &Node) -> usize {
         node.properties.len() + node.children.iter().map(property_count).sum::<usize>()
     }
@@ -304,7 +328,7 @@ mod tests {
     fn fixtures_round_trip() {
         for name in FIXTURES {
             let (blob, editor) = load(name);
-            let (nodes, properties) = nops::count_nodes_and_properties(&blob);
+            let (nodes, properties) = count_nodes_and_properties(&blob);
             assert_eq!(editor.root().count(), nodes, "{name}");
             assert_eq!(property_count(editor.root()), properties, "{name}");
             let written = editor.to_bytes().unwrap();
