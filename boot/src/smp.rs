@@ -1,6 +1,7 @@
 //! Secondary CPUs: starting them, and keeping them parked, ready for work.
 //!
-//! Each secondary gets a 64 KiB stack from the frame allocator, with its
+//! CPUs start through PSCI `CPU_ON` (QEMU virt, Raspberry Pi 5) or a spin table
+//! (Raspberry Pi 4), one at a time. Each secondary gets a 64 KiB stack from the frame allocator, with its
 //! [`SecondaryBoot`] block at the bottom of that allocation (far from the top,
 //! where the stack starts). Once in Rust, it marks itself online and waits in `WFE`
 //! for a job in its mailbox. Today the only job is [`Job::Ping`], which proves the
@@ -8,7 +9,7 @@
 
 use crate::arch::cache;
 use crate::arch::cpu;
-use crate::arch::entry::{SecondaryBoot, secondary_entry};
+use crate::arch::entry::{AERIE_SPIN_TABLE_BOOT, SecondaryBoot, secondary_entry, spin_table_entry};
 use crate::arch::mmu::MmuSettings;
 use crate::memory;
 use crate::psci;
@@ -70,16 +71,9 @@ fn start_one(
     mmu: &MmuSettings,
     vbar: u64,
 ) -> Result<(), &'static str> {
-    let psci = match method {
-        EnableMethod::Psci => platform
-            .psci
-            .ok_or("enable-method is psci but there is no /psci node")?,
-        EnableMethod::SpinTable { .. } => {
-            return Err("spin-table start is not implemented yet (Raspberry Pi 4 support)");
-        }
-        EnableMethod::None => return Err("no enable-method in the device tree"),
-        EnableMethod::Unsupported(_) => return Err("unsupported enable-method"),
-    };
+    if let EnableMethod::None | EnableMethod::Unsupported(_) = method {
+        return Err("no enable-method Aerie supports (psci or spin-table)");
+    }
     let stack = memory::allocate_frames(STACK_PAGES).ok_or("no memory for its stack")?;
     let boot = SecondaryBoot {
         stack_top: stack.end(),
@@ -95,15 +89,50 @@ fn start_one(
     // larger than the block; the block sits at its bottom, below the stack's reach.
     unsafe { block.write(boot) };
     cache::clean_to_poc(block as usize, core::mem::size_of::<SecondaryBoot>());
-    let entry = secondary_entry as unsafe extern "C" fn() as usize as u64;
-    psci::cpu_on(psci.conduit, mpidr, entry, block as u64).map_err(|e| e.name())?;
+    match method {
+        EnableMethod::Psci => {
+            let psci = platform
+                .psci
+                .ok_or("enable-method is psci but there is no /psci node")?;
+            let entry = secondary_entry as unsafe extern "C" fn() as usize as u64;
+            psci::cpu_on(psci.conduit, mpidr, entry, block as u64).map_err(|e| e.name())?;
+        }
+        EnableMethod::SpinTable { release_address } => {
+            release_via_spin_table(platform, release_address, block as u64)?;
+        }
+        EnableMethod::None | EnableMethod::Unsupported(_) => unreachable!("checked above"),
+    }
     let deadline = crate::logger::uptime_micros() + START_TIMEOUT_MICROS;
     while !ONLINE[index].load(Ordering::Acquire) {
         if crate::logger::uptime_micros() > deadline {
-            return Err("started by PSCI but never reached Aerie's code");
+            return Err("released, but it never reached Aerie's code");
         }
         core::hint::spin_loop();
     }
+    Ok(())
+}
+
+/// Starts a CPU parked in a spin table: publishes its boot block, then writes
+/// Aerie's spin-table entry point to the CPU's release address and wakes it.
+fn release_via_spin_table(
+    platform: &Platform<'_>,
+    release_address: u64,
+    block: u64,
+) -> Result<(), &'static str> {
+    let slot = aerie_hyp::memory::Range::from_start_size(release_address, 8)
+        .filter(|slot| {
+            release_address % 8 == 0 && platform.memory.iter().any(|bank| bank.covers(slot))
+        })
+        .ok_or("its cpu-release-addr is not an aligned address in RAM")?;
+    AERIE_SPIN_TABLE_BOOT.store(block, Ordering::Release);
+    cache::clean_to_poc(AERIE_SPIN_TABLE_BOOT.as_ptr() as usize, 8);
+    let entry = spin_table_entry as unsafe extern "C" fn() as usize as u64;
+    // SAFETY: the release address is an aligned word in RAM (checked above), which
+    // Aerie identity-maps; the device tree reserves it for exactly this hand-off,
+    // and the CPU polling it reads it with its caches off, hence the clean.
+    unsafe { core::ptr::write_volatile(slot.start() as *mut u64, entry) };
+    cache::clean_to_poc(slot.start() as usize, 8);
+    cpu::send_event();
     Ok(())
 }
 

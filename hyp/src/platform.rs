@@ -485,6 +485,9 @@ impl<'a> Found<'a> {
     }
 
     fn add_reserved(&mut self, reserved: Reserved<'a>) {
+        if reserved.range.is_empty() {
+            return;
+        }
         if self.reserved.try_push(reserved).is_err() {
             self.note(Note::TooMany("reserved memory regions"));
         }

@@ -37,11 +37,9 @@ pub fn run(layout: &Layout) -> Result<()> {
     dump(&mut command, &work.join(name), &out.join(name))?;
 
     let readme = out.join("README.md");
-    std::fs::write(
-        &readme,
-        readme_text(&qemu::installed().to_string(), &kernel),
-    )
-    .context(|| format!("cannot write {}", readme.display()))?;
+    let version = qemu::version_line().unwrap_or_else(|| qemu::installed().to_string());
+    std::fs::write(&readme, readme_text(&version, &kernel))
+        .context(|| format!("cannot write {}", readme.display()))?;
     println!("fixtures: wrote {}", readme.display());
     std::fs::remove_dir_all(&work).context(|| format!("cannot remove {}", work.display()))
 }

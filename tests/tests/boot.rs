@@ -209,3 +209,20 @@ fn the_image_carries_a_valid_arm64_header() {
     assert_eq!(header.page_size(), Some(4096));
     assert!(header.placement_anywhere());
 }
+
+/// The Raspberry Pi 4 path on QEMU: a GIC-400, peripherals behind a bus `ranges`,
+/// secondary CPUs in a spin table, and an image loaded at 0x20_0000 instead of its
+/// link address, so the self-relocation is exercised too.
+#[test]
+fn runs_on_the_raspberry_pi_4_model_from_any_load_address() {
+    Qemu::raspi4b()
+        .dtb(fixture("qemu-raspi4b.dtb"))
+        .run()
+        .assert_exit(0)
+        .assert_line_with(&["machine", "Raspberry Pi 4 Model B"])
+        .assert_line_with(&["cpus", "4 online of 4"])
+        .assert_line_with(&["aerie", "image 0x00200000..0x00400000"])
+        .assert_line_with(&["gic", "GICv2: distributor 0xff841000", "hyp 0xff844000"])
+        .assert_line_with(&["uart", "PL011 at 0xfe201000", "SPI 121"])
+        .assert_not_contains("0x00000000..0x00000000");
+}

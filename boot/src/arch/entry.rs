@@ -156,6 +156,15 @@ secondary_entry:
     bl      aerie_secondary_main
 8:  wfe
     b       8b
+
+    .global spin_table_entry
+    .balign 8
+spin_table_entry:
+    // Spin-table CPUs arrive with x0 = 0: fetch the SecondaryBoot block that the
+    // boot CPU published for the one CPU it is starting, then join the PSCI path.
+    adrp    x0, AERIE_SPIN_TABLE_BOOT
+    ldr     x0, [x0, :lo12:AERIE_SPIN_TABLE_BOOT]
+    b       secondary_entry
 "#,
     flags = const IMAGE_FLAGS,
     r_relative = const R_AARCH64_RELATIVE,
@@ -180,8 +189,17 @@ const _: () = {
     assert!(offset_of!(SecondaryBoot, cpu_index) == secondary_boot_offsets::CPU_INDEX);
 };
 
+/// The [`SecondaryBoot`] block of the CPU being started through a spin table. Such
+/// CPUs get no argument, so the boot CPU publishes the block here (cleaned to the
+/// point of coherency) and starts one CPU at a time.
+#[unsafe(no_mangle)]
+pub static AERIE_SPIN_TABLE_BOOT: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(0);
+
 unsafe extern "C" {
-    /// The secondary CPUs' entry point (physical address = link address after
-    /// relocation, since Aerie maps itself one-to-one).
+    /// The secondary CPUs' entry point for PSCI `CPU_ON` (physical address = link
+    /// address after relocation, since Aerie maps itself one-to-one).
     pub fn secondary_entry();
+    /// The entry point written to a spin table's release address.
+    pub fn spin_table_entry();
 }
