@@ -12,7 +12,7 @@
 //! | [`flat`] | ELF to flat binary |
 //! | [`image`] | `build`: compile Aerie and write `aerie.bin` |
 //! | [`run`] | `run`: boot Aerie in QEMU interactively |
-//! | [`test`] | `test`: every test, then a summary |
+//! | [`test`](mod@test) | `test`: every test, then a summary |
 //! | [`fixtures`] | `fixtures`: regenerate the device-tree fixtures |
 //! | [`dtb_pack`] | cut a device-tree blob's free space |
 //! | [`debian`] | fetch Debian's arm64 kernel package |
