@@ -83,6 +83,8 @@ impl fmt::Display for Summary {
 
 /// Runs `cargo xtask test`.
 pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
+    // A missing target shows again as an image failure; QEMU's as a qemu failure.
+    let _ = setup::ensure_target(layout).inspect_err(|e| eprintln!("xtask test: {e}"));
     let qemu_ready = if options.host_only {
         None
     } else {
