@@ -1,6 +1,6 @@
 //! Aerie's QEMU integration-test harness.
 //!
-//! The tests themselves live in `tests/tests/qemu.rs` and run through
+//! The tests themselves live in `tests/tests/*.rs` and run through
 //! `cargo xtask test`, which builds the image and passes its path in `AERIE_IMAGE`.
 //!
 //! | module | job |
