@@ -7,6 +7,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`fdt_check`] | structural validation of an untrusted flattened device tree |
+//! | [`guest_layout`] | the guest's physical address map (mirrors QEMU `virt`) |
+//! | [`hypercall`] | Aerie's own hypercall numbers (debug output, exit) |
 //! | [`platform`] | the host machine as described by its device tree |
 //! | [`memory`] | address ranges and the plan of which RAM Aerie may use |
 //! | [`paging`] | translation-table building over a frame-allocator trait |
@@ -25,6 +27,8 @@ extern crate std;
 pub mod bootargs;
 pub mod esr;
 pub mod fdt_check;
+pub mod guest_layout;
+pub mod hypercall;
 pub mod image;
 pub mod memory;
 pub mod paging;

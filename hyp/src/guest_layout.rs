@@ -1,0 +1,48 @@
+//! The guest's physical address map. It mirrors QEMU's `virt` machine so that
+//! unmodified kernels and firmware built for `virt` find their devices where they
+//! expect them.
+//!
+//! ```text
+//!   0x0800_0000  GIC distributor (64 KiB)
+//!   0x080a_0000  GICv3 redistributors (128 KiB per vCPU)
+//!   0x0900_0000  PL011 UART (4 KiB), SPI 1
+//!   0x0906_0000  Aerie test device (4 KiB), only when enabled (test guests)
+//!   0x0a00_0000  virtio-mmio transports, 0x200 apart, SPIs 16..
+//!   0x4000_0000  RAM, as much as configured
+//!   2^39         end of the guest physical address space (stage-2 input size)
+//! ```
+//!
+//! Nothing else is mapped: Aerie's own memory never appears in this space, so a
+//! guest cannot name it.
+
+/// Start of guest RAM.
+pub const RAM_BASE: u64 = 0x4000_0000;
+/// Guest physical addresses are below `1 << IPA_BITS` (512 GiB): stage-2 lookups
+/// start at level 1 with one table.
+pub const IPA_BITS: u32 = 39;
+/// The largest guest RAM the address space holds.
+pub const MAX_RAM: u64 = (1 << IPA_BITS) - RAM_BASE;
+/// GIC distributor.
+pub const GIC_DISTRIBUTOR: u64 = 0x0800_0000;
+/// Size of the GIC distributor frame.
+pub const GIC_DISTRIBUTOR_SIZE: u64 = 0x1_0000;
+/// First GICv3 redistributor.
+pub const GIC_REDISTRIBUTORS: u64 = 0x080a_0000;
+/// Size of one GICv3 redistributor (RD and SGI frames).
+pub const GIC_REDISTRIBUTOR_SIZE: u64 = 0x2_0000;
+/// The PL011 UART.
+pub const UART: u64 = 0x0900_0000;
+/// Size of the UART's register block.
+pub const UART_SIZE: u64 = 0x1000;
+/// The UART's interrupt, as an SPI number (INTID 33).
+pub const UART_SPI: u32 = 1;
+/// Aerie's test device (see `aerie_devices::testdev`).
+pub const TEST_DEVICE: u64 = 0x0906_0000;
+/// Size of the test device's register block.
+pub const TEST_DEVICE_SIZE: u64 = 0x1000;
+/// First virtio-mmio transport.
+pub const VIRTIO_MMIO: u64 = 0x0a00_0000;
+/// Distance between virtio-mmio transports.
+pub const VIRTIO_MMIO_STRIDE: u64 = 0x200;
+/// SPI number of the first virtio-mmio transport.
+pub const VIRTIO_MMIO_FIRST_SPI: u32 = 16;
