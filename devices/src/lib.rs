@@ -9,11 +9,18 @@
 //! |---|---|
 //! | [`mmio`] | access widths and the [`mmio::MmioDevice`] trait every model implements |
 //! | [`virtio`] | virtio-mmio register layout and device type identifiers |
+//! | [`bus`] | the MMIO bus: guest physical ranges to devices |
+//! | [`pl011`] | the PL011 UART model |
+//! | [`testdev`] | Aerie's test device, for test guests |
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod bus;
 pub mod mmio;
+pub mod pl011;
+pub mod testdev;
 pub mod virtio;

@@ -18,21 +18,40 @@
 //! | [`bootargs`] | Aerie's own options from `/chosen/bootargs` |
 //! | [`psci`] | PSCI / SMCCC function numbers and return codes |
 //! | [`units`] | byte sizes: parsing `512M`, printing `1 GiB` |
+//! | [`exit`] | a trapped guest exception decoded into a typed exit |
+//! | [`inject`] | injecting synchronous exceptions (aborts, UNDEFINED) into a guest |
+//! | [`mmio`] | emulating a decoded guest load/store against the MMIO bus |
+//! | [`stage2`] | stage-2 descriptors, VTCR_EL2 and VTTBR_EL2 values |
+//! | [`vcpu`] | a vCPU's architectural state as plain data |
+//! | [`vpsci`] | PSCI, SMCCC and Aerie hypercalls as the guest sees them |
+//! | [`guest_fdt`] | the device tree Aerie writes for its guest |
+//! | [`bundle`] | the guest bundle (kernel, initrd, command line) in a cpio archive |
+//! | [`loader`] | where the kernel, initrd and device tree go in guest RAM |
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
 pub mod bootargs;
+pub mod bundle;
 pub mod esr;
+pub mod exit;
 pub mod fdt_check;
+pub mod guest_fdt;
 pub mod guest_layout;
 pub mod hypercall;
 pub mod image;
+pub mod inject;
+pub mod loader;
 pub mod memory;
+pub mod mmio;
 pub mod paging;
 pub mod platform;
 pub mod psci;
+pub mod stage2;
 pub mod summary;
 pub mod units;
+pub mod vcpu;
+pub mod vpsci;
