@@ -47,6 +47,15 @@ pub fn write_fmt(args: fmt::Arguments<'_>) {
     let _ = fmt::write(&mut Writer, args);
 }
 
+/// Writes raw bytes (the guest's UART output) to the console, as one piece.
+pub fn write_raw(bytes: &[u8]) {
+    let _guard = LOCKING.load(Ordering::Acquire).then(|| LOCK.lock());
+    let uart = uart();
+    for &byte in bytes {
+        uart.write_byte(byte);
+    }
+}
+
 /// Writes `args` without taking the lock. For crash reports only.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
     let _ = fmt::write(&mut Writer, args);

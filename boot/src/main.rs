@@ -16,6 +16,7 @@
 //! | [`smp`] | starting secondary CPUs and keeping them ready for work |
 //! | [`virtio_probe`] | identifying the host's virtio-mmio devices |
 //! | [`stop`] | the ways Aerie ends: power off, refuse, crash report |
+//! | [`vm`] | the guest: its memory, devices, vCPUs and exits |
 //! | [`start`] | the boot sequence, step by step |
 #![no_std]
 #![no_main]
@@ -39,6 +40,7 @@ mod smp;
 mod start;
 mod stop;
 mod virtio_probe;
+mod vm;
 
 /// Aerie's version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -22,6 +22,9 @@ const MAX_HEAP: u64 = 16 << 20;
 /// Most separate free ranges tracked.
 const MAX_FREE_RANGES: usize = 64;
 
+/// The free RAM, before the frame allocator takes it over.
+pub type FreeMemory = RangeSet<MAX_FREE_RANGES>;
+
 unsafe extern "C" {
     static __image_start: u8;
     static __text_end: u8;
@@ -93,7 +96,7 @@ pub fn plan(
     platform: &Platform<'_>,
     image: &ImageLayout,
     device_tree: Range,
-) -> Result<RangeSet<MAX_FREE_RANGES>, PlanError> {
+) -> Result<FreeMemory, PlanError> {
     let mut free = RangeSet::new();
     let full = |_| PlanError::TooFragmented;
     for bank in &platform.memory {

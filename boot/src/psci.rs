@@ -66,3 +66,10 @@ pub fn system_off() {
         call(conduit, psci::SYSTEM_OFF, 0, 0, 0);
     }
 }
+
+/// SYSTEM_RESET, if a conduit is known. Returns only if the firmware refused.
+pub fn system_reset() {
+    if let Some(conduit) = conduit() {
+        call(conduit, psci::SYSTEM_RESET, 0, 0, 0);
+    }
+}

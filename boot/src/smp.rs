@@ -31,7 +31,23 @@ enum Job {
     None = 0,
     /// Answer by incrementing [`PING_ANSWERS`].
     Ping = 1,
+    /// Run the vCPU described in this CPU's [`START_REQUESTS`] slot.
+    RunVcpu = 2,
 }
+
+/// A request to start a vCPU (from the guest's PSCI CPU_ON).
+#[derive(Debug, Clone, Copy)]
+struct StartRequest {
+    vcpu: usize,
+    entry: u64,
+    context_id: u64,
+}
+
+/// One start request slot per CPU.
+static START_REQUESTS: [spin::Mutex<Option<StartRequest>>; MAX_CPUS] =
+    [const { spin::Mutex::new(None) }; MAX_CPUS];
+/// Which CPU (index in the platform's CPU list) hosts each vCPU; `usize::MAX` for none.
+static VCPU_HOST: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(usize::MAX) }; MAX_CPUS];
 
 /// Which CPUs (by index in the platform's CPU list) run Aerie.
 static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];

@@ -12,7 +12,7 @@ use crate::arch::{cpu, mmu};
 use crate::device_tree;
 use crate::memory::{self, ImageLayout};
 use crate::stop;
-use crate::{VERSION, logger, smp, virtio_probe};
+use crate::{VERSION, logger, smp, virtio_probe, vm};
 use aerie_hyp::bootargs::{self, SelfTest};
 use aerie_hyp::memory::Range;
 use aerie_hyp::platform::{Gic, MAX_REDISTRIBUTOR_REGIONS, MAX_VIRTIO_SLOTS, Platform};
@@ -78,6 +78,7 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     let Some(heap_size) = memory::init_heap(&mut free) else {
         stop::refuse(format_args!("no contiguous RAM for Aerie's heap"))
     };
+    let guest_memory = platform.chosen.initrd.map(|_| take_guest_memory(&mut free, &options));
     memory::init_frames(&free);
 
     let virtio_devices = virtio_probe::probe(&platform.virtio_mmio);
@@ -109,8 +110,74 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         Some(SelfTest::Panic) => panic!("self-test requested by aerie.selftest=panic"),
         None => {}
     }
-    println!("Aerie: ready; no guest configured yet");
-    stop::power_off()
+    match (platform.chosen.initrd, guest_memory) {
+        (Some(bundle), Some(ram)) => start_guest(&platform, &options, bundle, ram, cpus_online),
+        _ => {
+            println!("Aerie: no guest given (pass a guest bundle as the initrd; see README)");
+            stop::power_off()
+        }
+    }
+}
+
+/// Takes the guest's RAM out of the free memory, before the frame allocator gets
+/// the rest. Guest RAM is one contiguous block of 2 MiB-aligned host memory.
+fn take_guest_memory(free: &mut memory::FreeMemory, options: &bootargs::BootOptions) -> Range {
+    const BLOCK: u64 = 2 << 20;
+    let largest = free.iter().filter_map(|r| r.align_inward(BLOCK)).map(|r| r.size()).max();
+    let largest = largest.unwrap_or(0);
+    let size = match options.guest_memory {
+        Some(size) => size.next_multiple_of(BLOCK),
+        None => vm::default_guest_memory(largest),
+    };
+    if size == 0 || size > aerie_hyp::guest_layout::MAX_RAM {
+        stop::refuse(format_args!("cannot give the guest {} of RAM", aerie_hyp::units::ByteSize(size)));
+    }
+    match free.take(size, BLOCK) {
+        Some(host) => host,
+        None => stop::refuse(format_args!(
+            "not enough free RAM for a guest with {}: the largest free block is {} \
+             (use aerie.guest.mem= or give the machine more memory)",
+            aerie_hyp::units::ByteSize(size),
+            aerie_hyp::units::ByteSize(largest)
+        )),
+    }
+}
+
+/// Creates the VM from the bundle and runs its boot vCPU on this CPU.
+fn start_guest(
+    platform: &Platform<'_>,
+    options: &bootargs::BootOptions,
+    bundle: Range,
+    host_ram: Range,
+    cpus_online: usize,
+) -> ! {
+    let vcpus = options.guest_vcpus.unwrap_or(cpus_online);
+    if let Err(available) = smp::assign_vcpus(platform, vcpus) {
+        stop::refuse(format_args!(
+            "the guest wants {vcpus} vCPUs but only {available} CPUs are online \
+             (Aerie runs one vCPU per CPU)"
+        ));
+    }
+    // SAFETY: the bundle is the initrd the loader placed in RAM and reported in
+    // /chosen; the memory plan keeps it out of every allocation, Aerie maps all RAM
+    // one-to-one, and nothing writes to it.
+    let bytes =
+        unsafe { core::slice::from_raw_parts(bundle.start() as *const u8, bundle.size() as usize) };
+    let ram = vm::GuestRam {
+        guest: Range::from_start_size(aerie_hyp::guest_layout::RAM_BASE, host_ram.size())
+            .expect("guest RAM fits the address space"),
+        host_base: host_ram.start(),
+    };
+    let config = vm::GuestConfig { vcpus, ram, test_device: options.guest_test_device };
+    let vm = match vm::create(bytes, config) {
+        Ok(vm) => vm,
+        Err(error) => stop::refuse_guest(format_args!("{error}")),
+    };
+    println!("Aerie: starting the guest");
+    let (entry, device_tree) = vm.boot_entry;
+    let state = aerie_hyp::vcpu::VcpuState::at_power_on(entry, device_tree);
+    vm::run_vcpu(vm, 0, state);
+    smp::park(smp::current_index(platform))
 }
 
 /// Refuses a machine whose GIC Aerie cannot virtualize.

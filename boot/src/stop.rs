@@ -24,10 +24,39 @@ pub fn power_off() -> ! {
     cpu::halt()
 }
 
+/// Resets the machine through PSCI (QEMU reboots, or exits with `-no-reboot`).
+pub fn reset() -> ! {
+    console::flush();
+    crate::psci::system_reset();
+    println!("Aerie: the firmware cannot reset the machine; halting");
+    console::flush();
+    semihosting::exit(0);
+    cpu::halt()
+}
+
+/// Ends the run with the guest's exit status: QEMU exits with it; a board powers
+/// off (or halts).
+pub fn exit_with_status(status: u8) -> ! {
+    console::flush();
+    semihosting::exit(u32::from(status));
+    power_off()
+}
+
 /// Explains why Aerie cannot run on this machine, and stops.
 pub fn refuse(reason: core::fmt::Arguments<'_>) -> ! {
     console::emergency_write(format_args!(
         "\nAerie cannot run on this machine: {reason}\nAerie stopped.\n"
+    ));
+    console::flush();
+    semihosting::exit(EXIT_REFUSED);
+    cpu::halt()
+}
+
+/// Explains why the guest cannot be started (a bad bundle, a kernel that does not
+/// fit...), and stops.
+pub fn refuse_guest(reason: core::fmt::Arguments<'_>) -> ! {
+    console::emergency_write(format_args!(
+        "\nAerie cannot start the guest: {reason}\nAerie stopped.\n"
     ));
     console::flush();
     semihosting::exit(EXIT_REFUSED);

@@ -9,6 +9,12 @@
 //! | `aerie.log=error\|warn\|info\|debug\|trace` | how much Aerie logs (default `info`) |
 //! | `aerie.selftest=exception` | after the summary, take a data abort at EL2 on purpose, to prove the exception report works |
 //! | `aerie.selftest=panic` | after the summary, panic on purpose |
+//! | `aerie.guest.smp=N` | the guest's vCPU count (default: one per host CPU) |
+//! | `aerie.guest.mem=SIZE` | the guest's RAM, e.g. `512M` (default: all RAM Aerie does not need) |
+//! | `aerie.guest.testdev=on\|off` | give the guest Aerie's test device (default off) |
+//!
+//! The guest itself (kernel, initrd, its command line) comes as a bundle in the
+//! host's initrd (see [`crate::bundle`]).
 
 use arrayvec::ArrayVec;
 use core::fmt;
@@ -45,6 +51,12 @@ pub struct BootOptions {
     pub log_level: LogLevel,
     /// A deliberate failure to trigger.
     pub selftest: Option<SelfTest>,
+    /// The guest's vCPU count, when given.
+    pub guest_vcpus: Option<usize>,
+    /// The guest's RAM in bytes, when given.
+    pub guest_memory: Option<u64>,
+    /// Whether the guest gets the test device.
+    pub guest_test_device: bool,
 }
 
 impl Default for BootOptions {
@@ -52,6 +64,9 @@ impl Default for BootOptions {
         Self {
             log_level: LogLevel::Info,
             selftest: None,
+            guest_vcpus: None,
+            guest_memory: None,
+            guest_test_device: false,
         }
     }
 }
@@ -78,6 +93,12 @@ pub fn parse(bootargs: &str) -> (BootOptions, ArrayVec<UnknownOption<'_>, 4>) {
         let understood = match key {
             "aerie.log" => parse_level(value).map(|level| options.log_level = level),
             "aerie.selftest" => parse_selftest(value).map(|test| options.selftest = test),
+            "aerie.guest.smp" => parse_vcpus(value).map(|n| options.guest_vcpus = Some(n)),
+            "aerie.guest.mem" => crate::units::parse_size(value)
+                .ok()
+                .filter(|&size| size > 0)
+                .map(|size| options.guest_memory = Some(size)),
+            "aerie.guest.testdev" => parse_switch(value).map(|on| options.guest_test_device = on),
             _ => None,
         };
         if understood.is_none() {
@@ -96,6 +117,18 @@ fn parse_level(value: &str) -> Option<LogLevel> {
         "trace" => LogLevel::Trace,
         _ => return None,
     })
+}
+
+fn parse_vcpus(value: &str) -> Option<usize> {
+    value.parse::<usize>().ok().filter(|&n| n > 0)
+}
+
+fn parse_switch(value: &str) -> Option<bool> {
+    match value {
+        "on" | "" => Some(true),
+        "off" => Some(false),
+        _ => None,
+    }
 }
 
 fn parse_selftest(value: &str) -> Option<Option<SelfTest>> {
@@ -128,6 +161,20 @@ mod tests {
             parse("aerie.selftest=panic").0.selftest,
             Some(SelfTest::Panic)
         );
+    }
+
+    #[test]
+    fn reads_guest_options() {
+        let (options, unknown) =
+            parse("aerie.guest.smp=4 aerie.guest.mem=64M aerie.guest.testdev=on");
+        assert!(unknown.is_empty());
+        assert_eq!(options.guest_vcpus, Some(4));
+        assert_eq!(options.guest_memory, Some(64 << 20));
+        assert!(options.guest_test_device);
+        assert!(parse("aerie.guest.testdev").0.guest_test_device);
+        let (bad, unknown) = parse("aerie.guest.smp=0 aerie.guest.mem=lots aerie.guest.testdev=maybe");
+        assert_eq!(bad, BootOptions::default());
+        assert_eq!(unknown.len(), 3);
     }
 
     #[test]

@@ -1,1 +1,674 @@
-//! TODO (being written)
+//! A trapped guest exception, decoded once into a typed [`Exit`].
+//!
+//! When a guest traps to EL2 the vector code records `ESR_EL2`, `FAR_EL2` and
+//! `HPFAR_EL2` in a [`TrapInfo`] and knows which vector it came through
+//! ([`VectorKind`]). [`Exit::from_vector`] turns that into what the dispatcher needs:
+//! a hypercall with its immediate, an MMIO access with its guest physical address and
+//! transfer register, a system register by name, a set/way cache operation, a wait.
+//! The raw syndrome decoding is [`crate::esr`]'s; this module adds the guest's point of
+//! view (guest physical addresses, which register names Aerie emulates, what to do
+//! with the PC).
+//!
+//! # The PC after an exit
+//!
+//! `ELR_EL2` holds the *preferred return address*, which differs per exit (Arm ARM
+//! DDI 0487, D1.3.4 "Preferred exception return address" and the per-class notes in
+//! the ESR_EL2 description):
+//!
+//! | exit | `ELR_EL2` points at | after handling it the caller |
+//! |---|---|---|
+//! | [`Exit::Hvc`] | the instruction after the HVC | returns to `ELR_EL2` unchanged |
+//! | [`Exit::Smc`] | the SMC itself (trapped by HCR_EL2.TSC) | adds 4 |
+//! | [`Exit::DataAbort`] emulated as MMIO | the load or store | adds 4 |
+//! | [`Exit::SystemRegister`], [`Exit::SetWayCacheOp`] emulated | the MSR/MRS/SYS | adds 4 |
+//! | [`Exit::Wfi`], [`Exit::Wfe`], [`Exit::Wfit`], [`Exit::Wfet`] | the wait instruction | adds 4 once the vCPU may run again |
+//! | an exception injected into the guest instead | the instruction that caused it | uses it as `ELR_EL1` (see [`crate::inject`]) |
+//! | [`Exit::Irq`], [`Exit::Fiq`], [`Exit::SError`] | the next instruction the guest would have run | returns to it unchanged |
+//!
+//! Aerie's guests run AArch64 at EL1 (HCR_EL2.RW = 1), where every instruction is 4
+//! bytes; `Esr::instruction_len` gives the length when in doubt.
+
+use crate::esr::{DataAbortIss, Esr, ExceptionClass, FaultStatus, Syndrome};
+use aerie_devices::mmio::AccessWidth;
+use core::fmt;
+
+/// What the exception vector recorded about a trap from the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TrapInfo {
+    /// `ESR_EL2`: the syndrome.
+    pub esr: u64,
+    /// `FAR_EL2`: the faulting virtual address of an abort (UNKNOWN otherwise).
+    pub far: u64,
+    /// `HPFAR_EL2`: the faulting guest physical page of some stage-2 aborts.
+    pub hpfar: u64,
+}
+
+/// Which of the four lower-EL (AArch64) exception vectors was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VectorKind {
+    /// Synchronous: the guest's instruction trapped (offset 0x400 of `VBAR_EL2`).
+    Synchronous,
+    /// A physical IRQ arrived while the guest ran (offset 0x480).
+    Irq,
+    /// A physical FIQ arrived while the guest ran (offset 0x500).
+    Fiq,
+    /// A physical SError arrived while the guest ran (offset 0x580).
+    SError,
+}
+
+/// A system register's identity: its `op0, op1, CRn, CRm, op2` encoding.
+///
+/// Field widths: `op0` 2 bits, `op1` 3, `CRn` 4, `CRm` 4, `op2` 3 (Arm ARM C5.3,
+/// "A64 System instructions for ... System register access"). `op0` = 1 is the
+/// system *instruction* space (DC, IC, TLBI, AT), 2 the debug registers, 3 the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SysReg {
+    op0: u8,
+    op1: u8,
+    crn: u8,
+    crm: u8,
+    op2: u8,
+}
+
+/// Widths of the encoding fields, as masks.
+mod sysreg_mask {
+    pub const OP0: u8 = 0b11;
+    pub const OP1: u8 = 0b111;
+    pub const CRN: u8 = 0b1111;
+    pub const CRM: u8 = 0b1111;
+    pub const OP2: u8 = 0b111;
+}
+
+/// Generates the named [`SysReg`] constants and their name table from one list.
+macro_rules! sys_regs {
+    ($( $(#[$meta:meta])* $name:ident = ($op0:literal, $op1:literal, $crn:literal, $crm:literal, $op2:literal); )*) => {
+        impl SysReg {
+            $( $(#[$meta])* pub const $name: Self = Self::new($op0, $op1, $crn, $crm, $op2); )*
+        }
+
+        /// Every named register with its architectural name.
+        const NAMES: &[(SysReg, &str)] = &[ $( (SysReg::$name, stringify!($name)), )* ];
+    };
+}
+
+sys_regs! {
+    /// EL1 physical timer control (trapped by CNTHCTL_EL2.EL1PCEN = 0).
+    CNTP_CTL_EL0 = (3, 3, 14, 2, 1);
+    /// EL1 physical timer compare value.
+    CNTP_CVAL_EL0 = (3, 3, 14, 2, 2);
+    /// EL1 physical timer value (the compare value minus the count, 32-bit signed).
+    CNTP_TVAL_EL0 = (3, 3, 14, 2, 0);
+    /// Physical count (trapped by CNTHCTL_EL2.EL1PCTEN = 0).
+    CNTPCT_EL0 = (3, 3, 14, 0, 1);
+    /// Auxiliary control, implementation defined (trapped by HCR_EL2.TACR).
+    ACTLR_EL1 = (3, 0, 1, 0, 1);
+    /// GICv3 SGI generation, group 1 (trapped by ICH_HCR_EL2.TC or when emulated).
+    ICC_SGI1R_EL1 = (3, 0, 12, 11, 5);
+    /// GICv3 system register enable at EL1.
+    ICC_SRE_EL1 = (3, 0, 12, 12, 5);
+    /// PMU control (trapped by MDCR_EL2.TPM/TPMCR).
+    PMCR_EL0 = (3, 3, 9, 12, 0);
+    /// PMU counter enable set.
+    PMCNTENSET_EL0 = (3, 3, 9, 12, 1);
+    /// PMU counter enable clear.
+    PMCNTENCLR_EL0 = (3, 3, 9, 12, 2);
+    /// PMU overflow flag status clear.
+    PMOVSCLR_EL0 = (3, 3, 9, 12, 3);
+    /// PMU software increment.
+    PMSWINC_EL0 = (3, 3, 9, 12, 4);
+    /// PMU event counter selection.
+    PMSELR_EL0 = (3, 3, 9, 12, 5);
+    /// PMU common event identification 0.
+    PMCEID0_EL0 = (3, 3, 9, 12, 6);
+    /// PMU common event identification 1.
+    PMCEID1_EL0 = (3, 3, 9, 12, 7);
+    /// PMU cycle counter.
+    PMCCNTR_EL0 = (3, 3, 9, 13, 0);
+    /// PMU selected event type.
+    PMXEVTYPER_EL0 = (3, 3, 9, 13, 1);
+    /// PMU selected event count.
+    PMXEVCNTR_EL0 = (3, 3, 9, 13, 2);
+    /// PMU user enable.
+    PMUSERENR_EL0 = (3, 3, 9, 14, 0);
+    /// PMU interrupt enable set.
+    PMINTENSET_EL1 = (3, 0, 9, 14, 1);
+    /// PMU interrupt enable clear.
+    PMINTENCLR_EL1 = (3, 0, 9, 14, 2);
+    /// PMU overflow flag status set.
+    PMOVSSET_EL0 = (3, 3, 9, 14, 3);
+    /// PMU cycle counter filter.
+    PMCCFILTR_EL0 = (3, 3, 14, 15, 7);
+    /// OS lock access (write-only; trapped by MDCR_EL2.TDOSA).
+    OSLAR_EL1 = (2, 0, 1, 0, 4);
+    /// OS lock status (read-only).
+    OSLSR_EL1 = (2, 0, 1, 1, 4);
+    /// OS double lock.
+    OSDLR_EL1 = (2, 0, 1, 3, 4);
+    /// `DC ISW`: invalidate data cache line by set/way (trapped by HCR_EL2.TSW).
+    DC_ISW = (1, 0, 7, 6, 2);
+    /// `DC CSW`: clean data cache line by set/way.
+    DC_CSW = (1, 0, 7, 10, 2);
+    /// `DC CISW`: clean and invalidate data cache line by set/way.
+    DC_CISW = (1, 0, 7, 14, 2);
+}
+
+impl SysReg {
+    /// The PMU registers Aerie handles as a group (Arm ARM D23.5, "Performance
+    /// Monitors registers"): without a virtual PMU they all read as zero and ignore
+    /// writes, or the access is refused.
+    pub const PMU: [Self; 16] = [
+        Self::PMCR_EL0,
+        Self::PMCNTENSET_EL0,
+        Self::PMCNTENCLR_EL0,
+        Self::PMOVSCLR_EL0,
+        Self::PMSWINC_EL0,
+        Self::PMSELR_EL0,
+        Self::PMCEID0_EL0,
+        Self::PMCEID1_EL0,
+        Self::PMCCNTR_EL0,
+        Self::PMXEVTYPER_EL0,
+        Self::PMXEVCNTR_EL0,
+        Self::PMUSERENR_EL0,
+        Self::PMINTENSET_EL1,
+        Self::PMINTENCLR_EL1,
+        Self::PMOVSSET_EL0,
+        Self::PMCCFILTR_EL0,
+    ];
+
+    /// The register with this encoding; each field is cut to its width.
+    pub const fn new(op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> Self {
+        Self {
+            op0: op0 & sysreg_mask::OP0,
+            op1: op1 & sysreg_mask::OP1,
+            crn: crn & sysreg_mask::CRN,
+            crm: crm & sysreg_mask::CRM,
+            op2: op2 & sysreg_mask::OP2,
+        }
+    }
+
+    /// `op0`.
+    pub const fn op0(self) -> u8 {
+        self.op0
+    }
+
+    /// `op1`.
+    pub const fn op1(self) -> u8 {
+        self.op1
+    }
+
+    /// `CRn`.
+    pub const fn crn(self) -> u8 {
+        self.crn
+    }
+
+    /// `CRm`.
+    pub const fn crm(self) -> u8 {
+        self.crm
+    }
+
+    /// `op2`.
+    pub const fn op2(self) -> u8 {
+        self.op2
+    }
+
+    /// The architectural name, for the registers this module names.
+    pub fn name(self) -> Option<&'static str> {
+        NAMES
+            .iter()
+            .find(|(reg, _)| *reg == self)
+            .map(|&(_, name)| name)
+    }
+
+    /// Whether this is one of the PMU registers in [`SysReg::PMU`].
+    pub fn is_pmu(self) -> bool {
+        Self::PMU.contains(&self)
+    }
+
+    /// Whether the encoding is reserved for IMPLEMENTATION DEFINED registers:
+    /// `op0` = 3 and `CRn` = 11 or 15 (Arm ARM D23.3.2, "Reserved encodings for
+    /// IMPLEMENTATION DEFINED registers"). Accesses to them trap with HCR_EL2.TIDCP.
+    pub const fn is_implementation_defined(self) -> bool {
+        /// `op0` of the non-debug System register space.
+        const OP0_REGISTERS: u8 = 3;
+        /// `CRn` = 0b1x11.
+        const CRN_IMPDEF_MASK: u8 = 0b1011;
+        const CRN_IMPDEF: u8 = 0b1011;
+        self.op0 == OP0_REGISTERS && self.crn & CRN_IMPDEF_MASK == CRN_IMPDEF
+    }
+}
+
+impl fmt::Display for SysReg {
+    /// The generic assembler spelling, then the name when known:
+    /// `S3_3_C14_C2_1 (CNTP_CTL_EL0)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "S{}_{}_C{}_C{}_{}",
+            self.op0, self.op1, self.crn, self.crm, self.op2
+        )?;
+        if let Some(name) = self.name() {
+            write!(f, " ({name})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Register number 31 names the zero register (`xzr`) in these encodings.
+const ZERO_REGISTER: u8 = 31;
+
+/// A general-purpose register as an instruction spells it: `x3`, `w3`, `xzr`.
+struct Gpr {
+    number: u8,
+    is_64bit: bool,
+}
+
+impl fmt::Display for Gpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix = if self.is_64bit { 'x' } else { 'w' };
+        if self.number == ZERO_REGISTER {
+            write!(f, "{prefix}zr")
+        } else {
+            write!(f, "{prefix}{}", self.number)
+        }
+    }
+}
+
+/// A trapped MRS or MSR (or SYS/SYSL other than a set/way cache operation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SysRegAccess {
+    /// Which register.
+    pub reg: SysReg,
+    /// The general-purpose register transferred (`Rt`); 31 means `xzr`: a read into
+    /// it is discarded, a write from it writes zero.
+    pub register: u8,
+    /// MRS (the guest reads the register) rather than MSR.
+    pub is_read: bool,
+}
+
+impl fmt::Display for SysRegAccess {
+    /// `mrs x2, S3_3_C14_C2_1 (CNTP_CTL_EL0)` or `msr S3_0_C12_C11_5 (ICC_SGI1R_EL1), x1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let gpr = Gpr {
+            number: self.register,
+            is_64bit: true,
+        };
+        if self.is_read {
+            write!(f, "mrs {gpr}, {}", self.reg)
+        } else {
+            write!(f, "msr {}, {gpr}", self.reg)
+        }
+    }
+}
+
+/// Which data cache maintenance by set/way the guest issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SetWay {
+    /// `DC ISW`.
+    Invalidate,
+    /// `DC CSW`.
+    Clean,
+    /// `DC CISW`.
+    CleanInvalidate,
+}
+
+impl SetWay {
+    /// The set/way operation a system instruction encodes, if it is one.
+    fn of(reg: SysReg) -> Option<Self> {
+        match reg {
+            SysReg::DC_ISW => Some(Self::Invalidate),
+            SysReg::DC_CSW => Some(Self::Clean),
+            SysReg::DC_CISW => Some(Self::CleanInvalidate),
+            _ => None,
+        }
+    }
+
+    /// The instruction's mnemonic: `dc isw`, `dc csw` or `dc cisw`.
+    pub const fn mnemonic(self) -> &'static str {
+        match self {
+            Self::Invalidate => "dc isw",
+            Self::Clean => "dc csw",
+            Self::CleanInvalidate => "dc cisw",
+        }
+    }
+}
+
+/// How a load or store that hit an emulated device moves its data, from the
+/// instruction syndrome of the data abort (`ISV` = 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MmioAccess {
+    /// How many bytes move (`SAS`).
+    pub width: AccessWidth,
+    /// The transfer register (`SRT`); 31 means `xzr`/`wzr`.
+    pub register: u8,
+    /// A load sign-extends the value into the register (`SSE`).
+    pub sign_extend: bool,
+    /// The transfer register is 64-bit `Xn` rather than `Wn` (`SF`).
+    pub sixty_four: bool,
+    /// The instruction has acquire/release semantics (`AR`). The trap itself orders
+    /// the access, so emulation needs to do nothing more.
+    pub acquire_release: bool,
+}
+
+/// A data abort taken to EL2 from the guest: a stage-2 fault (or an external abort
+/// routed to EL2) on a guest load or store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GuestDataAbort {
+    /// The faulting guest physical address, when the hardware reports it; see
+    /// [`faulting_ipa`] for when it does. For a fault on the stage-1 table walk
+    /// (`s1ptw`) it is the page of the table descriptor, with the low 12 bits zero.
+    pub ipa: Option<u64>,
+    /// The access was a write (`WnR`). A cache maintenance instruction reports write.
+    pub is_write: bool,
+    /// How to emulate the access, present when the instruction syndrome is valid
+    /// (`ISV` = 1) and the fault is not on a stage-1 table walk. Absent for load/store
+    /// pair, writeback, SIMD and exclusive forms: such an access to a device cannot
+    /// be emulated and gets an external abort.
+    pub access: Option<MmioAccess>,
+    /// Why the access faulted (`DFSC`).
+    pub fault: FaultStatus,
+    /// The fault happened on the stage-2 translation of a stage-1 table walk
+    /// (`S1PTW`): the guest keeps its page tables where there is no RAM.
+    pub s1ptw: bool,
+    /// External abort type (`EA`), implementation defined classification.
+    pub external: bool,
+    /// The access came from a cache maintenance or address translation instruction
+    /// (`CM`), e.g. `DC CIVAC` on a device address: nothing to emulate, the caller
+    /// skips the instruction.
+    pub cache_maintenance: bool,
+}
+
+/// `HPFAR_EL2.FIPA`, bits \[43:4\]: bits \[51:12\] of the faulting IPA.
+const HPFAR_FIPA_SHIFT: u32 = 4;
+/// Width of `HPFAR_EL2.FIPA`.
+const HPFAR_FIPA_BITS: u32 = 40;
+/// The IPA's page number starts at bit 12.
+const PAGE_SHIFT: u32 = 12;
+/// The offset within a 4 KiB page.
+const PAGE_OFFSET_MASK: u64 = (1 << PAGE_SHIFT) - 1;
+
+/// The guest physical address of a stage-2 abort, when `HPFAR_EL2` holds it.
+///
+/// The Arm ARM (DDI 0487, register HPFAR_EL2) says HPFAR_EL2 is written for:
+/// - a Translation or Access flag fault at stage 2,
+/// - a stage-2 Address size fault,
+/// - a stage-2 fault on the translation table walk of a stage-1 translation
+///   (`S1PTW` = 1) caused by a Translation, Access flag or Permission fault,
+///
+/// and is UNKNOWN "for all other exceptions taken to EL2", notably a stage-2
+/// Permission fault on the access itself and every external abort. So the IPA is:
+/// - `None` for the UNKNOWN cases;
+/// - for `S1PTW` faults, the page `FIPA << 12` alone: `FAR_EL2` holds the virtual
+///   address the instruction accessed, not the descriptor's, so its low bits say
+///   nothing about the descriptor;
+/// - otherwise `FIPA << 12 | FAR_EL2[11:0]`, unless `FnV` says `FAR_EL2` is not
+///   valid, in which case `None`.
+pub fn faulting_ipa(fault: FaultStatus, s1ptw: bool, far_not_valid: bool, info: &TrapInfo) -> Option<u64> {
+    let hpfar_valid = match fault {
+        FaultStatus::Translation { .. }
+        | FaultStatus::AccessFlag { .. }
+        | FaultStatus::AddressSize { .. } => true,
+        FaultStatus::Permission { .. } => s1ptw,
+        _ => false,
+    };
+    if !hpfar_valid {
+        return None;
+    }
+    let fipa = (info.hpfar >> HPFAR_FIPA_SHIFT) & ((1 << HPFAR_FIPA_BITS) - 1);
+    let page = fipa << PAGE_SHIFT;
+    if s1ptw {
+        Some(page)
+    } else if far_not_valid {
+        None
+    } else {
+        Some(page | (info.far & PAGE_OFFSET_MASK))
+    }
+}
+
+impl GuestDataAbort {
+    /// The guest's view of a data abort's syndrome and fault address registers.
+    pub fn new(iss: &DataAbortIss, info: &TrapInfo) -> Self {
+        let access = match iss.access {
+            // The instruction syndrome is never valid for a fault on a stage-1 table
+            // walk (Arm ARM, ISS encoding for a Data Abort, field ISV); should one
+            // claim otherwise, emulating the walk as a load would be wrong.
+            Some(access) if !iss.stage1_walk => {
+                AccessWidth::from_bytes(u64::from(access.bytes)).map(|width| MmioAccess {
+                    width,
+                    register: access.register,
+                    sign_extend: access.sign_extend,
+                    sixty_four: access.register_is_64bit,
+                    acquire_release: access.acquire_release,
+                })
+            }
+            _ => None,
+        };
+        Self {
+            ipa: faulting_ipa(iss.fault, iss.stage1_walk, iss.far_not_valid, info),
+            is_write: iss.is_write,
+            access,
+            fault: iss.fault,
+            s1ptw: iss.stage1_walk,
+            external: iss.external_abort_type,
+            cache_maintenance: iss.cache_maintenance,
+        }
+    }
+}
+
+impl fmt::Display for GuestDataAbort {
+    /// E.g. `write at IPA 0x9000000: translation fault at level 2, 4 bytes from w1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let direction = if self.is_write { "write" } else { "read" };
+        match self.ipa {
+            Some(ipa) => write!(f, "{direction} at IPA {ipa:#x}: {}", self.fault)?,
+            None => write!(f, "{direction} at an unknown IPA: {}", self.fault)?,
+        }
+        match self.access {
+            Some(access) => {
+                let gpr = Gpr {
+                    number: access.register,
+                    is_64bit: access.sixty_four,
+                };
+                let bytes = access.width.bytes();
+                let unit = if bytes == 1 { "byte" } else { "bytes" };
+                let preposition = if self.is_write { "from" } else { "into" };
+                write!(f, ", {bytes} {unit} {preposition} {gpr}")?;
+                if access.sign_extend {
+                    f.write_str(", sign-extended")?;
+                }
+            }
+            None => f.write_str(", no instruction syndrome")?,
+        }
+        if self.cache_maintenance {
+            f.write_str(", by cache maintenance")?;
+        }
+        if self.s1ptw {
+            f.write_str(", during the guest's stage-1 table walk")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the guest stopped running: one trapped exception, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// `HVC #imm` (SMCCC calls use `#0`). `ELR_EL2` already points at the next
+    /// instruction: return to it unchanged.
+    Hvc {
+        /// The instruction's immediate.
+        imm: u16,
+    },
+    /// `SMC #imm`, trapped by HCR_EL2.TSC. `ELR_EL2` points at the SMC itself: add 4
+    /// after handling the call, or the guest issues it again.
+    Smc {
+        /// The instruction's immediate.
+        imm: u16,
+    },
+    /// A data abort: an MMIO access to emulate, or an access to inject an abort for.
+    /// `ELR_EL2` points at the load or store: add 4 after emulating it.
+    DataAbort(GuestDataAbort),
+    /// An instruction fetch faulted at stage 2 (the guest executes where it has no
+    /// RAM). `ELR_EL2` is the faulting address.
+    InstructionAbort {
+        /// The faulting guest physical address, if known (same rule as
+        /// [`GuestDataAbort::ipa`]).
+        ipa: Option<u64>,
+        /// Why the fetch faulted (`IFSC`).
+        fault: FaultStatus,
+    },
+    /// A trapped MRS or MSR. `ELR_EL2` points at it: add 4 after emulating it.
+    SystemRegister(SysRegAccess),
+    /// A trapped `DC ISW`, `DC CSW` or `DC CISW` (HCR_EL2.TSW). `ELR_EL2` points at
+    /// it: add 4 after performing the operation.
+    SetWayCacheOp {
+        /// Which operation.
+        kind: SetWay,
+        /// The register holding the set, way and level (`Rt`).
+        register: u8,
+    },
+    /// A trapped WFI. `ELR_EL2` points at it: add 4 when the vCPU may run again.
+    Wfi,
+    /// A trapped WFE. `ELR_EL2` points at it: add 4 when the vCPU may run again.
+    Wfe,
+    /// A trapped WFIT (FEAT_WFxT): wait for an interrupt, but no later than the
+    /// virtual count in the timeout register. `ELR_EL2` points at it: add 4.
+    Wfit {
+        /// The register holding the timeout, when the CPU reports it (`RV` = 1).
+        /// When it does not, return to the guest at once: a WFIT may end early.
+        timeout_register: Option<u8>,
+    },
+    /// A trapped WFET (FEAT_WFxT): WFE with a timeout, as for [`Exit::Wfit`].
+    Wfet {
+        /// The register holding the timeout, when the CPU reports it.
+        timeout_register: Option<u8>,
+    },
+    /// A physical IRQ arrived while the guest ran. Return to `ELR_EL2` unchanged.
+    Irq,
+    /// A physical FIQ arrived while the guest ran. Return to `ELR_EL2` unchanged.
+    Fiq,
+    /// A physical SError arrived while the guest ran.
+    SError {
+        /// `ESR_EL2` as the SError vector recorded it.
+        esr: u64,
+    },
+    /// Any other synchronous exception: the caller injects UNDEFINED or stops the
+    /// guest. Includes EC 0x25/0x21 (aborts *at EL2*), which cannot come from a guest.
+    Other {
+        /// The exception class.
+        class: ExceptionClass,
+        /// The raw `ESR_EL2`.
+        esr: u64,
+    },
+}
+
+impl Exit {
+    /// Decodes an exception taken through `kind`'s lower-EL vector.
+    pub fn from_vector(kind: VectorKind, info: &TrapInfo) -> Self {
+        match kind {
+            VectorKind::Synchronous => Self::decode(info),
+            VectorKind::Irq => Self::Irq,
+            VectorKind::Fiq => Self::Fiq,
+            VectorKind::SError => Self::SError { esr: info.esr },
+        }
+    }
+
+    /// Decodes a synchronous exception from the guest.
+    pub fn decode(info: &TrapInfo) -> Self {
+        let esr = Esr(info.esr);
+        match esr.syndrome() {
+            Syndrome::Hvc { imm } => Self::Hvc { imm },
+            Syndrome::Smc { imm } => Self::Smc { imm },
+            Syndrome::DataAbort {
+                from_lower_el: true,
+                iss,
+            } => Self::DataAbort(GuestDataAbort::new(&iss, info)),
+            Syndrome::InstructionAbort {
+                from_lower_el: true,
+                iss,
+            } => Self::InstructionAbort {
+                ipa: faulting_ipa(iss.fault, iss.stage1_walk, iss.far_not_valid, info),
+                fault: iss.fault,
+            },
+            Syndrome::SystemRegister {
+                op0,
+                op1,
+                crn,
+                crm,
+                op2,
+                rt,
+                is_read,
+            } => {
+                let reg = SysReg::new(op0, op1, crn, crm, op2);
+                match SetWay::of(reg) {
+                    Some(kind) if !is_read => Self::SetWayCacheOp { kind, register: rt },
+                    _ => Self::SystemRegister(SysRegAccess {
+                        reg,
+                        register: rt,
+                        is_read,
+                    }),
+                }
+            }
+            Syndrome::Wfx {
+                is_wfe,
+                has_timeout,
+                timeout_register,
+            } => match (is_wfe, has_timeout) {
+                (false, false) => Self::Wfi,
+                (true, false) => Self::Wfe,
+                (false, true) => Self::Wfit { timeout_register },
+                (true, true) => Self::Wfet { timeout_register },
+            },
+            Syndrome::SError { .. } => Self::SError { esr: info.esr },
+            _ => Self::Other {
+                class: esr.class(),
+                esr: info.esr,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Exit {
+    /// A one-line description for logs, e.g. `hvc #0`, `mrs x2, S3_3_C14_C2_1
+    /// (CNTP_CTL_EL0)`, `data abort: write at IPA 0x9000000: ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let timeout = |f: &mut fmt::Formatter<'_>, name: &str, register: Option<u8>| {
+            f.write_str(name)?;
+            if let Some(number) = register {
+                let gpr = Gpr {
+                    number,
+                    is_64bit: true,
+                };
+                write!(f, " {gpr}")?;
+            }
+            Ok(())
+        };
+        match *self {
+            Self::Hvc { imm } => write!(f, "hvc #{imm:#x}"),
+            Self::Smc { imm } => write!(f, "smc #{imm:#x}"),
+            Self::DataAbort(abort) => write!(f, "data abort: {abort}"),
+            Self::InstructionAbort { ipa: Some(ipa), fault } => {
+                write!(f, "instruction abort at IPA {ipa:#x}: {fault}")
+            }
+            Self::InstructionAbort { ipa: None, fault } => {
+                write!(f, "instruction abort at an unknown IPA: {fault}")
+            }
+            Self::SystemRegister(access) => write!(f, "{access}"),
+            Self::SetWayCacheOp { kind, register } => {
+                let gpr = Gpr {
+                    number: register,
+                    is_64bit: true,
+                };
+                write!(f, "{}, {gpr}", kind.mnemonic())
+            }
+            Self::Wfi => f.write_str("wfi"),
+            Self::Wfe => f.write_str("wfe"),
+            Self::Wfit { timeout_register } => timeout(f, "wfit", timeout_register),
+            Self::Wfet { timeout_register } => timeout(f, "wfet", timeout_register),
+            Self::Irq => f.write_str("physical IRQ"),
+            Self::Fiq => f.write_str("physical FIQ"),
+            Self::SError { esr } => write!(f, "SError (ESR {esr:#x})"),
+            Self::Other { class, esr } => write!(f, "{class} (ESR {esr:#x})"),
+        }
+    }
+}
+
+TESTS

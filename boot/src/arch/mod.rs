@@ -3,7 +3,10 @@
 
 pub mod cache;
 pub mod cpu;
+pub mod el1_state;
 pub mod entry;
+pub mod guest_entry;
+pub mod hyp_config;
 pub mod mmu;
 pub mod semihosting;
 pub mod vectors;

@@ -1,9 +1,10 @@
 //! EL2 exception vectors.
 //!
-//! Every vector saves the interrupted context into a [`TrapFrame`] on the current
-//! stack and calls [`aerie_exception`]. Today nothing is expected to trap to EL2 (no
-//! guest runs yet), so every exception is reported with its decoded syndrome and
-//! Aerie stops. The one exception Aerie causes on purpose is the semihosting call
+//! Exceptions from the guest (the lower-EL vectors) leave the guest through
+//! `guest_exit` (see `super::guest_entry`) back into the vCPU run loop. Exceptions
+//! taken at EL2 itself save the interrupted context into a [`TrapFrame`] on the
+//! current stack and call [`aerie_exception`]: none is expected, so each is reported
+//! with its decoded syndrome and Aerie stops. The one exception Aerie causes on purpose is the semihosting call
 //! (`HLT #0xf000`) on a machine without semihosting: it is answered by skipping the
 //! instruction, so "exit QEMU" falls back to halting on real boards.
 
@@ -112,6 +113,7 @@ impl fmt::Display for VectorKind {
     }
 }
 
+/// A vector for exceptions taken from EL2 itself: report and stop.
 macro_rules! vector_entry {
     ($index:literal) => {
         concat!(
@@ -122,6 +124,22 @@ macro_rules! vector_entry {
             stringify!($index),
             "\n",
             "b exception_common\n"
+        )
+    };
+}
+
+/// A vector for exceptions taken from the guest: save its registers and return to
+/// the hypervisor's run loop (`super::guest_entry`), with the kind (0 synchronous,
+/// 1 IRQ, 2 FIQ, 3 SError; +4 from AArch32) in x0.
+macro_rules! guest_vector_entry {
+    ($kind:literal) => {
+        concat!(
+            ".balign 0x80\n",
+            "stp x0, x1, [sp, #-16]!\n",
+            "mov x0, #",
+            stringify!($kind),
+            "\n",
+            "b guest_exit\n"
         )
     };
 }
@@ -139,14 +157,14 @@ global_asm!(
     vector_entry!(5),
     vector_entry!(6),
     vector_entry!(7),
-    vector_entry!(8),
-    vector_entry!(9),
-    vector_entry!(10),
-    vector_entry!(11),
-    vector_entry!(12),
-    vector_entry!(13),
-    vector_entry!(14),
-    vector_entry!(15),
+    guest_vector_entry!(0),
+    guest_vector_entry!(1),
+    guest_vector_entry!(2),
+    guest_vector_entry!(3),
+    guest_vector_entry!(4),
+    guest_vector_entry!(5),
+    guest_vector_entry!(6),
+    guest_vector_entry!(7),
     r#"
 exception_common:
     stp     x2, x3, [sp, #16]

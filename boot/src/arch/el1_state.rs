@@ -1,0 +1,150 @@
+//! Loading and saving a vCPU's EL1 system registers and FP/SIMD registers.
+//!
+//! These stay in the CPU while the vCPU runs (see `super::guest_entry`); they move
+//! when a vCPU starts on a CPU and when it stops (PSCI CPU_OFF, or a snapshot later).
+
+use aerie_hyp::vcpu::{El1SystemRegisters, FpRegisters};
+use core::arch::asm;
+
+/// Generates `load` and `save` for a list of (field, register name) pairs.
+macro_rules! el1_registers {
+    ($($field:ident => $register:literal),* $(,)?) => {
+        /// Writes every EL1 system register of `state` into the CPU.
+        ///
+        /// # Safety
+        /// Only while this CPU is about to run the vCPU that owns `state` (stage 2
+        /// on, HCR_EL2 set for a guest): the values change how EL1 translates and
+        /// handles exceptions, which matters to the guest only.
+        pub unsafe fn load(state: &El1SystemRegisters) {
+            $(
+                // SAFETY: writing a guest EL1 register; Aerie runs at EL2 with its
+                // own translation regime, so no value can affect Aerie itself.
+                unsafe {
+                    asm!(concat!("msr ", $register, ", {}"), in(reg) state.$field,
+                        options(nostack, preserves_flags));
+                }
+            )*
+            // SAFETY: a context synchronisation barrier has no memory-safety effect.
+            unsafe { asm!("isb", options(nostack, preserves_flags)) };
+        }
+
+        /// Reads every EL1 system register of the vCPU running on this CPU.
+        pub fn save(state: &mut El1SystemRegisters) {
+            $(
+                // SAFETY: reading an EL1 system register from EL2 has no side
+                // effects.
+                unsafe {
+                    asm!(concat!("mrs {}, ", $register), out(reg) state.$field,
+                        options(nomem, nostack, preserves_flags));
+                }
+            )*
+        }
+    };
+}
+
+el1_registers! {
+    sctlr => "SCTLR_EL1",
+    actlr => "ACTLR_EL1",
+    cpacr => "CPACR_EL1",
+    ttbr0 => "TTBR0_EL1",
+    ttbr1 => "TTBR1_EL1",
+    tcr => "TCR_EL1",
+    mair => "MAIR_EL1",
+    amair => "AMAIR_EL1",
+    vbar => "VBAR_EL1",
+    contextidr => "CONTEXTIDR_EL1",
+    tpidr_el0 => "TPIDR_EL0",
+    tpidrro_el0 => "TPIDRRO_EL0",
+    tpidr_el1 => "TPIDR_EL1",
+    sp_el0 => "SP_EL0",
+    sp_el1 => "SP_EL1",
+    elr_el1 => "ELR_EL1",
+    spsr_el1 => "SPSR_EL1",
+    esr => "ESR_EL1",
+    far => "FAR_EL1",
+    afsr0 => "AFSR0_EL1",
+    afsr1 => "AFSR1_EL1",
+    par => "PAR_EL1",
+    cntkctl => "CNTKCTL_EL1",
+    csselr => "CSSELR_EL1",
+    mdscr => "MDSCR_EL1",
+    cntv_ctl => "CNTV_CTL_EL0",
+    cntv_cval => "CNTV_CVAL_EL0",
+}
+
+/// Reads the registers an exception injection needs (VBAR_EL1, SCTLR_EL1).
+pub fn vector_base_and_control() -> (u64, u64) {
+    let (vbar, sctlr): (u64, u64);
+    // SAFETY: reading EL1 system registers from EL2 has no side effects.
+    unsafe {
+        asm!("mrs {}, VBAR_EL1", "mrs {}, SCTLR_EL1", out(reg) vbar, out(reg) sctlr,
+            options(nomem, nostack, preserves_flags));
+    }
+    (vbar, sctlr)
+}
+
+/// Writes the EL1 exception registers of an injected exception.
+pub fn write_exception_registers(elr: u64, spsr: u64, esr: u64, far: Option<u64>) {
+    // SAFETY: these registers belong to the running guest's EL1 and are exactly
+    // what the architecture sets when it takes an exception to EL1.
+    unsafe {
+        asm!("msr ELR_EL1, {}", "msr SPSR_EL1, {}", "msr ESR_EL1, {}",
+            in(reg) elr, in(reg) spsr, in(reg) esr, options(nostack, preserves_flags));
+    }
+    if let Some(far) = far {
+        // SAFETY: as above.
+        unsafe { asm!("msr FAR_EL1, {}", in(reg) far, options(nostack, preserves_flags)) };
+    }
+}
+
+/// Loads the guest's FP/SIMD registers.
+///
+/// # Safety
+/// As for [`load`]. CPTR_EL2 must not trap FP/SIMD at EL2.
+pub unsafe fn load_fp(fp: &FpRegisters) {
+    let base = fp.v.as_ptr();
+    // SAFETY: reads 32 x 16 bytes from `fp.v`, which is exactly that large; the
+    // FP registers belong to the guest (Aerie never uses them).
+    unsafe {
+        asm!(
+            // Aerie is built soft-float; enable the FP/SIMD encodings for this block.
+            ".arch_extension fp", ".arch_extension simd",
+            "ldp q0, q1, [{b}, #0]", "ldp q2, q3, [{b}, #32]",
+            "ldp q4, q5, [{b}, #64]", "ldp q6, q7, [{b}, #96]",
+            "ldp q8, q9, [{b}, #128]", "ldp q10, q11, [{b}, #160]",
+            "ldp q12, q13, [{b}, #192]", "ldp q14, q15, [{b}, #224]",
+            "ldp q16, q17, [{b}, #256]", "ldp q18, q19, [{b}, #288]",
+            "ldp q20, q21, [{b}, #320]", "ldp q22, q23, [{b}, #352]",
+            "ldp q24, q25, [{b}, #384]", "ldp q26, q27, [{b}, #416]",
+            "ldp q28, q29, [{b}, #448]", "ldp q30, q31, [{b}, #480]",
+            "msr FPSR, {s}", "msr FPCR, {c}",
+            b = in(reg) base, s = in(reg) fp.fpsr, c = in(reg) fp.fpcr,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+}
+
+/// Saves the guest's FP/SIMD registers.
+pub fn save_fp(fp: &mut FpRegisters) {
+    let base = fp.v.as_mut_ptr();
+    let (status, control): (u64, u64);
+    // SAFETY: writes 32 x 16 bytes into `fp.v`, which is exactly that large.
+    unsafe {
+        asm!(
+            ".arch_extension fp", ".arch_extension simd",
+            "stp q0, q1, [{b}, #0]", "stp q2, q3, [{b}, #32]",
+            "stp q4, q5, [{b}, #64]", "stp q6, q7, [{b}, #96]",
+            "stp q8, q9, [{b}, #128]", "stp q10, q11, [{b}, #160]",
+            "stp q12, q13, [{b}, #192]", "stp q14, q15, [{b}, #224]",
+            "stp q16, q17, [{b}, #256]", "stp q18, q19, [{b}, #288]",
+            "stp q20, q21, [{b}, #320]", "stp q22, q23, [{b}, #352]",
+            "stp q24, q25, [{b}, #384]", "stp q26, q27, [{b}, #416]",
+            "stp q28, q29, [{b}, #448]", "stp q30, q31, [{b}, #480]",
+            "mrs {s}, FPSR", "mrs {c}, FPCR",
+            b = in(reg) base, s = out(reg) status, c = out(reg) control,
+            options(nostack, preserves_flags),
+        );
+    }
+    fp.fpsr = status;
+    fp.fpcr = control;
+}

@@ -1,0 +1,285 @@
+//! What Aerie does for each kind of guest exit.
+//!
+//! The syndrome is decoded once (`aerie_hyp::exit`) and each kind is answered here:
+//! hypercalls go to the PSCI/SMCCC dispatcher, loads and stores to device addresses
+//! to the MMIO bus, trapped system registers are emulated or refused with
+//! UNDEFINED, anything touching an address the guest does not have gets a
+//! synchronous external abort. No guest action can stop Aerie except the calls
+//! that are meant to (SYSTEM_OFF, SYSTEM_RESET, Aerie's EXIT hypercall).
+
+use super::Vm;
+use super::run::VcpuRun;
+use crate::arch::el1_state;
+use crate::arch::guest_entry::ExitKind;
+use crate::arch::{cpu, hyp_config};
+use crate::stop;
+use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo};
+use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
+use aerie_hyp::inject::{self, GuestState, Injection};
+use aerie_hyp::mmio::{self, GuestRegisters, MmioResult};
+use aerie_hyp::psci::PsciReturn;
+use aerie_hyp::vcpu::VcpuRegisters;
+use aerie_hyp::vpsci::Action;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// Bytes of an AArch64 instruction: how far the PC moves past an emulated one.
+const INSTRUCTION_SIZE: u64 = 4;
+/// How many reports of one kind of guest misbehaviour Aerie prints before it stays
+/// quiet about it.
+const REPORT_LIMIT: u32 = 5;
+
+/// What the run loop does next.
+pub enum Flow {
+    /// Enter the guest again.
+    Continue,
+    /// The vCPU turned itself off (PSCI CPU_OFF).
+    VcpuOff,
+}
+
+/// A rate-limited report of guest misbehaviour: printed the first few times.
+struct Limited {
+    count: AtomicU32,
+    what: &'static str,
+}
+
+impl Limited {
+    const fn new(what: &'static str) -> Self {
+        Self { count: AtomicU32::new(0), what }
+    }
+
+    fn report(&self, details: core::fmt::Arguments<'_>) {
+        let seen = self.count.fetch_add(1, Ordering::Relaxed);
+        if seen < REPORT_LIMIT {
+            log::warn!("guest {}: {details}", self.what);
+        } else if seen == REPORT_LIMIT {
+            log::warn!("guest {}: further reports suppressed", self.what);
+        }
+    }
+}
+
+static UNMAPPED_ACCESS: Limited = Limited::new("access outside its memory and devices");
+static UNEMULATED_ACCESS: Limited = Limited::new("device access Aerie cannot emulate");
+static UNDEFINED_SYSREG: Limited = Limited::new("system register access refused");
+static UNEXPECTED_TRAP: Limited = Limited::new("instruction refused");
+static SERROR: Limited = Limited::new("SError");
+
+/// The guest's general registers, as the MMIO emulation sees them.
+impl GuestRegisters for VcpuRegisters {
+    fn get(&self, register: u8) -> u64 {
+        self.x.get(usize::from(register)).copied().unwrap_or(0)
+    }
+
+    fn set(&mut self, register: u8, value: u64) {
+        if let Some(slot) = self.x.get_mut(usize::from(register)) {
+            *slot = value;
+        }
+    }
+}
+
+/// Handles one exit of vCPU `vcpu`.
+pub fn handle(
+    vm: &'static Vm,
+    vcpu: &mut VcpuRun,
+    registers: &mut VcpuRegisters,
+    kind: ExitKind,
+    info: &TrapInfo,
+) -> Flow {
+    vcpu.stats.count(kind, info);
+    match kind {
+        ExitKind::Synchronous => {}
+        ExitKind::Irq | ExitKind::Fiq => return Flow::Continue,
+        ExitKind::SError => {
+            SERROR.report(format_args!("ESR {:#x} at pc {:#x}", info.esr, registers.pc));
+            return Flow::Continue;
+        }
+    }
+    match Exit::decode(info) {
+        Exit::Hvc { .. } => hypercall(vm, vcpu, registers),
+        Exit::Smc { .. } => {
+            // A trapped SMC returns to the SMC itself: step over it.
+            registers.pc += INSTRUCTION_SIZE;
+            hypercall(vm, vcpu, registers)
+        }
+        Exit::DataAbort(abort) => {
+            data_abort(vm, registers, &abort, info);
+            Flow::Continue
+        }
+        Exit::InstructionAbort { ipa, .. } => {
+            UNMAPPED_ACCESS.report(format_args!(
+                "instruction fetch from {:#x} (guest physical {ipa:x?})",
+                info.far
+            ));
+            inject(registers, |state| inject::external_instruction_abort(state, info.far));
+            Flow::Continue
+        }
+        Exit::SystemRegister(access) => {
+            system_register(vcpu, registers, &access);
+            Flow::Continue
+        }
+        Exit::SetWayCacheOp { register, .. } => {
+            hyp_config::clean_invalidate_by_set_way(registers.get(register));
+            registers.pc += INSTRUCTION_SIZE;
+            Flow::Continue
+        }
+        Exit::Wfi => {
+            idle();
+            registers.pc += INSTRUCTION_SIZE;
+            Flow::Continue
+        }
+        Exit::Wfe => {
+            registers.pc += INSTRUCTION_SIZE;
+            Flow::Continue
+        }
+        other => {
+            UNEXPECTED_TRAP.report(format_args!("{other:?} at pc {:#x}", registers.pc));
+            inject(registers, inject::undefined_instruction);
+            Flow::Continue
+        }
+    }
+}
+
+/// Waits for an event: the EL2 event stream (see `hyp_config`) guarantees a wake-up
+/// within about 65 µs, so a WFI costs the guest at most that, and the CPU sleeps.
+fn idle() {
+    cpu::wait_for_event();
+}
+
+/// Writes an injected exception into the guest's state.
+fn inject(registers: &mut VcpuRegisters, make: impl FnOnce(&GuestState) -> Injection) {
+    let (vbar_el1, sctlr_el1) = el1_state::vector_base_and_control();
+    let state = GuestState { pc: registers.pc, pstate: registers.pstate, vbar_el1, sctlr_el1 };
+    let injection = make(&state);
+    el1_state::write_exception_registers(
+        injection.elr_el1,
+        injection.spsr_el1,
+        injection.esr_el1,
+        injection.far_el1,
+    );
+    registers.pc = injection.pc;
+    registers.pstate = injection.pstate;
+}
+
+fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, info: &TrapInfo) {
+    let Some(ipa) = abort.ipa else {
+        UNMAPPED_ACCESS.report(format_args!("fault at {:#x} without an address", info.far));
+        inject(registers, |state| inject::external_data_abort(state, info.far, abort.is_write));
+        return;
+    };
+    let on_bus = vm.bus.lock().contains(ipa);
+    match (&abort.access, on_bus) {
+        (Some(access), true) => {
+            let result = mmio::emulate(access, ipa, registers, &mut vm.bus.lock());
+            match result {
+                MmioResult::Done => {
+                    registers.pc += INSTRUCTION_SIZE;
+                    super::run::drain_uart(vm);
+                }
+                MmioResult::Unmapped => {
+                    UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
+                    inject(registers, |s| inject::external_data_abort(s, info.far, abort.is_write));
+                }
+            }
+        }
+        (None, true) => {
+            UNEMULATED_ACCESS.report(format_args!(
+                "{ipa:#x} with an instruction that gives no syndrome (pc {:#x})",
+                registers.pc
+            ));
+            inject(registers, |s| inject::external_data_abort(s, info.far, abort.is_write));
+        }
+        (_, false) => {
+            UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
+            inject(registers, |s| inject::external_data_abort(s, info.far, abort.is_write));
+        }
+    }
+}
+
+fn system_register(vcpu: &mut VcpuRun, registers: &mut VcpuRegisters, access: &SysRegAccess) {
+    let counter = cpu::counter();
+    let reg = access.reg();
+    let value = registers.get(access.register);
+    let handled = match reg {
+        SysReg::CNTP_CTL_EL0 if access.is_read => Some(vcpu.timer.read_ctl(counter)),
+        SysReg::CNTP_CTL_EL0 => {
+            vcpu.timer.write_ctl(value);
+            Some(0)
+        }
+        SysReg::CNTP_CVAL_EL0 if access.is_read => Some(vcpu.timer.cval),
+        SysReg::CNTP_CVAL_EL0 => {
+            vcpu.timer.cval = value;
+            Some(0)
+        }
+        SysReg::CNTP_TVAL_EL0 if access.is_read => Some(vcpu.timer.read_tval(counter)),
+        SysReg::CNTP_TVAL_EL0 => {
+            vcpu.timer.write_tval(counter, value);
+            Some(0)
+        }
+        reg if reg == SysReg::ACTLR_EL1 || reg.is_pmu() => Some(0),
+        _ => None,
+    };
+    match handled {
+        Some(result) => {
+            if access.is_read {
+                registers.set(access.register, result);
+            }
+            registers.pc += INSTRUCTION_SIZE;
+        }
+        None => {
+            UNDEFINED_SYSREG.report(format_args!(
+                "{} {reg} at pc {:#x}",
+                if access.is_read { "read of" } else { "write to" },
+                registers.pc
+            ));
+            inject(registers, inject::undefined_instruction);
+        }
+    }
+}
+
+fn hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuRegisters) -> Flow {
+    let args = [registers.x[0], registers.x[1], registers.x[2], registers.x[3]];
+    let action = vm.psci.lock().handle(vcpu.index, args, vm.ram.guest);
+    let mut answer = |values: [u64; 4]| registers.x[..4].copy_from_slice(&values);
+    match action {
+        Action::Return(values) => answer(values),
+        Action::StartVcpu { target, entry, context_id } => {
+            if crate::smp::start_vcpu(target, entry, context_id) {
+                answer([0; 4]);
+            } else {
+                vm.psci.lock().mark_off(target);
+                answer([PsciReturn::InternalFailure.to_register(), 0, 0, 0]);
+            }
+        }
+        Action::StopCaller => return Flow::VcpuOff,
+        Action::Suspend => {
+            idle();
+            answer([0; 4]);
+        }
+        Action::SystemOff => {
+            vcpu.flush_debug_output();
+            println!("Aerie: guest powered off");
+            stop::power_off();
+        }
+        Action::SystemReset => {
+            vcpu.flush_debug_output();
+            println!("Aerie: guest requested a system reset");
+            stop::reset();
+        }
+        Action::Exit { status } => {
+            vcpu.flush_debug_output();
+            println!("Aerie: guest exited with status {status}");
+            stop::exit_with_status(status);
+        }
+        Action::DebugWrite { address, length } => {
+            let length = length.min(DEBUG_WRITE_MAX) as usize;
+            let mut buffer = [0u8; DEBUG_WRITE_MAX as usize];
+            match vm.ram.read(address, &mut buffer[..length]) {
+                Some(()) => {
+                    vcpu.debug_output(&buffer[..length]);
+                    answer([length as u64, 0, 0, 0]);
+                }
+                None => answer([PsciReturn::InvalidParameters.to_register(), 0, 0, 0]),
+            }
+        }
+    }
+    Flow::Continue
+}

@@ -1,0 +1,209 @@
+//! The virtual machine: its memory, devices, vCPUs and how they run.
+//!
+//! Aerie runs one guest. It arrives as a bundle (kernel, initrd, command line) in
+//! the host's initrd; [`create`] takes it apart, gives the guest its RAM through
+//! stage 2, writes the kernel, initrd and a generated device tree into that RAM,
+//! and sets up the emulated devices. [`run_vcpu`] then runs one vCPU on the calling
+//! CPU until the vCPU turns itself off.
+
+mod exits;
+mod ram;
+mod run;
+mod stage2_tables;
+
+pub use ram::GuestRam;
+pub use run::run_vcpu;
+
+use crate::arch::{cpu, hyp_config};
+use crate::memory;
+use aerie_devices::pl011::Pl011;
+use aerie_devices::testdev::TestDevice;
+use aerie_devices::bus::MmioBus;
+use aerie_hyp::bundle::Bundle;
+use aerie_hyp::guest_fdt::{self, GuestDescription};
+use aerie_hyp::guest_layout;
+use aerie_hyp::image::ImageHeader;
+use aerie_hyp::loader::{self, LoadPlan};
+use aerie_hyp::memory::Range;
+use aerie_hyp::stage2;
+use aerie_hyp::vcpu::guest_mpidr;
+use aerie_hyp::vpsci::PsciState;
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::fmt;
+
+/// The VMID of Aerie's (single) guest.
+const VMID: u8 = 1;
+
+/// Everything the vCPUs share.
+pub struct Vm {
+    /// How many vCPUs the guest has.
+    pub vcpus: usize,
+    /// The guest's RAM.
+    pub ram: GuestRam,
+    /// Emulated devices by guest physical address.
+    pub bus: spin::Mutex<MmioBus>,
+    /// The guest's UART (also on the bus), for draining its output.
+    pub uart: Arc<spin::Mutex<Pl011>>,
+    /// PSCI power states of the vCPUs.
+    pub psci: spin::Mutex<PsciState>,
+    /// Where vCPU 0 starts, and its x0 (the device tree).
+    pub boot_entry: (u64, u64),
+    /// EL2 controls common to every vCPU (VMPIDR differs per vCPU).
+    control: hyp_config::GuestControl,
+}
+
+impl Vm {
+    /// The EL2 controls for vCPU `index`.
+    pub fn control_for(&self, index: usize) -> hyp_config::GuestControl {
+        /// MPIDR_EL1 bit 31 is RES1.
+        const MPIDR_RES1: u64 = 1 << 31;
+        hyp_config::GuestControl { vmpidr: MPIDR_RES1 | guest_mpidr(index), ..self.control }
+    }
+}
+
+static VM: spin::Once<Vm> = spin::Once::new();
+
+/// The running VM, once created.
+pub fn get() -> Option<&'static Vm> {
+    VM.get()
+}
+
+/// What the guest should get.
+pub struct GuestConfig {
+    /// Number of vCPUs.
+    pub vcpus: usize,
+    /// Its RAM, already taken from the free memory.
+    pub ram: GuestRam,
+    /// Whether to add the test device.
+    pub test_device: bool,
+}
+
+/// Why the guest cannot be created. The message says what to change.
+pub struct VmError(String);
+
+impl fmt::Display for VmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn error(message: impl Into<String>) -> VmError {
+    VmError(message.into())
+}
+
+/// Builds the VM from the bundle.
+pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, VmError> {
+    let bundle = Bundle::parse(bundle_bytes).map_err(|e| error(format!("guest bundle: {e}")))?;
+    let header = ImageHeader::parse(bundle.kernel)
+        .map_err(|e| error(format!("guest kernel: {e}")))?;
+    let ram = config.ram;
+    let initrd = bundle.initrd;
+    let cmdline = bundle.cmdline.unwrap_or("");
+
+    // The device tree's size does not depend on where things go, except for the
+    // initrd addresses (fixed-size cells), so build it once to size it.
+    let describe = |initrd_range: Option<Range>| GuestDescription {
+        ram: ram.guest,
+        vcpus: config.vcpus,
+        bootargs: cmdline,
+        initrd: initrd_range,
+        uart: true,
+        test_device: config.test_device,
+        gic: None,
+        timer: false,
+    };
+    let probe = guest_fdt::build(&describe(initrd.map(|i| Range::from_start_size(0, i.len() as u64).unwrap())))
+        .map_err(|e| error(format!("guest device tree: {e}")))?;
+    let plan: LoadPlan = loader::plan(
+        ram.guest,
+        &header,
+        bundle.kernel.len() as u64,
+        initrd.map(|i| i.len() as u64),
+        probe.len() as u64,
+    )
+    .map_err(|e| error(format!("{e}")))?;
+    let device_tree = guest_fdt::build(&describe(plan.initrd))
+        .map_err(|e| error(format!("guest device tree: {e}")))?;
+
+    ram.write(plan.kernel.start(), bundle.kernel).ok_or_else(|| error("kernel does not fit"))?;
+    if let (Some(bytes), Some(range)) = (initrd, plan.initrd) {
+        ram.write(range.start(), bytes).ok_or_else(|| error("initrd does not fit"))?;
+    }
+    ram.write(plan.device_tree.start(), &device_tree)
+        .ok_or_else(|| error("device tree does not fit"))?;
+
+    let root = stage2_tables::map_guest_ram(&ram).map_err(|e| error(format!("stage 2: {e}")))?;
+    let vtcr = stage2::vtcr(cpu::physical_address_range())
+        .map_err(|e| error(format!("stage 2: {e}")))?;
+
+    let uart = Arc::new(spin::Mutex::new(Pl011::new()));
+    let mut bus = MmioBus::new();
+    bus.add(guest_layout::UART, guest_layout::UART_SIZE, Box::new(SharedDevice(uart.clone())))
+        .map_err(|e| error(format!("device map: {e}")))?;
+    if config.test_device {
+        bus.add(
+            guest_layout::TEST_DEVICE,
+            guest_layout::TEST_DEVICE_SIZE,
+            Box::new(TestDevice::new()),
+        )
+        .map_err(|e| error(format!("device map: {e}")))?;
+    }
+
+    log::info!(
+        "guest: {} vCPU(s), {} RAM, kernel at {:#x}, device tree at {:#x}{}",
+        config.vcpus,
+        aerie_hyp::units::ByteSize(ram.guest.size()),
+        plan.kernel.start(),
+        plan.device_tree.start(),
+        plan.initrd.map_or(String::new(), |r| format!(", initrd at {:#x} ({})", r.start(), aerie_hyp::units::ByteSize(r.size()))),
+    );
+    if !cmdline.is_empty() {
+        log::info!("guest command line: {cmdline}");
+    }
+    let vm = Vm {
+        vcpus: config.vcpus,
+        ram,
+        bus: spin::Mutex::new(bus),
+        uart,
+        psci: spin::Mutex::new(PsciState::new(config.vcpus)),
+        boot_entry: (plan.entry, plan.device_tree.start()),
+        control: hyp_config::GuestControl {
+            hcr: hyp_config::guest_hcr(),
+            vtcr,
+            vttbr: stage2::vttbr(VMID, root),
+            cntvoff: cpu::counter(),
+            vmpidr: 0,
+        },
+    };
+    Ok(VM.call_once(|| vm))
+}
+
+/// A device shared between the bus and the rest of Aerie (e.g. the UART, whose
+/// output the run loop drains).
+struct SharedDevice<T>(Arc<spin::Mutex<T>>);
+
+impl<T: aerie_devices::mmio::MmioDevice + Send> aerie_devices::mmio::MmioDevice for SharedDevice<T> {
+    fn read(&mut self, offset: u64, width: aerie_devices::mmio::AccessWidth) -> u64 {
+        self.0.lock().read(offset, width)
+    }
+
+    fn write(&mut self, offset: u64, width: aerie_devices::mmio::AccessWidth, value: u64) {
+        self.0.lock().write(offset, width, value);
+    }
+}
+
+/// How much RAM the guest gets by default: the largest free block, less what Aerie
+/// keeps for itself (stacks, stage-2 tables), in whole 2 MiB blocks.
+pub fn default_guest_memory(largest_free: u64) -> u64 {
+    /// Memory Aerie keeps for its own allocations after the guest's share.
+    const AERIE_RESERVE: u64 = 32 << 20;
+    largest_free.saturating_sub(AERIE_RESERVE).min(guest_layout::MAX_RAM) & !((2 << 20) - 1)
+}
+
+/// Host memory for the guest's page tables comes from the frame allocator.
+pub(crate) fn allocate_table_frame() -> Option<u64> {
+    memory::allocate_frames(1).map(|frame| frame.start())
+}

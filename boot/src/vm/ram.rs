@@ -1,0 +1,55 @@
+//! The guest's RAM: one contiguous block of host memory, mapped at
+//! `guest_layout::RAM_BASE` in the guest's physical address space.
+
+use crate::arch::cache;
+use aerie_hyp::memory::Range;
+
+/// Guest RAM and where it lives in host memory.
+#[derive(Debug, Clone, Copy)]
+pub struct GuestRam {
+    /// Guest physical addresses of the RAM.
+    pub guest: Range,
+    /// Host physical address of its first byte (Aerie maps host memory one-to-one).
+    pub host_base: u64,
+}
+
+impl GuestRam {
+    /// The host address of `length` bytes at guest address `address`, if they lie
+    /// wholly inside guest RAM.
+    pub fn host_range(&self, address: u64, length: u64) -> Option<Range> {
+        let wanted = Range::from_start_size(address, length)?;
+        self.guest.covers(&wanted).then(|| {
+            let start = self.host_base + (address - self.guest.start());
+            Range::from_start_size(start, length).expect("inside host RAM")
+        })
+    }
+
+    /// Copies `bytes` into guest RAM at `address`, cleaning the written lines to the
+    /// point of coherency (the guest starts with its caches off). `None` if the
+    /// bytes do not fit.
+    pub fn write(&self, address: u64, bytes: &[u8]) -> Option<()> {
+        let host = self.host_range(address, bytes.len() as u64)?;
+        // SAFETY: `host` lies inside the guest's RAM block, which Aerie took out of
+        // the free memory for this VM alone and maps read-write; no Rust reference
+        // to it exists.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), host.start() as *mut u8, bytes.len());
+        }
+        cache::clean_to_poc(host.start() as usize, bytes.len());
+        Some(())
+    }
+
+    /// Copies `length` bytes of guest RAM at `address` into `buffer` (which must be
+    /// at least that long). `None` if they are not wholly inside guest RAM.
+    pub fn read(&self, address: u64, buffer: &mut [u8]) -> Option<()> {
+        let host = self.host_range(address, buffer.len() as u64)?;
+        // SAFETY: as for `write`; the guest may be writing the same bytes
+        // concurrently, which can only make the copy's content arbitrary, never
+        // unsound, since plain bytes have no invalid values and the copy is
+        // volatile-free memcpy of a region no Rust reference covers.
+        unsafe {
+            core::ptr::copy_nonoverlapping(host.start() as *const u8, buffer.as_mut_ptr(), buffer.len());
+        }
+        Some(())
+    }
+}

@@ -1,0 +1,136 @@
+//! The vCPU run loop: enter the guest, handle the exit, repeat.
+
+use super::Vm;
+use super::exits::{self, Flow};
+use crate::arch::el1_state;
+use crate::arch::guest_entry::{ExitKind, SwitchFrame, enter_guest};
+use crate::arch::hyp_config;
+use aerie_hyp::exit::TrapInfo;
+use aerie_hyp::vcpu::{EmulatedTimer, VcpuState};
+use core::arch::asm;
+
+/// Longest line of guest debug output kept before it is printed anyway.
+const DEBUG_LINE: usize = 256;
+
+/// Exit counts of one vCPU, by kind.
+#[derive(Debug, Default)]
+pub struct ExitStats {
+    /// Synchronous exits.
+    pub synchronous: u64,
+    /// IRQ exits.
+    pub irq: u64,
+    /// Everything else.
+    pub other: u64,
+}
+
+impl ExitStats {
+    /// Counts one exit.
+    pub fn count(&mut self, kind: ExitKind, _info: &TrapInfo) {
+        match kind {
+            ExitKind::Synchronous => self.synchronous += 1,
+            ExitKind::Irq => self.irq += 1,
+            ExitKind::Fiq | ExitKind::SError => self.other += 1,
+        }
+    }
+}
+
+/// The state of a running vCPU that lives outside the CPU.
+pub struct VcpuRun {
+    /// Which vCPU.
+    pub index: usize,
+    /// The emulated EL1 physical timer.
+    pub timer: EmulatedTimer,
+    /// Exit counts.
+    pub stats: ExitStats,
+    /// Debug output not yet printed (an unfinished line).
+    line: [u8; DEBUG_LINE],
+    line_length: usize,
+}
+
+impl VcpuRun {
+    /// Adds guest debug output, printing each complete line with a `guest: ` prefix.
+    pub fn debug_output(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b'\n' || self.line_length == DEBUG_LINE {
+                self.flush_debug_output();
+            }
+            if byte != b'\n' {
+                let shown = if byte == b'\t' || (0x20..0x7f).contains(&byte) { byte } else { b'.' };
+                self.line[self.line_length] = shown;
+                self.line_length += 1;
+            }
+        }
+    }
+
+    /// Prints what is left of the current debug line.
+    pub fn flush_debug_output(&mut self) {
+        if self.line_length > 0 {
+            let text = core::str::from_utf8(&self.line[..self.line_length]).unwrap_or("?");
+            println!("guest: {text}");
+            self.line_length = 0;
+        }
+    }
+}
+
+/// Sends what the guest wrote to its UART to the physical console.
+pub fn drain_uart(vm: &Vm) {
+    let mut uart = vm.uart.lock();
+    let mut buffer = [0u8; 64];
+    loop {
+        let count = uart.take_output(&mut buffer);
+        if count == 0 {
+            break;
+        }
+        crate::console::write_raw(&buffer[..count]);
+    }
+}
+
+fn trap_info() -> TrapInfo {
+    let (esr, far, hpfar): (u64, u64, u64);
+    // SAFETY: reading the EL2 syndrome registers has no side effects.
+    unsafe {
+        asm!("mrs {}, ESR_EL2", "mrs {}, FAR_EL2", "mrs {}, HPFAR_EL2",
+            out(reg) esr, out(reg) far, out(reg) hpfar, options(nomem, nostack, preserves_flags));
+    }
+    TrapInfo { esr, far, hpfar }
+}
+
+/// Runs vCPU `index` of `vm` on this CPU, from `state`, until it turns itself off;
+/// returns its final state.
+pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuState {
+    // SAFETY: the VM's stage-2 tables are complete (built by `create`) and this CPU
+    // now runs nothing but this vCPU at EL1/EL0.
+    unsafe { hyp_config::enter_guest_mode(&vm.control_for(index)) };
+    // SAFETY: guest mode is set up for this vCPU, whose state this is.
+    unsafe { el1_state::load(&state.el1) };
+    // SAFETY: as above; CPTR_EL2 (set by enter_guest_mode) does not trap FP.
+    unsafe { el1_state::load_fp(&state.fp) };
+    vm.psci.lock().mark_on(index);
+    log::debug!("vCPU {index} starting at {:#x}", state.registers.pc);
+
+    let mut run = VcpuRun {
+        index,
+        timer: state.physical_timer,
+        stats: ExitStats::default(),
+        line: [0; DEBUG_LINE],
+        line_length: 0,
+    };
+    let mut frame = SwitchFrame { guest: state.registers, ..SwitchFrame::default() };
+    loop {
+        // SAFETY: guest mode is set up for this vCPU; the frame's PSTATE comes from
+        // the guest's own exits or from a reset state, so it never names EL2.
+        let kind = unsafe { enter_guest(&mut frame) };
+        let info = trap_info();
+        match exits::handle(vm, &mut run, &mut frame.guest, kind, &info) {
+            Flow::Continue => {}
+            Flow::VcpuOff => break,
+        }
+    }
+    run.flush_debug_output();
+    log::debug!("vCPU {index} off after {} exits", run.stats.synchronous + run.stats.irq);
+    state.registers = frame.guest;
+    state.physical_timer = run.timer;
+    el1_state::save(&mut state.el1);
+    el1_state::save_fp(&mut state.fp);
+    state
+}
