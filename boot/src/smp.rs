@@ -174,6 +174,73 @@ pub fn ping_all(platform: &Platform<'_>) -> usize {
     1 + PING_ANSWERS.load(Ordering::Acquire)
 }
 
+/// Gives each of `vcpus` vCPUs a CPU of its own: vCPU 0 the boot CPU, the others
+/// the online secondaries in order. Returns how many CPUs are available if there
+/// are too few.
+pub fn assign_vcpus(platform: &Platform<'_>, vcpus: usize) -> Result<(), usize> {
+    let boot = current_index(platform);
+    let others =
+        (0..platform.cpus.len()).filter(|&i| i != boot && ONLINE[i].load(Ordering::Acquire));
+    let hosts: ArrayVec<usize, MAX_CPUS> = core::iter::once(boot).chain(others).collect();
+    if vcpus > hosts.len() {
+        return Err(hosts.len());
+    }
+    for (vcpu, &host) in hosts.iter().take(vcpus).enumerate() {
+        VCPU_HOST[vcpu].store(host, Ordering::Release);
+    }
+    Ok(())
+}
+
+/// Asks the CPU that hosts `vcpu` to start it at `entry` with `context_id` in x0.
+/// Returns false if no CPU hosts that vCPU.
+pub fn start_vcpu(vcpu: usize, entry: u64, context_id: u64) -> bool {
+    let Some(host) = VCPU_HOST.get(vcpu).map(|h| h.load(Ordering::Acquire)) else {
+        return false;
+    };
+    if host >= MAX_CPUS {
+        return false;
+    }
+    *START_REQUESTS[host].lock() = Some(StartRequest {
+        vcpu,
+        entry,
+        context_id,
+    });
+    MAILBOX[host].store(Job::RunVcpu as u8, Ordering::Release);
+    cpu::send_event();
+    true
+}
+
+/// Waits for work forever: the idle loop of every CPU that is not running a vCPU.
+pub fn park(index: usize) -> ! {
+    loop {
+        match MAILBOX[index].swap(Job::None as u8, Ordering::AcqRel) {
+            job if job == Job::Ping as u8 => {
+                PING_ANSWERS.fetch_add(1, Ordering::AcqRel);
+            }
+            job if job == Job::RunVcpu as u8 => run_requested_vcpu(index),
+            _ => cpu::wait_for_event(),
+        }
+    }
+}
+
+fn run_requested_vcpu(index: usize) {
+    let request = START_REQUESTS[index].lock().take();
+    if let (Some(request), Some(vm)) = (request, crate::vm::get()) {
+        let state = aerie_hyp::vcpu::VcpuState::at_power_on(request.entry, request.context_id);
+        crate::vm::run_vcpu(vm, request.vcpu, state);
+    }
+}
+
+/// This CPU's index in the platform's CPU list.
+pub fn current_index(platform: &Platform<'_>) -> usize {
+    let mpidr = cpu::mpidr();
+    platform
+        .cpus
+        .iter()
+        .position(|c| c.mpidr == mpidr)
+        .unwrap_or(0)
+}
+
 /// The Rust entry point of a secondary CPU (from `secondary_entry`).
 #[unsafe(no_mangle)]
 extern "C" fn aerie_secondary_main(cpu_index: u64) -> ! {
@@ -183,12 +250,5 @@ extern "C" fn aerie_secondary_main(cpu_index: u64) -> ! {
     };
     log::debug!("cpu {index} (MPIDR {:#x}) online", cpu::mpidr());
     online.store(true, Ordering::Release);
-    loop {
-        match MAILBOX[index].swap(Job::None as u8, Ordering::AcqRel) {
-            job if job == Job::Ping as u8 => {
-                PING_ANSWERS.fetch_add(1, Ordering::AcqRel);
-            }
-            _ => cpu::wait_for_event(),
-        }
-    }
+    park(index)
 }

@@ -78,7 +78,10 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     let Some(heap_size) = memory::init_heap(&mut free) else {
         stop::refuse(format_args!("no contiguous RAM for Aerie's heap"))
     };
-    let guest_memory = platform.chosen.initrd.map(|_| take_guest_memory(&mut free, &options));
+    let guest_memory = platform
+        .chosen
+        .initrd
+        .map(|_| take_guest_memory(&mut free, &options));
     memory::init_frames(&free);
 
     let virtio_devices = virtio_probe::probe(&platform.virtio_mmio);
@@ -123,14 +126,21 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
 /// the rest. Guest RAM is one contiguous block of 2 MiB-aligned host memory.
 fn take_guest_memory(free: &mut memory::FreeMemory, options: &bootargs::BootOptions) -> Range {
     const BLOCK: u64 = 2 << 20;
-    let largest = free.iter().filter_map(|r| r.align_inward(BLOCK)).map(|r| r.size()).max();
+    let largest = free
+        .iter()
+        .filter_map(|r| r.align_inward(BLOCK))
+        .map(|r| r.size())
+        .max();
     let largest = largest.unwrap_or(0);
     let size = match options.guest_memory {
         Some(size) => size.next_multiple_of(BLOCK),
         None => vm::default_guest_memory(largest),
     };
     if size == 0 || size > aerie_hyp::guest_layout::MAX_RAM {
-        stop::refuse(format_args!("cannot give the guest {} of RAM", aerie_hyp::units::ByteSize(size)));
+        stop::refuse(format_args!(
+            "cannot give the guest {} of RAM",
+            aerie_hyp::units::ByteSize(size)
+        ));
     }
     match free.take(size, BLOCK) {
         Some(host) => host,
@@ -168,7 +178,11 @@ fn start_guest(
             .expect("guest RAM fits the address space"),
         host_base: host_ram.start(),
     };
-    let config = vm::GuestConfig { vcpus, ram, test_device: options.guest_test_device };
+    let config = vm::GuestConfig {
+        vcpus,
+        ram,
+        test_device: options.guest_test_device,
+    };
     let vm = match vm::create(bytes, config) {
         Ok(vm) => vm,
         Err(error) => stop::refuse_guest(format_args!("{error}")),

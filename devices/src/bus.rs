@@ -472,7 +472,10 @@ mod tests {
         assert!(bus.is_empty());
         let recorder_id = bus.add(0x1000, 0x100, recorder()).unwrap();
         let other_id = bus.add(0x2000, 0x100, Box::new(Other)).unwrap();
-        assert!(bus.downcast_mut::<Recorder>(other_id).is_none(), "wrong type");
+        assert!(
+            bus.downcast_mut::<Recorder>(other_id).is_none(),
+            "wrong type"
+        );
         assert!(bus.downcast_mut::<Other>(other_id).is_some());
         let device = bus.device_mut(recorder_id).unwrap();
         device.write(0x4, AccessWidth::Half, 0xBEEF);

@@ -231,7 +231,12 @@ mod tests {
     #[test]
     fn read_only_registers_ignore_writes() {
         let mut dev = TestDevice::new();
-        for (offset, width) in [(0x000, Word), (0x004, Word), (0x008, Double), (0x200, Double)] {
+        for (offset, width) in [
+            (0x000, Word),
+            (0x004, Word),
+            (0x008, Double),
+            (0x200, Double),
+        ] {
             dev.write(offset, width, 0);
         }
         assert_eq!(dev.read(0x000, Word), u64::from(ID_VALUE));
@@ -298,7 +303,10 @@ mod tests {
         dev.write(0x13F, Byte, 0x7f);
         let state = dev.save();
         assert_eq!(state.write_count, 2);
-        assert_eq!(state.scratch[8..16], 0xfeed_face_cafe_beef_u64.to_le_bytes());
+        assert_eq!(
+            state.scratch[8..16],
+            0xfeed_face_cafe_beef_u64.to_le_bytes()
+        );
         assert_eq!(state.scratch[63], 0x7f);
 
         let mut fresh = TestDevice::default();

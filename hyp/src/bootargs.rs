@@ -172,7 +172,8 @@ mod tests {
         assert_eq!(options.guest_memory, Some(64 << 20));
         assert!(options.guest_test_device);
         assert!(parse("aerie.guest.testdev").0.guest_test_device);
-        let (bad, unknown) = parse("aerie.guest.smp=0 aerie.guest.mem=lots aerie.guest.testdev=maybe");
+        let (bad, unknown) =
+            parse("aerie.guest.smp=0 aerie.guest.mem=lots aerie.guest.testdev=maybe");
         assert_eq!(bad, BootOptions::default());
         assert_eq!(unknown.len(), 3);
     }

@@ -276,13 +276,28 @@ impl fmt::Display for Gpr {
 /// A trapped MRS or MSR (or SYS/SYSL other than a set/way cache operation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SysRegAccess {
-    /// Which register.
-    pub reg: SysReg,
+    /// `op0` of the encoding (3 for most registers, 2 debug, 1 system instructions).
+    pub op0: u8,
+    /// `op1` of the encoding.
+    pub op1: u8,
+    /// `CRn` of the encoding.
+    pub crn: u8,
+    /// `CRm` of the encoding.
+    pub crm: u8,
+    /// `op2` of the encoding.
+    pub op2: u8,
     /// The general-purpose register transferred (`Rt`); 31 means `xzr`: a read into
     /// it is discarded, a write from it writes zero.
     pub register: u8,
     /// MRS (the guest reads the register) rather than MSR.
     pub is_read: bool,
+}
+
+impl SysRegAccess {
+    /// Which register, to match against the [`SysReg`] constants.
+    pub const fn reg(&self) -> SysReg {
+        SysReg::new(self.op0, self.op1, self.crn, self.crm, self.op2)
+    }
 }
 
 impl fmt::Display for SysRegAccess {
@@ -293,9 +308,9 @@ impl fmt::Display for SysRegAccess {
             is_64bit: true,
         };
         if self.is_read {
-            write!(f, "mrs {gpr}, {}", self.reg)
+            write!(f, "mrs {gpr}, {}", self.reg())
         } else {
-            write!(f, "msr {}, {gpr}", self.reg)
+            write!(f, "msr {}, {gpr}", self.reg())
         }
     }
 }
@@ -336,6 +351,8 @@ impl SetWay {
 /// instruction syndrome of the data abort (`ISV` = 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MmioAccess {
+    /// A store (`WnR`) rather than a load.
+    pub is_write: bool,
     /// How many bytes move (`SAS`).
     pub width: AccessWidth,
     /// The transfer register (`SRT`); 31 means `xzr`/`wzr`.
@@ -402,7 +419,12 @@ const PAGE_OFFSET_MASK: u64 = (1 << PAGE_SHIFT) - 1;
 ///   nothing about the descriptor;
 /// - otherwise `FIPA << 12 | FAR_EL2[11:0]`, unless `FnV` says `FAR_EL2` is not
 ///   valid, in which case `None`.
-pub fn faulting_ipa(fault: FaultStatus, s1ptw: bool, far_not_valid: bool, info: &TrapInfo) -> Option<u64> {
+pub fn faulting_ipa(
+    fault: FaultStatus,
+    s1ptw: bool,
+    far_not_valid: bool,
+    info: &TrapInfo,
+) -> Option<u64> {
     let hpfar_valid = match fault {
         FaultStatus::Translation { .. }
         | FaultStatus::AccessFlag { .. }
@@ -431,15 +453,15 @@ impl GuestDataAbort {
             // The instruction syndrome is never valid for a fault on a stage-1 table
             // walk (Arm ARM, ISS encoding for a Data Abort, field ISV); should one
             // claim otherwise, emulating the walk as a load would be wrong.
-            Some(access) if !iss.stage1_walk => {
-                AccessWidth::from_bytes(u64::from(access.bytes)).map(|width| MmioAccess {
+            Some(access) if !iss.stage1_walk => AccessWidth::from_bytes(u64::from(access.bytes))
+                .map(|width| MmioAccess {
+                    is_write: iss.is_write,
                     width,
                     register: access.register,
                     sign_extend: access.sign_extend,
                     sixty_four: access.register_is_64bit,
                     acquire_release: access.acquire_release,
-                })
-            }
+                }),
             _ => None,
         };
         Self {
@@ -601,7 +623,11 @@ impl Exit {
                 match SetWay::of(reg) {
                     Some(kind) if !is_read => Self::SetWayCacheOp { kind, register: rt },
                     _ => Self::SystemRegister(SysRegAccess {
-                        reg,
+                        op0: reg.op0(),
+                        op1: reg.op1(),
+                        crn: reg.crn(),
+                        crm: reg.crm(),
+                        op2: reg.op2(),
                         register: rt,
                         is_read,
                     }),
@@ -645,7 +671,10 @@ impl fmt::Display for Exit {
             Self::Hvc { imm } => write!(f, "hvc #{imm:#x}"),
             Self::Smc { imm } => write!(f, "smc #{imm:#x}"),
             Self::DataAbort(abort) => write!(f, "data abort: {abort}"),
-            Self::InstructionAbort { ipa: Some(ipa), fault } => {
+            Self::InstructionAbort {
+                ipa: Some(ipa),
+                fault,
+            } => {
                 write!(f, "instruction abort at IPA {ipa:#x}: {fault}")
             }
             Self::InstructionAbort { ipa: None, fault } => {
@@ -671,4 +700,506 @@ impl fmt::Display for Exit {
     }
 }
 
-TESTS
+#[cfg(test)]
+mod tests {
+    //! Syndromes are assembled by hand from the Arm ARM (DDI 0487) ESR_EL2 layout, not
+    //! from this crate's constants: EC at bits [31:26], IL at 25, ISS at [24:0].
+    //!
+    //! Data abort ISS: ISV 24, SAS [23:22], SSE 21, SRT [20:16], SF 15, AR 14, FnV 10,
+    //! EA 9, CM 8, S1PTW 7, WnR 6, DFSC [5:0].
+    //! MSR/MRS ISS: Op0 [21:20], Op2 [19:17], Op1 [16:14], CRn [13:10], Rt [9:5],
+    //! CRm [4:1], Direction 0 (1 = read).
+    //! HPFAR_EL2: FIPA [43:4] = IPA [51:12], i.e. HPFAR = (IPA >> 12) << 4.
+    use super::*;
+    use std::string::ToString;
+
+    /// EC 0x24 (data abort from a lower EL) << 26 | IL.
+    const DABT_LOWER: u64 = 0x9200_0000;
+    /// DFSC: translation fault at level 1 (0b000101). Aerie's stage 2 starts at
+    /// level 1 and maps nothing in the first GiB, where the devices live.
+    const TRANSLATION_L1: u64 = 0x05;
+
+    fn trap(esr: u64, far: u64, hpfar: u64) -> TrapInfo {
+        TrapInfo { esr, far, hpfar }
+    }
+
+    fn data_abort(exit: Exit) -> GuestDataAbort {
+        match exit {
+            Exit::DataAbort(abort) => abort,
+            other => panic!("not a data abort: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn str_w1_32_bit_to_mmio() {
+        // `str w1, [x0, #0x18]` to the UART at IPA 0x0900_0018, guest VA
+        // 0xffff_8000_1000_0018. ISS = ISV (0x100_0000) | SAS=2 (0x80_0000) |
+        // SRT=1 (0x1_0000) | WnR (0x40) | DFSC 0x05 = 0x0181_0045.
+        let info = trap(0x9381_0045, 0xffff_8000_1000_0018, 0x0009_0000);
+        let abort = data_abort(Exit::decode(&info));
+        assert_eq!(
+            abort,
+            GuestDataAbort {
+                ipa: Some(0x0900_0018),
+                is_write: true,
+                access: Some(MmioAccess {
+                    is_write: true,
+                    width: AccessWidth::Word,
+                    register: 1,
+                    sign_extend: false,
+                    sixty_four: false,
+                    acquire_release: false,
+                }),
+                fault: FaultStatus::Translation { level: 1 },
+                s1ptw: false,
+                external: false,
+                cache_maintenance: false,
+            }
+        );
+        assert_eq!(
+            Exit::decode(&info).to_string(),
+            "data abort: write at IPA 0x9000018: translation fault at level 1, 4 bytes from w1"
+        );
+    }
+
+    #[test]
+    fn ldr_x3_8_bytes() {
+        // `ldr x3, [x2]`: ISV | SAS=3 (0xC0_0000) | SRT=3 (0x3_0000) | SF (0x8000) |
+        // DFSC 0x05, WnR = 0 = 0x01C3_8005. IPA 0x0a00_3e08: HPFAR 0xa003 << 4.
+        let info = trap(DABT_LOWER | 0x01C3_8005, 0x0a00_3e08, 0x000a_0030);
+        let abort = data_abort(Exit::decode(&info));
+        assert_eq!(abort.ipa, Some(0x0a00_3e08));
+        assert!(!abort.is_write);
+        assert_eq!(
+            abort.access,
+            Some(MmioAccess {
+                is_write: false,
+                width: AccessWidth::Double,
+                register: 3,
+                sign_extend: false,
+                sixty_four: true,
+                acquire_release: false,
+            })
+        );
+        assert_eq!(
+            abort.to_string(),
+            "read at IPA 0xa003e08: translation fault at level 1, 8 bytes into x3"
+        );
+    }
+
+    #[test]
+    fn ldrsb_into_w5() {
+        // `ldrsb w5, [x0]`: ISV | SAS=0 | SSE (0x20_0000) | SRT=5 (0x5_0000) | SF=0 |
+        // DFSC 0x05 = 0x0125_0005.
+        let info = trap(DABT_LOWER | 0x0125_0005, 0x0906_000b, 0x0009_0600);
+        let abort = data_abort(Exit::decode(&info));
+        assert_eq!(abort.ipa, Some(0x0906_000b));
+        assert_eq!(
+            abort.access,
+            Some(MmioAccess {
+                is_write: false,
+                width: AccessWidth::Byte,
+                register: 5,
+                sign_extend: true,
+                sixty_four: false,
+                acquire_release: false,
+            })
+        );
+        assert_eq!(
+            abort.to_string(),
+            "read at IPA 0x906000b: translation fault at level 1, 1 byte into w5, sign-extended"
+        );
+    }
+
+    #[test]
+    fn ldar_has_acquire_release() {
+        // `ldar w2, [x0]`: ISV | SAS=2 | SRT=2 (0x2_0000) | AR (0x4000) | DFSC 0x05.
+        let info = trap(DABT_LOWER | 0x0182_4005, 0x0906_0000, 0x0009_0600);
+        let access = data_abort(Exit::decode(&info)).access.unwrap();
+        assert!(access.acquire_release);
+        assert_eq!(access.width, AccessWidth::Word);
+        assert_eq!(access.register, 2);
+    }
+
+    #[test]
+    fn ldp_without_instruction_syndrome() {
+        // `ldp x0, x1, [x2]` to a device: ISV = 0, only DFSC 0x05. The IPA is still
+        // known (translation fault), the access cannot be emulated.
+        let info = trap(DABT_LOWER | TRANSLATION_L1, 0x0900_0010, 0x0009_0000);
+        let abort = data_abort(Exit::decode(&info));
+        assert_eq!(abort.ipa, Some(0x0900_0010));
+        assert_eq!(abort.access, None);
+        assert!(!abort.is_write);
+        assert_eq!(
+            abort.to_string(),
+            "read at IPA 0x9000010: translation fault at level 1, no instruction syndrome"
+        );
+    }
+
+    #[test]
+    fn stage1_table_walk_fault() {
+        // The guest's TTBR points at IPA 0x8000_0000, outside RAM: the walk for VA
+        // 0xffff_0000_1234_5678 faults at stage 2. ISS = S1PTW (0x80) | DFSC 0x05.
+        // HPFAR holds the descriptor's page (0x80000 << 4); FAR holds the VA, whose
+        // low bits say nothing about the descriptor, so the IPA is the page alone.
+        let info = trap(DABT_LOWER | 0x85, 0xffff_0000_1234_5678, 0x0080_0000);
+        let abort = data_abort(Exit::decode(&info));
+        assert!(abort.s1ptw);
+        assert_eq!(abort.ipa, Some(0x8000_0000));
+        assert_eq!(abort.access, None);
+        assert_eq!(
+            abort.to_string(),
+            "read at IPA 0x80000000: translation fault at level 1, no instruction syndrome, \
+             during the guest's stage-1 table walk"
+        );
+        // A Permission fault on the walk (DFSC 0x0F, level 3) also writes HPFAR.
+        let info = trap(DABT_LOWER | 0x8F, 0xffff_0000_1234_5678, 0x0080_0000);
+        assert_eq!(data_abort(Exit::decode(&info)).ipa, Some(0x8000_0000));
+        // ISV claimed on a walk fault is not trusted.
+        let info = trap(DABT_LOWER | 0x0181_0085, 0, 0x0080_0000);
+        assert_eq!(data_abort(Exit::decode(&info)).access, None);
+    }
+
+    #[test]
+    fn hpfar_is_unknown_for_other_faults() {
+        // IPA 0x4000_1234: HPFAR = 0x40001 << 4.
+        let (far, hpfar) = (0x4000_1234, 0x0040_0010);
+        // Stage-2 permission fault on the access itself (DFSC 0x0F): HPFAR UNKNOWN.
+        let info = trap(DABT_LOWER | 0x0181_004F, far, hpfar);
+        let abort = data_abort(Exit::decode(&info));
+        assert_eq!(abort.ipa, None);
+        assert_eq!(abort.fault, FaultStatus::Permission { level: 3 });
+        assert_eq!(
+            abort.to_string(),
+            "write at an unknown IPA: permission fault at level 3, 4 bytes from w1"
+        );
+        // Synchronous external abort (DFSC 0x10) with FnV (0x400) and EA (0x200).
+        let info = trap(DABT_LOWER | 0x610, far, hpfar);
+        let abort = data_abort(Exit::decode(&info));
+        assert_eq!(abort.ipa, None);
+        assert!(abort.external);
+        // Access flag (DFSC 0x0B) and address size (DFSC 0x00) faults write HPFAR.
+        let info = trap(DABT_LOWER | 0x0B, far, hpfar);
+        assert_eq!(data_abort(Exit::decode(&info)).ipa, Some(0x4000_1234));
+        let info = trap(DABT_LOWER, far, hpfar);
+        assert_eq!(data_abort(Exit::decode(&info)).ipa, Some(0x4000_1234));
+        // A translation fault with FnV set: the page is known but FAR is not.
+        let info = trap(DABT_LOWER | 0x405, far, hpfar);
+        assert_eq!(data_abort(Exit::decode(&info)).ipa, None);
+    }
+
+    #[test]
+    fn fipa_covers_52_bit_addresses_and_ignores_other_bits() {
+        // FIPA is HPFAR[43:4]; bit 63 (NS), bits [62:44] and [3:0] are not part of the IPA.
+        let hpfar = (1 << 63) | (1 << 50) | (0xFF_FFFF_FFFF_u64 << 4) | 0xF;
+        let info = trap(DABT_LOWER | TRANSLATION_L1, 0xABC, hpfar);
+        assert_eq!(
+            data_abort(Exit::decode(&info)).ipa,
+            Some(0x000F_FFFF_FFFF_FABC),
+            "IPA [51:12] all set, then FAR[11:0]"
+        );
+    }
+
+    #[test]
+    fn cache_maintenance_on_a_device_address() {
+        // `dc civac, x0` on MMIO: CM (0x100) | WnR (0x40) | DFSC 0x05, no ISV.
+        let info = trap(DABT_LOWER | 0x145, 0x0900_0040, 0x0009_0000);
+        let abort = data_abort(Exit::decode(&info));
+        assert!(abort.cache_maintenance);
+        assert!(abort.is_write);
+        assert!(abort.to_string().ends_with(", by cache maintenance"));
+    }
+
+    #[test]
+    fn instruction_abort() {
+        // The guest jumps to IPA 0x0800_0100 (no RAM): EC 0x20 << 26 = 0x8000_0000,
+        // IL, IFSC 0x05.
+        let info = trap(0x8200_0005, 0x0800_0100, 0x0008_0000);
+        let exit = Exit::decode(&info);
+        assert_eq!(
+            exit,
+            Exit::InstructionAbort {
+                ipa: Some(0x0800_0100),
+                fault: FaultStatus::Translation { level: 1 },
+            }
+        );
+        assert_eq!(
+            exit.to_string(),
+            "instruction abort at IPA 0x8000100: translation fault at level 1"
+        );
+    }
+
+    #[test]
+    fn hvc_and_smc() {
+        // HVC #0: EC 0x16 << 26 = 0x5800_0000 | IL. SMC #0: EC 0x17 -> 0x5C00_0000.
+        let none = |esr| trap(esr, 0, 0);
+        assert_eq!(Exit::decode(&none(0x5A00_0000)), Exit::Hvc { imm: 0 });
+        assert_eq!(Exit::decode(&none(0x5E00_0000)), Exit::Smc { imm: 0 });
+        assert_eq!(Exit::decode(&none(0x5A00_1234)), Exit::Hvc { imm: 0x1234 });
+        assert_eq!(Exit::decode(&none(0x5A00_0000)).to_string(), "hvc #0x0");
+        assert_eq!(Exit::decode(&none(0x5E00_0001)).to_string(), "smc #0x1");
+    }
+
+    #[test]
+    fn mrs_cntp_ctl_el0() {
+        // `mrs x2, cntp_ctl_el0` (3, 3, 14, 2, 1): 3<<20 | 1<<17 | 3<<14 | 14<<10 |
+        // 2<<5 | 2<<1 | 1 = 0x32_F845; EC 0x18 << 26 | IL = 0x6200_0000.
+        let exit = Exit::decode(&trap(0x6232_F845, 0, 0));
+        assert_eq!(
+            exit,
+            Exit::SystemRegister(SysRegAccess {
+                op0: 3,
+                op1: 3,
+                crn: 14,
+                crm: 2,
+                op2: 1,
+                register: 2,
+                is_read: true,
+            })
+        );
+        assert_eq!(exit.to_string(), "mrs x2, S3_3_C14_C2_1 (CNTP_CTL_EL0)");
+        let Exit::SystemRegister(access) = exit else {
+            unreachable!()
+        };
+        assert_eq!(access.reg(), SysReg::CNTP_CTL_EL0);
+    }
+
+    #[test]
+    fn msr_icc_sgi1r_el1() {
+        // `msr icc_sgi1r_el1, x1` (3, 0, 12, 11, 5): 3<<20 | 5<<17 | 12<<10 | 1<<5 |
+        // 11<<1 = 0x3A_3036, a write.
+        let exit = Exit::decode(&trap(0x623A_3036, 0, 0));
+        assert_eq!(
+            exit,
+            Exit::SystemRegister(SysRegAccess {
+                op0: 3,
+                op1: 0,
+                crn: 12,
+                crm: 11,
+                op2: 5,
+                register: 1,
+                is_read: false,
+            })
+        );
+        assert_eq!(exit.to_string(), "msr S3_0_C12_C11_5 (ICC_SGI1R_EL1), x1");
+        // `msr icc_sgi1r_el1, xzr`: Rt = 31 (0x3E0).
+        let exit = Exit::decode(&trap(0x623A_33F6, 0, 0));
+        assert_eq!(exit.to_string(), "msr S3_0_C12_C11_5 (ICC_SGI1R_EL1), xzr");
+    }
+
+    #[test]
+    fn set_way_cache_operations() {
+        // `dc cisw, x3` = SYS #0, C7, C14, #2: 1<<20 | 2<<17 | 7<<10 | 3<<5 | 14<<1 =
+        // 0x14_1C7C.
+        let exit = Exit::decode(&trap(0x6214_1C7C, 0, 0));
+        assert_eq!(
+            exit,
+            Exit::SetWayCacheOp {
+                kind: SetWay::CleanInvalidate,
+                register: 3,
+            }
+        );
+        assert_eq!(exit.to_string(), "dc cisw, x3");
+        // `dc isw, x0` (CRm 6: 0xC) and `dc csw, x0` (CRm 10: 0x14).
+        assert_eq!(
+            Exit::decode(&trap(0x6214_1C0C, 0, 0)),
+            Exit::SetWayCacheOp {
+                kind: SetWay::Invalidate,
+                register: 0
+            }
+        );
+        assert_eq!(
+            Exit::decode(&trap(0x6214_1C14, 0, 0)),
+            Exit::SetWayCacheOp {
+                kind: SetWay::Clean,
+                register: 0
+            }
+        );
+        // `dc civac, x0` (SYS #3, C7, C14, #1) is not a set/way operation.
+        let civac = 0x6200_0000 | 1 << 20 | 1 << 17 | 3 << 14 | 7 << 10 | 14 << 1;
+        assert!(matches!(
+            Exit::decode(&trap(civac, 0, 0)),
+            Exit::SystemRegister(_)
+        ));
+    }
+
+    #[test]
+    fn wfi_wfe_and_timeouts() {
+        // EC 0x01 << 26 | IL = 0x0600_0000; TI [1:0]: 0 WFI, 1 WFE, 2 WFIT, 3 WFET;
+        // RV bit 2, Rn [9:5].
+        let exit = |esr| Exit::decode(&trap(esr, 0, 0));
+        assert_eq!(exit(0x0600_0000), Exit::Wfi);
+        assert_eq!(exit(0x0600_0001), Exit::Wfe);
+        // `wfit x4`: TI 2 | RV | 4<<5 = 0x86.
+        assert_eq!(
+            exit(0x0600_0086),
+            Exit::Wfit {
+                timeout_register: Some(4)
+            }
+        );
+        assert_eq!(exit(0x0600_0086).to_string(), "wfit x4");
+        assert_eq!(
+            exit(0x0600_0003),
+            Exit::Wfet {
+                timeout_register: None
+            }
+        );
+        assert_eq!(exit(0x0600_0000).to_string(), "wfi");
+    }
+
+    #[test]
+    fn implementation_defined_register() {
+        // `mrs x0, s3_1_c15_c2_0` (Cortex-A72 CPUACTLR_EL1) trapped by HCR_EL2.TIDCP:
+        // 3<<20 | 1<<14 | 15<<10 | 2<<1 | 1 = 0x30_7C05.
+        let exit = Exit::decode(&trap(0x6230_7C05, 0, 0));
+        let Exit::SystemRegister(access) = exit else {
+            panic!("{exit:?}");
+        };
+        assert_eq!(access.reg(), SysReg::new(3, 1, 15, 2, 0));
+        assert!(access.reg().is_implementation_defined());
+        assert_eq!(access.reg().name(), None);
+        assert_eq!(exit.to_string(), "mrs x0, S3_1_C15_C2_0");
+    }
+
+    #[test]
+    fn other_classes() {
+        // An unallocated EC 0x3F: 0x3F << 26 = 0xFC00_0000, plus IL.
+        assert_eq!(
+            Exit::decode(&trap(0xFE00_0000, 0, 0)),
+            Exit::Other {
+                class: ExceptionClass::Other(0x3F),
+                esr: 0xFE00_0000
+            }
+        );
+        // EC 0 (unknown reason).
+        assert_eq!(
+            Exit::decode(&trap(0x0200_0000, 0, 0)),
+            Exit::Other {
+                class: ExceptionClass::Unknown,
+                esr: 0x0200_0000
+            }
+        );
+        // A data abort *at EL2* (EC 0x25) is never a guest exit.
+        let exit = Exit::decode(&trap(0x9600_0005, 0, 0));
+        assert_eq!(
+            exit,
+            Exit::Other {
+                class: ExceptionClass::DataAbortSame,
+                esr: 0x9600_0005
+            }
+        );
+        assert_eq!(
+            exit.to_string(),
+            "data abort from the same EL (ESR 0x96000005)"
+        );
+        // SVC (EC 0x15) and BRK (EC 0x3C) are not routed to EL2 for guests.
+        assert!(matches!(
+            Exit::decode(&trap(0x5600_0000, 0, 0)),
+            Exit::Other {
+                class: ExceptionClass::Svc64,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn asynchronous_vectors() {
+        let info = trap(0xBE00_0000, 0, 0);
+        assert_eq!(Exit::from_vector(VectorKind::Irq, &info), Exit::Irq);
+        assert_eq!(Exit::from_vector(VectorKind::Fiq, &info), Exit::Fiq);
+        // EC 0x2F (SError) << 26 | IL = 0xBE00_0000.
+        let serror = Exit::from_vector(VectorKind::SError, &info);
+        assert_eq!(serror, Exit::SError { esr: 0xBE00_0000 });
+        assert_eq!(serror.to_string(), "SError (ESR 0xbe000000)");
+        assert_eq!(
+            Exit::from_vector(VectorKind::Synchronous, &trap(0x5A00_0000, 0, 0)),
+            Exit::Hvc { imm: 0 }
+        );
+        assert_eq!(Exit::Irq.to_string(), "physical IRQ");
+    }
+
+    #[test]
+    fn sys_reg_encodings_from_the_arm_arm() {
+        // (register, op0, op1, CRn, CRm, op2) restated from the Arm ARM register
+        // descriptions.
+        let table = [
+            (SysReg::CNTP_CTL_EL0, 3, 3, 14, 2, 1),
+            (SysReg::CNTP_CVAL_EL0, 3, 3, 14, 2, 2),
+            (SysReg::CNTP_TVAL_EL0, 3, 3, 14, 2, 0),
+            (SysReg::CNTPCT_EL0, 3, 3, 14, 0, 1),
+            (SysReg::ACTLR_EL1, 3, 0, 1, 0, 1),
+            (SysReg::ICC_SGI1R_EL1, 3, 0, 12, 11, 5),
+            (SysReg::ICC_SRE_EL1, 3, 0, 12, 12, 5),
+            (SysReg::PMCR_EL0, 3, 3, 9, 12, 0),
+            (SysReg::PMCNTENSET_EL0, 3, 3, 9, 12, 1),
+            (SysReg::PMCNTENCLR_EL0, 3, 3, 9, 12, 2),
+            (SysReg::PMOVSCLR_EL0, 3, 3, 9, 12, 3),
+            (SysReg::PMSWINC_EL0, 3, 3, 9, 12, 4),
+            (SysReg::PMSELR_EL0, 3, 3, 9, 12, 5),
+            (SysReg::PMCEID0_EL0, 3, 3, 9, 12, 6),
+            (SysReg::PMCEID1_EL0, 3, 3, 9, 12, 7),
+            (SysReg::PMCCNTR_EL0, 3, 3, 9, 13, 0),
+            (SysReg::PMXEVTYPER_EL0, 3, 3, 9, 13, 1),
+            (SysReg::PMXEVCNTR_EL0, 3, 3, 9, 13, 2),
+            (SysReg::PMUSERENR_EL0, 3, 3, 9, 14, 0),
+            (SysReg::PMINTENSET_EL1, 3, 0, 9, 14, 1),
+            (SysReg::PMINTENCLR_EL1, 3, 0, 9, 14, 2),
+            (SysReg::PMOVSSET_EL0, 3, 3, 9, 14, 3),
+            (SysReg::PMCCFILTR_EL0, 3, 3, 14, 15, 7),
+            (SysReg::OSLAR_EL1, 2, 0, 1, 0, 4),
+            (SysReg::OSLSR_EL1, 2, 0, 1, 1, 4),
+            (SysReg::OSDLR_EL1, 2, 0, 1, 3, 4),
+            (SysReg::DC_ISW, 1, 0, 7, 6, 2),
+            (SysReg::DC_CSW, 1, 0, 7, 10, 2),
+            (SysReg::DC_CISW, 1, 0, 7, 14, 2),
+        ];
+        for (reg, op0, op1, crn, crm, op2) in table {
+            assert_eq!(
+                (reg.op0(), reg.op1(), reg.crn(), reg.crm(), reg.op2()),
+                (op0, op1, crn, crm, op2),
+                "{reg}"
+            );
+        }
+        assert_eq!(NAMES.len(), table.len(), "every named register is checked");
+        // Names are unique per encoding.
+        for (i, (a, _)) in NAMES.iter().enumerate() {
+            assert!(NAMES[i + 1..].iter().all(|(b, _)| a != b), "{a}");
+        }
+    }
+
+    #[test]
+    fn sys_reg_helpers() {
+        assert_eq!(
+            SysReg::CNTP_CTL_EL0.to_string(),
+            "S3_3_C14_C2_1 (CNTP_CTL_EL0)"
+        );
+        assert_eq!(SysReg::new(3, 0, 1, 0, 0).to_string(), "S3_0_C1_C0_0");
+        assert_eq!(SysReg::OSLAR_EL1.name(), Some("OSLAR_EL1"));
+        // Fields are cut to their widths.
+        assert_eq!(
+            SysReg::new(0xFF, 0xFF, 0xFF, 0xFF, 0xFF),
+            SysReg::new(3, 7, 15, 15, 7)
+        );
+        assert!(SysReg::PMU.iter().all(|reg| reg.is_pmu()));
+        assert!(!SysReg::CNTP_CTL_EL0.is_pmu());
+        // IMPLEMENTATION DEFINED space: op0 = 3, CRn = 11 or 15 only.
+        assert!(SysReg::new(3, 0, 11, 0, 0).is_implementation_defined());
+        assert!(SysReg::new(3, 7, 15, 15, 7).is_implementation_defined());
+        assert!(!SysReg::new(3, 0, 14, 0, 0).is_implementation_defined());
+        assert!(!SysReg::new(3, 0, 7, 0, 0).is_implementation_defined());
+        assert!(!SysReg::new(2, 0, 15, 0, 0).is_implementation_defined());
+        assert!(!SysReg::ACTLR_EL1.is_implementation_defined());
+    }
+
+    #[test]
+    fn every_syndrome_decodes_without_panicking() {
+        // Sweep every EC with a few ISS patterns; decoding is total.
+        for ec in 0..64u64 {
+            for iss in [0, 0x1FF_FFFF, 0x0155_5555, 0x00AA_AAAA] {
+                let esr = ec << 26 | 1 << 25 | iss;
+                let exit = Exit::decode(&trap(esr, u64::MAX, u64::MAX));
+                let _ = exit.to_string();
+            }
+        }
+    }
+}

@@ -2,16 +2,27 @@
 //!
 //! The builder only computes descriptors: where tables live and how a physical
 //! address is read or written is the [`TableMemory`] implementation's business
-//! (`boot/` gives it real memory; the tests give it a map). Changing tables that the
-//! MMU is already using also needs TLB maintenance, which is the caller's job.
+//! (`boot/` gives it real memory; the tests give it a map).
 //!
-//! Layout: 48-bit input addresses, lookup from level 0. Level 1 entries may be 1 GiB
-//! blocks, level 2 entries 2 MiB blocks, level 3 entries 4 KiB pages. Mapping picks the
-//! largest block that fits and splits an existing block when a smaller mapping with
-//! different attributes lands inside it.
+//! Layout: a [`Geometry`] says at which level the lookup starts and how many input
+//! address bits the tables translate: 48 bits from level 0 for Aerie's own map
+//! ([`PageTable::new`]), 39 bits from level 1 for a guest's stage 2. Level 1 entries
+//! may be 1 GiB blocks, level 2 entries 2 MiB blocks, level 3 entries 4 KiB pages.
+//! Mapping picks the largest block that fits and splits an existing block when a
+//! smaller mapping with different attributes lands inside it.
 //!
-//! Only the EL2 stage-1 descriptor format ([`El2Stage1`]) exists today; the stage-2
-//! format for guests plugs in through [`DescriptorFormat`].
+//! Changing live tables: when an entry that was valid is removed or replaced, the
+//! builder follows break-before-make (Arm ARM DDI 0487, "Using
+//! break-before-make when updating translation table entries"): it writes an invalid
+//! entry, calls [`TableMemory::invalidate`] so a live implementation can remove the
+//! old entry from the TLBs, and only then writes the new entry. A change of
+//! permissions alone does not need the break (the same section lists permission
+//! changes among the updates that are allowed without it): the builder writes the new
+//! entry and then calls [`TableMemory::invalidate`]. Entries that were invalid are
+//! never cached in TLBs, so filling them needs no invalidation.
+//!
+//! Two descriptor formats exist: [`El2Stage1`] for Aerie's own map (here) and
+//! `crate::stage2::Stage2` for guests; both plug in through [`DescriptorFormat`].
 
 use core::fmt;
 
@@ -19,17 +30,25 @@ use core::fmt;
 pub const PAGE_SIZE: u64 = 4096;
 /// Entries in one translation table.
 pub const ENTRIES_PER_TABLE: usize = 512;
-/// Input addresses must be below `1 << INPUT_ADDRESS_BITS`.
+/// Input addresses of Aerie's own map ([`Geometry::EL2_48_BIT`]) are below
+/// `1 << INPUT_ADDRESS_BITS`.
 pub const INPUT_ADDRESS_BITS: u32 = 48;
+/// Output (physical) addresses must be below `1 << OUTPUT_ADDRESS_BITS`: descriptors
+/// of the 4 KiB granule without FEAT_LPA2 hold address bits 47:12.
+pub const OUTPUT_ADDRESS_BITS: u32 = 48;
 
 /// Descriptor bit 0: the entry is valid.
 const VALID: u64 = 1 << 0;
 /// Descriptor bit 1: at levels 0-2 a table (not a block); at level 3 a page.
 const TABLE_OR_PAGE: u64 = 1 << 1;
-/// Output address bits [47:12] of a descriptor.
+/// Output address bits \[47:12\] of a descriptor.
 const ADDRESS_MASK: u64 = 0x0000_ffff_ffff_f000;
 /// The deepest lookup level.
 const LAST_LEVEL: usize = 3;
+/// Address bits resolved by the page offset (4 KiB granule).
+const PAGE_SHIFT: u32 = 12;
+/// Address bits resolved by one table (512 entries).
+const BITS_PER_LEVEL: u32 = 9;
 
 /// What kind of memory a mapping is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +59,9 @@ pub enum MemoryKind {
     Device,
 }
 
-/// What accesses a mapping allows. Writable memory is never executable.
+/// What accesses a mapping allows. Each [`DescriptorFormat`] decides which it can
+/// express: Aerie's own map keeps writable memory non-executable and refuses
+/// [`Access::ReadWriteExecute`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Read and write, never execute.
@@ -49,6 +70,9 @@ pub enum Access {
     ReadOnly,
     /// Read and execute (code).
     ReadExecute,
+    /// Read, write and execute: guest RAM at stage 2, where the guest's own stage 1
+    /// decides what is executable.
+    ReadWriteExecute,
 }
 
 /// The attributes of one mapping.
@@ -85,9 +109,13 @@ impl Attributes {
 
 /// Encodes attributes into the leaf descriptor bits of one translation regime.
 pub trait DescriptorFormat {
+    /// The descriptor bits that only grant or withhold access. Changing only these
+    /// bits of a valid entry needs no break-before-make.
+    const PERMISSION_BITS: u64;
     /// The attribute bits of a leaf (block or page) descriptor, without the valid,
-    /// type and address bits.
-    fn leaf_bits(attributes: Attributes) -> u64;
+    /// type and address bits, or [`MapError::UnsupportedAttributes`] when the format
+    /// cannot (or must not) express the combination.
+    fn leaf_bits(attributes: Attributes) -> Result<u64, MapError>;
     /// The attributes a leaf descriptor's bits describe, if they are ones this
     /// format produces.
     fn attributes(descriptor: u64) -> Option<Attributes>;
@@ -96,7 +124,8 @@ pub trait DescriptorFormat {
 /// The EL2 stage-1 format (non-VHE: one privilege level, one translation range).
 ///
 /// MAIR_EL2 must hold [`El2Stage1::MAIR`]: attribute index 0 is Device-nGnRE and
-/// index 1 is Normal write-back, read/write-allocate.
+/// index 1 is Normal write-back, read/write-allocate. Writable memory is never
+/// executable: [`Access::ReadWriteExecute`] is refused.
 #[derive(Debug, Clone, Copy)]
 pub struct El2Stage1;
 
@@ -115,13 +144,13 @@ const MAIR_NORMAL_WRITE_BACK: u64 = 0xff;
 const DEVICE_INDEX: u64 = 0;
 /// MAIR attribute index for normal memory.
 const NORMAL_INDEX: u64 = 1;
-/// Stage-1 descriptor AttrIndx field, bits [4:2].
+/// Stage-1 descriptor AttrIndx field, bits \[4:2\].
 const ATTR_INDEX_SHIFT: u32 = 2;
-/// Stage-1 AP[1], bit 6: RES1 in single-privilege regimes such as EL2.
+/// Stage-1 AP\[1\], bit 6: RES1 in single-privilege regimes such as EL2.
 const AP1_RES1: u64 = 1 << 6;
-/// Stage-1 AP[2], bit 7: read-only.
+/// Stage-1 AP\[2\], bit 7: read-only.
 const AP2_READ_ONLY: u64 = 1 << 7;
-/// Shareability field SH, bits [9:8]: 0b11 is inner shareable.
+/// Shareability field SH, bits \[9:8\]: 0b11 is inner shareable.
 const INNER_SHAREABLE: u64 = 0b11 << 8;
 /// The access flag, bit 10: set so the first access does not fault.
 const ACCESS_FLAG: u64 = 1 << 10;
@@ -129,7 +158,9 @@ const ACCESS_FLAG: u64 = 1 << 10;
 const EXECUTE_NEVER: u64 = 1 << 54;
 
 impl DescriptorFormat for El2Stage1 {
-    fn leaf_bits(attributes: Attributes) -> u64 {
+    const PERMISSION_BITS: u64 = AP2_READ_ONLY | EXECUTE_NEVER;
+
+    fn leaf_bits(attributes: Attributes) -> Result<u64, MapError> {
         let index = match attributes.kind {
             MemoryKind::Normal => NORMAL_INDEX,
             MemoryKind::Device => DEVICE_INDEX,
@@ -138,8 +169,9 @@ impl DescriptorFormat for El2Stage1 {
             Access::ReadWrite => EXECUTE_NEVER,
             Access::ReadOnly => AP2_READ_ONLY | EXECUTE_NEVER,
             Access::ReadExecute => AP2_READ_ONLY,
+            Access::ReadWriteExecute => return Err(MapError::UnsupportedAttributes),
         };
-        (index << ATTR_INDEX_SHIFT) | AP1_RES1 | INNER_SHAREABLE | ACCESS_FLAG | permissions
+        Ok((index << ATTR_INDEX_SHIFT) | AP1_RES1 | INNER_SHAREABLE | ACCESS_FLAG | permissions)
     }
 
     fn attributes(descriptor: u64) -> Option<Attributes> {
@@ -163,6 +195,13 @@ impl DescriptorFormat for El2Stage1 {
 
 /// Where translation tables live. Addresses are physical; tables are
 /// [`PAGE_SIZE`]-aligned arrays of [`ENTRIES_PER_TABLE`] descriptors.
+///
+/// For tables the MMU may already be walking (a running guest's stage 2), the
+/// implementation must make each [`TableMemory::write_entry`] visible to the table
+/// walker after the writes before it (a release store, or `DMB ISHST` before the
+/// store), so that a walker never sees a table entry before the entries of the
+/// table it points to, and must do the TLB maintenance in
+/// [`TableMemory::invalidate`].
 pub trait TableMemory {
     /// A new zero-filled table, or `None` when out of memory.
     fn allocate_table(&mut self) -> Option<u64>;
@@ -170,6 +209,16 @@ pub trait TableMemory {
     fn read_entry(&self, table: u64, index: usize) -> u64;
     /// Writes entry `index` of the table at `table`.
     fn write_entry(&mut self, table: u64, index: usize, descriptor: u64);
+    /// Called right after a valid entry was made invalid (unmapped, or the break of
+    /// break-before-make) or had its permissions changed. The entry is at `level`
+    /// and translated the region that starts at input address `input`. If the MMU
+    /// may be using these tables, this must remove every TLB entry for `input` and
+    /// wait for the removal to complete before returning (the stage-2 sequence is in
+    /// `crate::stage2`). Tables no MMU uses yet need nothing: the default does
+    /// nothing.
+    fn invalidate(&mut self, input: u64, level: usize) {
+        let _ = (input, level);
+    }
 }
 
 /// Why a mapping request failed. Nothing is half-done on argument errors; on
@@ -178,19 +227,68 @@ pub trait TableMemory {
 pub enum MapError {
     /// An address or size is not page-aligned.
     Unaligned,
-    /// The range wraps or reaches past the 48-bit input or output address space.
+    /// The range wraps, reaches past the input addresses the tables translate, or
+    /// past the 48-bit output address space.
     OutOfRange,
     /// The table allocator is exhausted.
     OutOfTables,
+    /// The descriptor format cannot express these attributes (for example
+    /// writable and executable memory in Aerie's own map).
+    UnsupportedAttributes,
+    /// The [`Geometry`] is not one the 4 KiB granule supports.
+    UnsupportedGeometry,
 }
 
 impl fmt::Display for MapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unaligned => write!(f, "address or size not page-aligned"),
-            Self::OutOfRange => write!(f, "range outside the 48-bit address space"),
+            Self::OutOfRange => write!(f, "range outside the translated address space"),
             Self::OutOfTables => write!(f, "no memory left for translation tables"),
+            Self::UnsupportedAttributes => {
+                write!(
+                    f,
+                    "memory type and permissions not allowed in this translation regime"
+                )
+            }
+            Self::UnsupportedGeometry => write!(
+                f,
+                "translation table start level and input address size do not fit together"
+            ),
         }
+    }
+}
+
+/// Where a table walk starts and how many input address bits it translates.
+///
+/// With the 4 KiB granule a level-`n` table resolves 9 address bits; the root table
+/// resolves whatever is left above the levels below it, between 1 and 9 bits (no
+/// concatenated root tables). So a level-0 root takes 40 to 48 input bits, a level-1
+/// root 31 to 39, a level-2 root 22 to 30 (Arm ARM DDI 0487,
+/// "Translation table walk", the table of starting levels for the 4 KiB granule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Level of the root table, 0 to 2.
+    pub start_level: usize,
+    /// Input addresses must be below `1 << input_bits`.
+    pub input_bits: u32,
+}
+
+impl Geometry {
+    /// Aerie's own map: 48-bit input addresses, lookup from level 0 (TCR_EL2.T0SZ =
+    /// 16).
+    pub const EL2_48_BIT: Self = Self {
+        start_level: 0,
+        input_bits: INPUT_ADDRESS_BITS,
+    };
+
+    /// Whether the 4 KiB granule supports this geometry with one root table.
+    pub const fn is_supported(self) -> bool {
+        if self.start_level > 2 {
+            return false;
+        }
+        let below_root = PAGE_SHIFT + BITS_PER_LEVEL * (LAST_LEVEL - self.start_level) as u32;
+        self.input_bits > below_root && self.input_bits <= below_root + BITS_PER_LEVEL
     }
 }
 
@@ -205,37 +303,59 @@ pub struct Translation {
     pub level: usize,
 }
 
-/// A translation table tree rooted at one level-0 table.
+/// A translation table tree rooted at one table (see [`Geometry`]).
 pub struct PageTable<M, F> {
     root: u64,
+    geometry: Geometry,
     memory: M,
     format: core::marker::PhantomData<F>,
 }
 
 /// Bytes covered by one entry at `level`.
 const fn entry_span(level: usize) -> u64 {
-    1 << (12 + 9 * (LAST_LEVEL - level))
+    1 << (PAGE_SHIFT + BITS_PER_LEVEL * (LAST_LEVEL - level) as u32)
 }
 
 /// Index of `address` in a table at `level`.
 const fn table_index(address: u64, level: usize) -> usize {
-    ((address >> (12 + 9 * (LAST_LEVEL - level))) & 0x1ff) as usize
+    ((address >> (PAGE_SHIFT + BITS_PER_LEVEL * (LAST_LEVEL - level) as u32))
+        % ENTRIES_PER_TABLE as u64) as usize
+}
+
+/// Whether a descriptor at a level above the last points to a table.
+const fn is_table(descriptor: u64, level: usize) -> bool {
+    level < LAST_LEVEL && descriptor & (VALID | TABLE_OR_PAGE) == VALID | TABLE_OR_PAGE
 }
 
 impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
-    /// Allocates an empty root table.
-    pub fn new(mut memory: M) -> Result<Self, MapError> {
+    /// Allocates an empty root table for 48-bit input addresses, walked from level 0
+    /// ([`Geometry::EL2_48_BIT`]).
+    pub fn new(memory: M) -> Result<Self, MapError> {
+        Self::with_geometry(memory, Geometry::EL2_48_BIT)
+    }
+
+    /// Allocates an empty root table for `geometry`.
+    pub fn with_geometry(mut memory: M, geometry: Geometry) -> Result<Self, MapError> {
+        if !geometry.is_supported() {
+            return Err(MapError::UnsupportedGeometry);
+        }
         let root = memory.allocate_table().ok_or(MapError::OutOfTables)?;
         Ok(Self {
             root,
+            geometry,
             memory,
             format: core::marker::PhantomData,
         })
     }
 
-    /// Physical address of the root table (for TTBR).
+    /// Physical address of the root table (for TTBR or VTTBR).
     pub fn root(&self) -> u64 {
         self.root
+    }
+
+    /// The geometry the tables were built for.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
     }
 
     /// The table memory, e.g. to see how much was used.
@@ -252,12 +372,12 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
         size: u64,
         attributes: Attributes,
     ) -> Result<(), MapError> {
-        check_range(input, size)?;
-        check_range(output, size)?;
-        let leaf = F::leaf_bits(attributes);
+        check_range(input, size, self.geometry.input_bits)?;
+        check_range(output, size, OUTPUT_ADDRESS_BITS)?;
+        let leaf = F::leaf_bits(attributes)?;
         self.update(
             self.root,
-            0,
+            self.geometry.start_level,
             input,
             size,
             &mut |_, offset| Some(output + offset),
@@ -265,25 +385,32 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
         )
     }
 
-    /// Removes every mapping in `[input, input + size)`.
+    /// Removes every mapping in `[input, input + size)`. Unmapping where nothing is
+    /// mapped allocates nothing.
     pub fn unmap(&mut self, input: u64, size: u64) -> Result<(), MapError> {
-        check_range(input, size)?;
-        self.update(self.root, 0, input, size, &mut |_, _| None, 0)
+        check_range(input, size, self.geometry.input_bits)?;
+        self.update(
+            self.root,
+            self.geometry.start_level,
+            input,
+            size,
+            &mut |_, _| None,
+            0,
+        )
     }
 
     /// Walks the tables for `input`.
     pub fn translate(&self, input: u64) -> Option<Translation> {
-        if input >> INPUT_ADDRESS_BITS != 0 {
+        if input >> self.geometry.input_bits != 0 {
             return None;
         }
         let mut table = self.root;
-        for level in 0..=LAST_LEVEL {
+        for level in self.geometry.start_level..=LAST_LEVEL {
             let descriptor = self.memory.read_entry(table, table_index(input, level));
             if descriptor & VALID == 0 {
                 return None;
             }
-            let is_table = level < LAST_LEVEL && descriptor & TABLE_OR_PAGE != 0;
-            if is_table {
+            if is_table(descriptor, level) {
                 table = descriptor & ADDRESS_MASK;
                 continue;
             }
@@ -321,21 +448,21 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
             let whole_entry = chunk == span;
             let block_allowed = level >= 1;
             let aligned = output.is_none_or(|o| o % span == 0);
-            let is_table =
-                level < LAST_LEVEL && existing & (VALID | TABLE_OR_PAGE) == VALID | TABLE_OR_PAGE;
 
-            if whole_entry && block_allowed && aligned && !is_table {
+            if output.is_none() && existing & VALID == 0 {
+                // Nothing mapped here: nothing to remove, no table to allocate.
+            } else if whole_entry && block_allowed && aligned && !is_table(existing, level) {
                 let descriptor = match output {
                     Some(o) if level == LAST_LEVEL => o | leaf | VALID | TABLE_OR_PAGE,
                     Some(o) => o | leaf | VALID,
                     None => 0,
                 };
-                self.memory.write_entry(table, index, descriptor);
+                self.replace(table, index, existing, descriptor, entry_start, level);
             } else if level == LAST_LEVEL {
                 // Unreachable for page-aligned requests: a level-3 chunk is a page.
                 return Err(MapError::Unaligned);
             } else {
-                let next = self.next_table(table, level, index, existing)?;
+                let next = self.next_table(table, level, index, existing, entry_start)?;
                 let base = done;
                 let mut shifted = |a: u64, o: u64| target(a, base + o);
                 self.update(next, level + 1, address, chunk, &mut shifted, leaf)?;
@@ -343,6 +470,29 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
             done += chunk;
         }
         Ok(())
+    }
+
+    /// Writes `new` over `old` in entry `index` of `table` (at `level`, translating
+    /// the region from `input`), with break-before-make when a valid entry changes in
+    /// more than its permissions.
+    fn replace(&mut self, table: u64, index: usize, old: u64, new: u64, input: u64, level: usize) {
+        if old == new {
+            return;
+        }
+        let old_valid = old & VALID != 0;
+        let new_valid = new & VALID != 0;
+        if old_valid && new_valid && (old ^ new) & !F::PERMISSION_BITS == 0 {
+            self.memory.write_entry(table, index, new);
+            self.memory.invalidate(input, level);
+            return;
+        }
+        if old_valid {
+            self.memory.write_entry(table, index, 0);
+            self.memory.invalidate(input, level);
+        }
+        if new_valid {
+            self.memory.write_entry(table, index, new);
+        }
     }
 
     /// The next-level table under entry `index`, creating it (empty, or filled with
@@ -353,8 +503,9 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
         level: usize,
         index: usize,
         existing: u64,
+        input: u64,
     ) -> Result<u64, MapError> {
-        if existing & (VALID | TABLE_OR_PAGE) == VALID | TABLE_OR_PAGE {
+        if is_table(existing, level) {
             return Ok(existing & ADDRESS_MASK);
         }
         let next = self.memory.allocate_table().ok_or(MapError::OutOfTables)?;
@@ -374,41 +525,62 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
                     .write_entry(next, child, output | attributes | VALID | child_type);
             }
         }
-        self.memory
-            .write_entry(table, index, next | VALID | TABLE_OR_PAGE);
+        // The new table is complete before the entry pointing to it is written; a
+        // block becoming a table changes the block size, which needs the break.
+        self.replace(
+            table,
+            index,
+            existing,
+            next | VALID | TABLE_OR_PAGE,
+            input,
+            level,
+        );
         Ok(next)
     }
 }
 
-fn check_range(address: u64, size: u64) -> Result<(), MapError> {
+fn check_range(address: u64, size: u64, bits: u32) -> Result<(), MapError> {
     if address % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 {
         return Err(MapError::Unaligned);
     }
     let end = address.checked_add(size).ok_or(MapError::OutOfRange)?;
-    if end > 1 << INPUT_ADDRESS_BITS {
+    if end > 1 << bits {
         return Err(MapError::OutOfRange);
     }
     Ok(())
 }
 
+/// Table memory for host tests: tables in a map, with a log of what happened.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_memory {
+    use super::{ENTRIES_PER_TABLE, PAGE_SIZE, TableMemory};
     use std::collections::BTreeMap;
     use std::vec;
     use std::vec::Vec;
 
+    /// One thing the table builder did to the memory.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Event {
+        /// `write_entry(table, index, descriptor)`.
+        Write(u64, usize, u64),
+        /// `invalidate(input, level)`.
+        Invalidate(u64, usize),
+    }
+
     /// Tables in a map from address to entries, handed out from a fake region.
-    struct FakeMemory {
-        tables: BTreeMap<u64, Vec<u64>>,
+    pub struct FakeMemory {
+        pub tables: BTreeMap<u64, Vec<u64>>,
+        pub log: Vec<Event>,
         next: u64,
         limit: usize,
     }
 
     impl FakeMemory {
-        fn new(limit: usize) -> Self {
+        /// Memory for at most `limit` tables.
+        pub fn new(limit: usize) -> Self {
             Self {
                 tables: BTreeMap::new(),
+                log: Vec::new(),
                 next: 0x8000_0000,
                 limit,
             }
@@ -429,9 +601,19 @@ mod tests {
             self.tables[&table][index]
         }
         fn write_entry(&mut self, table: u64, index: usize, descriptor: u64) {
+            self.log.push(Event::Write(table, index, descriptor));
             self.tables.get_mut(&table).unwrap()[index] = descriptor;
         }
+        fn invalidate(&mut self, input: u64, level: usize) {
+            self.log.push(Event::Invalidate(input, level));
+        }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_memory::{Event, FakeMemory};
+    use super::*;
 
     type Table = PageTable<FakeMemory, El2Stage1>;
 
@@ -454,18 +636,37 @@ mod tests {
         // 10), XN (bit 54).
         assert_eq!(
             El2Stage1::leaf_bits(Attributes::DATA),
-            1 << 2 | 1 << 6 | 3 << 8 | 1 << 10 | 1 << 54
+            Ok(1 << 2 | 1 << 6 | 3 << 8 | 1 << 10 | 1 << 54)
         );
         // Code: AP=0b11 (read-only), executable.
         assert_eq!(
             El2Stage1::leaf_bits(Attributes::CODE),
-            1 << 2 | 3 << 6 | 3 << 8 | 1 << 10
+            Ok(1 << 2 | 3 << 6 | 3 << 8 | 1 << 10)
         );
         // Device: AttrIndx=0.
         assert_eq!(
             El2Stage1::leaf_bits(Attributes::DEVICE),
-            1 << 6 | 3 << 8 | 1 << 10 | 1 << 54
+            Ok(1 << 6 | 3 << 8 | 1 << 10 | 1 << 54)
         );
+    }
+
+    #[test]
+    fn aerie_map_refuses_writable_executable_memory() {
+        let rwx = Attributes {
+            kind: MemoryKind::Normal,
+            access: Access::ReadWriteExecute,
+        };
+        assert_eq!(
+            El2Stage1::leaf_bits(rwx),
+            Err(MapError::UnsupportedAttributes)
+        );
+        let mut t = table();
+        assert_eq!(
+            t.map(0x4000_0000, 0x4000_0000, MIB2, rwx),
+            Err(MapError::UnsupportedAttributes)
+        );
+        assert!(t.memory().log.is_empty());
+        assert_eq!(t.translate(0x4000_0000), None);
     }
 
     #[test]
@@ -568,6 +769,15 @@ mod tests {
     }
 
     #[test]
+    fn unmapping_nothing_allocates_nothing() {
+        let mut t = table();
+        t.unmap(0x4000_1000, 0x1000).unwrap();
+        t.unmap(0, 1 << 40).unwrap();
+        assert_eq!(t.memory().tables.len(), 1);
+        assert!(t.memory().log.is_empty());
+    }
+
+    #[test]
     fn arguments_are_checked() {
         let mut t = table();
         assert_eq!(
@@ -583,10 +793,16 @@ mod tests {
             Err(MapError::OutOfRange)
         );
         assert_eq!(
+            t.map(0, 1 << 48, 0x1000, Attributes::DATA),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(
             t.map(u64::MAX - 0xfff, 0, 0x1000, Attributes::DATA),
             Err(MapError::OutOfRange)
         );
+        assert_eq!(t.unmap(1 << 48, 0x1000), Err(MapError::OutOfRange));
         assert_eq!(t.translate(1 << 48), None);
+        assert!(t.memory().log.is_empty());
     }
 
     #[test]
@@ -595,6 +811,10 @@ mod tests {
         assert_eq!(
             t.map(0x1000, 0x1000, 0x1000, Attributes::DATA),
             Err(MapError::OutOfTables)
+        );
+        assert_eq!(
+            PageTable::<_, El2Stage1>::new(FakeMemory::new(0)).err(),
+            Some(MapError::OutOfTables)
         );
     }
 
@@ -606,8 +826,167 @@ mod tests {
             Attributes::CODE,
             Attributes::DEVICE,
         ] {
-            let bits = El2Stage1::leaf_bits(attributes) | VALID;
+            let bits = El2Stage1::leaf_bits(attributes).unwrap() | VALID;
             assert_eq!(El2Stage1::attributes(bits), Some(attributes));
         }
+    }
+
+    #[test]
+    fn supported_geometries_match_the_4k_granule_starting_levels() {
+        let geometry = |start_level, input_bits| Geometry {
+            start_level,
+            input_bits,
+        };
+        // Level 0 root: 40..=48 bits; level 1: 31..=39; level 2: 22..=30.
+        for (level, low, high) in [(0, 40, 48), (1, 31, 39), (2, 22, 30)] {
+            assert!(geometry(level, low).is_supported());
+            assert!(geometry(level, high).is_supported());
+            assert!(!geometry(level, low - 1).is_supported());
+            assert!(!geometry(level, high + 1).is_supported());
+        }
+        assert!(!geometry(3, 21).is_supported());
+        assert!(!geometry(4, 12).is_supported());
+        assert_eq!(Geometry::EL2_48_BIT, geometry(0, 48));
+        assert_eq!(
+            PageTable::<_, El2Stage1>::with_geometry(FakeMemory::new(4), geometry(1, 40)).err(),
+            Some(MapError::UnsupportedGeometry)
+        );
+    }
+
+    #[test]
+    fn a_level_1_root_translates_39_bits() {
+        let geometry = Geometry {
+            start_level: 1,
+            input_bits: 39,
+        };
+        let mut t: Table = PageTable::with_geometry(FakeMemory::new(8), geometry).unwrap();
+        assert_eq!(t.geometry(), geometry);
+        // The last gigabyte below 2^39 is entry 511 of the root: a 1 GiB block there.
+        let top = (1 << 39) - GIB;
+        t.map(top, 0x1_0000_0000, GIB, Attributes::DATA).unwrap();
+        assert_eq!(
+            t.memory().tables[&t.root()][511] & ADDRESS_MASK,
+            0x1_0000_0000
+        );
+        let last = t.translate((1 << 39) - 8).unwrap();
+        assert_eq!((last.output, last.level), (0x1_3fff_fff8, 1));
+        assert_eq!(t.translate(1 << 39), None);
+        assert_eq!(
+            t.map(1 << 39, 0, 0x1000, Attributes::DATA),
+            Err(MapError::OutOfRange)
+        );
+        assert_eq!(
+            t.map(top, 0, GIB + 0x1000, Attributes::DATA),
+            Err(MapError::OutOfRange)
+        );
+        // Only the root was needed.
+        assert_eq!(t.memory().tables.len(), 1);
+    }
+
+    #[test]
+    fn filling_empty_entries_needs_no_invalidation() {
+        let mut t = table();
+        t.map(0x4000_0000, 0x4000_0000, MIB2 + 0x1000, Attributes::DATA)
+            .unwrap();
+        assert!(
+            t.memory()
+                .log
+                .iter()
+                .all(|event| matches!(event, Event::Write(..)))
+        );
+    }
+
+    #[test]
+    fn splitting_a_block_breaks_before_making() {
+        let mut t = table();
+        t.map(0x4000_0000, 0x4000_0000, MIB2, Attributes::DATA)
+            .unwrap();
+        let level2 = {
+            let m = &t.memory().tables;
+            let level1 = m[&t.root()][0] & ADDRESS_MASK;
+            m[&level1][1] & ADDRESS_MASK
+        };
+        let block = t.memory().tables[&level2][0];
+        t.memory.log.clear();
+        t.map(0x4000_1000, 0x4000_1000, 0x1000, Attributes::READ_ONLY)
+            .unwrap();
+        let log = &t.memory().log;
+        let new_table = t.memory().tables[&level2][0] & ADDRESS_MASK;
+        // 512 entries of the new level-3 table, then the break (invalid entry, TLB
+        // invalidation of the block), then the table entry, then the page change.
+        let children = &log[..ENTRIES_PER_TABLE];
+        assert!(
+            children
+                .iter()
+                .all(|e| matches!(e, Event::Write(t, _, _) if *t == new_table))
+        );
+        assert_eq!(
+            children[5],
+            Event::Write(
+                new_table,
+                5,
+                (block & !ADDRESS_MASK) | TABLE_OR_PAGE | 0x4000_5000
+            )
+        );
+        assert_eq!(
+            log[ENTRIES_PER_TABLE..ENTRIES_PER_TABLE + 3],
+            [
+                Event::Write(level2, 0, 0),
+                Event::Invalidate(0x4000_0000, 2),
+                Event::Write(level2, 0, new_table | VALID | TABLE_OR_PAGE),
+            ]
+        );
+        // Read-write to read-only changes permissions only: written, then invalidated.
+        let page = El2Stage1::leaf_bits(Attributes::READ_ONLY).unwrap()
+            | 0x4000_1000
+            | VALID
+            | TABLE_OR_PAGE;
+        assert_eq!(
+            log[ENTRIES_PER_TABLE + 3..],
+            [
+                Event::Write(new_table, 1, page),
+                Event::Invalidate(0x4000_1000, 3),
+            ]
+        );
+    }
+
+    #[test]
+    fn moving_a_page_breaks_before_making() {
+        let mut t = table();
+        t.map(0x4000_0000, 0x4000_0000, 0x1000, Attributes::DATA)
+            .unwrap();
+        let level3 = {
+            let m = &t.memory().tables;
+            let l1 = m[&t.root()][0] & ADDRESS_MASK;
+            let l2 = m[&l1][1] & ADDRESS_MASK;
+            m[&l2][0] & ADDRESS_MASK
+        };
+        t.memory.log.clear();
+        t.map(0x4000_0000, 0x5000_0000, 0x1000, Attributes::DATA)
+            .unwrap();
+        let page =
+            El2Stage1::leaf_bits(Attributes::DATA).unwrap() | 0x5000_0000 | VALID | TABLE_OR_PAGE;
+        assert_eq!(
+            t.memory().log,
+            [
+                Event::Write(level3, 0, 0),
+                Event::Invalidate(0x4000_0000, 3),
+                Event::Write(level3, 0, page),
+            ]
+        );
+        // The same mapping again changes nothing.
+        t.memory.log.clear();
+        t.map(0x4000_0000, 0x5000_0000, 0x1000, Attributes::DATA)
+            .unwrap();
+        assert!(t.memory().log.is_empty());
+        // Unmapping writes the invalid entry, then invalidates.
+        t.unmap(0x4000_0000, 0x1000).unwrap();
+        assert_eq!(
+            t.memory().log,
+            [
+                Event::Write(level3, 0, 0),
+                Event::Invalidate(0x4000_0000, 3)
+            ]
+        );
     }
 }

@@ -19,9 +19,15 @@ Options of build:
   --debug        Build the debug profile instead of release
 
 Options of run:
-  --no-guest     Boot Aerie without a guest (currently the only mode)
-  --smp N        Number of CPUs: 1..=8 with --gic 2, 1..=512 with --gic 3 (default 2)
-  --mem SIZE     RAM of the machine, a whole number of MiB such as 512M or 1G (default 1G)
+  --kernel FILE  Boot FILE as the guest under Aerie: an arm64 Image (gzip'd is fine)
+  --initrd FILE  The guest's initrd
+  --append ARGS  The guest's kernel command line
+  --no-guest     Boot Aerie alone: hardware summary, then power off
+  --smp N        Number of CPUs (and guest vCPUs): 1..=8 with --gic 2, 1..=512 with
+                 --gic 3 (default 2)
+  --mem SIZE     RAM: the guest's when there is one (the machine gets Aerie's share on
+                 top), else the machine's; a whole number of MiB such as 512M or 1G
+                 (default 1G)
   --cpu MODEL    QEMU CPU model (default cortex-a72)
   --gic 2|3      GIC version of QEMU's virt machine (default 3)
   --gdb          Start halted with a gdb server on localhost:1234 and print how to attach
@@ -112,9 +118,14 @@ impl Gic {
 pub struct RunOptions {
     /// Which profile to build and boot.
     pub profile: Profile,
-    /// Boot without a guest. There is no guest yet, so this is the only mode; the flag
-    /// is kept so that a guest mode can branch on it.
+    /// Boot without a guest.
     pub no_guest: bool,
+    /// The guest kernel.
+    pub kernel: Option<std::path::PathBuf>,
+    /// The guest initrd.
+    pub initrd: Option<std::path::PathBuf>,
+    /// The guest's command line.
+    pub append: Option<String>,
     /// Number of CPUs.
     pub smp: u32,
     /// RAM in MiB.
@@ -132,6 +143,9 @@ impl Default for RunOptions {
         Self {
             profile: Profile::Release,
             no_guest: false,
+            kernel: None,
+            initrd: None,
+            append: None,
             smp: 2,
             mem_mib: 1024,
             cpu: "cortex-a72".to_string(),
@@ -209,6 +223,9 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
                 run.profile = Profile::Debug;
             }
             "--no-guest" => run.no_guest = options.flag()?,
+            "--kernel" => run.kernel = Some(options.value()?.into()),
+            "--initrd" => run.initrd = Some(options.value()?.into()),
+            "--append" => run.append = Some(options.value()?),
             "--gdb" => run.gdb = options.flag()?,
             "--smp" => run.smp = parse_smp(&options.value()?)?,
             "--mem" => run.mem_mib = parse_mem(&options.value()?)?,
@@ -216,6 +233,16 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             "--gic" => run.gic = parse_gic(&options.value()?)?,
             _ => break,
         }
+    }
+    if run.no_guest && (run.kernel.is_some() || run.initrd.is_some() || run.append.is_some()) {
+        return Err(UsageError(
+            "--no-guest cannot be combined with --kernel, --initrd or --append".to_string(),
+        ));
+    }
+    if run.kernel.is_none() && (run.initrd.is_some() || run.append.is_some()) {
+        return Err(UsageError(
+            "--initrd and --append need --kernel".to_string(),
+        ));
     }
     if run.smp > run.gic.max_cpus() {
         return Err(UsageError(format!(
@@ -421,10 +448,27 @@ mod tests {
                 cpu: "max".to_string(),
                 gic: Gic::V2,
                 gdb: true,
+                ..RunOptions::default()
             }
         );
         assert_eq!(run("run --mem 2GiB").mem_mib, 2048);
         assert_eq!(run("run --mem 1M").mem_mib, 1);
+    }
+
+    #[test]
+    fn guest_options() {
+        let options = run("run --kernel /k/Image --initrd=/k/initrd --append 'quiet' --smp 2");
+        assert_eq!(
+            options.kernel.as_deref(),
+            Some(std::path::Path::new("/k/Image"))
+        );
+        assert_eq!(
+            options.initrd.as_deref(),
+            Some(std::path::Path::new("/k/initrd"))
+        );
+        assert_eq!(options.append.as_deref(), Some("'quiet'"));
+        assert!(error("run --initrd /k/initrd").contains("need --kernel"));
+        assert!(error("run --no-guest --kernel /k/Image").contains("cannot be combined"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod dtb_pack;
 pub mod error;
 pub mod fixtures;
 pub mod flat;
+pub mod guest;
 pub mod image;
 pub mod os_release;
 pub mod paths;

@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 
 use crate::cli::RunOptions;
 use crate::error::{Context, Result};
+use crate::guest::{self, PackedGuest};
 use crate::image;
 use crate::paths::Layout;
 use crate::process;
@@ -25,9 +26,17 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     let snapshots = layout.snapshots_disk();
     ensure_sparse_disk(&snapshots, SNAPSHOTS_SIZE)?;
 
-    // `--no-guest` is the only mode until Aerie can load a guest.
+    let guest = match &options.kernel {
+        Some(kernel) if !options.no_guest => Some(guest::pack(
+            kernel,
+            options.initrd.as_deref(),
+            options.append.as_deref(),
+            &layout.aerie_dir().join("guest.cpio"),
+        )?),
+        _ => None,
+    };
     let mut qemu = Command::new(QEMU);
-    qemu.args(qemu_args(options, &built.image, &snapshots));
+    qemu.args(qemu_args(options, &built.image, &snapshots, guest.as_ref()));
     if options.gdb {
         let elf = std::path::absolute(&built.elf).unwrap_or(built.elf);
         println!(
@@ -39,8 +48,27 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     Ok(ExitCode::from(exit_byte(status)))
 }
 
-/// QEMU's arguments for `options`, booting `image` with `snapshots` as a virtio disk.
-pub fn qemu_args(options: &RunOptions, image: &Path, snapshots: &Path) -> Vec<String> {
+/// RAM Aerie needs beside the guest's: QEMU loads the bundle 128 MiB into RAM, and
+/// Aerie keeps its image, heap and page tables.
+const AERIE_SHARE_MIB: u64 = 160;
+
+/// The machine's RAM in MiB: with a guest, `--mem` is the guest's and Aerie's share
+/// and the bundle come on top.
+pub fn machine_mem_mib(options: &RunOptions, guest: Option<&PackedGuest>) -> u64 {
+    match guest {
+        Some(guest) => options.mem_mib + AERIE_SHARE_MIB + guest.size.div_ceil(1 << 20),
+        None => options.mem_mib,
+    }
+}
+
+/// QEMU's arguments for `options`, booting `image` with `snapshots` as a virtio disk
+/// and `guest` (if any) as the initrd.
+pub fn qemu_args(
+    options: &RunOptions,
+    image: &Path,
+    snapshots: &Path,
+    guest: Option<&PackedGuest>,
+) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "-M".into(),
         format!(
@@ -52,7 +80,7 @@ pub fn qemu_args(options: &RunOptions, image: &Path, snapshots: &Path) -> Vec<St
         "-smp".into(),
         options.smp.to_string(),
         "-m".into(),
-        format!("{}M", options.mem_mib),
+        format!("{}M", machine_mem_mib(options, guest)),
         "-nographic".into(),
         "-kernel".into(),
         image.display().to_string(),
@@ -66,6 +94,17 @@ pub fn qemu_args(options: &RunOptions, image: &Path, snapshots: &Path) -> Vec<St
         "-device".into(),
         "virtio-blk-device,drive=snapshots".into(),
     ];
+    if let Some(guest) = guest {
+        args.extend([
+            "-initrd".into(),
+            guest.bundle.display().to_string(),
+            "-append".into(),
+            format!(
+                "aerie.guest.mem={}M aerie.guest.smp={}",
+                options.mem_mib, options.smp
+            ),
+        ]);
+    }
     if options.gdb {
         args.extend(["-S".into(), "-gdb".into(), format!("tcp::{GDB_PORT}")]);
     }
@@ -129,6 +168,7 @@ mod tests {
             &RunOptions::default(),
             Path::new("/t/aerie/aerie.bin"),
             Path::new("/t/aerie/snapshots.img"),
+            None,
         );
         assert_eq!(
             args.join(" "),
@@ -149,12 +189,30 @@ mod tests {
             gdb: true,
             ..RunOptions::default()
         };
-        let args = qemu_args(&options, Path::new("/i"), Path::new("/a,b/s.img")).join(" ");
+        let args = qemu_args(&options, Path::new("/i"), Path::new("/a,b/s.img"), None).join(" ");
         assert!(
             args.starts_with("-M virt,virtualization=on,gic-version=2 -cpu max -smp 8 -m 512M")
         );
         assert!(args.contains("file=/a,,b/s.img,if=none"));
         assert!(args.ends_with(" -S -gdb tcp::1234"));
+    }
+
+    #[test]
+    fn a_guest_gets_its_memory_and_the_bundle() {
+        let guest = PackedGuest {
+            bundle: "/t/guest.cpio".into(),
+            size: 30 << 20,
+        };
+        let options = RunOptions {
+            mem_mib: 512,
+            smp: 2,
+            ..RunOptions::default()
+        };
+        let args = qemu_args(&options, Path::new("/i"), Path::new("/s"), Some(&guest)).join(" ");
+        assert!(args.contains("-m 702M"), "{args}");
+        assert!(
+            args.contains("-initrd /t/guest.cpio -append aerie.guest.mem=512M aerie.guest.smp=2")
+        );
     }
 
     #[test]

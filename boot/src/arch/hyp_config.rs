@@ -110,8 +110,8 @@ pub fn guest_hcr() -> u64 {
         | hcr::TACR
         | hcr::TSW
         | hcr::RW;
-    let has_pauth =
-        read_id!("ID_AA64ISAR1_EL1") & ISAR1_PAUTH_MASK != 0 || read_id!("S3_0_C0_C6_2") & ISAR2_PAUTH_MASK != 0;
+    let has_pauth = read_id!("ID_AA64ISAR1_EL1") & ISAR1_PAUTH_MASK != 0
+        || read_id!("S3_0_C0_C6_2") & ISAR2_PAUTH_MASK != 0;
     if has_pauth {
         value |= hcr::APK | hcr::API;
     }
@@ -153,7 +153,11 @@ pub unsafe fn enter_guest_mode(control: &GuestControl) {
     let mdcr = mdcr::TPM | mdcr::TPMCR | pmcr_n;
     let cnthctl = cnthctl::EL1PCTEN | cnthctl::EVNTEN | (EVENT_STREAM_BIT << cnthctl::EVNTI_SHIFT);
     let has_sve = (read_id!("ID_AA64PFR0_EL1") >> PFR0_SVE_SHIFT) & 0xf != 0;
-    let cptr = if has_sve { CPTR_EL2_NO_TRAPS & !CPTR_EL2_TZ } else { CPTR_EL2_NO_TRAPS };
+    let cptr = if has_sve {
+        CPTR_EL2_NO_TRAPS & !CPTR_EL2_TZ
+    } else {
+        CPTR_EL2_NO_TRAPS
+    };
     let midr: u64;
     // SAFETY: reading MIDR_EL1 has no side effects.
     unsafe { asm!("mrs {}, MIDR_EL1", out(reg) midr, options(nomem, nostack)) };

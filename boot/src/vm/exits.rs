@@ -44,7 +44,10 @@ struct Limited {
 
 impl Limited {
     const fn new(what: &'static str) -> Self {
-        Self { count: AtomicU32::new(0), what }
+        Self {
+            count: AtomicU32::new(0),
+            what,
+        }
     }
 
     fn report(&self, details: core::fmt::Arguments<'_>) {
@@ -63,19 +66,6 @@ static UNDEFINED_SYSREG: Limited = Limited::new("system register access refused"
 static UNEXPECTED_TRAP: Limited = Limited::new("instruction refused");
 static SERROR: Limited = Limited::new("SError");
 
-/// The guest's general registers, as the MMIO emulation sees them.
-impl GuestRegisters for VcpuRegisters {
-    fn get(&self, register: u8) -> u64 {
-        self.x.get(usize::from(register)).copied().unwrap_or(0)
-    }
-
-    fn set(&mut self, register: u8, value: u64) {
-        if let Some(slot) = self.x.get_mut(usize::from(register)) {
-            *slot = value;
-        }
-    }
-}
-
 /// Handles one exit of vCPU `vcpu`.
 pub fn handle(
     vm: &'static Vm,
@@ -89,7 +79,10 @@ pub fn handle(
         ExitKind::Synchronous => {}
         ExitKind::Irq | ExitKind::Fiq => return Flow::Continue,
         ExitKind::SError => {
-            SERROR.report(format_args!("ESR {:#x} at pc {:#x}", info.esr, registers.pc));
+            SERROR.report(format_args!(
+                "ESR {:#x} at pc {:#x}",
+                info.esr, registers.pc
+            ));
             return Flow::Continue;
         }
     }
@@ -109,7 +102,9 @@ pub fn handle(
                 "instruction fetch from {:#x} (guest physical {ipa:x?})",
                 info.far
             ));
-            inject(registers, |state| inject::external_instruction_abort(state, info.far));
+            inject(registers, |state| {
+                inject::external_instruction_abort(state, info.far)
+            });
             Flow::Continue
         }
         Exit::SystemRegister(access) => {
@@ -121,7 +116,9 @@ pub fn handle(
             registers.pc += INSTRUCTION_SIZE;
             Flow::Continue
         }
-        Exit::Wfi => {
+        Exit::Wfi | Exit::Wfit { .. } | Exit::Wfet { .. } => {
+            // WFIT/WFET may complete early (like any wait), so one idle period is
+            // correct for them too, deadline or not.
             idle();
             registers.pc += INSTRUCTION_SIZE;
             Flow::Continue
@@ -147,7 +144,12 @@ fn idle() {
 /// Writes an injected exception into the guest's state.
 fn inject(registers: &mut VcpuRegisters, make: impl FnOnce(&GuestState) -> Injection) {
     let (vbar_el1, sctlr_el1) = el1_state::vector_base_and_control();
-    let state = GuestState { pc: registers.pc, pstate: registers.pstate, vbar_el1, sctlr_el1 };
+    let state = GuestState {
+        pc: registers.pc,
+        pstate: registers.pstate,
+        vbar_el1,
+        sctlr_el1,
+    };
     let injection = make(&state);
     el1_state::write_exception_registers(
         injection.elr_el1,
@@ -162,10 +164,17 @@ fn inject(registers: &mut VcpuRegisters, make: impl FnOnce(&GuestState) -> Injec
 fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, info: &TrapInfo) {
     let Some(ipa) = abort.ipa else {
         UNMAPPED_ACCESS.report(format_args!("fault at {:#x} without an address", info.far));
-        inject(registers, |state| inject::external_data_abort(state, info.far, abort.is_write));
+        inject(registers, |state| {
+            inject::external_data_abort(state, info.far, abort.is_write)
+        });
         return;
     };
     let on_bus = vm.bus.lock().contains(ipa);
+    if on_bus && abort.cache_maintenance {
+        // Cache maintenance by address on a device: nothing is cached, nothing to do.
+        registers.pc += INSTRUCTION_SIZE;
+        return;
+    }
     match (&abort.access, on_bus) {
         (Some(access), true) => {
             let result = mmio::emulate(access, ipa, registers, &mut vm.bus.lock());
@@ -176,7 +185,9 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
                 }
                 MmioResult::Unmapped => {
                     UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
-                    inject(registers, |s| inject::external_data_abort(s, info.far, abort.is_write));
+                    inject(registers, |s| {
+                        inject::external_data_abort(s, info.far, abort.is_write)
+                    });
                 }
             }
         }
@@ -185,11 +196,15 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
                 "{ipa:#x} with an instruction that gives no syndrome (pc {:#x})",
                 registers.pc
             ));
-            inject(registers, |s| inject::external_data_abort(s, info.far, abort.is_write));
+            inject(registers, |s| {
+                inject::external_data_abort(s, info.far, abort.is_write)
+            });
         }
         (_, false) => {
             UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
-            inject(registers, |s| inject::external_data_abort(s, info.far, abort.is_write));
+            inject(registers, |s| {
+                inject::external_data_abort(s, info.far, abort.is_write)
+            });
         }
     }
 }
@@ -227,7 +242,11 @@ fn system_register(vcpu: &mut VcpuRun, registers: &mut VcpuRegisters, access: &S
         None => {
             UNDEFINED_SYSREG.report(format_args!(
                 "{} {reg} at pc {:#x}",
-                if access.is_read { "read of" } else { "write to" },
+                if access.is_read {
+                    "read of"
+                } else {
+                    "write to"
+                },
                 registers.pc
             ));
             inject(registers, inject::undefined_instruction);
@@ -236,12 +255,21 @@ fn system_register(vcpu: &mut VcpuRun, registers: &mut VcpuRegisters, access: &S
 }
 
 fn hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuRegisters) -> Flow {
-    let args = [registers.x[0], registers.x[1], registers.x[2], registers.x[3]];
+    let args = [
+        registers.x[0],
+        registers.x[1],
+        registers.x[2],
+        registers.x[3],
+    ];
     let action = vm.psci.lock().handle(vcpu.index, args, vm.ram.guest);
     let mut answer = |values: [u64; 4]| registers.x[..4].copy_from_slice(&values);
     match action {
         Action::Return(values) => answer(values),
-        Action::StartVcpu { target, entry, context_id } => {
+        Action::StartVcpu {
+            target,
+            entry,
+            context_id,
+        } => {
             if crate::smp::start_vcpu(target, entry, context_id) {
                 answer([0; 4]);
             } else {
@@ -249,7 +277,14 @@ fn hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuRegisters)
                 answer([PsciReturn::InternalFailure.to_register(), 0, 0, 0]);
             }
         }
-        Action::StopCaller => return Flow::VcpuOff,
+        Action::StopCaller => {
+            if vm.psci.lock().all_off() {
+                vcpu.flush_debug_output();
+                println!("Aerie: every guest vCPU is off; powering off");
+                stop::power_off();
+            }
+            return Flow::VcpuOff;
+        }
         Action::Suspend => {
             idle();
             answer([0; 4]);

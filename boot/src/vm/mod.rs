@@ -16,9 +16,9 @@ pub use run::run_vcpu;
 
 use crate::arch::{cpu, hyp_config};
 use crate::memory;
+use aerie_devices::bus::{DeviceId, MmioBus};
 use aerie_devices::pl011::Pl011;
 use aerie_devices::testdev::TestDevice;
-use aerie_devices::bus::MmioBus;
 use aerie_hyp::bundle::Bundle;
 use aerie_hyp::guest_fdt::{self, GuestDescription};
 use aerie_hyp::guest_layout;
@@ -31,7 +31,6 @@ use aerie_hyp::vpsci::PsciState;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use alloc::sync::Arc;
 use core::fmt;
 
 /// The VMID of Aerie's (single) guest.
@@ -45,8 +44,8 @@ pub struct Vm {
     pub ram: GuestRam,
     /// Emulated devices by guest physical address.
     pub bus: spin::Mutex<MmioBus>,
-    /// The guest's UART (also on the bus), for draining its output.
-    pub uart: Arc<spin::Mutex<Pl011>>,
+    /// The guest's UART on the bus, for draining its output.
+    pub uart: DeviceId,
     /// PSCI power states of the vCPUs.
     pub psci: spin::Mutex<PsciState>,
     /// Where vCPU 0 starts, and its x0 (the device tree).
@@ -60,7 +59,10 @@ impl Vm {
     pub fn control_for(&self, index: usize) -> hyp_config::GuestControl {
         /// MPIDR_EL1 bit 31 is RES1.
         const MPIDR_RES1: u64 = 1 << 31;
-        hyp_config::GuestControl { vmpidr: MPIDR_RES1 | guest_mpidr(index), ..self.control }
+        hyp_config::GuestControl {
+            vmpidr: MPIDR_RES1 | guest_mpidr(index),
+            ..self.control
+        }
     }
 }
 
@@ -97,8 +99,8 @@ fn error(message: impl Into<String>) -> VmError {
 /// Builds the VM from the bundle.
 pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, VmError> {
     let bundle = Bundle::parse(bundle_bytes).map_err(|e| error(format!("guest bundle: {e}")))?;
-    let header = ImageHeader::parse(bundle.kernel)
-        .map_err(|e| error(format!("guest kernel: {e}")))?;
+    let header =
+        ImageHeader::parse(bundle.kernel).map_err(|e| error(format!("guest kernel: {e}")))?;
     let ram = config.ram;
     let initrd = bundle.initrd;
     let cmdline = bundle.cmdline.unwrap_or("");
@@ -115,8 +117,10 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         gic: None,
         timer: false,
     };
-    let probe = guest_fdt::build(&describe(initrd.map(|i| Range::from_start_size(0, i.len() as u64).unwrap())))
-        .map_err(|e| error(format!("guest device tree: {e}")))?;
+    let probe = guest_fdt::build(&describe(
+        initrd.map(|i| Range::from_start_size(0, i.len() as u64).unwrap()),
+    ))
+    .map_err(|e| error(format!("guest device tree: {e}")))?;
     let plan: LoadPlan = loader::plan(
         ram.guest,
         &header,
@@ -128,20 +132,26 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
     let device_tree = guest_fdt::build(&describe(plan.initrd))
         .map_err(|e| error(format!("guest device tree: {e}")))?;
 
-    ram.write(plan.kernel.start(), bundle.kernel).ok_or_else(|| error("kernel does not fit"))?;
+    ram.write(plan.kernel.start(), bundle.kernel)
+        .ok_or_else(|| error("kernel does not fit"))?;
     if let (Some(bytes), Some(range)) = (initrd, plan.initrd) {
-        ram.write(range.start(), bytes).ok_or_else(|| error("initrd does not fit"))?;
+        ram.write(range.start(), bytes)
+            .ok_or_else(|| error("initrd does not fit"))?;
     }
     ram.write(plan.device_tree.start(), &device_tree)
         .ok_or_else(|| error("device tree does not fit"))?;
 
     let root = stage2_tables::map_guest_ram(&ram).map_err(|e| error(format!("stage 2: {e}")))?;
-    let vtcr = stage2::vtcr(cpu::physical_address_range())
-        .map_err(|e| error(format!("stage 2: {e}")))?;
+    let vtcr =
+        stage2::vtcr(cpu::physical_address_range()).map_err(|e| error(format!("stage 2: {e}")))?;
 
-    let uart = Arc::new(spin::Mutex::new(Pl011::new()));
     let mut bus = MmioBus::new();
-    bus.add(guest_layout::UART, guest_layout::UART_SIZE, Box::new(SharedDevice(uart.clone())))
+    let uart = bus
+        .add(
+            guest_layout::UART,
+            guest_layout::UART_SIZE,
+            Box::new(Pl011::new()),
+        )
         .map_err(|e| error(format!("device map: {e}")))?;
     if config.test_device {
         bus.add(
@@ -158,7 +168,11 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         aerie_hyp::units::ByteSize(ram.guest.size()),
         plan.kernel.start(),
         plan.device_tree.start(),
-        plan.initrd.map_or(String::new(), |r| format!(", initrd at {:#x} ({})", r.start(), aerie_hyp::units::ByteSize(r.size()))),
+        plan.initrd.map_or(String::new(), |r| format!(
+            ", initrd at {:#x} ({})",
+            r.start(),
+            aerie_hyp::units::ByteSize(r.size())
+        )),
     );
     if !cmdline.is_empty() {
         log::info!("guest command line: {cmdline}");
@@ -181,26 +195,15 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
     Ok(VM.call_once(|| vm))
 }
 
-/// A device shared between the bus and the rest of Aerie (e.g. the UART, whose
-/// output the run loop drains).
-struct SharedDevice<T>(Arc<spin::Mutex<T>>);
-
-impl<T: aerie_devices::mmio::MmioDevice + Send> aerie_devices::mmio::MmioDevice for SharedDevice<T> {
-    fn read(&mut self, offset: u64, width: aerie_devices::mmio::AccessWidth) -> u64 {
-        self.0.lock().read(offset, width)
-    }
-
-    fn write(&mut self, offset: u64, width: aerie_devices::mmio::AccessWidth, value: u64) {
-        self.0.lock().write(offset, width, value);
-    }
-}
-
 /// How much RAM the guest gets by default: the largest free block, less what Aerie
 /// keeps for itself (stacks, stage-2 tables), in whole 2 MiB blocks.
 pub fn default_guest_memory(largest_free: u64) -> u64 {
     /// Memory Aerie keeps for its own allocations after the guest's share.
     const AERIE_RESERVE: u64 = 32 << 20;
-    largest_free.saturating_sub(AERIE_RESERVE).min(guest_layout::MAX_RAM) & !((2 << 20) - 1)
+    largest_free
+        .saturating_sub(AERIE_RESERVE)
+        .min(guest_layout::MAX_RAM)
+        & !((2 << 20) - 1)
 }
 
 /// Host memory for the guest's page tables comes from the frame allocator.

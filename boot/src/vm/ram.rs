@@ -48,7 +48,11 @@ impl GuestRam {
         // unsound, since plain bytes have no invalid values and the copy is
         // volatile-free memcpy of a region no Rust reference covers.
         unsafe {
-            core::ptr::copy_nonoverlapping(host.start() as *const u8, buffer.as_mut_ptr(), buffer.len());
+            core::ptr::copy_nonoverlapping(
+                host.start() as *const u8,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+            );
         }
         Some(())
     }

@@ -5,6 +5,7 @@ use super::exits::{self, Flow};
 use crate::arch::el1_state;
 use crate::arch::guest_entry::{ExitKind, SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
+use aerie_devices::pl011::Pl011;
 use aerie_hyp::exit::TrapInfo;
 use aerie_hyp::vcpu::{EmulatedTimer, VcpuState};
 use core::arch::asm;
@@ -55,7 +56,11 @@ impl VcpuRun {
                 self.flush_debug_output();
             }
             if byte != b'\n' {
-                let shown = if byte == b'\t' || (0x20..0x7f).contains(&byte) { byte } else { b'.' };
+                let shown = if byte == b'\t' || (0x20..0x7f).contains(&byte) {
+                    byte
+                } else {
+                    b'.'
+                };
                 self.line[self.line_length] = shown;
                 self.line_length += 1;
             }
@@ -74,7 +79,10 @@ impl VcpuRun {
 
 /// Sends what the guest wrote to its UART to the physical console.
 pub fn drain_uart(vm: &Vm) {
-    let mut uart = vm.uart.lock();
+    let mut bus = vm.bus.lock();
+    let Some(uart) = bus.downcast_mut::<Pl011>(vm.uart) else {
+        return;
+    };
     let mut buffer = [0u8; 64];
     loop {
         let count = uart.take_output(&mut buffer);
@@ -115,7 +123,10 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         line: [0; DEBUG_LINE],
         line_length: 0,
     };
-    let mut frame = SwitchFrame { guest: state.registers, ..SwitchFrame::default() };
+    let mut frame = SwitchFrame {
+        guest: state.registers,
+        ..SwitchFrame::default()
+    };
     loop {
         // SAFETY: guest mode is set up for this vCPU; the frame's PSTATE comes from
         // the guest's own exits or from a reset state, so it never names EL2.
@@ -127,7 +138,10 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         }
     }
     run.flush_debug_output();
-    log::debug!("vCPU {index} off after {} exits", run.stats.synchronous + run.stats.irq);
+    log::debug!(
+        "vCPU {index} off after {} exits",
+        run.stats.synchronous + run.stats.irq
+    );
     state.registers = frame.guest;
     state.physical_timer = run.timer;
     el1_state::save(&mut state.el1);

@@ -3,7 +3,9 @@
 use super::GuestRam;
 use crate::arch::cache;
 use aerie_hyp::guest_layout::IPA_BITS;
-use aerie_hyp::paging::{Access, Attributes, Geometry, MapError, MemoryKind, PAGE_SIZE, PageTable, TableMemory};
+use aerie_hyp::paging::{
+    Access, Attributes, Geometry, MapError, MemoryKind, PAGE_SIZE, PageTable, TableMemory,
+};
 use aerie_hyp::stage2::Stage2;
 
 /// Table pages handed out by the frame allocator.
@@ -33,10 +35,22 @@ impl TableMemory for FrameTables {
 
 /// Maps guest RAM (read, write, execute) and nothing else; returns the root table.
 pub fn map_guest_ram(ram: &GuestRam) -> Result<u64, MapError> {
-    let geometry = Geometry { start_level: 1, input_bits: IPA_BITS };
-    let mut tables: PageTable<FrameTables, Stage2> = PageTable::with_geometry(FrameTables, geometry)?;
-    let attributes = Attributes { kind: MemoryKind::Normal, access: Access::ReadWriteExecute };
-    tables.map(ram.guest.start(), ram.host_base, ram.guest.size(), attributes)?;
+    let geometry = Geometry {
+        start_level: 1,
+        input_bits: IPA_BITS,
+    };
+    let mut tables: PageTable<FrameTables, Stage2> =
+        PageTable::with_geometry(FrameTables, geometry)?;
+    let attributes = Attributes {
+        kind: MemoryKind::Normal,
+        access: Access::ReadWriteExecute,
+    };
+    tables.map(
+        ram.guest.start(),
+        ram.host_base,
+        ram.guest.size(),
+        attributes,
+    )?;
     cache::clean_to_poc(tables.root() as usize, PAGE_SIZE as usize);
     Ok(tables.root())
 }

@@ -1,0 +1,53 @@
+//! WFI: the guest arms its virtual timer about 10 ms ahead and waits for the counter
+//! to pass the deadline with WFI in a loop. Aerie traps WFI and may return early
+//! (spurious wake-ups are allowed, Arm ARM D1.6.2), but every WFI must return, and
+//! the loop must end soon after the deadline.
+#![no_std]
+#![no_main]
+
+use aerie_test_guests::timer::{self, CTL_ENABLE, CTL_ISTATUS};
+use aerie_test_guests::{check, cpu, println};
+
+aerie_test_guests::guest_main!(run);
+
+/// How far ahead the deadline is.
+const DEADLINE_MS: u64 = 10;
+/// How late after the deadline the loop may end (generous: QEMU's TCG on a loaded CI
+/// machine).
+const LATE_MS: u64 = 2000;
+
+fn run() {
+    let start = cpu::counter();
+    let deadline = start + cpu::ticks_from_ms(DEADLINE_MS);
+    // The timer's interrupt is enabled at the timer (as an OS idling would do) but
+    // PSTATE.I stays masked, so it can only end a WFI, never be taken.
+    timer::set_virtual_cval(deadline);
+    timer::set_virtual_ctl(CTL_ENABLE);
+    let mut wfis: u64 = 0;
+    while cpu::counter() < deadline {
+        cpu::wait_for_interrupt();
+        wfis += 1;
+    }
+    let end = cpu::counter();
+    let istatus = timer::virtual_ctl() & CTL_ISTATUS != 0;
+    timer::set_virtual_ctl(0);
+    println!(
+        "wfi: {wfis} WFI(s) in {} us for a {DEADLINE_MS} ms deadline",
+        cpu::us_from_ticks(end - start)
+    );
+    check!(
+        wfis >= 1,
+        "wfi: the guest waited with WFI",
+        "no WFI was executed"
+    );
+    check!(
+        end - deadline <= cpu::ticks_from_ms(LATE_MS),
+        "wfi: WFI returns soon after the timer deadline",
+        "the loop ended {} us after the deadline",
+        cpu::us_from_ticks(end - deadline)
+    );
+    check!(
+        istatus,
+        "wfi: CNTV_CTL_EL0.ISTATUS is set after the deadline"
+    );
+}
