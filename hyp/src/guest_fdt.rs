@@ -257,7 +257,7 @@ fn check(guest: &GuestDescription<'_>) -> Result<(), GuestFdtError> {
 }
 
 /// Writes the guest's device tree blob.
-pub fn write(guest: &GuestDescription<'_>) -> Result<Vec<u8>, GuestFdtError> {
+pub fn build(guest: &GuestDescription<'_>) -> Result<Vec<u8>, GuestFdtError> {
     check(guest)?;
     let mut fdt = FdtWriter::new()?;
     // The boot vCPU is vCPU 0 (header field `boot_cpuid_phys`).
@@ -488,7 +488,7 @@ mod tests {
     }
 
     fn blob(guest: &GuestDescription<'_>) -> Vec<u8> {
-        let blob = write(guest).unwrap();
+        let blob = build(guest).unwrap();
         // What a guest would get must pass Aerie's own checks for untrusted trees.
         fdt_check::validate_for_reading(&blob).unwrap();
         blob
@@ -932,9 +932,9 @@ mod tests {
 
     #[test]
     fn refused_descriptions() {
-        assert_eq!(write(&bare(0)), Err(GuestFdtError::NoVcpus));
+        assert_eq!(build(&bare(0)), Err(GuestFdtError::NoVcpus));
         assert_eq!(
-            write(&bare(MAX_VCPUS + 1)),
+            build(&bare(MAX_VCPUS + 1)),
             Err(GuestFdtError::TooManyVcpus {
                 vcpus: MAX_VCPUS + 1
             })
@@ -943,13 +943,13 @@ mod tests {
             bootargs: "a\0b",
             ..bare(1)
         };
-        assert_eq!(write(&nul), Err(GuestFdtError::BootargsContainNul));
+        assert_eq!(build(&nul), Err(GuestFdtError::BootargsContainNul));
         let small = GuestDescription {
             gic: Some(gic_v3(2)),
             ..bare(3)
         };
         assert_eq!(
-            write(&small),
+            build(&small),
             Err(GuestFdtError::RedistributorsTooSmall {
                 vcpus: 3,
                 size: 0x4_0000
@@ -964,7 +964,7 @@ mod tests {
             ..bare(1)
         };
         assert_eq!(
-            write(&bad_ppi),
+            build(&bad_ppi),
             Err(GuestFdtError::BadMaintenancePpi { ppi: 16 })
         );
         assert_eq!(

@@ -1,12 +1,12 @@
 //! `cargo xtask build`: compile Aerie and write the flat arm64 Image.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aerie_hyp::image::ImageHeader;
 
 use crate::cli::{BuildOptions, Profile};
 use crate::error::{Context, Error, Result};
-use crate::flat::elf_to_flat;
+use crate::flat::{FlatImage, elf_to_flat};
 use crate::paths::{Layout, TARGET};
 use crate::process;
 use crate::setup;
@@ -18,6 +18,37 @@ pub struct Built {
     pub elf: PathBuf,
     /// The flat Image (what QEMU and the boards load).
     pub image: PathBuf,
+}
+
+/// An ELF flattened into an arm64 Image whose header was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedImage {
+    /// The flat binary and its load address.
+    pub flat: FlatImage,
+    /// Its arm64 Image header.
+    pub header: ImageHeader,
+}
+
+/// Reads `elf` and flattens it, checking that the result starts with a valid arm64
+/// Image header whose `image_size` covers the whole file.
+pub fn flatten_checked(elf: &Path) -> Result<CheckedImage> {
+    let data = std::fs::read(elf).context(|| format!("cannot read {}", elf.display()))?;
+    let flat = elf_to_flat(&data).context(|| format!("cannot flatten {}", elf.display()))?;
+    let header = ImageHeader::parse(&flat.bytes).map_err(|e| {
+        Error::new(format!(
+            "{} has no valid arm64 Image header: {e}",
+            elf.display()
+        ))
+    })?;
+    if header.image_size < flat.bytes.len() as u64 {
+        return Err(Error::new(format!(
+            "{}: the Image header's image_size ({:#x}) is smaller than the file ({:#x} bytes)",
+            elf.display(),
+            header.image_size,
+            flat.bytes.len()
+        )));
+    }
+    Ok(CheckedImage { flat, header })
 }
 
 /// Runs `cargo xtask build`.
@@ -42,21 +73,7 @@ pub fn build(layout: &Layout, profile: Profile) -> Result<Built> {
     process::check(&mut cargo)?;
 
     let elf = layout.elf(profile);
-    let data = std::fs::read(&elf).context(|| format!("cannot read {}", elf.display()))?;
-    let flat = elf_to_flat(&data).context(|| format!("cannot flatten {}", elf.display()))?;
-    let header = ImageHeader::parse(&flat.bytes).map_err(|e| {
-        Error::new(format!(
-            "{} has no valid arm64 Image header: {e}",
-            elf.display()
-        ))
-    })?;
-    if header.image_size < flat.bytes.len() as u64 {
-        return Err(Error::new(format!(
-            "the Image header's image_size ({:#x}) is smaller than the file ({:#x} bytes)",
-            header.image_size,
-            flat.bytes.len()
-        )));
-    }
+    let CheckedImage { flat, header } = flatten_checked(&elf)?;
 
     let image = layout.image();
     std::fs::create_dir_all(layout.aerie_dir())

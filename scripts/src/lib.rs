@@ -13,6 +13,7 @@
 //! | [`image`] | `build`: compile Aerie and write `aerie.bin` |
 //! | [`run`] | `run`: boot Aerie in QEMU interactively |
 //! | [`test`](mod@test) | `test`: every test, then a summary |
+//! | [`test_guests`] | build the test guests into flat Images for the integration tests |
 //! | [`fixtures`] | `fixtures`: regenerate the device-tree fixtures |
 //! | [`dtb_pack`] | cut a device-tree blob's free space |
 //! | [`debian`] | fetch Debian's arm64 kernel package |
@@ -34,6 +35,7 @@ pub mod qemu;
 pub mod run;
 pub mod setup;
 pub mod test;
+pub mod test_guests;
 
 use std::process::ExitCode;
 

@@ -52,10 +52,26 @@ impl Layout {
 
     /// The ELF that cargo links for `profile`.
     pub fn elf(&self, profile: Profile) -> PathBuf {
-        self.target
-            .join(TARGET)
-            .join(profile.dir_name())
-            .join("aerie")
+        self.binary(profile, "aerie")
+    }
+
+    /// The aarch64 binary `name` that cargo links for `profile`.
+    pub fn binary(&self, profile: Profile, name: &str) -> PathBuf {
+        self.target.join(TARGET).join(profile.dir_name()).join(name)
+    }
+
+    /// The sources of the test guests' binaries: one `<name>.rs` per guest.
+    pub fn test_guest_sources(&self) -> PathBuf {
+        self.root
+            .join("tests")
+            .join("guests")
+            .join("src")
+            .join("bin")
+    }
+
+    /// `target/aerie/test-guests`: the test guests' flat Images, `<name>.bin`.
+    pub fn test_guests_dir(&self) -> PathBuf {
+        self.aerie_dir().join("test-guests")
     }
 
     /// The flat arm64 Image that QEMU and the boards load.
@@ -95,6 +111,18 @@ mod tests {
         assert_eq!(
             layout.elf(Profile::Debug),
             Path::new("/w/target/aarch64-unknown-none-softfloat/debug/aerie")
+        );
+        assert_eq!(
+            layout.binary(Profile::Release, "psci"),
+            Path::new("/w/target/aarch64-unknown-none-softfloat/release/psci")
+        );
+        assert_eq!(
+            layout.test_guests_dir(),
+            Path::new("/w/target/aerie/test-guests")
+        );
+        assert_eq!(
+            layout.test_guest_sources(),
+            Path::new("/w/tests/guests/src/bin")
         );
     }
 

@@ -9,6 +9,7 @@ use crate::image::{self, Built};
 use crate::paths::{Layout, TARGET};
 use crate::process;
 use crate::setup;
+use crate::test_guests::{self, BuiltGuests};
 
 /// The host crates whose unit tests and lints run on the build machine.
 const HOST_CRATES: [&str; 4] = ["aerie-hyp", "aerie-devices", "xtask", "aerie-tests"];
@@ -56,6 +57,8 @@ pub struct Summary {
     pub host: Status,
     /// Building the Image.
     pub image: Status,
+    /// Building the test guests.
+    pub guests: Status,
     /// QEMU integration tests.
     pub qemu: Status,
     /// rustfmt and clippy.
@@ -65,9 +68,15 @@ pub struct Summary {
 impl Summary {
     /// Whether every step that ran passed (skipped steps do not fail the run).
     pub fn passed(&self) -> bool {
-        ![&self.host, &self.image, &self.qemu, &self.lints]
-            .iter()
-            .any(|status| status.is_failure())
+        ![
+            &self.host,
+            &self.image,
+            &self.guests,
+            &self.qemu,
+            &self.lints,
+        ]
+        .iter()
+        .any(|status| status.is_failure())
     }
 }
 
@@ -75,8 +84,9 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "xtask test: host unit tests {} | image {} | qemu integration tests {} | lints {}",
-            self.host, self.image, self.qemu, self.lints
+            "xtask test: host unit tests {} | image {} | test guests {} | qemu integration \
+             tests {} | lints {}",
+            self.host, self.image, self.guests, self.qemu, self.lints
         )
     }
 }
@@ -103,12 +113,21 @@ pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
         .ok();
     let image = Status::from_result(built.is_some());
 
+    banner("test guests");
+    let guests = test_guests::build(layout)
+        .inspect_err(|e| eprintln!("xtask test: {e}"))
+        .ok();
+    let guests_status = Status::from_result(guests.is_some());
+
     let qemu = match (qemu_ready, &built) {
         (None, _) => Status::Skipped("--host-only".into()),
         (Some(false), _) => Status::Failed("no usable QEMU".into()),
         (Some(true), None) => Status::Skipped("no image".into()),
         (Some(true), Some(built)) => {
-            let mut command = integration_tests(layout, built, options.filter.as_deref());
+            // Without guests the boot tests still run; the guest tests then fail and
+            // say that the guests are missing.
+            let mut command =
+                integration_tests(layout, built, guests.as_ref(), options.filter.as_deref());
             Status::from_result(step("qemu integration tests", &mut command)?)
         }
     };
@@ -117,6 +136,7 @@ pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
     let summary = Summary {
         host,
         image,
+        guests: guests_status,
         qemu,
         lints,
     };
@@ -174,7 +194,12 @@ fn host_unit_tests(layout: &Layout) -> Command {
     cargo
 }
 
-fn integration_tests(layout: &Layout, built: &Built, filter: Option<&str>) -> Command {
+fn integration_tests(
+    layout: &Layout,
+    built: &Built,
+    guests: Option<&BuiltGuests>,
+    filter: Option<&str>,
+) -> Command {
     let absolute = |path: &std::path::Path| std::path::absolute(path).unwrap_or(path.to_path_buf());
     let mut cargo = cargo_in(layout, "test");
     cargo
@@ -182,6 +207,9 @@ fn integration_tests(layout: &Layout, built: &Built, filter: Option<&str>) -> Co
         .args(["-p", "aerie-tests", "--test", "*", "--", "--test-threads=2"])
         .env("AERIE_IMAGE", absolute(&built.image))
         .env("AERIE_ELF", absolute(&built.elf));
+    if let Some(guests) = guests {
+        cargo.env("AERIE_TEST_GUESTS", absolute(&guests.dir));
+    }
     libtest_args(&mut cargo);
     if let Some(filter) = filter {
         cargo.arg(filter);
@@ -197,23 +225,29 @@ fn lints(layout: &Layout) -> Result<Status> {
     }
     let mut host_clippy = cargo_in(layout, "clippy");
     with_packages(&mut host_clippy).args(["--all-targets", "--", "-D", "warnings"]);
-    let mut boot_clippy = cargo_in(layout, "clippy");
-    boot_clippy.args([
-        "-p",
-        "aerie-boot",
-        "--release",
-        "--target",
-        TARGET,
-        "--",
-        "-D",
-        "warnings",
-    ]);
+    let aarch64_clippy = |package: &str| {
+        let mut clippy = cargo_in(layout, "clippy");
+        clippy.args([
+            "-p",
+            package,
+            "--release",
+            "--target",
+            TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ]);
+        clippy
+    };
+    let mut boot_clippy = aarch64_clippy("aerie-boot");
+    let mut guests_clippy = aarch64_clippy(test_guests::PACKAGE);
 
     let mut failed = Vec::new();
     for (name, command) in [
         ("rustfmt", &mut fmt),
         ("clippy host", &mut host_clippy),
         ("clippy aerie-boot", &mut boot_clippy),
+        ("clippy aerie-test-guests", &mut guests_clippy),
     ] {
         if !step(&format!("lints: {name}"), command)? {
             failed.push(name);
@@ -235,12 +269,14 @@ mod tests {
         let summary = Summary {
             host: Status::Ok,
             image: Status::Ok,
+            guests: Status::Ok,
             qemu: Status::Ok,
             lints: Status::Ok,
         };
         assert_eq!(
             summary.to_string(),
-            "xtask test: host unit tests ok | image ok | qemu integration tests ok | lints ok"
+            "xtask test: host unit tests ok | image ok | test guests ok | qemu integration \
+             tests ok | lints ok"
         );
         assert!(summary.passed());
     }
@@ -250,13 +286,14 @@ mod tests {
         let summary = Summary {
             host: Status::Failed(String::new()),
             image: Status::Ok,
+            guests: Status::Ok,
             qemu: Status::Skipped("--host-only".into()),
             lints: Status::Failed("rustfmt, clippy host".into()),
         };
         assert_eq!(
             summary.to_string(),
-            "xtask test: host unit tests FAILED | image ok | qemu integration tests skipped \
-             (--host-only) | lints FAILED (rustfmt, clippy host)"
+            "xtask test: host unit tests FAILED | image ok | test guests ok | qemu integration \
+             tests skipped (--host-only) | lints FAILED (rustfmt, clippy host)"
         );
         assert!(!summary.passed());
         let skipped_only = Summary {
@@ -265,6 +302,11 @@ mod tests {
             ..summary
         };
         assert!(skipped_only.passed());
+        let guests_failed = Summary {
+            guests: Status::Failed(String::new()),
+            ..skipped_only
+        };
+        assert!(!guests_failed.passed());
     }
 
     #[test]
@@ -274,7 +316,11 @@ mod tests {
             elf: "/w/e".into(),
             image: "/w/i".into(),
         };
-        let command = integration_tests(&layout, &built, Some("boots"));
+        let guests = BuiltGuests {
+            dir: "/w/g".into(),
+            names: vec!["psci".into()],
+        };
+        let command = integration_tests(&layout, &built, Some(&guests), Some("boots"));
         let shown = process::display(&command);
         assert!(
             shown.contains("-p aerie-tests --test '*' -- --test-threads=2"),
@@ -284,5 +330,14 @@ mod tests {
         let envs: Vec<_> = command.get_envs().collect();
         assert!(envs.contains(&("AERIE_IMAGE".as_ref(), Some("/w/i".as_ref()))));
         assert!(envs.contains(&("AERIE_ELF".as_ref(), Some("/w/e".as_ref()))));
+        assert!(envs.contains(&("AERIE_TEST_GUESTS".as_ref(), Some("/w/g".as_ref()))));
+
+        // Without guests the variable is not set at all.
+        let command = integration_tests(&layout, &built, None, None);
+        assert!(
+            command
+                .get_envs()
+                .all(|(name, _)| name != "AERIE_TEST_GUESTS")
+        );
     }
 }

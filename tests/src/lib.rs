@@ -1,13 +1,16 @@
 //! Aerie's QEMU integration-test harness.
 //!
 //! The tests themselves live in `tests/tests/*.rs` and run through
-//! `cargo xtask test`, which builds the image and passes its path in `AERIE_IMAGE`.
+//! `cargo xtask test`, which builds the image and passes its path in `AERIE_IMAGE`,
+//! and builds the test guests (`tests/guests/`) and passes their directory in
+//! `AERIE_TEST_GUESTS`.
 //!
 //! | module | job |
 //! |---|---|
 //! | [`qemu`] | the [`Qemu`] builder: a machine, a kernel, a timeout, then `run()` |
 //! | [`outcome`] | the [`Outcome`] of a run and assertions on its serial transcript |
 //! | [`dtb`] | [`DtbEditor`]: read a device tree, change it, write it back |
+//! | [`guests`] | the test guests' images (`$AERIE_TEST_GUESTS`) and guest bundles |
 //! | [`paths`] | the image under test, fixtures, per-test temporary files |
 //!
 //! ```no_run
@@ -18,11 +21,13 @@
 #![forbid(unsafe_code)]
 
 pub mod dtb;
+pub mod guests;
 pub mod outcome;
 pub mod paths;
 pub mod qemu;
 
 pub use dtb::DtbEditor;
+pub use guests::{guest_bundle, test_guest};
 pub use outcome::Outcome;
 pub use paths::{aerie_elf, aerie_image, fixture, temp_file, test_tmp_dir};
 pub use qemu::Qemu;

@@ -4,6 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
+/// How Aerie prefixes each line of guest debug output.
+const GUEST_PREFIX: &str = "guest: ";
+/// How a test guest starts the line of a passed check.
+const PASS: &str = "PASS: ";
+/// How a test guest starts the line of a failed check.
+const FAIL: &str = "FAIL: ";
+
 /// What happened when QEMU ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -56,6 +63,54 @@ impl Outcome {
             self.fail(&format!(
                 "expected a transcript line containing all of {fragments:?}"
             ));
+        }
+        self
+    }
+
+    /// What the guest printed through Aerie's debug hypercall: the transcript lines
+    /// Aerie prefixed with `guest: `, without the prefix.
+    pub fn guest_lines(&self) -> impl Iterator<Item = &str> {
+        self.transcript
+            .lines()
+            .filter_map(|line| line.trim_end_matches('\r').strip_prefix(GUEST_PREFIX))
+    }
+
+    /// Panics if the guest reported a failed check (a `FAIL:` line).
+    #[track_caller]
+    pub fn assert_no_guest_failure(&self) -> &Self {
+        if let Some(line) = self.guest_lines().find(|line| line.starts_with(FAIL)) {
+            self.fail(&format!("the guest reported a failure: {line:?}"));
+        }
+        self
+    }
+
+    /// Panics unless the guest reported every check it made as passed: no `FAIL:`
+    /// line, at least one `PASS:` line, and its closing line
+    /// `result: <n> checks passed, 0 failed` with `n` the number of `PASS:` lines.
+    #[track_caller]
+    pub fn assert_guest_checks_passed(&self) -> &Self {
+        self.assert_no_guest_failure();
+        let passed = self
+            .guest_lines()
+            .filter(|line| line.starts_with(PASS))
+            .count();
+        if passed == 0 {
+            self.fail("expected the guest to report passed checks (PASS: lines)");
+        }
+        let result = format!("result: {passed} checks passed, 0 failed");
+        if !self.guest_lines().any(|line| line == result) {
+            self.fail(&format!("expected the guest's closing line {result:?}"));
+        }
+        self
+    }
+
+    /// Panics unless the guest reported a passed check whose name starts with `name`
+    /// (a line `PASS: <name>...`).
+    #[track_caller]
+    pub fn assert_guest_passed(&self, name: &str) -> &Self {
+        let expected = format!("{PASS}{name}");
+        if !self.guest_lines().any(|line| line.starts_with(&expected)) {
+            self.fail(&format!("expected the guest to report {expected:?}"));
         }
         self
     }
@@ -151,6 +206,63 @@ mod tests {
             })
             .contains("not to contain \"boot\"")
         );
+    }
+
+    #[test]
+    fn guest_checks() {
+        let run = outcome(
+            "Aerie: starting the guest\r\nguest: PASS: one\r\nguest: hello\r\n\
+             guest: PASS: two things\r\nguest: result: 2 checks passed, 0 failed\r\n",
+            Some(0),
+        );
+        assert_eq!(
+            run.guest_lines().collect::<Vec<_>>(),
+            [
+                "PASS: one",
+                "hello",
+                "PASS: two things",
+                "result: 2 checks passed, 0 failed"
+            ]
+        );
+        run.assert_guest_checks_passed()
+            .assert_guest_passed("one")
+            .assert_guest_passed("two");
+
+        let failed = outcome(
+            "guest: PASS: one\nguest: FAIL: two: got 0x1, expected 0x2\n\
+             guest: result: 1 checks passed, 1 failed\n",
+            Some(1),
+        );
+        let message = panic_message(|| {
+            failed.assert_guest_checks_passed();
+        });
+        assert!(
+            message
+                .starts_with("the guest reported a failure: \"FAIL: two: got 0x1, expected 0x2\""),
+            "{message}"
+        );
+        let message = panic_message(|| {
+            failed.assert_guest_passed("three");
+        });
+        assert!(message.contains("\"PASS: three\""), "{message}");
+
+        // A result line that does not match the PASS lines (a check went missing).
+        let short = outcome(
+            "guest: PASS: one\nguest: result: 2 checks passed, 0 failed\n",
+            Some(0),
+        );
+        let message = panic_message(|| {
+            short.assert_guest_checks_passed();
+        });
+        assert!(
+            message.contains("result: 1 checks passed, 0 failed"),
+            "{message}"
+        );
+        let none = outcome("Aerie: guest exited with status 0\n", Some(0));
+        let message = panic_message(|| {
+            none.assert_guest_checks_passed();
+        });
+        assert!(message.contains("passed checks"), "{message}");
     }
 
     #[test]

@@ -51,7 +51,9 @@ pub struct Qemu {
     mem_mib: Option<u64>,
     kernel: Kernel,
     dtb: Option<PathBuf>,
+    initrd: Option<PathBuf>,
     append: Option<String>,
+    no_reboot: bool,
     disks: Vec<PathBuf>,
     loaders: Vec<String>,
     extra: Vec<OsString>,
@@ -87,7 +89,9 @@ impl Qemu {
             mem_mib: None,
             kernel: Kernel::FromEnv,
             dtb: None,
+            initrd: None,
             append: None,
+            no_reboot: false,
             disks: Vec::new(),
             loaders: Vec::new(),
             extra: Vec::new(),
@@ -164,6 +168,19 @@ impl Qemu {
         self
     }
 
+    /// The initrd QEMU loads into RAM and reports in `/chosen` (`-initrd`). For Aerie
+    /// this is the guest bundle (see [`crate::guests`]).
+    pub fn initrd(mut self, path: impl Into<PathBuf>) -> Self {
+        self.initrd = Some(path.into());
+        self
+    }
+
+    /// A reset request exits QEMU (status 0) instead of rebooting (`-no-reboot`).
+    pub fn no_reboot(mut self) -> Self {
+        self.no_reboot = true;
+        self
+    }
+
     /// The kernel command line (`-append`, which QEMU puts in `/chosen/bootargs`).
     pub fn append(mut self, cmdline: &str) -> Self {
         self.append = Some(cmdline.to_string());
@@ -233,6 +250,9 @@ impl Qemu {
         if let Some(dtb) = &self.dtb {
             push("-dtb", dtb.display().to_string());
         }
+        if let Some(initrd) = &self.initrd {
+            push("-initrd", initrd.display().to_string());
+        }
         if let Some(cmdline) = &self.append {
             push("-append", cmdline.clone());
         }
@@ -245,6 +265,9 @@ impl Qemu {
         }
         for loader in &self.loaders {
             push("-device", loader.clone());
+        }
+        if self.no_reboot {
+            args.push("-no-reboot".into());
         }
         args.extend(self.extra.iter().cloned());
         args
@@ -356,7 +379,9 @@ mod tests {
             .mem_mib(512)
             .kernel("/k")
             .dtb("/t/host.dtb")
+            .initrd("/t/bundle.cpio")
             .append("aerie.log=debug")
+            .no_reboot()
             .virtio_blk("/d/a.img")
             .virtio_blk("/d/b,c.img")
             .arg("-icount")
@@ -365,10 +390,10 @@ mod tests {
             line(&qemu),
             "qemu-system-aarch64 -M virt,virtualization=off,gic-version=2 -cpu max -smp 4 -m 512M \
              -display none -monitor none -serial stdio -semihosting-config \
-             enable=on,target=native -kernel /k -dtb /t/host.dtb -append aerie.log=debug \
-             -drive file=/d/a.img,if=none,format=raw,id=disk0 -device \
+             enable=on,target=native -kernel /k -dtb /t/host.dtb -initrd /t/bundle.cpio -append \
+             aerie.log=debug -drive file=/d/a.img,if=none,format=raw,id=disk0 -device \
              virtio-blk-device,drive=disk0 -drive file=/d/b,,c.img,if=none,format=raw,id=disk1 \
-             -device virtio-blk-device,drive=disk1 -icount shift=0"
+             -device virtio-blk-device,drive=disk1 -no-reboot -icount shift=0"
         );
     }
 

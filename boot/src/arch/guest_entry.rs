@@ -38,6 +38,16 @@ pub struct SwitchFrame {
     host: HostContext,
 }
 
+impl SwitchFrame {
+    /// A frame that will enter the guest with `guest`'s registers.
+    pub fn new(guest: VcpuRegisters) -> Self {
+        Self {
+            guest,
+            host: HostContext::default(),
+        }
+    }
+}
+
 /// Offsets shared with the assembly.
 const GUEST_PC: usize = offset_of!(SwitchFrame, guest) + offset_of!(VcpuRegisters, pc);
 const GUEST_PSTATE: usize = offset_of!(SwitchFrame, guest) + offset_of!(VcpuRegisters, pstate);

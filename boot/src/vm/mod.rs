@@ -38,8 +38,6 @@ const VMID: u8 = 1;
 
 /// Everything the vCPUs share.
 pub struct Vm {
-    /// How many vCPUs the guest has.
-    pub vcpus: usize,
     /// The guest's RAM.
     pub ram: GuestRam,
     /// Emulated devices by guest physical address.
@@ -178,7 +176,6 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         log::info!("guest command line: {cmdline}");
     }
     let vm = Vm {
-        vcpus: config.vcpus,
         ram,
         bus: spin::Mutex::new(bus),
         uart,

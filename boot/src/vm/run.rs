@@ -123,10 +123,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         line: [0; DEBUG_LINE],
         line_length: 0,
     };
-    let mut frame = SwitchFrame {
-        guest: state.registers,
-        ..SwitchFrame::default()
-    };
+    let mut frame = SwitchFrame::new(state.registers);
     loop {
         // SAFETY: guest mode is set up for this vCPU; the frame's PSTATE comes from
         // the guest's own exits or from a reset state, so it never names EL2.

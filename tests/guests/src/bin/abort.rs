@@ -2,7 +2,8 @@
 //! takes exactly one synchronous external abort in the guest (ESR_EL1.EC 0x25,
 //! DFSC 0b010000, FAR_EL1 the address, WnR the direction), the faulting instruction
 //! writes no register, and the guest carries on. Pair loads and stores, which give
-//! Aerie no instruction syndrome to emulate with, get the same abort.
+//! Aerie no instruction syndrome to emulate with, get the same abort, and so does an
+//! instruction fetch there (EC 0x21).
 //!
 //! Specification: Arm ARM D23.2.41 (ESR_EL1), "ISS encoding for an exception from a
 //! Data Abort" (DFSC, WnR, FnV, ISV), D23.2.44 (FAR_EL1).
@@ -11,7 +12,7 @@
 
 use core::arch::asm;
 
-use aerie_test_guests::exception::{Exception, catch, esr};
+use aerie_test_guests::exception::{Exception, catch, catch_call, describe, esr};
 use aerie_test_guests::{check, check_eq, devtree};
 
 aerie_test_guests::guest_main!(run);
@@ -186,6 +187,29 @@ fn probe(access: Access, base: u64, place: &str) {
     }
 }
 
+/// Branches to `address`: the instruction fetch takes one synchronous external abort
+/// (an instruction abort, EC 0x21) with FAR_EL1 and ELR_EL1 the address.
+fn probe_fetch(address: u64, place: &str) {
+    let taken = catch_call(address);
+    check!(
+        taken.is_some_and(|e| {
+            e.ec() == esr::EC_INSTRUCTION_ABORT_SAME_EL
+                && e.il()
+                && e.dfsc() == esr::DFSC_SYNC_EXTERNAL_ABORT
+                && e.far_valid()
+                && e.far == address
+                && e.elr == address
+        }),
+        format_args!(
+            "abort: fetching an instruction at {address:#x} ({place}) takes one synchronous external abort"
+        ),
+        "{}; expected EC {:#x}, IL set, IFSC {:#x}, FAR and ELR {address:#x}",
+        describe(taken),
+        esr::EC_INSTRUCTION_ABORT_SAME_EL,
+        esr::DFSC_SYNC_EXTERNAL_ABORT
+    );
+}
+
 /// A synchronous external abort on a data access from EL1, taken at `pc`.
 fn is_external_abort(exception: &Exception, pc: u64) -> bool {
     exception.ec() == esr::EC_DATA_ABORT_SAME_EL
@@ -211,6 +235,7 @@ fn run() {
         for access in Access::ALL {
             probe(access, base, place);
         }
+        probe_fetch(base, place);
     }
     let id: u64;
     // SAFETY: the test device's ID register, emulated by Aerie; no program memory.

@@ -1,0 +1,180 @@
+//! Aerie running its test guests (`tests/guests/src/bin/*.rs`): each test boots Aerie
+//! on QEMU `virt` with one small EL1 program as its guest (a guest bundle given as
+//! `-initrd`) and checks the exit status, the checks the guest reports (`guest:
+//! PASS: ...`, never `guest: FAIL: ...`) and what Aerie says about the guest.
+//!
+//! Aerie's own lines about how a guest ended are `Aerie: guest powered off`,
+//! `Aerie: guest requested a system reset` and `Aerie: guest exited with status N`;
+//! the assertions below match them by their key words.
+
+use aerie_tests::{Outcome, Qemu, guest_bundle};
+
+/// Aerie's options for every test guest: the test device on, 64 MiB of guest RAM.
+const GUEST_OPTIONS: &str = "aerie.guest.testdev=on aerie.guest.mem=64M";
+
+/// Boots Aerie on a `host_cpus`-CPU virt machine with test guest `name` on
+/// `guest_cpus` vCPUs.
+fn run_guest(name: &str, host_cpus: u32, guest_cpus: u32) -> Outcome {
+    boot(name, host_cpus, guest_cpus, Qemu::virt())
+}
+
+/// Like [`run_guest`], on the given machine.
+fn boot(name: &str, host_cpus: u32, guest_cpus: u32, qemu: Qemu) -> Outcome {
+    qemu.smp(host_cpus)
+        .initrd(guest_bundle(name))
+        .append(&format!("{GUEST_OPTIONS} aerie.guest.smp={guest_cpus}"))
+        .run()
+}
+
+/// Asserts that the guest ended through the EXIT hypercall with `status` and that
+/// Aerie said so.
+fn assert_guest_exited(outcome: &Outcome, status: i32) {
+    outcome.assert_exit(status).assert_line_with(&[
+        "Aerie",
+        "guest",
+        "exited",
+        &format!("status {status}"),
+    ]);
+}
+
+#[test]
+fn psci_starts_stops_and_restarts_every_vcpu() {
+    let outcome = run_guest("psci", 4, 4);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&["guest: psci: 4 vCPUs"])
+        .assert_guest_passed("psci: PSCI_VERSION is 1.1")
+        .assert_guest_passed("psci: PSCI_FEATURES(CPU_ON) is 0")
+        .assert_guest_passed("psci: PSCI_FEATURES of an undefined function is NOT_SUPPORTED")
+        .assert_guest_passed("psci: SMCCC_VERSION is 1.1")
+        .assert_guest_passed("psci: MIGRATE_INFO_TYPE is 2")
+        .assert_guest_passed("psci: the device tree's /psci method is \"hvc\"")
+        .assert_guest_passed("psci: CPU_ON 0x3 succeeds")
+        .assert_guest_passed("psci: CPU 0x3 runs")
+        .assert_guest_passed("psci: CPU 0x3 starts at EL1")
+        .assert_guest_passed("psci: AFFINITY_INFO 0x3 is ON while it runs")
+        .assert_guest_passed("psci: a second CPU_ON 0x3 is ALREADY_ON")
+        .assert_guest_passed("psci: AFFINITY_INFO 0x3 is OFF after its CPU_OFF")
+        .assert_guest_passed("psci: CPU_ON with an entry point outside RAM is INVALID_ADDRESS")
+        .assert_guest_passed("psci: CPU_ON of the MPIDR after the last vCPU (0x4)")
+        .assert_guest_passed("psci: AFFINITY_INFO with lowest affinity level 1")
+        .assert_guest_passed("psci: CPU 0x1 runs again")
+        .assert_guest_passed("psci: AFFINITY_INFO 0x1 is OFF again");
+}
+
+#[test]
+fn psci_knows_only_the_guests_vcpus() {
+    // Two vCPUs on four host CPUs: MPIDR 0x2 exists on the host, not in the guest.
+    let outcome = run_guest("psci", 4, 2);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&["guest: psci: 2 vCPUs"])
+        .assert_guest_passed("psci: CPU_ON of the MPIDR after the last vCPU (0x2)")
+        .assert_guest_passed("psci: CPU 0x1 runs again");
+}
+
+#[test]
+fn mmio_emulation_at_every_width() {
+    let outcome = run_guest("mmio", 1, 1);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("mmio: LDR x PATTERN")
+        .assert_guest_passed("mmio: LDRB PATTERN+7 is zero-extended")
+        .assert_guest_passed("mmio: LDRSB x PATTERN+0 is sign-extended to 64 bits")
+        .assert_guest_passed("mmio: LDRSH w PATTERN+6 is sign-extended to 32 bits")
+        .assert_guest_passed("mmio: LDRSW PATTERN+4")
+        .assert_guest_passed("mmio: LDR into XZR leaves SP alone")
+        .assert_guest_passed("mmio: 8 STRB read back as one little-endian LDR x")
+        .assert_guest_passed("mmio: STR xzr stores zero")
+        .assert_guest_passed("mmio: WRITE_COUNT counts every store")
+        .assert_guest_passed("mmio: LDR x at unknown offset 0x800 reads 0")
+        .assert_guest_passed("mmio: PL011 UARTPCellID3 is 0xb1");
+}
+
+#[test]
+fn accesses_outside_ram_and_devices_abort_in_the_guest() {
+    let outcome = run_guest("abort", 1, 1);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed(
+            "abort: LDR x 0x1000 (low memory) takes one synchronous external abort",
+        )
+        .assert_guest_passed("abort: STR x 0x9001000: ESR_EL1.WnR gives the direction")
+        .assert_guest_passed("abort: LDRB 0x9001001: FAR_EL1 is the address")
+        .assert_guest_passed("abort: LDP 0x7ffffff000 (the last page")
+        .assert_guest_passed("abort: STP 0x44000000 (the first byte after guest RAM)")
+        .assert_guest_passed("abort: fetching an instruction at 0x1000")
+        .assert_guest_passed("abort: after the aborts Aerie still emulates the test device");
+}
+
+#[test]
+fn a_guest_cannot_reach_aeries_memory() {
+    let outcome = run_guest("isolation", 1, 1);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("isolation: the range written covers guest address 0x40200000")
+        .assert_guest_passed("isolation: pass 1: every word of guest RAM reads back")
+        .assert_guest_passed("isolation: Aerie still answers PSCI_VERSION afterwards");
+}
+
+#[test]
+fn system_registers_are_emulated_or_undefined() {
+    let outcome = run_guest("sysreg", 1, 1);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("sysreg: CNTP_CVAL_EL0 reads back")
+        .assert_guest_passed("sysreg: CNTP_CTL_EL0.ISTATUS is set once the counter passes CVAL")
+        .assert_guest_passed("sysreg: writing CNTP_TVAL_EL0 sets CVAL")
+        .assert_guest_passed("sysreg: MRS S3_1_C15_C0_0 (IMPLEMENTATION DEFINED) is UNDEFINED")
+        .assert_guest_passed("sysreg: DC CISW over every set and way")
+        .assert_guest_passed("sysreg: DC ISW over every set and way")
+        .assert_guest_passed("sysreg: PMCR_EL0 reads as zero");
+}
+
+#[test]
+fn wfi_returns() {
+    let outcome = run_guest("wfi", 1, 1);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&["guest: wfi: ", "WFI(s) in", "deadline"])
+        .assert_guest_passed("wfi: WFI returns soon after the timer deadline");
+}
+
+#[test]
+fn system_off_powers_off() {
+    run_guest("poweroff", 2, 2)
+        .assert_exit(0)
+        .assert_no_guest_failure()
+        .assert_line_with(&["guest: poweroff: calling PSCI SYSTEM_OFF"])
+        .assert_line_with(&["Aerie", "guest", "powered off"]);
+}
+
+#[test]
+fn system_reset_resets_the_machine() {
+    let outcome = boot("reset", 2, 2, Qemu::virt().no_reboot());
+    outcome
+        .assert_exit(0)
+        .assert_no_guest_failure()
+        .assert_line_with(&["Aerie", "guest", "reset"]);
+    let starts = outcome
+        .guest_lines()
+        .filter(|line| *line == "reset: calling PSCI SYSTEM_RESET")
+        .count();
+    assert_eq!(starts, 1, "the guest ran {starts} times\n{outcome}");
+}
+
+#[test]
+fn the_exit_hypercall_sets_qemus_status() {
+    let outcome = run_guest("exit_status", 1, 1);
+    assert_guest_exited(&outcome, 7);
+    outcome
+        .assert_no_guest_failure()
+        .assert_line_with(&["guest: exit_status: calling EXIT with status 7"]);
+}
