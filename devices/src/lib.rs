@@ -12,6 +12,7 @@
 //! | [`bus`] | the MMIO bus: guest physical ranges to devices |
 //! | [`pl011`] | the PL011 UART model |
 //! | [`testdev`] | Aerie's test device, for test guests |
+//! | [`vgic`] | the virtual GIC (GICv3 front-end) |
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -23,4 +24,5 @@ pub mod bus;
 pub mod mmio;
 pub mod pl011;
 pub mod testdev;
+pub mod vgic;
 pub mod virtio;

@@ -27,6 +27,7 @@
 //! | [`guest_fdt`] | the device tree Aerie writes for its guest |
 //! | [`bundle`] | the guest bundle (kernel, initrd, command line) in a cpio archive |
 //! | [`loader`] | where the kernel, initrd and device tree go in guest RAM |
+//! | [`console`] | the console escape (Ctrl-A) and Aerie's console commands |
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -36,6 +37,7 @@ extern crate std;
 
 pub mod bootargs;
 pub mod bundle;
+pub mod console;
 pub mod esr;
 pub mod exit;
 pub mod fdt_check;

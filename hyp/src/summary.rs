@@ -112,7 +112,8 @@ pub struct Summary<'p, 'a> {
     pub psci_version: Option<PsciVersion>,
     /// Memory Aerie's image occupies (code, data, stacks).
     pub image: Range,
-    /// Bytes of RAM left for guests after Aerie's own allocations.
+    /// Bytes of RAM still free (in the frame allocator) after Aerie's own
+    /// allocations and the guest's RAM.
     pub free_memory: u64,
     /// Size of Aerie's heap.
     pub heap_size: u64,
@@ -206,7 +207,7 @@ impl Summary<'_, '_> {
         }
         writeln!(
             f,
-            "  {:LABEL$} image {} ({}), heap {}, {} free for guests",
+            "  {:LABEL$} image {} ({}), heap {}, {} free",
             "aerie",
             self.image,
             ByteSize(self.image.size()),
