@@ -1,4 +1,3 @@
 //! Drivers for the physical devices Aerie itself uses.
 
-pub mod gicv3;
 pub mod pl011;
