@@ -178,3 +178,56 @@ fn the_exit_hypercall_sets_qemus_status() {
         .assert_no_guest_failure()
         .assert_line_with(&["guest: exit_status: calling EXIT with status 7"]);
 }
+
+/// A bundle whose kernel is not an arm64 Image is refused, naming the problem.
+#[test]
+fn a_bundle_without_a_valid_kernel_is_refused() {
+    let bundle = aerie_hyp::bundle::write(b"#!/bin/sh\necho not a kernel\n", None, None);
+    Qemu::virt()
+        .initrd(aerie_tests::temp_file("bad-kernel.cpio", &bundle))
+        .run()
+        .assert_exit(2)
+        .assert_line_with(&[
+            "Aerie cannot start the guest",
+            "guest kernel",
+            "not an arm64 Image",
+        ]);
+}
+
+/// A kernel larger than the guest's RAM is refused with the sizes involved.
+#[test]
+fn a_kernel_that_does_not_fit_is_refused() {
+    let kernel = std::fs::read(aerie_tests::test_guest("poweroff")).unwrap();
+    let mut huge = kernel.clone();
+    // Claim a 16 MiB image (the Image header's image_size) for a 4 MiB guest.
+    huge[16..24].copy_from_slice(&(16u64 << 20).to_le_bytes());
+    let bundle = aerie_hyp::bundle::write(&huge, None, None);
+    Qemu::virt()
+        .initrd(aerie_tests::temp_file("huge-kernel.cpio", &bundle))
+        .append("aerie.guest.mem=4M")
+        .run()
+        .assert_exit(2)
+        .assert_line_with(&["Aerie cannot start the guest", "MiB"]);
+}
+
+/// A garbled bundle (not a cpio archive) is refused.
+#[test]
+fn a_garbled_bundle_is_refused() {
+    Qemu::virt()
+        .initrd(aerie_tests::temp_file("garbage.cpio", &[0x5a; 4096]))
+        .run()
+        .assert_exit(2)
+        .assert_line_with(&["Aerie cannot start the guest", "guest bundle"]);
+}
+
+/// More vCPUs than host CPUs is refused: Aerie runs one vCPU per CPU.
+#[test]
+fn more_vcpus_than_cpus_is_refused() {
+    Qemu::virt()
+        .smp(2)
+        .initrd(guest_bundle("poweroff"))
+        .append("aerie.guest.smp=3")
+        .run()
+        .assert_exit(2)
+        .assert_line_with(&["wants 3 vCPUs", "only 2 CPUs"]);
+}
