@@ -56,6 +56,16 @@ pub fn write_raw(bytes: &[u8]) {
     }
 }
 
+/// The next byte typed on the console, if any.
+pub fn read_byte() -> Option<u8> {
+    uart().read_byte()
+}
+
+/// Makes the console UART interrupt when bytes arrive.
+pub fn enable_receive_interrupts() {
+    uart().enable_receive_interrupts();
+}
+
 /// Writes `args` without taking the lock. For crash reports only.
 pub fn emergency_write(args: fmt::Arguments<'_>) {
     let _ = fmt::write(&mut Writer, args);

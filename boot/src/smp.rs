@@ -16,7 +16,7 @@ use crate::psci;
 use aerie_hyp::platform::{EnableMethod, MAX_CPUS, Platform};
 use aerie_hyp::summary::CpuFailure;
 use arrayvec::ArrayVec;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 /// Pages of stack per secondary CPU.
 const STACK_PAGES: usize = 16;
@@ -46,6 +46,8 @@ struct StartRequest {
 /// One start request slot per CPU.
 static START_REQUESTS: [spin::Mutex<Option<StartRequest>>; MAX_CPUS] =
     [const { spin::Mutex::new(None) }; MAX_CPUS];
+/// The MPIDR of each CPU, by index in the platform's CPU list.
+static HOST_MPIDR: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Which CPU (index in the platform's CPU list) hosts each vCPU; `usize::MAX` for none.
 static VCPU_HOST: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(usize::MAX) }; MAX_CPUS];
 
@@ -185,6 +187,9 @@ pub fn assign_vcpus(platform: &Platform<'_>, vcpus: usize) -> Result<(), usize> 
     if vcpus > hosts.len() {
         return Err(hosts.len());
     }
+    for (index, cpu) in platform.cpus.iter().enumerate() {
+        HOST_MPIDR[index].store(cpu.mpidr, Ordering::Release);
+    }
     for (vcpu, &host) in hosts.iter().take(vcpus).enumerate() {
         VCPU_HOST[vcpu].store(host, Ordering::Release);
     }
@@ -208,6 +213,12 @@ pub fn start_vcpu(vcpu: usize, entry: u64, context_id: u64) -> bool {
     MAILBOX[host].store(Job::RunVcpu as u8, Ordering::Release);
     cpu::send_event();
     true
+}
+
+/// The MPIDR of the CPU that hosts `vcpu`, if any.
+pub fn host_mpidr_of_vcpu(vcpu: usize) -> Option<u64> {
+    let host = VCPU_HOST.get(vcpu)?.load(Ordering::Acquire);
+    HOST_MPIDR.get(host).map(|m| m.load(Ordering::Acquire))
 }
 
 /// Waits for work forever: the idle loop of every CPU that is not running a vCPU.
@@ -249,6 +260,12 @@ extern "C" fn aerie_secondary_main(cpu_index: u64) -> ! {
         cpu::halt()
     };
     log::debug!("cpu {index} (MPIDR {:#x}) online", cpu::mpidr());
+    if let Some(gic) = crate::drivers::gicv3::HOST_GIC.get() {
+        if !gic.init_cpu(cpu::mpidr()) {
+            log::warn!("cpu {index}: no GIC redistributor found; it cannot run a vCPU");
+            cpu::halt();
+        }
+    }
     online.store(true, Ordering::Release);
     park(index)
 }

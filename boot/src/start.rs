@@ -10,6 +10,7 @@
 
 use crate::arch::{cpu, mmu};
 use crate::device_tree;
+use crate::drivers::gicv3;
 use crate::memory::{self, ImageLayout};
 use crate::stop;
 use crate::{VERSION, logger, smp, virtio_probe, vm};
@@ -84,6 +85,7 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         .map(|_| take_guest_memory(&mut free, &options));
     memory::init_frames(&free);
 
+    init_host_gic(&platform);
     let virtio_devices = virtio_probe::probe(&platform.virtio_mmio);
     let vbar = &raw const exception_vectors as u64;
     let cpu_failures = smp::start_secondaries(&platform, &mmu_settings, vbar);
@@ -178,10 +180,13 @@ fn start_guest(
             .expect("guest RAM fits the address space"),
         host_base: host_ram.start(),
     };
+    let has_gic = gicv3::HOST_GIC.get().is_some();
     let config = vm::GuestConfig {
         vcpus,
         ram,
         test_device: options.guest_test_device,
+        gic: has_gic,
+        host_uart_intid: platform.uart.irq.map(|irq| irq.0).filter(|_| has_gic),
     };
     let vm = match vm::create(bytes, config) {
         Ok(vm) => vm,
@@ -192,6 +197,29 @@ fn start_guest(
     let state = aerie_hyp::vcpu::VcpuState::at_power_on(entry, device_tree);
     vm::run_vcpu(vm, 0, state);
     smp::park(smp::current_index(platform))
+}
+
+/// Sets up the host's GICv3 (distributor, this CPU's redistributor and CPU
+/// interface) and the console UART's receive interrupt. GICv2 hosts are left alone
+/// until Aerie has a GICv2 driver: their guests get no interrupt controller.
+fn init_host_gic(platform: &Platform<'_>) {
+    let Gic::V3 {
+        distributor,
+        redistributors,
+        ..
+    } = &platform.gic
+    else {
+        return;
+    };
+    let gic = gicv3::HOST_GIC.call_once(|| gicv3::HostGic::new(*distributor, redistributors));
+    gic.init_distributor();
+    if !gic.init_cpu(cpu::mpidr()) {
+        stop::refuse(format_args!("the boot CPU has no GIC redistributor"));
+    }
+    if let Some(irq) = platform.uart.irq.filter(|irq| irq.0 >= 32) {
+        gic.enable_spi(irq.0, cpu::mpidr());
+        crate::console::enable_receive_interrupts();
+    }
 }
 
 /// Refuses a machine whose GIC Aerie cannot virtualize.

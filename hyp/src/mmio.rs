@@ -62,6 +62,25 @@ pub const fn load_result(access: &MmioAccess, value: u64) -> u64 {
     extended & register_mask(access)
 }
 
+/// Something guest loads and stores can reach: the MMIO bus, or a single device
+/// addressed by offset. `None` means nothing answers at that address.
+pub trait MmioTarget {
+    /// Reads `width` bytes at `address`.
+    fn read(&mut self, address: u64, width: AccessWidth) -> Option<u64>;
+    /// Writes the low `width` bytes of `value` at `address`.
+    fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()>;
+}
+
+impl MmioTarget for MmioBus {
+    fn read(&mut self, address: u64, width: AccessWidth) -> Option<u64> {
+        MmioBus::read(self, address, width)
+    }
+
+    fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()> {
+        MmioBus::write(self, address, width, value)
+    }
+}
+
 /// Performs the guest's access described by `access` at guest physical address
 /// `ipa`: a store writes the transfer register's low bytes to the device; a load
 /// reads the device and writes the register back.
@@ -69,7 +88,7 @@ pub fn emulate(
     access: &MmioAccess,
     ipa: u64,
     registers: &mut impl GuestRegisters,
-    bus: &mut MmioBus,
+    bus: &mut impl MmioTarget,
 ) -> MmioResult {
     // SRT is 5 bits, so only 31 can name the zero register; anything larger can only
     // come from a hand-built access and is treated the same way, never passed on.

@@ -19,9 +19,21 @@ Options of build:
   --debug        Build the debug profile instead of release
 
 Options of run:
-  --kernel FILE  Boot FILE as the guest under Aerie: an arm64 Image (gzip'd is fine)
-  --initrd FILE  The guest's initrd
-  --append ARGS  The guest's kernel command line
+  (no guest option)  Boot the default guest under Aerie: Debian's arm64 kernel and a
+                 busybox initramfs with a shell, fetched with APT once and cached in
+                 target/aerie/guest/ (the first run needs root, or see the message)
+  --kernel FILE  Boot your own guest instead: an arm64 Image (gzip'd is fine)
+  --initrd FILE  Your guest's initrd (with --kernel)
+  --append ARGS  The kernel command line: with --kernel, all of it; for the default
+                 guest, added to its own (console=ttyAMA0 earlycon rdinit=/init)
+  --exec CMD     Boot, run CMD in the guest's shell, print its output, power off and
+                 exit with CMD's status (124 on timeout; QEMU's status, or 1, if the
+                 machine stops first). Drives the console; the default guest boots
+                 with `quiet`
+  --timeout SECS With --exec: how long boot, CMD and power-off may take (default 120)
+  --verbose      With --exec: also copy the whole console, boot log included, to stderr
+  --no-hyp       Boot the same guest straight on QEMU virt without Aerie (no EL2), to
+                 compare; same --smp, --mem, --cpu, --gic, --append, --exec
   --no-guest     Boot Aerie alone: hardware summary, then power off
   --smp N        Number of CPUs (and guest vCPUs): 1..=8 with --gic 2, 1..=512 with
                  --gic 3 (default 2)
@@ -38,11 +50,18 @@ Options of test:
   --filter NAME  Run only the QEMU integration tests whose name contains NAME
 
 Options take their value as the next argument or after '=' (--smp=4).
-In QEMU's console, press Ctrl-A X to quit.
+
+The console of `run`: this terminal is the machine's serial port and every key goes
+to the guest, Ctrl-C included. Aerie keeps Ctrl-A: Ctrl-A x quits (powers off),
+Ctrl-A h lists the keys, Ctrl-A c opens Aerie's console (help, stats, quit, resume),
+Ctrl-A Ctrl-A sends a Ctrl-A. With --no-hyp QEMU does the same for Ctrl-A x and h.
 ";
 
 /// One mebibyte, the unit QEMU's `-m` is given in.
 const MIB: u64 = 1 << 20;
+
+/// How long `--exec` may take by default, in seconds.
+pub const DEFAULT_EXEC_TIMEOUT_SECS: u64 = 120;
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +155,14 @@ pub struct RunOptions {
     pub gic: Gic,
     /// Start halted with a gdb server on port 1234.
     pub gdb: bool,
+    /// Run this command in the guest's shell, then power off (`--exec`).
+    pub exec: Option<String>,
+    /// How long `--exec` may take, in seconds.
+    pub timeout_secs: u64,
+    /// With `--exec`, copy the whole console to stderr.
+    pub verbose: bool,
+    /// Boot the guest directly on QEMU, without Aerie.
+    pub no_hyp: bool,
 }
 
 impl Default for RunOptions {
@@ -151,6 +178,10 @@ impl Default for RunOptions {
             cpu: "cortex-a72".to_string(),
             gic: Gic::V3,
             gdb: false,
+            exec: None,
+            timeout_secs: DEFAULT_EXEC_TIMEOUT_SECS,
+            verbose: false,
+            no_hyp: false,
         }
     }
 }
@@ -216,6 +247,7 @@ fn parse_build(options: &mut Options<'_>) -> Result<BuildOptions, UsageError> {
 
 fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
     let mut run = RunOptions::default();
+    let mut timeout_given = false;
     while let Some(option) = options.peek() {
         match option.name {
             "--debug" => {
@@ -223,9 +255,16 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
                 run.profile = Profile::Debug;
             }
             "--no-guest" => run.no_guest = options.flag()?,
+            "--no-hyp" => run.no_hyp = options.flag()?,
             "--kernel" => run.kernel = Some(options.value()?.into()),
             "--initrd" => run.initrd = Some(options.value()?.into()),
             "--append" => run.append = Some(options.value()?),
+            "--exec" => run.exec = Some(parse_exec(&options.value()?)?),
+            "--timeout" => {
+                run.timeout_secs = parse_timeout(&options.value()?)?;
+                timeout_given = true;
+            }
+            "--verbose" => run.verbose = options.flag()?,
             "--gdb" => run.gdb = options.flag()?,
             "--smp" => run.smp = parse_smp(&options.value()?)?,
             "--mem" => run.mem_mib = parse_mem(&options.value()?)?,
@@ -234,15 +273,39 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             _ => break,
         }
     }
-    if run.no_guest && (run.kernel.is_some() || run.initrd.is_some() || run.append.is_some()) {
-        return Err(UsageError(
-            "--no-guest cannot be combined with --kernel, --initrd or --append".to_string(),
-        ));
+    check_run(&run, timeout_given)?;
+    Ok(run)
+}
+
+/// The combinations of `run` options that make no sense.
+fn check_run(run: &RunOptions, timeout_given: bool) -> Result<(), UsageError> {
+    let refuse = |message: &str| Err(UsageError(message.to_string()));
+    if run.no_guest {
+        if run.kernel.is_some() || run.initrd.is_some() || run.append.is_some() {
+            return refuse("--no-guest cannot be combined with --kernel, --initrd or --append");
+        }
+        if run.exec.is_some() {
+            return refuse("--exec needs a guest to run the command in; drop --no-guest");
+        }
+        if run.no_hyp {
+            return refuse(
+                "--no-hyp boots the guest without Aerie and --no-guest Aerie without a \
+                 guest: pick one",
+            );
+        }
     }
-    if run.kernel.is_none() && (run.initrd.is_some() || run.append.is_some()) {
-        return Err(UsageError(
-            "--initrd and --append need --kernel".to_string(),
-        ));
+    if run.kernel.is_none() && run.initrd.is_some() {
+        return refuse("--initrd needs --kernel (the default guest brings its own initramfs)");
+    }
+    if run.exec.is_none() {
+        if timeout_given {
+            return refuse("--timeout applies to --exec only");
+        }
+        if run.verbose {
+            return refuse("--verbose applies to --exec only");
+        }
+    } else if run.gdb {
+        return refuse("--exec cannot be combined with --gdb (the timeout would strike)");
     }
     if run.smp > run.gic.max_cpus() {
         return Err(UsageError(format!(
@@ -252,7 +315,24 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             run.gic.max_cpus()
         )));
     }
-    Ok(run)
+    Ok(())
+}
+
+fn parse_exec(value: &str) -> Result<String, UsageError> {
+    if value.trim().is_empty() {
+        Err(UsageError("--exec needs a command".to_string()))
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+fn parse_timeout(value: &str) -> Result<u64, UsageError> {
+    match value.parse::<u64>() {
+        Ok(secs) if secs >= 1 => Ok(secs),
+        _ => Err(UsageError(format!(
+            "--timeout needs a number of seconds of at least 1, not `{value}`"
+        ))),
+    }
 }
 
 fn parse_test(options: &mut Options<'_>) -> Result<TestOptions, UsageError> {
@@ -467,8 +547,53 @@ mod tests {
             Some(std::path::Path::new("/k/initrd"))
         );
         assert_eq!(options.append.as_deref(), Some("'quiet'"));
-        assert!(error("run --initrd /k/initrd").contains("need --kernel"));
+        assert!(error("run --initrd /k/initrd").contains("needs --kernel"));
+        // For the default guest, --append adds to its command line.
+        assert_eq!(
+            run("run --append loglevel=8").append.as_deref(),
+            Some("loglevel=8")
+        );
         assert!(error("run --no-guest --kernel /k/Image").contains("cannot be combined"));
+    }
+
+    #[test]
+    fn exec_and_its_options() {
+        let args: Vec<String> = [
+            "run",
+            "--no-hyp",
+            "--exec",
+            "grep -c ^processor /proc/cpuinfo",
+        ]
+        .map(str::to_string)
+        .to_vec();
+        let Ok(Command::Run(options)) = parse(&args) else {
+            panic!()
+        };
+        assert_eq!(
+            options.exec.as_deref(),
+            Some("grep -c ^processor /proc/cpuinfo")
+        );
+        assert!(options.no_hyp);
+        assert_eq!(options.timeout_secs, 120);
+        let options = run("run --exec=true --timeout 30 --verbose");
+        assert_eq!(options.exec.as_deref(), Some("true"));
+        assert_eq!(options.timeout_secs, 30);
+        assert!(options.verbose);
+        assert!(error("run --exec").contains("--exec needs a value"));
+        assert!(error("run --exec=").contains("needs a command"));
+        assert!(error("run --timeout 5").contains("--exec only"));
+        assert!(error("run --verbose").contains("--exec only"));
+        assert!(error("run --exec true --timeout 0").contains("at least 1"));
+        assert!(error("run --exec true --timeout soon").contains("`soon`"));
+        assert!(error("run --exec true --gdb").contains("--gdb"));
+        assert!(error("run --exec true --no-guest").contains("drop --no-guest"));
+    }
+
+    #[test]
+    fn no_hyp_needs_a_guest() {
+        assert!(run("run --no-hyp").no_hyp);
+        assert!(run("run --no-hyp --kernel /k --gdb --smp 4").gdb);
+        assert!(error("run --no-hyp --no-guest").contains("pick one"));
     }
 
     #[test]
@@ -527,6 +652,13 @@ mod tests {
     fn usage_lists_every_option() {
         for option in [
             "--debug",
+            "--kernel",
+            "--initrd",
+            "--append",
+            "--exec",
+            "--timeout",
+            "--verbose",
+            "--no-hyp",
             "--no-guest",
             "--smp",
             "--mem",
@@ -537,6 +669,9 @@ mod tests {
             "--filter",
         ] {
             assert!(USAGE.contains(option), "usage lacks {option}");
+        }
+        for keys in ["Ctrl-A x", "Ctrl-A h", "Ctrl-A c"] {
+            assert!(USAGE.contains(keys), "usage lacks {keys}");
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Debian's arm64 kernel package, the source of the Raspberry Pi 4 device tree.
+//! Debian's arm64 packages: the kernel (the source of the Raspberry Pi 4 device tree
+//! and the default guest's kernel) and whatever else [`Apt::fetch`] is asked for.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,14 +13,17 @@ const METAPACKAGE: &str = "linux-image-arm64:arm64";
 /// The Raspberry Pi 4 Model B device tree shipped in the kernel package.
 pub const RPI4_DTB: &str = "bcm2711-rpi-4-b.dtb";
 
-/// A downloaded, unpacked kernel package.
+/// A downloaded, unpacked package.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelPackage {
+pub struct Package {
     /// The `.deb` file name (package, version, architecture).
     pub deb_name: String,
     /// Where it was unpacked.
     pub root: PathBuf,
 }
+
+/// A downloaded, unpacked kernel package.
+pub type KernelPackage = Package;
 
 /// The kernel package `linux-image-arm64` depends on, from `apt-cache depends` output
 /// (`  Depends: linux-image-6.1.0-28-arm64:arm64`).
@@ -35,48 +39,136 @@ pub fn kernel_package(depends_output: &str) -> Option<String> {
 /// Adds dpkg's arm64 architecture if needed, updates APT, downloads the current arm64
 /// kernel package into `dir` and unpacks it there. Needs root.
 pub fn fetch_kernel(dir: &Path) -> Result<KernelPackage> {
-    if !process::is_root() {
-        return Err(Error::new(
-            "fetching Debian's arm64 kernel package needs root (dpkg --add-architecture, \
-             apt-get update)",
-        ));
-    }
-    let foreign = process::output(Command::new("dpkg").arg("--print-foreign-architectures"))?;
-    if !foreign.lines().any(|arch| arch.trim() == "arm64") {
-        process::output(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
-        println!("fixtures: added the dpkg architecture arm64");
-    }
-    process::output(Command::new("apt-get").args(["-q", "update"]))?;
-    let depends = process::output(Command::new("apt-cache").args(["depends", METAPACKAGE]))?;
-    let package = kernel_package(&depends).ok_or_else(|| {
-        Error::new(format!(
-            "`apt-cache depends {METAPACKAGE}` names no kernel:\n{depends}"
-        ))
-    })?;
+    let mut apt = Apt::new("fixtures")?;
+    // Regenerating fixtures should see the newest kernel: always refresh the lists.
+    apt.update()?;
+    let package = apt.kernel_package()?;
+    apt.fetch(dir, &package)
+}
 
-    std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
-    remove_debs_of(dir, &package)?;
-    println!("fixtures: downloading {package}:arm64");
-    process::output(
-        Command::new("apt-get")
-            .args(["-q", "download", &format!("{package}:arm64")])
-            .current_dir(dir),
-    )?;
-    let deb_name = debs_of(dir, &package)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::new(format!("apt-get download left no {package} .deb")))?;
-    let root = dir.join(&package);
-    if root.exists() {
-        std::fs::remove_dir_all(&root).context(|| format!("cannot remove {}", root.display()))?;
+/// Downloading arm64 packages with APT: `dpkg --add-architecture arm64` when needed,
+/// `apt-get update` when needed (the architecture was just added, a package is
+/// unknown, or a download fails on stale lists), `apt-get download`, then
+/// `dpkg-deb -x`. Progress goes to stderr, prefixed with the caller's name.
+#[derive(Debug)]
+pub struct Apt {
+    /// Prefix of progress lines, such as `fixtures`.
+    log: &'static str,
+    /// Whether `apt-get update` already ran.
+    updated: bool,
+    /// Whether xtask runs as root (needed to add the architecture and to update).
+    root: bool,
+}
+
+impl Apt {
+    /// Checks that APT is there and that dpkg knows the arm64 architecture, adding it
+    /// when running as root (then the package lists are updated before the first
+    /// look-up).
+    pub fn new(log: &'static str) -> Result<Self> {
+        for tool in ["apt-get", "apt-cache", "dpkg", "dpkg-deb"] {
+            if process::find_on_path(tool).is_none() {
+                return Err(Error::new(format!(
+                    "`{tool}` is not on PATH: fetching Debian's arm64 packages needs APT                      (Debian or Ubuntu)"
+                )));
+            }
+        }
+        let mut apt = Self {
+            log,
+            updated: false,
+            root: process::is_root(),
+        };
+        let native = process::output(Command::new("dpkg").arg("--print-architecture"))?;
+        let foreign = process::output(Command::new("dpkg").arg("--print-foreign-architectures"))?;
+        if !has_arm64(&native, &foreign) {
+            apt.need_root("adding dpkg's arm64 architecture")?;
+            process::output(Command::new("dpkg").args(["--add-architecture", "arm64"]))?;
+            eprintln!("{log}: added the dpkg architecture arm64");
+            apt.update()?;
+        }
+        Ok(apt)
     }
-    process::output(
-        Command::new("dpkg-deb")
-            .arg("-x")
-            .arg(dir.join(&deb_name))
-            .arg(&root),
-    )?;
-    Ok(KernelPackage { deb_name, root })
+
+    /// Runs `apt-get update` (once).
+    pub fn update(&mut self) -> Result<()> {
+        if self.updated {
+            return Ok(());
+        }
+        self.need_root("updating APT's package lists")?;
+        eprintln!("{}: apt-get update", self.log);
+        process::output(Command::new("apt-get").args(["-q", "update"]))?;
+        self.updated = true;
+        Ok(())
+    }
+
+    /// Fails unless running as root, naming the step that needs it.
+    fn need_root(&self, step: &str) -> Result<()> {
+        if self.root {
+            Ok(())
+        } else {
+            Err(Error::new(format!("{step} needs root")))
+        }
+    }
+
+    /// The kernel package `linux-image-arm64:arm64` depends on, such as
+    /// `linux-image-6.1.0-28-arm64`; updates the package lists if they name none.
+    pub fn kernel_package(&mut self) -> Result<String> {
+        let ask = || process::output(Command::new("apt-cache").args(["depends", METAPACKAGE]));
+        if let Some(package) = ask().ok().as_deref().and_then(kernel_package) {
+            return Ok(package);
+        }
+        self.update()?;
+        let depends = ask()?;
+        kernel_package(&depends).ok_or_else(|| {
+            Error::new(format!(
+                "`apt-cache depends {METAPACKAGE}` names no kernel:\n{depends}"
+            ))
+        })
+    }
+
+    /// Downloads the arm64 `package` into `dir` (replacing an older `.deb` of it) and
+    /// unpacks it into `dir/<package>`. Updates the package lists and tries again
+    /// once if the download fails.
+    pub fn fetch(&mut self, dir: &Path, package: &str) -> Result<Package> {
+        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+        remove_debs_of(dir, package)?;
+        eprintln!("{}: downloading {package}:arm64", self.log);
+        let download = || {
+            process::output(
+                Command::new("apt-get")
+                    .args(["-q", "download", &format!("{package}:arm64")])
+                    .current_dir(dir),
+            )
+        };
+        if let Err(first) = download() {
+            if self.updated || !self.root {
+                return Err(first);
+            }
+            self.update()?;
+            download()?;
+        }
+        let deb_name = debs_of(dir, package)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::new(format!("apt-get download left no {package} .deb")))?;
+        let root = dir.join(package);
+        if root.exists() {
+            std::fs::remove_dir_all(&root)
+                .context(|| format!("cannot remove {}", root.display()))?;
+        }
+        process::output(
+            Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(dir.join(&deb_name))
+                .arg(&root),
+        )?;
+        Ok(Package { deb_name, root })
+    }
+}
+
+/// Whether dpkg installs arm64 packages, from `dpkg --print-architecture` and
+/// `dpkg --print-foreign-architectures`.
+fn has_arm64(native: &str, foreign: &str) -> bool {
+    native.trim() == "arm64" || foreign.lines().any(|arch| arch.trim() == "arm64")
 }
 
 /// The `.deb` files of `package` in `dir`.
@@ -140,6 +232,14 @@ mod tests {
         );
         let other = "linux-image-arm64:arm64\n  Depends: initramfs-tools\n  Recommends: x\n";
         assert_eq!(kernel_package(other), None);
+    }
+
+    #[test]
+    fn arm64_is_native_or_foreign() {
+        assert!(has_arm64("arm64\n", ""));
+        assert!(has_arm64("amd64\n", "i386\narm64\n"));
+        assert!(!has_arm64("amd64\n", "i386\n"));
+        assert!(!has_arm64("amd64\n", ""));
     }
 
     #[test]

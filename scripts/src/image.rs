@@ -57,7 +57,7 @@ pub fn run(layout: &Layout, options: BuildOptions) -> Result<()> {
 }
 
 /// Builds `aerie-boot` for `profile`, writes `target/aerie/aerie.bin`, checks its arm64
-/// Image header and prints its path and size.
+/// Image header and prints its path and size (on stderr: stdout is for `run --exec`).
 pub fn build(layout: &Layout, profile: Profile) -> Result<Built> {
     setup::ensure_target(layout)?;
     let mut cargo = process::cargo();
@@ -79,7 +79,7 @@ pub fn build(layout: &Layout, profile: Profile) -> Result<Built> {
     std::fs::create_dir_all(layout.aerie_dir())
         .context(|| format!("cannot create {}", layout.aerie_dir().display()))?;
     std::fs::write(&image, &flat.bytes).context(|| format!("cannot write {}", image.display()))?;
-    println!(
+    eprintln!(
         "image: {} ({} bytes; loads at {:#x}, text_offset {:#x}, image_size {:#x})",
         image.display(),
         flat.bytes.len(),

@@ -16,23 +16,37 @@
 //! | [`test_guests`] | build the test guests into flat Images for the integration tests |
 //! | [`fixtures`] | `fixtures`: regenerate the device-tree fixtures |
 //! | [`dtb_pack`] | cut a device-tree blob's free space |
-//! | [`debian`] | fetch Debian's arm64 kernel package |
+//! | [`debian`] | fetch Debian's arm64 packages with APT |
+//! | [`guest_material`] | the guest to boot: the user's, or the default (fetched, cached) |
+//! | [`initramfs`] | the default guest's busybox initramfs and `/init` |
+//! | [`cpio`] | write cpio (newc) archives |
+//! | [`serial`] | how QEMU connects the serial console to the terminal |
+//! | [`exec`] | `run --exec`: run a command in the guest by typing on its console |
+//! | [`exec_session`] | the console conversation of `--exec`, as a pure state machine |
+//! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
 #![forbid(unsafe_code)]
 
 pub mod apt;
 pub mod cli;
+pub mod cpio;
 pub mod debian;
 pub mod dtb_pack;
 pub mod error;
+pub mod exec;
+pub mod exec_session;
 pub mod fixtures;
 pub mod flat;
 pub mod guest;
+pub mod guest_material;
 pub mod image;
+pub mod initramfs;
+pub mod no_hyp;
 pub mod os_release;
 pub mod paths;
 pub mod process;
 pub mod qemu;
 pub mod run;
+pub mod serial;
 pub mod setup;
 pub mod test;
 pub mod test_guests;

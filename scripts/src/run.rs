@@ -1,16 +1,24 @@
-//! `cargo xtask run`: boot Aerie in QEMU with the terminal as its serial console.
+//! `cargo xtask run`: boot Aerie (or with `--no-hyp` just the guest) in QEMU with the
+//! terminal as its serial console, or drive that console for `--exec`.
 
 use std::fs::File;
 use std::path::Path;
 use std::process::{Command, ExitCode};
+use std::time::Duration;
 
 use crate::cli::RunOptions;
 use crate::error::{Context, Result};
+use crate::exec::{self, ExecSpec};
+use crate::exec_session::Ready;
 use crate::guest::{self, PackedGuest};
+use crate::guest_material::{self, GuestFiles};
 use crate::image;
+use crate::initramfs;
+use crate::no_hyp;
 use crate::paths::Layout;
 use crate::process;
 use crate::qemu::QEMU;
+use crate::serial::{self, Serial};
 use crate::setup;
 
 /// Size of the snapshot disk attached to QEMU.
@@ -19,33 +27,107 @@ const SNAPSHOTS_SIZE: u64 = 256 << 20;
 /// The TCP port of QEMU's gdb server with `--gdb`.
 const GDB_PORT: u16 = 1234;
 
-/// Runs `cargo xtask run`; the exit code is QEMU's.
+/// What `--exec` types to end the guest once the command is done: busybox's
+/// immediate power-off (PSCI SYSTEM_OFF), without init scripts.
+const POWER_OFF: &str = "poweroff -f";
+
+/// Runs `cargo xtask run`. The exit code is QEMU's, or with `--exec` the command's
+/// (see [`ExecOutcome::exit_code`]).
 pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     setup::ensure_qemu()?;
-    let built = image::build(layout, options.profile)?;
-    let snapshots = layout.snapshots_disk();
-    ensure_sparse_disk(&snapshots, SNAPSHOTS_SIZE)?;
-
-    let guest = match &options.kernel {
-        Some(kernel) if !options.no_guest => Some(guest::pack(
-            kernel,
-            options.initrd.as_deref(),
-            options.append.as_deref(),
-            &layout.aerie_dir().join("guest.cpio"),
-        )?),
-        _ => None,
+    let guest = guest_material::choose(layout, options)?;
+    let serial = match (&options.exec, options.no_hyp) {
+        (Some(_), _) => Serial::Piped,
+        (None, true) => Serial::Qemu,
+        (None, false) => Serial::Aerie,
     };
     let mut qemu = Command::new(QEMU);
-    qemu.args(qemu_args(options, &built.image, &snapshots, guest.as_ref()));
+    let mut bundle = None;
+    let elf = match &guest {
+        Some(guest) if options.no_hyp => {
+            qemu.args(no_hyp::qemu_args(options, guest, serial));
+            None
+        }
+        _ => {
+            let built = image::build(layout, options.profile)?;
+            let snapshots = layout.snapshots_disk();
+            ensure_sparse_disk(&snapshots, SNAPSHOTS_SIZE)?;
+            let packed = match &guest {
+                Some(guest) => Some(guest::pack(
+                    &guest.kernel,
+                    guest.initrd.as_deref(),
+                    guest.cmdline.as_deref(),
+                    &private_bundle(layout),
+                )?),
+                None => None,
+            };
+            qemu.args(qemu_args(
+                options,
+                &built.image,
+                &snapshots,
+                packed.as_ref(),
+                serial,
+            ));
+            bundle = packed.map(|packed| packed.bundle);
+            Some(std::path::absolute(&built.elf).unwrap_or(built.elf))
+        }
+    };
     if options.gdb {
-        let elf = std::path::absolute(&built.elf).unwrap_or(built.elf);
         println!(
             "{}",
-            gdb_hint(&elf, process::find_on_path("gdb-multiarch").is_some())
+            gdb_hint(
+                elf.as_deref(),
+                process::find_on_path("gdb-multiarch").is_some()
+            )
         );
     }
-    let status = qemu.status().context(|| format!("cannot start {QEMU}"))?;
-    Ok(ExitCode::from(exit_byte(status)))
+    let result = match &options.exec {
+        Some(command) => exec(&mut qemu, options, command, guest.as_ref()),
+        None => qemu
+            .status()
+            .context(|| format!("cannot start {QEMU}"))
+            .map(|status| ExitCode::from(exit_byte(status))),
+    };
+    if let Some(bundle) = bundle {
+        // QEMU has read it: keep the last run's bundle under its documented name.
+        let _ = std::fs::rename(bundle, layout.aerie_dir().join(BUNDLE_NAME));
+    }
+    result
+}
+
+/// The bundle's name in `target/aerie/` once QEMU is done with it (`cpio -t` lists it).
+const BUNDLE_NAME: &str = "guest.cpio";
+
+/// Where this run writes its guest bundle: a name of its own (`guest.cpio.<pid>`), so
+/// that runs side by side (parallel tests) never boot each other's guest.
+fn private_bundle(layout: &Layout) -> std::path::PathBuf {
+    layout
+        .aerie_dir()
+        .join(format!("{BUNDLE_NAME}.{}", std::process::id()))
+}
+
+/// Runs `command` in the guest through its console (`--exec`).
+fn exec(
+    qemu: &mut Command,
+    options: &RunOptions,
+    command: &str,
+    guest: Option<&GuestFiles>,
+) -> Result<ExitCode> {
+    let spec = ExecSpec {
+        command: command.to_string(),
+        timeout: Duration::from_secs(options.timeout_secs),
+        ready: match guest {
+            Some(guest) if guest.is_default => Ready::Marker(initramfs::READY_MARKER),
+            _ => Ready::Quiet,
+        },
+        power_off: POWER_OFF.to_string(),
+        verbose: options.verbose,
+    };
+    let outcome = exec::run(qemu, &spec, &mut std::io::stdout().lock())?;
+    if let Some(report) = outcome.report(command, spec.timeout) {
+        eprintln!("xtask: {report}");
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
 }
 
 /// RAM Aerie needs beside the guest's: QEMU loads the bundle 128 MiB into RAM, and
@@ -61,13 +143,14 @@ pub fn machine_mem_mib(options: &RunOptions, guest: Option<&PackedGuest>) -> u64
     }
 }
 
-/// QEMU's arguments for `options`, booting `image` with `snapshots` as a virtio disk
-/// and `guest` (if any) as the initrd.
+/// QEMU's arguments for `options`, booting `image` with `snapshots` as a virtio disk,
+/// `guest` (if any) as the initrd and the console connected as `serial` says.
 pub fn qemu_args(
     options: &RunOptions,
     image: &Path,
     snapshots: &Path,
     guest: Option<&PackedGuest>,
+    serial: Serial,
 ) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "-M".into(),
@@ -81,7 +164,9 @@ pub fn qemu_args(
         options.smp.to_string(),
         "-m".into(),
         format!("{}M", machine_mem_mib(options, guest)),
-        "-nographic".into(),
+    ];
+    args.extend(serial::args(serial));
+    args.extend([
         "-kernel".into(),
         image.display().to_string(),
         "-semihosting-config".into(),
@@ -93,7 +178,7 @@ pub fn qemu_args(
         ),
         "-device".into(),
         "virtio-blk-device,drive=snapshots".into(),
-    ];
+    ]);
     if let Some(guest) = guest {
         args.extend([
             "-initrd".into(),
@@ -105,10 +190,28 @@ pub fn qemu_args(
             ),
         ]);
     }
-    if options.gdb {
-        args.extend(["-S".into(), "-gdb".into(), format!("tcp::{GDB_PORT}")]);
-    }
+    args.extend(exec_args(options));
+    args.extend(gdb_args(options));
     args
+}
+
+/// QEMU's arguments for `--exec`: a reset (a guest panic with `panic=-1`, `reboot`)
+/// ends the run at once instead of booting again until the timeout.
+pub fn exec_args(options: &RunOptions) -> Vec<String> {
+    if options.exec.is_some() {
+        vec!["-no-reboot".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// QEMU's arguments for `--gdb`: start halted, gdb server on [`GDB_PORT`].
+pub fn gdb_args(options: &RunOptions) -> Vec<String> {
+    if options.gdb {
+        vec!["-S".into(), "-gdb".into(), format!("tcp::{GDB_PORT}")]
+    } else {
+        Vec::new()
+    }
 }
 
 /// Doubles commas, QEMU's escape inside an option value.
@@ -116,12 +219,15 @@ fn qemu_escape(value: &str) -> String {
     value.replace(',', ",,")
 }
 
-/// What to print before QEMU waits for a debugger.
-pub fn gdb_hint(elf: &Path, have_gdb: bool) -> String {
+/// What to print before QEMU waits for a debugger; `elf` is Aerie's, absent with
+/// `--no-hyp` (then gdb attaches to the guest kernel, without symbols).
+pub fn gdb_hint(elf: Option<&Path>, have_gdb: bool) -> String {
     let mut gdb = Command::new("gdb-multiarch");
-    gdb.arg("-q")
-        .arg(elf)
-        .args(["-ex", &format!("target remote localhost:{GDB_PORT}")]);
+    gdb.arg("-q");
+    if let Some(elf) = elf {
+        gdb.arg(elf);
+    }
+    gdb.args(["-ex", &format!("target remote localhost:{GDB_PORT}")]);
     let mut hint = format!(
         "gdb: QEMU waits for a debugger on localhost:{GDB_PORT}; attach with:\n  {}",
         process::display(&gdb)
@@ -169,11 +275,14 @@ mod tests {
             Path::new("/t/aerie/aerie.bin"),
             Path::new("/t/aerie/snapshots.img"),
             None,
+            Serial::Aerie,
         );
         assert_eq!(
             args.join(" "),
             "-M virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 2 -m 1024M \
-             -nographic -kernel /t/aerie/aerie.bin -semihosting-config enable=on,target=native \
+             -display none -monitor none -chardev stdio,id=console,signal=off,mux=off \
+             -serial chardev:console \
+             -kernel /t/aerie/aerie.bin -semihosting-config enable=on,target=native \
              -drive file=/t/aerie/snapshots.img,if=none,format=raw,id=snapshots \
              -device virtio-blk-device,drive=snapshots"
         );
@@ -189,7 +298,14 @@ mod tests {
             gdb: true,
             ..RunOptions::default()
         };
-        let args = qemu_args(&options, Path::new("/i"), Path::new("/a,b/s.img"), None).join(" ");
+        let args = qemu_args(
+            &options,
+            Path::new("/i"),
+            Path::new("/a,b/s.img"),
+            None,
+            Serial::Piped,
+        )
+        .join(" ");
         assert!(
             args.starts_with("-M virt,virtualization=on,gic-version=2 -cpu max -smp 8 -m 512M")
         );
@@ -208,7 +324,14 @@ mod tests {
             smp: 2,
             ..RunOptions::default()
         };
-        let args = qemu_args(&options, Path::new("/i"), Path::new("/s"), Some(&guest)).join(" ");
+        let args = qemu_args(
+            &options,
+            Path::new("/i"),
+            Path::new("/s"),
+            Some(&guest),
+            Serial::Aerie,
+        )
+        .join(" ");
         assert!(args.contains("-m 702M"), "{args}");
         assert!(
             args.contains("-initrd /t/guest.cpio -append aerie.guest.mem=512M aerie.guest.smp=2")
@@ -216,15 +339,48 @@ mod tests {
     }
 
     #[test]
+    fn each_run_packs_its_own_bundle() {
+        let bundle = private_bundle(&Layout::new("/w".into(), None));
+        assert_eq!(
+            bundle,
+            Path::new(&format!(
+                "/w/target/aerie/guest.cpio.{}",
+                std::process::id()
+            ))
+        );
+    }
+
+    #[test]
+    fn exec_runs_stop_at_a_reset() {
+        let exec = RunOptions {
+            exec: Some("true".into()),
+            ..RunOptions::default()
+        };
+        let args = qemu_args(&exec, Path::new("/i"), Path::new("/s"), None, Serial::Piped);
+        assert!(args.contains(&"-no-reboot".to_string()));
+        let args = qemu_args(
+            &RunOptions::default(),
+            Path::new("/i"),
+            Path::new("/s"),
+            None,
+            Serial::Aerie,
+        );
+        assert!(!args.contains(&"-no-reboot".to_string()));
+    }
+
+    #[test]
     fn gdb_hint_gives_the_exact_command() {
-        let hint = gdb_hint(Path::new("/w/target/aerie"), true);
+        let hint = gdb_hint(Some(Path::new("/w/target/aerie")), true);
         assert!(
             hint.contains("gdb-multiarch -q /w/target/aerie -ex 'target remote localhost:1234'")
         );
         assert!(!hint.contains("apt-get"));
         assert!(
-            gdb_hint(Path::new("/e"), false)
+            gdb_hint(Some(Path::new("/e")), false)
                 .contains("install it with: apt-get install gdb-multiarch")
+        );
+        assert!(
+            gdb_hint(None, true).contains("gdb-multiarch -q -ex 'target remote localhost:1234'")
         );
     }
 

@@ -46,6 +46,13 @@ pub fn wait_for_event() {
     aarch64_cpu::asm::wfe();
 }
 
+/// Waits for an interrupt (`WFI`). Wakes for a pending physical interrupt even
+/// while interrupts are masked at EL2, which is how Aerie takes them (as guest
+/// exits, once it returns to the guest).
+pub fn wait_for_interrupt() {
+    aarch64_cpu::asm::wfi();
+}
+
 /// Wakes CPUs waiting in [`wait_for_event`] (`SEV`).
 pub fn send_event() {
     aarch64_cpu::asm::sev();

@@ -97,6 +97,19 @@ pub fn write_exception_registers(elr: u64, spsr: u64, esr: u64, far: Option<u64>
     }
 }
 
+/// Turns the EL1 virtual timer off (CNTV_CTL_EL0 = 0).
+pub fn disable_virtual_timer() {
+    // SAFETY: the timer belongs to the vCPU that just stopped on this CPU; its
+    // state was saved first.
+    unsafe {
+        asm!(
+            "msr CNTV_CTL_EL0, xzr",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
 /// Loads the guest's FP/SIMD registers.
 ///
 /// # Safety

@@ -94,10 +94,9 @@ const SRE_EL2_VALUE: u64 = 0b1111;
 const CTLR_EOIMODE: u64 = 1 << 1;
 /// ICH_HCR_EL2.En: the virtual CPU interface is on.
 pub const ICH_HCR_EN: u64 = 1 << 0;
-/// ICH_HCR_EL2.UIE: maintenance interrupt when at most one list register is valid.
-pub const ICH_HCR_UIE: u64 = 1 << 1;
-/// ICH_HCR_EL2.NPIE: maintenance interrupt when no list register is pending.
-pub const ICH_HCR_NPIE: u64 = 1 << 3;
+
+/// The host GIC, once the boot CPU has set it up (GICv3 hosts only).
+pub static HOST_GIC: spin::Once<HostGic> = spin::Once::new();
 
 /// Memory-mapped GIC registers at a base address.
 #[derive(Clone, Copy)]
@@ -146,7 +145,10 @@ impl HostGic {
         for (slot, region) in regions.iter_mut().zip(redistributors) {
             *slot = Some(*region);
         }
-        Self { distributor: Frame(distributor.start() as usize), redistributors: regions }
+        Self {
+            distributor: Frame(distributor.start() as usize),
+            redistributors: regions,
+        }
     }
 
     fn wait_for_distributor(&self) {
@@ -181,7 +183,10 @@ impl HostGic {
     pub fn enable_spi(&self, intid: u32, mpidr: u64) {
         let d = self.distributor;
         d.write64(GICD_IROUTER + intid as usize * 8, mpidr & 0xff_00ff_ffff);
-        d.write32(GICD_ISENABLER + (intid as usize / 32) * 4, 1 << (intid % 32));
+        d.write32(
+            GICD_ISENABLER + (intid as usize / 32) * 4,
+            1 << (intid % 32),
+        );
     }
 
     /// The redistributor of the CPU with affinity `mpidr`.
@@ -212,7 +217,9 @@ impl HostGic {
     /// maintenance interrupt and the virtual timer PPI, and turns on the EL2 CPU
     /// interface. Returns false if this CPU has no redistributor.
     pub fn init_cpu(&self, mpidr: u64) -> bool {
-        let Some(r) = self.redistributor_of(mpidr) else { return false };
+        let Some(r) = self.redistributor_of(mpidr) else {
+            return false;
+        };
         r.write32(GICR_WAKER, r.read32(GICR_WAKER) & !WAKER_PROCESSOR_SLEEP);
         while r.read32(GICR_WAKER) & WAKER_CHILDREN_ASLEEP != 0 {
             core::hint::spin_loop();
@@ -270,13 +277,17 @@ pub fn acknowledge() -> u32 {
 /// Priority drop for `intid` (EOImode = 1: it stays active until deactivated).
 pub fn end_of_interrupt(intid: u32) {
     // SAFETY: ends the priority of an interrupt this CPU acknowledged.
-    unsafe { asm!("msr ICC_EOIR1_EL1, {}", in(reg) u64::from(intid), options(nostack, preserves_flags)) };
+    unsafe {
+        asm!("msr ICC_EOIR1_EL1, {}", in(reg) u64::from(intid), options(nostack, preserves_flags))
+    };
 }
 
 /// Deactivates `intid`.
 pub fn deactivate(intid: u32) {
     // SAFETY: deactivating an interrupt this CPU acknowledged.
-    unsafe { asm!("msr ICC_DIR_EL1, {}", in(reg) u64::from(intid), options(nostack, preserves_flags)) };
+    unsafe {
+        asm!("msr ICC_DIR_EL1, {}", in(reg) u64::from(intid), options(nostack, preserves_flags))
+    };
 }
 
 /// Sends [`KICK_SGI`] to the CPU with affinity `mpidr`.

@@ -1,3 +1,4 @@
 //! Drivers for the physical devices Aerie itself uses.
 
+pub mod gicv3;
 pub mod pl011;

@@ -4,7 +4,7 @@
 //! them: on the Raspberry Pi the firmware programs the UART from `config.txt`, and
 //! reprogramming it would need the UART's reference clock.
 
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite};
@@ -14,8 +14,17 @@ register_bitfields! [u32,
     FR [
         /// Transmit FIFO full: the data register cannot take another byte.
         TXFF OFFSET(5) NUMBITS(1) [],
+        /// Receive FIFO empty: nothing to read.
+        RXFE OFFSET(4) NUMBITS(1) [],
         /// UART busy: still transmitting (including the stop bits of the last byte).
         BUSY OFFSET(3) NUMBITS(1) []
+    ],
+    /// Interrupt mask set/clear, and interrupt clear: the same bit layout.
+    INT [
+        /// Receive timeout: data waited in the FIFO without more arriving.
+        RT OFFSET(6) NUMBITS(1) [],
+        /// Receive: the FIFO reached its trigger level.
+        RX OFFSET(4) NUMBITS(1) []
     ]
 ];
 
@@ -27,7 +36,13 @@ register_structs! {
         (0x004 => _reserved),
         /// Flag register.
         (0x018 => fr: ReadOnly<u32, FR::Register>),
-        (0x01c => @END),
+        (0x01c => _reserved1),
+        /// Interrupt mask set/clear.
+        (0x038 => imsc: ReadWrite<u32, INT::Register>),
+        (0x03c => _reserved2),
+        /// Interrupt clear.
+        (0x044 => icr: ReadWrite<u32, INT::Register>),
+        (0x048 => @END),
     }
 }
 
@@ -67,6 +82,20 @@ impl Pl011 {
             }
             self.write_byte(byte);
         }
+    }
+
+    /// The next received byte, if any (error flags in DR bits 8-11 are dropped).
+    pub fn read_byte(&self) -> Option<u8> {
+        if self.registers.fr.is_set(FR::RXFE) {
+            return None;
+        }
+        Some((self.registers.dr.get() & 0xff) as u8)
+    }
+
+    /// Raises the UART's interrupt when bytes arrive (receive and receive-timeout).
+    pub fn enable_receive_interrupts(&self) {
+        self.registers.icr.write(INT::RX::SET + INT::RT::SET);
+        self.registers.imsc.modify(INT::RX::SET + INT::RT::SET);
     }
 
     /// Waits until every queued byte has left the UART, so that nothing is lost

@@ -8,11 +8,14 @@
 //! that are meant to (SYSTEM_OFF, SYSTEM_RESET, Aerie's EXIT hypercall).
 
 use super::Vm;
+use super::interrupts;
 use super::run::VcpuRun;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::ExitKind;
 use crate::arch::{cpu, hyp_config};
 use crate::stop;
+use aerie_devices::mmio::{AccessWidth, MmioDevice};
+use aerie_devices::vgic::Vgic;
 use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo};
 use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
 use aerie_hyp::inject::{self, GuestState, Injection};
@@ -77,7 +80,12 @@ pub fn handle(
     vcpu.stats.count(kind, info);
     match kind {
         ExitKind::Synchronous => {}
-        ExitKind::Irq | ExitKind::Fiq => return Flow::Continue,
+        ExitKind::Irq | ExitKind::Fiq => {
+            if vm.vgic.is_some() {
+                interrupts::handle_physical(vm, vcpu);
+            }
+            return Flow::Continue;
+        }
         ExitKind::SError => {
             SERROR.report(format_args!(
                 "ESR {:#x} at pc {:#x}",
@@ -108,7 +116,7 @@ pub fn handle(
             Flow::Continue
         }
         Exit::SystemRegister(access) => {
-            system_register(vcpu, registers, &access);
+            system_register(vm, vcpu, registers, &access);
             Flow::Continue
         }
         Exit::SetWayCacheOp { register, .. } => {
@@ -119,7 +127,7 @@ pub fn handle(
         Exit::Wfi | Exit::Wfit { .. } | Exit::Wfet { .. } => {
             // WFIT/WFET may complete early (like any wait), so one idle period is
             // correct for them too, deadline or not.
-            idle();
+            idle(vm, vcpu);
             registers.pc += INSTRUCTION_SIZE;
             Flow::Continue
         }
@@ -135,10 +143,19 @@ pub fn handle(
     }
 }
 
-/// Waits for an event: the EL2 event stream (see `hyp_config`) guarantees a wake-up
-/// within about 65 µs, so a WFI costs the guest at most that, and the CPU sleeps.
-fn idle() {
-    cpu::wait_for_event();
+/// Idles the CPU for a vCPU waiting for an interrupt. With a vGIC: returns at once
+/// if one is deliverable, else sleeps (WFI) until a physical interrupt arrives (the
+/// guest's timer, the console, a kick from another CPU), which the guest then takes
+/// as an exit. Without one: one period of the EL2 event stream (about 65 µs).
+fn idle(vm: &Vm, vcpu: &VcpuRun) {
+    match &vm.vgic {
+        Some(vgic) => {
+            if !vgic.lock().has_pending(vcpu.index) {
+                cpu::wait_for_interrupt();
+            }
+        }
+        None => cpu::wait_for_event(),
+    }
 }
 
 /// Writes an injected exception into the guest's state.
@@ -169,6 +186,16 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
         });
         return;
     };
+    if let (Some(vgic), Some(access)) = (&vm.vgic, &abort.access) {
+        let window = super::vgic_window(&vgic.lock());
+        if window.contains(ipa) {
+            let offset = ipa - window.start();
+            let mut device = VgicWindow { vgic, offset };
+            let _ = mmio::emulate(access, offset, registers, &mut device);
+            registers.pc += INSTRUCTION_SIZE;
+            return;
+        }
+    }
     let on_bus = vm.bus.lock().contains(ipa);
     if on_bus && abort.cache_maintenance {
         // Cache maintenance by address on a device: nothing is cached, nothing to do.
@@ -177,11 +204,14 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
     }
     match (&abort.access, on_bus) {
         (Some(access), true) => {
-            let result = mmio::emulate(access, ipa, registers, &mut vm.bus.lock());
+            let result = mmio::emulate(access, ipa, registers, &mut *vm.bus.lock());
             match result {
                 MmioResult::Done => {
                     registers.pc += INSTRUCTION_SIZE;
                     super::run::drain_uart(vm);
+                    if vm.vgic.is_some() {
+                        interrupts::update_uart_line(vm);
+                    }
                 }
                 MmioResult::Unmapped => {
                     UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
@@ -209,7 +239,31 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
     }
 }
 
-fn system_register(vcpu: &mut VcpuRun, registers: &mut VcpuRegisters, access: &SysRegAccess) {
+/// The vGIC's register window as an MMIO target, addressed by offset.
+struct VgicWindow<'v> {
+    vgic: &'v spin::Mutex<aerie_devices::vgic::VgicV3>,
+    offset: u64,
+}
+
+impl mmio::MmioTarget for VgicWindow<'_> {
+    fn read(&mut self, address: u64, width: AccessWidth) -> Option<u64> {
+        debug_assert_eq!(address, self.offset);
+        Some(MmioDevice::read(&mut *self.vgic.lock(), address, width))
+    }
+
+    fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()> {
+        debug_assert_eq!(address, self.offset);
+        MmioDevice::write(&mut *self.vgic.lock(), address, width, value);
+        Some(())
+    }
+}
+
+fn system_register(
+    vm: &Vm,
+    vcpu: &mut VcpuRun,
+    registers: &mut VcpuRegisters,
+    access: &SysRegAccess,
+) {
     let counter = cpu::counter();
     let reg = access.reg();
     let value = registers.get(access.register);
@@ -230,6 +284,18 @@ fn system_register(vcpu: &mut VcpuRun, registers: &mut VcpuRegisters, access: &S
             Some(0)
         }
         reg if reg == SysReg::ACTLR_EL1 || reg.is_pmu() => Some(0),
+        SysReg::ICC_SGI1R_EL1 if !access.is_read => match &vm.vgic {
+            Some(vgic) => {
+                let targets = vgic.lock().send_sgi_from_register(vcpu.index, value);
+                if let Ok(targets) = targets {
+                    for target in targets.iter() {
+                        interrupts::kick(target);
+                    }
+                }
+                Some(0)
+            }
+            None => None,
+        },
         _ => None,
     };
     match handled {
@@ -286,7 +352,7 @@ fn hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuRegisters)
             return Flow::VcpuOff;
         }
         Action::Suspend => {
-            idle();
+            idle(vm, vcpu);
             answer([0; 4]);
         }
         Action::SystemOff => {

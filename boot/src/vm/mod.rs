@@ -6,7 +6,9 @@
 //! and sets up the emulated devices. [`run_vcpu`] then runs one vCPU on the calling
 //! CPU until the vCPU turns itself off.
 
+mod console;
 mod exits;
+mod interrupts;
 mod ram;
 mod run;
 mod stage2_tables;
@@ -19,8 +21,9 @@ use crate::memory;
 use aerie_devices::bus::{DeviceId, MmioBus};
 use aerie_devices::pl011::Pl011;
 use aerie_devices::testdev::TestDevice;
+use aerie_devices::vgic::{Vgic, VgicV3, VgicV3Config};
 use aerie_hyp::bundle::Bundle;
-use aerie_hyp::guest_fdt::{self, GuestDescription};
+use aerie_hyp::guest_fdt::{self, GicDescription, GuestDescription};
 use aerie_hyp::guest_layout;
 use aerie_hyp::image::ImageHeader;
 use aerie_hyp::loader::{self, LoadPlan};
@@ -35,6 +38,8 @@ use core::fmt;
 
 /// The VMID of Aerie's (single) guest.
 const VMID: u8 = 1;
+/// The guest's maintenance interrupt, as a PPI number (INTID 25).
+const MAINTENANCE_PPI: u32 = 9;
 
 /// Everything the vCPUs share.
 pub struct Vm {
@@ -44,6 +49,11 @@ pub struct Vm {
     pub bus: spin::Mutex<MmioBus>,
     /// The guest's UART on the bus, for draining its output.
     pub uart: DeviceId,
+    /// The virtual GIC, when the host has a GICv3 (guests of GICv2 hosts get no
+    /// interrupt controller yet).
+    pub vgic: Option<spin::Mutex<VgicV3>>,
+    /// The host UART's interrupt, when Aerie takes console input from it.
+    pub host_uart_intid: Option<u32>,
     /// PSCI power states of the vCPUs.
     pub psci: spin::Mutex<PsciState>,
     /// Where vCPU 0 starts, and its x0 (the device tree).
@@ -71,6 +81,21 @@ pub fn get() -> Option<&'static Vm> {
     VM.get()
 }
 
+/// The guest's virtual GIC window (distributor to the last redistributor).
+pub fn vgic_window(vgic: &VgicV3) -> Range {
+    Range::from_start_size(guest_layout::GIC_DISTRIBUTOR, vgic.window_size())
+        .expect("the vGIC window is small")
+}
+
+impl Vm {
+    /// The guest UART's interrupt line.
+    pub fn uart_interrupt_level(&self) -> bool {
+        let mut bus = self.bus.lock();
+        bus.downcast_mut::<Pl011>(self.uart)
+            .is_some_and(|uart| uart.interrupt_level())
+    }
+}
+
 /// What the guest should get.
 pub struct GuestConfig {
     /// Number of vCPUs.
@@ -79,6 +104,10 @@ pub struct GuestConfig {
     pub ram: GuestRam,
     /// Whether to add the test device.
     pub test_device: bool,
+    /// Whether to give the guest a GICv3 (the host has one).
+    pub gic: bool,
+    /// The host UART's interrupt, for console input.
+    pub host_uart_intid: Option<u32>,
 }
 
 /// Why the guest cannot be created. The message says what to change.
@@ -102,6 +131,26 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
     let ram = config.ram;
     let initrd = bundle.initrd;
     let cmdline = bundle.cmdline.unwrap_or("");
+    let vgic = if config.gic {
+        let vgic = VgicV3::new(VgicV3Config::new(config.vcpus))
+            .map_err(|e| error(format!("virtual GIC: {e}")))?;
+        Some(vgic)
+    } else {
+        None
+    };
+    let gic_description = vgic.as_ref().map(|vgic| GicDescription::V3 {
+        distributor: Range::from_start_size(
+            guest_layout::GIC_DISTRIBUTOR,
+            guest_layout::GIC_DISTRIBUTOR_SIZE,
+        )
+        .expect("constant range"),
+        redistributors: Range::from_start_size(
+            guest_layout::GIC_REDISTRIBUTORS,
+            guest_layout::GIC_REDISTRIBUTOR_SIZE * vgic.vcpus() as u64,
+        )
+        .expect("bounded by the vCPU count"),
+        maintenance_ppi: MAINTENANCE_PPI,
+    });
 
     // The device tree's size does not depend on where things go, except for the
     // initrd addresses (fixed-size cells), so build it once to size it.
@@ -112,8 +161,8 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         initrd: initrd_range,
         uart: true,
         test_device: config.test_device,
-        gic: None,
-        timer: false,
+        gic: gic_description,
+        timer: gic_description.is_some(),
     };
     let probe = guest_fdt::build(&describe(
         initrd.map(|i| Range::from_start_size(0, i.len() as u64).unwrap()),
@@ -179,6 +228,8 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         ram,
         bus: spin::Mutex::new(bus),
         uart,
+        vgic: vgic.map(spin::Mutex::new),
+        host_uart_intid: config.host_uart_intid,
         psci: spin::Mutex::new(PsciState::new(config.vcpus)),
         boot_entry: (plan.entry, plan.device_tree.start()),
         control: hyp_config::GuestControl {

@@ -2,10 +2,13 @@
 
 use super::Vm;
 use super::exits::{self, Flow};
+use super::interrupts;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::{ExitKind, SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
+use crate::drivers::gicv3::{self, VIRTUAL_TIMER_INTID};
 use aerie_devices::pl011::Pl011;
+use aerie_devices::vgic::Vgic;
 use aerie_hyp::exit::TrapInfo;
 use aerie_hyp::vcpu::{EmulatedTimer, VcpuState};
 use core::arch::asm;
@@ -22,6 +25,8 @@ pub struct ExitStats {
     pub irq: u64,
     /// Everything else.
     pub other: u64,
+    /// Physical interrupts taken.
+    pub interrupts: u64,
 }
 
 impl ExitStats {
@@ -43,6 +48,8 @@ pub struct VcpuRun {
     pub timer: EmulatedTimer,
     /// Exit counts.
     pub stats: ExitStats,
+    /// How many list registers this CPU has (0 without a vGIC).
+    pub list_registers: usize,
     /// Debug output not yet printed (an unfinished line).
     line: [u8; DEBUG_LINE],
     line_length: usize,
@@ -116,19 +123,31 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     vm.psci.lock().mark_on(index);
     log::debug!("vCPU {index} starting at {:#x}", state.registers.pc);
 
+    let list_registers = match &vm.vgic {
+        Some(vgic) => {
+            let _ = vgic
+                .lock()
+                .map_hardware(VIRTUAL_TIMER_INTID, index, VIRTUAL_TIMER_INTID);
+            gicv3::list_register_count()
+        }
+        None => 0,
+    };
     let mut run = VcpuRun {
         index,
         timer: state.physical_timer,
         stats: ExitStats::default(),
+        list_registers,
         line: [0; DEBUG_LINE],
         line_length: 0,
     };
     let mut frame = SwitchFrame::new(state.registers);
     loop {
+        interrupts::load(vm, &mut run);
         // SAFETY: guest mode is set up for this vCPU; the frame's PSTATE comes from
         // the guest's own exits or from a reset state, so it never names EL2.
         let kind = unsafe { enter_guest(&mut frame) };
         let info = trap_info();
+        interrupts::save(vm, &mut run);
         match exits::handle(vm, &mut run, &mut frame.guest, kind, &info) {
             Flow::Continue => {}
             Flow::VcpuOff => break,
@@ -143,5 +162,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     state.physical_timer = run.timer;
     el1_state::save(&mut state.el1);
     el1_state::save_fp(&mut state.fp);
+    // A stopped vCPU's timer must not keep interrupting this CPU.
+    el1_state::disable_virtual_timer();
     state
 }

@@ -1,1 +1,245 @@
-//! TODO (being written)
+//! The virtual GIC: interrupt state kept in software, delivered to vCPUs through the
+//! list registers of the GIC's virtualization interface.
+//!
+//! References: Arm Generic Interrupt Controller Architecture Specification, GIC
+//! architecture version 3 and version 4 (IHI 0069H), chapter 12 for the register
+//! descriptions, and the Arm ARM (DDI 0487) for `ICH_LR<n>_EL2`, `ICH_HCR_EL2` and
+//! `ICC_SGI1R_EL1`.
+//!
+//! # How the hypervisor drives it
+//!
+//! The model is pure: it never touches a system register. The hypervisor
+//!
+//! - forwards the guest's accesses to the distributor and redistributor windows
+//!   ([`VgicV3`] is an [`MmioDevice`](crate::mmio::MmioDevice) spanning both, see
+//!   [`VgicV3`] for the layout);
+//! - reports device interrupt lines with [`Vgic::set_level`] /
+//!   [`Vgic::trigger_edge`], and trapped `ICC_SGI1R_EL1` writes with
+//!   [`Vgic::send_sgi_from_register`] (kicking the vCPUs it returns);
+//! - before entering vCPU `v`, calls [`Vgic::flush`] and loads the returned
+//!   [`LrPlan`] into `ICH_LR<n>_EL2` (zero in the list registers beyond the plan),
+//!   ORing [`LrPlan::maintenance_bits`] into `ICH_HCR_EL2`;
+//! - after every exit of vCPU `v`, reads back the same list registers and hands them
+//!   to [`Vgic::sync`] before anything else touches the vGIC for that vCPU;
+//! - on WFI, asks [`Vgic::has_pending`] whether to resume at once.
+//!
+//! Between `flush` and `sync` the interrupts placed in list registers are "in
+//! flight": the list register, not the model, holds their pending and active state.
+//! The model remembers what it placed where, never lists an interrupt on two vCPUs at
+//! once, and merges what happened meanwhile (a new edge, a guest write from another
+//! vCPU) when the list registers come back. `flush` for a vCPU whose previous plan was
+//! never synced treats that plan as returned unchanged, so a forgotten `sync` cannot
+//! lose or duplicate interrupts.
+//!
+//! # Modules
+//!
+//! | module | job |
+//! |---|---|
+//! | `state` | one interrupt: enable, group, priority, trigger, pending/active, hardware mapping, in-flight bookkeeping |
+//! | `registers` | the per-interrupt register blocks GICD and the GICR SGI frame share |
+//! | `distributor` | `GICD_*` registers |
+//! | `redistributor` | `GICR_*` registers (RD and SGI frames) |
+//! | `id_registers` | the `PIDR`/`CIDR` identification block |
+//! | `list_registers` | `ICH_LR<n>_EL2` encoding and the flush/sync algorithm |
+//! | `sgi` | decoding `ICC_SGI1R_EL1` and the set of targets |
+//! | `v3` | [`VgicV3`]: the GICv3 front-end tying the above together |
+//! | `save` | [`VgicState`]: the state as plain data |
+
+mod distributor;
+mod id_registers;
+mod list_registers;
+mod redistributor;
+mod registers;
+mod save;
+mod sgi;
+mod state;
+mod v3;
+
+#[cfg(test)]
+mod tests;
+
+pub use list_registers::{LrPlan, MAX_LIST_REGISTERS, ich_hcr, ich_lr};
+pub use save::{IrqSnapshot, SpiSnapshot, VcpuSnapshot, VgicState};
+pub use sgi::{SgiRequest, SgiTargets, SgiTargetsIter};
+pub use state::PRIORITY_MASK;
+pub use v3::{
+    DEFAULT_REDISTRIBUTOR_OFFSET, DEFAULT_SPIS, DISTRIBUTOR_SIZE, GicFrame, IgnoredAccess,
+    MAX_SPIS, MAX_VCPUS, REDISTRIBUTOR_SIZE, SGI_FRAME_OFFSET, VgicStats, VgicV3, VgicV3Config,
+    vcpu_affinity,
+};
+
+use core::fmt;
+
+/// Number of SGIs: INTIDs 0 to 15.
+pub const SGIS: u32 = 16;
+/// First PPI: INTIDs 16 to 31 are PPIs.
+pub const FIRST_PPI: u32 = 16;
+/// Interrupts private to each vCPU (SGIs and PPIs): INTIDs 0 to 31.
+pub const PRIVATE_INTERRUPTS: u32 = 32;
+/// First SPI: SPI `n` is INTID `32 + n`.
+pub const FIRST_SPI: u32 = 32;
+
+/// What the hypervisor needs from a virtual GIC, whatever the guest sees (the GICv3
+/// front-end [`VgicV3`] today, a GICv2 one later).
+///
+/// No method panics on any argument: out-of-range vCPUs and INTIDs are errors or are
+/// ignored, as each method says.
+pub trait Vgic {
+    /// The number of vCPUs the GIC serves.
+    fn vcpus(&self) -> usize;
+
+    /// Sets the level of a device's interrupt line: SPI `intid` (`vcpu` must be
+    /// `None`; the guest routes SPIs) or PPI `intid` of vCPU `vcpu`.
+    ///
+    /// A level-sensitive interrupt is pending while its line is high; an
+    /// edge-triggered one becomes pending on a rising edge. Fails for INTIDs the GIC
+    /// does not implement, for SGIs (they have no line), and for a missing, superfluous
+    /// or out-of-range vCPU.
+    fn set_level(&mut self, intid: u32, vcpu: Option<usize>, level: bool) -> Result<(), VgicError>;
+
+    /// Makes interrupt `intid` pending once, as an edge would (an SGI or PPI needs its
+    /// vCPU, an SPI none). On a level-sensitive interrupt the pending state lasts
+    /// until the guest acknowledges it. Fails like [`set_level`](Vgic::set_level),
+    /// except that SGIs are accepted.
+    fn trigger_edge(&mut self, intid: u32, vcpu: Option<usize>) -> Result<(), VgicError>;
+
+    /// Handles the guest's write of `icc_sgi1r` to `ICC_SGI1R_EL1` on vCPU `sender`:
+    /// makes the SGI pending on every target vCPU whose copy of it is in Group 1, and
+    /// returns those vCPUs so that the caller can kick the ones running. Targets that
+    /// name no vCPU are ignored. Fails only when `sender` is out of range.
+    fn send_sgi_from_register(
+        &mut self,
+        sender: usize,
+        icc_sgi1r: u64,
+    ) -> Result<SgiTargets, VgicError>;
+
+    /// Chooses what vCPU `vcpu` should see in its first `list_registers` list registers
+    /// (at most [`MAX_LIST_REGISTERS`]): its active interrupts, then its pending,
+    /// enabled interrupts of enabled groups by priority. The interrupts listed are in
+    /// flight until [`sync`](Vgic::sync). An out-of-range `vcpu` gets an empty plan.
+    fn flush(&mut self, vcpu: usize, list_registers: usize) -> LrPlan;
+
+    /// Takes back the list registers of vCPU `vcpu` after an exit: `list_registers[n]`
+    /// is the value read from list register `n`, for the registers the last
+    /// [`flush`](Vgic::flush) filled (extra values are ignored, missing ones count as
+    /// unchanged). Invalid list registers were deactivated by the guest; pending ones
+    /// it has not acknowledged yet stay pending. Level-sensitive interrupts whose line
+    /// is still high are pending again. An out-of-range `vcpu` is ignored.
+    fn sync(&mut self, vcpu: usize, list_registers: &[u64]);
+
+    /// Whether vCPU `vcpu` has an interrupt it could take: pending, not active,
+    /// enabled, in an enabled group. For waking a vCPU from WFI. False for an
+    /// out-of-range `vcpu`.
+    fn has_pending(&self, vcpu: usize) -> bool;
+
+    /// The priority of the highest-priority interrupt [`has_pending`](Vgic::has_pending)
+    /// would count (lower values are higher priorities), for comparing with the
+    /// guest's priority mask.
+    fn highest_pending_priority(&self, vcpu: usize) -> Option<u8>;
+
+    /// Marks PPI or SPI `intid` (for a PPI, vCPU `vcpu`'s copy; `vcpu` is ignored for
+    /// an SPI) as backed by physical interrupt `physical`, e.g. the virtual timer.
+    ///
+    /// A trigger of a hardware-backed interrupt means the physical interrupt fired and
+    /// the caller left it active. It is listed with the HW bit, so the guest's
+    /// deactivation deactivates the physical interrupt; the model does not keep it
+    /// pending once listed, and ignores triggers until a list register shows it
+    /// inactive again. Fails for SGIs, unimplemented INTIDs, out-of-range vCPUs and
+    /// physical INTIDs outside 16 to 1019.
+    fn map_hardware(&mut self, intid: u32, vcpu: usize, physical: u32) -> Result<(), VgicError>;
+}
+
+/// Why the vGIC refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VgicError {
+    /// The INTID is not implemented.
+    NoSuchInterrupt {
+        /// The INTID asked for.
+        intid: u32,
+        /// INTIDs from 0 up to (not including) this one are implemented.
+        limit: u32,
+    },
+    /// The vCPU does not exist.
+    NoSuchVcpu {
+        /// The vCPU asked for.
+        vcpu: usize,
+        /// The number of vCPUs.
+        vcpus: usize,
+    },
+    /// An SGI or PPI was named without the vCPU it belongs to.
+    MissingVcpu {
+        /// The INTID.
+        intid: u32,
+    },
+    /// An SPI was named with a vCPU (the guest routes SPIs itself).
+    UnexpectedVcpu {
+        /// The INTID.
+        intid: u32,
+    },
+    /// SGIs have no interrupt line to set a level on.
+    NoLine {
+        /// The INTID.
+        intid: u32,
+    },
+    /// SGIs cannot be backed by a physical interrupt.
+    NotMappable {
+        /// The INTID.
+        intid: u32,
+    },
+    /// A physical INTID outside the PPIs and SPIs (16 to 1019).
+    BadPhysicalInterrupt {
+        /// The physical INTID.
+        physical: u32,
+    },
+    /// The configuration asks for something the model cannot be.
+    BadConfig {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A saved state that does not fit this vGIC or holds impossible values.
+    BadState {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The front-end does not have this mechanism (e.g. `ICC_SGI1R_EL1` on a GICv2).
+    Unsupported,
+}
+
+impl fmt::Display for VgicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NoSuchInterrupt { intid, limit } => write!(
+                f,
+                "interrupt {intid} does not exist on the virtual GIC (INTIDs 0 to {} are implemented)",
+                limit.saturating_sub(1)
+            ),
+            Self::NoSuchVcpu { vcpu, vcpus } => write!(
+                f,
+                "vCPU {vcpu} does not exist on the virtual GIC ({vcpus} vCPUs)"
+            ),
+            Self::MissingVcpu { intid } => write!(
+                f,
+                "interrupt {intid} is private to a vCPU, but no vCPU was given"
+            ),
+            Self::UnexpectedVcpu { intid } => write!(
+                f,
+                "interrupt {intid} is shared (an SPI) and the guest routes it, but a vCPU was given"
+            ),
+            Self::NoLine { intid } => write!(
+                f,
+                "interrupt {intid} is an SGI, which has no line to set a level on"
+            ),
+            Self::NotMappable { intid } => write!(
+                f,
+                "interrupt {intid} is an SGI and cannot be backed by a physical interrupt"
+            ),
+            Self::BadPhysicalInterrupt { physical } => write!(
+                f,
+                "physical interrupt {physical} cannot back a virtual one (only PPIs and SPIs, 16 to 1019)"
+            ),
+            Self::BadConfig { reason } => write!(f, "virtual GIC configuration: {reason}"),
+            Self::BadState { reason } => write!(f, "saved virtual GIC state: {reason}"),
+            Self::Unsupported => f.write_str("this virtual GIC does not support the request"),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Interrupts for the guest: moving the vGIC's state in and out of the list
+//! registers around each guest run, and turning physical interrupts (the guest's
+//! virtual timer, the console UART, kicks from other CPUs) into virtual ones.
+
+use super::Vm;
+use super::run::VcpuRun;
+use crate::drivers::gicv3::{self, KICK_SGI, MAINTENANCE_INTID, SPURIOUS, VIRTUAL_TIMER_INTID};
+use aerie_devices::vgic::Vgic;
+use aerie_hyp::guest_layout;
+use aerie_hyp::platform::MAX_CPUS;
+use arrayvec::ArrayVec;
+
+/// The guest UART's interrupt ID (SPI 1).
+pub const GUEST_UART_INTID: u32 = 32 + guest_layout::UART_SPI;
+/// Most list registers Aerie uses (the architecture allows 16).
+const MAX_LIST_REGISTERS: usize = 16;
+
+/// Loads the vCPU's deliverable interrupts into the list registers before it runs.
+pub fn load(vm: &Vm, run: &mut VcpuRun) {
+    let Some(vgic) = &vm.vgic else { return };
+    let count = run.list_registers.min(MAX_LIST_REGISTERS);
+    let plan = vgic.lock().flush(run.index, count);
+    for n in 0..count {
+        gicv3::write_list_register(n, plan.value(n));
+    }
+    gicv3::write_hcr(gicv3::ICH_HCR_EN | plan.maintenance_bits());
+}
+
+/// Reads the list registers back after the vCPU stopped running.
+pub fn save(vm: &Vm, run: &mut VcpuRun) {
+    let Some(vgic) = &vm.vgic else { return };
+    let count = run.list_registers.min(MAX_LIST_REGISTERS);
+    let mut values = [0u64; MAX_LIST_REGISTERS];
+    for (n, value) in values.iter_mut().enumerate().take(count) {
+        *value = gicv3::read_list_register(n);
+    }
+    gicv3::write_hcr(gicv3::ICH_HCR_EN);
+    vgic.lock().sync(run.index, &values[..count]);
+}
+
+/// Takes every pending physical interrupt on this CPU (a guest exit with IRQ).
+pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
+    let Some(vgic) = &vm.vgic else { return };
+    loop {
+        let intid = gicv3::acknowledge();
+        if intid >= SPURIOUS {
+            return;
+        }
+        run.stats.interrupts += 1;
+        match intid {
+            VIRTUAL_TIMER_INTID => {
+                // Hardware-mapped: drop priority only; the guest's deactivation of
+                // the virtual interrupt deactivates the physical one.
+                let _ = vgic
+                    .lock()
+                    .set_level(VIRTUAL_TIMER_INTID, Some(run.index), true);
+                gicv3::end_of_interrupt(intid);
+            }
+            MAINTENANCE_INTID | KICK_SGI => {
+                gicv3::end_of_interrupt(intid);
+                gicv3::deactivate(intid);
+            }
+            intid if Some(intid) == vm.host_uart_intid => {
+                super::console::receive(vm);
+                gicv3::end_of_interrupt(intid);
+                gicv3::deactivate(intid);
+            }
+            _ => {
+                log::warn!("unexpected physical interrupt {intid}");
+                gicv3::end_of_interrupt(intid);
+                gicv3::deactivate(intid);
+            }
+        }
+    }
+}
+
+/// Makes vCPU `target` look at its interrupts soon: if it runs on another CPU,
+/// that CPU gets a kick SGI and leaves the guest.
+pub fn kick(target: usize) {
+    if let Some(mpidr) = crate::smp::host_mpidr_of_vcpu(target) {
+        if mpidr != crate::arch::cpu::mpidr() {
+            gicv3::kick(mpidr);
+        }
+    }
+}
+
+/// Updates the guest UART's interrupt line from the UART model's state, and kicks
+/// any other vCPU that now has an interrupt to take.
+pub fn update_uart_line(vm: &Vm) {
+    let Some(vgic) = &vm.vgic else { return };
+    let level = vm.uart_interrupt_level();
+    let mut vgic = vgic.lock();
+    let _ = vgic.set_level(GUEST_UART_INTID, None, level);
+    let waiting: ArrayVec<usize, MAX_CPUS> =
+        (0..vgic.vcpus()).filter(|&v| vgic.has_pending(v)).collect();
+    drop(vgic);
+    for vcpu in waiting {
+        kick(vcpu);
+    }
+}

@@ -1,0 +1,399 @@
+//! The list registers: what the hypervisor loads into `ICH_LR<n>_EL2` before entering
+//! a vCPU and reads back after an exit, and how the interrupts to list are chosen.
+//!
+//! Field positions are from the Arm ARM (DDI 0487) and IHI 0069H, registers
+//! `ICH_LR<n>_EL2` and `ICH_HCR_EL2` (the maintenance interrupt enables).
+
+use super::state::LrState;
+
+/// `ICH_LR<n>_EL2` fields.
+pub mod ich_lr {
+    /// vINTID, bits \[31:0\]: the virtual INTID.
+    pub const VINTID_MASK: u64 = 0xFFFF_FFFF;
+    /// pINTID, bits \[44:32\]: the physical INTID, when `HW` is set.
+    pub const PINTID_SHIFT: u32 = 32;
+    /// Width mask of pINTID once shifted down (13 bits).
+    pub const PINTID_MASK: u64 = 0x1FFF;
+    /// Priority, bits \[55:48\].
+    pub const PRIORITY_SHIFT: u32 = 48;
+    /// Group, bit \[60\]: 1 for Group 1.
+    pub const GROUP: u64 = 1 << 60;
+    /// HW, bit \[61\]: deactivating the virtual interrupt deactivates pINTID.
+    pub const HW: u64 = 1 << 61;
+    /// State, bits \[63:62\].
+    pub const STATE_SHIFT: u32 = 62;
+    /// State bit 62: pending.
+    pub const STATE_PENDING: u64 = 1 << 62;
+    /// State bit 63: active.
+    pub const STATE_ACTIVE: u64 = 1 << 63;
+}
+
+/// `ICH_HCR_EL2` maintenance interrupt enables a plan may ask for.
+pub mod ich_hcr {
+    /// UIE, bit \[1\]: maintenance interrupt when at most one list register holds a
+    /// valid (pending or active) interrupt.
+    pub const UIE: u64 = 1 << 1;
+    /// NPIE, bit \[3\]: maintenance interrupt while no list register holds a pending
+    /// interrupt.
+    pub const NPIE: u64 = 1 << 3;
+}
+
+/// The most list registers a CPU interface has (`ICH_VTR_EL2.ListRegs` is 4 bits:
+/// 1 to 16 registers).
+pub const MAX_LIST_REGISTERS: usize = 16;
+
+/// One interrupt placed in a list register, independent of the register format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LrEntry {
+    /// The virtual INTID.
+    pub(crate) intid: u32,
+    /// Pending and/or active.
+    pub(crate) state: LrState,
+    /// The priority.
+    pub(crate) priority: u8,
+    /// Group 1 (rather than Group 0).
+    pub(crate) group1: bool,
+    /// The physical INTID for a hardware-backed interrupt (HW bit).
+    pub(crate) physical: Option<u32>,
+}
+
+impl LrEntry {
+    /// The `ICH_LR<n>_EL2` value.
+    pub(crate) fn encode_v3(&self) -> u64 {
+        let mut value = u64::from(self.intid) & ich_lr::VINTID_MASK;
+        value |= u64::from(self.priority) << ich_lr::PRIORITY_SHIFT;
+        if self.group1 {
+            value |= ich_lr::GROUP;
+        }
+        if let Some(physical) = self.physical {
+            value |=
+                ich_lr::HW | ((u64::from(physical) & ich_lr::PINTID_MASK) << ich_lr::PINTID_SHIFT);
+        }
+        if self.state.pending {
+            value |= ich_lr::STATE_PENDING;
+        }
+        if self.state.active {
+            value |= ich_lr::STATE_ACTIVE;
+        }
+        value
+    }
+}
+
+/// The vINTID and state of an `ICH_LR<n>_EL2` value.
+pub(crate) fn decode_v3(value: u64) -> (u32, LrState) {
+    let intid = (value & ich_lr::VINTID_MASK) as u32;
+    let state = LrState {
+        pending: value & ich_lr::STATE_PENDING != 0,
+        active: value & ich_lr::STATE_ACTIVE != 0,
+    };
+    (intid, state)
+}
+
+/// What to load into a vCPU's list registers before entering it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LrPlan {
+    values: [u64; MAX_LIST_REGISTERS],
+    count: usize,
+    /// More interrupts wait than fit: enable the underflow maintenance interrupt
+    /// (`ICH_HCR_EL2.UIE`) so that the vCPU exits to be refilled.
+    pub underflow_maintenance: bool,
+    /// More interrupts wait and none of the listed ones is pending (all are active):
+    /// also enable `ICH_HCR_EL2.NPIE`.
+    pub no_pending_maintenance: bool,
+}
+
+impl LrPlan {
+    /// A plan that lists nothing.
+    pub const fn empty() -> Self {
+        Self {
+            values: [0; MAX_LIST_REGISTERS],
+            count: 0,
+            underflow_maintenance: false,
+            no_pending_maintenance: false,
+        }
+    }
+
+    /// The values for list registers 0, 1, ... in order. The list registers after
+    /// these must be written with 0 (invalid).
+    pub fn list_registers(&self) -> &[u64] {
+        &self.values[..self.count]
+    }
+
+    /// The value for list register `n`: 0 (invalid) past the listed ones.
+    pub fn value(&self, n: usize) -> u64 {
+        self.list_registers().get(n).copied().unwrap_or(0)
+    }
+
+    /// The number of list registers used.
+    pub const fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether nothing is listed.
+    pub const fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The `ICH_HCR_EL2` maintenance enables ([`ich_hcr::UIE`], [`ich_hcr::NPIE`]) to
+    /// OR into the register's other settings.
+    pub const fn maintenance_bits(&self) -> u64 {
+        let mut bits = 0;
+        if self.underflow_maintenance {
+            bits |= ich_hcr::UIE;
+        }
+        if self.no_pending_maintenance {
+            bits |= ich_hcr::NPIE;
+        }
+        bits
+    }
+
+    pub(crate) fn push(&mut self, value: u64) {
+        if let Some(slot) = self.values.get_mut(self.count) {
+            *slot = value;
+            self.count += 1;
+        }
+    }
+}
+
+impl Default for LrPlan {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+/// What the model placed in one vCPU's list registers at the last flush.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Shadow {
+    entries: [LrEntry; MAX_LIST_REGISTERS],
+    count: usize,
+}
+
+impl Shadow {
+    /// The entries, in list register order.
+    pub(crate) fn entries(&self) -> &[LrEntry] {
+        &self.entries[..self.count]
+    }
+
+    /// Records `entry` in the next list register.
+    pub(crate) fn push(&mut self, entry: LrEntry) {
+        if let Some(slot) = self.entries.get_mut(self.count) {
+            *slot = entry;
+            self.count += 1;
+        }
+    }
+
+    /// Forgets everything (after a sync).
+    pub(crate) fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    /// Whether nothing is in flight.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+/// An interrupt that could be listed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    /// The INTID.
+    pub(crate) intid: u32,
+    /// What the list register would hold.
+    pub(crate) state: LrState,
+    /// Its priority.
+    pub(crate) priority: u8,
+}
+
+impl Candidate {
+    /// Sort key, lowest first: active interrupts (which must stay listed for the
+    /// guest to deactivate them), then by priority value (lower is higher priority,
+    /// IHI 0069H "Interrupt prioritization"), then by INTID.
+    fn rank(&self) -> (bool, u8, u32) {
+        (!self.state.active, self.priority, self.intid)
+    }
+}
+
+/// Picks the best `capacity` candidates without allocating.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Selection {
+    best: [Candidate; MAX_LIST_REGISTERS],
+    len: usize,
+    capacity: usize,
+    /// A pending candidate did not fit.
+    pub(crate) left_out_pending: bool,
+    /// An active candidate did not fit (more active interrupts than list registers).
+    pub(crate) left_out_active: bool,
+}
+
+impl Selection {
+    /// A selection of at most `capacity` (clamped to [`MAX_LIST_REGISTERS`]).
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            best: [Candidate::default(); MAX_LIST_REGISTERS],
+            len: 0,
+            capacity: capacity.min(MAX_LIST_REGISTERS),
+            left_out_pending: false,
+            left_out_active: false,
+        }
+    }
+
+    fn leave_out(&mut self, candidate: &Candidate) {
+        self.left_out_pending |= candidate.state.pending;
+        self.left_out_active |= candidate.state.active;
+    }
+
+    /// Offers `candidate`.
+    pub(crate) fn offer(&mut self, candidate: Candidate) {
+        if self.len == self.capacity {
+            match self.len.checked_sub(1) {
+                Some(last) if candidate.rank() < self.best[last].rank() => {
+                    let worst = self.best[last];
+                    self.leave_out(&worst);
+                    self.len = last;
+                }
+                _ => {
+                    self.leave_out(&candidate);
+                    return;
+                }
+            }
+        }
+        let position = self.best[..self.len].partition_point(|c| c.rank() < candidate.rank());
+        self.best.copy_within(position..self.len, position + 1);
+        self.best[position] = candidate;
+        self.len += 1;
+    }
+
+    /// The chosen candidates, best first.
+    pub(crate) fn chosen(&self) -> &[Candidate] {
+        &self.best[..self.len]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    fn pending(intid: u32, priority: u8) -> Candidate {
+        Candidate {
+            intid,
+            state: LrState {
+                pending: true,
+                active: false,
+            },
+            priority,
+        }
+    }
+
+    fn active(intid: u32, priority: u8) -> Candidate {
+        Candidate {
+            intid,
+            state: LrState {
+                pending: false,
+                active: true,
+            },
+            priority,
+        }
+    }
+
+    fn ids(selection: &Selection) -> Vec<u32> {
+        selection.chosen().iter().map(|c| c.intid).collect()
+    }
+
+    #[test]
+    fn encodes_the_architectural_fields() {
+        // ICH_LR<n>_EL2: State [63:62] (01 pending, 10 active), HW [61], Group [60],
+        // Priority [55:48], pINTID [44:32], vINTID [31:0].
+        let entry = LrEntry {
+            intid: 33,
+            state: LrState {
+                pending: true,
+                active: false,
+            },
+            priority: 0xA0,
+            group1: true,
+            physical: None,
+        };
+        assert_eq!(
+            entry.encode_v3(),
+            (0b01 << 62) | (1 << 60) | (0xA0 << 48) | 33
+        );
+        let timer = LrEntry {
+            intid: 27,
+            state: LrState {
+                pending: false,
+                active: true,
+            },
+            priority: 0x80,
+            group1: true,
+            physical: Some(27),
+        };
+        assert_eq!(
+            timer.encode_v3(),
+            (0b10 << 62) | (1 << 61) | (1 << 60) | (0x80 << 48) | (27 << 32) | 27
+        );
+        assert_eq!(
+            decode_v3(0xC000_0000_0000_0005),
+            (
+                5,
+                LrState {
+                    pending: true,
+                    active: true
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn plan_values_and_maintenance_bits() {
+        let mut plan = LrPlan::empty();
+        assert!(plan.is_empty());
+        plan.push(7);
+        assert_eq!(plan.list_registers(), &[7]);
+        assert_eq!(plan.value(0), 7);
+        assert_eq!(plan.value(1), 0);
+        assert_eq!(plan.value(99), 0);
+        plan.underflow_maintenance = true;
+        assert_eq!(plan.maintenance_bits(), 0b10, "ICH_HCR_EL2.UIE is bit 1");
+        plan.no_pending_maintenance = true;
+        assert_eq!(plan.maintenance_bits(), 0b1010, "NPIE is bit 3");
+    }
+
+    #[test]
+    fn selection_keeps_the_best_by_priority() {
+        let mut selection = Selection::new(2);
+        selection.offer(pending(40, 0xA0));
+        selection.offer(pending(41, 0x80));
+        assert!(!selection.left_out_pending);
+        selection.offer(pending(42, 0x90));
+        assert_eq!(ids(&selection), [41, 42]);
+        assert!(selection.left_out_pending);
+        selection.offer(pending(43, 0xF0));
+        assert_eq!(ids(&selection), [41, 42]);
+    }
+
+    #[test]
+    fn selection_puts_active_first_and_breaks_ties_by_intid() {
+        let mut selection = Selection::new(3);
+        selection.offer(pending(50, 0x00));
+        selection.offer(active(60, 0xF0));
+        selection.offer(pending(45, 0x00));
+        selection.offer(pending(44, 0x00));
+        assert_eq!(ids(&selection), [60, 44, 45]);
+        assert!(selection.left_out_pending);
+        assert!(!selection.left_out_active);
+    }
+
+    #[test]
+    fn selection_capacity_is_clamped() {
+        let mut selection = Selection::new(1000);
+        for intid in 0..40 {
+            selection.offer(pending(intid, 0));
+        }
+        assert_eq!(selection.chosen().len(), MAX_LIST_REGISTERS);
+        let mut none = Selection::new(0);
+        none.offer(active(1, 0));
+        assert!(none.chosen().is_empty());
+        assert!(none.left_out_active);
+    }
+}

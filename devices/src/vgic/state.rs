@@ -1,0 +1,501 @@
+//! One interrupt's state, independent of the GIC front-end.
+//!
+//! An interrupt is pending, active, both or neither (IHI 0069H, "Interrupt
+//! states"). Where the pending state comes from depends on the trigger (IHI 0069H,
+//! "Interrupt types" and "Changes to the interrupt state"):
+//!
+//! - **Edge-triggered** (and every SGI): an event sets a latch; delivering the
+//!   interrupt (the guest acknowledging it) consumes the latch.
+//! - **Level-sensitive**: pending while the input line is high, or while a latch set
+//!   by a write to `ISPENDR` (or [`IrqState::trigger`]) lasts; acknowledging consumes
+//!   that latch but not the line.
+//! - **Hardware-backed** ([`IrqState::map_hardware`]): a trigger means the physical
+//!   interrupt fired and is held active by the host. It behaves as an edge: listed
+//!   once with the HW bit, never pending and active at once in a list register (the
+//!   pending state lives in the physical GIC), and further triggers are ignored until
+//!   the list register shows the guest deactivated it ("hardware-owned").
+//!
+//! While an interrupt is in a list register ("in flight", see [`IrqState::begin_flight`])
+//! its pending and active state is the list register's. What the model still holds
+//! meanwhile is what arrived *since*: a new edge, a guest write to `ISPENDR` /
+//! `ICPENDR` / `ISACTIVER` / `ICACTIVER` from another vCPU. [`IrqState::end_flight`]
+//! merges both.
+
+/// Priority bits implemented: the top five (32 levels), as GIC implementations and
+/// the virtual CPU interface of Cortex-A cores commonly have (`ICH_VTR_EL2.PRIbits`
+/// = 4, i.e. 5 bits). Lower bits read as zero (IHI 0069H, "Interrupt
+/// prioritization": unimplemented low-order priority bits are RAZ/WI).
+pub const PRIORITY_MASK: u8 = 0xF8;
+
+/// An interrupt's state as a list register shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LrState {
+    /// Pending.
+    pub(crate) pending: bool,
+    /// Active.
+    pub(crate) active: bool,
+}
+
+impl LrState {
+    /// Neither pending nor active: the list register is free.
+    pub(crate) const fn is_inactive(self) -> bool {
+        !self.pending && !self.active
+    }
+}
+
+/// What the model remembers about an interrupt it placed in a list register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Flight {
+    /// The vCPU whose list register holds it.
+    vcpu: usize,
+    /// The state placed in the list register.
+    listed: LrState,
+    /// Listed with the HW bit (the physical interrupt is active on the host).
+    hardware: bool,
+    /// The guest cleared the pending state meanwhile (`ICPENDR`).
+    cleared_pending: bool,
+    /// The guest cleared the active state meanwhile (`ICACTIVER`).
+    cleared_active: bool,
+}
+
+/// One interrupt: its configuration and its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IrqState {
+    /// Forwarding enabled (`ISENABLER`/`ICENABLER`).
+    pub(crate) enabled: bool,
+    /// In Group 1 (`IGROUPR`); Group 0 otherwise.
+    pub(crate) group1: bool,
+    /// Edge-triggered (`ICFGR` Int_config\[1\] = 1); level-sensitive otherwise.
+    edge: bool,
+    /// Priority (`IPRIORITYR`), with only [`PRIORITY_MASK`] bits.
+    priority: u8,
+    /// The input line's level.
+    line: bool,
+    /// The pending latch (edge events, `ISPENDR` writes, SGIs).
+    latch: bool,
+    /// Active (outside a list register).
+    active: bool,
+    /// The physical INTID backing this interrupt, if hardware-mapped.
+    physical: Option<u32>,
+    /// The physical interrupt fired and waits for the guest's deactivation.
+    hw_owned: bool,
+    /// Set while the interrupt sits in a list register.
+    flight: Option<Flight>,
+}
+
+impl IrqState {
+    /// An interrupt at reset: disabled, Group 1, priority 0, inactive, `edge` or
+    /// level-sensitive.
+    ///
+    /// The architecture leaves the reset group IMPLEMENTATION DEFINED; Group 1 is
+    /// what every guest (Linux, U-Boot, Zephyr) programs anyway, and what KVM resets
+    /// to for its GICv3.
+    pub(crate) const fn new(edge: bool) -> Self {
+        Self {
+            enabled: false,
+            group1: true,
+            edge,
+            priority: 0,
+            line: false,
+            latch: false,
+            active: false,
+            physical: None,
+            hw_owned: false,
+            flight: None,
+        }
+    }
+
+    /// Whether edge-triggered.
+    pub(crate) const fn is_edge(&self) -> bool {
+        self.edge
+    }
+
+    /// Sets the trigger (`ICFGR`).
+    pub(crate) fn set_edge(&mut self, edge: bool) {
+        self.edge = edge;
+    }
+
+    /// The priority.
+    pub(crate) const fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// Sets the priority, dropping unimplemented bits.
+    pub(crate) fn set_priority(&mut self, priority: u8) {
+        self.priority = priority & PRIORITY_MASK;
+    }
+
+    /// Whether a delivery consumes the pending state: edges, and hardware-backed
+    /// interrupts (whose level lives in the physical GIC).
+    const fn latches(&self) -> bool {
+        self.edge || self.physical.is_some()
+    }
+
+    /// Whether the interrupt is pending, including in a list register.
+    pub(crate) fn pending(&self) -> bool {
+        if !self.latches() && self.line {
+            return true;
+        }
+        let in_flight = self
+            .flight
+            .is_some_and(|f| f.listed.pending && !f.cleared_pending);
+        self.latch || (self.latches() && in_flight)
+    }
+
+    /// Whether the interrupt is active, including in a list register.
+    pub(crate) fn active(&self) -> bool {
+        let in_flight = self
+            .flight
+            .is_some_and(|f| f.listed.active && !f.cleared_active);
+        self.active || in_flight
+    }
+
+    /// The vCPU whose list register holds the interrupt, if any.
+    pub(crate) fn in_flight_on(&self) -> Option<usize> {
+        self.flight.map(|f| f.vcpu)
+    }
+
+    /// The input line changes to `level`. Returns false if the change was ignored (a
+    /// hardware-backed interrupt still owned by the guest).
+    pub(crate) fn set_line(&mut self, level: bool) -> bool {
+        let rising = level && !self.line;
+        self.line = level;
+        if self.physical.is_some() {
+            return !level || self.hardware_trigger();
+        }
+        if self.edge && rising {
+            self.latch = true;
+        }
+        true
+    }
+
+    /// An event makes the interrupt pending once. Returns false if ignored (see
+    /// [`set_line`](Self::set_line)).
+    pub(crate) fn trigger(&mut self) -> bool {
+        if self.physical.is_some() {
+            return self.hardware_trigger();
+        }
+        self.latch = true;
+        true
+    }
+
+    fn hardware_trigger(&mut self) -> bool {
+        if self.hw_owned {
+            return false;
+        }
+        self.hw_owned = true;
+        self.latch = true;
+        true
+    }
+
+    /// Backs the interrupt with physical interrupt `physical`.
+    pub(crate) fn map_hardware(&mut self, physical: u32) {
+        self.physical = Some(physical);
+    }
+
+    /// The guest writes 1 to its `ISPENDR` bit.
+    pub(crate) fn guest_set_pending(&mut self) {
+        self.latch = true;
+    }
+
+    /// The guest writes 1 to its `ICPENDR` bit. A level-sensitive interrupt whose line
+    /// is high stays pending (IHI 0069H, GICD_ICPENDR<n>). Ignored while the
+    /// interrupt is hardware-owned: the physical interrupt is still active on the host
+    /// and only the guest's deactivation through a list register releases it.
+    pub(crate) fn guest_clear_pending(&mut self) {
+        if self.hw_owned {
+            return;
+        }
+        self.latch = false;
+        if let Some(flight) = &mut self.flight {
+            flight.cleared_pending = true;
+        }
+    }
+
+    /// The guest writes 1 to its `ISACTIVER` bit.
+    pub(crate) fn guest_set_active(&mut self) {
+        self.active = true;
+    }
+
+    /// The guest writes 1 to its `ICACTIVER` bit (ignored while hardware-owned, as
+    /// for [`guest_clear_pending`](Self::guest_clear_pending)).
+    pub(crate) fn guest_clear_active(&mut self) {
+        if self.hw_owned {
+            return;
+        }
+        self.active = false;
+        if let Some(flight) = &mut self.flight {
+            flight.cleared_active = true;
+        }
+    }
+
+    /// What a list register should hold for this interrupt, if anything: active
+    /// interrupts always (so the guest can deactivate them), pending ones when
+    /// enabled and their group is. A hardware-owned interrupt is never listed pending
+    /// and active at once (the pending state then lives in the physical GIC).
+    pub(crate) fn lr_state(&self, group_enabled: bool) -> Option<LrState> {
+        let active = self.active();
+        let pending = self.pending() && self.enabled && group_enabled && !(self.hw_owned && active);
+        let state = LrState { pending, active };
+        (!state.is_inactive()).then_some(state)
+    }
+
+    /// Whether the vCPU could take the interrupt now: pending, not active, enabled,
+    /// group enabled.
+    pub(crate) fn is_deliverable(&self, group_enabled: bool) -> bool {
+        self.pending() && !self.active() && self.enabled && group_enabled
+    }
+
+    /// The interrupt goes into a list register of vCPU `vcpu` in state `listed`.
+    /// Returns the physical INTID when it must carry the HW bit.
+    pub(crate) fn begin_flight(&mut self, vcpu: usize, listed: LrState) -> Option<u32> {
+        let hardware = self.hw_owned;
+        if listed.pending && self.latches() {
+            self.latch = false;
+        }
+        if listed.active {
+            self.active = false;
+        }
+        self.flight = Some(Flight {
+            vcpu,
+            listed,
+            hardware,
+            cleared_pending: false,
+            cleared_active: false,
+        });
+        if hardware { self.physical } else { None }
+    }
+
+    /// The list register comes back in state `returned`.
+    pub(crate) fn end_flight(&mut self, returned: LrState) {
+        let Some(flight) = self.flight.take() else {
+            return;
+        };
+        let pending = returned.pending && !flight.cleared_pending;
+        let active = returned.active && !flight.cleared_active;
+        self.active |= active;
+        if self.latches() {
+            self.latch |= pending;
+        } else if flight.listed.pending && !returned.pending {
+            // The guest acknowledged it: the latch is consumed, the line stays.
+            self.latch = false;
+        }
+        if flight.hardware && returned.is_inactive() {
+            // The guest deactivated it, and with it the physical interrupt.
+            self.hw_owned = false;
+        }
+    }
+
+    /// The state as plain data (in-flight state folded in as if the list register
+    /// came back unchanged).
+    pub(crate) fn snapshot(&self) -> super::IrqSnapshot {
+        super::IrqSnapshot {
+            enabled: self.enabled,
+            group1: self.group1,
+            edge: self.edge,
+            priority: self.priority,
+            line: self.line,
+            pending_latch: if self.latches() {
+                self.pending()
+            } else {
+                self.latch
+            },
+            active: self.active(),
+        }
+    }
+
+    /// Replaces configuration and state with `snapshot`, keeping the hardware mapping.
+    /// A hardware-backed interrupt comes back neither pending nor active: the physical
+    /// interrupt it stood for belongs to the machine that was saved, and the device
+    /// behind it (the timer) raises it again if its condition still holds.
+    pub(crate) fn restore(&mut self, snapshot: &super::IrqSnapshot) {
+        let physical = self.physical;
+        *self = Self::new(snapshot.edge);
+        self.enabled = snapshot.enabled;
+        self.group1 = snapshot.group1;
+        self.set_priority(snapshot.priority);
+        self.physical = physical;
+        if physical.is_none() {
+            self.line = snapshot.line;
+            self.latch = snapshot.pending_latch;
+            self.active = snapshot.active;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PENDING: LrState = LrState {
+        pending: true,
+        active: false,
+    };
+    const ACTIVE: LrState = LrState {
+        pending: false,
+        active: true,
+    };
+    const BOTH: LrState = LrState {
+        pending: true,
+        active: true,
+    };
+    const INVALID: LrState = LrState {
+        pending: false,
+        active: false,
+    };
+
+    fn enabled(edge: bool) -> IrqState {
+        let mut irq = IrqState::new(edge);
+        irq.enabled = true;
+        irq
+    }
+
+    #[test]
+    fn priority_keeps_five_bits() {
+        let mut irq = IrqState::new(false);
+        irq.set_priority(0xFF);
+        assert_eq!(irq.priority(), 0xF8);
+        irq.set_priority(0xA7);
+        assert_eq!(irq.priority(), 0xA0);
+    }
+
+    #[test]
+    fn edge_latches_on_rising_edges_only() {
+        let mut irq = enabled(true);
+        assert!(irq.set_line(true));
+        assert!(irq.pending());
+        irq.guest_clear_pending();
+        assert!(!irq.pending());
+        assert!(irq.set_line(true), "still high: no new edge");
+        assert!(!irq.pending());
+        irq.set_line(false);
+        irq.set_line(true);
+        assert!(irq.pending());
+    }
+
+    #[test]
+    fn level_follows_the_line_and_icpendr_cannot_clear_it() {
+        let mut irq = enabled(false);
+        irq.set_line(true);
+        assert!(irq.pending());
+        irq.guest_clear_pending();
+        assert!(irq.pending(), "the line is still high");
+        irq.set_line(false);
+        assert!(!irq.pending());
+        irq.guest_set_pending();
+        assert!(irq.pending(), "the latch");
+    }
+
+    #[test]
+    fn edge_delivered_once_through_a_list_register() {
+        let mut irq = enabled(true);
+        irq.trigger();
+        let state = irq.lr_state(true).unwrap();
+        assert_eq!(state, PENDING);
+        assert_eq!(irq.begin_flight(0, state), None);
+        assert_eq!(irq.in_flight_on(), Some(0));
+        assert!(irq.pending(), "pending in the list register");
+        irq.end_flight(INVALID);
+        assert!(!irq.pending() && !irq.active());
+        assert_eq!(irq.lr_state(true), None);
+    }
+
+    #[test]
+    fn edge_during_flight_becomes_pending_and_active() {
+        let mut irq = enabled(true);
+        irq.trigger();
+        irq.begin_flight(1, PENDING);
+        irq.trigger();
+        irq.end_flight(ACTIVE);
+        assert_eq!(irq.lr_state(true), Some(BOTH));
+    }
+
+    #[test]
+    fn level_redelivered_while_high() {
+        let mut irq = enabled(false);
+        irq.set_line(true);
+        irq.begin_flight(0, PENDING);
+        irq.end_flight(INVALID);
+        assert_eq!(irq.lr_state(true), Some(PENDING), "still high");
+        irq.begin_flight(0, PENDING);
+        irq.set_line(false);
+        irq.end_flight(PENDING);
+        assert_eq!(irq.lr_state(true), None, "lowered before acknowledged");
+    }
+
+    #[test]
+    fn level_latch_consumed_by_acknowledge() {
+        let mut irq = enabled(false);
+        irq.guest_set_pending();
+        irq.begin_flight(0, PENDING);
+        irq.end_flight(PENDING);
+        assert!(irq.pending(), "not acknowledged yet");
+        irq.begin_flight(0, PENDING);
+        irq.end_flight(ACTIVE);
+        assert!(!irq.pending() && irq.active());
+    }
+
+    #[test]
+    fn guest_clears_during_flight_win() {
+        let mut irq = enabled(true);
+        irq.trigger();
+        irq.guest_set_active();
+        irq.begin_flight(0, BOTH);
+        irq.guest_clear_pending();
+        irq.guest_clear_active();
+        assert!(!irq.pending() && !irq.active());
+        irq.end_flight(BOTH);
+        assert!(!irq.pending() && !irq.active());
+    }
+
+    #[test]
+    fn disabled_or_group_disabled_lists_only_active() {
+        let mut irq = IrqState::new(true);
+        irq.trigger();
+        assert_eq!(irq.lr_state(true), None, "disabled");
+        irq.enabled = true;
+        assert_eq!(irq.lr_state(false), None, "group disabled");
+        irq.guest_set_active();
+        assert_eq!(irq.lr_state(false), Some(ACTIVE));
+        assert!(!irq.is_deliverable(true), "active");
+    }
+
+    #[test]
+    fn hardware_backed_interrupt() {
+        let mut irq = enabled(false);
+        irq.map_hardware(27);
+        assert!(irq.set_line(true));
+        assert!(!irq.trigger(), "owned: ignored");
+        assert_eq!(irq.lr_state(true), Some(PENDING));
+        assert_eq!(irq.begin_flight(0, PENDING), Some(27));
+        irq.end_flight(ACTIVE);
+        assert!(!irq.pending(), "not kept pending in software");
+        assert_eq!(irq.lr_state(true), Some(ACTIVE));
+        assert!(!irq.trigger(), "still active in the list register");
+        irq.guest_clear_active();
+        assert!(irq.active(), "only the list register releases it");
+        assert_eq!(irq.begin_flight(0, ACTIVE), Some(27));
+        irq.end_flight(INVALID);
+        assert!(irq.trigger(), "inactive again: accepted");
+        assert_eq!(irq.lr_state(true), Some(PENDING));
+    }
+
+    #[test]
+    fn hardware_backed_never_pending_and_active_in_a_list_register() {
+        let mut irq = enabled(false);
+        irq.map_hardware(27);
+        irq.guest_set_active();
+        irq.trigger();
+        assert_eq!(irq.lr_state(true), Some(ACTIVE));
+    }
+
+    #[test]
+    fn software_pending_of_a_mapped_interrupt_is_listed_without_hw() {
+        let mut irq = enabled(false);
+        irq.map_hardware(27);
+        irq.guest_set_pending();
+        assert_eq!(irq.begin_flight(0, PENDING), None);
+        irq.end_flight(INVALID);
+        assert!(irq.trigger(), "the physical interrupt was never owned");
+    }
+}

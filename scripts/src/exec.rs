@@ -1,0 +1,403 @@
+//! `cargo xtask run --exec CMD`: run one command in the guest's shell by typing on
+//! its serial console, as a person would, and hand back its output and exit status.
+//!
+//! Only the console is used (no kernel command-line tricks, no shared folders), so
+//! the same works on any guest with a shell on its console, and on a guest restored
+//! from a snapshot. [`crate::exec_session`] holds the conversation; this module
+//! starts QEMU with the console on pipes, feeds the session what QEMU prints, types
+//! what it asks for, enforces the timeout and stops QEMU in the end.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::error::{Context, Result};
+use crate::exec_session::{Ready, Session, keep_tail};
+
+/// How long the machine may take to stop after the power-off command.
+pub const POWER_OFF_GRACE: Duration = Duration::from_secs(15);
+
+/// How often the driver looks at the clock when the console is silent.
+const TICK: Duration = Duration::from_millis(50);
+
+/// How much of the console the driver keeps for error reports.
+const KEPT_CONSOLE: usize = 64 << 10;
+
+/// How many console lines an error report shows.
+const SHOWN_LINES: usize = 30;
+
+/// What to run and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    /// The shell command (may span lines).
+    pub command: String,
+    /// How long the whole run (boot, command, power-off) may take.
+    pub timeout: Duration,
+    /// When to start typing.
+    pub ready: Ready,
+    /// What to type to power the guest off once the command is done.
+    pub power_off: String,
+    /// Copy everything on the console to stderr as it comes.
+    pub verbose: bool,
+}
+
+/// How an `--exec` run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecOutcome {
+    /// The command ran; its status, and a note if the machine did not stop cleanly.
+    Finished {
+        /// The command's exit status.
+        status: u8,
+        /// Why the power-off was not clean, if it was not.
+        warning: Option<String>,
+    },
+    /// The timeout struck; QEMU was killed.
+    TimedOut {
+        /// What the driver was waiting for.
+        waiting_for: String,
+        /// The end of the console output.
+        console: String,
+    },
+    /// QEMU exited before the command finished.
+    Stopped {
+        /// QEMU's exit code (`None` if killed by a signal).
+        code: Option<i32>,
+        /// What the driver was waiting for.
+        waiting_for: String,
+        /// The end of the console output.
+        console: String,
+    },
+}
+
+/// A nonce for the markers: the process ID and the clock, in hexadecimal.
+pub fn nonce() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{:x}-{nanos:x}", std::process::id())
+}
+
+/// Starts `qemu` with the console on pipes and holds the conversation. The
+/// command's output goes to `out` as it comes.
+pub fn run(qemu: &mut Command, spec: &ExecSpec, out: &mut dyn Write) -> Result<ExecOutcome> {
+    let mut child = qemu
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context(|| format!("cannot start `{}`", crate::process::display(qemu)))?;
+    let console = read_in_background(child.stdout.take());
+    let outcome = converse(&mut child, &console, spec, out);
+    // Whatever happened, QEMU does not outlive the run.
+    let _ = child.kill();
+    let _ = child.wait();
+    outcome
+}
+
+/// The console's bytes, chunk by chunk, from a reader thread.
+fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> Receiver<Vec<u8>> {
+    let (sender, receiver) = mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(count @ 1..) = pipe.read(&mut buffer) {
+                if sender.send(buffer[..count].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    receiver
+}
+
+fn converse(
+    child: &mut Child,
+    console: &Receiver<Vec<u8>>,
+    spec: &ExecSpec,
+    out: &mut dyn Write,
+) -> Result<ExecOutcome> {
+    let start = Instant::now();
+    let mut session = Session::new(&spec.command, spec.ready, &spec.power_off, &nonce());
+    let mut stdin = child.stdin.take();
+    let mut kept: Vec<u8> = Vec::new();
+    let mut finished: Option<(u8, Duration)> = None;
+    loop {
+        let now = start.elapsed();
+        let (bytes, closed) = match console.recv_timeout(TICK) {
+            Ok(bytes) => (bytes, false),
+            Err(RecvTimeoutError::Timeout) => (Vec::new(), false),
+            Err(RecvTimeoutError::Disconnected) => (Vec::new(), true),
+        };
+        if spec.verbose && !bytes.is_empty() {
+            let mut stderr = std::io::stderr();
+            let _ = stderr.write_all(&bytes).and_then(|()| stderr.flush());
+        }
+        kept.extend_from_slice(&bytes);
+        keep_tail(&mut kept, KEPT_CONSOLE + 1);
+
+        let reaction = session.step(&bytes, now);
+        out.write_all(&reaction.output)
+            .and_then(|()| out.flush())
+            .context(|| "cannot write the command's output")?;
+        for text in &reaction.typed {
+            if let Some(pipe) = stdin.as_mut() {
+                // A closed pipe means QEMU is gone; that shows up as `closed`.
+                if pipe
+                    .write_all(text.as_bytes())
+                    .and_then(|()| pipe.flush())
+                    .is_err()
+                {
+                    stdin = None;
+                }
+            }
+        }
+        if let Some(status) = reaction.status {
+            finished = Some((status, now));
+        }
+
+        if closed {
+            let code = child.wait().ok().and_then(|status| status.code());
+            return Ok(match finished {
+                Some((status, _)) => ExecOutcome::Finished {
+                    status,
+                    warning: unclean(code),
+                },
+                None => ExecOutcome::Stopped {
+                    code,
+                    waiting_for: session.waiting_for(),
+                    console: last_lines(&kept),
+                },
+            });
+        }
+        if let Some((status, since)) = finished
+            && now.saturating_sub(since) >= POWER_OFF_GRACE
+        {
+            return Ok(ExecOutcome::Finished {
+                status,
+                warning: Some(format!(
+                    "the guest did not power off within {} s of the command's end; QEMU \
+                     was stopped",
+                    POWER_OFF_GRACE.as_secs()
+                )),
+            });
+        }
+        if finished.is_none() && now >= spec.timeout {
+            return Ok(ExecOutcome::TimedOut {
+                waiting_for: session.waiting_for(),
+                console: last_lines(&kept),
+            });
+        }
+    }
+}
+
+/// A note when QEMU's exit after the power-off was not clean.
+fn unclean(code: Option<i32>) -> Option<String> {
+    match code {
+        Some(0) => None,
+        Some(code) => Some(format!(
+            "the machine stopped with QEMU exit status {code} after the command"
+        )),
+        None => Some("QEMU was killed by a signal after the command".to_string()),
+    }
+}
+
+/// The last [`SHOWN_LINES`] lines of the console, as text without CRs.
+fn last_lines(console: &[u8]) -> String {
+    let text = String::from_utf8_lossy(console).replace('\r', "");
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(SHOWN_LINES)..].join("\n")
+}
+
+impl ExecOutcome {
+    /// The exit code of `cargo xtask run --exec`: the command's status; 124 after a
+    /// timeout (as `timeout(1)`); QEMU's own status when the machine stopped first
+    /// (1 if that was 0 or a signal).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ExecOutcome::Finished { status, .. } => *status,
+            ExecOutcome::TimedOut { .. } => 124,
+            ExecOutcome::Stopped { code, .. } => match code {
+                Some(code @ 1..=255) => *code as u8,
+                _ => 1,
+            },
+        }
+    }
+
+    /// What to tell the user on stderr, if anything.
+    pub fn report(&self, command: &str, timeout: Duration) -> Option<String> {
+        let console_tail = |console: &str| {
+            if console.is_empty() {
+                "The console stayed empty.".to_string()
+            } else {
+                format!("The console's last lines:\n{console}")
+            }
+        };
+        match self {
+            ExecOutcome::Finished { warning, .. } => warning.clone(),
+            ExecOutcome::TimedOut {
+                waiting_for,
+                console,
+            } => Some(format!(
+                "--exec `{command}` timed out after {} s, {waiting_for}; QEMU was stopped \
+                 (--timeout SECS gives more time; --verbose shows the whole console).\n{}",
+                timeout.as_secs(),
+                console_tail(console)
+            )),
+            ExecOutcome::Stopped {
+                code,
+                waiting_for,
+                console,
+            } => Some(format!(
+                "the machine stopped ({}) {waiting_for}.\n{}",
+                match code {
+                    None => "QEMU killed by a signal".to_string(),
+                    Some(0) => "powered off or reset; QEMU exit status 0".to_string(),
+                    Some(code) => format!("QEMU exit status {code}"),
+                },
+                console_tail(console)
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MARKER: &str = "aerie-guest: ready";
+
+    fn spec(command: &str, ready: Ready) -> ExecSpec {
+        ExecSpec {
+            command: command.to_string(),
+            timeout: Duration::from_secs(30),
+            ready,
+            power_off: "poweroff -f".to_string(),
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn console_tails_drop_the_carriage_returns() {
+        assert_eq!(last_lines(b"a\r\nb\r\n"), "a\nb");
+        let many: String = (0..100).map(|n| format!("{n}\r\n")).collect();
+        assert_eq!(last_lines(many.as_bytes()).lines().count(), SHOWN_LINES);
+        assert!(last_lines(many.as_bytes()).ends_with("98\n99"));
+    }
+
+    #[test]
+    fn exit_codes_and_reports() {
+        let finished = ExecOutcome::Finished {
+            status: 7,
+            warning: None,
+        };
+        assert_eq!(finished.exit_code(), 7);
+        assert_eq!(finished.report("exit 7", Duration::from_secs(1)), None);
+        let timed_out = ExecOutcome::TimedOut {
+            waiting_for: "waiting for the guest to print `aerie-guest: ready`".into(),
+            console: "[ 1.0] Booting".into(),
+        };
+        assert_eq!(timed_out.exit_code(), 124);
+        let report = timed_out.report("true", Duration::from_secs(120)).unwrap();
+        assert!(
+            report.starts_with(
+                "--exec `true` timed out after 120 s, waiting for the guest to print \
+                 `aerie-guest: ready`; QEMU was stopped"
+            ),
+            "{report}"
+        );
+        assert!(report.ends_with("The console's last lines:\n[ 1.0] Booting"));
+        let crashed = ExecOutcome::Stopped {
+            code: Some(3),
+            waiting_for: "waiting for `true` to finish".into(),
+            console: String::new(),
+        };
+        assert_eq!(crashed.exit_code(), 3);
+        assert_eq!(
+            crashed.report("true", Duration::from_secs(1)).unwrap(),
+            "the machine stopped (QEMU exit status 3) waiting for `true` to finish.\n\
+             The console stayed empty."
+        );
+        for code in [Some(0), None] {
+            let stopped = ExecOutcome::Stopped {
+                code,
+                waiting_for: String::new(),
+                console: String::new(),
+            };
+            assert_eq!(stopped.exit_code(), 1);
+        }
+    }
+
+    /// The whole driver against a host shell standing in for the guest's: it prints
+    /// the marker, then reads the typed lines from its stdin (no terminal, so
+    /// `stty` fails quietly and nothing is echoed). `exit` stands in for the
+    /// power-off: never type `poweroff` into a host shell.
+    fn host_shell(command: &str, ready: Ready, timeout: Duration) -> (ExecOutcome, Vec<u8>) {
+        let mut shell = Command::new("sh");
+        shell.args(["-c", "echo booting; echo 'aerie-guest: ready'; exec sh"]);
+        let spec = ExecSpec {
+            power_off: "exit".to_string(),
+            timeout,
+            ..spec(command, ready)
+        };
+        let mut out = Vec::new();
+        let outcome = run(&mut shell, &spec, &mut out).unwrap();
+        (outcome, out)
+    }
+
+    #[test]
+    fn drives_a_host_shell_end_to_end() {
+        let (outcome, out) = host_shell(
+            "echo hello; exit 7",
+            Ready::Marker(MARKER),
+            Duration::from_secs(20),
+        );
+        assert_eq!(
+            outcome,
+            ExecOutcome::Finished {
+                status: 7,
+                warning: None
+            }
+        );
+        assert_eq!(String::from_utf8_lossy(&out), "hello\n");
+        let (outcome, out) = host_shell(
+            "cat; echo read nothing",
+            Ready::Quiet,
+            Duration::from_secs(20),
+        );
+        assert_eq!(outcome.exit_code(), 0);
+        assert_eq!(String::from_utf8_lossy(&out), "read nothing\n");
+    }
+
+    #[test]
+    fn a_guest_that_never_gets_ready_times_out() {
+        let (outcome, out) = host_shell(
+            "true",
+            Ready::Marker("never printed"),
+            Duration::from_millis(300),
+        );
+        let ExecOutcome::TimedOut {
+            waiting_for,
+            console,
+        } = outcome
+        else {
+            panic!("{outcome:?}")
+        };
+        assert!(waiting_for.contains("`never printed`"));
+        assert_eq!(console, "booting\naerie-guest: ready");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_machine_that_stops_early_is_reported() {
+        let mut shell = Command::new("sh");
+        shell.args(["-c", "echo 'aerie-guest: ready'; exit 3"]);
+        let mut out = Vec::new();
+        let outcome = run(&mut shell, &spec("true", Ready::Marker(MARKER)), &mut out).unwrap();
+        assert_eq!(outcome.exit_code(), 3);
+        assert!(
+            matches!(outcome, ExecOutcome::Stopped { code: Some(3), .. }),
+            "{outcome:?}"
+        );
+    }
+}

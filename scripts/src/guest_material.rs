@@ -1,0 +1,344 @@
+//! The guest `cargo xtask run` boots: the user's (`--kernel`, `--initrd`,
+//! `--append`), or by default Debian's arm64 kernel with a small busybox initramfs.
+//!
+//! The default guest is fetched once and cached in `target/aerie/guest/`:
+//!
+//! | file | from |
+//! |---|---|
+//! | `vmlinuz` | `boot/vmlinuz-*` of the package `linux-image-arm64:arm64` depends on |
+//! | `busybox` | `bin/busybox` of `busybox-static:arm64` |
+//! | `initramfs.cpio` | built from `busybox` by [`crate::initramfs`] on every run (it is cheap, and a changed `/init` takes effect at once) |
+//! | `SOURCES` | the names of the two `.deb` files |
+//!
+//! The packages come through APT ([`crate::debian::Apt`]) into `target/aerie/debs/`.
+//! Where that is impossible, the error says what to do instead.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::RunOptions;
+use crate::debian::{Apt, Package};
+use crate::error::{Context, Error, Result};
+use crate::initramfs;
+use crate::paths::Layout;
+
+/// The package of the statically linked busybox.
+const BUSYBOX_PACKAGE: &str = "busybox-static";
+
+/// Where a busybox package keeps the binary: `bin/` before Debian's merged `/usr`,
+/// `usr/bin/` after.
+const BUSYBOX_PATHS: [&str; 2] = ["bin/busybox", "usr/bin/busybox"];
+
+/// The default guest's kernel command line: the console on the PL011 that QEMU
+/// `virt` and Aerie's guests have at 0x0900_0000, an early console there too, and
+/// `/init` from the initramfs.
+pub const DEFAULT_CMDLINE: &str = "console=ttyAMA0 earlycon=pl011,0x09000000 rdinit=/init";
+
+/// What `--exec` adds to the default command line: only warnings and errors on the
+/// console (the boot is faster and the output cleaner), and a panic resets at once
+/// (which ends the run) instead of hanging until the timeout.
+pub const EXEC_CMDLINE: &str = "quiet panic=-1";
+
+/// The guest to boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestFiles {
+    /// The kernel (an arm64 Image, gzip'd or not).
+    pub kernel: PathBuf,
+    /// The initrd, if any.
+    pub initrd: Option<PathBuf>,
+    /// The kernel command line, if any.
+    pub cmdline: Option<String>,
+    /// Whether this is the default guest, whose `/init` prints
+    /// [`initramfs::READY_MARKER`].
+    pub is_default: bool,
+}
+
+/// The guest `options` ask for: none with `--no-guest`, the user's with `--kernel`,
+/// else the default guest (fetched and built as needed).
+pub fn choose(layout: &Layout, options: &RunOptions) -> Result<Option<GuestFiles>> {
+    if options.no_guest {
+        return Ok(None);
+    }
+    if let Some(kernel) = &options.kernel {
+        return Ok(Some(GuestFiles {
+            kernel: kernel.clone(),
+            initrd: options.initrd.clone(),
+            cmdline: options.append.clone(),
+            is_default: false,
+        }));
+    }
+    let material = ensure(&guest_dir(layout)).map_err(|e| advice(layout, &e))?;
+    Ok(Some(GuestFiles {
+        kernel: material.kernel,
+        initrd: Some(material.initramfs),
+        cmdline: Some(default_cmdline(
+            options.exec.is_some(),
+            options.append.as_deref(),
+        )),
+        is_default: true,
+    }))
+}
+
+/// The default guest's command line: [`DEFAULT_CMDLINE`], then [`EXEC_CMDLINE`] for
+/// `--exec`, then the user's `--append`.
+pub fn default_cmdline(exec: bool, append: Option<&str>) -> String {
+    let mut words = vec![DEFAULT_CMDLINE];
+    if exec {
+        words.push(EXEC_CMDLINE);
+    }
+    words.extend(append.map(str::trim).filter(|extra| !extra.is_empty()));
+    words.join(" ")
+}
+
+/// `target/aerie/guest`.
+pub fn guest_dir(layout: &Layout) -> PathBuf {
+    layout.aerie_dir().join("guest")
+}
+
+/// The default guest's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Material {
+    /// Debian's kernel.
+    pub kernel: PathBuf,
+    /// The busybox initramfs.
+    pub initramfs: PathBuf,
+}
+
+/// Makes sure `dir` holds the default guest: fetches the kernel and busybox unless
+/// they are there, then writes the initramfs if it changed.
+pub fn ensure(dir: &Path) -> Result<Material> {
+    let kernel = dir.join("vmlinuz");
+    let busybox = dir.join("busybox");
+    if !kernel.is_file() || !busybox.is_file() {
+        fetch(dir, &kernel, &busybox)?;
+    }
+    let binary =
+        std::fs::read(&busybox).context(|| format!("cannot read {}", busybox.display()))?;
+    let archive = initramfs::build(&binary)?;
+    let initramfs = dir.join("initramfs.cpio");
+    if std::fs::read(&initramfs).ok().as_deref() != Some(archive.as_slice()) {
+        write_atomically(&initramfs, &archive)?;
+    }
+    Ok(Material { kernel, initramfs })
+}
+
+/// Downloads the packages and copies the kernel and busybox into place.
+fn fetch(dir: &Path, kernel: &Path, busybox: &Path) -> Result<()> {
+    let debs = dir
+        .parent()
+        .map_or_else(|| dir.join("debs"), |aerie| aerie.join("debs"));
+    let mut apt = Apt::new("guest")?;
+    let mut sources = Vec::new();
+    if !kernel.is_file() {
+        let name = apt.kernel_package()?;
+        let package = apt.fetch(&debs, &name)?;
+        copy_atomically(&find_vmlinuz(&package)?, kernel)?;
+        sources.push(package.deb_name);
+    }
+    if !busybox.is_file() {
+        let package = apt.fetch(&debs, BUSYBOX_PACKAGE)?;
+        copy_atomically(&find_busybox(&package)?, busybox)?;
+        sources.push(package.deb_name);
+    }
+    let list = dir.join("SOURCES");
+    let mut text = std::fs::read_to_string(&list).unwrap_or_default();
+    for deb in sources {
+        text.push_str(&deb);
+        text.push('\n');
+    }
+    write_atomically(&list, text.as_bytes())?;
+    eprintln!("guest: the default guest is in {}", dir.display());
+    Ok(())
+}
+
+/// `boot/vmlinuz-*` of an unpacked kernel package (the newest, should there be
+/// several).
+fn find_vmlinuz(package: &Package) -> Result<PathBuf> {
+    let boot = package.root.join("boot");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&boot)
+        .context(|| format!("cannot list {}", boot.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("vmlinuz-"))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .ok_or_else(|| Error::new(format!("{} has no boot/vmlinuz-*", package.deb_name)))
+}
+
+/// The busybox binary of an unpacked busybox package.
+fn find_busybox(package: &Package) -> Result<PathBuf> {
+    BUSYBOX_PATHS
+        .iter()
+        .map(|path| package.root.join(path))
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            Error::new(format!(
+                "{} has no {}",
+                package.deb_name,
+                BUSYBOX_PATHS.join(" or ")
+            ))
+        })
+}
+
+/// Copies `from` to `to` through a temporary file, so `to` is complete or absent.
+fn copy_atomically(from: &Path, to: &Path) -> Result<()> {
+    let bytes = std::fs::read(from).context(|| format!("cannot read {}", from.display()))?;
+    write_atomically(to, &bytes)
+}
+
+/// Writes `path` through a temporary file beside it and a rename, so readers (and
+/// other xtask runs) see the old or the new content, never a part.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".tmp-{}", std::process::id()));
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, bytes)
+        .context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).context(|| format!("cannot write {}", path.display()))
+}
+
+/// Explains how to get a guest when fetching the default one failed.
+fn advice(layout: &Layout, cause: &Error) -> Error {
+    let dir = guest_dir(layout);
+    Error::new(format!(
+        "cannot prepare the default guest (Debian's arm64 kernel and a busybox initramfs, \
+         fetched once with APT into {dir}): {cause}\n\
+         Either let xtask fetch it: on Debian or Ubuntu, as root, once:\n\
+         \x20 dpkg --add-architecture arm64 && apt-get update\n\
+         (xtask then downloads the packages itself, as any user), or put an arm64 kernel \
+         at {dir}/vmlinuz and a static arm64 busybox at {dir}/busybox, or boot your own \
+         guest:\n\
+         \x20 cargo xtask run --kernel Image --initrd initramfs.cpio --append 'console=ttyAMA0'",
+        dir = dir.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "xtask-guest-material-{}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn default_command_lines() {
+        assert_eq!(
+            default_cmdline(false, None),
+            "console=ttyAMA0 earlycon=pl011,0x09000000 rdinit=/init"
+        );
+        assert_eq!(
+            default_cmdline(true, Some(" loglevel=8 ")),
+            "console=ttyAMA0 earlycon=pl011,0x09000000 rdinit=/init quiet panic=-1 loglevel=8"
+        );
+        assert_eq!(default_cmdline(false, Some("")), DEFAULT_CMDLINE);
+    }
+
+    #[test]
+    fn the_users_guest_is_taken_as_given() {
+        let layout = Layout::new("/w".into(), None);
+        let options = RunOptions {
+            kernel: Some("/k/Image".into()),
+            append: Some("console=ttyAMA0".into()),
+            exec: Some("true".into()),
+            ..RunOptions::default()
+        };
+        assert_eq!(
+            choose(&layout, &options).unwrap(),
+            Some(GuestFiles {
+                kernel: "/k/Image".into(),
+                initrd: None,
+                cmdline: Some("console=ttyAMA0".into()),
+                is_default: false,
+            })
+        );
+        let alone = RunOptions {
+            no_guest: true,
+            ..RunOptions::default()
+        };
+        assert_eq!(choose(&layout, &alone).unwrap(), None);
+    }
+
+    #[test]
+    fn a_filled_cache_is_used_without_apt_and_the_initramfs_follows_busybox() {
+        let dir = temp_dir("cache");
+        std::fs::write(dir.join("vmlinuz"), b"kernel").unwrap();
+        std::fs::write(dir.join("busybox"), b"busybox one").unwrap();
+        let material = ensure(&dir).unwrap();
+        assert_eq!(material.kernel, dir.join("vmlinuz"));
+        let first = std::fs::read(&material.initramfs).unwrap();
+        assert_eq!(first, initramfs::build(b"busybox one").unwrap());
+        std::fs::write(dir.join("busybox"), b"busybox two").unwrap();
+        let second = std::fs::read(ensure(&dir).unwrap().initramfs).unwrap();
+        assert_eq!(second, initramfs::build(b"busybox two").unwrap());
+        // No temporary files are left behind.
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["busybox", "initramfs.cpio", "vmlinuz"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn files_are_found_in_unpacked_packages() {
+        let root = temp_dir("debs");
+        std::fs::create_dir_all(root.join("boot")).unwrap();
+        std::fs::write(root.join("boot/vmlinuz-6.1.0-9-arm64"), b"k").unwrap();
+        std::fs::write(root.join("boot/config-6.1.0-9-arm64"), b"c").unwrap();
+        std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+        std::fs::write(root.join("usr/bin/busybox"), b"b").unwrap();
+        let package = Package {
+            deb_name: "x.deb".into(),
+            root: root.clone(),
+        };
+        assert_eq!(
+            find_vmlinuz(&package).unwrap(),
+            root.join("boot/vmlinuz-6.1.0-9-arm64")
+        );
+        assert_eq!(
+            find_busybox(&package).unwrap(),
+            root.join("usr/bin/busybox")
+        );
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::write(root.join("bin/busybox"), b"b").unwrap();
+        assert_eq!(find_busybox(&package).unwrap(), root.join("bin/busybox"));
+        let empty = Package {
+            deb_name: "empty.deb".into(),
+            root: root.join("nothing"),
+        };
+        assert!(
+            find_busybox(&empty)
+                .unwrap_err()
+                .to_string()
+                .contains("empty.deb has no")
+        );
+        assert!(find_vmlinuz(&empty).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_advice_names_every_way_out() {
+        let layout = Layout::new("/w".into(), None);
+        let text = advice(&layout, &Error::new("`apt-get` is not on PATH")).to_string();
+        assert!(text.contains("/w/target/aerie/guest"), "{text}");
+        assert!(text.contains("`apt-get` is not on PATH"));
+        assert!(text.contains("dpkg --add-architecture arm64 && apt-get update"));
+        assert!(text.contains("/w/target/aerie/guest/vmlinuz"));
+        assert!(text.contains("cargo xtask run --kernel Image --initrd"));
+    }
+}

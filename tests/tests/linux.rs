@@ -1,0 +1,145 @@
+//! Linux as a user runs it: `cargo xtask run --exec CMD` boots the default guest
+//! (Debian's arm64 kernel and a busybox initramfs, fetched with APT on first use),
+//! types CMD on its console, prints only CMD's output and exits with CMD's status.
+//!
+//! Each test runs the xtask tool itself through cargo, once with `--no-hyp` (the
+//! guest straight on QEMU, the reference) and once under Aerie.
+
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// How long one `--exec` run may take (a boot to the shell takes a few seconds with
+/// QEMU TCG; CI machines may be slower).
+const TIMEOUT_SECS: &str = "120";
+
+/// Held by the first run, so that only one test fetches the default guest.
+static FIRST_RUN: Mutex<bool> = Mutex::new(false);
+
+/// What one `cargo xtask run` did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The whole story, for assertion messages.
+    fn story(&self) -> String {
+        format!(
+            "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cargo xtask run --timeout 120 ARGS`.
+fn xtask_run(args: &[&str]) -> Run {
+    let run = || {
+        let root = aerie_tests::paths::workspace_root();
+        let output = Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["run", "--quiet", "--package", "xtask", "--", "run"])
+            .args(["--timeout", TIMEOUT_SECS])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cargo runs");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    };
+    let mut fetched = FIRST_RUN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if *fetched {
+        drop(fetched);
+        return run();
+    }
+    let result = run();
+    *fetched = true;
+    result
+}
+
+/// Where the guest runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Host {
+    /// Straight on QEMU (`--no-hyp`).
+    Qemu,
+    /// Under Aerie.
+    Aerie,
+}
+
+impl Host {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Host::Qemu => &["--no-hyp"],
+            Host::Aerie => &[],
+        }
+    }
+}
+
+/// Runs `cmd` on `smp` CPUs and checks the exit code and the output, which must be
+/// exactly `expected` without Aerie; under Aerie its lines must include
+/// `expected`'s (Aerie's own log lines share the console).
+fn assert_exec(host: Host, smp: &str, cmd: &str, code: i32, expected: &str) {
+    let mut args = host.args().to_vec();
+    args.extend(["--smp", smp, "--exec", cmd]);
+    let run = xtask_run(&args);
+    assert_eq!(run.code, Some(code), "{}", run.story());
+    match host {
+        Host::Qemu => assert_eq!(run.stdout, expected, "{}", run.story()),
+        Host::Aerie => {
+            let lines: Vec<&str> = run.stdout.lines().collect();
+            for line in expected.lines() {
+                assert!(lines.contains(&line), "no line {line:?}\n{}", run.story());
+            }
+        }
+    }
+}
+
+#[test]
+fn no_hyp_exec_prints_the_commands_output_and_exits_0() {
+    assert_exec(Host::Qemu, "1", "echo hello", 0, "hello\n");
+}
+
+#[test]
+fn no_hyp_exec_exits_with_the_commands_status() {
+    assert_exec(Host::Qemu, "1", "exit 7", 7, "");
+}
+
+#[test]
+fn no_hyp_two_cpus_are_online() {
+    assert_exec(
+        Host::Qemu,
+        "2",
+        "grep -c ^processor /proc/cpuinfo",
+        0,
+        "2\n",
+    );
+}
+
+#[test]
+#[ignore = "needs the vGIC (issue 4): enable when Linux reaches userspace under Aerie"]
+fn exec_prints_the_commands_output_and_exits_0() {
+    assert_exec(Host::Aerie, "1", "echo hello", 0, "hello\n");
+}
+
+#[test]
+#[ignore = "needs the vGIC (issue 4): enable when Linux reaches userspace under Aerie"]
+fn exec_exits_with_the_commands_status() {
+    assert_exec(Host::Aerie, "1", "exit 7", 7, "");
+}
+
+#[test]
+#[ignore = "needs the vGIC (issue 4): enable when Linux reaches userspace under Aerie"]
+fn two_vcpus_are_online() {
+    assert_exec(
+        Host::Aerie,
+        "2",
+        "grep -c ^processor /proc/cpuinfo",
+        0,
+        "2\n",
+    );
+}
