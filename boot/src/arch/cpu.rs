@@ -27,6 +27,30 @@ pub fn counter() -> u64 {
     CNTPCT_EL0.get()
 }
 
+/// CNTHP_CTL_EL2.ENABLE.
+const TIMER_ENABLE: u64 = 1;
+
+/// Arms the EL2 physical timer to fire when the counter reaches `deadline`.
+pub fn arm_hypervisor_timer(deadline: u64) {
+    // SAFETY: the EL2 physical timer belongs to Aerie; arming it only raises PPI 26.
+    unsafe {
+        core::arch::asm!("msr CNTHP_CVAL_EL2, {}", "msr CNTHP_CTL_EL2, {}", "isb",
+            in(reg) deadline, in(reg) TIMER_ENABLE, options(nostack, preserves_flags));
+    }
+}
+
+/// Stops the EL2 physical timer.
+pub fn stop_hypervisor_timer() {
+    // SAFETY: as for `arm_hypervisor_timer`.
+    unsafe {
+        core::arch::asm!(
+            "msr CNTHP_CTL_EL2, xzr",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}
+
 /// True if the CPU implements the GICv3 system-register CPU interface
 /// (ID_AA64PFR0_EL1.GIC != 0); a GICv2 host such as the Raspberry Pi has none.
 pub fn has_gic_system_registers() -> bool {

@@ -84,6 +84,9 @@ pub const KICK_SGI: u32 = 8;
 pub const MAINTENANCE_INTID: u32 = 25;
 /// The EL1 virtual timer (PPI 11).
 pub const VIRTUAL_TIMER_INTID: u32 = 27;
+/// The EL2 physical timer (PPI 10), which Aerie arms for the guest's emulated EL1
+/// physical timer.
+pub const HYPERVISOR_TIMER_INTID: u32 = 26;
 /// INTID returned by an acknowledge when nothing is pending.
 pub const SPURIOUS: u32 = 1023;
 
@@ -231,7 +234,10 @@ impl HostGic {
         for intid in 0..32 {
             r.write8(GICR_IPRIORITYR + intid, PRIORITY);
         }
-        let enabled = (1 << KICK_SGI) | (1 << MAINTENANCE_INTID) | (1 << VIRTUAL_TIMER_INTID);
+        let enabled = (1 << KICK_SGI)
+            | (1 << MAINTENANCE_INTID)
+            | (1 << VIRTUAL_TIMER_INTID)
+            | (1 << HYPERVISOR_TIMER_INTID);
         r.write32(GICR_ISENABLER0, enabled);
         cpu_interface_on();
         true

@@ -4,8 +4,10 @@
 
 use super::Vm;
 use super::run::VcpuRun;
-use crate::drivers::gicv3::{self, KICK_SGI, MAINTENANCE_INTID, SPURIOUS, VIRTUAL_TIMER_INTID};
-use aerie_devices::vgic::Vgic;
+use crate::drivers::gicv3::{
+    self, HYPERVISOR_TIMER_INTID, KICK_SGI, MAINTENANCE_INTID, SPURIOUS, VIRTUAL_TIMER_INTID,
+};
+use aerie_devices::vgic::{Vgic, VgicV3};
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
 use arrayvec::ArrayVec;
@@ -15,9 +17,14 @@ pub const GUEST_UART_INTID: u32 = 32 + guest_layout::UART_SPI;
 /// Most list registers Aerie uses (the architecture allows 16).
 const MAX_LIST_REGISTERS: usize = 16;
 
-/// Loads the vCPU's deliverable interrupts into the list registers before it runs.
+/// The guest's EL1 physical timer PPI (INTID 30), emulated by Aerie.
+pub const GUEST_PHYSICAL_TIMER_INTID: u32 = 30;
+
+/// Loads the vCPU's deliverable interrupts into the list registers before it runs,
+/// after bringing the emulated physical timer's line up to date.
 pub fn load(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
+    update_physical_timer(vgic, run);
     let count = run.list_registers.min(MAX_LIST_REGISTERS);
     let plan = vgic.lock().flush(run.index, count);
     for n in 0..count {
@@ -56,6 +63,13 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
                     .set_level(VIRTUAL_TIMER_INTID, Some(run.index), true);
                 gicv3::end_of_interrupt(intid);
             }
+            HYPERVISOR_TIMER_INTID => {
+                // The emulated EL1 physical timer's deadline passed: stop the EL2
+                // timer; `load` raises the guest's PPI 30 before the next entry.
+                crate::arch::cpu::stop_hypervisor_timer();
+                gicv3::end_of_interrupt(intid);
+                gicv3::deactivate(intid);
+            }
             MAINTENANCE_INTID | KICK_SGI => {
                 gicv3::end_of_interrupt(intid);
                 gicv3::deactivate(intid);
@@ -71,6 +85,21 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
                 gicv3::deactivate(intid);
             }
         }
+    }
+}
+
+/// Sets the emulated EL1 physical timer's interrupt line, and arms Aerie's own EL2
+/// physical timer for its deadline so that a sleeping or running vCPU leaves the
+/// guest when it expires.
+fn update_physical_timer(vgic: &spin::Mutex<VgicV3>, run: &VcpuRun) {
+    let counter = crate::arch::cpu::counter();
+    let level = run.timer.interrupt_pending(counter);
+    let _ = vgic
+        .lock()
+        .set_level(GUEST_PHYSICAL_TIMER_INTID, Some(run.index), level);
+    match run.timer.deadline() {
+        Some(deadline) if !level => crate::arch::cpu::arm_hypervisor_timer(deadline),
+        _ => crate::arch::cpu::stop_hypervisor_timer(),
     }
 }
 
