@@ -18,10 +18,9 @@ Commands:
 Options of build:
   --debug        Build the debug profile instead of release
 
-Options of run:
-  (no guest option)  Boot the default guest under Aerie: Debian's arm64 kernel and a
-                 busybox initramfs with a shell, fetched with APT once and cached in
-                 target/aerie/guest/ (the first run needs root, or see the message)
+Options of run (without --kernel, run boots the default guest under Aerie: Debian's
+arm64 kernel and a busybox initramfs with a shell, fetched with APT once and cached in
+target/aerie/guest/; the first fetch needs root, else the message says what to do):
   --kernel FILE  Boot your own guest instead: an arm64 Image (gzip'd is fine)
   --initrd FILE  Your guest's initrd (with --kernel)
   --append ARGS  The kernel command line: with --kernel, all of it; for the default

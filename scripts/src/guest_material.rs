@@ -10,7 +10,8 @@
 //! | `initramfs.cpio` | built from `busybox` by [`crate::initramfs`] on every run (it is cheap, and a changed `/init` takes effect at once) |
 //! | `SOURCES` | the names of the two `.deb` files |
 //!
-//! The packages come through APT ([`crate::debian::Apt`]) into `target/aerie/debs/`.
+//! The packages come through APT ([`crate::debian::Apt`]) into `target/aerie/debs/`
+//! (only the `.deb` files stay there).
 //! Where that is impossible, the error says what to do instead.
 
 use std::path::{Path, PathBuf};
@@ -132,22 +133,32 @@ fn fetch(dir: &Path, kernel: &Path, busybox: &Path) -> Result<()> {
         let name = apt.kernel_package()?;
         let package = apt.fetch(&debs, &name)?;
         copy_atomically(&find_vmlinuz(&package)?, kernel)?;
+        forget_unpacked(&package);
         sources.push(package.deb_name);
     }
     if !busybox.is_file() {
         let package = apt.fetch(&debs, BUSYBOX_PACKAGE)?;
         copy_atomically(&find_busybox(&package)?, busybox)?;
+        forget_unpacked(&package);
         sources.push(package.deb_name);
     }
     let list = dir.join("SOURCES");
     let mut text = std::fs::read_to_string(&list).unwrap_or_default();
     for deb in sources {
-        text.push_str(&deb);
-        text.push('\n');
+        if !text.lines().any(|line| line == deb) {
+            text.push_str(&deb);
+            text.push('\n');
+        }
     }
     write_atomically(&list, text.as_bytes())?;
     eprintln!("guest: the default guest is in {}", dir.display());
     Ok(())
+}
+
+/// Removes a package's unpacked tree once the one file needed is copied (the kernel
+/// package unpacks to some 350 MiB of modules); the `.deb` stays.
+fn forget_unpacked(package: &Package) {
+    let _ = std::fs::remove_dir_all(&package.root);
 }
 
 /// `boot/vmlinuz-*` of an unpacked kernel package (the newest, should there be

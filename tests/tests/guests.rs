@@ -231,3 +231,15 @@ fn more_vcpus_than_cpus_is_refused() {
         .assert_exit(2)
         .assert_line_with(&["wants 3 vCPUs", "only 2 CPUs"]);
 }
+
+/// A guest that writes all-ones to every GIC distributor and redistributor offset at
+/// every width leaves Aerie running: the guest still prints and exits normally.
+#[test]
+fn a_gic_register_sweep_leaves_aerie_running() {
+    let outcome = run_guest("gic_sweep", 2, 2);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&["guest: gic_sweep:", "accesses to the GIC"])
+        .assert_guest_passed("gic_sweep: every offset at every width");
+}
