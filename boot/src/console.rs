@@ -85,8 +85,18 @@ impl fmt::Write for Writer {
     }
 }
 
+/// Prints on Aerie's console, without a new line.
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::console::write_fmt(format_args!($($arg)*))
+    };
+}
+
 /// Prints a line on Aerie's console.
 macro_rules! println {
+    () => {
+        $crate::console::write_fmt(format_args!("\n"))
+    };
     ($($arg:tt)*) => {
         $crate::console::write_fmt(format_args!("{}\n", format_args!($($arg)*)))
     };

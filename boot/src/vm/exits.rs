@@ -10,6 +10,7 @@
 use super::Vm;
 use super::interrupts;
 use super::run::VcpuRun;
+use super::stats;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::ExitKind;
 use crate::arch::{cpu, hyp_config};
@@ -78,6 +79,8 @@ pub fn handle(
     info: &TrapInfo,
 ) -> Flow {
     vcpu.stats.count(kind, info);
+    let decoded = (kind == ExitKind::Synchronous).then(|| Exit::decode(info));
+    stats::count(vcpu.index, reason(kind, decoded.as_ref()));
     match kind {
         ExitKind::Synchronous => {}
         ExitKind::Irq | ExitKind::Fiq => {
@@ -94,7 +97,10 @@ pub fn handle(
             return Flow::Continue;
         }
     }
-    match Exit::decode(info) {
+    let Some(exit) = decoded else {
+        return Flow::Continue;
+    };
+    match exit {
         Exit::Hvc { .. } => hypercall(vm, vcpu, registers),
         Exit::Smc { .. } => {
             // A trapped SMC returns to the SMC itself: step over it.
@@ -140,6 +146,20 @@ pub fn handle(
             inject(registers, inject::undefined_instruction);
             Flow::Continue
         }
+    }
+}
+
+/// The statistics category of an exit.
+fn reason(kind: ExitKind, exit: Option<&Exit>) -> stats::Reason {
+    use stats::Reason;
+    match (kind, exit) {
+        (ExitKind::Irq | ExitKind::Fiq, _) => Reason::Interrupt,
+        (_, Some(Exit::Hvc { .. } | Exit::Smc { .. })) => Reason::Hypercall,
+        (_, Some(Exit::DataAbort(_))) => Reason::Mmio,
+        (_, Some(Exit::SystemRegister(_) | Exit::SetWayCacheOp { .. })) => Reason::SystemRegister,
+        (_, Some(Exit::Wfi | Exit::Wfit { .. } | Exit::Wfet { .. } | Exit::Wfe)) => Reason::Wait,
+        (_, Some(Exit::InstructionAbort { .. })) => Reason::Injected,
+        _ => Reason::Other,
     }
 }
 
@@ -289,6 +309,7 @@ fn system_register(
                 let targets = vgic.lock().send_sgi_from_register(vcpu.index, value);
                 if let Ok(targets) = targets {
                     for target in targets.iter() {
+                        stats::injected(target, 1);
                         interrupts::kick(target);
                     }
                 }

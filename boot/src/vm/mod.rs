@@ -12,6 +12,7 @@ mod interrupts;
 mod ram;
 mod run;
 mod stage2_tables;
+mod stats;
 
 pub use ram::GuestRam;
 pub use run::run_vcpu;
@@ -43,6 +44,8 @@ const MAINTENANCE_PPI: u32 = 9;
 
 /// Everything the vCPUs share.
 pub struct Vm {
+    /// How many vCPUs the guest has.
+    pub vcpus: usize,
     /// The guest's RAM.
     pub ram: GuestRam,
     /// Emulated devices by guest physical address.
@@ -225,6 +228,7 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         log::info!("guest command line: {cmdline}");
     }
     let vm = Vm {
+        vcpus: config.vcpus,
         ram,
         bus: spin::Mutex::new(bus),
         uart,
