@@ -5,8 +5,10 @@
 //! the same works on any guest with a shell on its console, and on a guest restored
 //! from a snapshot. [`crate::exec_session`] holds the conversation; this module
 //! starts QEMU with the console on pipes, feeds the session what QEMU prints, types
-//! what it asks for, enforces the timeout and stops QEMU in the end.
+//! what it asks for (at the pace of a slow serial line), enforces the timeout and
+//! stops QEMU in the end.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -20,6 +22,14 @@ pub const POWER_OFF_GRACE: Duration = Duration::from_secs(15);
 
 /// How often the driver looks at the clock when the console is silent.
 const TICK: Duration = Duration::from_millis(50);
+
+/// Typed text goes out in bursts of at most this many bytes...
+const TYPING_BURST: usize = 8;
+
+/// ...this far apart (about 800 bytes a second, a 9600-baud line): a serial line has
+/// no flow control, and a guest UART's receive FIFO (32 bytes on a PL011) overflows
+/// when a whole line arrives faster than the guest drains it.
+const TYPING_PAUSE: Duration = Duration::from_millis(10);
 
 /// How much of the console the driver keeps for error reports.
 const KEPT_CONSOLE: usize = 64 << 10;
@@ -120,11 +130,17 @@ fn converse(
     let start = Instant::now();
     let mut session = Session::new(&spec.command, spec.ready, &spec.power_off, &nonce());
     let mut stdin = child.stdin.take();
+    let mut keyboard = Keyboard::default();
     let mut kept: Vec<u8> = Vec::new();
     let mut finished: Option<(u8, Duration)> = None;
     loop {
         let now = start.elapsed();
-        let (bytes, closed) = match console.recv_timeout(TICK) {
+        let wait = if keyboard.is_idle() {
+            TICK
+        } else {
+            TYPING_PAUSE
+        };
+        let (bytes, closed) = match console.recv_timeout(wait) {
             Ok(bytes) => (bytes, false),
             Err(RecvTimeoutError::Timeout) => (Vec::new(), false),
             Err(RecvTimeoutError::Disconnected) => (Vec::new(), true),
@@ -141,17 +157,9 @@ fn converse(
             .and_then(|()| out.flush())
             .context(|| "cannot write the command's output")?;
         for text in &reaction.typed {
-            if let Some(pipe) = stdin.as_mut() {
-                // A closed pipe means QEMU is gone; that shows up as `closed`.
-                if pipe
-                    .write_all(text.as_bytes())
-                    .and_then(|()| pipe.flush())
-                    .is_err()
-                {
-                    stdin = None;
-                }
-            }
+            keyboard.type_text(text);
         }
+        keyboard.send(now, &mut stdin);
         if let Some(status) = reaction.status {
             finished = Some((status, now));
         }
@@ -187,6 +195,45 @@ fn converse(
                 waiting_for: session.waiting_for(),
                 console: last_lines(&kept),
             });
+        }
+    }
+}
+
+/// The text waiting to be typed, sent in paced bursts.
+#[derive(Debug, Default)]
+struct Keyboard {
+    queue: VecDeque<u8>,
+    /// When the next burst may go.
+    next: Duration,
+}
+
+impl Keyboard {
+    fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    fn type_text(&mut self, text: &str) {
+        self.queue.extend(text.as_bytes());
+    }
+
+    /// Sends the next burst if it is time. A pipe that cannot be written means QEMU
+    /// is gone, which the console's end reports; the pipe is dropped.
+    fn send(&mut self, now: Duration, pipe: &mut Option<impl Write>) {
+        if self.queue.is_empty() || now < self.next {
+            return;
+        }
+        let burst: Vec<u8> = self
+            .queue
+            .drain(..self.queue.len().min(TYPING_BURST))
+            .collect();
+        self.next = now + TYPING_PAUSE;
+        if let Some(stdin) = pipe.as_mut()
+            && stdin
+                .write_all(&burst)
+                .and_then(|()| stdin.flush())
+                .is_err()
+        {
+            *pipe = None;
         }
     }
 }
@@ -275,6 +322,24 @@ mod tests {
             power_off: "poweroff -f".to_string(),
             verbose: false,
         }
+    }
+
+    #[test]
+    fn typing_is_paced_in_bursts() {
+        let mut keyboard = Keyboard::default();
+        let mut pipe = Some(Vec::new());
+        let sent = |pipe: &Option<Vec<u8>>| pipe.as_ref().unwrap().len();
+        keyboard.type_text("0123456789abcdefghij");
+        keyboard.send(Duration::ZERO, &mut pipe);
+        assert_eq!(sent(&pipe), TYPING_BURST);
+        keyboard.send(TYPING_PAUSE / 2, &mut pipe);
+        assert_eq!(sent(&pipe), TYPING_BURST);
+        keyboard.send(TYPING_PAUSE, &mut pipe);
+        assert_eq!(sent(&pipe), 2 * TYPING_BURST);
+        assert!(!keyboard.is_idle());
+        keyboard.send(TYPING_PAUSE * 2, &mut pipe);
+        assert!(keyboard.is_idle());
+        assert_eq!(pipe.as_deref(), Some(&b"0123456789abcdefghij"[..]));
     }
 
     #[test]

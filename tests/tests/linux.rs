@@ -121,19 +121,16 @@ fn no_hyp_two_cpus_are_online() {
 }
 
 #[test]
-#[ignore = "needs the vGIC (issue 4): enable when Linux reaches userspace under Aerie"]
 fn exec_prints_the_commands_output_and_exits_0() {
     assert_exec(Host::Aerie, "1", "echo hello", 0, "hello\n");
 }
 
 #[test]
-#[ignore = "needs the vGIC (issue 4): enable when Linux reaches userspace under Aerie"]
 fn exec_exits_with_the_commands_status() {
     assert_exec(Host::Aerie, "1", "exit 7", 7, "");
 }
 
 #[test]
-#[ignore = "needs the vGIC (issue 4): enable when Linux reaches userspace under Aerie"]
 fn two_vcpus_are_online() {
     assert_exec(
         Host::Aerie,

@@ -9,29 +9,56 @@ use aerie_hyp::console::{
     Action, COMMAND_HELP, CONSOLE_BANNER, Console, ConsoleCommand, ESCAPE_HELP, Mode, PROMPT,
     RESUMED,
 };
+use arrayvec::ArrayVec;
 
 /// The console's state (escape decoder, mode, prompt line).
 static CONSOLE: spin::Mutex<Console> = spin::Mutex::new(Console::new());
 
+/// Bytes typed for the guest that its UART cannot take yet (its FIFO is full): a
+/// paste must not lose characters. Beyond this, input is dropped, like an overrun.
+const PENDING_CAPACITY: usize = 4096;
+
+/// Input waiting for room in the guest's receive FIFO.
+static PENDING: spin::Mutex<ArrayVec<u8, PENDING_CAPACITY>> =
+    spin::Mutex::new(ArrayVec::new_const());
+
 /// Reads everything the host UART received and acts on it.
 pub fn receive(vm: &Vm) {
-    let mut delivered = false;
     while let Some(byte) = crate::console::read_byte() {
         let action = CONSOLE.lock().input(byte);
         match action {
-            Action::ToGuest(byte) => delivered |= deliver(vm, byte),
+            Action::ToGuest(byte) => {
+                let _ = PENDING.lock().try_push(byte);
+            }
             other => act(vm, other),
         }
     }
-    if delivered {
-        interrupts::update_uart_line(vm);
-    }
+    refill(vm);
 }
 
-fn deliver(vm: &Vm, byte: u8) -> bool {
-    let mut bus = vm.bus.lock();
-    bus.downcast_mut::<Pl011>(vm.uart)
-        .is_some_and(|uart| uart.push_input(byte))
+/// Moves waiting input into the guest's UART while it has room; called when bytes
+/// arrive and after every guest access to its UART (a read makes room).
+pub fn refill(vm: &Vm) {
+    let moved = {
+        let mut pending = PENDING.lock();
+        if pending.is_empty() {
+            return;
+        }
+        let mut bus = vm.bus.lock();
+        let Some(uart) = bus.downcast_mut::<Pl011>(vm.uart) else {
+            return;
+        };
+        let mut moved = 0;
+        while moved < pending.len() && uart.can_receive() {
+            uart.push_input(pending[moved]);
+            moved += 1;
+        }
+        pending.drain(..moved);
+        moved
+    };
+    if moved > 0 {
+        interrupts::update_uart_line(vm);
+    }
 }
 
 fn prompt_again() {

@@ -229,6 +229,7 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
                 MmioResult::Done => {
                     registers.pc += INSTRUCTION_SIZE;
                     super::run::drain_uart(vm);
+                    super::console::refill(vm);
                     if vm.vgic.is_some() {
                         interrupts::update_uart_line(vm);
                     }
