@@ -140,3 +140,23 @@ fn two_vcpus_are_online() {
         "2\n",
     );
 }
+
+/// The guest's timer interrupts keep coming under Aerie: the arch_timer count in
+/// /proc/interrupts rises over a second of sleep.
+#[test]
+fn timer_interrupts_rise() {
+    let script = "a=$(awk '/arch_timer/ {print $2}' /proc/interrupts); sleep 1; \
+                  b=$(awk '/arch_timer/ {print $2}' /proc/interrupts); \
+                  [ \"$b\" -gt \"$a\" ] && echo rising";
+    assert_exec(Host::Aerie, "1", script, 0, "rising\n");
+}
+
+/// IPIs reach both vCPUs (rescheduling and function-call interrupts are counted on
+/// each), and both vCPUs have run work (user or system time in /proc/stat).
+#[test]
+fn ipis_reach_both_vcpus() {
+    let script = "awk '/IPI[01]:/ {a += $2; b += $3} END {if (a > 0 && b > 0) print \"ipis on both\"}' \
+                  /proc/interrupts; \
+                  awk '/^cpu[01] / {if ($2 + $4 > 0) n++} END {print n \" cpus used\"}' /proc/stat";
+    assert_exec(Host::Aerie, "2", script, 0, "ipis on both\n2 cpus used\n");
+}
