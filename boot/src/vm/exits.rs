@@ -69,6 +69,7 @@ static UNEMULATED_ACCESS: Limited = Limited::new("device access Aerie cannot emu
 static UNDEFINED_SYSREG: Limited = Limited::new("system register access refused");
 static UNEXPECTED_TRAP: Limited = Limited::new("instruction refused");
 static SERROR: Limited = Limited::new("SError");
+static IGNORED_GIC_ACCESS: Limited = Limited::new("GIC register access ignored");
 
 /// Handles one exit of vCPU `vcpu`.
 pub fn handle(
@@ -210,9 +211,16 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
         let window = super::vgic_window(&vgic.lock());
         if window.contains(ipa) {
             let offset = ipa - window.start();
+            let ignored_before = vgic.lock().stats().ignored_accesses;
             let mut device = VgicWindow { vgic, offset };
             let _ = mmio::emulate(access, offset, registers, &mut device);
             registers.pc += INSTRUCTION_SIZE;
+            let stats = *vgic.lock().stats();
+            if stats.ignored_accesses != ignored_before {
+                if let Some(access) = stats.last_ignored {
+                    IGNORED_GIC_ACCESS.report(format_args!("{access} (pc {:#x})", registers.pc));
+                }
+            }
             return;
         }
     }
