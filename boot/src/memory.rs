@@ -172,6 +172,15 @@ pub fn allocate_frames(count: usize) -> Option<Range> {
     Some(range)
 }
 
+/// Returns frames from [`allocate_frames`] to the allocator.
+pub fn free_frames(frames: Range) {
+    let count = (frames.size() / PAGE_SIZE) as usize;
+    FRAMES
+        .lock()
+        .dealloc((frames.start() / PAGE_SIZE) as usize, count);
+    FREE_BYTES.fetch_add(frames.size(), Ordering::Relaxed);
+}
+
 /// Bytes the frame allocator still holds.
 pub fn free_bytes() -> u64 {
     FREE_BYTES.load(Ordering::Relaxed)

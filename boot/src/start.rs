@@ -113,6 +113,7 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     match options.selftest {
         Some(SelfTest::Exception) => provoke_exception(&platform),
         Some(SelfTest::Panic) => panic!("self-test requested by aerie.selftest=panic"),
+        Some(SelfTest::Disk) => disk_self_test(),
         None => {}
     }
     match (platform.chosen.initrd, guest_memory) {
@@ -260,6 +261,33 @@ fn enable_mmu(
     // image with its code executable, and the console UART; only this CPU runs.
     unsafe { mmu::enable(&settings, image, device_tree) };
     settings
+}
+
+/// Writes a pattern to the last sector of the first host disk, flushes, reads it
+/// back and compares, and says whether it worked.
+fn disk_self_test() {
+    /// The pattern: recognisable in the disk image from the host.
+    const PATTERN: &[u8; 16] = b"AERIE-DISK-TEST!";
+    let mut disks = virtio_probe::HOST_DISKS.lock();
+    let Some(disk) = disks.first_mut() else {
+        println!("Aerie: disk self-test: no host disk");
+        return;
+    };
+    let last = disk.capacity_sectors().saturating_sub(1);
+    let mut sector = [0u8; 512];
+    for (index, byte) in sector.iter_mut().enumerate() {
+        *byte = PATTERN[index % PATTERN.len()];
+    }
+    let mut back = [0u8; 512];
+    let result = disk
+        .write(last, &sector)
+        .and_then(|()| disk.flush())
+        .and_then(|()| disk.read(last, &mut back));
+    match result {
+        Ok(()) if back == sector => println!("Aerie: disk self-test passed (sector {last})"),
+        Ok(()) => println!("Aerie: disk self-test FAILED: sector {last} read back differently"),
+        Err(error) => println!("Aerie: disk self-test FAILED: {error}"),
+    }
 }
 
 /// Reads an address that is neither RAM nor a mapped device, to prove that the

@@ -9,6 +9,7 @@
 //! | `aerie.log=error\|warn\|info\|debug\|trace` | how much Aerie logs (default `info`) |
 //! | `aerie.selftest=exception` | after the summary, take a data abort at EL2 on purpose, to prove the exception report works |
 //! | `aerie.selftest=panic` | after the summary, panic on purpose |
+//! | `aerie.selftest=disk` | write, flush and read back the last sector of the first host disk |
 //! | `aerie.guest.smp=N` | the guest's vCPU count (default: one per host CPU) |
 //! | `aerie.guest.mem=SIZE` | the guest's RAM, e.g. `512M` (default: all RAM Aerie does not need) |
 //! | `aerie.guest.testdev=on\|off` | give the guest Aerie's test device (default off) |
@@ -27,6 +28,9 @@ pub enum SelfTest {
     Exception,
     /// Call `panic!`: the panic handler must report it.
     Panic,
+    /// Write a pattern to the last sector of the first host disk, flush, read it
+    /// back and compare: proves Aerie's host disk driver end to end.
+    Disk,
 }
 
 /// How much Aerie logs.
@@ -135,6 +139,7 @@ fn parse_selftest(value: &str) -> Option<Option<SelfTest>> {
     Some(match value {
         "exception" => Some(SelfTest::Exception),
         "panic" => Some(SelfTest::Panic),
+        "disk" => Some(SelfTest::Disk),
         "none" => None,
         _ => return None,
     })

@@ -2,3 +2,4 @@
 
 pub mod gicv3;
 pub mod pl011;
+pub mod virtio_blk;
