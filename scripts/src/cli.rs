@@ -34,6 +34,8 @@ target/aerie/guest/; the first fetch needs root, else the message says what to d
   --no-hyp       Boot the same guest straight on QEMU virt without Aerie (no EL2), to
                  compare; same --smp, --mem, --cpu, --gic, --append, --exec
   --no-guest     Boot Aerie alone: hardware summary, then power off
+  --snapshots FILE  The disk Aerie keeps snapshots on (default target/aerie/snapshots.img,
+                 created sparse); give each concurrent run its own
   --smp N        Number of CPUs (and guest vCPUs): 1..=8 with --gic 2, 1..=512 with
                  --gic 3 (default 2)
   --mem SIZE     RAM: the guest's when there is one (the machine gets Aerie's share on
@@ -138,6 +140,8 @@ pub struct RunOptions {
     pub profile: Profile,
     /// Boot without a guest.
     pub no_guest: bool,
+    /// The snapshot disk, instead of the default one.
+    pub snapshots: Option<std::path::PathBuf>,
     /// The guest kernel.
     pub kernel: Option<std::path::PathBuf>,
     /// The guest initrd.
@@ -169,6 +173,7 @@ impl Default for RunOptions {
         Self {
             profile: Profile::Release,
             no_guest: false,
+            snapshots: None,
             kernel: None,
             initrd: None,
             append: None,
@@ -256,6 +261,7 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             "--no-guest" => run.no_guest = options.flag()?,
             "--no-hyp" => run.no_hyp = options.flag()?,
             "--kernel" => run.kernel = Some(options.value()?.into()),
+            "--snapshots" => run.snapshots = Some(options.value()?.into()),
             "--initrd" => run.initrd = Some(options.value()?.into()),
             "--append" => run.append = Some(options.value()?),
             "--exec" => run.exec = Some(parse_exec(&options.value()?)?),

@@ -50,7 +50,10 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
         }
         _ => {
             let built = image::build(layout, options.profile)?;
-            let snapshots = layout.snapshots_disk();
+            let snapshots = options
+                .snapshots
+                .clone()
+                .unwrap_or_else(|| layout.snapshots_disk());
             ensure_sparse_disk(&snapshots, SNAPSHOTS_SIZE)?;
             let packed = match &guest {
                 Some(guest) => Some(guest::pack(

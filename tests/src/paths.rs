@@ -111,3 +111,13 @@ mod tests {
         assert_eq!(sanitize("a b/c"), "a_b_c");
     }
 }
+
+/// A sparse 64 MiB snapshot disk of this test's own, for `cargo xtask run
+/// --snapshots`: concurrent QEMUs cannot share one (QEMU locks disk images it writes).
+pub fn snapshot_disk() -> PathBuf {
+    let path = test_tmp_dir().join("snapshots.img");
+    std::fs::File::create(&path)
+        .and_then(|file| file.set_len(64 << 20))
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    path
+}
