@@ -84,6 +84,16 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
+/// A sparse 64 MiB snapshot disk of this test's own, for `cargo xtask run
+/// --snapshots`: concurrent QEMUs cannot share one (QEMU locks disk images it writes).
+pub fn snapshot_disk() -> PathBuf {
+    let path = test_tmp_dir().join("snapshots.img");
+    std::fs::File::create(&path)
+        .and_then(|file| file.set_len(64 << 20))
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,14 +120,4 @@ mod tests {
         assert_eq!(sanitize("dtb::tests::round_trip"), "dtb__tests__round_trip");
         assert_eq!(sanitize("a b/c"), "a_b_c");
     }
-}
-
-/// A sparse 64 MiB snapshot disk of this test's own, for `cargo xtask run
-/// --snapshots`: concurrent QEMUs cannot share one (QEMU locks disk images it writes).
-pub fn snapshot_disk() -> PathBuf {
-    let path = test_tmp_dir().join("snapshots.img");
-    std::fs::File::create(&path)
-        .and_then(|file| file.set_len(64 << 20))
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-    path
 }

@@ -1,0 +1,121 @@
+//! The interactive console as a user meets it: `cargo xtask run` boots Linux under
+//! Aerie; typed lines reach the guest's shell; Ctrl-A c opens Aerie's console, whose
+//! `stats` shows per-vCPU exits; Ctrl-A x powers the machine off (exit 0).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// How long to wait for each expected line (a Linux boot under QEMU TCG).
+const WAIT: Duration = Duration::from_secs(120);
+
+/// A running `cargo xtask run` with its console piped.
+struct Session {
+    child: Child,
+    input: ChildStdin,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Session {
+    fn start() -> Self {
+        let mut child = Command::new(env!("CARGO"))
+            .current_dir(aerie_tests::paths::workspace_root())
+            .args([
+                "run",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "run",
+                "--smp",
+                "2",
+            ])
+            .arg("--snapshots")
+            .arg(aerie_tests::paths::snapshot_disk())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cargo runs");
+        let input = child.stdin.take().expect("piped stdin");
+        let output = child.stdout.take().expect("piped stdout");
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            input,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `text`.
+    fn expect(&mut self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.contains(text);
+                    self.seen.push(line);
+                    if found {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let _ = self.child.kill();
+        panic!(
+            "no line with {text:?}; the console showed:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// Types `bytes` slowly, like a person.
+    fn type_keys(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.input
+                .write_all(&[*byte])
+                .expect("QEMU reads its console");
+            self.input.flush().expect("QEMU reads its console");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+#[test]
+fn typing_reaches_the_shell_and_ctrl_a_opens_aeries_console() {
+    let mut session = Session::start();
+    session.expect("aerie-guest: ready");
+    std::thread::sleep(Duration::from_secs(1));
+    session.type_keys(b"echo typed-$((6*7))\r");
+    session.expect("typed-42");
+    session.type_keys(b"\x01c");
+    session.expect("Aerie console");
+    session.type_keys(b"stats\r");
+    session.expect("hypercall");
+    session.expect("   1 ");
+    session.type_keys(b"\x01x");
+    session.expect("Aerie: quit from the console");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = session.child.try_wait().expect("waitable") {
+            assert_eq!(status.code(), Some(0), "{}", session.seen.join("\n"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "QEMU did not exit after Ctrl-A x"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
