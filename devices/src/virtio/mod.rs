@@ -1,12 +1,64 @@
-//! The virtio-mmio transport: register layout, device types and slot probing.
+//! virtio over MMIO: the register layout and device types (shared with the host-side
+//! probe), and the guest-facing devices Aerie emulates.
 //!
 //! A virtio-mmio device is a window of 32-bit registers followed by a device-specific
 //! configuration space (virtio 1.2, section 4.2.2). Version 2 ("modern") devices use
 //! the layout in [`regs`]; version 1 ("legacy", section 4.2.4) devices replace the
 //! queue address registers with a page frame number ([`regs::QUEUE_PFN`] and friends).
 //! QEMU's `virt` machine has 32 slots, and an unused slot reads device ID 0.
+//!
+//! # The emulated devices
+//!
+//! Everything below is pure, `no_std` + alloc, and never panics on guest input: a
+//! malformed queue or request puts the device in `DEVICE_NEEDS_RESET` and is
+//! reported once. Allocations happen when a device is created, never per request.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`guest_memory`] | [`GuestMemory`]: checked access to guest RAM; [`VecMemory`] for tests |
+//! | [`queue`] | the split virtqueue: chain walking with every check, used ring, event index |
+//! | [`chain`] | [`Chain`]: a validated chain as readable and writable byte streams |
+//! | [`transport`] | [`MmioTransport`]: the version 2 register interface around a [`VirtioDevice`] |
+//! | [`blk`] | virtio-blk over a [`BlockBackend`] |
+//! | [`console`] | virtio-console, one port |
+//! | [`rng`] | virtio-rng over an [`EntropySource`] |
+//!
+//! A guest device is an `MmioTransport<Block<B>>`, `MmioTransport<Console>` or
+//! `MmioTransport<Rng<E>>` on the MMIO bus; see [`transport`] for how the hypervisor
+//! drives it.
+
+pub mod blk;
+pub mod chain;
+pub mod console;
+pub mod guest_memory;
+pub mod queue;
+pub mod rng;
+pub mod transport;
+
+#[cfg(test)]
+mod tests;
+
+pub use blk::{BackendError, Block, BlockBackend, BlockState, BlockStats, MemoryDisk};
+pub use chain::{Chain, Segment};
+pub use console::{Console, ConsoleState, ConsoleStats};
+pub use guest_memory::{GuestMemory, MemoryError, VecMemory};
+pub use queue::{Queue, QueueError, QueueFault, QueueState};
+pub use rng::{EntropyError, EntropySource, Rng, RngState, RngStats};
+pub use transport::{
+    MmioTransport, StateError, TransportState, TransportStats, VirtioDevice, WINDOW_SIZE,
+};
 
 use core::fmt;
+
+/// Device-independent feature bits (virtio 1.2, section 6).
+pub mod features {
+    /// `VIRTIO_F_INDIRECT_DESC` (bit 28): indirect descriptor tables.
+    pub const INDIRECT_DESC: u64 = 1 << 28;
+    /// `VIRTIO_F_EVENT_IDX` (bit 29): `used_event` and `avail_event`.
+    pub const EVENT_IDX: u64 = 1 << 29;
+    /// `VIRTIO_F_VERSION_1` (bit 32): compliance with virtio 1.0+.
+    pub const VERSION_1: u64 = 1 << 32;
+}
 
 /// The `MagicValue` register's content: `"virt"` read as a little-endian `u32`.
 pub const MAGIC_VALUE: u32 = 0x7472_6976;
@@ -322,7 +374,7 @@ impl fmt::Display for SlotState {
 }
 
 #[cfg(test)]
-mod tests {
+mod layout_tests {
     use super::*;
     use std::string::ToString;
 
@@ -368,6 +420,14 @@ mod tests {
         assert_eq!(regs::GUEST_PAGE_SIZE, 0x028);
         assert_eq!(regs::QUEUE_ALIGN, 0x03c);
         assert_eq!(regs::QUEUE_PFN, 0x040);
+    }
+
+    #[test]
+    fn reserved_feature_bits() {
+        // virtio 1.2, section 6 "Reserved Feature Bits".
+        assert_eq!(features::INDIRECT_DESC, 1 << 28);
+        assert_eq!(features::EVENT_IDX, 1 << 29);
+        assert_eq!(features::VERSION_1, 1 << 32);
     }
 
     #[test]
