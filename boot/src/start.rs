@@ -188,6 +188,7 @@ fn start_guest(
         test_device: options.guest_test_device,
         gic: has_gic,
         host_uart_intid: platform.uart.irq.map(|irq| irq.0).filter(|_| has_gic),
+        disks: virtio_probe::take_guest_disks(),
     };
     let vm = match vm::create(bytes, config) {
         Ok(vm) => vm,
@@ -269,7 +270,7 @@ fn disk_self_test() {
     /// The pattern: recognisable in the disk image from the host.
     const PATTERN: &[u8; 16] = b"AERIE-DISK-TEST!";
     let mut disks = virtio_probe::HOST_DISKS.lock();
-    let Some(disk) = disks.first_mut() else {
+    let Some(disk) = disks.first_mut().map(|open| &mut open.disk) else {
         println!("Aerie: disk self-test: no host disk");
         return;
     };

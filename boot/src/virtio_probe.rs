@@ -18,9 +18,50 @@ fn read32(slot: &VirtioSlot, offset: u64) -> u32 {
     unsafe { core::ptr::read_volatile(address as *const u32) }
 }
 
-/// The host disks Aerie has opened (for guest disk backends and snapshots).
-pub static HOST_DISKS: spin::Mutex<alloc::vec::Vec<HostDisk>> =
+/// The host disks Aerie has opened (for guest disk backends and snapshots), with
+/// their serial numbers.
+pub static HOST_DISKS: spin::Mutex<alloc::vec::Vec<OpenDisk>> =
     spin::Mutex::new(alloc::vec::Vec::new());
+
+/// A host disk and its serial number.
+pub struct OpenDisk {
+    /// The disk.
+    pub disk: HostDisk,
+    /// Its virtio-blk serial number, NUL-padded.
+    pub serial: [u8; 20],
+}
+
+impl OpenDisk {
+    /// The serial number as text.
+    pub fn serial_text(&self) -> &str {
+        let end = self
+            .serial
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.serial.len());
+        core::str::from_utf8(&self.serial[..end]).unwrap_or("")
+    }
+}
+
+/// Takes the host disks meant for the guest (serial `aerie-diskN`, set by `cargo
+/// xtask run --disk`), in order of N. Other disks stay with Aerie.
+pub fn take_guest_disks() -> alloc::vec::Vec<OpenDisk> {
+    let mut disks = HOST_DISKS.lock();
+    let mut guest = alloc::vec::Vec::new();
+    let mut index = 0;
+    while index < disks.len() {
+        if disks[index].serial_text().starts_with(GUEST_DISK_SERIAL) {
+            guest.push(disks.remove(index));
+        } else {
+            index += 1;
+        }
+    }
+    guest.sort_by(|a, b| a.serial_text().cmp(b.serial_text()));
+    guest
+}
+
+/// Serial-number prefix of host disks that belong to the guest.
+const GUEST_DISK_SERIAL: &str = "aerie-disk";
 
 /// Opens the block device in `slot` for Aerie's own use; returns its capacity.
 fn open_disk(slot: &VirtioSlot) -> Option<u64> {
@@ -28,15 +69,22 @@ fn open_disk(slot: &VirtioSlot) -> Option<u64> {
     // from the device tree, is identity-mapped as device memory, and Aerie opens
     // each slot once and never shows it to a guest.
     match unsafe { HostDisk::open(slot.registers) } {
-        Ok(disk) => {
+        Ok(mut disk) => {
             let capacity = disk.capacity_sectors().saturating_mul(SECTOR_SIZE);
+            let serial = disk.serial();
+            let open = OpenDisk { disk, serial };
             log::debug!(
-                "host disk at {:#x}: {}{}",
+                "host disk at {:#x}: {} serial {:?}{}",
                 slot.registers.start(),
                 aerie_hyp::units::ByteSize(capacity),
-                if disk.read_only() { ", read-only" } else { "" }
+                open.serial_text(),
+                if open.disk.read_only() {
+                    ", read-only"
+                } else {
+                    ""
+                }
             );
-            HOST_DISKS.lock().push(disk);
+            HOST_DISKS.lock().push(open);
             Some(capacity)
         }
         Err(error) => {

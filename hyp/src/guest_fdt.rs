@@ -149,6 +149,10 @@ pub struct GuestDescription<'a> {
     /// Whether to describe the architected timer (only done when there is a GIC to
     /// deliver its interrupts).
     pub timer: bool,
+    /// How many virtio-mmio transports the guest has: transport `i` at
+    /// [`guest_layout::VIRTIO_MMIO`] + `i` × [`guest_layout::VIRTIO_MMIO_STRIDE`], on
+    /// SPI [`guest_layout::VIRTIO_MMIO_FIRST_SPI`] + `i`.
+    pub virtio_mmio: usize,
 }
 
 /// Why the guest's device tree cannot be written.
@@ -281,6 +285,9 @@ pub fn build(guest: &GuestDescription<'_>) -> Result<Vec<u8>, GuestFdtError> {
     if guest.uart {
         write_uart(&mut fdt, guest.gic.is_some())?;
     }
+    for index in 0..guest.virtio_mmio {
+        write_virtio_mmio(&mut fdt, index, guest.gic.is_some())?;
+    }
     if guest.test_device {
         let node = fdt.begin_node(&node_name("test-device", guest_layout::TEST_DEVICE))?;
         fdt.property_string("compatible", TEST_DEVICE_COMPATIBLE)?;
@@ -398,6 +405,26 @@ fn write_uart(fdt: &mut FdtWriter, has_gic: bool) -> Result<(), GuestFdtError> {
     Ok(())
 }
 
+/// Virtio-mmio transport `index`.
+fn write_virtio_mmio(
+    fdt: &mut FdtWriter,
+    index: usize,
+    has_gic: bool,
+) -> Result<(), GuestFdtError> {
+    let base = guest_layout::VIRTIO_MMIO + index as u64 * guest_layout::VIRTIO_MMIO_STRIDE;
+    let node = fdt.begin_node(&node_name("virtio_mmio", base))?;
+    fdt.property_string("compatible", "virtio,mmio")?;
+    fdt.property_array_u64("reg", &[base, guest_layout::VIRTIO_MMIO_STRIDE])?;
+    if has_gic {
+        let spi = guest_layout::VIRTIO_MMIO_FIRST_SPI + index as u32;
+        fdt.property_array_u32("interrupts", &[GIC_SPI, spi, IRQ_TYPE_LEVEL_HIGH])?;
+    }
+    // Aerie's devices read and write guest RAM through the same caches as the vCPUs.
+    fdt.property_null("dma-coherent")?;
+    fdt.end_node(node)?;
+    Ok(())
+}
+
 /// The interrupt controller.
 fn write_gic(fdt: &mut FdtWriter, gic: GicDescription) -> Result<(), GuestFdtError> {
     match gic {
@@ -470,6 +497,7 @@ mod tests {
             test_device: true,
             gic: Some(gic_v3(vcpus)),
             timer: true,
+            virtio_mmio: 0,
         }
     }
 
@@ -484,6 +512,7 @@ mod tests {
             test_device: false,
             gic: None,
             timer: false,
+            virtio_mmio: 0,
         }
     }
 
@@ -535,6 +564,35 @@ mod tests {
 
     fn child_names<'a>(node: &FdtNode<'_, 'a>) -> Vec<&'a str> {
         node.children().map(|c| c.name).collect()
+    }
+
+    #[test]
+    fn virtio_mmio_transports_are_described() {
+        let guest = GuestDescription {
+            virtio_mmio: 2,
+            ..full(1)
+        };
+        let bytes = blob(&guest);
+        let tree = Fdt::new(&bytes).unwrap();
+        for (index, name) in ["virtio_mmio@a000000", "virtio_mmio@a000200"]
+            .iter()
+            .enumerate()
+        {
+            let node = tree.find_node(&std::format!("/{name}")).unwrap();
+            assert_eq!(node.property("compatible").unwrap().value, b"virtio,mmio\0");
+            let reg = node.property("reg").unwrap().value;
+            let base = 0x0a00_0000 + index as u64 * 0x200;
+            assert_eq!(reg[..8], base.to_be_bytes());
+            assert_eq!(reg[8..], 0x200u64.to_be_bytes());
+            let interrupts = node.property("interrupts").unwrap().value;
+            // GIC_SPI (0), SPI 16 + index, level-high (4).
+            let expected: Vec<u8> = [0u32, 16 + index as u32, 4]
+                .iter()
+                .flat_map(|w| w.to_be_bytes())
+                .collect();
+            assert_eq!(interrupts, expected.as_slice());
+        }
+        assert!(tree.find_node("/virtio_mmio@a000400").is_none());
     }
 
     #[test]

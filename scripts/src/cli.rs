@@ -13,6 +13,8 @@ Commands:
   run            Build, then boot Aerie in QEMU with this terminal as the serial console
   test           Run every test (host unit, QEMU integration, lints) and print a summary
   fixtures       Regenerate the device-tree fixtures in tests/fixtures/ from QEMU
+  bench          Measure Aerie against no hypervisor and Xen; write docs/bench/latest.md
+                 and latest.json (about 15 minutes)
   help           Print this text (also: --help, -h)
 
 Options of build:
@@ -33,6 +35,8 @@ target/aerie/guest/; the first fetch needs root, else the message says what to d
   --verbose      With --exec: also copy the whole console, boot log included, to stderr
   --no-hyp       Boot the same guest straight on QEMU virt without Aerie (no EL2), to
                  compare; same --smp, --mem, --cpu, --gic, --append, --exec
+  --disk FILE    Give the guest a virtio-blk disk backed by FILE (raw image; may be
+                 repeated: /dev/vda, /dev/vdb, ...)
   --no-guest     Boot Aerie alone: hardware summary, then power off
   --snapshots FILE  The disk Aerie keeps snapshots on (default target/aerie/snapshots.img,
                  created sparse); give each concurrent run its own
@@ -45,6 +49,11 @@ target/aerie/guest/; the first fetch needs root, else the message says what to d
   --gic 2|3      GIC version of QEMU's virt machine (default 3)
   --gdb          Start halted with a gdb server on localhost:1234 and print how to attach
   --debug        Build and run the debug profile instead of release
+
+Options of bench (a full run fetches Xen 4.17 with APT once, like the default guest):
+  --quick        One round of the cheapest rows, written to target/aerie/bench/ (CI)
+  --pairs N      Interleaved rounds of every comparison (default 7; 1 with --quick)
+  --out DIR      Where to write latest.md and latest.json (default docs/bench/)
 
 Options of test:
   --host-only    Skip QEMU: no QEMU setup and no integration tests
@@ -75,6 +84,8 @@ pub enum Command {
     Test(TestOptions),
     /// `cargo xtask fixtures`.
     Fixtures,
+    /// `cargo xtask bench`.
+    Bench(BenchOptions),
     /// `cargo xtask help`, or `--help` anywhere.
     Help,
 }
@@ -142,6 +153,8 @@ pub struct RunOptions {
     pub no_guest: bool,
     /// The snapshot disk, instead of the default one.
     pub snapshots: Option<std::path::PathBuf>,
+    /// Raw disk images for the guest (virtio-blk).
+    pub disks: Vec<std::path::PathBuf>,
     /// The guest kernel.
     pub kernel: Option<std::path::PathBuf>,
     /// The guest initrd.
@@ -174,6 +187,7 @@ impl Default for RunOptions {
             profile: Profile::Release,
             no_guest: false,
             snapshots: None,
+            disks: Vec::new(),
             kernel: None,
             initrd: None,
             append: None,
@@ -197,6 +211,18 @@ pub struct TestOptions {
     pub host_only: bool,
     /// Filter passed to the integration test binary.
     pub filter: Option<String>,
+}
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BenchOptions {
+    /// One round of the cheapest rows, for CI.
+    pub quick: bool,
+    /// Interleaved rounds; default 7, or 1 with `quick`.
+    pub pairs: Option<u32>,
+    /// Where to write `latest.md` and `latest.json`; default `docs/bench/` (the
+    /// committed report), or `target/aerie/bench/` with `quick`.
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// A command line xtask does not understand; the message says why.
@@ -223,6 +249,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         "run" => Command::Run(parse_run(&mut options)?),
         "test" => Command::Test(parse_test(&mut options)?),
         "fixtures" => Command::Fixtures,
+        "bench" => Command::Bench(parse_bench(&mut options)?),
         "help" => Command::Help,
         other => return Err(UsageError(format!("unknown command `{other}`"))),
     };
@@ -262,6 +289,7 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             "--no-hyp" => run.no_hyp = options.flag()?,
             "--kernel" => run.kernel = Some(options.value()?.into()),
             "--snapshots" => run.snapshots = Some(options.value()?.into()),
+            "--disk" => run.disks.push(options.value()?.into()),
             "--initrd" => run.initrd = Some(options.value()?.into()),
             "--append" => run.append = Some(options.value()?),
             "--exec" => run.exec = Some(parse_exec(&options.value()?)?),
@@ -350,6 +378,29 @@ fn parse_test(options: &mut Options<'_>) -> Result<TestOptions, UsageError> {
         }
     }
     Ok(test)
+}
+
+fn parse_bench(options: &mut Options<'_>) -> Result<BenchOptions, UsageError> {
+    let mut bench = BenchOptions::default();
+    while let Some(option) = options.peek() {
+        match option.name {
+            "--quick" => bench.quick = options.flag()?,
+            "--pairs" => {
+                let value = options.value()?;
+                bench.pairs = match value.parse::<u32>() {
+                    Ok(pairs) if pairs >= 1 => Some(pairs),
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--pairs needs a number of rounds of at least 1, not `{value}`"
+                        )));
+                    }
+                };
+            }
+            "--out" => bench.out = Some(options.value()?.into()),
+            _ => break,
+        }
+    }
+    Ok(bench)
 }
 
 fn parse_smp(value: &str) -> Result<u32, UsageError> {
@@ -654,6 +705,25 @@ mod tests {
     }
 
     #[test]
+    fn bench_options() {
+        assert_eq!(
+            parse_line("bench"),
+            Ok(Command::Bench(BenchOptions::default()))
+        );
+        assert_eq!(
+            parse_line("bench --quick --pairs 3 --out /tmp/r"),
+            Ok(Command::Bench(BenchOptions {
+                quick: true,
+                pairs: Some(3),
+                out: Some("/tmp/r".into()),
+            }))
+        );
+        assert!(error("bench --pairs 0").contains("at least 1"));
+        assert!(error("bench --pairs many").contains("`many`"));
+        assert_eq!(error("bench --smp 2"), "`bench` does not take `--smp`");
+    }
+
+    #[test]
     fn usage_lists_every_option() {
         for option in [
             "--debug",
@@ -672,6 +742,9 @@ mod tests {
             "--gdb",
             "--host-only",
             "--filter",
+            "--quick",
+            "--pairs",
+            "--out",
         ] {
             assert!(USAGE.contains(option), "usage lacks {option}");
         }

@@ -109,12 +109,24 @@ pub struct Material {
 pub fn ensure(dir: &Path) -> Result<Material> {
     let kernel = dir.join("vmlinuz");
     let busybox = dir.join("busybox");
+    let modules = dir.join(MODULES_DIR);
+    if !modules.is_dir() {
+        // The modules come from the kernel's package (an older cache has none):
+        // fetch the kernel again with them.
+        let _ = std::fs::remove_file(&kernel);
+    }
     if !kernel.is_file() || !busybox.is_file() {
         fetch(dir, &kernel, &busybox)?;
     }
     let binary =
         std::fs::read(&busybox).context(|| format!("cannot read {}", busybox.display()))?;
-    let archive = initramfs::build(&binary)?;
+    let mut module_files = Vec::new();
+    for name in initramfs::MODULES {
+        let path = modules.join(format!("{name}.ko"));
+        let bytes = std::fs::read(&path).context(|| format!("cannot read {}", path.display()))?;
+        module_files.push((name, bytes));
+    }
+    let archive = initramfs::build(&binary, &module_files)?;
     let initramfs = dir.join("initramfs.cpio");
     if std::fs::read(&initramfs).ok().as_deref() != Some(archive.as_slice()) {
         write_atomically(&initramfs, &archive)?;
@@ -132,6 +144,7 @@ fn fetch(dir: &Path, kernel: &Path, busybox: &Path) -> Result<()> {
     if !kernel.is_file() {
         let name = apt.kernel_package()?;
         let package = apt.fetch(&debs, &name)?;
+        copy_modules(&package, &dir.join(MODULES_DIR))?;
         copy_atomically(&find_vmlinuz(&package)?, kernel)?;
         forget_unpacked(&package);
         sources.push(package.deb_name);
@@ -153,6 +166,44 @@ fn fetch(dir: &Path, kernel: &Path, busybox: &Path) -> Result<()> {
     write_atomically(&list, text.as_bytes())?;
     eprintln!("guest: the default guest is in {}", dir.display());
     Ok(())
+}
+
+/// Where the kernel modules the initramfs loads are kept, under the guest directory.
+const MODULES_DIR: &str = "modules";
+
+/// Copies the modules the initramfs loads (`initramfs::MODULES`) out of an unpacked
+/// kernel package: Debian builds the virtio drivers as modules.
+fn copy_modules(package: &Package, to: &Path) -> Result<()> {
+    let base = package.root.join("lib/modules");
+    let version = std::fs::read_dir(&base)
+        .context(|| format!("{} has no lib/modules", package.deb_name))?
+        .flatten()
+        .map(|entry| entry.path())
+        .max()
+        .ok_or_else(|| Error::new(format!("{} has no lib/modules/*", package.deb_name)))?;
+    std::fs::create_dir_all(to).context(|| format!("cannot create {}", to.display()))?;
+    for name in initramfs::MODULES {
+        let file = format!("{name}.ko");
+        let found = walk_for(&version.join("kernel"), &file)
+            .ok_or_else(|| Error::new(format!("{} has no {file}", package.deb_name)))?;
+        copy_atomically(&found, &to.join(&file))?;
+    }
+    Ok(())
+}
+
+/// The first file called `name` below `dir`.
+fn walk_for(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = walk_for(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// Removes a package's unpacked tree once the one file needed is copied (the kernel
@@ -288,20 +339,28 @@ mod tests {
         let dir = temp_dir("cache");
         std::fs::write(dir.join("vmlinuz"), b"kernel").unwrap();
         std::fs::write(dir.join("busybox"), b"busybox one").unwrap();
+        std::fs::create_dir_all(dir.join(MODULES_DIR)).unwrap();
+        let modules: Vec<(&str, Vec<u8>)> = initramfs::MODULES
+            .iter()
+            .map(|name| (*name, name.as_bytes().to_vec()))
+            .collect();
+        for (name, bytes) in &modules {
+            std::fs::write(dir.join(MODULES_DIR).join(format!("{name}.ko")), bytes).unwrap();
+        }
         let material = ensure(&dir).unwrap();
         assert_eq!(material.kernel, dir.join("vmlinuz"));
         let first = std::fs::read(&material.initramfs).unwrap();
-        assert_eq!(first, initramfs::build(b"busybox one").unwrap());
+        assert_eq!(first, initramfs::build(b"busybox one", &modules).unwrap());
         std::fs::write(dir.join("busybox"), b"busybox two").unwrap();
         let second = std::fs::read(ensure(&dir).unwrap().initramfs).unwrap();
-        assert_eq!(second, initramfs::build(b"busybox two").unwrap());
+        assert_eq!(second, initramfs::build(b"busybox two", &modules).unwrap());
         // No temporary files are left behind.
         let mut names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["busybox", "initramfs.cpio", "vmlinuz"]);
+        assert_eq!(names, ["busybox", "initramfs.cpio", "modules", "vmlinuz"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

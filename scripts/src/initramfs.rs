@@ -41,11 +41,16 @@ const DIRECTORIES: [(&str, u32); 13] = [
 /// major 5, minor 1 is `/dev/console`).
 const CONSOLE_DEVICE: (u32, u32) = (5, 1);
 
+/// Kernel modules the initramfs carries and `/init` loads, in load order: Debian's
+/// arm64 kernel builds the virtio drivers as modules (the transport first).
+pub const MODULES: [&str; 4] = ["virtio_mmio", "virtio_blk", "virtio_console", "virtio-rng"];
+
 /// The `/init` script. Its steps:
 ///
 /// 1. mount `/proc` (busybox finds itself through `/proc/self/exe`), then link every
 ///    busybox applet into `/bin`, `/sbin`, `/usr/bin` and `/usr/sbin`;
-/// 2. mount `/sys`, `/dev` (devtmpfs) and `/dev/pts`;
+/// 2. mount `/sys`, `/dev` (devtmpfs) and `/dev/pts`, and load [`MODULES`] (so that
+///    virtio disks appear as `/dev/vda`...);
 /// 3. print [`READY_MARKER`];
 /// 4. run `sh` in a new session with the console as its controlling terminal
 ///    (`setsid cttyhack`), so job control and Ctrl-C work;
@@ -62,20 +67,26 @@ pub fn init_script() -> String {
          mount -t devtmpfs devtmpfs /dev\n\
          mkdir -p /dev/pts\n\
          mount -t devpts devpts /dev/pts\n\
+         for module in {modules}; do insmod /lib/modules/$module.ko 2>/dev/null; done\n\
          hostname {HOSTNAME}\n\
          cd /root\n\
          echo '{READY_MARKER}'\n\
          setsid cttyhack sh\n\
-         poweroff -f\n"
+         poweroff -f\n",
+        modules = MODULES.join(" ")
     )
 }
 
 /// Builds the initramfs (an uncompressed newc cpio archive) around `busybox`, the
 /// bytes of a statically linked arm64 busybox.
-pub fn build(busybox: &[u8]) -> Result<Vec<u8>> {
+pub fn build(busybox: &[u8], modules: &[(&str, Vec<u8>)]) -> Result<Vec<u8>> {
     let mut archive = Archive::new();
     for (dir, permissions) in DIRECTORIES {
         archive.dir(dir, permissions)?;
+    }
+    archive.dir("lib", 0o755)?.dir("lib/modules", 0o755)?;
+    for (name, bytes) in modules {
+        archive.file(&format!("lib/modules/{name}.ko"), 0o644, bytes)?;
     }
     let (major, minor) = CONSOLE_DEVICE;
     archive
@@ -166,7 +177,7 @@ mod tests {
 
     #[test]
     fn the_archive_holds_busybox_init_and_the_console() {
-        let archive = build(b"\x7fELF busybox").unwrap();
+        let archive = build(b"\x7fELF busybox", &[("virtio_blk", b"module".to_vec())]).unwrap();
         let entries = entries(&archive);
         let find = |name: &str| {
             entries
@@ -197,7 +208,7 @@ mod tests {
 
     #[test]
     fn the_archive_is_deterministic() {
-        assert_eq!(build(b"bb").unwrap(), build(b"bb").unwrap());
-        assert_ne!(build(b"bb").unwrap(), build(b"bc").unwrap());
+        assert_eq!(build(b"bb", &[]).unwrap(), build(b"bb", &[]).unwrap());
+        assert_ne!(build(b"bb", &[]).unwrap(), build(b"bc", &[]).unwrap());
     }
 }

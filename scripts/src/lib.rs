@@ -24,9 +24,11 @@
 //! | [`exec`] | `run --exec`: run a command in the guest by typing on its console |
 //! | [`exec_session`] | the console conversation of `--exec`, as a pure state machine |
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
+//! | [`bench`] | `bench`: Aerie against no hypervisor and Xen, the report |
 #![forbid(unsafe_code)]
 
 pub mod apt;
+pub mod bench;
 pub mod cli;
 pub mod cpio;
 pub mod debian;
@@ -75,6 +77,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Command::Run(options) => run::run(&layout, &options),
         Command::Test(options) => test::run(&layout, &options),
         Command::Fixtures => fixtures::run(&layout).map(|()| ExitCode::SUCCESS),
+        Command::Bench(options) => bench::run(&layout, &options),
     };
     result.unwrap_or_else(|error| {
         eprintln!("xtask: {error}");

@@ -29,6 +29,7 @@ pub fn qemu_args(options: &RunOptions, guest: &GuestFiles, serial: Serial) -> Ve
     if let Some(cmdline) = &guest.cmdline {
         args.extend(["-append".into(), cmdline.clone()]);
     }
+    args.extend(crate::run::disk_args(options, false));
     args.extend(crate::run::exec_args(options));
     args.extend(crate::run::gdb_args(options));
     args

@@ -35,6 +35,7 @@ const POWER_OFF: &str = "poweroff -f";
 /// (see [`ExecOutcome::exit_code`]).
 pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     setup::ensure_qemu()?;
+    check_disks(options)?;
     let guest = guest_material::choose(layout, options)?;
     let serial = match (&options.exec, options.no_hyp) {
         (Some(_), _) => Serial::Piped,
@@ -146,6 +147,50 @@ pub fn machine_mem_mib(options: &RunOptions, guest: Option<&PackedGuest>) -> u64
     }
 }
 
+/// The virtio-blk serial number that marks Aerie's snapshot disk (Aerie reads it
+/// with the virtio-blk GET_ID request to tell its disks apart).
+pub const SNAPSHOTS_SERIAL: &str = "aerie-snapshots";
+/// The serial number of the guest's disk `n`: Aerie gives the guest exactly the host
+/// disks whose serial starts with `aerie-disk`, in this order.
+pub fn guest_disk_serial(n: usize) -> String {
+    format!("aerie-disk{n}")
+}
+
+/// QEMU's `-drive`/`-device` arguments for the guest's disks. Under Aerie they carry
+/// the serial numbers Aerie looks for; with `--no-hyp` they are plain.
+pub fn disk_args(options: &RunOptions, under_aerie: bool) -> Vec<String> {
+    let mut args = Vec::new();
+    for (n, disk) in options.disks.iter().enumerate() {
+        args.push("-drive".into());
+        args.push(format!(
+            "file={},if=none,format=raw,id=disk{n}",
+            qemu_escape(&disk.display().to_string())
+        ));
+        args.push("-device".into());
+        if under_aerie {
+            args.push(format!(
+                "virtio-blk-device,drive=disk{n},serial={}",
+                guest_disk_serial(n)
+            ));
+        } else {
+            args.push(format!("virtio-blk-device,drive=disk{n}"));
+        }
+    }
+    args
+}
+
+/// Refuses disks that do not exist or cannot be read and written, before QEMU runs.
+pub fn check_disks(options: &RunOptions) -> Result<()> {
+    for disk in &options.disks {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(disk)
+            .context(|| format!("cannot use {} as the guest's disk", disk.display()))?;
+    }
+    Ok(())
+}
+
 /// QEMU's arguments for `options`, booting `image` with `snapshots` as a virtio disk,
 /// `guest` (if any) as the initrd and the console connected as `serial` says.
 pub fn qemu_args(
@@ -180,8 +225,9 @@ pub fn qemu_args(
             qemu_escape(&snapshots.display().to_string())
         ),
         "-device".into(),
-        "virtio-blk-device,drive=snapshots".into(),
+        format!("virtio-blk-device,drive=snapshots,serial={SNAPSHOTS_SERIAL}"),
     ]);
+    args.extend(disk_args(options, true));
     if let Some(guest) = guest {
         args.extend([
             "-initrd".into(),
@@ -287,7 +333,7 @@ mod tests {
              -serial chardev:console \
              -kernel /t/aerie/aerie.bin -semihosting-config enable=on,target=native \
              -drive file=/t/aerie/snapshots.img,if=none,format=raw,id=snapshots \
-             -device virtio-blk-device,drive=snapshots"
+             -device virtio-blk-device,drive=snapshots,serial=aerie-snapshots"
         );
     }
 
@@ -369,6 +415,36 @@ mod tests {
             Serial::Aerie,
         );
         assert!(!args.contains(&"-no-reboot".to_string()));
+    }
+
+    #[test]
+    fn guest_disks_carry_the_serials_aerie_looks_for() {
+        let options = RunOptions {
+            disks: vec!["/d/a.img".into(), "/d/b,c.img".into()],
+            ..RunOptions::default()
+        };
+        let args = disk_args(&options, true).join(" ");
+        assert_eq!(
+            args,
+            "-drive file=/d/a.img,if=none,format=raw,id=disk0 \
+             -device virtio-blk-device,drive=disk0,serial=aerie-disk0 \
+             -drive file=/d/b,,c.img,if=none,format=raw,id=disk1 \
+             -device virtio-blk-device,drive=disk1,serial=aerie-disk1"
+        );
+        assert!(!disk_args(&options, false).join(" ").contains("serial"));
+    }
+
+    #[test]
+    fn a_missing_disk_is_refused_by_name() {
+        let options = RunOptions {
+            disks: vec!["/nonexistent/disk.img".into()],
+            ..RunOptions::default()
+        };
+        let message = check_disks(&options).unwrap_err().to_string();
+        assert!(
+            message.contains("cannot use /nonexistent/disk.img as the guest's disk"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::process::{Command, ExitCode};
 
-use crate::cli::{Profile, TestOptions};
+use crate::bench;
+use crate::cli::{BenchOptions, Profile, TestOptions};
 use crate::error::Result;
 use crate::image::{self, Built};
 use crate::paths::{Layout, TARGET};
@@ -61,6 +62,9 @@ pub struct Summary {
     pub guests: Status,
     /// QEMU integration tests.
     pub qemu: Status,
+    /// `cargo xtask bench --quick`: the benchmark runs and writes its report (no
+    /// timing is checked).
+    pub bench: Status,
     /// rustfmt and clippy.
     pub lints: Status,
 }
@@ -73,6 +77,7 @@ impl Summary {
             &self.image,
             &self.guests,
             &self.qemu,
+            &self.bench,
             &self.lints,
         ]
         .iter()
@@ -85,8 +90,8 @@ impl fmt::Display for Summary {
         write!(
             f,
             "xtask test: host unit tests {} | image {} | test guests {} | qemu integration \
-             tests {} | lints {}",
-            self.host, self.image, self.guests, self.qemu, self.lints
+             tests {} | bench {} | lints {}",
+            self.host, self.image, self.guests, self.qemu, self.bench, self.lints
         )
     }
 }
@@ -132,12 +137,21 @@ pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
         }
     };
 
+    let bench = match (qemu_ready, &built, &options.filter) {
+        (None, _, _) => Status::Skipped("--host-only".into()),
+        (Some(false), _, _) => Status::Skipped("no usable QEMU".into()),
+        (Some(true), None, _) => Status::Skipped("no image".into()),
+        (Some(true), Some(_), Some(_)) => Status::Skipped("--filter".into()),
+        (Some(true), Some(_), None) => bench_smoke(layout),
+    };
+
     let lints = lints(layout)?;
     let summary = Summary {
         host,
         image,
         guests: guests_status,
         qemu,
+        bench,
         lints,
     };
     println!("\n{summary}");
@@ -146,6 +160,40 @@ pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `cargo xtask bench --quick`, through the library: it must run every configuration
+/// and write a non-empty report. Timings are never checked here.
+fn bench_smoke(layout: &Layout) -> Status {
+    banner("bench --quick (runs and reports; timings are not checked)");
+    let options = BenchOptions {
+        quick: true,
+        ..BenchOptions::default()
+    };
+    match bench::measure(layout, &options) {
+        Err(error) => {
+            eprintln!("xtask test: bench: {error}");
+            Status::Failed(error.to_string())
+        }
+        Ok(written) => {
+            let empty = [&written.markdown, &written.json]
+                .into_iter()
+                .filter(|path| std::fs::metadata(path).map_or(true, |meta| meta.len() == 0))
+                .map(|path| path.display().to_string())
+                .collect::<Vec<_>>();
+            if !empty.is_empty() {
+                Status::Failed(format!("no report in {}", empty.join(", ")))
+            } else if !written.failures.is_empty() {
+                for failure in &written.failures {
+                    eprintln!("xtask test: bench: {failure}");
+                }
+                Status::Failed(format!("{} run(s) failed", written.failures.len()))
+            } else {
+                println!("bench: report in {}", written.markdown.display());
+                Status::Ok
+            }
+        }
+    }
 }
 
 fn banner(name: &str) {
@@ -271,12 +319,13 @@ mod tests {
             image: Status::Ok,
             guests: Status::Ok,
             qemu: Status::Ok,
+            bench: Status::Ok,
             lints: Status::Ok,
         };
         assert_eq!(
             summary.to_string(),
             "xtask test: host unit tests ok | image ok | test guests ok | qemu integration \
-             tests ok | lints ok"
+             tests ok | bench ok | lints ok"
         );
         assert!(summary.passed());
     }
@@ -288,12 +337,14 @@ mod tests {
             image: Status::Ok,
             guests: Status::Ok,
             qemu: Status::Skipped("--host-only".into()),
+            bench: Status::Skipped("--host-only".into()),
             lints: Status::Failed("rustfmt, clippy host".into()),
         };
         assert_eq!(
             summary.to_string(),
             "xtask test: host unit tests FAILED | image ok | test guests ok | qemu integration \
-             tests skipped (--host-only) | lints FAILED (rustfmt, clippy host)"
+             tests skipped (--host-only) | bench skipped (--host-only) | lints FAILED (rustfmt, \
+             clippy host)"
         );
         assert!(!summary.passed());
         let skipped_only = Summary {
@@ -304,9 +355,14 @@ mod tests {
         assert!(skipped_only.passed());
         let guests_failed = Summary {
             guests: Status::Failed(String::new()),
-            ..skipped_only
+            ..skipped_only.clone()
         };
         assert!(!guests_failed.passed());
+        let bench_failed = Summary {
+            bench: Status::Failed("1 run(s) failed".into()),
+            ..skipped_only
+        };
+        assert!(!bench_failed.passed());
     }
 
     #[test]

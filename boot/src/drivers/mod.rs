@@ -1,5 +1,7 @@
 //! Drivers for the physical devices Aerie itself uses.
 
+pub mod gic;
+pub mod gicv2;
 pub mod gicv3;
 pub mod pl011;
 pub mod virtio_blk;

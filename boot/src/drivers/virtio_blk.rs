@@ -86,6 +86,16 @@ impl HostDisk {
         Ok(Self { device })
     }
 
+    /// The disk's serial number (virtio-blk GET_ID), e.g. `aerie-snapshots`; empty if
+    /// the device gives none.
+    pub fn serial(&mut self) -> [u8; 20] {
+        let mut id = [0u8; 20];
+        if self.device.device_id(&mut id).is_err() {
+            id = [0; 20];
+        }
+        id
+    }
+
     /// Capacity in sectors.
     pub fn capacity_sectors(&self) -> u64 {
         self.device.capacity()

@@ -238,6 +238,7 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
                     registers.pc += INSTRUCTION_SIZE;
                     super::run::drain_uart(vm);
                     super::console::refill(vm);
+                    super::virtio::after_access(vm, ipa);
                     if vm.vgic.is_some() {
                         interrupts::update_uart_line(vm);
                     }

@@ -4,7 +4,7 @@
 
 use super::Vm;
 use super::run::VcpuRun;
-use crate::drivers::gicv3::{
+use crate::drivers::gic::{
     self, HYPERVISOR_TIMER_INTID, KICK_SGI, MAINTENANCE_INTID, SPURIOUS, VIRTUAL_TIMER_INTID,
 };
 use aerie_devices::vgic::{Vgic, VgicV3};
@@ -28,9 +28,9 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
     let count = run.list_registers.min(MAX_LIST_REGISTERS);
     let plan = vgic.lock().flush(run.index, count);
     for n in 0..count {
-        gicv3::write_list_register(n, plan.value(n));
+        gic::write_list_register(n, plan.value(n));
     }
-    gicv3::write_hcr(gicv3::ICH_HCR_EN | plan.maintenance_bits());
+    gic::enable_virtual_interface(plan.maintenance_bits());
 }
 
 /// Reads the list registers back after the vCPU stopped running.
@@ -39,9 +39,9 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
     let count = run.list_registers.min(MAX_LIST_REGISTERS);
     let mut values = [0u64; MAX_LIST_REGISTERS];
     for (n, value) in values.iter_mut().enumerate().take(count) {
-        *value = gicv3::read_list_register(n);
+        *value = gic::read_list_register(n);
     }
-    gicv3::write_hcr(gicv3::ICH_HCR_EN);
+    gic::enable_virtual_interface(0);
     vgic.lock().sync(run.index, &values[..count]);
 }
 
@@ -49,7 +49,7 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
 pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
     loop {
-        let intid = gicv3::acknowledge();
+        let intid = gic::acknowledge();
         if intid >= SPURIOUS {
             return;
         }
@@ -61,28 +61,28 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
                 let _ = vgic
                     .lock()
                     .set_level(VIRTUAL_TIMER_INTID, Some(run.index), true);
-                gicv3::end_of_interrupt(intid);
+                gic::end_of_interrupt(intid);
             }
             HYPERVISOR_TIMER_INTID => {
                 // The emulated EL1 physical timer's deadline passed: stop the EL2
                 // timer; `load` raises the guest's PPI 30 before the next entry.
                 crate::arch::cpu::stop_hypervisor_timer();
-                gicv3::end_of_interrupt(intid);
-                gicv3::deactivate(intid);
+                gic::end_of_interrupt(intid);
+                gic::deactivate(intid);
             }
             MAINTENANCE_INTID | KICK_SGI => {
-                gicv3::end_of_interrupt(intid);
-                gicv3::deactivate(intid);
+                gic::end_of_interrupt(intid);
+                gic::deactivate(intid);
             }
             intid if Some(intid) == vm.host_uart_intid => {
                 super::console::receive(vm);
-                gicv3::end_of_interrupt(intid);
-                gicv3::deactivate(intid);
+                gic::end_of_interrupt(intid);
+                gic::deactivate(intid);
             }
             _ => {
                 log::warn!("unexpected physical interrupt {intid}");
-                gicv3::end_of_interrupt(intid);
-                gicv3::deactivate(intid);
+                gic::end_of_interrupt(intid);
+                gic::deactivate(intid);
             }
         }
     }
@@ -108,7 +108,7 @@ fn update_physical_timer(vgic: &spin::Mutex<VgicV3>, run: &VcpuRun) {
 pub fn kick(target: usize) {
     if let Some(mpidr) = crate::smp::host_mpidr_of_vcpu(target) {
         if mpidr != crate::arch::cpu::mpidr() {
-            gicv3::kick(mpidr);
+            gic::kick(mpidr);
         }
     }
 }
@@ -116,10 +116,15 @@ pub fn kick(target: usize) {
 /// Updates the guest UART's interrupt line from the UART model's state, and kicks
 /// any other vCPU that now has an interrupt to take.
 pub fn update_uart_line(vm: &Vm) {
+    set_line(vm, GUEST_UART_INTID, vm.uart_interrupt_level());
+}
+
+/// Sets the level of SPI `intid`, and kicks any other vCPU that now has an
+/// interrupt to take.
+pub fn set_line(vm: &Vm, intid: u32, level: bool) {
     let Some(vgic) = &vm.vgic else { return };
-    let level = vm.uart_interrupt_level();
     let mut vgic = vgic.lock();
-    let _ = vgic.set_level(GUEST_UART_INTID, None, level);
+    let _ = vgic.set_level(intid, None, level);
     let waiting: ArrayVec<usize, MAX_CPUS> =
         (0..vgic.vcpus()).filter(|&v| vgic.has_pending(v)).collect();
     drop(vgic);

@@ -13,6 +13,7 @@ mod ram;
 mod run;
 mod stage2_tables;
 mod stats;
+mod virtio;
 
 pub use ram::GuestRam;
 pub use run::run_vcpu;
@@ -57,6 +58,8 @@ pub struct Vm {
     pub vgic: Option<spin::Mutex<VgicV3>>,
     /// The host UART's interrupt, when Aerie takes console input from it.
     pub host_uart_intid: Option<u32>,
+    /// The guest's virtio-mmio devices, transport 0 first.
+    pub virtio: alloc::vec::Vec<virtio::VirtioSlot>,
     /// PSCI power states of the vCPUs.
     pub psci: spin::Mutex<PsciState>,
     /// Where vCPU 0 starts, and its x0 (the device tree).
@@ -111,6 +114,8 @@ pub struct GuestConfig {
     pub gic: bool,
     /// The host UART's interrupt, for console input.
     pub host_uart_intid: Option<u32>,
+    /// Host disks to give the guest as virtio-blk devices.
+    pub disks: alloc::vec::Vec<crate::virtio_probe::OpenDisk>,
 }
 
 /// Why the guest cannot be created. The message says what to change.
@@ -166,6 +171,7 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         test_device: config.test_device,
         gic: gic_description,
         timer: gic_description.is_some(),
+        virtio_mmio: config.disks.len(),
     };
     let probe = guest_fdt::build(&describe(
         initrd.map(|i| Range::from_start_size(0, i.len() as u64).unwrap()),
@@ -203,6 +209,23 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
             Box::new(Pl011::new()),
         )
         .map_err(|e| error(format!("device map: {e}")))?;
+    let mut virtio = alloc::vec::Vec::new();
+    for (index, disk) in config.disks.into_iter().enumerate() {
+        let transport: virtio::GuestBlock = aerie_devices::virtio::MmioTransport::new(
+            aerie_devices::virtio::Block::new(virtio::HostBackend::new(disk)),
+        );
+        let device = bus
+            .add(
+                virtio::transport_address(index),
+                guest_layout::VIRTIO_MMIO_STRIDE,
+                Box::new(transport),
+            )
+            .map_err(|e| error(format!("device map: {e}")))?;
+        virtio.push(virtio::VirtioSlot {
+            device,
+            intid: virtio::transport_intid(index),
+        });
+    }
     if config.test_device {
         bus.add(
             guest_layout::TEST_DEVICE,
@@ -234,6 +257,7 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         uart,
         vgic: vgic.map(spin::Mutex::new),
         host_uart_intid: config.host_uart_intid,
+        virtio,
         psci: spin::Mutex::new(PsciState::new(config.vcpus)),
         boot_entry: (plan.entry, plan.device_tree.start()),
         control: hyp_config::GuestControl {

@@ -39,6 +39,18 @@ impl GuestRam {
         Some(())
     }
 
+    /// Copies `bytes` into guest RAM at `address` without cache maintenance: for
+    /// device emulation while the guest runs with its caches on (its accesses and
+    /// Aerie's are coherent). `None` if the bytes do not fit.
+    pub fn write_coherent(&self, address: u64, bytes: &[u8]) -> Option<()> {
+        let host = self.host_range(address, bytes.len() as u64)?;
+        // SAFETY: as for `write`.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), host.start() as *mut u8, bytes.len());
+        }
+        Some(())
+    }
+
     /// Copies `length` bytes of guest RAM at `address` into `buffer` (which must be
     /// at least that long). `None` if they are not wholly inside guest RAM.
     pub fn read(&self, address: u64, buffer: &mut [u8]) -> Option<()> {

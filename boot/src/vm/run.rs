@@ -6,7 +6,7 @@ use super::interrupts;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::{ExitKind, SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
-use crate::drivers::gicv3::{self, VIRTUAL_TIMER_INTID};
+use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
 use aerie_devices::pl011::Pl011;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::exit::TrapInfo;
@@ -128,7 +128,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
             let _ = vgic
                 .lock()
                 .map_hardware(VIRTUAL_TIMER_INTID, index, VIRTUAL_TIMER_INTID);
-            gicv3::list_register_count()
+            gic::list_register_count()
         }
         None => 0,
     };

@@ -107,10 +107,10 @@ impl VgicV3 {
     /// `GICD_CTLR` as read.
     fn ctlr(&self) -> u32 {
         let mut value = ctlr::ARE | ctlr::DS;
-        if self.group0_enabled {
+        if self.irqs.group0_enabled {
             value |= ctlr::ENABLE_GRP0;
         }
-        if self.group1_enabled {
+        if self.irqs.group1_enabled {
             value |= ctlr::ENABLE_GRP1;
         }
         value
@@ -135,7 +135,7 @@ impl VgicV3 {
             if access.first_intid() < FIRST_SPI {
                 return Some(0);
             }
-            return Some(u64::from(access.read(&self.spis, FIRST_SPI)));
+            return Some(u64::from(access.read(&self.irqs.spis, FIRST_SPI)));
         }
         if let Some((n, upper)) = Self::irouter_access(offset, width) {
             let route = n
@@ -165,7 +165,7 @@ impl VgicV3 {
     pub(super) fn gicd_write(&mut self, offset: u64, width: AccessWidth, value: u64) -> bool {
         if let Some(access) = IrqAccess::decode(offset, width) {
             if access.first_intid() >= FIRST_SPI {
-                access.write(&mut self.spis, FIRST_SPI, value as u32);
+                access.write(&mut self.irqs.spis, FIRST_SPI, value as u32);
             }
             return true;
         }
@@ -192,8 +192,8 @@ impl VgicV3 {
         match offset {
             gicd::CTLR => {
                 let value = value as u32;
-                self.group0_enabled = value & ctlr::ENABLE_GRP0 != 0;
-                self.group1_enabled = value & ctlr::ENABLE_GRP1 != 0;
+                self.irqs.group0_enabled = value & ctlr::ENABLE_GRP0 != 0;
+                self.irqs.group1_enabled = value & ctlr::ENABLE_GRP1 != 0;
                 true
             }
             // GICD_SGIR is ignored with affinity routing on; STATUSR has nothing to

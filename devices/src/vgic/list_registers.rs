@@ -55,6 +55,12 @@ pub(crate) struct LrEntry {
     pub(crate) group1: bool,
     /// The physical INTID for a hardware-backed interrupt (HW bit).
     pub(crate) physical: Option<u32>,
+    /// GICv2 SGIs: the CPU that sent it (`GICH_LR.CPUID`); 0 otherwise.
+    pub(crate) source: u8,
+    /// GICv2: ask for an EOI maintenance interrupt when the guest deactivates it
+    /// (`GICH_LR.EOI`, software interrupts only), so that the next source of an SGI
+    /// can be listed.
+    pub(crate) eoi_maintenance: bool,
 }
 
 impl LrEntry {
@@ -114,7 +120,8 @@ impl LrPlan {
     }
 
     /// The values for list registers 0, 1, ... in order. The list registers after
-    /// these must be written with 0 (invalid).
+    /// these must be written with 0 (invalid). A GICv2 plan's values fit in 32 bits
+    /// (`GICH_LR<n>`, see [`gich_lr`](super::gich_lr)).
     pub fn list_registers(&self) -> &[u64] {
         &self.values[..self.count]
     }
@@ -135,7 +142,8 @@ impl LrPlan {
     }
 
     /// The `ICH_HCR_EL2` maintenance enables ([`ich_hcr::UIE`], [`ich_hcr::NPIE`]) to
-    /// OR into the register's other settings.
+    /// OR into the register's other settings. On a GICv2 the same bits are
+    /// `GICH_HCR.UIE` and `GICH_HCR.NPIE` ([`gich_hcr`](super::gich_hcr)).
     pub const fn maintenance_bits(&self) -> u64 {
         let mut bits = 0;
         if self.underflow_maintenance {
@@ -313,6 +321,7 @@ mod tests {
             priority: 0xA0,
             group1: true,
             physical: None,
+            ..LrEntry::default()
         };
         assert_eq!(
             entry.encode_v3(),
@@ -327,6 +336,7 @@ mod tests {
             priority: 0x80,
             group1: true,
             physical: Some(27),
+            ..LrEntry::default()
         };
         assert_eq!(
             timer.encode_v3(),

@@ -4,23 +4,36 @@
 //! References: Arm Generic Interrupt Controller Architecture Specification, GIC
 //! architecture version 3 and version 4 (IHI 0069H), chapter 12 for the register
 //! descriptions, and the Arm ARM (DDI 0487) for `ICH_LR<n>_EL2`, `ICH_HCR_EL2` and
-//! `ICC_SGI1R_EL1`.
+//! `ICC_SGI1R_EL1`; for the GICv2 front-end, the Arm Generic Interrupt Controller
+//! Architecture Specification, GIC architecture version 2.0 (IHI 0048B.b), chapter
+//! 4.3 (distributor registers) and chapter 5 (virtualization extensions: `GICH_LR<n>`,
+//! `GICH_HCR`).
 //!
 //! # How the hypervisor drives it
 //!
-//! The model is pure: it never touches a system register. The hypervisor
+//! The model is pure: it never touches a system register or a GIC. The hypervisor
 //!
-//! - forwards the guest's accesses to the distributor and redistributor windows
-//!   ([`VgicV3`] is an [`MmioDevice`](crate::mmio::MmioDevice) spanning both, see
-//!   [`VgicV3`] for the layout);
+//! - forwards the guest's accesses to the emulated register window with
+//!   [`Vgic::mmio_read`] / [`Vgic::mmio_write`], naming the vCPU that made them
+//!   ([`VgicV3`]: distributor and redistributors, one window spanning both, see
+//!   [`VgicV3`] for the layout; [`VgicV2`]: the 4 KiB distributor, whose registers
+//!   for INTIDs 0 to 31 are banked by the accessing vCPU). Both are also
+//!   [`MmioDevice`](crate::mmio::MmioDevice)s (the GICv2 one accessing as the vCPU
+//!   last given to [`VgicV2::access_as`]);
+//! - after each write, kicks the vCPUs [`Vgic::take_kicks`] returns (GICv2: targets
+//!   of `GICD_SGIR`, and SPIs made deliverable elsewhere);
 //! - reports device interrupt lines with [`Vgic::set_level`] /
-//!   [`Vgic::trigger_edge`], and trapped `ICC_SGI1R_EL1` writes with
+//!   [`Vgic::trigger_edge`], and, on a GICv3, trapped `ICC_SGI1R_EL1` writes with
 //!   [`Vgic::send_sgi_from_register`] (kicking the vCPUs it returns);
 //! - before entering vCPU `v`, calls [`Vgic::flush`] and loads the returned
-//!   [`LrPlan`] into `ICH_LR<n>_EL2` (zero in the list registers beyond the plan),
-//!   ORing [`LrPlan::maintenance_bits`] into `ICH_HCR_EL2`;
+//!   [`LrPlan`] into the list registers (zero in those beyond the plan), ORing
+//!   [`LrPlan::maintenance_bits`] into the hypervisor control register: on a GICv3
+//!   `ICH_LR<n>_EL2` and `ICH_HCR_EL2`; on a GICv2 `GICH_LR<n>` and `GICH_HCR`,
+//!   truncating to 32 bits (a GICv2 plan has nothing above bit 31, and UIE / NPIE
+//!   sit at the same positions in both, see [`gich_hcr`]);
 //! - after every exit of vCPU `v`, reads back the same list registers and hands them
-//!   to [`Vgic::sync`] before anything else touches the vGIC for that vCPU;
+//!   to [`Vgic::sync`] (zero-extended on a GICv2) before anything else touches the
+//!   vGIC for that vCPU, its own register accesses included;
 //! - on WFI, asks [`Vgic::has_pending`] whether to resume at once.
 //!
 //! Between `flush` and `sync` the interrupts placed in list registers are "in
@@ -36,38 +49,56 @@
 //! | module | job |
 //! |---|---|
 //! | `state` | one interrupt: enable, group, priority, trigger, pending/active, hardware mapping, in-flight bookkeeping |
-//! | `registers` | the per-interrupt register blocks GICD and the GICR SGI frame share |
-//! | `distributor` | `GICD_*` registers |
-//! | `redistributor` | `GICR_*` registers (RD and SGI frames) |
-//! | `id_registers` | the `PIDR`/`CIDR` identification block |
-//! | `list_registers` | `ICH_LR<n>_EL2` encoding and the flush/sync algorithm |
+//! | `table` | every interrupt of a vGIC, group enables, list-register shadows: what both front-ends share |
+//! | `stats` | [`VgicStats`]: ignored accesses and list-register anomalies |
+//! | `registers` | the per-interrupt register blocks (`IGROUPR` to `NSACR`) GICD, the GICR SGI frame and the GICv2 distributor share |
+//! | `distributor` | GICv3 `GICD_*` registers |
+//! | `redistributor` | GICv3 `GICR_*` registers (RD and SGI frames) |
+//! | `distributor_v2` | GICv2 `GICD_*` registers, banked by the accessing vCPU |
+//! | `id_registers` | the `PIDR`/`CIDR` identification blocks (GICv3, GIC-400) |
+//! | `list_registers` | `ICH_LR<n>_EL2` encoding, [`LrPlan`] and the choice of what to list |
+//! | `list_registers_v2` | `GICH_LR<n>` encoding and `GICH_HCR` bits |
 //! | `sgi` | decoding `ICC_SGI1R_EL1` and the set of targets |
+//! | `sgi_v2` | decoding `GICD_SGIR`; SGI pending state per source CPU |
 //! | `v3` | [`VgicV3`]: the GICv3 front-end tying the above together |
-//! | `save` | [`VgicState`]: the state as plain data |
+//! | `v2` | [`VgicV2`]: the GICv2 front-end |
+//! | `save` | [`VgicState`]: the GICv3 state as plain data |
+//! | `save_v2` | [`VgicV2State`]: the GICv2 state as plain data |
 
 mod distributor;
+mod distributor_v2;
 mod id_registers;
 mod list_registers;
+mod list_registers_v2;
 mod redistributor;
 mod registers;
 mod save;
+mod save_v2;
 mod sgi;
+mod sgi_v2;
 mod state;
+mod stats;
+mod table;
+mod v2;
 mod v3;
 
 #[cfg(test)]
 mod tests;
 
 pub use list_registers::{LrPlan, MAX_LIST_REGISTERS, ich_hcr, ich_lr};
+pub use list_registers_v2::{gich_hcr, gich_lr};
 pub use save::{IrqSnapshot, SpiSnapshot, VcpuSnapshot, VgicState};
+pub use save_v2::{SpiV2Snapshot, VcpuV2Snapshot, VgicV2State};
 pub use sgi::{SgiRequest, SgiTargets, SgiTargetsIter};
 pub use state::PRIORITY_MASK;
+pub use stats::{GicFrame, IgnoredAccess, VgicStats};
+pub use v2::{VgicV2, VgicV2Config};
 pub use v3::{
-    DEFAULT_REDISTRIBUTOR_OFFSET, DEFAULT_SPIS, DISTRIBUTOR_SIZE, GicFrame, IgnoredAccess,
-    MAX_SPIS, MAX_VCPUS, REDISTRIBUTOR_SIZE, SGI_FRAME_OFFSET, VgicStats, VgicV3, VgicV3Config,
-    vcpu_affinity,
+    DEFAULT_REDISTRIBUTOR_OFFSET, DEFAULT_SPIS, DISTRIBUTOR_SIZE, MAX_SPIS, MAX_VCPUS,
+    REDISTRIBUTOR_SIZE, SGI_FRAME_OFFSET, VgicV3, VgicV3Config, vcpu_affinity,
 };
 
+use crate::mmio::AccessWidth;
 use core::fmt;
 
 /// Number of SGIs: INTIDs 0 to 15.
@@ -79,8 +110,9 @@ pub const PRIVATE_INTERRUPTS: u32 = 32;
 /// First SPI: SPI `n` is INTID `32 + n`.
 pub const FIRST_SPI: u32 = 32;
 
-/// What the hypervisor needs from a virtual GIC, whatever the guest sees (the GICv3
-/// front-end [`VgicV3`] today, a GICv2 one later).
+/// What the hypervisor needs from a virtual GIC, whatever the guest sees: the GICv3
+/// front-end [`VgicV3`] or the GICv2 one [`VgicV2`]. The trait is object safe, so a
+/// `Box<dyn Vgic + Send>` can hold either.
 ///
 /// No method panics on any argument: out-of-range vCPUs and INTIDs are errors or are
 /// ignored, as each method says.
@@ -106,7 +138,9 @@ pub trait Vgic {
     /// Handles the guest's write of `icc_sgi1r` to `ICC_SGI1R_EL1` on vCPU `sender`:
     /// makes the SGI pending on every target vCPU whose copy of it is in Group 1, and
     /// returns those vCPUs so that the caller can kick the ones running. Targets that
-    /// name no vCPU are ignored. Fails only when `sender` is out of range.
+    /// name no vCPU are ignored. Fails when `sender` is out of range, and with
+    /// [`VgicError::Unsupported`] on a GICv2 (whose SGIs come from `GICD_SGIR`
+    /// writes, see [`take_kicks`](Vgic::take_kicks)).
     fn send_sgi_from_register(
         &mut self,
         sender: usize,
@@ -147,6 +181,36 @@ pub trait Vgic {
     /// inactive again. Fails for SGIs, unimplemented INTIDs, out-of-range vCPUs and
     /// physical INTIDs outside 16 to 1019.
     fn map_hardware(&mut self, intid: u32, vcpu: usize, physical: u32) -> Result<(), VgicError>;
+
+    /// The guest's read of `width` bytes at `offset` in the vGIC's register window
+    /// (from its base, as [`MmioDevice::read`](crate::mmio::MmioDevice::read)), made
+    /// by vCPU `vcpu`. The GICv2 distributor banks the registers of INTIDs 0 to 31
+    /// (and `GICD_ITARGETSR0-7`, `GICD_C/SPENDSGIR`) by the accessing CPU, so it needs
+    /// to know which vCPU reads; the GICv3 does not (each vCPU has its own
+    /// redistributor). Unknown registers read as zero and are counted in
+    /// [`stats`](Vgic::stats).
+    fn mmio_read(&mut self, vcpu: usize, offset: u64, width: AccessWidth) -> u64;
+
+    /// The guest's write of the low `width` bytes of `value` at `offset` in the
+    /// register window, made by vCPU `vcpu` (see [`mmio_read`](Vgic::mmio_read)).
+    /// Afterwards, call [`take_kicks`](Vgic::take_kicks) and kick the vCPUs it returns.
+    fn mmio_write(&mut self, vcpu: usize, offset: u64, width: AccessWidth, value: u64);
+
+    /// The vCPUs that guest register writes since the last call may have given an
+    /// interrupt to take, and forgets them: on a GICv2, the targets of `GICD_SGIR`
+    /// writes (the SGIs of the GICv2) and the vCPU an SPI is routed to when a write
+    /// made it deliverable (set pending or enabled, moved, group enabled). The caller
+    /// kicks the running ones (the accessing vCPU may be among them; it needs no kick).
+    /// Always empty on a GICv3, whose SGIs are returned by
+    /// [`send_sgi_from_register`](Vgic::send_sgi_from_register).
+    fn take_kicks(&mut self) -> SgiTargets;
+
+    /// The size of the register window [`mmio_read`](Vgic::mmio_read) and
+    /// [`mmio_write`](Vgic::mmio_write) serve, from its base.
+    fn window_size(&self) -> u64;
+
+    /// The counters (ignored accesses, list-register anomalies).
+    fn stats(&self) -> &VgicStats;
 }
 
 /// Why the vGIC refused a request.

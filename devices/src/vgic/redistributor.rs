@@ -161,7 +161,7 @@ impl VgicV3 {
         if access.first_intid() >= PRIVATE_INTERRUPTS {
             return None;
         }
-        let irqs = self.private.get(vcpu)?;
+        let irqs = self.irqs.private.get(vcpu)?;
         Some(u64::from(access.read(irqs, 0)))
     }
 
@@ -179,7 +179,7 @@ impl VgicV3 {
         if access.first_intid() >= PRIVATE_INTERRUPTS {
             return false;
         }
-        let Some(irqs) = self.private.get_mut(vcpu) else {
+        let Some(irqs) = self.irqs.private.get_mut(vcpu) else {
             return false;
         };
         access.write(irqs, 0, value as u32);

@@ -155,6 +155,16 @@ impl IrqAccess {
         }
     }
 
+    /// How many INTIDs from [`first_intid`](Self::first_intid) the access covers (an
+    /// upper bound for `RazWi`, whose `NSACR` words cover 16).
+    pub(crate) const fn intids(&self) -> u32 {
+        match *self {
+            Self::Bits { .. } | Self::RazWi { .. } => BITS_PER_REGISTER,
+            Self::Priority { count, .. } => count,
+            Self::Config { .. } => CONFIGS_PER_REGISTER,
+        }
+    }
+
     /// Decodes an access at `offset`, if it is one of these registers at a width and
     /// alignment the architecture allows (IHI 0069H, "GIC register access": 32-bit
     /// accesses, plus byte accesses to `IPRIORITYR`).

@@ -62,7 +62,7 @@ pub struct VgicState {
 }
 
 impl IrqSnapshot {
-    fn check(&self, is_sgi: bool) -> Result<(), VgicError> {
+    pub(super) fn check(&self, is_sgi: bool) -> Result<(), VgicError> {
         let reason = if self.priority & !PRIORITY_MASK != 0 {
             "a priority has bits the GIC does not implement"
         } else if is_sgi && !self.edge {
@@ -106,9 +106,10 @@ impl VgicV3 {
     /// The state as plain data.
     pub fn save(&self) -> VgicState {
         VgicState {
-            group0_enabled: self.group0_enabled,
-            group1_enabled: self.group1_enabled,
+            group0_enabled: self.irqs.group0_enabled,
+            group1_enabled: self.irqs.group1_enabled,
             vcpus: self
+                .irqs
                 .private
                 .iter()
                 .zip(&self.asleep)
@@ -118,6 +119,7 @@ impl VgicV3 {
                 })
                 .collect(),
             spis: self
+                .irqs
                 .spis
                 .iter()
                 .zip(&self.routes)
@@ -135,9 +137,10 @@ impl VgicV3 {
     /// pending nor active (their device raises them again).
     pub fn restore(&mut self, state: &VgicState) -> Result<(), VgicError> {
         state.check(self)?;
-        self.group0_enabled = state.group0_enabled;
-        self.group1_enabled = state.group1_enabled;
+        self.irqs.group0_enabled = state.group0_enabled;
+        self.irqs.group1_enabled = state.group1_enabled;
         for ((irqs, asleep), saved) in self
+            .irqs
             .private
             .iter_mut()
             .zip(&mut self.asleep)
@@ -148,11 +151,17 @@ impl VgicV3 {
                 irq.restore(snapshot);
             }
         }
-        for ((irq, route), saved) in self.spis.iter_mut().zip(&mut self.routes).zip(&state.spis) {
+        for ((irq, route), saved) in self
+            .irqs
+            .spis
+            .iter_mut()
+            .zip(&mut self.routes)
+            .zip(&state.spis)
+        {
             irq.restore(&saved.irq);
             *route = saved.route;
         }
-        for shadow in &mut self.shadows {
+        for shadow in &mut self.irqs.shadows {
             shadow.clear();
         }
         self.update_any_pe_target();

@@ -88,8 +88,9 @@ impl IrqState {
     /// level-sensitive.
     ///
     /// The architecture leaves the reset group IMPLEMENTATION DEFINED; Group 1 is
-    /// what every guest (Linux, U-Boot, Zephyr) programs anyway, and what KVM resets
-    /// to for its GICv3.
+    /// what every GICv3 guest (Linux, U-Boot, Zephyr) programs anyway, and what KVM
+    /// resets to for its GICv3. The GICv2 front-end resets its interrupts to Group 0
+    /// instead, which GICv2 guests rely on (see `table::IrqTable::new`).
     pub(crate) const fn new(edge: bool) -> Self {
         Self {
             enabled: false,
@@ -193,13 +194,21 @@ impl IrqState {
         self.physical = Some(physical);
     }
 
+    /// Sets the pending latch, for a front-end that keeps an interrupt's pending state
+    /// itself and mirrors it here: a GICv2 SGI is pending once per source CPU, and
+    /// the front-end sets the latch while any source is pending outside a list
+    /// register.
+    pub(crate) fn set_latch(&mut self, latch: bool) {
+        self.latch = latch;
+    }
+
     /// The guest writes 1 to its `ISPENDR` bit.
     pub(crate) fn guest_set_pending(&mut self) {
         self.latch = true;
     }
 
     /// The guest writes 1 to its `ICPENDR` bit. A level-sensitive interrupt whose line
-    /// is high stays pending (IHI 0069H, GICD_ICPENDR<n>). Ignored while the
+    /// is high stays pending (IHI 0069H, `GICD_ICPENDR<n>`). Ignored while the
     /// interrupt is hardware-owned: the physical interrupt is still active on the host
     /// and only the guest's deactivation through a list register releases it.
     pub(crate) fn guest_clear_pending(&mut self) {

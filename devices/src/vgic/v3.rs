@@ -4,12 +4,12 @@
 
 use super::list_registers::{Candidate, LrEntry, LrPlan, Selection, Shadow, decode_v3};
 use super::sgi::{SgiRequest, SgiTargets};
-use super::state::IrqState;
-use super::{FIRST_SPI, PRIVATE_INTERRUPTS, SGIS, Vgic, VgicError};
+use super::stats::{GicFrame, VgicStats};
+use super::table::IrqTable;
+use super::{FIRST_SPI, Vgic, VgicError};
 use crate::mmio::{AccessWidth, MmioDevice};
 use alloc::vec;
 use alloc::vec::Vec;
-use core::fmt;
 
 /// Size of the distributor's window.
 pub const DISTRIBUTOR_SIZE: u64 = 0x1_0000;
@@ -96,75 +96,6 @@ impl VgicV3Config {
     }
 }
 
-/// Which part of the vGIC an access hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum GicFrame {
-    /// The distributor.
-    Distributor,
-    /// The RD frame of vCPU `vcpu`'s redistributor.
-    Redistributor {
-        /// The vCPU.
-        vcpu: usize,
-    },
-    /// The SGI frame of vCPU `vcpu`'s redistributor.
-    SgiFrame {
-        /// The vCPU.
-        vcpu: usize,
-    },
-    /// Between or after the frames (offset from the distributor's base).
-    Unmapped,
-}
-
-/// An access the vGIC ignored (see [`VgicStats`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct IgnoredAccess {
-    /// Where.
-    pub frame: GicFrame,
-    /// Offset within the frame.
-    pub offset: u64,
-    /// Width.
-    pub width: AccessWidth,
-    /// The value, for a write; `None` for a read.
-    pub written: Option<u64>,
-}
-
-impl fmt::Display for IgnoredAccess {
-    /// `32-bit write of 0x1 at GICR 3 SGI frame + 0xd80 ignored`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bits = self.width.bits();
-        match self.written {
-            Some(value) => write!(f, "{bits}-bit write of {value:#x} at ")?,
-            None => write!(f, "{bits}-bit read at ")?,
-        }
-        match self.frame {
-            GicFrame::Distributor => f.write_str("GICD")?,
-            GicFrame::Redistributor { vcpu } => write!(f, "GICR {vcpu} RD frame")?,
-            GicFrame::SgiFrame { vcpu } => write!(f, "GICR {vcpu} SGI frame")?,
-            GicFrame::Unmapped => f.write_str("the GIC window outside its frames")?,
-        }
-        write!(f, " + {:#x} ignored", self.offset)
-    }
-}
-
-/// Counters for the hypervisor to log (rate-limited) or show.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VgicStats {
-    /// Guest accesses read as zero / ignored because no register the model
-    /// implements answers them (unknown offset, width or alignment).
-    pub ignored_accesses: u64,
-    /// The most recent of those.
-    pub last_ignored: Option<IgnoredAccess>,
-    /// List register values handed to `sync` that did not hold the INTID the flush put
-    /// there (treated as unchanged).
-    pub lr_mismatches: u64,
-    /// Flushes that could not list every active interrupt (more active interrupts
-    /// than list registers; the rest wait until some are deactivated).
-    pub unlisted_active: u64,
-    /// Triggers of hardware-backed interrupts ignored because the guest still owned the
-    /// previous one.
-    pub ignored_hardware_triggers: u64,
-}
-
 /// The GICv3 front-end: a distributor, one redistributor per vCPU, and the
 /// list-register flush/sync of [`Vgic`].
 ///
@@ -211,23 +142,14 @@ pub struct VgicStats {
 #[derive(Clone, Debug)]
 pub struct VgicV3 {
     pub(super) config: VgicV3Config,
-    /// `GICD_CTLR.EnableGrp0`.
-    pub(super) group0_enabled: bool,
-    /// `GICD_CTLR.EnableGrp1`.
-    pub(super) group1_enabled: bool,
-    /// SGIs and PPIs of each vCPU, by INTID.
-    pub(super) private: Vec<[IrqState; PRIVATE_INTERRUPTS as usize]>,
-    /// SPIs: INTID `32 + i` is `spis[i]`.
-    pub(super) spis: Vec<IrqState>,
+    /// Interrupts, group enables, list-register shadows, counters.
+    pub(super) irqs: IrqTable,
     /// `GICD_IROUTER<32 + i>` (only the defined bits).
     pub(super) routes: Vec<u64>,
     /// `GICR_WAKER.ProcessorSleep` of each vCPU.
     pub(super) asleep: Vec<bool>,
-    /// What each vCPU's list registers hold since its last flush.
-    pub(super) shadows: Vec<Shadow>,
     /// Where "any PE" SPIs go: the first awake vCPU, or 0.
     pub(super) any_pe_target: usize,
-    pub(super) stats: VgicStats,
 }
 
 impl VgicV3 {
@@ -236,20 +158,12 @@ impl VgicV3 {
     /// redistributor asleep).
     pub fn new(config: VgicV3Config) -> Result<Self, VgicError> {
         config.check()?;
-        let vcpus = config.vcpus;
-        let spis = config.spis as usize;
-        let private = core::array::from_fn(|intid| IrqState::new((intid as u32) < SGIS));
         Ok(Self {
             config,
-            group0_enabled: false,
-            group1_enabled: false,
-            private: vec![private; vcpus],
-            spis: vec![IrqState::new(false); spis],
-            routes: vec![0; spis],
-            asleep: vec![true; vcpus],
-            shadows: vec![Shadow::default(); vcpus],
+            irqs: IrqTable::new(config.vcpus, config.spis, true),
+            routes: vec![0; config.spis as usize],
+            asleep: vec![true; config.vcpus],
             any_pe_target: 0,
-            stats: VgicStats::default(),
         })
     }
 
@@ -271,16 +185,7 @@ impl VgicV3 {
 
     /// The counters.
     pub const fn stats(&self) -> &VgicStats {
-        &self.stats
-    }
-
-    /// Whether the group an interrupt is in is enabled.
-    pub(super) const fn group_enabled(&self, group1: bool) -> bool {
-        if group1 {
-            self.group1_enabled
-        } else {
-            self.group0_enabled
-        }
+        &self.irqs.stats
     }
 
     /// The vCPU SPI `index` (INTID `32 + index`) is routed to, if any.
@@ -305,20 +210,8 @@ impl VgicV3 {
     }
 
     /// Counts an ignored access.
-    pub(super) fn ignore(
-        &mut self,
-        frame: GicFrame,
-        offset: u64,
-        width: AccessWidth,
-        written: Option<u64>,
-    ) {
-        self.stats.ignored_accesses += 1;
-        self.stats.last_ignored = Some(IgnoredAccess {
-            frame,
-            offset,
-            width,
-            written,
-        });
+    fn ignore(&mut self, frame: GicFrame, offset: u64, width: AccessWidth, written: Option<u64>) {
+        self.irqs.stats.ignore(frame, offset, width, written);
     }
 
     /// Reads the distributor register at `offset` within its window.
@@ -404,63 +297,12 @@ impl VgicV3 {
         }
     }
 
-    /// The interrupt a device input or a mapping names: an SPI without a vCPU, an SGI
-    /// or PPI with one.
-    fn input(&mut self, intid: u32, vcpu: Option<usize>) -> Result<&mut IrqState, VgicError> {
-        let limit = self.intid_limit();
-        if intid >= limit {
-            return Err(VgicError::NoSuchInterrupt { intid, limit });
-        }
-        if intid >= FIRST_SPI {
-            if vcpu.is_some() {
-                return Err(VgicError::UnexpectedVcpu { intid });
-            }
-            return Ok(&mut self.spis[(intid - FIRST_SPI) as usize]);
-        }
-        let vcpu = vcpu.ok_or(VgicError::MissingVcpu { intid })?;
-        let vcpus = self.config.vcpus;
-        let private = self
-            .private
-            .get_mut(vcpu)
-            .ok_or(VgicError::NoSuchVcpu { vcpu, vcpus })?;
-        Ok(&mut private[intid as usize])
-    }
-
-    /// The interrupt `intid` as vCPU `vcpu` sees it (its own SGIs and PPIs, the SPIs).
-    fn irq_of_mut(&mut self, vcpu: usize, intid: u32) -> Option<&mut IrqState> {
-        if intid < FIRST_SPI {
-            self.private.get_mut(vcpu)?.get_mut(intid as usize)
-        } else {
-            self.spis.get_mut((intid - FIRST_SPI) as usize)
-        }
-    }
-
-    /// Every interrupt vCPU `vcpu` may receive now, with its INTID: its SGIs and
-    /// PPIs, and the SPIs routed to it that no other vCPU holds in a list register.
-    fn interrupts_of(&self, vcpu: usize) -> impl Iterator<Item = (u32, &IrqState)> {
-        let private = self
-            .private
-            .get(vcpu)
-            .into_iter()
-            .flat_map(|irqs| irqs.iter().enumerate())
-            .map(|(intid, irq)| (intid as u32, irq));
-        let spis = self
-            .spis
-            .iter()
-            .enumerate()
-            .filter(move |&(index, irq)| match irq.in_flight_on() {
-                Some(holder) => holder == vcpu,
-                None => self.spi_target(index) == Some(vcpu),
-            })
-            .map(|(index, irq)| (FIRST_SPI + index as u32, irq));
-        private.chain(spis)
-    }
-
     /// Makes SGI `intid` pending on `target` if its copy is in Group 1 (what
     /// `ICC_SGI1R_EL1` generates with one security state, IHI 0069H "Forwarding an
     /// SGI to a target PE"). Returns whether it was.
     fn deliver_group1_sgi(&mut self, target: usize, intid: u32) -> bool {
         match self
+            .irqs
             .private
             .get_mut(target)
             .map(|irqs| &mut irqs[intid as usize])
@@ -477,21 +319,11 @@ impl Vgic for VgicV3 {
     }
 
     fn set_level(&mut self, intid: u32, vcpu: Option<usize>, level: bool) -> Result<(), VgicError> {
-        let irq = self.input(intid, vcpu)?;
-        if intid < SGIS {
-            return Err(VgicError::NoLine { intid });
-        }
-        if !irq.set_line(level) {
-            self.stats.ignored_hardware_triggers += 1;
-        }
-        Ok(())
+        self.irqs.set_level(intid, vcpu, level)
     }
 
     fn trigger_edge(&mut self, intid: u32, vcpu: Option<usize>) -> Result<(), VgicError> {
-        if !self.input(intid, vcpu)?.trigger() {
-            self.stats.ignored_hardware_triggers += 1;
-        }
-        Ok(())
+        self.irqs.trigger_edge(intid, vcpu)
     }
 
     fn send_sgi_from_register(
@@ -539,13 +371,16 @@ impl Vgic for VgicV3 {
         if vcpu >= self.config.vcpus {
             return plan;
         }
-        if !self.shadows[vcpu].is_empty() {
+        if !self.irqs.shadows[vcpu].is_empty() {
             // Never synced: the list registers are taken back as they were loaded.
             self.sync(vcpu, &[]);
         }
         let mut selection = Selection::new(list_registers);
-        for (intid, irq) in self.interrupts_of(vcpu) {
-            if let Some(state) = irq.lr_state(self.group_enabled(irq.group1)) {
+        for (intid, irq) in self
+            .irqs
+            .interrupts_of(vcpu, |index| self.spi_target(index))
+        {
+            if let Some(state) = irq.lr_state(self.irqs.group_enabled(irq.group1)) {
                 selection.offer(Candidate {
                     intid,
                     state,
@@ -555,7 +390,7 @@ impl Vgic for VgicV3 {
         }
         let mut shadow = Shadow::default();
         for candidate in selection.chosen() {
-            let Some(irq) = self.irq_of_mut(vcpu, candidate.intid) else {
+            let Some(irq) = self.irqs.irq_of_mut(vcpu, candidate.intid) else {
                 continue;
             };
             let physical = irq.begin_flight(vcpu, candidate.state);
@@ -565,34 +400,35 @@ impl Vgic for VgicV3 {
                 priority: candidate.priority,
                 group1: irq.group1,
                 physical,
+                ..LrEntry::default()
             };
             plan.push(entry.encode_v3());
             shadow.push(entry);
         }
-        self.shadows[vcpu] = shadow;
+        self.irqs.shadows[vcpu] = shadow;
         plan.underflow_maintenance = selection.left_out_pending;
         plan.no_pending_maintenance =
             selection.left_out_pending && selection.chosen().iter().all(|c| !c.state.pending);
         if selection.left_out_active {
-            self.stats.unlisted_active += 1;
+            self.irqs.stats.unlisted_active += 1;
         }
         plan
     }
 
     fn sync(&mut self, vcpu: usize, list_registers: &[u64]) {
-        let Some(shadow) = self.shadows.get_mut(vcpu).map(core::mem::take) else {
+        let Some(shadow) = self.irqs.shadows.get_mut(vcpu).map(core::mem::take) else {
             return;
         };
         for (n, entry) in shadow.entries().iter().enumerate() {
             let returned = match list_registers.get(n).map(|&value| decode_v3(value)) {
                 Some((intid, state)) if intid == entry.intid => state,
                 Some(_) => {
-                    self.stats.lr_mismatches += 1;
+                    self.irqs.stats.lr_mismatches += 1;
                     entry.state
                 }
                 None => entry.state,
             };
-            if let Some(irq) = self.irq_of_mut(vcpu, entry.intid)
+            if let Some(irq) = self.irqs.irq_of_mut(vcpu, entry.intid)
                 && irq.in_flight_on() == Some(vcpu)
             {
                 irq.end_flight(returned);
@@ -605,28 +441,38 @@ impl Vgic for VgicV3 {
     }
 
     fn highest_pending_priority(&self, vcpu: usize) -> Option<u8> {
-        self.interrupts_of(vcpu)
-            .filter(|(_, irq)| irq.is_deliverable(self.group_enabled(irq.group1)))
-            .map(|(_, irq)| irq.priority())
-            .min()
+        self.irqs
+            .highest_pending_priority(vcpu, |index| self.spi_target(index))
     }
 
     fn map_hardware(&mut self, intid: u32, vcpu: usize, physical: u32) -> Result<(), VgicError> {
-        /// Physical INTIDs that can back a virtual interrupt: PPIs and SPIs.
-        const PHYSICAL: core::ops::Range<u32> = super::FIRST_PPI..1020;
-        let limit = self.intid_limit();
-        if intid >= limit {
-            return Err(VgicError::NoSuchInterrupt { intid, limit });
-        }
-        if intid < SGIS {
-            return Err(VgicError::NotMappable { intid });
-        }
-        if !PHYSICAL.contains(&physical) {
-            return Err(VgicError::BadPhysicalInterrupt { physical });
-        }
-        let vcpu = (intid < FIRST_SPI).then_some(vcpu);
-        self.input(intid, vcpu)?.map_hardware(physical);
-        Ok(())
+        self.irqs.map_hardware(intid, vcpu, physical)
+    }
+
+    /// GICv3 registers are not banked by the accessing vCPU (each vCPU has its own
+    /// redistributor frames), so `vcpu` is not needed: this is
+    /// [`MmioDevice::read`].
+    fn mmio_read(&mut self, _vcpu: usize, offset: u64, width: AccessWidth) -> u64 {
+        MmioDevice::read(self, offset, width)
+    }
+
+    /// [`MmioDevice::write`]; `vcpu` is not needed (see [`mmio_read`](Self::mmio_read)).
+    fn mmio_write(&mut self, _vcpu: usize, offset: u64, width: AccessWidth, value: u64) {
+        MmioDevice::write(self, offset, width, value);
+    }
+
+    /// Always empty: GICv3 SGIs come from `ICC_SGI1R_EL1` and
+    /// [`send_sgi_from_register`](Vgic::send_sgi_from_register) returns their targets.
+    fn take_kicks(&mut self) -> SgiTargets {
+        SgiTargets::none()
+    }
+
+    fn window_size(&self) -> u64 {
+        VgicV3::window_size(self)
+    }
+
+    fn stats(&self) -> &VgicStats {
+        VgicV3::stats(self)
     }
 }
 

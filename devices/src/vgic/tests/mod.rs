@@ -12,6 +12,7 @@ mod linux_boot;
 mod registers;
 mod save_restore;
 mod sgis;
+mod v2;
 
 use super::{LrPlan, Vgic, VgicV3, VgicV3Config};
 use crate::mmio::{AccessWidth, MmioDevice};

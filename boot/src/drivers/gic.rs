@@ -1,0 +1,87 @@
+//! The host GIC, whichever version it is: the few operations the hypervisor needs
+//! (acknowledge, end, deactivate, kick, list registers), routed to the GICv3
+//! (system registers) or GICv2 (memory-mapped) driver that the boot CPU set up.
+
+use super::gicv2::{GICH_HCR_EN, HOST_GIC_V2};
+use super::gicv3;
+
+/// INTID returned by an acknowledge when nothing is pending.
+pub const SPURIOUS: u32 = 1023;
+/// The SGI that makes another CPU leave its guest.
+pub const KICK_SGI: u32 = gicv3::KICK_SGI;
+/// The maintenance interrupt (PPI 9).
+pub const MAINTENANCE_INTID: u32 = gicv3::MAINTENANCE_INTID;
+/// The EL1 virtual timer (PPI 11).
+pub const VIRTUAL_TIMER_INTID: u32 = gicv3::VIRTUAL_TIMER_INTID;
+/// The EL2 physical timer (PPI 10).
+pub const HYPERVISOR_TIMER_INTID: u32 = gicv3::HYPERVISOR_TIMER_INTID;
+
+/// Whether a host GIC is set up (either version).
+pub fn present() -> bool {
+    gicv3::HOST_GIC.get().is_some() || HOST_GIC_V2.get().is_some()
+}
+
+/// Acknowledges the highest-priority pending interrupt; [`SPURIOUS`] if none.
+pub fn acknowledge() -> u32 {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.acknowledge(),
+        None => gicv3::acknowledge(),
+    }
+}
+
+/// Priority drop for `intid`.
+pub fn end_of_interrupt(intid: u32) {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.end_of_interrupt(intid),
+        None => gicv3::end_of_interrupt(intid),
+    }
+}
+
+/// Deactivates `intid`.
+pub fn deactivate(intid: u32) {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.deactivate(intid),
+        None => gicv3::deactivate(intid),
+    }
+}
+
+/// Sends the kick SGI to the CPU with affinity `mpidr`.
+pub fn kick(mpidr: u64) {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.kick(mpidr),
+        None => gicv3::kick(mpidr),
+    }
+}
+
+/// How many list registers this CPU has.
+pub fn list_register_count() -> usize {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.list_register_count(),
+        None => gicv3::list_register_count(),
+    }
+}
+
+/// Reads list register `n` (GICv2 values are 32 bits).
+pub fn read_list_register(n: usize) -> u64 {
+    match HOST_GIC_V2.get() {
+        Some(gic) => u64::from(gic.read_list_register(n)),
+        None => gicv3::read_list_register(n),
+    }
+}
+
+/// Writes list register `n` (GICv2 takes the low 32 bits).
+pub fn write_list_register(n: usize, value: u64) {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.write_list_register(n, value as u32),
+        None => gicv3::write_list_register(n, value),
+    }
+}
+
+/// Enables the virtual interface with the given maintenance-interrupt bits (UIE,
+/// NPIE: the same positions in ICH_HCR_EL2 and GICH_HCR).
+pub fn enable_virtual_interface(maintenance: u64) {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.write_hcr(GICH_HCR_EN | maintenance as u32),
+        None => gicv3::write_hcr(gicv3::ICH_HCR_EN | maintenance),
+    }
+}

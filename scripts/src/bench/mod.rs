@@ -1,0 +1,671 @@
+//! `cargo xtask bench`: Aerie side by side with no hypervisor and with Xen, in one
+//! run, interleaved, written up as `latest.md` (for people) and `latest.json` (for
+//! tools). `../shared/docs/measuring.md` explains why it is done this way.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`systems`] | the systems compared and their QEMU command lines |
+//! | [`xen`] | fetching Xen 4.17 and booting it with the guest as dom0 |
+//! | [`console`] | one run: QEMU on pipes, the ready marker's time, a typed command |
+//! | [`runs`] | the runs of each kind and their samples, round by round |
+//! | [`parse`] | kernel timestamps, the micro-benchmark's lines, Aerie's summary |
+//! | [`stats`] | medians, ranges, per-round ratios |
+//! | [`tables`] | samples to tables, and the goals |
+//! | [`report`] | the report and its Markdown and JSON forms |
+//! | [`json`] | writing JSON |
+//! | [`machine`] | the host, QEMU, the guest's packages, the commit, the date |
+//!
+//! What is measured (`--quick`: one round, the first table's 1-vCPU row and the
+//! micro-benchmark only, for CI):
+//!
+//! 1. Linux boot to userspace, wall clock: from QEMU's start to the default guest's
+//!    `aerie-guest: ready` line, with 1 and 2 vCPUs.
+//! 2. The same boots under `-icount shift=0,sleep=off`: the guest's own clock at the
+//!    kernel's `Run /init as init process` log line (read with `dmesg` once the shell
+//!    is up), which counts instructions executed since the kernel started its clock.
+//! 3. Exit costs: the micro-benchmark test guest (`tests/guests/src/bin/bench.rs`)
+//!    under icount, on bare QEMU and under Aerie.
+//! 4. Footprint: the image's size and the RAM Aerie keeps (its hardware summary).
+
+pub mod console;
+pub mod json;
+pub mod machine;
+pub mod parse;
+pub mod report;
+pub mod runs;
+pub mod stats;
+pub mod systems;
+pub mod tables;
+pub mod xen;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use parse::{AerieMemory, GuestResults};
+use report::{Report, Table};
+use runs::{Samples, micro_label, vcpus_name};
+use systems::{LinuxGuest, MicroGuest, System};
+use tables::{Heading, RowSamples, Series};
+
+use crate::cli::{BenchOptions, Profile, RunOptions};
+use crate::error::{Context, Error, Result};
+use crate::guest;
+use crate::guest_material;
+use crate::image;
+use crate::initramfs::READY_MARKER;
+use crate::paths::Layout;
+use crate::run;
+use crate::setup;
+use crate::test_guests;
+
+/// Rounds of a full run.
+pub const DEFAULT_PAIRS: u32 = 7;
+/// Where a full run writes its report, relative to the workspace root.
+pub const DEFAULT_OUT: &str = "docs/bench";
+/// The report's file names.
+pub const MARKDOWN_NAME: &str = "latest.md";
+/// The report's file names.
+pub const JSON_NAME: &str = "latest.json";
+
+/// Where the report went, and what failed on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// `latest.md`.
+    pub markdown: PathBuf,
+    /// `latest.json`.
+    pub json: PathBuf,
+    /// Runs that failed (their rows have fewer samples).
+    pub failures: Vec<String>,
+}
+
+/// Runs `cargo xtask bench`: exit 0 when the report was written and every run
+/// worked, 1 when some run failed (the report says which).
+pub fn run(layout: &Layout, options: &BenchOptions) -> Result<ExitCode> {
+    let written = measure(layout, options)?;
+    println!(
+        "bench: report written to {} and {}",
+        written.markdown.display(),
+        written.json.display()
+    );
+    if written.failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "bench: {} run(s) failed (listed in the report):",
+            written.failures.len()
+        );
+        for failure in &written.failures {
+            eprintln!("  {failure}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// What a run covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    rounds: usize,
+    vcpus: Vec<u32>,
+    systems: Vec<System>,
+    icount_boot: bool,
+}
+
+impl Plan {
+    fn new(options: &BenchOptions) -> Self {
+        if options.quick {
+            Self {
+                rounds: options.pairs.unwrap_or(1) as usize,
+                vcpus: vec![1],
+                systems: vec![System::None, System::Aerie],
+                icount_boot: false,
+            }
+        } else {
+            Self {
+                rounds: options.pairs.unwrap_or(DEFAULT_PAIRS) as usize,
+                vcpus: vec![1, 2],
+                systems: vec![System::None, System::Aerie, System::Xen],
+                icount_boot: true,
+            }
+        }
+    }
+}
+
+/// The command that reproduces a report made with `options`.
+fn reproduce(options: &BenchOptions) -> String {
+    let mut command = "cargo xtask bench".to_string();
+    if options.quick {
+        command.push_str(" --quick");
+    }
+    if let Some(pairs) = options.pairs {
+        command.push_str(&format!(" --pairs {pairs}"));
+    }
+    if let Some(out) = &options.out {
+        command.push_str(&format!(" --out {}", out.display()));
+    }
+    command
+}
+
+/// The output directory for `options`.
+fn out_dir(layout: &Layout, options: &BenchOptions) -> PathBuf {
+    match (&options.out, options.quick) {
+        (Some(dir), _) => dir.clone(),
+        (None, true) => layout.aerie_dir().join("bench"),
+        (None, false) => layout.root().join(DEFAULT_OUT),
+    }
+}
+
+/// Runs the benchmark and writes the report; returns where it went.
+pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
+    setup::ensure_qemu()?;
+    let mut plan = Plan::new(options);
+    let work = layout.aerie_dir().join("bench");
+    std::fs::create_dir_all(&work).context(|| format!("cannot create {}", work.display()))?;
+    let snapshots = work.join("snapshots.img");
+    run::ensure_sparse_disk(&snapshots, 256 << 20)?;
+
+    let built = image::build(layout, Profile::Release)?;
+    let image_bytes = std::fs::metadata(&built.image)
+        .context(|| format!("cannot read {}", built.image.display()))?
+        .len();
+    let guests = test_guests::build(layout)?;
+
+    let mut notes = static_notes();
+    let xen = if plan.systems.contains(&System::Xen) {
+        match xen::ensure(layout) {
+            Ok(xen) => Some(xen),
+            Err(error) => {
+                notes.push(format!(
+                    "Xen's columns are missing: {} could not be fetched ({error}).",
+                    xen::PACKAGE
+                ));
+                plan.systems.retain(|system| *system != System::Xen);
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let linux_options = systems::run_options(1, systems::LINUX_MEM_MIB, &snapshots);
+    let files = guest_material::choose(layout, &linux_options)?
+        .ok_or_else(|| Error::new("no default guest"))?;
+    let bundle = guest::pack(
+        &files.kernel,
+        files.initrd.as_deref(),
+        files.cmdline.as_deref(),
+        &work.join("linux.cpio"),
+    )?;
+    let linux = LinuxGuest {
+        files,
+        bundle,
+        image: built.image.clone(),
+        snapshots: snapshots.clone(),
+        xen: xen.as_ref().map(|xen| xen.binary.clone()),
+    };
+    let micro = MicroGuest {
+        elf: layout.binary(Profile::Release, "bench"),
+        bundle: guest::pack(
+            &guests.dir.join("bench.bin"),
+            None,
+            None,
+            &work.join("bench.cpio"),
+        )?,
+        image: built.image.clone(),
+        snapshots,
+    };
+
+    let mut samples = Samples::default();
+    for round in 0..plan.rounds {
+        eprintln!("bench: round {} of {}", round + 1, plan.rounds);
+        for &vcpus in &plan.vcpus {
+            for &system in &plan.systems {
+                samples.boot_wall(&linux, system, vcpus);
+                if plan.icount_boot {
+                    samples.boot_icount(&linux, system, vcpus);
+                }
+            }
+        }
+        for system in [System::None, System::Aerie] {
+            samples.micro(&micro, system);
+        }
+    }
+
+    let mut tables = vec![boot_table(&plan, &samples, false)];
+    if plan.icount_boot {
+        tables.push(boot_table(&plan, &samples, true));
+    }
+    let micro_runs = vec![
+        (System::None, samples.micro_results(System::None)),
+        (System::Aerie, samples.micro_results(System::Aerie)),
+    ];
+    tables.push(exit_table(&micro_runs, false));
+    tables.push(exit_table(&micro_runs, true));
+    let memory = samples
+        .aerie_console
+        .as_deref()
+        .and_then(AerieMemory::parse);
+    let given_away = (systems::LINUX_MEM_MIB << 20) + linux.bundle.size;
+    tables.push(footprint_table(image_bytes, memory.as_ref(), given_away));
+    if xen.is_some() {
+        notes.push(XEN_MICRO_NOTE.to_string());
+    }
+
+    let guest_dir = guest_material::guest_dir(layout);
+    let sources = guest_dir.join("SOURCES");
+    let mut machine_facts = vec![
+        ("host CPU".to_string(), machine::host_cpu()),
+        ("QEMU".to_string(), machine::qemu_version()),
+        (
+            "emulated machine".to_string(),
+            format!(
+                "virt, GICv{}, {} CPUs (TCG); the guest gets {} MiB of RAM in the boot rows \
+                 and {} MiB with {} vCPUs in the micro-benchmark",
+                RunOptions::default().gic.version(),
+                RunOptions::default().cpu,
+                systems::LINUX_MEM_MIB,
+                systems::MICRO_MEM_MIB,
+                systems::MICRO_VCPUS
+            ),
+        ),
+        (
+            "guest kernel".to_string(),
+            machine::package_version(&sources, "linux-image-"),
+        ),
+        (
+            "guest userspace".to_string(),
+            format!(
+                "{}, in the initramfs of `cargo xtask run` (scripts/src/initramfs.rs)",
+                machine::package_version(&sources, "busybox")
+            ),
+        ),
+        (
+            "guest command line".to_string(),
+            format!("`{}`", linux.files.cmdline.as_deref().unwrap_or_default()),
+        ),
+        (
+            "Aerie".to_string(),
+            format!(
+                "{}, release build, {} bytes (target/aerie/aerie.bin)",
+                env!("CARGO_PKG_VERSION"),
+                report::number(image_bytes as f64, 0)
+            ),
+        ),
+    ];
+    if let Some(xen) = &xen {
+        let version = parse::deb_package(&xen.deb).map_or_else(
+            || xen.deb.clone(),
+            |(name, version)| format!("{name} {version}"),
+        );
+        machine_facts.push(("Xen".to_string(), version));
+    }
+
+    let xen_measured = false;
+    let report = Report {
+        generated: machine::now_utc(),
+        source: machine::source(layout.root()),
+        quick: options.quick,
+        pairs: plan.rounds,
+        reproduce: reproduce(options),
+        machine: machine_facts,
+        goals: tables::goals(
+            &tables,
+            image_bytes,
+            memory.map(|memory| memory.image_span),
+            xen_measured,
+        ),
+        tables,
+        not_yet: not_yet_measurable(),
+        notes,
+        commands: commands(layout.root(), &plan, &linux, &micro),
+        failures: samples.failures.clone(),
+    };
+    write(layout, options, &report, samples.failures)
+}
+
+/// Writes `latest.md` and `latest.json`.
+fn write(
+    layout: &Layout,
+    options: &BenchOptions,
+    report: &Report,
+    failures: Vec<String>,
+) -> Result<Written> {
+    let dir = out_dir(layout, options);
+    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
+    let markdown = dir.join(MARKDOWN_NAME);
+    let json = dir.join(JSON_NAME);
+    std::fs::write(&markdown, report.markdown())
+        .context(|| format!("cannot write {}", markdown.display()))?;
+    std::fs::write(&json, report.json().to_pretty())
+        .context(|| format!("cannot write {}", json.display()))?;
+    Ok(Written {
+        markdown,
+        json,
+        failures,
+    })
+}
+
+fn boot_table(plan: &Plan, samples: &Samples, icount: bool) -> Table {
+    let heading = if icount {
+        Heading {
+            id: "boot-icount",
+            title: "Linux boot to userspace, guest time under icount".into(),
+            about: "The same boots under `-icount shift=0,sleep=off`, where the guest's \
+                    clock advances 1 ns per instruction executed (by any vCPU: QEMU then runs \
+                    them one at a time) and jumps over periods when every vCPU is idle. The \
+                    figure is the timestamp of the kernel's `Run /init as init process` log \
+                    line, read with `dmesg` in the guest's shell once it is up: the guest time \
+                    from the kernel starting its clock (`time_init`, early in `start_kernel`) \
+                    to userspace. It leaves out the hypervisor's own start-up and the kernel's \
+                    first steps, and it does not move with the host's load."
+                .into(),
+            unit: "ms of guest time",
+            decimals: 1,
+            columns: plan.systems.iter().map(|s| s.label().to_string()).collect(),
+            shorts: plan.systems.iter().map(|s| s.short()).collect(),
+            ratios: (1..plan.systems.len()).map(|column| (column, 0)).collect(),
+        }
+    } else {
+        Heading {
+            id: "boot-wall",
+            title: "Linux boot to userspace, wall clock".into(),
+            about: format!(
+                "Seconds from QEMU's start to the guest's `{READY_MARKER}` line on the console \
+                 (printed by the initramfs's `/init` after mounting /proc, /sys and /dev, just \
+                 before the shell starts). QEMU runs one host thread per vCPU (MTTCG) on this \
+                 machine's cores."
+            ),
+            unit: "s",
+            decimals: 2,
+            columns: plan.systems.iter().map(|s| s.label().to_string()).collect(),
+            shorts: plan.systems.iter().map(|s| s.short()).collect(),
+            ratios: (1..plan.systems.len()).map(|column| (column, 0)).collect(),
+        }
+    };
+    let list = if icount {
+        &samples.icount
+    } else {
+        &samples.wall
+    };
+    let scale = if icount { 1e3 } else { 1.0 };
+    let rows: Vec<RowSamples> = plan
+        .vcpus
+        .iter()
+        .map(|&vcpus| RowSamples {
+            name: vcpus_name(vcpus),
+            series: plan
+                .systems
+                .iter()
+                .map(|&system| Series {
+                    system,
+                    samples: list
+                        .series((system, vcpus))
+                        .into_iter()
+                        .map(|value| value.map(|v| v * scale))
+                        .collect(),
+                })
+                .collect(),
+            note: None,
+        })
+        .collect();
+    tables::table(heading, &rows)
+}
+
+/// The exit-cost tables have no ratio column: the bare column is the floor (an HVC
+/// there is one instruction), not a peer, and Xen's column is missing (see the notes;
+/// the goals compare with Xen's reference figures).
+fn exit_table(runs: &[(System, Vec<Option<GuestResults>>)], in_ticks: bool) -> Table {
+    let columns = runs
+        .iter()
+        .map(|(s, _)| micro_label(*s).to_string())
+        .collect();
+    let shorts = runs.iter().map(|(s, _)| s.short()).collect();
+    let heading = if in_ticks {
+        Heading {
+            id: "exits-ticks",
+            title: "Exit costs in counter ticks".into(),
+            about: "The table above as the guest measured it: ticks of the virtual counter \
+                    (CNTVCT_EL0, 62.5 MHz on this CPU model) per operation, net of the timing \
+                    loop's own cost."
+                .into(),
+            unit: "ticks per operation",
+            decimals: 2,
+            columns,
+            shorts,
+            ratios: Vec::new(),
+        }
+    } else {
+        Heading {
+            id: "exits",
+            title: "Exit costs under icount".into(),
+            about: "The micro-benchmark test guest (tests/guests/src/bin/bench.rs) with 2 vCPUs \
+                    under `-icount shift=0,sleep=off`, timing each operation with the virtual \
+                    counter over many iterations (20,000 for the register and HVC rows, 1,000 \
+                    IPIs, 300 timer interrupts per row). At shift 0 QEMU advances its virtual \
+                    clock 1 ns per instruction, and the counter runs at 62.5 MHz from that \
+                    clock, so one tick is 16 instructions: the figures are instructions per \
+                    operation (ticks × 16), executed by the guest and, under Aerie, by Aerie \
+                    (both vCPUs for the IPI). Without a hypervisor (\"bare\" QEMU, no EL2) QEMU \
+                    answers an HVC itself as part of the instruction, and its GIC and PL011 \
+                    are device models outside the guest, so the bare column is what the same \
+                    operation costs the guest when nothing has to be emulated by guest-visible \
+                    code: the floor, not a peer."
+                .into(),
+            unit: "instructions per operation",
+            decimals: 0,
+            columns,
+            shorts,
+            ratios: Vec::new(),
+        }
+    };
+    tables::table(heading, &tables::micro_rows(runs, in_ticks))
+}
+
+fn footprint_table(image_bytes: u64, memory: Option<&AerieMemory>, given_away: u64) -> Table {
+    let rows: Vec<RowSamples> = tables::footprint(image_bytes, memory, given_away)
+        .into_iter()
+        .map(|(name, value)| RowSamples {
+            name,
+            series: vec![Series {
+                system: System::Aerie,
+                samples: vec![value],
+            }],
+            note: None,
+        })
+        .collect();
+    tables::table(
+        Heading {
+            id: "footprint",
+            title: "Footprint".into(),
+            about: "The size of Aerie's flat Image, and the RAM Aerie keeps for itself while \
+                    it runs the 1 GiB Linux guest, from its hardware summary (`ram` and \
+                    `aerie` lines): the machine's RAM less what is still free, the guest's RAM \
+                    and the guest bundle QEMU loaded. The rest of the RAM xtask gives the \
+                    machine on top of the guest's (a fixed 160 MiB share) stays free."
+                .into(),
+            unit: "KiB",
+            decimals: 1,
+            columns: vec![System::Aerie.label().to_string()],
+            shorts: vec![System::Aerie.short()],
+            ratios: Vec::new(),
+        },
+        &rows,
+    )
+}
+
+/// Why the micro-benchmark has no Xen column.
+const XEN_MICRO_NOTE: &str = "The micro-benchmark has no Xen column: the test guests' runtime \
+    (tests/guests) runs only at its link address, the start of guest RAM at 0x4000_0000, \
+    while Xen maps dom0's RAM 1:1 wherever its heap has room (0x6000_0000 in these runs, \
+    Xen's `BANK[0]` log line), so the guest would stop at its own address check; it would \
+    also need Xen's console hypercall to print. A position-independent guest runtime (or \
+    a dom0less domU, whose RAM does start at 0x4000_0000) would make the column possible. \
+    The exit-cost goal is therefore judged against the Xen 4.17 dom0 figures recorded in \
+    ../shared/docs/measuring.md.";
+
+/// Caveats every report carries.
+fn static_notes() -> Vec<String> {
+    vec![
+        "Without a hypervisor the kernel boots on QEMU's own `virt` device tree, which has \
+         more devices (PCIe host bridge, fw-cfg, flash, RTC, GPIO) than the one Aerie writes \
+         for its guest, so it probes more drivers; as Xen's dom0 it sees the host's tree \
+         less Xen's own devices (PCIe included). The boot rows compare the whole experience, \
+         not identical kernel work."
+            .to_string(),
+        "Xen's dom0 boots the same kernel and initramfs with the same command line except \
+         for its console (`console=hvc0 earlycon=xen` instead of the PL011, which Xen keeps), \
+         on the same machine (`virtualization=on`, same CPU model and vCPUs) but with 1 GiB \
+         of RAM beside dom0's instead of Aerie's 160 MiB and bundle: Xen maps dom0's RAM \
+         1:1 in large aligned blocks and cannot place 1 GiB in less. Xen keeps its own \
+         defaults otherwise (credit2 scheduler, background scrubbing of free RAM)."
+            .to_string(),
+        "The IPI row is a round trip: under icount QEMU runs the vCPUs one at a time and \
+         switches when the running one idles (or after a long time slice), so a one-way \
+         \"until the target sees it\" time would measure QEMU's scheduling. With both vCPUs \
+         waiting in WFI the switch is immediate, and the figure counts what both vCPUs (and \
+         Aerie on both CPUs) execute for one SGI there and one back."
+            .to_string(),
+        "The wall-clock figures move with the host's load (30-60% between batches on these \
+         machines): only the ratios within rounds mean much. The icount figures are \
+         deterministic up to the order in which QEMU's timers fire."
+            .to_string(),
+    ]
+}
+
+/// The rows issue 8 asks for that the landed features do not allow yet.
+fn not_yet_measurable() -> Vec<(String, String)> {
+    vec![
+        (
+            "virtio-blk read and write throughput (guest `dd`, direct I/O) vs QEMU's own \
+             virtio-blk"
+                .to_string(),
+            "not yet measurable: Aerie gives its guest no virtio-blk device yet (issue 5, \
+             \"virtio-mmio devices for the guest: block, console and entropy, backed by real \
+             host disks\")."
+                .to_string(),
+        ),
+        (
+            "snapshot and restore time and size (idle and memory-filled 256 MiB guest) vs \
+             QEMU's migration to a file"
+                .to_string(),
+            "not yet measurable: snapshots do not exist yet (issue 6, \"Snapshot a running \
+             guest to a virtio disk and restore it, on the same or a fresh boot\")."
+                .to_string(),
+        ),
+    ]
+}
+
+/// The exact commands, one per configuration (2 vCPUs where the rows have both).
+fn commands(
+    root: &Path,
+    plan: &Plan,
+    linux: &LinuxGuest,
+    micro: &MicroGuest,
+) -> Vec<(String, String)> {
+    let vcpus = plan.vcpus.last().copied().unwrap_or(1);
+    let mut commands = Vec::new();
+    for &system in &plan.systems {
+        commands.push((
+            format!(
+                "Linux boot, {}, {}{}{}",
+                system.label(),
+                vcpus_name(vcpus),
+                if plan.vcpus.len() > 1 {
+                    match system {
+                        System::None => " (the 1-vCPU rows: `-smp 1`)",
+                        System::Aerie => " (the 1-vCPU rows: `-smp 1`, `aerie.guest.smp=1`)",
+                        System::Xen => " (the 1-vCPU rows: `-smp 1`, `dom0_max_vcpus=1`)",
+                    }
+                } else {
+                    ""
+                },
+                if plan.icount_boot {
+                    "; the icount rows add `-icount shift=0,sleep=off` and, once the guest is \
+                     ready, type `dmesg | grep 'Run /init as init process'` in its shell"
+                } else {
+                    ""
+                }
+            ),
+            systems::shown(&systems::linux(linux, system, vcpus, false), root),
+        ));
+    }
+    for system in [System::None, System::Aerie] {
+        commands.push((
+            format!("micro-benchmark, {}", micro_label(system)),
+            systems::shown(&systems::micro(micro, system), root),
+        ));
+    }
+    commands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans() {
+        let quick = Plan::new(&BenchOptions {
+            quick: true,
+            ..BenchOptions::default()
+        });
+        assert_eq!(quick.rounds, 1);
+        assert_eq!(quick.vcpus, [1]);
+        assert_eq!(quick.systems, [System::None, System::Aerie]);
+        assert!(!quick.icount_boot);
+        let full = Plan::new(&BenchOptions::default());
+        assert_eq!(full.rounds, 7);
+        assert_eq!(full.vcpus, [1, 2]);
+        assert_eq!(full.systems, [System::None, System::Aerie, System::Xen]);
+        assert!(full.icount_boot);
+        let three = Plan::new(&BenchOptions {
+            pairs: Some(3),
+            ..BenchOptions::default()
+        });
+        assert_eq!(three.rounds, 3);
+    }
+
+    #[test]
+    fn outputs_and_the_command_to_reproduce() {
+        let layout = Layout::new("/w".into(), None);
+        assert_eq!(
+            out_dir(&layout, &BenchOptions::default()),
+            Path::new("/w/docs/bench")
+        );
+        let quick = BenchOptions {
+            quick: true,
+            ..BenchOptions::default()
+        };
+        assert_eq!(out_dir(&layout, &quick), Path::new("/w/target/aerie/bench"));
+        let elsewhere = BenchOptions {
+            out: Some("/tmp/r".into()),
+            pairs: Some(9),
+            ..quick.clone()
+        };
+        assert_eq!(out_dir(&layout, &elsewhere), Path::new("/tmp/r"));
+        assert_eq!(reproduce(&BenchOptions::default()), "cargo xtask bench");
+        assert_eq!(
+            reproduce(&elsewhere),
+            "cargo xtask bench --quick --pairs 9 --out /tmp/r"
+        );
+    }
+
+    #[test]
+    fn boot_tables_compare_round_by_round() {
+        let mut list = runs::BootSamples::default();
+        list.push((System::Aerie, 1), Some(1.0));
+        list.push((System::None, 1), Some(2.0));
+        let plan = Plan::new(&BenchOptions {
+            quick: true,
+            ..BenchOptions::default()
+        });
+        let samples = Samples {
+            wall: list,
+            ..Samples::default()
+        };
+        let table = boot_table(&plan, &samples, false);
+        assert_eq!(table.columns, ["no hypervisor", "Aerie"]);
+        assert_eq!(table.ratio_columns, ["Aerie / none"]);
+        assert_eq!(table.rows[0].name, "1 vCPU");
+        assert_eq!(table.rows[0].cells[1].as_ref().unwrap().median, 1.0);
+        assert_eq!(table.rows[0].ratios[0].as_ref().unwrap().median, 0.5);
+    }
+}

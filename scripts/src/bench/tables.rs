@@ -1,0 +1,639 @@
+//! From samples to report tables: the Linux boot tables, the exit-cost tables of
+//! the micro-benchmark guest, the footprint, and the goals of issue 8.
+
+use super::parse::{AerieMemory, GuestResults};
+use super::report::{Goal, Row, Table, Verdict};
+use super::stats::{Stats, pair_ratios, present};
+use super::systems::System;
+
+/// One system's samples of one row, one per round (`None`: that run failed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The system.
+    pub system: System,
+    /// The samples.
+    pub samples: Vec<Option<f64>>,
+}
+
+/// A table row's samples: a label, one series per system (the first is the
+/// reference the ratios divide by).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowSamples {
+    /// The row's label.
+    pub name: String,
+    /// One series per column.
+    pub series: Vec<Series>,
+    /// A remark.
+    pub note: Option<String>,
+}
+
+/// What a table is, before its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heading {
+    /// Identifier for tools.
+    pub id: &'static str,
+    /// Title.
+    pub title: String,
+    /// How it was measured.
+    pub about: String,
+    /// Unit of the cells.
+    pub unit: &'static str,
+    /// Decimals of the cells.
+    pub decimals: usize,
+    /// Column labels, one per system, in the order of the series.
+    pub columns: Vec<String>,
+    /// Short names of the same, for the ratio headings.
+    pub shorts: Vec<&'static str>,
+    /// The ratios to show, as `(numerator, denominator)` column indices.
+    pub ratios: Vec<(usize, usize)>,
+}
+
+/// A table with the ratio columns `heading.ratios` asks for, each computed round by
+/// round.
+pub fn table(heading: Heading, rows: &[RowSamples]) -> Table {
+    let name = |index: usize| heading.shorts.get(index).copied().unwrap_or("?");
+    let ratio_columns = heading
+        .ratios
+        .iter()
+        .map(|&(numerator, denominator)| format!("{} / {}", name(numerator), name(denominator)))
+        .collect();
+    let rows = rows
+        .iter()
+        .map(|row| {
+            let samples = |index: usize| {
+                row.series
+                    .get(index)
+                    .map_or(&[][..], |series| series.samples.as_slice())
+            };
+            Row {
+                name: row.name.clone(),
+                cells: row
+                    .series
+                    .iter()
+                    .map(|series| Stats::of(&present(&series.samples)))
+                    .collect(),
+                ratios: heading
+                    .ratios
+                    .iter()
+                    .map(|&(numerator, denominator)| {
+                        Stats::of(&pair_ratios(samples(numerator), samples(denominator)))
+                    })
+                    .collect(),
+                note: row.note.clone(),
+            }
+        })
+        .collect();
+    Table {
+        id: heading.id.to_string(),
+        title: heading.title,
+        about: heading.about,
+        unit: heading.unit.to_string(),
+        decimals: heading.decimals,
+        columns: heading.columns,
+        ratio_columns,
+        rows,
+    }
+}
+
+/// What a micro-benchmark row subtracts from the guest's figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Baseline {
+    /// Nothing: the guest measured the interval itself.
+    Nothing,
+    /// The empty timing loop, per iteration.
+    Loop,
+    /// One counter read (the `counter-read` row net of the loop).
+    CounterRead,
+}
+
+/// The rows of the exit-cost tables: the guest's row name, the label, the baseline.
+const MICRO_ROWS: [(&str, &str, Baseline); 9] = [
+    (
+        "hvc-psci-version",
+        "HVC round trip (PSCI_VERSION)",
+        Baseline::Loop,
+    ),
+    (
+        "hvc-aerie-revision",
+        "HVC round trip (Aerie's REVISION hypercall)",
+        Baseline::Loop,
+    ),
+    (
+        "mmio-testdev-id",
+        "emulated device register read (test device ID)",
+        Baseline::Loop,
+    ),
+    (
+        "mmio-pl011-id",
+        "emulated device register read (PL011 UARTPeriphID0)",
+        Baseline::Loop,
+    ),
+    (
+        "gicd-typer",
+        "vGIC distributor register read (GICD_TYPER)",
+        Baseline::Loop,
+    ),
+    (
+        "irq-ack-eoi",
+        "interrupt acknowledge + EOI (ICC_IAR1_EL1, ICC_EOIR1_EL1)",
+        Baseline::CounterRead,
+    ),
+    (
+        "ipi-round-trip",
+        "IPI round trip between two vCPUs (SGI there and back, both idle in WFI)",
+        Baseline::Nothing,
+    ),
+    (
+        "vtimer-busy",
+        "virtual timer interrupt latency, vCPU busy",
+        Baseline::Nothing,
+    ),
+    (
+        "vtimer-wfi",
+        "virtual timer interrupt latency, vCPU idle in WFI",
+        Baseline::Nothing,
+    ),
+];
+
+/// The micro-benchmark row behind an exit-cost table label.
+pub fn micro_row_key(label: &str) -> Option<&'static str> {
+    MICRO_ROWS
+        .iter()
+        .find(|(_, name, _)| *name == label)
+        .map(|(key, _, _)| *key)
+}
+
+/// Ticks per operation of `key` in one run, net of its baseline.
+pub fn net_ticks(results: &GuestResults, key: &str) -> Option<f64> {
+    let (_, _, baseline) = MICRO_ROWS.iter().find(|(k, _, _)| *k == key)?;
+    let raw = results.ticks_per_op(key)?;
+    let loop_ticks = results.ticks_per_op("loop");
+    let subtract = match baseline {
+        Baseline::Nothing => 0.0,
+        Baseline::Loop => loop_ticks?,
+        Baseline::CounterRead => results.ticks_per_op("counter-read")? - loop_ticks?,
+    };
+    Some((raw - subtract).max(0.0))
+}
+
+/// Instructions per operation (ns of icount time at shift 0) from ticks at the
+/// guest's counter frequency.
+pub fn instructions(ticks: f64, frequency: u64) -> f64 {
+    ticks * 1e9 / frequency as f64
+}
+
+/// The exit-cost rows in instructions (`in_ticks` false) or counter ticks, from
+/// each system's runs (one `GuestResults` per round, `None` for a failed run).
+pub fn micro_rows(runs: &[(System, Vec<Option<GuestResults>>)], in_ticks: bool) -> Vec<RowSamples> {
+    MICRO_ROWS
+        .iter()
+        .map(|(key, label, _)| {
+            let series = runs
+                .iter()
+                .map(|(system, rounds)| Series {
+                    system: *system,
+                    samples: rounds
+                        .iter()
+                        .map(|results| {
+                            let results = results.as_ref()?;
+                            let ticks = net_ticks(results, key)?;
+                            if in_ticks {
+                                Some(ticks)
+                            } else {
+                                Some(instructions(ticks, results.frequency?))
+                            }
+                        })
+                        .collect(),
+                })
+                .collect();
+            let skipped: Vec<String> = runs
+                .iter()
+                .filter_map(|(system, rounds)| {
+                    let reason = rounds.iter().flatten().find_map(|results| {
+                        results
+                            .skipped
+                            .iter()
+                            .find(|(name, _)| name == key)
+                            .map(|(_, reason)| reason.clone())
+                    })?;
+                    Some(format!("{}: {}", system.short(), skip_reason(&reason)))
+                })
+                .collect();
+            RowSamples {
+                name: label.to_string(),
+                series,
+                note: (!skipped.is_empty()).then(|| skipped.join("; ")),
+            }
+        })
+        .collect()
+}
+
+/// The guest's skip reasons in words.
+fn skip_reason(reason: &str) -> String {
+    match reason {
+        "not-aerie" => "Aerie's own hypercall".to_string(),
+        "no-test-device" => "no test device (Aerie's own device)".to_string(),
+        "no-pl011" => "no PL011 in the device tree".to_string(),
+        "one-vcpu" => "one vCPU only".to_string(),
+        other => other.replace('-', " "),
+    }
+}
+
+/// The footprint rows (KiB): image file, and from Aerie's summary the RAM it keeps.
+pub fn footprint(
+    image_bytes: u64,
+    memory: Option<&AerieMemory>,
+    given_away: u64,
+) -> Vec<(String, Option<f64>)> {
+    let kib = |bytes: f64| bytes / 1024.0;
+    let mut rows = vec![(
+        "image file (aerie.bin)".to_string(),
+        Some(kib(image_bytes as f64)),
+    )];
+    match memory {
+        Some(memory) => {
+            let kept = memory.ram as f64 - memory.free - given_away as f64;
+            let image = memory.image_span as f64;
+            rows.push((
+                "RAM: image span (code, data, bss, stacks)".into(),
+                Some(kib(image)),
+            ));
+            rows.push(("RAM: heap".into(), Some(kib(memory.heap))));
+            rows.push((
+                "RAM: other (page tables, frames in use)".into(),
+                Some(kib((kept - image - memory.heap).max(0.0))),
+            ));
+            rows.push(("RAM Aerie keeps, in all".into(), Some(kib(kept))));
+        }
+        None => rows.push(("RAM Aerie keeps, in all".into(), None)),
+    }
+    rows
+}
+
+/// Xen 4.17 dom0's exit costs in instructions, measured under the same icount
+/// settings on this kind of machine and recorded in `../shared/docs/measuring.md`
+/// ("exit costs" row): the peer figures the goal refers to when this run cannot
+/// measure Xen itself.
+pub const XEN_REFERENCE: [(&str, f64); 3] = [
+    ("hvc-psci-version", 1_652.0),
+    ("gicd-typer", 596.0),
+    ("irq-ack-eoi", 21.0),
+];
+
+/// The issue's goals, judged from this run's tables.
+pub fn goals(
+    tables: &[Table],
+    image_bytes: u64,
+    image_span: Option<u64>,
+    xen_exits_measured: bool,
+) -> Vec<Goal> {
+    vec![
+        boot_goal(tables),
+        exit_goal(tables, xen_exits_measured),
+        Goal {
+            goal: "virtio-blk at least 90% of QEMU's own".into(),
+            detail:
+                "not yet measurable: Aerie has no guest virtio-blk yet (issue 5, \"virtio-mmio \
+                     devices for the guest\")"
+                    .into(),
+            verdict: Verdict::NotMeasured,
+        },
+        Goal {
+            goal: "snapshot faster and smaller than QEMU's migration to a file".into(),
+            detail:
+                "not yet measurable: snapshots do not exist yet (issue 6, \"Snapshot a running \
+                     guest to a virtio disk and restore it\")"
+                    .into(),
+            verdict: Verdict::NotMeasured,
+        },
+        Goal {
+            goal: "image under 1 MiB".into(),
+            detail: format!(
+                "{} bytes ({:.0}% of 1 MiB){}",
+                super::report::number(image_bytes as f64, 0),
+                image_bytes as f64 * 100.0 / f64::from(1 << 20),
+                image_span.map_or_else(String::new, |span| format!(
+                    "; in RAM, with its bss and stacks, it spans {} KiB",
+                    super::report::number(span as f64 / 1024.0, 0)
+                ))
+            ),
+            verdict: if image_bytes < 1 << 20 {
+                Verdict::Met
+            } else {
+                Verdict::NotMet
+            },
+        },
+    ]
+}
+
+fn find<'a>(tables: &'a [Table], id: &str) -> Option<&'a Table> {
+    tables.iter().find(|table| table.id == id)
+}
+
+/// Linux boot within 5% of no hypervisor: every Aerie / none ratio of the wall-clock
+/// boot table (and, when measured, the icount one) at most 1.05.
+fn boot_goal(tables: &[Table]) -> Goal {
+    let goal = "Linux boot under Aerie within 5% of no hypervisor".to_string();
+    let mut parts = Vec::new();
+    let mut ratios = Vec::new();
+    for (id, what) in [
+        ("boot-wall", "wall clock"),
+        ("boot-icount", "guest time under icount"),
+    ] {
+        let Some(table) = find(tables, id) else {
+            continue;
+        };
+        let Some(column) = table
+            .ratio_columns
+            .iter()
+            .position(|c| c.starts_with("Aerie /"))
+        else {
+            continue;
+        };
+        let figures: Vec<String> = table
+            .rows
+            .iter()
+            .filter_map(|row| {
+                let stats = row.ratios.get(column)?.as_ref()?;
+                ratios.push(stats.median);
+                Some(format!("{} {}", row.name, super::report::ratio(stats)))
+            })
+            .collect();
+        if !figures.is_empty() {
+            parts.push(format!("{what}: {}", figures.join(", ")));
+        }
+    }
+    let verdict = if ratios.is_empty() {
+        Verdict::NotMeasured
+    } else if ratios.iter().all(|ratio| *ratio <= 1.05) {
+        Verdict::Met
+    } else {
+        Verdict::NotMet
+    };
+    Goal {
+        goal,
+        detail: if parts.is_empty() {
+            "no boot was measured".to_string()
+        } else {
+            format!("Aerie / none, median (range): {}", parts.join("; "))
+        },
+        verdict,
+    }
+}
+
+/// Every exit-cost row at most half of Xen's.
+fn exit_goal(tables: &[Table], xen_measured: bool) -> Goal {
+    let goal = "every exit-cost row at most half of Xen's".to_string();
+    let Some(table) = find(tables, "exits") else {
+        return Goal {
+            goal,
+            detail: "the micro-benchmark did not run".into(),
+            verdict: Verdict::NotMeasured,
+        };
+    };
+    let aerie = table
+        .columns
+        .iter()
+        .position(|c| c == System::Aerie.label());
+    let mut figures = Vec::new();
+    let mut all_met = true;
+    for (key, xen) in XEN_REFERENCE {
+        let Some(row) = table
+            .rows
+            .iter()
+            .find(|row| micro_row_key(&row.name) == Some(key))
+        else {
+            continue;
+        };
+        let Some(stats) = aerie.and_then(|column| row.cells.get(column)?.as_ref()) else {
+            continue;
+        };
+        let met = stats.median <= xen / 2.0;
+        all_met &= met;
+        figures.push(format!(
+            "{}: Aerie {} vs Xen {} instructions ({:.1}× Xen's)",
+            row.name,
+            super::report::number(stats.median, 0),
+            super::report::number(xen, 0),
+            stats.median / xen
+        ));
+    }
+    if figures.is_empty() {
+        return Goal {
+            goal,
+            detail: "no Aerie exit cost was measured".into(),
+            verdict: Verdict::NotMeasured,
+        };
+    }
+    let source = if xen_measured {
+        "against Xen measured in this run"
+    } else {
+        "against the Xen 4.17 dom0 figures of ../shared/docs/measuring.md (Xen could not run \
+         the micro-benchmark in this run: see the notes)"
+    };
+    Goal {
+        goal,
+        detail: format!("{source}: {}", figures.join("; ")),
+        verdict: if all_met {
+            Verdict::Met
+        } else {
+            Verdict::NotMet
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(system: System, samples: &[Option<f64>]) -> Series {
+        Series {
+            system,
+            samples: samples.to_vec(),
+        }
+    }
+
+    fn heading(id: &'static str) -> Heading {
+        Heading {
+            id,
+            title: "t".into(),
+            about: "a".into(),
+            unit: "s",
+            decimals: 2,
+            columns: vec!["no hypervisor".into(), "Aerie".into()],
+            shorts: vec!["none", "Aerie"],
+            ratios: vec![(1, 0)],
+        }
+    }
+
+    fn boot_table(aerie: &[Option<f64>]) -> Table {
+        table(
+            heading("boot-wall"),
+            &[RowSamples {
+                name: "1 vCPU".into(),
+                series: vec![
+                    series(System::None, &[Some(2.0), Some(4.0), Some(3.0)]),
+                    series(System::Aerie, aerie),
+                ],
+                note: None,
+            }],
+        )
+    }
+
+    #[test]
+    fn tables_have_cells_and_pairwise_ratios() {
+        let table = boot_table(&[Some(2.1), None, Some(3.3)]);
+        assert_eq!(table.ratio_columns, ["Aerie / none"]);
+        let row = &table.rows[0];
+        assert_eq!(row.cells[0].as_ref().unwrap().median, 3.0);
+        assert_eq!(row.cells[1].as_ref().unwrap().count(), 2);
+        let ratio = row.ratios[0].as_ref().unwrap();
+        assert_eq!(ratio.count(), 2, "the failed round has no ratio");
+        assert!((ratio.min - 1.05).abs() < 1e-9 && (ratio.max - 1.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_boot_goal_needs_every_ratio_within_5_percent() {
+        let met = boot_goal(&[boot_table(&[Some(2.1), Some(4.0), Some(3.0)])]);
+        assert_eq!(met.verdict, Verdict::Met, "{}", met.detail);
+        assert!(
+            met.detail.contains("wall clock: 1 vCPU 1.00× (1.00–1.05)"),
+            "{}",
+            met.detail
+        );
+        let missed = boot_goal(&[boot_table(&[Some(2.4), Some(4.4), Some(3.3)])]);
+        assert_eq!(missed.verdict, Verdict::NotMet);
+        let none = boot_goal(&[boot_table(&[None, None, None])]);
+        assert_eq!(none.verdict, Verdict::NotMeasured);
+    }
+
+    fn guest(host: &str, rows: &[(&str, u64, u64)]) -> GuestResults {
+        let mut text = format!("aerie-bench: host={host} frequency=62500000\n");
+        for (name, iterations, ticks) in rows {
+            text.push_str(&format!(
+                "aerie-bench: row={name} iterations={iterations} ticks={ticks}\n"
+            ));
+        }
+        text.push_str(
+            "aerie-bench: skip=mmio-testdev-id reason=no-test-device\naerie-bench: done\n",
+        );
+        GuestResults::parse(&text)
+    }
+
+    #[test]
+    fn exit_costs_are_net_of_their_baseline_in_instructions() {
+        let results = guest(
+            "aerie",
+            &[
+                ("loop", 20_000, 2_500),
+                ("hvc-psci-version", 20_000, 9_406_272),
+                ("counter-read", 20_000, 6_250),
+                ("irq-ack-eoi", 1_000, 687),
+                ("ipi-round-trip", 1_000, 2_730_010),
+            ],
+        );
+        // (9,406,272 - 2,500) / 20,000 ticks, 16 ns (instructions) each at 62.5 MHz.
+        let hvc = net_ticks(&results, "hvc-psci-version").unwrap();
+        assert!((hvc - 470.1886).abs() < 1e-9);
+        assert!((instructions(hvc, 62_500_000) - 7_523.017_6).abs() < 1e-6);
+        // 0.687 ticks minus one counter read (0.3125 - 0.125).
+        assert!((net_ticks(&results, "irq-ack-eoi").unwrap() - 0.4995).abs() < 1e-12);
+        assert!((net_ticks(&results, "ipi-round-trip").unwrap() - 2_730.01).abs() < 1e-9);
+        assert_eq!(net_ticks(&results, "gicd-typer"), None);
+
+        let bare = guest(
+            "bare",
+            &[("loop", 20_000, 2_500), ("hvc-psci-version", 20_000, 8_750)],
+        );
+        let runs = vec![
+            (System::None, vec![Some(bare.clone()), None]),
+            (System::Aerie, vec![Some(results.clone()), Some(results)]),
+        ];
+        let rows = micro_rows(&runs, false);
+        assert_eq!(rows.len(), MICRO_ROWS.len());
+        assert_eq!(rows[0].name, "HVC round trip (PSCI_VERSION)");
+        assert_eq!(rows[0].series[0].samples, [Some(5.0), None]);
+        assert_eq!(
+            rows[2].note.as_deref(),
+            Some(
+                "none: no test device (Aerie's own device); Aerie: no test device (Aerie's own device)"
+            )
+        );
+        let ticks = micro_rows(&runs, true);
+        assert_eq!(ticks[0].series[0].samples, [Some(0.3125), None]);
+        assert_eq!(
+            micro_row_key("HVC round trip (PSCI_VERSION)"),
+            Some("hvc-psci-version")
+        );
+    }
+
+    #[test]
+    fn the_exit_goal_compares_with_xen() {
+        let exits = table(
+            Heading {
+                columns: vec!["bare QEMU".into(), "Aerie".into()],
+                ratios: Vec::new(),
+                ..heading("exits")
+            },
+            &[RowSamples {
+                name: "HVC round trip (PSCI_VERSION)".into(),
+                series: vec![
+                    series(System::None, &[Some(5.0)]),
+                    series(System::Aerie, &[Some(700.0)]),
+                ],
+                note: None,
+            }],
+        );
+        let goal = exit_goal(std::slice::from_ref(&exits), false);
+        assert_eq!(goal.verdict, Verdict::Met, "{}", goal.detail);
+        assert!(
+            goal.detail
+                .contains("Aerie 700 vs Xen 1,652 instructions (0.4× Xen's)")
+        );
+        assert!(goal.detail.contains("measuring.md"));
+        let mut slow = exits;
+        slow.rows[0].cells[1] = Stats::of(&[7_525.0]);
+        assert_eq!(exit_goal(&[slow], true).verdict, Verdict::NotMet);
+        assert_eq!(exit_goal(&[], true).verdict, Verdict::NotMeasured);
+    }
+
+    fn goals_image(bytes: u64, span: Option<u64>) -> Goal {
+        goals(&[], bytes, span, false).pop().unwrap()
+    }
+
+    #[test]
+    fn footprint_and_image_goal() {
+        let memory = AerieMemory {
+            ram: 1218 << 20,
+            image_span: 2 << 20,
+            heap: 16.0 * 1048576.0,
+            free: 141.8 * 1048576.0,
+        };
+        let rows = footprint(247_536, Some(&memory), (1024 << 20) + (34 << 20));
+        assert_eq!(
+            rows[0],
+            (
+                "image file (aerie.bin)".to_string(),
+                Some(247_536.0 / 1024.0)
+            )
+        );
+        let total = rows.last().unwrap().1.unwrap();
+        assert!((total - 18.2 * 1024.0).abs() < 1.0, "{total}");
+        let other = rows[3].1.unwrap();
+        assert!((other - 0.2 * 1024.0).abs() < 1.0, "{other}");
+        assert_eq!(footprint(1, None, 0).len(), 2);
+        let goals = goals(&[], 247_536, None, false);
+        let image = goals.last().unwrap();
+        assert_eq!(image.verdict, Verdict::Met);
+        assert_eq!(image.detail, "247,536 bytes (24% of 1 MiB)");
+        let spanned = goals_image(1 << 20, Some(2 << 20));
+        assert_eq!(spanned.verdict, Verdict::NotMet);
+        assert!(
+            spanned
+                .detail
+                .ends_with("; in RAM, with its bss and stacks, it spans 2,048 KiB")
+        );
+        assert!(goals.iter().any(|g| g.detail.contains("issue 5")));
+        assert!(goals.iter().any(|g| g.detail.contains("issue 6")));
+    }
+}
