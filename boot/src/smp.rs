@@ -260,6 +260,9 @@ extern "C" fn aerie_secondary_main(cpu_index: u64) -> ! {
         cpu::halt()
     };
     log::debug!("cpu {index} (MPIDR {:#x}) online", cpu::mpidr());
+    if let Some(gic) = crate::drivers::gicv2::HOST_GIC_V2.get() {
+        gic.init_cpu(cpu::mpidr());
+    }
     if let Some(gic) = crate::drivers::gicv3::HOST_GIC.get() {
         if !gic.init_cpu(cpu::mpidr()) {
             log::warn!("cpu {index}: no GIC redistributor found; it cannot run a vCPU");

@@ -10,7 +10,7 @@
 
 use crate::arch::{cpu, mmu};
 use crate::device_tree;
-use crate::drivers::gicv3;
+use crate::drivers::{gicv2, gicv3};
 use crate::memory::{self, ImageLayout};
 use crate::stop;
 use crate::{VERSION, logger, smp, virtio_probe, vm};
@@ -181,12 +181,22 @@ fn start_guest(
             .expect("guest RAM fits the address space"),
         host_base: host_ram.start(),
     };
-    let has_gic = gicv3::HOST_GIC.get().is_some();
+    let gic = match &platform.gic {
+        Gic::V3 { .. } if gicv3::HOST_GIC.get().is_some() => Some(vm::GuestGic::V3),
+        Gic::V2 {
+            virtual_cpu_interface,
+            ..
+        } if gicv2::HOST_GIC_V2.get().is_some() => Some(vm::GuestGic::V2 {
+            virtual_cpu_interface: *virtual_cpu_interface,
+        }),
+        _ => None,
+    };
+    let has_gic = gic.is_some();
     let config = vm::GuestConfig {
         vcpus,
         ram,
         test_device: options.guest_test_device,
-        gic: has_gic,
+        gic,
         host_uart_intid: platform.uart.irq.map(|irq| irq.0).filter(|_| has_gic),
         disks: virtio_probe::take_guest_disks(),
     };
@@ -205,21 +215,40 @@ fn start_guest(
 /// interface) and the console UART's receive interrupt. GICv2 hosts are left alone
 /// until Aerie has a GICv2 driver: their guests get no interrupt controller.
 fn init_host_gic(platform: &Platform<'_>) {
-    let Gic::V3 {
-        distributor,
-        redistributors,
-        ..
-    } = &platform.gic
-    else {
-        return;
-    };
-    let gic = gicv3::HOST_GIC.call_once(|| gicv3::HostGic::new(*distributor, redistributors));
-    gic.init_distributor();
-    if !gic.init_cpu(cpu::mpidr()) {
-        stop::refuse(format_args!("the boot CPU has no GIC redistributor"));
+    let uart_spi = platform.uart.irq.filter(|irq| irq.0 >= 32);
+    match &platform.gic {
+        Gic::V3 {
+            distributor,
+            redistributors,
+            ..
+        } => {
+            let gic =
+                gicv3::HOST_GIC.call_once(|| gicv3::HostGic::new(*distributor, redistributors));
+            gic.init_distributor();
+            if !gic.init_cpu(cpu::mpidr()) {
+                stop::refuse(format_args!("the boot CPU has no GIC redistributor"));
+            }
+            if let Some(irq) = uart_spi {
+                gic.enable_spi(irq.0, cpu::mpidr());
+            }
+        }
+        Gic::V2 {
+            distributor,
+            cpu_interface,
+            hypervisor_interface,
+            ..
+        } => {
+            let gic = gicv2::HOST_GIC_V2.call_once(|| {
+                gicv2::HostGicV2::new(*distributor, *cpu_interface, *hypervisor_interface)
+            });
+            gic.init_distributor();
+            gic.init_cpu(cpu::mpidr());
+            if let Some(irq) = uart_spi {
+                gic.enable_spi(irq.0, cpu::mpidr());
+            }
+        }
     }
-    if let Some(irq) = platform.uart.irq.filter(|irq| irq.0 >= 32) {
-        gic.enable_spi(irq.0, cpu::mpidr());
+    if uart_spi.is_some() {
         crate::console::enable_receive_interrupts();
     }
 }

@@ -126,6 +126,15 @@ pub enum GicDescription {
         /// The maintenance interrupt, as a PPI number (0-15; INTID = 16 + ppi).
         maintenance_ppi: u32,
     },
+    /// A GICv2 (GIC-400): what guests of GICv2 hosts see (the Raspberry Pi 4 and 5).
+    V2 {
+        /// The distributor's registers.
+        distributor: Range,
+        /// The CPU interface (the host's virtual CPU interface, mapped here).
+        cpu_interface: Range,
+        /// The maintenance interrupt, as a PPI number.
+        maintenance_ppi: u32,
+    },
 }
 
 /// What the guest has.
@@ -255,10 +264,25 @@ fn check(guest: &GuestDescription<'_>) -> Result<(), GuestFdtError> {
                 });
             }
         }
+        Some(GicDescription::V2 {
+            maintenance_ppi, ..
+        }) => {
+            if guest.vcpus > GICV2_MAX_VCPUS {
+                return Err(GuestFdtError::TooManyVcpus { vcpus: guest.vcpus });
+            }
+            if maintenance_ppi >= PPI_COUNT {
+                return Err(GuestFdtError::BadMaintenancePpi {
+                    ppi: maintenance_ppi,
+                });
+            }
+        }
         None => {}
     }
     Ok(())
 }
+
+/// A GICv2 serves at most 8 CPU interfaces.
+const GICV2_MAX_VCPUS: usize = 8;
 
 /// Writes the guest's device tree blob.
 pub fn build(guest: &GuestDescription<'_>) -> Result<Vec<u8>, GuestFdtError> {
@@ -447,6 +471,37 @@ fn write_gic(fdt: &mut FdtWriter, gic: GicDescription) -> Result<(), GuestFdtErr
                     distributor.size(),
                     redistributors.start(),
                     redistributors.size(),
+                ],
+            )?;
+            fdt.property_array_u32(
+                "interrupts",
+                &[GIC_PPI, maintenance_ppi, IRQ_TYPE_LEVEL_HIGH],
+            )?;
+            fdt.property_phandle(GIC_PHANDLE)?;
+            fdt.end_node(node)?;
+        }
+        GicDescription::V2 {
+            distributor,
+            cpu_interface,
+            maintenance_ppi,
+        } => {
+            let node = fdt.begin_node(&node_name("intc", distributor.start()))?;
+            // Linux's irq-gic driver knows the GIC-400 by this name, and by the older
+            // generic one.
+            fdt.property_string_list(
+                "compatible",
+                alloc::vec!["arm,gic-400".into(), "arm,cortex-a15-gic".into()],
+            )?;
+            fdt.property_u32("#interrupt-cells", 3)?;
+            fdt.property_u32("#address-cells", 0)?;
+            fdt.property_null("interrupt-controller")?;
+            fdt.property_array_u64(
+                "reg",
+                &[
+                    distributor.start(),
+                    distributor.size(),
+                    cpu_interface.start(),
+                    cpu_interface.size(),
                 ],
             )?;
             fdt.property_array_u32(

@@ -3,7 +3,8 @@
 //! expect them.
 //!
 //! ```text
-//!   0x0800_0000  GIC distributor (64 KiB)
+//!   0x0800_0000  GIC distributor (64 KiB; 4 KiB for GICv2)
+//!   0x0801_0000  GICv2 CPU interface (8 KiB), GICv2 hosts only
 //!   0x080a_0000  GICv3 redistributors (128 KiB per vCPU)
 //!   0x0900_0000  PL011 UART (4 KiB), SPI 1
 //!   0x0906_0000  Aerie test device (4 KiB), only when enabled (test guests)
@@ -26,6 +27,11 @@ pub const MAX_RAM: u64 = (1 << IPA_BITS) - RAM_BASE;
 pub const GIC_DISTRIBUTOR: u64 = 0x0800_0000;
 /// Size of the GIC distributor frame.
 pub const GIC_DISTRIBUTOR_SIZE: u64 = 0x1_0000;
+/// The GICv2 CPU interface (guests of GICv2 hosts: the host's virtual CPU
+/// interface, GICV, mapped here).
+pub const GIC_CPU_INTERFACE: u64 = 0x0801_0000;
+/// Size of the GICv2 CPU interface mapping (GICC_DIR is at 0x1000).
+pub const GIC_CPU_INTERFACE_SIZE: u64 = 0x2000;
 /// First GICv3 redistributor.
 pub const GIC_REDISTRIBUTORS: u64 = 0x080a_0000;
 /// Size of one GICv3 redistributor (RD and SGI frames).

@@ -240,3 +240,20 @@ fn no_hyp_disk_is_the_same_device() {
     assert_eq!(run.code, Some(0), "{}", run.story());
     assert_eq!(run.stdout, "HOST-PREPARED-SECTOR-ZERO", "{}", run.story());
 }
+
+/// On a GICv2 host (QEMU `virt,gic-version=2`), the guest gets a virtual GICv2 (the
+/// distributor emulated, the host's GICV mapped as its CPU interface): Linux runs
+/// with both vCPUs, its timer and IPIs.
+#[test]
+fn linux_on_a_gicv2_host_uses_both_vcpus() {
+    let script = "grep -c ^processor /proc/cpuinfo; \
+                  awk '/arch_timer/ {if ($2 > 0 && $3 > 0) print \"timer on both\"}' /proc/interrupts";
+    let run = xtask_run(&["--gic", "2", "--smp", "2", "--exec", script]);
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines.contains(&"2") && lines.contains(&"timer on both"),
+        "{}",
+        run.story()
+    );
+}

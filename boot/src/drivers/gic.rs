@@ -5,8 +5,6 @@
 use super::gicv2::{GICH_HCR_EN, HOST_GIC_V2};
 use super::gicv3;
 
-/// INTID returned by an acknowledge when nothing is pending.
-pub const SPURIOUS: u32 = 1023;
 /// The SGI that makes another CPU leave its guest.
 pub const KICK_SGI: u32 = gicv3::KICK_SGI;
 /// The maintenance interrupt (PPI 9).
@@ -16,12 +14,7 @@ pub const VIRTUAL_TIMER_INTID: u32 = gicv3::VIRTUAL_TIMER_INTID;
 /// The EL2 physical timer (PPI 10).
 pub const HYPERVISOR_TIMER_INTID: u32 = gicv3::HYPERVISOR_TIMER_INTID;
 
-/// Whether a host GIC is set up (either version).
-pub fn present() -> bool {
-    gicv3::HOST_GIC.get().is_some() || HOST_GIC_V2.get().is_some()
-}
-
-/// Acknowledges the highest-priority pending interrupt; [`SPURIOUS`] if none.
+/// Acknowledges the highest-priority pending interrupt; 1023 if none.
 pub fn acknowledge() -> u32 {
     match HOST_GIC_V2.get() {
         Some(gic) => gic.acknowledge(),

@@ -48,9 +48,11 @@ const GICC_IAR: usize = 0x00c;
 const GICC_EOIR: usize = 0x010;
 /// GICC_DIR: deactivate.
 const GICC_DIR: usize = 0x1000;
-/// GICC_CTLR: both groups signalled, as IRQs, with EOImode (bit 9 without security
+/// GICC_CTLR: both groups signalled, as IRQs; AckCtl (bit 2) so that GICC_IAR also
+/// acknowledges group 1 interrupts (else it answers 1022 for them on a GIC without
+/// security extensions, like QEMU's); and EOImode (bit 9 without security
 /// extensions or in the secure view, bit 10 in the non-secure view: set both).
-const GICC_CTLR_VALUE: u32 = 0b11 | (1 << 9) | (1 << 10);
+const GICC_CTLR_VALUE: u32 = 0b111 | (1 << 9) | (1 << 10);
 
 /// GICH_HCR.
 const GICH_HCR: usize = 0x000;

@@ -87,8 +87,6 @@ pub const VIRTUAL_TIMER_INTID: u32 = 27;
 /// The EL2 physical timer (PPI 10), which Aerie arms for the guest's emulated EL1
 /// physical timer.
 pub const HYPERVISOR_TIMER_INTID: u32 = 26;
-/// INTID returned by an acknowledge when nothing is pending.
-pub const SPURIOUS: u32 = 1023;
 
 /// ICC_SRE_EL2 bits: SRE (system registers at EL2), DFB, DIB, and Enable (EL1 may
 /// use the system-register interface: the guest's virtual CPU interface).
@@ -271,7 +269,7 @@ fn cpu_interface_on() {
     }
 }
 
-/// Acknowledges the highest-priority pending interrupt; [`SPURIOUS`] if none.
+/// Acknowledges the highest-priority pending interrupt; 1023 if none.
 pub fn acknowledge() -> u32 {
     let intid: u64;
     // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt (makes it active);

@@ -15,7 +15,7 @@ use crate::arch::el1_state;
 use crate::arch::guest_entry::ExitKind;
 use crate::arch::{cpu, hyp_config};
 use crate::stop;
-use aerie_devices::mmio::{AccessWidth, MmioDevice};
+use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo};
 use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
@@ -109,7 +109,7 @@ pub fn handle(
             hypercall(vm, vcpu, registers)
         }
         Exit::DataAbort(abort) => {
-            data_abort(vm, registers, &abort, info);
+            data_abort(vm, vcpu, registers, &abort, info);
             Flow::Continue
         }
         Exit::InstructionAbort { ipa, .. } => {
@@ -199,7 +199,13 @@ fn inject(registers: &mut VcpuRegisters, make: impl FnOnce(&GuestState) -> Injec
     registers.pstate = injection.pstate;
 }
 
-fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, info: &TrapInfo) {
+fn data_abort(
+    vm: &Vm,
+    vcpu: &VcpuRun,
+    registers: &mut VcpuRegisters,
+    abort: &GuestDataAbort,
+    info: &TrapInfo,
+) {
     let Some(ipa) = abort.ipa else {
         UNMAPPED_ACCESS.report(format_args!("fault at {:#x} without an address", info.far));
         inject(registers, |state| {
@@ -208,14 +214,24 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
         return;
     };
     if let (Some(vgic), Some(access)) = (&vm.vgic, &abort.access) {
-        let window = super::vgic_window(&vgic.lock());
+        let window = super::vgic_window(&**vgic.lock());
         if window.contains(ipa) {
             let offset = ipa - window.start();
             let ignored_before = vgic.lock().stats().ignored_accesses;
-            let mut device = VgicWindow { vgic, offset };
+            let mut device = VgicWindow {
+                vgic,
+                vcpu: vcpu.index,
+                offset,
+            };
             let _ = mmio::emulate(access, offset, registers, &mut device);
             registers.pc += INSTRUCTION_SIZE;
-            let stats = *vgic.lock().stats();
+            let (stats, kicks) = {
+                let mut vgic = vgic.lock();
+                (*vgic.stats(), vgic.take_kicks())
+            };
+            for target in kicks.iter().filter(|&target| target != vcpu.index) {
+                interrupts::kick(target);
+            }
             if stats.ignored_accesses != ignored_before {
                 if let Some(access) = stats.last_ignored {
                     IGNORED_GIC_ACCESS.report(format_args!("{access} (pc {:#x})", registers.pc));
@@ -269,21 +285,25 @@ fn data_abort(vm: &Vm, registers: &mut VcpuRegisters, abort: &GuestDataAbort, in
     }
 }
 
-/// The vGIC's register window as an MMIO target, addressed by offset.
+/// The vGIC's register window as an MMIO target, addressed by offset, accessed by
+/// vCPU `vcpu` (GICv2's banked registers depend on who asks).
 struct VgicWindow<'v> {
-    vgic: &'v spin::Mutex<aerie_devices::vgic::VgicV3>,
+    vgic: &'v spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>,
+    vcpu: usize,
     offset: u64,
 }
 
 impl mmio::MmioTarget for VgicWindow<'_> {
     fn read(&mut self, address: u64, width: AccessWidth) -> Option<u64> {
         debug_assert_eq!(address, self.offset);
-        Some(MmioDevice::read(&mut *self.vgic.lock(), address, width))
+        Some(self.vgic.lock().mmio_read(self.vcpu, address, width))
     }
 
     fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()> {
         debug_assert_eq!(address, self.offset);
-        MmioDevice::write(&mut *self.vgic.lock(), address, width, value);
+        self.vgic
+            .lock()
+            .mmio_write(self.vcpu, address, width, value);
         Some(())
     }
 }

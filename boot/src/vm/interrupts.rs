@@ -5,15 +5,17 @@
 use super::Vm;
 use super::run::VcpuRun;
 use crate::drivers::gic::{
-    self, HYPERVISOR_TIMER_INTID, KICK_SGI, MAINTENANCE_INTID, SPURIOUS, VIRTUAL_TIMER_INTID,
+    self, HYPERVISOR_TIMER_INTID, KICK_SGI, MAINTENANCE_INTID, VIRTUAL_TIMER_INTID,
 };
-use aerie_devices::vgic::{Vgic, VgicV3};
+use aerie_devices::vgic::Vgic;
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
 use arrayvec::ArrayVec;
 
 /// The guest UART's interrupt ID (SPI 1).
 pub const GUEST_UART_INTID: u32 = 32 + guest_layout::UART_SPI;
+/// The first of the special INTIDs 1020-1023 an acknowledge may return.
+const SPECIAL_INTIDS: u32 = 1020;
 /// Most list registers Aerie uses (the architecture allows 16).
 const MAX_LIST_REGISTERS: usize = 16;
 
@@ -50,7 +52,8 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
     loop {
         let intid = gic::acknowledge();
-        if intid >= SPURIOUS {
+        // 1020 to 1023 are special INTIDs (1023: nothing pending): nothing to take.
+        if intid >= SPECIAL_INTIDS {
             return;
         }
         run.stats.interrupts += 1;
@@ -91,7 +94,7 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
 /// Sets the emulated EL1 physical timer's interrupt line, and arms Aerie's own EL2
 /// physical timer for its deadline so that a sleeping or running vCPU leaves the
 /// guest when it expires.
-fn update_physical_timer(vgic: &spin::Mutex<VgicV3>, run: &VcpuRun) {
+fn update_physical_timer(vgic: &spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>, run: &VcpuRun) {
     let counter = crate::arch::cpu::counter();
     let level = run.timer.interrupt_pending(counter);
     let _ = vgic

@@ -23,7 +23,7 @@ use crate::memory;
 use aerie_devices::bus::{DeviceId, MmioBus};
 use aerie_devices::pl011::Pl011;
 use aerie_devices::testdev::TestDevice;
-use aerie_devices::vgic::{Vgic, VgicV3, VgicV3Config};
+use aerie_devices::vgic::{Vgic, VgicV2, VgicV2Config, VgicV3, VgicV3Config};
 use aerie_hyp::bundle::Bundle;
 use aerie_hyp::guest_fdt::{self, GicDescription, GuestDescription};
 use aerie_hyp::guest_layout;
@@ -53,9 +53,8 @@ pub struct Vm {
     pub bus: spin::Mutex<MmioBus>,
     /// The guest's UART on the bus, for draining its output.
     pub uart: DeviceId,
-    /// The virtual GIC, when the host has a GICv3 (guests of GICv2 hosts get no
-    /// interrupt controller yet).
-    pub vgic: Option<spin::Mutex<VgicV3>>,
+    /// The virtual GIC: a GICv3 on GICv3 hosts, a GICv2 on GICv2 hosts.
+    pub vgic: Option<spin::Mutex<Box<dyn Vgic + Send>>>,
     /// The host UART's interrupt, when Aerie takes console input from it.
     pub host_uart_intid: Option<u32>,
     /// The guest's virtio-mmio devices, transport 0 first.
@@ -87,8 +86,8 @@ pub fn get() -> Option<&'static Vm> {
     VM.get()
 }
 
-/// The guest's virtual GIC window (distributor to the last redistributor).
-pub fn vgic_window(vgic: &VgicV3) -> Range {
+/// The guest's virtual GIC window (the registers Aerie emulates by trapping).
+pub fn vgic_window(vgic: &dyn Vgic) -> Range {
     Range::from_start_size(guest_layout::GIC_DISTRIBUTOR, vgic.window_size())
         .expect("the vGIC window is small")
 }
@@ -102,6 +101,19 @@ impl Vm {
     }
 }
 
+/// The guest's interrupt controller.
+#[derive(Debug, Clone, Copy)]
+pub enum GuestGic {
+    /// A GICv3, all emulated.
+    V3,
+    /// A GICv2: the distributor emulated, the CPU interface being the host's virtual
+    /// CPU interface (GICV) at these host addresses.
+    V2 {
+        /// The host's GICV frame.
+        virtual_cpu_interface: Range,
+    },
+}
+
 /// What the guest should get.
 pub struct GuestConfig {
     /// Number of vCPUs.
@@ -110,8 +122,8 @@ pub struct GuestConfig {
     pub ram: GuestRam,
     /// Whether to add the test device.
     pub test_device: bool,
-    /// Whether to give the guest a GICv3 (the host has one).
-    pub gic: bool,
+    /// Which GIC the guest gets (follows the host's), if any.
+    pub gic: Option<GuestGic>,
     /// The host UART's interrupt, for console input.
     pub host_uart_intid: Option<u32>,
     /// Host disks to give the guest as virtio-blk devices.
@@ -127,6 +139,10 @@ impl fmt::Display for VmError {
     }
 }
 
+fn range(start: u64, size: u64) -> Range {
+    Range::from_start_size(start, size).expect("guest layout constants do not wrap")
+}
+
 fn error(message: impl Into<String>) -> VmError {
     VmError(message.into())
 }
@@ -139,29 +155,39 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
     let ram = config.ram;
     let initrd = bundle.initrd;
     let cmdline = bundle.cmdline.unwrap_or("");
-    let vgic = if config.gic {
-        let vgic = VgicV3::new(VgicV3Config::new(config.vcpus))
-            .map_err(|e| error(format!("virtual GIC: {e}")))?;
-        Some(vgic)
-    } else {
-        None
-    };
-    let gic_description = vgic.as_ref().map(|vgic| GicDescription::V3 {
-        distributor: Range::from_start_size(
-            guest_layout::GIC_DISTRIBUTOR,
-            guest_layout::GIC_DISTRIBUTOR_SIZE,
-        )
-        .expect("constant range"),
-        redistributors: Range::from_start_size(
-            guest_layout::GIC_REDISTRIBUTORS,
-            guest_layout::GIC_REDISTRIBUTOR_SIZE * vgic.vcpus() as u64,
-        )
-        .expect("bounded by the vCPU count"),
-        maintenance_ppi: MAINTENANCE_PPI,
-    });
-
-    // The device tree's size does not depend on where things go, except for the
-    // initrd addresses (fixed-size cells), so build it once to size it.
+    let (vgic, gic_description): (Option<Box<dyn Vgic + Send>>, Option<GicDescription>) =
+        match config.gic {
+            Some(GuestGic::V3) => {
+                let vgic = VgicV3::new(VgicV3Config::new(config.vcpus))
+                    .map_err(|e| error(format!("virtual GIC: {e}")))?;
+                let description = GicDescription::V3 {
+                    distributor: range(
+                        guest_layout::GIC_DISTRIBUTOR,
+                        guest_layout::GIC_DISTRIBUTOR_SIZE,
+                    ),
+                    redistributors: range(
+                        guest_layout::GIC_REDISTRIBUTORS,
+                        guest_layout::GIC_REDISTRIBUTOR_SIZE * config.vcpus as u64,
+                    ),
+                    maintenance_ppi: MAINTENANCE_PPI,
+                };
+                (Some(Box::new(vgic)), Some(description))
+            }
+            Some(GuestGic::V2 { .. }) => {
+                let vgic = VgicV2::new(VgicV2Config::new(config.vcpus))
+                    .map_err(|e| error(format!("virtual GIC: {e}")))?;
+                let description = GicDescription::V2 {
+                    distributor: range(guest_layout::GIC_DISTRIBUTOR, vgic.window_size()),
+                    cpu_interface: range(
+                        guest_layout::GIC_CPU_INTERFACE,
+                        guest_layout::GIC_CPU_INTERFACE_SIZE,
+                    ),
+                    maintenance_ppi: MAINTENANCE_PPI,
+                };
+                (Some(Box::new(vgic)), Some(description))
+            }
+            None => (None, None),
+        };
     let describe = |initrd_range: Option<Range>| GuestDescription {
         ram: ram.guest,
         vcpus: config.vcpus,
@@ -197,7 +223,14 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
     ram.write(plan.device_tree.start(), &device_tree)
         .ok_or_else(|| error("device tree does not fit"))?;
 
-    let root = stage2_tables::map_guest_ram(&ram).map_err(|e| error(format!("stage 2: {e}")))?;
+    let gicv = match config.gic {
+        Some(GuestGic::V2 {
+            virtual_cpu_interface,
+        }) => Some(virtual_cpu_interface),
+        _ => None,
+    };
+    let root =
+        stage2_tables::map_guest_memory(&ram, gicv).map_err(|e| error(format!("stage 2: {e}")))?;
     let vtcr =
         stage2::vtcr(cpu::physical_address_range()).map_err(|e| error(format!("stage 2: {e}")))?;
 

@@ -8,7 +8,6 @@ use crate::arch::guest_entry::{ExitKind, SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
 use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
 use aerie_devices::pl011::Pl011;
-use aerie_devices::vgic::Vgic;
 use aerie_hyp::exit::TrapInfo;
 use aerie_hyp::vcpu::{EmulatedTimer, VcpuState};
 use core::arch::asm;

@@ -2,7 +2,8 @@
 
 use super::GuestRam;
 use crate::arch::cache;
-use aerie_hyp::guest_layout::IPA_BITS;
+use aerie_hyp::guest_layout::{GIC_CPU_INTERFACE, GIC_CPU_INTERFACE_SIZE, IPA_BITS};
+use aerie_hyp::memory::Range;
 use aerie_hyp::paging::{
     Access, Attributes, Geometry, MapError, MemoryKind, PAGE_SIZE, PageTable, TableMemory,
 };
@@ -33,8 +34,10 @@ impl TableMemory for FrameTables {
     }
 }
 
-/// Maps guest RAM (read, write, execute) and nothing else; returns the root table.
-pub fn map_guest_ram(ram: &GuestRam) -> Result<u64, MapError> {
+/// Maps guest RAM (read, write, execute) and, on GICv2 hosts, the host's virtual
+/// CPU interface at the guest's GIC CPU-interface address; nothing else. Returns the
+/// root table.
+pub fn map_guest_memory(ram: &GuestRam, gicv: Option<Range>) -> Result<u64, MapError> {
     let geometry = Geometry {
         start_level: 1,
         input_bits: IPA_BITS,
@@ -51,6 +54,18 @@ pub fn map_guest_ram(ram: &GuestRam) -> Result<u64, MapError> {
         ram.guest.size(),
         attributes,
     )?;
+    if let Some(gicv) = gicv {
+        let device = Attributes {
+            kind: MemoryKind::Device,
+            access: Access::ReadWrite,
+        };
+        tables.map(
+            GIC_CPU_INTERFACE,
+            gicv.start(),
+            GIC_CPU_INTERFACE_SIZE,
+            device,
+        )?;
+    }
     cache::clean_to_poc(tables.root() as usize, PAGE_SIZE as usize);
     Ok(tables.root())
 }

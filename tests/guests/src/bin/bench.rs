@@ -27,8 +27,8 @@
 //!
 //! - under Aerie (x0 holds Aerie's device tree): output through Aerie's DEBUG_WRITE
 //!   hypercall, end through EXIT;
-//! - under Xen, as a dom0less domU (the device tree has a `/hypervisor` node
-//!   compatible with `xen,xen`): output through the emulated SBSA UART Xen gives the
+//! - under another hypervisor: Xen, as a dom0less domU (a device tree, but no
+//!   answer to Aerie's CALL_UID hypercall; host `peer`): output through the emulated SBSA UART Xen gives the
 //!   domain (`vpl011`), end through PSCI SYSTEM_OFF (the domain stops; xtask stops
 //!   QEMU once it has read `done`);
 //! - on QEMU without a hypervisor ("bare": `-kernel bench` as an ELF, which QEMU
@@ -93,9 +93,12 @@ const UARTFR: u64 = 0x018;
 const UARTFR_TXFF: u32 = 1 << 5;
 const UARTCR: u64 = 0x030;
 const UARTCR_ENABLE_TX: u32 = (1 << 0) | (1 << 8);
-/// The device tree's name of a GICv3, and of Xen.
+/// The device tree's name of a GICv3.
 const GIC_V3_COMPATIBLE: &str = "arm,gic-v3";
-const XEN_COMPATIBLE: &str = "xen,xen";
+/// Aerie's hypercall CALL_UID, and the first two words of the UID it returns
+/// (`hyp/src/hypercall.rs`); another hypervisor answers NOT_SUPPORTED.
+const AERIE_CALL_UID: u32 = 0xC600_FF01;
+const AERIE_UID: [u64; 2] = [0xa3e1_e5c0, 0x7d1b_4b8e];
 
 /// GICv3 addresses of QEMU virt and of Aerie's guests (`hyp/src/guest_layout.rs`).
 mod gic {
@@ -146,8 +149,8 @@ enum Host {
     Aerie,
     /// Directly on QEMU, no hypervisor.
     Bare,
-    /// Under Xen, as a domU.
-    Xen,
+    /// Under another hypervisor (Xen, as a dom0less domU).
+    Peer,
 }
 
 impl Host {
@@ -155,16 +158,16 @@ impl Host {
         match self {
             Host::Aerie => "aerie",
             Host::Bare => "bare",
-            Host::Xen => "xen",
+            Host::Peer => "peer",
         }
     }
 }
 
-/// The host, as [`HOST_AERIE`], [`HOST_BARE`] or [`HOST_XEN`], decided at the start.
+/// The host, as [`HOST_AERIE`], [`HOST_BARE`] or [`HOST_PEER`], decided at the start.
 static HOST: Shared = Shared::new(HOST_AERIE);
 const HOST_AERIE: u64 = 0;
 const HOST_BARE: u64 = 1;
-const HOST_XEN: u64 = 2;
+const HOST_PEER: u64 = 2;
 /// The devices' addresses, from the device tree (QEMU virt's without one); 0 for
 /// the UART means there is none.
 static UART_BASE: Shared = Shared::new(UART);
@@ -174,7 +177,7 @@ static GICR_BASE: Shared = Shared::new(gic::GICR);
 fn host() -> Host {
     match HOST.load() {
         HOST_BARE => Host::Bare,
-        HOST_XEN => Host::Xen,
+        HOST_PEER => Host::Peer,
         _ => Host::Aerie,
     }
 }
@@ -198,8 +201,8 @@ impl Write for Console {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         match host() {
             Host::Aerie => smccc::debug_write(text.as_bytes()),
-            Host::Bare | Host::Xen if uart() != 0 => text.bytes().for_each(uart_put),
-            Host::Bare | Host::Xen => {}
+            Host::Bare | Host::Peer if uart() != 0 => text.bytes().for_each(uart_put),
+            Host::Bare | Host::Peer => {}
         }
         Ok(())
     }
@@ -331,11 +334,23 @@ fn skip(name: &str, reason: &str) {
     report!("skip={name} reason={reason}");
 }
 
-/// What the device tree says: the host, and whether the test device is there.
+/// Whether Aerie answers its CALL_UID hypercall (SMCCC "Call UID" convention: the
+/// UID in w0..w3).
+fn is_aerie() -> bool {
+    let [w0, w1, _, _] = smccc::hvc(AERIE_CALL_UID, 0, 0, 0);
+    [w0 & 0xFFFF_FFFF, w1 & 0xFFFF_FFFF] == AERIE_UID
+}
+
+/// Where the guest runs (no device tree: bare QEMU; else Aerie if it answers to
+/// its UID, else another hypervisor), the devices' addresses, and whether the test
+/// device is there.
 fn discover() -> bool {
     if devtree::address() == 0 {
         HOST.store(HOST_BARE);
         return false;
+    }
+    if !is_aerie() {
+        HOST.store(HOST_PEER);
     }
     devtree::with_device_tree(|tree| {
         let reg = |compatible: &[&str], index: usize| {
@@ -343,9 +358,6 @@ fn discover() -> bool {
             let region = node.reg()?.nth(index)?;
             Some(region.starting_address as u64)
         };
-        if tree.find_compatible(&[XEN_COMPATIBLE]).is_some() {
-            HOST.store(HOST_XEN);
-        }
         UART_BASE.store(reg(&UART_COMPATIBLES, 0).unwrap_or(0));
         if let (Some(distributor), Some(redistributors)) =
             (reg(&[GIC_V3_COMPATIBLE], 0), reg(&[GIC_V3_COMPATIBLE], 1))
