@@ -47,6 +47,8 @@ target/aerie/guest/; the first fetch needs root, else the message says what to d
                  (default 1G)
   --cpu MODEL    QEMU CPU model (default cortex-a72)
   --gic 2|3      GIC version of QEMU's virt machine (default 3)
+  --board NAME   The machine: virt (default), virt-gicv2 (= --gic 2) or raspi4b (QEMU's
+                 Raspberry Pi 4: 4 CPUs, GIC-400, spin-table start; no virtio disks)
   --gdb          Start halted with a gdb server on localhost:1234 and print how to attach
   --debug        Build and run the debug profile instead of release
 
@@ -144,6 +146,26 @@ impl Gic {
     }
 }
 
+/// The machine `cargo xtask run` emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Board {
+    /// QEMU `virt` (the GIC version comes from `--gic`).
+    #[default]
+    Virt,
+    /// QEMU `raspi4b`: the Raspberry Pi 4 model.
+    Raspi4b,
+}
+
+impl Board {
+    /// CPUs of the Raspberry Pi 4 (fixed by QEMU's model).
+    pub const RASPI4B_CPUS: u32 = 4;
+    /// RAM of QEMU's `raspi4b`, in MiB (fixed by the model).
+    pub const RASPI4B_MEM_MIB: u64 = 2048;
+    /// The most guest RAM that fits beside Aerie and the guest bundle in the low
+    /// gigabyte the raspi4b device tree describes, in MiB.
+    pub const RASPI4B_MAX_GUEST_MIB: u64 = 512;
+}
+
 /// Options of `cargo xtask run`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
@@ -151,6 +173,8 @@ pub struct RunOptions {
     pub profile: Profile,
     /// Boot without a guest.
     pub no_guest: bool,
+    /// The machine.
+    pub board: Board,
     /// The snapshot disk, instead of the default one.
     pub snapshots: Option<std::path::PathBuf>,
     /// Raw disk images for the guest (virtio-blk).
@@ -186,6 +210,7 @@ impl Default for RunOptions {
         Self {
             profile: Profile::Release,
             no_guest: false,
+            board: Board::Virt,
             snapshots: None,
             disks: Vec::new(),
             kernel: None,
@@ -303,15 +328,32 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             "--mem" => run.mem_mib = parse_mem(&options.value()?)?,
             "--cpu" => run.cpu = parse_cpu(&options.value()?)?,
             "--gic" => run.gic = parse_gic(&options.value()?)?,
+            "--board" => match options.value()?.as_str() {
+                "virt" => run.board = Board::Virt,
+                "virt-gicv2" => {
+                    run.board = Board::Virt;
+                    run.gic = Gic::V2;
+                }
+                "raspi4b" => run.board = Board::Raspi4b,
+                other => {
+                    return Err(UsageError(format!(
+                        "--board must be virt, virt-gicv2 or raspi4b, not `{other}`"
+                    )));
+                }
+            },
             _ => break,
         }
     }
-    check_run(&run, timeout_given)?;
+    let mem_given = run.mem_mib != RunOptions::default().mem_mib;
+    if run.board == Board::Raspi4b && !mem_given {
+        run.mem_mib = Board::RASPI4B_MAX_GUEST_MIB;
+    }
+    check_run(&run, timeout_given, mem_given)?;
     Ok(run)
 }
 
 /// The combinations of `run` options that make no sense.
-fn check_run(run: &RunOptions, timeout_given: bool) -> Result<(), UsageError> {
+fn check_run(run: &RunOptions, timeout_given: bool, mem_given: bool) -> Result<(), UsageError> {
     let refuse = |message: &str| Err(UsageError(message.to_string()));
     if run.no_guest {
         if run.kernel.is_some() || run.initrd.is_some() || run.append.is_some() {
@@ -325,6 +367,24 @@ fn check_run(run: &RunOptions, timeout_given: bool) -> Result<(), UsageError> {
                 "--no-hyp boots the guest without Aerie and --no-guest Aerie without a \
                  guest: pick one",
             );
+        }
+    }
+    if run.board == Board::Raspi4b {
+        if run.no_hyp {
+            return refuse(
+                "--no-hyp is for virt only: Debian's kernel needs a patched device tree on raspi4b",
+            );
+        }
+        if !run.disks.is_empty() {
+            return refuse(
+                "--disk needs virtio-mmio, which raspi4b does not have: use --board virt",
+            );
+        }
+        if u64::from(run.smp) > u64::from(Board::RASPI4B_CPUS) {
+            return refuse("raspi4b has 4 CPUs: --smp 1 to 4");
+        }
+        if run.mem_mib > Board::RASPI4B_MAX_GUEST_MIB && mem_given {
+            return refuse("on raspi4b the guest can have at most 512M (--mem)");
         }
     }
     if run.kernel.is_none() && run.initrd.is_some() {
@@ -589,6 +649,21 @@ mod tests {
         );
         assert_eq!(run("run --mem 2GiB").mem_mib, 2048);
         assert_eq!(run("run --mem 1M").mem_mib, 1);
+    }
+
+    #[test]
+    fn boards() {
+        assert_eq!(run("run --board virt-gicv2").gic, Gic::V2);
+        let pi = run("run --board raspi4b");
+        assert_eq!(
+            (pi.board, pi.mem_mib),
+            (Board::Raspi4b, Board::RASPI4B_MAX_GUEST_MIB)
+        );
+        assert!(error("run --board raspi4b --smp 5").contains("4 CPUs"));
+        assert!(error("run --board raspi4b --mem 768M").contains("at most 512M"));
+        assert!(error("run --board raspi4b --disk /d.img").contains("virtio-mmio"));
+        assert!(error("run --board raspi4b --no-hyp").contains("virt only"));
+        assert!(error("run --board pi9").contains("--board must be"));
     }
 
     #[test]

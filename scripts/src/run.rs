@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use crate::cli::RunOptions;
+use crate::cli::{Board, RunOptions};
 use crate::error::{Context, Result};
 use crate::exec::{self, ExecSpec};
 use crate::exec_session::Ready;
@@ -147,6 +147,15 @@ pub fn machine_mem_mib(options: &RunOptions, guest: Option<&PackedGuest>) -> u64
     }
 }
 
+/// The device tree `cargo xtask run --board raspi4b` gives QEMU: the Raspberry Pi 4
+/// tree from Debian's kernel package as QEMU's model presents it (the committed
+/// fixture, `cargo xtask fixtures` regenerates it).
+pub fn raspi4b_device_tree() -> std::path::PathBuf {
+    Layout::discover()
+        .root()
+        .join("tests/fixtures/qemu-raspi4b.dtb")
+}
+
 /// The virtio-blk serial number that marks Aerie's snapshot disk (Aerie reads it
 /// with the virtio-blk GET_ID request to tell its disks apart).
 pub const SNAPSHOTS_SERIAL: &str = "aerie-snapshots";
@@ -200,34 +209,50 @@ pub fn qemu_args(
     guest: Option<&PackedGuest>,
     serial: Serial,
 ) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "-M".into(),
-        format!(
-            "virt,virtualization=on,gic-version={}",
-            options.gic.version()
-        ),
-        "-cpu".into(),
-        options.cpu.clone(),
-        "-smp".into(),
-        options.smp.to_string(),
-        "-m".into(),
-        format!("{}M", machine_mem_mib(options, guest)),
-    ];
+    let mut args: Vec<String> = match options.board {
+        Board::Virt => vec![
+            "-M".into(),
+            format!(
+                "virt,virtualization=on,gic-version={}",
+                options.gic.version()
+            ),
+            "-cpu".into(),
+            options.cpu.clone(),
+            "-smp".into(),
+            options.smp.to_string(),
+            "-m".into(),
+            format!("{}M", machine_mem_mib(options, guest)),
+        ],
+        // The Raspberry Pi 4 model has fixed CPUs and RAM; its firmware's role
+        // (loading the device tree) is played by QEMU with `-dtb`.
+        Board::Raspi4b => vec![
+            "-M".into(),
+            "raspi4b".into(),
+            "-m".into(),
+            format!("{}M", Board::RASPI4B_MEM_MIB),
+            "-dtb".into(),
+            raspi4b_device_tree().display().to_string(),
+        ],
+    };
     args.extend(serial::args(serial));
     args.extend([
         "-kernel".into(),
         image.display().to_string(),
         "-semihosting-config".into(),
         "enable=on,target=native".into(),
-        "-drive".into(),
-        format!(
-            "file={},if=none,format=raw,id=snapshots",
-            qemu_escape(&snapshots.display().to_string())
-        ),
-        "-device".into(),
-        format!("virtio-blk-device,drive=snapshots,serial={SNAPSHOTS_SERIAL}"),
     ]);
-    args.extend(disk_args(options, true));
+    if options.board == Board::Virt {
+        args.extend([
+            "-drive".into(),
+            format!(
+                "file={},if=none,format=raw,id=snapshots",
+                qemu_escape(&snapshots.display().to_string())
+            ),
+            "-device".into(),
+            format!("virtio-blk-device,drive=snapshots,serial={SNAPSHOTS_SERIAL}"),
+        ]);
+        args.extend(disk_args(options, true));
+    }
     if let Some(guest) = guest {
         args.extend([
             "-initrd".into(),

@@ -257,3 +257,20 @@ fn linux_on_a_gicv2_host_uses_both_vcpus() {
         run.story()
     );
 }
+
+/// The Raspberry Pi 4 model (`--board raspi4b`): a GIC-400 host, secondary CPUs
+/// started through the spin table, the image loaded at 0x20_0000: Linux under Aerie
+/// runs on two vCPUs there too.
+#[test]
+fn linux_on_the_raspberry_pi_4_model_uses_both_vcpus() {
+    let run = xtask_run(&[
+        "--board",
+        "raspi4b",
+        "--smp",
+        "2",
+        "--exec",
+        "grep -c ^processor /proc/cpuinfo",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    assert!(run.stdout.lines().any(|l| l == "2"), "{}", run.story());
+}

@@ -19,6 +19,8 @@ const MICRO_TIMEOUT: Duration = Duration::from_secs(180);
 /// The kernel's last log line before it runs `/init` (init/main.c,
 /// `run_init_process`).
 pub const INIT_MESSAGE: &str = "Run /init as init process";
+/// The micro-benchmark guest's last line.
+const GUEST_DONE: &str = "aerie-bench: done";
 
 /// One series of samples, one per round (`None`: that round's run failed).
 pub type Rounds = Vec<Option<f64>>;
@@ -158,7 +160,12 @@ impl Samples {
     /// [`System::None`]) and records what it reported.
     pub fn micro(&mut self, micro: &MicroGuest, system: System) {
         let what = format!("{}, micro-benchmark", micro_label(system));
-        let until = Until::Exit;
+        // Xen keeps running once its only domain has stopped.
+        let until = if system == System::Xen {
+            Until::Marker(GUEST_DONE)
+        } else {
+            Until::Exit
+        };
         let value =
             match console::capture(&mut systems::micro(micro, system), &until, MICRO_TIMEOUT) {
                 Ok(capture) => {
@@ -201,7 +208,8 @@ pub fn vcpus_name(vcpus: u32) -> String {
 pub fn micro_label(system: System) -> &'static str {
     match system {
         System::None => "bare QEMU (no EL2)",
-        other => other.label(),
+        System::Aerie => "Aerie",
+        System::Xen => "Xen 4.17 (dom0less domU)",
     }
 }
 

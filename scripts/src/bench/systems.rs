@@ -156,13 +156,41 @@ fn xen_args(guest: &LinuxGuest, options: &RunOptions) -> Vec<String> {
 pub struct MicroGuest {
     /// The guest's ELF, which bare QEMU loads at its link address.
     pub elf: PathBuf,
-    /// Its flat Image packed for Aerie.
+    /// Its flat Image, Xen's domU kernel.
+    pub flat: PathBuf,
+    /// The flat Image packed for Aerie.
     pub bundle: PackedGuest,
     /// Aerie's image.
     pub image: PathBuf,
     /// Aerie's snapshot disk for the bench.
     pub snapshots: PathBuf,
+    /// Xen and the device tree describing the guest as its domU, when Xen is part
+    /// of the run.
+    pub xen: Option<(PathBuf, PathBuf)>,
 }
+
+/// The machine of the micro-benchmark under Xen: `virt` with EL2, the same CPU
+/// model and vCPUs, [`XEN_MICRO_MACHINE_MIB`] of RAM.
+pub fn xen_micro_machine() -> Vec<String> {
+    let options = RunOptions::default();
+    vec![
+        "-M".into(),
+        format!(
+            "virt,virtualization=on,gic-version={}",
+            options.gic.version()
+        ),
+        "-cpu".into(),
+        options.cpu,
+        "-smp".into(),
+        MICRO_VCPUS.to_string(),
+        "-m".into(),
+        format!("{XEN_MICRO_MACHINE_MIB}M"),
+    ]
+}
+
+/// The RAM of Xen's machine in the micro-benchmark: the domU's, Xen's and room for
+/// the module above QEMU's device tree.
+pub const XEN_MICRO_MACHINE_MIB: u64 = 512;
 
 /// The command that runs the micro-benchmark guest on `system` under icount.
 pub fn micro(guest: &MicroGuest, system: System) -> Command {
@@ -179,8 +207,21 @@ pub fn micro(guest: &MicroGuest, system: System) -> Command {
             add_to_append(&mut args, TESTDEV_OPTION);
             args
         }
-        // Xen does not run this guest (see the report's notes); `None` is bare QEMU.
-        System::None | System::Xen => {
+        System::Xen => {
+            let (xen, dtb) = guest.xen.clone().unwrap_or_default();
+            let mut args = xen_micro_machine();
+            args.extend(crate::serial::args(Serial::Piped));
+            args.extend([
+                "-kernel".into(),
+                xen.display().to_string(),
+                "-dtb".into(),
+                dtb.display().to_string(),
+            ]);
+            args.extend(xen::domu_loader_args(&guest.flat));
+            args.extend(run::exec_args(&options));
+            args
+        }
+        System::None => {
             let files = GuestFiles {
                 kernel: guest.elf.clone(),
                 initrd: None,
@@ -289,6 +330,11 @@ mod tests {
     fn the_micro_benchmark_runs_bare_or_under_aerie_with_the_test_device() {
         let guest = MicroGuest {
             elf: "/w/target/aarch64-unknown-none-softfloat/release/bench".into(),
+            flat: "/w/target/aerie/test-guests/bench.bin".into(),
+            xen: Some((
+                "/w/target/aerie/xen/xen".into(),
+                "/w/target/aerie/bench/domu.dtb".into(),
+            )),
             bundle: PackedGuest {
                 bundle: "/w/target/aerie/bench/bench.cpio".into(),
                 size: 30 << 10,
@@ -311,6 +357,19 @@ mod tests {
             "{aerie}"
         );
         assert!(aerie.ends_with(" -icount shift=0,sleep=off"));
+        let xen = args(&micro(&guest, System::Xen));
+        assert!(xen.starts_with(
+            "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 2 \
+             -m 512M"
+        ), "{xen}");
+        assert!(
+            xen.contains(
+                "-kernel target/aerie/xen/xen -dtb target/aerie/bench/domu.dtb -device \
+             loader,file=target/aerie/test-guests/bench.bin,addr=0x50000000,force-raw=on \
+             -no-reboot -icount shift=0,sleep=off"
+            ),
+            "{xen}"
+        );
     }
 
     #[test]

@@ -8,12 +8,24 @@
 //! `/chosen` as Xen's multiboot modules (QEMU's `docs/system/guest-loader.rst`, Xen's
 //! `docs/misc/arm/device-tree/booting.txt`). Xen keeps the PL011 for itself, so dom0's
 //! console is Xen's (`hvc0`), and Xen passes the serial input on to dom0.
+//!
+//! The micro-benchmark guest runs under Xen as a *dom0less domU* instead (Xen's
+//! `docs/misc/arm/device-tree/booting.txt`, "Dom0less"): a domU's RAM starts at
+//! 0x4000_0000 like Aerie's guests' (dom0's is mapped 1:1 wherever Xen's heap has
+//! room, and the test guests run only at their link address). The domain is
+//! described in the device tree's `/chosen` (a `xen,domain` node with a
+//! `multiboot,kernel` module), so xtask dumps QEMU's tree, adds the node with `dtc`
+//! and hands the result to QEMU with `-dtb`; QEMU loads the guest's Image where the
+//! module says.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::debian::Apt;
 use crate::error::{Context, Error, Result};
 use crate::paths::Layout;
+use crate::process;
+use crate::qemu::QEMU;
 
 /// Debian's package.
 pub const PACKAGE: &str = "xen-hypervisor-4.17-arm64";
@@ -102,6 +114,132 @@ pub fn loader_args(kernel: &Path, initrd: &Path, dom0_cmdline: &str) -> Vec<Stri
     ]
 }
 
+/// Where QEMU loads the domU's kernel: above the device tree QEMU places after Xen
+/// (at 0x4800_0000) and inside a 512 MiB machine.
+pub const DOMU_MODULE_ADDRESS: u64 = 0x5000_0000;
+/// The domU's name in the device tree.
+const DOMU_NODE: &str = "domU1";
+
+/// Xen's own command line for the dom0less run (`xen,xen-bootargs`): its console on
+/// the UART, no reboot on a crash.
+pub const DOMU_XEN_CMDLINE: &str = "console=dtuart noreboot";
+
+/// Installs the device-tree compiler with APT when `dtc` is missing and xtask runs
+/// as root; otherwise says what to install.
+pub fn ensure_dtc() -> Result<()> {
+    if process::find_on_path("dtc").is_some() {
+        return Ok(());
+    }
+    if process::is_root() && process::find_on_path("apt-get").is_some() {
+        eprintln!("bench: apt-get install device-tree-compiler");
+        process::output(Command::new("apt-get").args([
+            "-q",
+            "-y",
+            "install",
+            "device-tree-compiler",
+        ]))?;
+        return Ok(());
+    }
+    Err(Error::new(
+        "`dtc` is not on PATH: install the device-tree compiler (Debian: apt-get install \
+         device-tree-compiler)",
+    ))
+}
+
+/// `dts` (a device tree source as `dtc -O dts` writes it) with a dom0less domU in
+/// `/chosen`: `vcpus` vCPUs, `memory_mib` of RAM, an emulated SBSA UART (`vpl011`),
+/// its kernel the module of `module_size` bytes at [`DOMU_MODULE_ADDRESS`], and
+/// Xen's command line. `None` if the source has no `/chosen` node.
+pub fn add_domu(dts: &str, module_size: u64, memory_mib: u64, vcpus: u32) -> Option<String> {
+    let open = "\tchosen {\n";
+    let start = dts.find(open)?;
+    let end = start + dts[start..].find("\n\t};")? + 1;
+    // Properties first (dtc wants them before subnodes), then the domain.
+    let properties = format!(
+        "\t\t#address-cells = <0x02>;\n\t\t#size-cells = <0x02>;\n\
+         \t\txen,xen-bootargs = \"{DOMU_XEN_CMDLINE}\";\n"
+    );
+    let domain = format!(
+        "\t\t{DOMU_NODE} {{\n\
+         \t\t\tcompatible = \"xen,domain\";\n\
+         \t\t\t#address-cells = <0x01>;\n\
+         \t\t\t#size-cells = <0x01>;\n\
+         \t\t\tmemory = <0x00 {memory_kib:#x}>;\n\
+         \t\t\tcpus = <{vcpus:#x}>;\n\
+         \t\t\tvpl011;\n\
+         \t\t\tmodule@{DOMU_MODULE_ADDRESS:x} {{\n\
+         \t\t\t\tcompatible = \"multiboot,kernel\", \"multiboot,module\";\n\
+         \t\t\t\treg = <{DOMU_MODULE_ADDRESS:#x} {module_size:#x}>;\n\
+         \t\t\t}};\n\
+         \t\t}};\n",
+        memory_kib = memory_mib * 1024
+    );
+    let mut out = String::with_capacity(dts.len() + properties.len() + domain.len());
+    out.push_str(&dts[..start + open.len()]);
+    out.push_str(&properties);
+    out.push_str(&dts[start + open.len()..end]);
+    out.push_str(&domain);
+    out.push_str(&dts[end..]);
+    Some(out)
+}
+
+/// Writes `dir/domu.dtb`: QEMU's device tree for the machine `machine` (QEMU's
+/// `-M`, `-cpu`, `-smp` and `-m` arguments) with the domU of [`add_domu`].
+pub fn domu_dtb(
+    machine: &[String],
+    module_size: u64,
+    memory_mib: u64,
+    vcpus: u32,
+    dir: &Path,
+) -> Result<PathBuf> {
+    ensure_dtc()?;
+    let qemus = dir.join("virt.dtb");
+    let mut dump = Command::new(QEMU);
+    let mut args = machine.to_vec();
+    if let Some(position) = args.iter().position(|arg| arg == "-M")
+        && let Some(value) = args.get_mut(position + 1)
+    {
+        value.push_str(&format!(
+            ",dumpdtb={}",
+            escape(&qemus.display().to_string())
+        ));
+    }
+    dump.args(args).args(["-display", "none"]);
+    process::output(&mut dump)?;
+    let dts = process::output(
+        Command::new("dtc")
+            .args(["-q", "-I", "dtb", "-O", "dts"])
+            .arg(&qemus),
+    )?;
+    let with_domu = add_domu(&dts, module_size, memory_mib, vcpus).ok_or_else(|| {
+        Error::new(format!(
+            "QEMU's device tree {} has no /chosen",
+            qemus.display()
+        ))
+    })?;
+    let source = dir.join("domu.dts");
+    std::fs::write(&source, with_domu).context(|| format!("cannot write {}", source.display()))?;
+    let dtb = dir.join("domu.dtb");
+    process::output(
+        Command::new("dtc")
+            .args(["-q", "-I", "dts", "-O", "dtb", "-o"])
+            .arg(&dtb)
+            .arg(&source),
+    )?;
+    Ok(dtb)
+}
+
+/// The `-device loader` option that puts the domU's kernel where its module says.
+pub fn domu_loader_args(kernel: &Path) -> Vec<String> {
+    vec![
+        "-device".into(),
+        format!(
+            "loader,file={},addr={DOMU_MODULE_ADDRESS:#x},force-raw=on",
+            escape(&kernel.display().to_string())
+        ),
+    ]
+}
+
 /// Doubles commas, QEMU's escape inside an option value.
 fn escape(value: &str) -> String {
     value.replace(',', ",,")
@@ -126,6 +264,39 @@ mod tests {
             "console=hvc0 earlycon=xen rdinit=/init quiet panic=-1"
         );
         assert_eq!(dom0_cmdline("quiet"), "quiet");
+    }
+
+    #[test]
+    fn a_dom0less_domain_is_added_to_chosen() {
+        let dts = "/dts-v1/;\n\n/ {\n\tchosen {\n\t\tstdout-path = \"/pl011@9000000\";\n\
+                   \t\tkaslr-seed = <0x01 0x02>;\n\t};\n\n\tpsci {\n\t};\n};\n";
+        let out = add_domu(dts, 0x7ba8, 64, 2).unwrap();
+        let expected = "/dts-v1/;\n\n/ {\n\tchosen {\n\
+            \t\t#address-cells = <0x02>;\n\t\t#size-cells = <0x02>;\n\
+            \t\txen,xen-bootargs = \"console=dtuart noreboot\";\n\
+            \t\tstdout-path = \"/pl011@9000000\";\n\t\tkaslr-seed = <0x01 0x02>;\n\
+            \t\tdomU1 {\n\
+            \t\t\tcompatible = \"xen,domain\";\n\
+            \t\t\t#address-cells = <0x01>;\n\
+            \t\t\t#size-cells = <0x01>;\n\
+            \t\t\tmemory = <0x00 0x10000>;\n\
+            \t\t\tcpus = <0x2>;\n\
+            \t\t\tvpl011;\n\
+            \t\t\tmodule@50000000 {\n\
+            \t\t\t\tcompatible = \"multiboot,kernel\", \"multiboot,module\";\n\
+            \t\t\t\treg = <0x50000000 0x7ba8>;\n\
+            \t\t\t};\n\
+            \t\t};\n\
+            \t};\n\n\tpsci {\n\t};\n};\n";
+        assert_eq!(out, expected);
+        assert_eq!(add_domu("/ {\n};\n", 1, 1, 1), None);
+        assert_eq!(
+            domu_loader_args(Path::new("/w/bench.bin")),
+            [
+                "-device",
+                "loader,file=/w/bench.bin,addr=0x50000000,force-raw=on"
+            ]
+        );
     }
 
     #[test]
