@@ -274,3 +274,36 @@ fn linux_on_the_raspberry_pi_4_model_uses_both_vcpus() {
     assert_eq!(run.code, Some(0), "{}", run.story());
     assert!(run.stdout.lines().any(|l| l == "2"), "{}", run.story());
 }
+
+/// The guest's virtio-console (`hvc0`) carries its output to the physical console.
+#[test]
+fn hvc0_output_reaches_the_console() {
+    let run = xtask_run(&["--exec", "echo through-hvc0 > /dev/hvc0; echo sent"]);
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines.contains(&"through-hvc0") && lines.contains(&"sent"),
+        "{}",
+        run.story()
+    );
+}
+
+/// With a CPU that has RNDR (`-cpu max`), the guest gets a virtio-rng and reads
+/// entropy from /dev/hwrng; with one that has not (Cortex-A72), no device is offered
+/// (Aerie never makes entropy up).
+#[test]
+fn hwrng_gives_data_only_when_there_is_real_entropy() {
+    let script = "cat /sys/class/misc/hw_random/rng_current; \
+                  head -c 64 /dev/hwrng | wc -c";
+    let run = xtask_run(&["--cpu", "max", "--exec", script]);
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    let lines: Vec<&str> = run.stdout.lines().map(str::trim).collect();
+    assert!(
+        lines.contains(&"virtio_rng.0") && lines.contains(&"64"),
+        "{}",
+        run.story()
+    );
+    let run = xtask_run(&["--exec", "cat /sys/class/misc/hw_random/rng_current"]);
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    assert!(!run.stdout.contains("virtio_rng"), "{}", run.story());
+}

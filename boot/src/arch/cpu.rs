@@ -27,6 +27,32 @@ pub fn counter() -> u64 {
     CNTPCT_EL0.get()
 }
 
+/// ID_AA64ISAR0_EL1.RNDR, bits [63:60]: the CPU has RNDR (FEAT_RNG).
+const ISAR0_RNDR_SHIFT: u64 = 60;
+
+/// Whether the CPU implements the RNDR random number instruction.
+pub fn has_random_number_instruction() -> bool {
+    let isar0: u64;
+    // SAFETY: reading an ID register has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {}, ID_AA64ISAR0_EL1", out(reg) isar0, options(nomem, nostack))
+    };
+    (isar0 >> ISAR0_RNDR_SHIFT) & 0xf != 0
+}
+
+/// A random number from RNDR, or `None` when the hardware could not produce one in
+/// reasonable time (PSTATE.Z set). Only call when [`has_random_number_instruction`].
+pub fn random_number() -> Option<u64> {
+    let (value, failed): (u64, u64);
+    // SAFETY: RNDR (S3_3_C2_C4_0) only returns a value and sets the flags; the CPU
+    // implements it (the caller checked ID_AA64ISAR0_EL1).
+    unsafe {
+        core::arch::asm!("mrs {v}, S3_3_C2_C4_0", "cset {f}, eq",
+            v = out(reg) value, f = out(reg) failed, options(nomem, nostack));
+    }
+    (failed == 0).then_some(value)
+}
+
 /// CNTHP_CTL_EL2.ENABLE.
 const TIMER_ENABLE: u64 = 1;
 

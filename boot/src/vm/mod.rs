@@ -155,6 +155,8 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
     let ram = config.ram;
     let initrd = bundle.initrd;
     let cmdline = bundle.cmdline.unwrap_or("");
+    // Disks first (transports 0..), then the console, then the entropy device.
+    let virtio_count = config.disks.len() + 1 + usize::from(virtio::RndrSource::available());
     let (vgic, gic_description): (Option<Box<dyn Vgic + Send>>, Option<GicDescription>) =
         match config.gic {
             Some(GuestGic::V3) => {
@@ -197,7 +199,7 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         test_device: config.test_device,
         gic: gic_description,
         timer: gic_description.is_some(),
-        virtio_mmio: config.disks.len(),
+        virtio_mmio: virtio_count,
     };
     let probe = guest_fdt::build(&describe(
         initrd.map(|i| Range::from_start_size(0, i.len() as u64).unwrap()),
@@ -242,23 +244,7 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
             Box::new(Pl011::new()),
         )
         .map_err(|e| error(format!("device map: {e}")))?;
-    let mut virtio = alloc::vec::Vec::new();
-    for (index, disk) in config.disks.into_iter().enumerate() {
-        let transport: virtio::GuestBlock = aerie_devices::virtio::MmioTransport::new(
-            aerie_devices::virtio::Block::new(virtio::HostBackend::new(disk)),
-        );
-        let device = bus
-            .add(
-                virtio::transport_address(index),
-                guest_layout::VIRTIO_MMIO_STRIDE,
-                Box::new(transport),
-            )
-            .map_err(|e| error(format!("device map: {e}")))?;
-        virtio.push(virtio::VirtioSlot {
-            device,
-            intid: virtio::transport_intid(index),
-        });
-    }
+    let virtio = add_virtio_devices(&mut bus, config.disks)?;
     if config.test_device {
         bus.add(
             guest_layout::TEST_DEVICE,
@@ -302,6 +288,54 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         },
     };
     Ok(VM.call_once(|| vm))
+}
+
+/// Puts the guest's virtio devices on the bus: a virtio-blk per host disk, the
+/// virtio-console, and the virtio-rng when the CPU has RNDR. Transport `i` sits at
+/// its slot in the guest layout with SPI 16 + `i`.
+fn add_virtio_devices(
+    bus: &mut MmioBus,
+    disks: alloc::vec::Vec<crate::virtio_probe::OpenDisk>,
+) -> Result<alloc::vec::Vec<virtio::VirtioSlot>, VmError> {
+    use aerie_devices::virtio::{Block, Console, MmioTransport, Rng};
+    let mut slots = alloc::vec::Vec::new();
+    let mut place = |bus: &mut MmioBus,
+                     kind: virtio::Kind,
+                     add: &mut dyn FnMut(
+        &mut MmioBus,
+        u64,
+    ) -> Result<DeviceId, aerie_devices::bus::BusError>|
+     -> Result<(), VmError> {
+        let index = slots.len();
+        let device = add(bus, virtio::transport_address(index))
+            .map_err(|e| error(format!("device map: {e}")))?;
+        slots.push(virtio::VirtioSlot {
+            device,
+            intid: virtio::transport_intid(index),
+            kind,
+        });
+        Ok(())
+    };
+    let stride = guest_layout::VIRTIO_MMIO_STRIDE;
+    for disk in disks {
+        let mut disk = Some(disk);
+        place(bus, virtio::Kind::Block, &mut |bus, address| {
+            let backend = virtio::HostBackend::new(disk.take().expect("placed once"));
+            let transport: virtio::GuestBlock = MmioTransport::new(Block::new(backend));
+            bus.add(address, stride, Box::new(transport))
+        })?;
+    }
+    place(bus, virtio::Kind::Console, &mut |bus, address| {
+        let transport: virtio::GuestConsole = MmioTransport::new(Console::new());
+        bus.add(address, stride, Box::new(transport))
+    })?;
+    if virtio::RndrSource::available() {
+        place(bus, virtio::Kind::Rng, &mut |bus, address| {
+            let transport: virtio::GuestRng = MmioTransport::new(Rng::new(virtio::RndrSource));
+            bus.add(address, stride, Box::new(transport))
+        })?;
+    }
+    Ok(slots)
 }
 
 /// How much RAM the guest gets by default: the largest free block, less what Aerie

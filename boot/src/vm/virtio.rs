@@ -1,5 +1,8 @@
-//! The guest's virtio-mmio devices: today, virtio-blk disks backed by the host's
-//! own virtio disks (those `cargo xtask run --disk` marks for the guest).
+//! The guest's virtio-mmio devices: virtio-blk disks backed by the host's own
+//! virtio disks (those `cargo xtask run --disk` marks for the guest), a
+//! virtio-console (`hvc0`, whose output joins the physical console), and a
+//! virtio-rng fed by the CPU's RNDR instruction when the CPU has one (never offered
+//! otherwise: Aerie does not make up entropy).
 //!
 //! A device's work happens when the guest touches its registers (QueueNotify, or
 //! any other access): Aerie then lets the transport process the queues against
@@ -10,12 +13,28 @@ use crate::drivers::virtio_blk::HostDisk;
 use crate::virtio_probe::OpenDisk;
 use aerie_devices::bus::DeviceId;
 use aerie_devices::virtio::{
-    BackendError, Block, BlockBackend, GuestMemory, MemoryError, MmioTransport,
+    BackendError, Block, BlockBackend, Console, EntropyError, EntropySource, GuestMemory,
+    MemoryError, MmioTransport, Rng,
 };
 use aerie_hyp::guest_layout;
 
 /// A guest virtio-blk device over a host disk.
 pub type GuestBlock = MmioTransport<Block<HostBackend>>;
+/// The guest's virtio-console.
+pub type GuestConsole = MmioTransport<Console>;
+/// The guest's virtio-rng.
+pub type GuestRng = MmioTransport<Rng<RndrSource>>;
+
+/// What a guest virtio device is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A [`GuestBlock`].
+    Block,
+    /// A [`GuestConsole`].
+    Console,
+    /// A [`GuestRng`].
+    Rng,
+}
 
 /// One guest virtio device on the bus.
 #[derive(Debug, Clone, Copy)]
@@ -24,6 +43,34 @@ pub struct VirtioSlot {
     pub device: DeviceId,
     /// Its interrupt ID.
     pub intid: u32,
+    /// What it is.
+    pub kind: Kind,
+}
+
+/// Entropy from the CPU's random number instruction (FEAT_RNG: `RNDR`).
+pub struct RndrSource;
+
+impl RndrSource {
+    /// Whether the CPU implements RNDR (ID_AA64ISAR0_EL1.RNDR, bits [63:60]).
+    pub fn available() -> bool {
+        crate::arch::cpu::has_random_number_instruction()
+    }
+}
+
+impl EntropySource for RndrSource {
+    fn fill(&mut self, buffer: &mut [u8]) -> Result<usize, EntropyError> {
+        let mut filled = 0;
+        for chunk in buffer.chunks_mut(8) {
+            match crate::arch::cpu::random_number() {
+                Some(value) => {
+                    chunk.copy_from_slice(&value.to_le_bytes()[..chunk.len()]);
+                    filled += chunk.len();
+                }
+                None => break,
+            }
+        }
+        Ok(filled)
+    }
 }
 
 /// The guest physical address of virtio-mmio transport `index`.
@@ -110,6 +157,15 @@ impl GuestMemory for GuestRamMemory<'_> {
     }
 }
 
+/// Lets a transport process its queues; returns its interrupt level and any fault.
+fn run<D: aerie_devices::virtio::VirtioDevice>(
+    transport: &mut MmioTransport<D>,
+    memory: &mut GuestRamMemory<'_>,
+) -> (bool, Option<aerie_devices::virtio::QueueFault>) {
+    transport.process(memory);
+    (transport.interrupt_level(), transport.take_fault())
+}
+
 /// After a guest access to a virtio device's registers: processes its queues and
 /// updates its interrupt line.
 pub fn after_access(vm: &Vm, address: u64) {
@@ -125,13 +181,35 @@ pub fn after_access(vm: &Vm, address: u64) {
     else {
         return;
     };
+    let mut memory = GuestRamMemory(&vm.ram);
     let (level, fault) = {
         let mut bus = vm.bus.lock();
-        let Some(transport) = bus.downcast_mut::<GuestBlock>(slot.device) else {
-            return;
-        };
-        transport.process(&mut GuestRamMemory(&vm.ram));
-        (transport.interrupt_level(), transport.take_fault())
+        match slot.kind {
+            Kind::Block => match bus.downcast_mut::<GuestBlock>(slot.device) {
+                Some(transport) => run(transport, &mut memory),
+                None => return,
+            },
+            Kind::Rng => match bus.downcast_mut::<GuestRng>(slot.device) {
+                Some(transport) => run(transport, &mut memory),
+                None => return,
+            },
+            Kind::Console => match bus.downcast_mut::<GuestConsole>(slot.device) {
+                Some(transport) => {
+                    transport.process(&mut memory);
+                    let mut buffer = [0u8; 256];
+                    loop {
+                        let count = transport.device_mut().take_output(&mut buffer);
+                        if count == 0 {
+                            break;
+                        }
+                        crate::console::write_raw(&buffer[..count]);
+                    }
+                    // Draining made room: let waiting transmit buffers through.
+                    run(transport, &mut memory)
+                }
+                None => return,
+            },
+        }
     };
     if let Some(fault) = fault {
         log::warn!("guest virtio device at {address:#x}: {fault}; it needs a reset");
