@@ -246,3 +246,35 @@ fn a_gic_register_sweep_leaves_aerie_running() {
         .assert_line_with(&["WARN", "guest GIC register access ignored", "ignored (pc"])
         .assert_line_with(&["guest GIC register access ignored: further reports suppressed"]);
 }
+
+/// A guest sending malformed virtio descriptor chains to its disk: every one is
+/// refused (the device asks for a reset, or the request fails), Aerie keeps running,
+/// a valid read works after each, and the host disk is not touched.
+#[test]
+fn malformed_virtio_chains_leave_aerie_and_the_disk_intact() {
+    let mut image = vec![0u8; 1 << 20];
+    image[..16].copy_from_slice(b"DISK-BEFORE-TEST");
+    let disk = aerie_tests::temp_file("hostile-disk.img", &image);
+    let outcome = Qemu::virt()
+        .smp(1)
+        .initrd(guest_bundle("virtio_hostile"))
+        .append(&format!("{GUEST_OPTIONS} aerie.guest.smp=1"))
+        .arg("-drive")
+        .arg(format!("file={},if=none,format=raw,id=d0", disk.display()))
+        .arg("-device")
+        .arg("virtio-blk-device,drive=d0,serial=aerie-disk0")
+        .run();
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&["guest: virtio_hostile: done"])
+        .assert_guest_passed("virtio_hostile: refused a descriptor loop")
+        .assert_guest_passed("virtio_hostile: refused a buffer outside guest RAM")
+        .assert_guest_passed("virtio_hostile: a valid read works at the end")
+        .assert_line_with(&["WARN", "guest virtio device at 0xa000", "needs a reset"]);
+    assert_eq!(
+        std::fs::read(&disk).unwrap(),
+        image,
+        "the host disk is unchanged"
+    );
+}
