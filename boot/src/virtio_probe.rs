@@ -2,6 +2,7 @@
 //! registers. QEMU lists every slot in the device tree; empty ones read device ID 0.
 
 use crate::drivers::virtio_blk::HostDisk;
+use crate::drivers::virtio_rng::HostRng;
 use aerie_devices::virtio::{self, DeviceType, SlotState, regs};
 use aerie_hyp::platform::{MAX_VIRTIO_SLOTS, VirtioSlot};
 use aerie_hyp::summary::HostVirtioDevice;
@@ -63,6 +64,27 @@ pub fn take_guest_disks() -> alloc::vec::Vec<OpenDisk> {
 /// Serial-number prefix of host disks that belong to the guest.
 const GUEST_DISK_SERIAL: &str = "aerie-disk";
 
+/// The host's entropy device, if it has one (the guest's virtio-rng source when the
+/// CPU has no RNDR).
+pub static HOST_RNG: spin::Mutex<Option<HostRng>> = spin::Mutex::new(None);
+
+/// Opens the entropy device in `slot` (the first one found).
+fn open_rng(slot: &VirtioSlot) {
+    let mut host = HOST_RNG.lock();
+    if host.is_none() {
+        // SAFETY: `classify` found a virtio entropy device in this slot; it comes
+        // from the device tree, is identity-mapped as device memory, and Aerie opens
+        // it once and never shows it to a guest.
+        *host = unsafe { HostRng::open(slot.registers) };
+        if host.is_none() {
+            log::warn!(
+                "host entropy device at {:#x} unusable",
+                slot.registers.start()
+            );
+        }
+    }
+}
+
 /// Opens the block device in `slot` for Aerie's own use; returns its capacity.
 fn open_disk(slot: &VirtioSlot) -> Option<u64> {
     // SAFETY: `classify` found a virtio block device in this slot; the slot comes
@@ -113,6 +135,9 @@ pub fn probe(slots: &[VirtioSlot]) -> ArrayVec<HostVirtioDevice, MAX_VIRTIO_SLOT
             let capacity = (device == DeviceType::Block)
                 .then(|| open_disk(slot))
                 .flatten();
+            if device == DeviceType::Entropy {
+                open_rng(slot);
+            }
             devices.push(HostVirtioDevice {
                 registers: slot.registers,
                 device,

@@ -15,6 +15,8 @@ Commands:
   fixtures       Regenerate the device-tree fixtures in tests/fixtures/ from QEMU
   bench          Measure Aerie against no hypervisor and Xen; write docs/bench/latest.md
                  and latest.json (about 15 minutes)
+  sdcard         Write a folder to copy onto a FAT32 SD card: Aerie, its guest and the
+                 firmware files that boot them on a Raspberry Pi 4 or 5
   help           Print this text (also: --help, -h)
 
 Options of build:
@@ -57,6 +59,13 @@ Options of bench (a full run fetches Xen 4.17 with APT once, like the default gu
   --pairs N      Interleaved rounds of every comparison (default 7; 1 with --quick)
   --out DIR      Where to write latest.md and latest.json (default docs/bench/)
 
+Options of sdcard (the guest is packed as by run: without --kernel, the default guest):
+  --board rpi4|rpi5  The board: Raspberry Pi 4 Model B or Raspberry Pi 5 (required)
+  --out DIR      The folder to write (created if missing; required)
+  --kernel FILE, --initrd FILE, --append ARGS  The guest, as for run
+  --mem SIZE     The guest's RAM (default 512M, which fits a 1 GiB Pi 4)
+  --smp N        The guest's vCPUs: 1..=4 (default 4, one per core)
+
 Options of test:
   --host-only    Skip QEMU: no QEMU setup and no integration tests
   --filter NAME  Run only the QEMU integration tests whose name contains NAME
@@ -88,6 +97,8 @@ pub enum Command {
     Fixtures,
     /// `cargo xtask bench`.
     Bench(BenchOptions),
+    /// `cargo xtask sdcard`.
+    Sdcard(SdcardOptions),
     /// `cargo xtask help`, or `--help` anywhere.
     Help,
 }
@@ -250,6 +261,80 @@ pub struct BenchOptions {
     pub out: Option<std::path::PathBuf>,
 }
 
+/// The Raspberry Pi `cargo xtask sdcard` writes a folder for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PiBoard {
+    /// Raspberry Pi 4 Model B (BCM2711).
+    Rpi4,
+    /// Raspberry Pi 5 (BCM2712).
+    Rpi5,
+}
+
+impl PiBoard {
+    /// Both boards, in the order the usage text names them.
+    pub const ALL: [PiBoard; 2] = [PiBoard::Rpi4, PiBoard::Rpi5];
+
+    /// CPU cores of either board (4x Cortex-A72 on the Pi 4, 4x Cortex-A76 on the Pi 5).
+    pub const CPUS: u32 = 4;
+
+    /// The name `--board` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            PiBoard::Rpi4 => "rpi4",
+            PiBoard::Rpi5 => "rpi5",
+        }
+    }
+
+    /// The board's full name, for people.
+    pub fn model(self) -> &'static str {
+        match self {
+            PiBoard::Rpi4 => "Raspberry Pi 4 Model B",
+            PiBoard::Rpi5 => "Raspberry Pi 5",
+        }
+    }
+}
+
+/// Options of `cargo xtask sdcard`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdcardOptions {
+    /// The board.
+    pub board: PiBoard,
+    /// The folder to write.
+    pub out: std::path::PathBuf,
+    /// The guest kernel (else the default guest).
+    pub kernel: Option<std::path::PathBuf>,
+    /// The guest initrd (with `kernel`).
+    pub initrd: Option<std::path::PathBuf>,
+    /// The guest's command line (added to the default guest's own).
+    pub append: Option<String>,
+    /// The guest's RAM in MiB.
+    pub mem_mib: u64,
+    /// The guest's vCPUs.
+    pub smp: u32,
+}
+
+impl SdcardOptions {
+    /// The guest's default RAM in MiB: with Aerie, the guest bundle and the firmware's
+    /// GPU share (76 MiB by default) it leaves room to spare on the 1 GiB Pi 4, whose
+    /// firmware describes about 948 MiB of RAM.
+    pub const DEFAULT_MEM_MIB: u64 = 512;
+    /// The guest's default vCPUs: one per core.
+    pub const DEFAULT_SMP: u32 = PiBoard::CPUS;
+
+    /// Options for `board` into `out`, the rest at their defaults.
+    pub fn new(board: PiBoard, out: std::path::PathBuf) -> Self {
+        Self {
+            board,
+            out,
+            kernel: None,
+            initrd: None,
+            append: None,
+            mem_mib: Self::DEFAULT_MEM_MIB,
+            smp: Self::DEFAULT_SMP,
+        }
+    }
+}
+
 /// A command line xtask does not understand; the message says why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub String);
@@ -275,6 +360,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         "test" => Command::Test(parse_test(&mut options)?),
         "fixtures" => Command::Fixtures,
         "bench" => Command::Bench(parse_bench(&mut options)?),
+        "sdcard" => Command::Sdcard(parse_sdcard(&mut options)?),
         "help" => Command::Help,
         other => return Err(UsageError(format!("unknown command `{other}`"))),
     };
@@ -461,6 +547,56 @@ fn parse_bench(options: &mut Options<'_>) -> Result<BenchOptions, UsageError> {
         }
     }
     Ok(bench)
+}
+
+fn parse_sdcard(options: &mut Options<'_>) -> Result<SdcardOptions, UsageError> {
+    let mut board = None;
+    let mut out = None;
+    let mut sdcard = SdcardOptions::new(PiBoard::Rpi4, std::path::PathBuf::new());
+    while let Some(option) = options.peek() {
+        match option.name {
+            "--board" => board = Some(parse_pi_board(&options.value()?)?),
+            "--out" => out = Some(options.value()?),
+            "--kernel" => sdcard.kernel = Some(options.value()?.into()),
+            "--initrd" => sdcard.initrd = Some(options.value()?.into()),
+            "--append" => sdcard.append = Some(options.value()?),
+            "--mem" => sdcard.mem_mib = parse_mem(&options.value()?)?,
+            "--smp" => sdcard.smp = parse_smp(&options.value()?)?,
+            _ => break,
+        }
+    }
+    sdcard.board =
+        board.ok_or_else(|| UsageError("sdcard needs --board rpi4 or --board rpi5".to_string()))?;
+    sdcard.out = match out {
+        Some(dir) if !dir.trim().is_empty() => dir.into(),
+        _ => {
+            return Err(UsageError(
+                "sdcard needs --out DIR: the folder to write (then copy onto the card)".to_string(),
+            ));
+        }
+    };
+    if sdcard.smp > PiBoard::CPUS {
+        return Err(UsageError(format!(
+            "--smp {}: the {} has {} cores, so at most {} vCPUs",
+            sdcard.smp,
+            sdcard.board.model(),
+            PiBoard::CPUS,
+            PiBoard::CPUS
+        )));
+    }
+    if sdcard.kernel.is_none() && sdcard.initrd.is_some() {
+        return Err(UsageError(
+            "--initrd needs --kernel (the default guest brings its own initramfs)".to_string(),
+        ));
+    }
+    Ok(sdcard)
+}
+
+fn parse_pi_board(value: &str) -> Result<PiBoard, UsageError> {
+    PiBoard::ALL
+        .into_iter()
+        .find(|board| board.name() == value)
+        .ok_or_else(|| UsageError(format!("--board must be rpi4 or rpi5, not `{value}`")))
 }
 
 fn parse_smp(value: &str) -> Result<u32, UsageError> {
@@ -798,6 +934,66 @@ mod tests {
         assert_eq!(error("bench --smp 2"), "`bench` does not take `--smp`");
     }
 
+    fn sdcard(line: &str) -> SdcardOptions {
+        match parse_line(line) {
+            Ok(Command::Sdcard(options)) => options,
+            other => panic!("`{line}` parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sdcard_defaults_and_options() {
+        assert_eq!(
+            sdcard("sdcard --board rpi4 --out /tmp/card"),
+            SdcardOptions::new(PiBoard::Rpi4, "/tmp/card".into())
+        );
+        let defaults = sdcard("sdcard --out=/c --board=rpi5");
+        assert_eq!(defaults.board, PiBoard::Rpi5);
+        assert_eq!((defaults.mem_mib, defaults.smp), (512, 4));
+        let options = sdcard(
+            "sdcard --board rpi5 --out /c --kernel /k/Image --initrd /k/i --append quiet --mem 1G --smp 2",
+        );
+        assert_eq!(
+            options,
+            SdcardOptions {
+                kernel: Some("/k/Image".into()),
+                initrd: Some("/k/i".into()),
+                append: Some("quiet".into()),
+                mem_mib: 1024,
+                smp: 2,
+                ..SdcardOptions::new(PiBoard::Rpi5, "/c".into())
+            }
+        );
+        assert_eq!(
+            sdcard("sdcard --board rpi4 --out /c --append x")
+                .append
+                .as_deref(),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn sdcard_refusals_say_what_to_do() {
+        assert!(error("sdcard --out /c").contains("needs --board rpi4 or --board rpi5"));
+        assert!(error("sdcard --board rpi4").contains("needs --out DIR"));
+        assert_eq!(
+            error("sdcard --board pi3 --out /c"),
+            "--board must be rpi4 or rpi5, not `pi3`"
+        );
+        assert!(error("sdcard --board raspi4b --out /c").contains("rpi4 or rpi5"));
+        assert_eq!(
+            error("sdcard --board rpi5 --out /c --smp 5"),
+            "--smp 5: the Raspberry Pi 5 has 4 cores, so at most 4 vCPUs"
+        );
+        assert!(error("sdcard --board rpi4 --out /c --smp 0").contains("at least 1"));
+        assert!(error("sdcard --board rpi4 --out /c --mem 1537K").contains("whole number"));
+        assert!(error("sdcard --board rpi4 --out /c --initrd /i").contains("needs --kernel"));
+        assert_eq!(
+            error("sdcard --board rpi4 --out /c --gdb"),
+            "`sdcard` does not take `--gdb`"
+        );
+    }
+
     #[test]
     fn usage_lists_every_option() {
         for option in [
@@ -820,6 +1016,9 @@ mod tests {
             "--quick",
             "--pairs",
             "--out",
+            "--board",
+            "sdcard",
+            "rpi4|rpi5",
         ] {
             assert!(USAGE.contains(option), "usage lacks {option}");
         }

@@ -25,6 +25,7 @@
 //! | [`exec_session`] | the console conversation of `--exec`, as a pure state machine |
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
 //! | [`bench`] | `bench`: Aerie against no hypervisor and Xen, the report |
+//! | [`sdcard`] | `sdcard`: a folder that boots Aerie on a Raspberry Pi 4 or 5 |
 #![forbid(unsafe_code)]
 
 pub mod apt;
@@ -48,6 +49,7 @@ pub mod paths;
 pub mod process;
 pub mod qemu;
 pub mod run;
+pub mod sdcard;
 pub mod serial;
 pub mod setup;
 pub mod test;
@@ -78,6 +80,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Command::Test(options) => test::run(&layout, &options),
         Command::Fixtures => fixtures::run(&layout).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&layout, &options),
+        Command::Sdcard(options) => sdcard::run(&layout, &options).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|error| {
         eprintln!("xtask: {error}");

@@ -250,6 +250,10 @@ pub fn qemu_args(
             ),
             "-device".into(),
             format!("virtio-blk-device,drive=snapshots,serial={SNAPSHOTS_SERIAL}"),
+            // An entropy device for Aerie: the guest's virtio-rng draws on it when
+            // the CPU has no RNDR instruction.
+            "-device".into(),
+            "virtio-rng-device".into(),
         ]);
         args.extend(disk_args(options, true));
     }
@@ -358,7 +362,8 @@ mod tests {
              -serial chardev:console \
              -kernel /t/aerie/aerie.bin -semihosting-config enable=on,target=native \
              -drive file=/t/aerie/snapshots.img,if=none,format=raw,id=snapshots \
-             -device virtio-blk-device,drive=snapshots,serial=aerie-snapshots"
+             -device virtio-blk-device,drive=snapshots,serial=aerie-snapshots \
+             -device virtio-rng-device"
         );
     }
 

@@ -5,3 +5,4 @@ pub mod gicv2;
 pub mod gicv3;
 pub mod pl011;
 pub mod virtio_blk;
+pub mod virtio_rng;

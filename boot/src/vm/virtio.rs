@@ -1,8 +1,8 @@
 //! The guest's virtio-mmio devices: virtio-blk disks backed by the host's own
 //! virtio disks (those `cargo xtask run --disk` marks for the guest), a
 //! virtio-console (`hvc0`, whose output joins the physical console), and a
-//! virtio-rng fed by the CPU's RNDR instruction when the CPU has one (never offered
-//! otherwise: Aerie does not make up entropy).
+//! virtio-rng fed by the CPU's RNDR instruction, or else by the host's own
+//! virtio-rng device (never offered without either: Aerie does not make up entropy).
 //!
 //! A device's work happens when the guest touches its registers (QueueNotify, or
 //! any other access): Aerie then lets the transport process the queues against
@@ -47,18 +47,25 @@ pub struct VirtioSlot {
     pub kind: Kind,
 }
 
-/// Entropy from the CPU's random number instruction (FEAT_RNG: `RNDR`).
+/// Real entropy: the CPU's random number instruction (FEAT_RNG: `RNDR`) when it
+/// has one, else the host's own virtio-rng device.
 pub struct RndrSource;
 
 impl RndrSource {
-    /// Whether the CPU implements RNDR (ID_AA64ISAR0_EL1.RNDR, bits [63:60]).
+    /// Whether there is a source: RNDR (ID_AA64ISAR0_EL1.RNDR, bits [63:60]) or a
+    /// host entropy device.
     pub fn available() -> bool {
         crate::arch::cpu::has_random_number_instruction()
+            || crate::virtio_probe::HOST_RNG.lock().is_some()
     }
 }
 
 impl EntropySource for RndrSource {
     fn fill(&mut self, buffer: &mut [u8]) -> Result<usize, EntropyError> {
+        if !crate::arch::cpu::has_random_number_instruction() {
+            let mut host = crate::virtio_probe::HOST_RNG.lock();
+            return Ok(host.as_mut().and_then(|rng| rng.fill(buffer)).unwrap_or(0));
+        }
         let mut filled = 0;
         for chunk in buffer.chunks_mut(8) {
             match crate::arch::cpu::random_number() {

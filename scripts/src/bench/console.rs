@@ -84,8 +84,12 @@ pub fn capture(qemu: &mut Command, until: &Until, timeout: Duration) -> Result<C
     let _ = child.kill();
     let _ = child.wait();
     let mut capture = result;
-    // QEMU's own complaints (stderr) go at the end of the transcript.
+    // QEMU's own complaints (stderr) go at the end of the transcript, on lines of
+    // their own.
     while let Ok((_, bytes)) = errors.try_recv() {
+        if !capture.console.is_empty() && !capture.console.ends_with('\n') {
+            capture.console.push('\n');
+        }
         capture.console.push_str(&String::from_utf8_lossy(&bytes));
     }
     Ok(capture)

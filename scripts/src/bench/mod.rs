@@ -15,17 +15,19 @@
 //! | [`json`] | writing JSON |
 //! | [`machine`] | the host, QEMU, the guest's packages, the commit, the date |
 //!
-//! What is measured (`--quick`: one round, the first table's 1-vCPU row and the
-//! micro-benchmark only, for CI):
+//! What is measured (`--quick`: one round of the first table's 1-vCPU row, without
+//! Xen, and the micro-benchmark on bare QEMU and Aerie, for CI):
 //!
 //! 1. Linux boot to userspace, wall clock: from QEMU's start to the default guest's
 //!    `aerie-guest: ready` line, with 1 and 2 vCPUs.
 //! 2. The same boots under `-icount shift=0,sleep=off`: the guest's own clock at the
 //!    kernel's `Run /init as init process` log line (read with `dmesg` once the shell
 //!    is up), which counts instructions executed since the kernel started its clock.
-//! 3. Exit costs: the micro-benchmark test guest (`tests/guests/src/bin/bench.rs`)
-//!    under icount, on bare QEMU and under Aerie.
-//! 4. Footprint: the image's size and the RAM Aerie keeps (its hardware summary).
+//! 3. virtio-blk throughput: `dd` with direct I/O in the guest, on QEMU's
+//!    virtio-blk directly and through Aerie's.
+//! 4. Exit costs: the micro-benchmark test guest (`tests/guests/src/bin/bench.rs`)
+//!    under icount, on bare QEMU, under Aerie and under Xen (as a dom0less domU).
+//! 5. Footprint: the image's size and the RAM Aerie keeps (its hardware summary).
 
 pub mod console;
 pub mod json;
@@ -108,6 +110,7 @@ struct Plan {
     vcpus: Vec<u32>,
     systems: Vec<System>,
     icount_boot: bool,
+    disk: bool,
 }
 
 impl Plan {
@@ -118,6 +121,7 @@ impl Plan {
                 vcpus: vec![1],
                 systems: vec![System::None, System::Aerie],
                 icount_boot: false,
+                disk: false,
             }
         } else {
             Self {
@@ -125,6 +129,7 @@ impl Plan {
                 vcpus: vec![1, 2],
                 systems: vec![System::None, System::Aerie, System::Xen],
                 icount_boot: true,
+                disk: true,
             }
         }
     }
@@ -161,7 +166,14 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
     let work = layout.aerie_dir().join("bench");
     std::fs::create_dir_all(&work).context(|| format!("cannot create {}", work.display()))?;
     let snapshots = work.join("snapshots.img");
-    run::ensure_sparse_disk(&snapshots, 256 << 20)?;
+    run::ensure_sparse_disk(&snapshots, DISK_BYTES)?;
+    // The guest's disk is written out in full (zeros), so that every system reads
+    // allocated blocks from the host's page cache rather than holes.
+    let disk = work.join("disk.img");
+    if plan.disk {
+        std::fs::write(&disk, vec![0u8; DISK_BYTES as usize])
+            .context(|| format!("cannot write {}", disk.display()))?;
+    }
 
     let built = image::build(layout, Profile::Release)?;
     let image_bytes = std::fs::metadata(&built.image)
@@ -201,6 +213,7 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
         image: built.image.clone(),
         snapshots: snapshots.clone(),
         xen: xen.as_ref().map(|xen| xen.binary.clone()),
+        disk,
     };
     let flat = guests.dir.join("bench.bin");
     let mut micro = MicroGuest {
@@ -245,6 +258,11 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
                 }
             }
         }
+        if plan.disk {
+            for &system in &plan.systems {
+                samples.disk(&linux, system);
+            }
+        }
         for &system in &micro_systems {
             samples.micro(&micro, system);
         }
@@ -253,6 +271,9 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
     let mut tables = vec![boot_table(&plan, &samples, false)];
     if plan.icount_boot {
         tables.push(boot_table(&plan, &samples, true));
+    }
+    if plan.disk {
+        tables.push(disk_table(&plan, &samples));
     }
     let micro_runs: Vec<_> = micro_systems
         .iter()
@@ -328,7 +349,7 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
         machine: machine_facts,
         goals: tables::goals(&tables, image_bytes, memory.map(|memory| memory.image_span)),
         tables,
-        not_yet: not_yet_measurable(),
+        not_yet: not_yet_measurable(plan.disk),
         notes,
         commands: commands(layout.root(), &plan, &linux, &micro, &micro_systems),
         failures: samples.failures.clone(),
@@ -555,27 +576,68 @@ fn static_notes() -> Vec<String> {
     ]
 }
 
-/// The rows issue 8 asks for that the landed features do not allow yet.
-fn not_yet_measurable() -> Vec<(String, String)> {
-    vec![
-        (
-            "virtio-blk read and write throughput (guest `dd`, direct I/O) vs QEMU's own \
-             virtio-blk"
-                .to_string(),
-            "not yet measurable: Aerie gives its guest no virtio-blk device yet (issue 5, \
-             \"virtio-mmio devices for the guest: block, console and entropy, backed by real \
-             host disks\")."
-                .to_string(),
-        ),
-        (
-            "snapshot and restore time and size (idle and memory-filled 256 MiB guest) vs \
+/// The rows issue 8 asks for that the landed features do not allow yet (or, for
+/// virtio-blk, that a `--quick` run leaves out).
+fn not_yet_measurable(disk_measured: bool) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    if !disk_measured {
+        rows.push((
+            "virtio-blk read and write throughput".to_string(),
+            "not measured in a `--quick` run (the full run measures it).".to_string(),
+        ));
+    }
+    rows.extend([(
+        "snapshot and restore time and size (idle and memory-filled 256 MiB guest) vs \
              QEMU's migration to a file"
-                .to_string(),
-            "not yet measurable: snapshots do not exist yet (issue 6, \"Snapshot a running \
+            .to_string(),
+        "not yet measurable: snapshots do not exist yet (issue 6, \"Snapshot a running \
              guest to a virtio disk and restore it, on the same or a fresh boot\")."
-                .to_string(),
-        ),
-    ]
+            .to_string(),
+    )]);
+    rows
+}
+
+/// The size of the bench's disks (the guest's and Aerie's snapshot disk).
+const DISK_BYTES: u64 = 256 << 20;
+
+fn disk_table(plan: &Plan, samples: &Samples) -> Table {
+    let rows: Vec<RowSamples> = [("read", &samples.disk_read), ("write", &samples.disk_write)]
+        .into_iter()
+        .map(|(name, list)| RowSamples {
+            name: format!("{name} {} MiB, 1 MiB blocks, direct I/O", runs::DISK_MIB),
+            series: plan
+                .systems
+                .iter()
+                .map(|&system| Series {
+                    system,
+                    samples: list.series((system, runs::DISK_VCPUS)),
+                })
+                .collect(),
+            note: None,
+        })
+        .collect();
+    tables::table(
+        Heading {
+            id: "virtio-blk",
+            title: "virtio-blk throughput, wall clock".into(),
+            about: format!(
+                "The guest (1 vCPU) reads {mib} MiB from its virtio-blk disk `/dev/vda` with \
+                 `dd iflag=direct`, then writes {mib} MiB to it with `oflag=direct`, each timed \
+                 with the kernel's monotonic clock (`/proc/timer_list`). The disk is the same \
+                 256 MiB raw file on the host (target/aerie/bench/disk.img) behind QEMU's \
+                 virtio-blk-device: the guest drives it directly without a hypervisor and as \
+                 Xen's dom0, and through Aerie's emulated virtio-blk under Aerie (Aerie's \
+                 own driver forwards the requests to QEMU's device).",
+                mib = runs::DISK_MIB
+            ),
+            unit: "MiB/s",
+            decimals: 0,
+            columns: plan.systems.iter().map(|s| s.label().to_string()).collect(),
+            shorts: plan.systems.iter().map(|s| s.short()).collect(),
+            ratios: (1..plan.systems.len()).map(|column| (column, 0)).collect(),
+        },
+        &rows,
+    )
 }
 
 /// The exact commands, one per configuration (2 vCPUs where the rows have both).
@@ -610,8 +672,42 @@ fn commands(
                     ""
                 }
             ),
-            systems::shown(&systems::linux(linux, system, vcpus, false), root),
+            systems::shown(
+                &systems::linux(
+                    linux,
+                    system,
+                    systems::LinuxRun {
+                        smp: vcpus,
+                        icount: false,
+                        disk: false,
+                    },
+                ),
+                root,
+            ),
         ));
+    }
+    if plan.disk {
+        for &system in &plan.systems {
+            commands.push((
+                format!(
+                    "virtio-blk, {} (then typed in the guest's shell: `{}`)",
+                    system.label(),
+                    parse::disk_command(runs::DISK_MIB).replace('\n', "; ")
+                ),
+                systems::shown(
+                    &systems::linux(
+                        linux,
+                        system,
+                        systems::LinuxRun {
+                            smp: runs::DISK_VCPUS,
+                            icount: false,
+                            disk: true,
+                        },
+                    ),
+                    root,
+                ),
+            ));
+        }
     }
     for &system in micro_systems {
         commands.push((

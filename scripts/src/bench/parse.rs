@@ -23,6 +23,38 @@ pub fn printk_time_of(text: &str, message: &str) -> Option<f64> {
         .find_map(printk_seconds)
 }
 
+/// The shell command of the virtio-blk rows: `dd` reads `mib` MiB from `/dev/vda`
+/// and then writes as much to it, 1 MiB blocks, direct I/O (`O_DIRECT`: no page
+/// cache), each timed with the kernel's monotonic clock in nanoseconds (`now at`
+/// of `/proc/timer_list`: busybox's `date` has no `%N` and its `dd` prints no
+/// timing). Prints `aerie-disk read NS` and `aerie-disk write NS`, or
+/// `aerie-disk read failed`.
+pub fn disk_command(mib: u64) -> String {
+    format!(
+        "t() {{ grep -m1 'now at' /proc/timer_list | cut -d' ' -f3; }}\n\
+         s=$(t); if dd if=/dev/vda of=/dev/null bs=1M count={mib} iflag=direct 2>/dev/null; \
+         then e=$(t); echo {DISK_PREFIX} read $((e-s)); else echo {DISK_PREFIX} read failed; fi\n\
+         s=$(t); if dd if=/dev/zero of=/dev/vda bs=1M count={mib} oflag=direct 2>/dev/null; \
+         then e=$(t); echo {DISK_PREFIX} write $((e-s)); else echo {DISK_PREFIX} write failed; fi"
+    )
+}
+
+/// What the lines of [`disk_command`] start with.
+const DISK_PREFIX: &str = "aerie-disk";
+
+/// The nanoseconds of the read and the write in [`disk_command`]'s output.
+pub fn disk_nanoseconds(output: &str) -> (Option<u64>, Option<u64>) {
+    let find = |what: &str| {
+        output.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next()? == DISK_PREFIX && words.next()? == what)
+                .then(|| words.next()?.parse().ok())
+                .flatten()
+        })
+    };
+    (find("read"), find("write"))
+}
+
 /// What the micro-benchmark guest (`tests/guests/src/bin/bench.rs`) reported.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GuestResults {
@@ -248,6 +280,23 @@ mod tests {
             printk_time_of(echoed, "Run /init as init process"),
             Some(3.25)
         );
+    }
+
+    #[test]
+    fn disk_transfers() {
+        let command = disk_command(64);
+        assert!(command.contains("dd if=/dev/vda of=/dev/null bs=1M count=64 iflag=direct"));
+        assert!(command.contains("dd if=/dev/zero of=/dev/vda bs=1M count=64 oflag=direct"));
+        assert!(command.contains("echo aerie-disk read $((e-s))"));
+        assert_eq!(
+            disk_nanoseconds("aerie-disk read 193887536\naerie-disk write 240215968\n"),
+            (Some(193_887_536), Some(240_215_968))
+        );
+        assert_eq!(
+            disk_nanoseconds("aerie-disk read failed\naerie-disk write 5\n"),
+            (None, Some(5))
+        );
+        assert_eq!(disk_nanoseconds(""), (None, None));
     }
 
     #[test]

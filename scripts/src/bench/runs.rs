@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::console::{self, Capture, Until};
 use super::parse::{self, GuestResults};
-use super::systems::{self, LinuxGuest, MicroGuest, System};
+use super::systems::{self, LinuxGuest, LinuxRun, MicroGuest, System};
 use crate::error::Error;
 use crate::initramfs::READY_MARKER;
 
@@ -19,6 +19,13 @@ const MICRO_TIMEOUT: Duration = Duration::from_secs(180);
 /// The kernel's last log line before it runs `/init` (init/main.c,
 /// `run_init_process`).
 pub const INIT_MESSAGE: &str = "Run /init as init process";
+/// How long a disk run (boot, two transfers) may take.
+const DISK_TIMEOUT: Duration = Duration::from_secs(240);
+/// The vCPUs of the disk rows.
+pub const DISK_VCPUS: u32 = 1;
+/// MiB each transfer of the disk rows moves.
+pub const DISK_MIB: u64 = 64;
+
 /// The micro-benchmark guest's last line.
 const GUEST_DONE: &str = "aerie-bench: done";
 
@@ -55,6 +62,10 @@ pub struct Samples {
     pub wall: BootSamples,
     /// Seconds of guest time at the kernel's `Run /init`.
     pub icount: BootSamples,
+    /// virtio-blk read throughput, MiB/s, by system (vCPUs: [`DISK_VCPUS`]).
+    pub disk_read: BootSamples,
+    /// virtio-blk write throughput, likewise.
+    pub disk_write: BootSamples,
     /// The micro-benchmark's results, by system, one per round.
     pub micro: Vec<(System, Vec<Option<GuestResults>>)>,
     /// The console of the first Aerie boot (its hardware summary).
@@ -89,7 +100,15 @@ impl Samples {
         let what = format!("{}, {}, wall-clock boot", system.label(), vcpus_name(vcpus));
         let until = Until::Marker(READY_MARKER);
         let value = match console::capture(
-            &mut systems::linux(linux, system, vcpus, false),
+            &mut systems::linux(
+                linux,
+                system,
+                LinuxRun {
+                    smp: vcpus,
+                    icount: false,
+                    disk: false,
+                },
+            ),
             &until,
             BOOT_TIMEOUT,
         ) {
@@ -123,7 +142,15 @@ impl Samples {
             command: format!("dmesg | grep '{INIT_MESSAGE}'"),
         };
         let value = match console::capture(
-            &mut systems::linux(linux, system, vcpus, true),
+            &mut systems::linux(
+                linux,
+                system,
+                LinuxRun {
+                    smp: vcpus,
+                    icount: true,
+                    disk: false,
+                },
+            ),
             &until,
             ICOUNT_TIMEOUT,
         ) {
@@ -154,6 +181,57 @@ impl Samples {
             eprintln!("bench:   {what}: {:.3} ms of guest time", seconds * 1e3);
         }
         self.icount.push((system, vcpus), value);
+    }
+
+    /// Boots the Linux guest on `system` with the bench disk as `/dev/vda` and records
+    /// the throughput of a direct-I/O read and write of [`DISK_MIB`] with `dd`.
+    pub fn disk(&mut self, linux: &LinuxGuest, system: System) {
+        let what = format!("{}, virtio-blk", system.label());
+        let until = Until::Command {
+            marker: READY_MARKER,
+            command: parse::disk_command(DISK_MIB),
+        };
+        let run = LinuxRun {
+            smp: DISK_VCPUS,
+            icount: false,
+            disk: true,
+        };
+        let (read, write) = match console::capture(
+            &mut systems::linux(linux, system, run),
+            &until,
+            DISK_TIMEOUT,
+        ) {
+            Ok(capture) if capture.complete(&until) => {
+                let output = capture
+                    .command_output
+                    .as_ref()
+                    .map_or("", |(text, _)| text.as_str());
+                let (read, write) = parse::disk_nanoseconds(output);
+                if read.is_none() || write.is_none() {
+                    let failure = format!("{what}: the transfers did not finish: {output:?}");
+                    eprintln!("bench: {failure}");
+                    self.failures.push(failure);
+                }
+                let rate = |ns: Option<u64>| {
+                    ns.filter(|ns| *ns > 0)
+                        .map(|ns| DISK_MIB as f64 / (ns as f64 / 1e9))
+                };
+                (rate(read), rate(write))
+            }
+            Ok(capture) => {
+                self.failed(what.clone(), &capture);
+                (None, None)
+            }
+            Err(error) => {
+                self.start_failed(what.clone(), &error);
+                (None, None)
+            }
+        };
+        if let (Some(read), Some(write)) = (read, write) {
+            eprintln!("bench:   {what}: read {read:.0} MiB/s, write {write:.0} MiB/s");
+        }
+        self.disk_read.push((system, DISK_VCPUS), read);
+        self.disk_write.push((system, DISK_VCPUS), write);
     }
 
     /// Runs the micro-benchmark guest on `system` (bare QEMU for

@@ -84,11 +84,28 @@ pub struct LinuxGuest {
     pub snapshots: PathBuf,
     /// Xen, when it is part of the run.
     pub xen: Option<PathBuf>,
+    /// The raw disk the virtio-blk rows give the guest.
+    pub disk: PathBuf,
 }
 
-/// The command that boots the Linux guest on `system` with `smp` vCPUs.
-pub fn linux(guest: &LinuxGuest, system: System, smp: u32, icount: bool) -> Command {
-    let options = run_options(smp, LINUX_MEM_MIB, &guest.snapshots);
+/// What a Linux run needs beside the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinuxRun {
+    /// vCPUs.
+    pub smp: u32,
+    /// Under `-icount shift=0,sleep=off`.
+    pub icount: bool,
+    /// With [`LinuxGuest::disk`] as the guest's virtio-blk disk (`/dev/vda`).
+    pub disk: bool,
+}
+
+/// The command that boots the Linux guest on `system` as `run` says.
+pub fn linux(guest: &LinuxGuest, system: System, run: LinuxRun) -> Command {
+    let LinuxRun { smp, icount, disk } = run;
+    let mut options = run_options(smp, LINUX_MEM_MIB, &guest.snapshots);
+    if disk {
+        options.disks = vec![guest.disk.clone()];
+    }
     let mut args = match system {
         System::None => no_hyp::qemu_args(&options, &guest.files, Serial::Piped),
         System::Aerie => run::qemu_args(
@@ -147,6 +164,8 @@ fn xen_args(guest: &LinuxGuest, options: &RunOptions) -> Vec<String> {
         initrd,
         &xen::dom0_cmdline(cmdline),
     ));
+    // dom0 drives QEMU's virtio-blk itself, as the guest does without a hypervisor.
+    args.extend(run::disk_args(options, false));
     args.extend(run::exec_args(options));
     args
 }
@@ -274,6 +293,15 @@ mod tests {
             image: "/w/target/aerie/aerie.bin".into(),
             snapshots: "/w/target/aerie/bench/snapshots.img".into(),
             xen: Some("/w/target/aerie/xen/xen".into()),
+            disk: "/w/target/aerie/bench/disk.img".into(),
+        }
+    }
+
+    fn plain(smp: u32, icount: bool) -> LinuxRun {
+        LinuxRun {
+            smp,
+            icount,
+            disk: false,
         }
     }
 
@@ -284,9 +312,9 @@ mod tests {
     #[test]
     fn the_three_systems_share_the_machine() {
         let guest = linux_guest();
-        let none = args(&linux(&guest, System::None, 2, false));
-        let aerie = args(&linux(&guest, System::Aerie, 2, false));
-        let xen = args(&linux(&guest, System::Xen, 2, true));
+        let none = args(&linux(&guest, System::None, plain(2, false)));
+        let aerie = args(&linux(&guest, System::Aerie, plain(2, false)));
+        let xen = args(&linux(&guest, System::Xen, plain(2, true)));
         for command in [&none, &aerie, &xen] {
             assert!(
                 command.starts_with("qemu-system-aarch64 -M virt,"),
@@ -324,6 +352,26 @@ mod tests {
         ), "{xen}");
         assert!(xen.ends_with(" -icount shift=0,sleep=off"), "{xen}");
         assert!(!none.contains("icount"));
+        assert!(
+            !none.contains("disk.img") && !aerie.contains("disk.img") && !xen.contains("disk.img")
+        );
+    }
+
+    #[test]
+    fn the_disk_rows_give_every_system_the_same_disk() {
+        let guest = linux_guest();
+        let run = LinuxRun {
+            disk: true,
+            ..plain(1, false)
+        };
+        let drive = "-drive file=target/aerie/bench/disk.img,if=none,format=raw,id=disk0";
+        for system in [System::None, System::Aerie, System::Xen] {
+            let command = args(&linux(&guest, system, run));
+            assert!(command.contains(drive), "{command}");
+        }
+        // Under Aerie the disk carries the serial that hands it to the guest.
+        assert!(args(&linux(&guest, System::Aerie, run)).contains("serial=aerie-disk0"));
+        assert!(!args(&linux(&guest, System::None, run)).contains("serial="));
     }
 
     #[test]

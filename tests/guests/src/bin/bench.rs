@@ -3,7 +3,7 @@
 //! makes expensive, and prints one line per result for xtask to read:
 //!
 //! ```text
-//! aerie-bench: host=aerie cpus=2 frequency=62500000
+//! aerie-bench: host=aerie frequency=62500000
 //! aerie-bench: row=hvc-psci-version iterations=20000 ticks=123456
 //! aerie-bench: skip=mmio-testdev-id reason=no-test-device
 //! aerie-bench: done
@@ -27,10 +27,10 @@
 //!
 //! - under Aerie (x0 holds Aerie's device tree): output through Aerie's DEBUG_WRITE
 //!   hypercall, end through EXIT;
-//! - under another hypervisor: Xen, as a dom0less domU (a device tree, but no
-//!   answer to Aerie's CALL_UID hypercall; host `peer`): output through the emulated SBSA UART Xen gives the
-//!   domain (`vpl011`), end through PSCI SYSTEM_OFF (the domain stops; xtask stops
-//!   QEMU once it has read `done`);
+//! - under another hypervisor (a device tree, but no answer to Aerie's CALL_UID
+//!   hypercall; host `peer`): Xen, as a dom0less domU. Output through the emulated
+//!   SBSA UART Xen gives the domain (`vpl011`), end through PSCI SYSTEM_OFF (the
+//!   domain stops; xtask stops QEMU once it has read `done`);
 //! - on QEMU without a hypervisor ("bare": `-kernel bench` as an ELF, which QEMU
 //!   loads at its link address and enters at EL1 with x0 = 0, and no device tree):
 //!   output by polling the PL011 at 0x0900_0000, end through PSCI SYSTEM_OFF, which
