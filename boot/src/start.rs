@@ -57,6 +57,7 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     if let Some(psci) = platform.psci {
         crate::psci::set_conduit(psci.conduit);
     }
+    route_console_pins(&platform);
     check_gic(&platform);
 
     let image = ImageLayout::current();
@@ -250,6 +251,19 @@ fn init_host_gic(platform: &Platform<'_>) {
     }
     if uart_spi.is_some() {
         crate::console::enable_receive_interrupts();
+    }
+}
+
+/// On a Raspberry Pi 4, routes UART0 (the console PL011) to GPIO 14/15, in case the
+/// firmware left the pins to the mini UART.
+fn route_console_pins(platform: &Platform<'_>) {
+    let Some(gpio) = platform.broadcom_gpio else {
+        return;
+    };
+    if platform.uart.registers.start() == gpio.start() + crate::drivers::bcm_gpio::UART0_OFFSET {
+        // SAFETY: the device tree names this the Broadcom GPIO controller; the MMU
+        // is still off, so its registers are accessible, and only this CPU runs.
+        unsafe { crate::drivers::bcm_gpio::route_uart0(gpio.start() as usize) };
     }
 }
 

@@ -333,6 +333,9 @@ pub struct Platform<'a> {
     pub chosen: Chosen<'a>,
     /// Things skipped while parsing.
     pub notes: ArrayVec<Note, 8>,
+    /// The Broadcom GPIO controller of a Raspberry Pi (BCM2711/BCM2835 family), whose
+    /// pin functions route the PL011 to the header pins.
+    pub broadcom_gpio: Option<Range>,
 }
 
 impl<'a> Platform<'a> {
@@ -419,6 +422,7 @@ struct Found<'a> {
     virtio: ArrayVec<(Range, Option<RawInterrupts<'a>>), MAX_VIRTIO_SLOTS>,
     chosen: Chosen<'a>,
     notes: ArrayVec<Note, 8>,
+    broadcom_gpio: Option<Range>,
 }
 
 /// Compatible strings of GICv2 implementations (all may have the virtualization
@@ -454,6 +458,7 @@ impl<'a> Found<'a> {
             virtio: ArrayVec::new(),
             chosen: Chosen::default(),
             notes: ArrayVec::new(),
+            broadcom_gpio: None,
         };
         // `/chosen` usually comes last in the tree, but the UART nodes before it
         // need to know whether they are the console.
@@ -549,6 +554,7 @@ impl<'a> Found<'a> {
             virtio_mmio,
             chosen: self.chosen,
             notes: self.notes,
+            broadcom_gpio: self.broadcom_gpio,
         })
     }
 }
@@ -938,6 +944,16 @@ fn visit<'a>(
     }
     if compatible_with(node, |c| c == "arm,armv8-timer" || c == "arm,armv7-timer").is_some() {
         found.timer = raw_interrupts;
+        return Ok(());
+    }
+    if compatible_with(node, |c| {
+        c == "brcm,bcm2711-gpio" || c == "brcm,bcm2835-gpio"
+    })
+    .is_some()
+    {
+        if found.broadcom_gpio.is_none() {
+            found.broadcom_gpio = reg_ranges(node, ancestors).and_then(|r| r.first().copied());
+        }
         return Ok(());
     }
     if compatible_with(node, |c| c == "virtio,mmio").is_some() {

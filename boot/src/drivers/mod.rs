@@ -1,5 +1,6 @@
 //! Drivers for the physical devices Aerie itself uses.
 
+pub mod bcm_gpio;
 pub mod gic;
 pub mod gicv2;
 pub mod gicv3;

@@ -135,6 +135,8 @@ fn raspberry_pi_4_translates_bus_addresses() {
         other => panic!("expected a GIC-400, got {other:?}"),
     }
     assert_eq!(platform.memory.first().map(Range::start), Some(0));
+    // The GPIO controller, behind the same bus translation (0x7e200000 -> 0xfe200000).
+    assert_eq!(platform.broadcom_gpio.map(|r| r.start()), Some(0xfe20_0000));
     assert!(platform.reserved.iter().any(|r| r.name == "memreserve"));
 }
 
