@@ -12,6 +12,7 @@
 //! | Ctrl-A h | print the escape keys |
 //! | Ctrl-A c | enter Aerie's console (a prompt, `aerie> `); again to leave it |
 //! | Ctrl-A s | print statistics |
+//! | Ctrl-A v | typed input to the guest's `hvc0` (virtio-console), or back to its UART |
 //! | Ctrl-A Ctrl-A | send one Ctrl-A to the guest |
 //!
 //! At Aerie's prompt the commands are `help`, `stats`, `quit` and `resume` (see
@@ -58,6 +59,7 @@ Aerie console keys (Ctrl-A, then the key):
   Ctrl-A h       this help
   Ctrl-A c       Aerie's console (again to return to the guest)
   Ctrl-A s       statistics
+  Ctrl-A v       typed input to the guest's hvc0 (virtio-console), or back to its UART
   Ctrl-A Ctrl-A  send Ctrl-A to the guest
 ";
 
@@ -88,15 +90,19 @@ pub enum ConsoleKey {
     Console,
     /// `s`: print statistics.
     Stats,
+    /// `v`: send typed input to the guest's other console (virtio-console, `hvc0`),
+    /// or back to its UART.
+    SwitchInput,
 }
 
 impl ConsoleKey {
     /// Every key, in the order of [`ESCAPE_HELP`].
-    pub const ALL: [ConsoleKey; 4] = [
+    pub const ALL: [ConsoleKey; 5] = [
         ConsoleKey::Quit,
         ConsoleKey::Help,
         ConsoleKey::Console,
         ConsoleKey::Stats,
+        ConsoleKey::SwitchInput,
     ];
 
     /// The letter typed after Ctrl-A (either case is accepted).
@@ -106,6 +112,7 @@ impl ConsoleKey {
             ConsoleKey::Help => b'h',
             ConsoleKey::Console => b'c',
             ConsoleKey::Stats => b's',
+            ConsoleKey::SwitchInput => b'v',
         }
     }
 
@@ -369,6 +376,9 @@ pub enum Action {
     /// At the prompt, a line that is not a command: print a new line, the message
     /// and [`PROMPT`].
     Unknown(UnknownCommand),
+    /// Ctrl-A v: typed bytes go to the guest's other console from now on (and back
+    /// on the next Ctrl-A v).
+    SwitchInput,
 }
 
 /// Aerie's console: the escape decoder, the mode and the prompt's line. `boot/`
@@ -407,6 +417,7 @@ impl Console {
             Input::UnknownKey(key) => Action::UnknownKey(key),
             Input::Command(ConsoleKey::Help) => Action::EscapeHelp,
             Input::Command(ConsoleKey::Stats) => Action::Run(ConsoleCommand::Stats),
+            Input::Command(ConsoleKey::SwitchInput) => Action::SwitchInput,
             Input::Command(ConsoleKey::Quit) => Action::Run(ConsoleCommand::Quit),
             Input::Command(ConsoleKey::Console) => match self.mode {
                 Mode::Guest => {
@@ -762,5 +773,13 @@ mod tests {
             let _ = console.input(state.to_le_bytes()[0]);
             assert!(console.line().len() <= LINE_CAPACITY);
         }
+    }
+
+    #[test]
+    fn ctrl_a_v_switches_the_input_console() {
+        let mut console = Console::new();
+        assert_eq!(console.input(ESCAPE), Action::None);
+        assert_eq!(console.input(b'v'), Action::SwitchInput);
+        assert_eq!(console.input(b'a'), Action::ToGuest(b'a'));
     }
 }

@@ -1,6 +1,7 @@
 //! The interactive console as a user meets it: `cargo xtask run` boots Linux under
-//! Aerie; typed lines reach the guest's shell; Ctrl-A c opens Aerie's console, whose
-//! `stats` shows per-vCPU exits; Ctrl-A x powers the machine off (exit 0).
+//! Aerie; typed lines reach the guest's shell; Ctrl-A v sends input to the guest's
+//! hvc0 and back; Ctrl-A c opens Aerie's console, whose `stats` shows per-vCPU
+//! exits; Ctrl-A x powers the machine off (exit 0).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -99,6 +100,15 @@ fn typing_reaches_the_shell_and_ctrl_a_opens_aeries_console() {
     std::thread::sleep(Duration::from_secs(1));
     session.type_keys(b"echo typed-$((6*7))\r");
     session.expect("typed-42");
+    // Ctrl-A v sends typed input to hvc0 (the virtio-console) instead.
+    session.type_keys(b"(read line < /dev/hvc0; echo got-$line) &\r");
+    std::thread::sleep(Duration::from_secs(1));
+    session.type_keys(b"\x01v");
+    session.expect("typed input now goes to the guest's hvc0");
+    session.type_keys(b"via-hvc0\r");
+    session.expect("got-via-hvc0");
+    session.type_keys(b"\x01v");
+    session.expect("typed input now goes to the guest's UART");
     session.type_keys(b"\x01c");
     session.expect("Aerie console");
     session.type_keys(b"stats\r");

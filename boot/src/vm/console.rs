@@ -10,6 +10,7 @@ use aerie_hyp::console::{
     RESUMED,
 };
 use arrayvec::ArrayVec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The console's state (escape decoder, mode, prompt line).
 static CONSOLE: spin::Mutex<Console> = spin::Mutex::new(Console::new());
@@ -22,16 +23,31 @@ const PENDING_CAPACITY: usize = 4096;
 static PENDING: spin::Mutex<ArrayVec<u8, PENDING_CAPACITY>> =
     spin::Mutex::new(ArrayVec::new_const());
 
+/// Set while typed input goes to the guest's virtio-console (`hvc0`) instead of its
+/// UART (Ctrl-A v toggles).
+static TO_HVC0: AtomicBool = AtomicBool::new(false);
+
 /// Reads everything the host UART received and acts on it.
 pub fn receive(vm: &Vm) {
+    let mut hvc0 = ArrayVec::<u8, 64>::new();
     while let Some(byte) = crate::console::read_byte() {
         let action = CONSOLE.lock().input(byte);
         match action {
+            Action::ToGuest(byte) if TO_HVC0.load(Ordering::Relaxed) => {
+                if hvc0.try_push(byte).is_err() {
+                    super::virtio::console_input(vm, &hvc0);
+                    hvc0.clear();
+                    let _ = hvc0.try_push(byte);
+                }
+            }
             Action::ToGuest(byte) => {
                 let _ = PENDING.lock().try_push(byte);
             }
             other => act(vm, other),
         }
+    }
+    if !hvc0.is_empty() {
+        super::virtio::console_input(vm, &hvc0);
     }
     refill(vm);
 }
@@ -88,6 +104,15 @@ fn act(vm: &Vm, action: Action) {
             print!("\n{unknown}\n{PROMPT}");
         }
         Action::Run(command) => run(vm, command),
+        Action::SwitchInput => {
+            let to_hvc0 = !TO_HVC0.fetch_xor(true, Ordering::Relaxed);
+            let target = if to_hvc0 {
+                "the guest's hvc0 (virtio-console)"
+            } else {
+                "the guest's UART"
+            };
+            println!("\nAerie: typed input now goes to {target} (Ctrl-A v to switch)");
+        }
     }
 }
 

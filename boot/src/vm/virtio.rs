@@ -173,6 +173,28 @@ fn run<D: aerie_devices::virtio::VirtioDevice>(
     (transport.interrupt_level(), transport.take_fault())
 }
 
+/// Hands typed bytes to the guest's virtio-console (what does not fit its input
+/// buffer is dropped, like a full UART), then lets it deliver them.
+pub fn console_input(vm: &Vm, bytes: &[u8]) {
+    let Some(slot) = vm
+        .virtio
+        .iter()
+        .find(|slot| slot.kind == Kind::Console)
+        .copied()
+    else {
+        return;
+    };
+    let level = {
+        let mut bus = vm.bus.lock();
+        let Some(transport) = bus.downcast_mut::<GuestConsole>(slot.device) else {
+            return;
+        };
+        transport.device_mut().push_input(bytes);
+        run(transport, &mut GuestRamMemory(&vm.ram)).0
+    };
+    interrupts::set_line(vm, slot.intid, level);
+}
+
 /// After a guest access to a virtio device's registers: processes its queues and
 /// updates its interrupt line.
 pub fn after_access(vm: &Vm, address: u64) {
