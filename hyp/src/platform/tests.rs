@@ -452,3 +452,45 @@ fn corrupted_fixtures_never_panic() {
         }
     }
 }
+
+/// The Raspberry Pi 5's own device tree (`bcm2712-rpi-5-b.dtb` from Debian's 6.12
+/// arm64 kernel, as `cargo xtask sdcard --board rpi5` copies it): no QEMU model exists,
+/// so this is where the Pi 5 path is checked. The debug UART (uart10) is the console
+/// through an alias, everything sits behind `soc@107c000000`'s ranges, CPUs start
+/// through PSCI over SMC with MPIDRs in Aff1, and the GIC is a GIC-400.
+#[test]
+fn raspberry_pi_5() {
+    let blob = fixture("rpi5-bcm2712-rpi-5-b.dtb");
+    let platform = Platform::parse(&blob).unwrap();
+    assert!(
+        platform.model.contains("Raspberry Pi 5"),
+        "{}",
+        platform.model
+    );
+    assert_eq!(platform.uart.registers.start(), 0x10_7d00_1000);
+    assert!(platform.uart.is_stdout);
+    let mpidrs: Vec<u64> = platform.cpus.iter().map(|c| c.mpidr).collect();
+    assert_eq!(mpidrs, [0x000, 0x100, 0x200, 0x300]);
+    assert!(
+        platform
+            .cpus
+            .iter()
+            .all(|c| c.enable_method == EnableMethod::Psci)
+    );
+    assert_eq!(platform.psci.map(|p| p.conduit), Some(Conduit::Smc));
+    match platform.gic {
+        Gic::V2 {
+            distributor,
+            cpu_interface,
+            hypervisor_interface,
+            virtual_cpu_interface,
+            ..
+        } => {
+            assert_eq!(distributor.start(), 0x10_7fff_9000);
+            assert_eq!(cpu_interface.start(), 0x10_7fff_a000);
+            assert_eq!(hypervisor_interface.start(), 0x10_7fff_c000);
+            assert_eq!(virtual_cpu_interface.start(), 0x10_7fff_e000);
+        }
+        other => panic!("expected a GIC-400, got {other:?}"),
+    }
+}
