@@ -68,7 +68,7 @@ impl Apt {
         for tool in ["apt-get", "apt-cache", "dpkg", "dpkg-deb"] {
             if process::find_on_path(tool).is_none() {
                 return Err(Error::new(format!(
-                    "`{tool}` is not on PATH: fetching Debian's arm64 packages needs APT                      (Debian or Ubuntu)"
+                    "`{tool}` is not on PATH: fetching Debian's arm64 packages needs APT (Debian or Ubuntu)"
                 )));
             }
         }

@@ -24,7 +24,7 @@
 //! | [`exec`] | `run --exec`: run a command in the guest by typing on its console |
 //! | [`exec_session`] | the console conversation of `--exec`, as a pure state machine |
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
-//! | [`bench`] | `bench`: Aerie against no hypervisor and Xen, the report |
+//! | [`mod@bench`] | `bench`: Aerie against no hypervisor and Xen, the report |
 //! | [`sdcard`] | `sdcard`: a folder that boots Aerie on a Raspberry Pi 4 or 5 |
 #![forbid(unsafe_code)]
 

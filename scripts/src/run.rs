@@ -32,7 +32,7 @@ const GDB_PORT: u16 = 1234;
 const POWER_OFF: &str = "poweroff -f";
 
 /// Runs `cargo xtask run`. The exit code is QEMU's, or with `--exec` the command's
-/// (see [`ExecOutcome::exit_code`]).
+/// (see [`crate::exec::ExecOutcome::exit_code`]).
 pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     setup::ensure_qemu()?;
     check_disks(options)?;
@@ -283,7 +283,7 @@ pub fn exec_args(options: &RunOptions) -> Vec<String> {
     }
 }
 
-/// QEMU's arguments for `--gdb`: start halted, gdb server on [`GDB_PORT`].
+/// QEMU's arguments for `--gdb`: start halted, gdb server on port 1234.
 pub fn gdb_args(options: &RunOptions) -> Vec<String> {
     if options.gdb {
         vec!["-S".into(), "-gdb".into(), format!("tcp::{GDB_PORT}")]
