@@ -28,6 +28,7 @@
 //! | [`bundle`] | the guest bundle (kernel, initrd, command line) in a cpio archive |
 //! | [`loader`] | where the kernel, initrd and device tree go in guest RAM |
 //! | [`console`] | the console escape (Ctrl-A) and Aerie's console commands |
+//! | [`snapshot`] | the on-disk snapshot format: two slots, checksummed chunks, zero pages skipped |
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -52,6 +53,7 @@ pub mod mmio;
 pub mod paging;
 pub mod platform;
 pub mod psci;
+pub mod snapshot;
 pub mod stage2;
 pub mod summary;
 pub mod units;

@@ -337,6 +337,7 @@ fn system_register(
         SysReg::ICC_SGI1R_EL1 if !access.is_read => match &vm.vgic {
             Some(vgic) => {
                 let targets = vgic.lock().send_sgi_from_register(vcpu.index, value);
+                interrupts::vgic_changed(vm);
                 if let Ok(targets) = targets {
                     for target in targets.iter() {
                         stats::injected(target, 1);

@@ -11,6 +11,7 @@ use aerie_devices::vgic::Vgic;
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
 use arrayvec::ArrayVec;
+use core::sync::atomic::Ordering;
 
 /// The guest UART's interrupt ID (SPI 1).
 pub const GUEST_UART_INTID: u32 = 32 + guest_layout::UART_SPI;
@@ -22,20 +23,53 @@ const MAX_LIST_REGISTERS: usize = 16;
 /// The guest's EL1 physical timer PPI (INTID 30), emulated by Aerie.
 pub const GUEST_PHYSICAL_TIMER_INTID: u32 = 30;
 
+/// What this vCPU's list registers were last loaded with, and the vGIC generation
+/// the plan was made at. While neither the vGIC (generation) nor the list registers
+/// (the guest acknowledging or ending an interrupt) change, the plan still holds
+/// and the next entry skips the vGIC altogether: most exits (hypercalls, device
+/// accesses) touch no interrupt state.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadedPlan {
+    generation: u64,
+    values: [u64; MAX_LIST_REGISTERS],
+    maintenance: u64,
+}
+
+/// Records that the vGIC's state changed, so that every vCPU makes a new plan.
+pub fn vgic_changed(vm: &Vm) -> u64 {
+    vm.vgic_generation.fetch_add(1, Ordering::AcqRel) + 1
+}
+
 /// Loads the vCPU's deliverable interrupts into the list registers before it runs,
 /// after bringing the emulated physical timer's line up to date.
 pub fn load(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
-    update_physical_timer(vgic, run);
+    update_physical_timer(vm, vgic, run);
     let count = run.list_registers.min(MAX_LIST_REGISTERS);
-    let plan = vgic.lock().flush(run.index, count);
-    for n in 0..count {
-        gic::write_list_register(n, plan.value(n));
+    if let Some(loaded) = run.loaded {
+        if loaded.generation == vm.vgic_generation.load(Ordering::Acquire) {
+            // Nothing changed since this plan: the registers still hold it.
+            gic::enable_virtual_interface(loaded.maintenance);
+            return;
+        }
     }
-    gic::enable_virtual_interface(plan.maintenance_bits());
+    let generation = vgic_changed(vm);
+    let plan = vgic.lock().flush(run.index, count);
+    let mut loaded = LoadedPlan {
+        generation,
+        maintenance: plan.maintenance_bits(),
+        ..LoadedPlan::default()
+    };
+    for (n, value) in loaded.values.iter_mut().enumerate().take(count) {
+        *value = plan.value(n);
+        gic::write_list_register(n, *value);
+    }
+    gic::enable_virtual_interface(loaded.maintenance);
+    run.loaded = Some(loaded);
 }
 
-/// Reads the list registers back after the vCPU stopped running.
+/// Reads the list registers back after the vCPU stopped running; hands them to the
+/// vGIC only if the guest changed them.
 pub fn save(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
     let count = run.list_registers.min(MAX_LIST_REGISTERS);
@@ -44,6 +78,14 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
         *value = gic::read_list_register(n);
     }
     gic::enable_virtual_interface(0);
+    if run
+        .loaded
+        .is_some_and(|loaded| loaded.values[..count] == values[..count])
+    {
+        return;
+    }
+    run.loaded = None;
+    vgic_changed(vm);
     vgic.lock().sync(run.index, &values[..count]);
 }
 
@@ -64,6 +106,7 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
                 let _ = vgic
                     .lock()
                     .set_level(VIRTUAL_TIMER_INTID, Some(run.index), true);
+                vgic_changed(vm);
                 gic::end_of_interrupt(intid);
             }
             HYPERVISOR_TIMER_INTID => {
@@ -94,13 +137,23 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
 /// Sets the emulated EL1 physical timer's interrupt line, and arms Aerie's own EL2
 /// physical timer for its deadline so that a sleeping or running vCPU leaves the
 /// guest when it expires.
-fn update_physical_timer(vgic: &spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>, run: &VcpuRun) {
+fn update_physical_timer(
+    vm: &Vm,
+    vgic: &spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>,
+    run: &mut VcpuRun,
+) {
     let counter = crate::arch::cpu::counter();
     let level = run.timer.interrupt_pending(counter);
+    let deadline = run.timer.deadline();
+    if run.timer_line == Some((level, deadline)) {
+        return;
+    }
+    run.timer_line = Some((level, deadline));
     let _ = vgic
         .lock()
         .set_level(GUEST_PHYSICAL_TIMER_INTID, Some(run.index), level);
-    match run.timer.deadline() {
+    vgic_changed(vm);
+    match deadline {
         Some(deadline) if !level => crate::arch::cpu::arm_hypervisor_timer(deadline),
         _ => crate::arch::cpu::stop_hypervisor_timer(),
     }
@@ -119,7 +172,10 @@ pub fn kick(target: usize) {
 /// Updates the guest UART's interrupt line from the UART model's state, and kicks
 /// any other vCPU that now has an interrupt to take.
 pub fn update_uart_line(vm: &Vm) {
-    set_line(vm, GUEST_UART_INTID, vm.uart_interrupt_level());
+    let level = vm.uart_interrupt_level();
+    if vm.uart_line.swap(level, Ordering::AcqRel) != level {
+        set_line(vm, GUEST_UART_INTID, level);
+    }
 }
 
 /// Sets the level of SPI `intid`, and kicks any other vCPU that now has an
@@ -128,6 +184,7 @@ pub fn set_line(vm: &Vm, intid: u32, level: bool) {
     let Some(vgic) = &vm.vgic else { return };
     let mut vgic = vgic.lock();
     let _ = vgic.set_level(intid, None, level);
+    vgic_changed(vm);
     let waiting: ArrayVec<usize, MAX_CPUS> =
         (0..vgic.vcpus()).filter(|&v| vgic.has_pending(v)).collect();
     drop(vgic);

@@ -55,6 +55,10 @@ pub struct Vm {
     pub uart: DeviceId,
     /// The virtual GIC: a GICv3 on GICv3 hosts, a GICv2 on GICv2 hosts.
     pub vgic: Option<spin::Mutex<Box<dyn Vgic + Send>>>,
+    /// Bumped on every change to the vGIC's state (see `interrupts::vgic_changed`).
+    pub vgic_generation: core::sync::atomic::AtomicU64,
+    /// The guest UART's interrupt line as last given to the vGIC.
+    pub uart_line: core::sync::atomic::AtomicBool,
     /// The host UART's interrupt, when Aerie takes console input from it.
     pub host_uart_intid: Option<u32>,
     /// The guest's virtio-mmio devices, transport 0 first.
@@ -275,6 +279,8 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         bus: spin::Mutex::new(bus),
         uart,
         vgic: vgic.map(spin::Mutex::new),
+        vgic_generation: core::sync::atomic::AtomicU64::new(0),
+        uart_line: core::sync::atomic::AtomicBool::new(false),
         host_uart_intid: config.host_uart_intid,
         virtio,
         psci: spin::Mutex::new(PsciState::new(config.vcpus)),

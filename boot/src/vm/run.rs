@@ -49,6 +49,11 @@ pub struct VcpuRun {
     pub stats: ExitStats,
     /// How many list registers this CPU has (0 without a vGIC).
     pub list_registers: usize,
+    /// What the list registers were last loaded with (see `interrupts::load`).
+    pub loaded: Option<interrupts::LoadedPlan>,
+    /// The emulated physical timer's last line level and deadline given to the vGIC
+    /// and the EL2 timer (recomputed on every entry, acted on when it changes).
+    pub timer_line: Option<(bool, Option<u64>)>,
     /// Debug output not yet printed (an unfinished line).
     line: [u8; DEBUG_LINE],
     line_length: usize,
@@ -136,6 +141,8 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         timer: state.physical_timer,
         stats: ExitStats::default(),
         list_registers,
+        loaded: None,
+        timer_line: None,
         line: [0; DEBUG_LINE],
         line_length: 0,
     };
