@@ -18,6 +18,7 @@ use crate::stop;
 use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo};
+use aerie_hyp::guest_layout;
 use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
 use aerie_hyp::inject::{self, GuestState, Injection};
 use aerie_hyp::mmio::{self, GuestRegisters, MmioResult};
@@ -79,7 +80,6 @@ pub fn handle(
     kind: ExitKind,
     info: &TrapInfo,
 ) -> Flow {
-    vcpu.stats.count(kind, info);
     let decoded = (kind == ExitKind::Synchronous).then(|| Exit::decode(info));
     stats::count(vcpu.index, reason(kind, decoded.as_ref()));
     match kind {
@@ -252,12 +252,7 @@ fn data_abort(
             match result {
                 MmioResult::Done => {
                     registers.pc += INSTRUCTION_SIZE;
-                    super::run::drain_uart(vm);
-                    super::console::refill(vm);
-                    super::virtio::after_access(vm, ipa);
-                    if vm.vgic.is_some() {
-                        interrupts::update_uart_line(vm);
-                    }
+                    after_device_access(vm, ipa);
                 }
                 MmioResult::Unmapped => {
                     UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
@@ -305,6 +300,20 @@ impl mmio::MmioTarget for VgicWindow<'_> {
             .lock()
             .mmio_write(self.vcpu, address, width, value);
         Some(())
+    }
+}
+
+/// What follows a guest access to a device on the bus, for that device only: the
+/// UART's output goes out, waiting input comes in and its line is updated; a virtio
+/// device processes its queues.
+fn after_device_access(vm: &Vm, ipa: u64) {
+    let uart = guest_layout::UART..guest_layout::UART + guest_layout::UART_SIZE;
+    if uart.contains(&ipa) {
+        super::run::drain_uart(vm);
+        super::console::refill(vm);
+        interrupts::update_uart_line(vm);
+    } else {
+        super::virtio::after_access(vm, ipa);
     }
 }
 

@@ -98,7 +98,6 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
         if intid >= SPECIAL_INTIDS {
             return;
         }
-        run.stats.interrupts += 1;
         match intid {
             VIRTUAL_TIMER_INTID => {
                 // Hardware-mapped: drop priority only; the guest's deactivation of

@@ -4,7 +4,7 @@ use super::Vm;
 use super::exits::{self, Flow};
 use super::interrupts;
 use crate::arch::el1_state;
-use crate::arch::guest_entry::{ExitKind, SwitchFrame, enter_guest};
+use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
 use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
 use aerie_devices::pl011::Pl011;
@@ -15,38 +15,12 @@ use core::arch::asm;
 /// Longest line of guest debug output kept before it is printed anyway.
 const DEBUG_LINE: usize = 256;
 
-/// Exit counts of one vCPU, by kind.
-#[derive(Debug, Default)]
-pub struct ExitStats {
-    /// Synchronous exits.
-    pub synchronous: u64,
-    /// IRQ exits.
-    pub irq: u64,
-    /// Everything else.
-    pub other: u64,
-    /// Physical interrupts taken.
-    pub interrupts: u64,
-}
-
-impl ExitStats {
-    /// Counts one exit.
-    pub fn count(&mut self, kind: ExitKind, _info: &TrapInfo) {
-        match kind {
-            ExitKind::Synchronous => self.synchronous += 1,
-            ExitKind::Irq => self.irq += 1,
-            ExitKind::Fiq | ExitKind::SError => self.other += 1,
-        }
-    }
-}
-
 /// The state of a running vCPU that lives outside the CPU.
 pub struct VcpuRun {
     /// Which vCPU.
     pub index: usize,
     /// The emulated EL1 physical timer.
     pub timer: EmulatedTimer,
-    /// Exit counts.
-    pub stats: ExitStats,
     /// How many list registers this CPU has (0 without a vGIC).
     pub list_registers: usize,
     /// What the list registers were last loaded with (see `interrupts::load`).
@@ -139,7 +113,6 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     let mut run = VcpuRun {
         index,
         timer: state.physical_timer,
-        stats: ExitStats::default(),
         list_registers,
         loaded: None,
         timer_line: None,
@@ -162,7 +135,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     run.flush_debug_output();
     log::debug!(
         "vCPU {index} off after {} exits",
-        run.stats.synchronous + run.stats.irq
+        super::stats::exits(index)
     );
     state.registers = frame.guest;
     state.physical_timer = run.timer;

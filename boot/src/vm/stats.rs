@@ -56,6 +56,17 @@ pub fn count(vcpu: usize, reason: Reason) {
     }
 }
 
+/// All exits of `vcpu` so far.
+pub fn exits(vcpu: usize) -> u64 {
+    STATS.get(vcpu).map_or(0, |counters| {
+        counters
+            .exits
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .sum()
+    })
+}
+
 /// Counts interrupts put into `vcpu`'s list registers.
 pub fn injected(vcpu: usize, count: u64) {
     if let Some(counters) = STATS.get(vcpu) {
