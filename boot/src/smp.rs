@@ -35,12 +35,20 @@ enum Job {
     RunVcpu = 2,
 }
 
-/// A request to start a vCPU (from the guest's PSCI CPU_ON).
-#[derive(Debug, Clone, Copy)]
+/// A request to start a vCPU.
+#[derive(Debug)]
 struct StartRequest {
     vcpu: usize,
-    entry: u64,
-    context_id: u64,
+    from: StartFrom,
+}
+
+/// Where a vCPU starts.
+#[derive(Debug)]
+enum StartFrom {
+    /// Power-on state at `entry` with `context_id` in x0 (PSCI CPU_ON).
+    PowerOn { entry: u64, context_id: u64 },
+    /// A saved state (a restored snapshot).
+    Saved(alloc::boxed::Box<aerie_hyp::vcpu::VcpuState>),
 }
 
 /// One start request slot per CPU.
@@ -199,17 +207,24 @@ pub fn assign_vcpus(platform: &Platform<'_>, vcpus: usize) -> Result<(), usize> 
 /// Asks the CPU that hosts `vcpu` to start it at `entry` with `context_id` in x0.
 /// Returns false if no CPU hosts that vCPU.
 pub fn start_vcpu(vcpu: usize, entry: u64, context_id: u64) -> bool {
+    post_start(vcpu, StartFrom::PowerOn { entry, context_id })
+}
+
+/// Asks the CPU that hosts `vcpu` to run it from a saved `state`. Returns false if
+/// no CPU hosts that vCPU.
+pub fn resume_vcpu(vcpu: usize, state: aerie_hyp::vcpu::VcpuState) -> bool {
+    post_start(vcpu, StartFrom::Saved(alloc::boxed::Box::new(state)))
+}
+
+/// Posts a start request to the CPU that hosts `vcpu`.
+fn post_start(vcpu: usize, from: StartFrom) -> bool {
     let Some(host) = VCPU_HOST.get(vcpu).map(|h| h.load(Ordering::Acquire)) else {
         return false;
     };
     if host >= MAX_CPUS {
         return false;
     }
-    *START_REQUESTS[host].lock() = Some(StartRequest {
-        vcpu,
-        entry,
-        context_id,
-    });
+    *START_REQUESTS[host].lock() = Some(StartRequest { vcpu, from });
     MAILBOX[host].store(Job::RunVcpu as u8, Ordering::Release);
     cpu::send_event();
     true
@@ -237,7 +252,12 @@ pub fn park(index: usize) -> ! {
 fn run_requested_vcpu(index: usize) {
     let request = START_REQUESTS[index].lock().take();
     if let (Some(request), Some(vm)) = (request, crate::vm::get()) {
-        let state = aerie_hyp::vcpu::VcpuState::at_power_on(request.entry, request.context_id);
+        let state = match request.from {
+            StartFrom::PowerOn { entry, context_id } => {
+                aerie_hyp::vcpu::VcpuState::at_power_on(entry, context_id)
+            }
+            StartFrom::Saved(state) => *state,
+        };
         crate::vm::run_vcpu(vm, request.vcpu, state);
     }
 }

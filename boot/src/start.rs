@@ -13,6 +13,7 @@ use crate::device_tree;
 use crate::drivers::{gicv2, gicv3};
 use crate::memory::{self, ImageLayout};
 use crate::stop;
+use crate::vm::snapshot::restore;
 use crate::{VERSION, logger, smp, virtio_probe, vm};
 use aerie_hyp::bootargs::{self, SelfTest};
 use aerie_hyp::memory::Range;
@@ -80,10 +81,8 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     let Some(heap_size) = memory::init_heap(&mut free) else {
         stop::refuse(format_args!("no contiguous RAM for Aerie's heap"))
     };
-    let guest_memory = platform
-        .chosen
-        .initrd
-        .map(|_| take_guest_memory(&mut free, &options));
+    let guest_memory = (platform.chosen.initrd.is_some() || options.restore)
+        .then(|| take_guest_memory(&mut free, &options));
     memory::init_frames(&free);
 
     init_host_gic(&platform);
@@ -118,7 +117,7 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         None => {}
     }
     match (platform.chosen.initrd, guest_memory) {
-        (Some(bundle), Some(ram)) => start_guest(&platform, &options, bundle, ram, cpus_online),
+        (bundle, Some(ram)) => start_guest(&platform, &options, bundle, ram, cpus_online),
         _ => {
             println!("Aerie: no guest given (pass a guest bundle as the initrd; see README)");
             stop::power_off()
@@ -157,14 +156,44 @@ fn take_guest_memory(free: &mut memory::FreeMemory, options: &bootargs::BootOpti
     }
 }
 
-/// Creates the VM from the bundle and runs its boot vCPU on this CPU.
+/// Creates the VM, from a snapshot when `aerie.restore` asks for one and it can be
+/// restored, else from the bundle, and runs its boot vCPU on this CPU.
 fn start_guest(
     platform: &Platform<'_>,
     options: &bootargs::BootOptions,
-    bundle: Range,
+    bundle: Option<Range>,
     host_ram: Range,
     cpus_online: usize,
 ) -> ! {
+    if let Some(disk) = virtio_probe::take_snapshot_disk() {
+        vm::snapshot::install_disk(disk);
+    }
+    let gic = guest_gic(platform);
+    let host_uart_intid = platform.uart.irq.map(|irq| irq.0).filter(|_| gic.is_some());
+    let mut disks = virtio_probe::take_guest_disks();
+    if options.restore {
+        let host = restore::Host {
+            platform,
+            ram: host_ram,
+            gic,
+            host_uart_intid,
+            disks,
+        };
+        match restore::restore(host) {
+            Ok(restored) => restore::run(platform, restored),
+            Err((failure, returned)) => {
+                println!("Aerie: cannot restore: {failure}");
+                disks = returned;
+                if bundle.is_none() {
+                    stop::refuse_guest(format_args!("there is no guest bundle to boot instead"));
+                }
+                offer_fresh_boot();
+            }
+        }
+    }
+    let Some(bundle) = bundle else {
+        stop::refuse_guest(format_args!("no guest bundle"));
+    };
     let vcpus = options.guest_vcpus.unwrap_or(cpus_online);
     if let Err(available) = smp::assign_vcpus(platform, vcpus) {
         stop::refuse(format_args!(
@@ -182,24 +211,13 @@ fn start_guest(
             .expect("guest RAM fits the address space"),
         host_base: host_ram.start(),
     };
-    let gic = match &platform.gic {
-        Gic::V3 { .. } if gicv3::HOST_GIC.get().is_some() => Some(vm::GuestGic::V3),
-        Gic::V2 {
-            virtual_cpu_interface,
-            ..
-        } if gicv2::HOST_GIC_V2.get().is_some() => Some(vm::GuestGic::V2 {
-            virtual_cpu_interface: *virtual_cpu_interface,
-        }),
-        _ => None,
-    };
-    let has_gic = gic.is_some();
     let config = vm::GuestConfig {
         vcpus,
         ram,
         test_device: options.guest_test_device,
         gic,
-        host_uart_intid: platform.uart.irq.map(|irq| irq.0).filter(|_| has_gic),
-        disks: virtio_probe::take_guest_disks(),
+        host_uart_intid,
+        disks,
     };
     let vm = match vm::create(bytes, config) {
         Ok(vm) => vm,
@@ -210,6 +228,44 @@ fn start_guest(
     let state = aerie_hyp::vcpu::VcpuState::at_power_on(entry, device_tree);
     vm::run_vcpu(vm, 0, state);
     smp::park(smp::current_index(platform))
+}
+
+/// The interrupt controller Aerie can give guests on this host, if any.
+fn guest_gic(platform: &Platform<'_>) -> Option<vm::GuestGic> {
+    match &platform.gic {
+        Gic::V3 { .. } if gicv3::HOST_GIC.get().is_some() => Some(vm::GuestGic::V3),
+        Gic::V2 {
+            virtual_cpu_interface,
+            ..
+        } if gicv2::HOST_GIC_V2.get().is_some() => Some(vm::GuestGic::V2 {
+            virtual_cpu_interface: *virtual_cpu_interface,
+        }),
+        _ => None,
+    }
+}
+
+/// After a failed restore: waits for Enter (boot the guest fresh) or Ctrl-A x
+/// (power off), so that a snapshot that cannot be resumed is never half-restored
+/// and never silently replaced by a fresh boot.
+fn offer_fresh_boot() {
+    /// Ctrl-A, Aerie's escape key.
+    const ESCAPE: u8 = 0x01;
+    println!("Aerie: press Enter to boot the guest fresh instead, or Ctrl-A x to quit");
+    let mut escaped = false;
+    loop {
+        match crate::console::read_byte() {
+            Some(b'\r' | b'\n') if !escaped => {
+                println!("Aerie: booting the guest fresh");
+                return;
+            }
+            Some(b'x' | b'X') if escaped => {
+                println!("Aerie: not restoring; quitting");
+                stop::power_off();
+            }
+            Some(byte) => escaped = byte == ESCAPE,
+            None => cpu::wait_for_event(),
+        }
+    }
 }
 
 /// Sets up the host's GICv3 (distributor, this CPU's redistributor and CPU

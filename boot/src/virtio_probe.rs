@@ -61,6 +61,19 @@ pub fn take_guest_disks() -> alloc::vec::Vec<OpenDisk> {
     guest
 }
 
+/// Serial number of the host disk that holds Aerie's snapshots (set by `cargo xtask
+/// run`).
+pub const SNAPSHOT_DISK_SERIAL: &str = "aerie-snapshots";
+
+/// Takes the snapshot disk (serial [`SNAPSHOT_DISK_SERIAL`]), if the machine has one.
+pub fn take_snapshot_disk() -> Option<OpenDisk> {
+    let mut disks = HOST_DISKS.lock();
+    let index = disks
+        .iter()
+        .position(|disk| disk.serial_text() == SNAPSHOT_DISK_SERIAL)?;
+    Some(disks.remove(index))
+}
+
 /// Serial-number prefix of host disks that belong to the guest.
 const GUEST_DISK_SERIAL: &str = "aerie-disk";
 

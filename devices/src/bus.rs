@@ -260,6 +260,12 @@ impl MmioBus {
             .downcast_mut::<D>()
     }
 
+    /// The device whose window starts exactly at `base`.
+    pub fn device_at(&self, base: u64) -> Option<DeviceId> {
+        let index = self.find(base)?;
+        (self.slots[index].base == base).then_some(DeviceId(index))
+    }
+
     /// The window of device `id`: its base address and size in bytes.
     pub fn window(&self, id: DeviceId) -> Option<(u64, u64)> {
         let slot = self.slots.get(id.0)?;
@@ -353,6 +359,18 @@ mod tests {
             ]
         );
         assert_eq!(device.writes, vec![(0x0, AccessWidth::Byte, 0x34)]);
+    }
+
+    #[test]
+    fn devices_are_found_by_their_base_address_only() {
+        let mut bus = MmioBus::new();
+        let first = bus.add(0x1000, 0x100, recorder()).unwrap();
+        let second = bus.add(0x3000, 0x100, Box::new(Other)).unwrap();
+        assert_eq!(bus.device_at(0x1000), Some(first));
+        assert_eq!(bus.device_at(0x3000), Some(second));
+        for address in [0, 0x1004, 0x10FF, 0x2000, 0x3001] {
+            assert_eq!(bus.device_at(address), None, "{address:#x}");
+        }
     }
 
     #[test]

@@ -338,7 +338,7 @@ pub struct Pl011Stats {
 }
 
 /// Everything a PL011 remembers, as plain data for snapshots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pl011State {
     /// Receive FIFO entries (byte and `UARTDR` error bits), oldest first; entries
     /// from `rx_len` on are zero.

@@ -49,12 +49,65 @@ const WORD: u64 = 4;
 const DOUBLE: u64 = 8;
 
 /// The device's state as plain data, for snapshots.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TestDeviceState {
     /// The scratch memory.
+    #[serde(with = "byte_array")]
     pub scratch: [u8; SCRATCH_SIZE],
     /// The write counter.
     pub write_count: u64,
+}
+
+/// Serde for byte arrays of any length (serde's own stop at 32 elements): a tuple of
+/// `N` bytes, which postcard stores as exactly `N` bytes with no length prefix.
+mod byte_array {
+    use core::fmt;
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::ser::SerializeTuple;
+    use serde::{Deserializer, Serializer};
+
+    /// Writes `bytes` as a tuple of `N` bytes.
+    pub fn serialize<S: Serializer, const N: usize>(
+        bytes: &[u8; N],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut tuple = serializer.serialize_tuple(N)?;
+        for byte in bytes {
+            tuple.serialize_element(byte)?;
+        }
+        tuple.end()
+    }
+
+    /// Reads a tuple of exactly `N` bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        deserializer: D,
+    ) -> Result<[u8; N], D::Error> {
+        deserializer.deserialize_tuple(N, ByteArray::<N>)
+    }
+
+    /// Visits the `N` elements.
+    struct ByteArray<const N: usize>;
+
+    impl<'de, const N: usize> Visitor<'de> for ByteArray<N> {
+        type Value = [u8; N];
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{N} bytes")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
+            let mut bytes = [0; N];
+            for (index, byte) in bytes.iter_mut().enumerate() {
+                *byte = seq
+                    .next_element()?
+                    .ok_or_else(|| Error::invalid_length(index, &self))?;
+            }
+            if seq.next_element::<u8>()?.is_some() {
+                return Err(Error::invalid_length(N + 1, &self));
+            }
+            Ok(bytes)
+        }
+    }
 }
 
 /// The Aerie test device.

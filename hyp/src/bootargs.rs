@@ -13,6 +13,7 @@
 //! | `aerie.guest.smp=N` | the guest's vCPU count (default: one per host CPU) |
 //! | `aerie.guest.mem=SIZE` | the guest's RAM, e.g. `512M` (default: all RAM Aerie does not need) |
 //! | `aerie.guest.testdev=on\|off` | give the guest Aerie's test device (default off) |
+//! | `aerie.restore` | resume the newest snapshot on the snapshot disk instead of booting the guest (its vCPU count and RAM come from the snapshot) |
 //!
 //! The guest itself (kernel, initrd, its command line) comes as a bundle in the
 //! host's initrd (see [`crate::bundle`]).
@@ -61,6 +62,8 @@ pub struct BootOptions {
     pub guest_memory: Option<u64>,
     /// Whether the guest gets the test device.
     pub guest_test_device: bool,
+    /// Whether to resume the newest snapshot instead of booting the guest.
+    pub restore: bool,
 }
 
 impl Default for BootOptions {
@@ -71,6 +74,7 @@ impl Default for BootOptions {
             guest_vcpus: None,
             guest_memory: None,
             guest_test_device: false,
+            restore: false,
         }
     }
 }
@@ -103,6 +107,7 @@ pub fn parse(bootargs: &str) -> (BootOptions, ArrayVec<UnknownOption<'_>, 4>) {
                 .filter(|&size| size > 0)
                 .map(|size| options.guest_memory = Some(size)),
             "aerie.guest.testdev" => parse_switch(value).map(|on| options.guest_test_device = on),
+            "aerie.restore" => parse_switch(value).map(|on| options.restore = on),
             _ => None,
         };
         if understood.is_none() {
@@ -177,6 +182,8 @@ mod tests {
         assert_eq!(options.guest_memory, Some(64 << 20));
         assert!(options.guest_test_device);
         assert!(parse("aerie.guest.testdev").0.guest_test_device);
+        assert!(parse("aerie.restore").0.restore);
+        assert!(!parse("aerie.restore=off").0.restore);
         let (bad, unknown) =
             parse("aerie.guest.smp=0 aerie.guest.mem=lots aerie.guest.testdev=maybe");
         assert_eq!(bad, BootOptions::default());

@@ -68,6 +68,7 @@ pub const COMMAND_HELP: &str = "\
 Aerie console commands:
   help     this help (also: ?)
   stats    exits by reason per vCPU, interrupts injected
+  snapshot pause the guest, save it to the snapshot disk, and go on
   quit     power the machine off
   resume   return to the guest (also: Ctrl-A c)
 ";
@@ -276,15 +277,18 @@ pub enum ConsoleCommand {
     Quit,
     /// `resume`: leave Aerie's console; input goes to the guest again.
     Resume,
+    /// `snapshot`: save the running guest to the snapshot disk.
+    Snapshot,
 }
 
 /// The command names, for [`parse_command`].
-const COMMANDS: [(&str, ConsoleCommand); 5] = [
+const COMMANDS: [(&str, ConsoleCommand); 6] = [
     ("help", ConsoleCommand::Help),
     ("?", ConsoleCommand::Help),
     ("stats", ConsoleCommand::Stats),
     ("quit", ConsoleCommand::Quit),
     ("resume", ConsoleCommand::Resume),
+    ("snapshot", ConsoleCommand::Snapshot),
 ];
 
 /// A line at Aerie's prompt that is not a command. Its `Display` is the message to
@@ -623,6 +627,7 @@ mod tests {
         assert_eq!(parse_command("  STATS "), Ok(ConsoleCommand::Stats));
         assert_eq!(parse_command("quit"), Ok(ConsoleCommand::Quit));
         assert_eq!(parse_command("Resume"), Ok(ConsoleCommand::Resume));
+        assert_eq!(parse_command("snapshot"), Ok(ConsoleCommand::Snapshot));
         assert_eq!(parse_command(""), Ok(ConsoleCommand::Empty));
         assert_eq!(parse_command("   "), Ok(ConsoleCommand::Empty));
     }

@@ -20,7 +20,7 @@ use core::mem::{offset_of, size_of};
 /// [`VcpuRegisters::pc`] at [`VcpuRegisters::PC_OFFSET`] (248) and
 /// [`VcpuRegisters::pstate`] at [`VcpuRegisters::PSTATE_OFFSET`] (256).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VcpuRegisters {
     /// x0 to x30.
     pub x: [u64; 31],
@@ -65,7 +65,7 @@ const _: () = assert!(size_of::<VcpuRegisters>() == VcpuRegisters::SIZE);
 /// The EL1 (and EL0) system registers a guest owns, including its virtual timer.
 /// Field names are the registers' without the `_EL1` suffix.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct El1SystemRegisters {
     /// SCTLR_EL1.
     pub sctlr: u64,
@@ -121,6 +121,11 @@ pub struct El1SystemRegisters {
     pub cntv_ctl: u64,
     /// CNTV_CVAL_EL0: the guest's virtual timer compare value.
     pub cntv_cval: u64,
+    /// The pointer authentication keys, on CPUs with FEAT_PAuth (else 0): APIAKey,
+    /// APIBKey, APDAKey, APDBKey, APGAKey, each as its `Lo` then `Hi` register.
+    pub pointer_auth_keys: [u64; 10],
+    /// ZCR_EL1 (the SVE vector length the guest chose), on CPUs with SVE (else 0).
+    pub zcr: u64,
 }
 
 /// The SCTLR_EL1 bits that are RES1 in Armv8.0: 29 and 28 (later LSMAOE and
@@ -170,7 +175,7 @@ pub const TIMER_CTL_ISTATUS: u64 = 1 << 2;
 /// is met when `counter - CVAL >= 0` (as an unsigned 64-bit comparison,
 /// `counter >= CVAL`); TVAL is the 32-bit signed view `CVAL - counter`, and writing
 /// TVAL sets `CVAL = counter + SignExtend(TVAL)`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EmulatedTimer {
     /// CNTP_CTL_EL0: ENABLE and IMASK as the guest wrote them (ISTATUS is computed).
     pub ctl: u64,
@@ -228,7 +233,7 @@ impl EmulatedTimer {
 /// The FP/SIMD registers: V0 to V31, FPSR and FPCR. `boot/` assembly reads and writes
 /// `v` with `LDP`/`STP` of Q registers (`v[n]` at `16 * n`).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FpRegisters {
     /// V0 to V31.
     pub v: [u128; 32],
@@ -250,7 +255,7 @@ const _: () = assert!(offset_of!(FpRegisters, fpsr) == FpRegisters::FPSR_OFFSET)
 const _: () = assert!(offset_of!(FpRegisters, fpcr) == FpRegisters::FPCR_OFFSET);
 
 /// Everything that makes up one vCPU's architectural state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VcpuState {
     /// General registers, PC and PSTATE.
     pub registers: VcpuRegisters,
@@ -260,6 +265,22 @@ pub struct VcpuState {
     pub fp: FpRegisters,
     /// The emulated EL1 physical timer.
     pub physical_timer: EmulatedTimer,
+    /// The vCPU's GIC CPU interface state kept in the host's virtual interface.
+    pub gic: GicCpuInterface,
+}
+
+/// The part of a vCPU's GIC CPU interface that lives in the host's virtual interface
+/// registers rather than in the vGIC model: the guest's priority mask, binary point,
+/// group enables and EOI mode (GICv3 `ICH_VMCR_EL2`, GICv2 `GICH_VMCR`), and the
+/// active-priority bits of interrupts it has acknowledged but not yet ended (GICv3
+/// `ICH_AP0R<n>_EL2` then `ICH_AP1R<n>_EL2`; GICv2 `GICH_APR` in the first word).
+/// All zero at power-on (the reset value of those registers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GicCpuInterface {
+    /// The virtual machine control register.
+    pub vmcr: u64,
+    /// Active priorities: group 0 registers 0..4, then group 1 registers 0..4.
+    pub active_priorities: [u32; 8],
 }
 
 impl VcpuState {

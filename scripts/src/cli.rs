@@ -17,6 +17,9 @@ Commands:
                  and latest.json (about 15 minutes)
   sdcard         Write a folder to copy onto a FAT32 SD card: Aerie, its guest and the
                  firmware files that boot them on a Raspberry Pi 4 or 5
+  snapshot list|info|verify FILE
+                 Read a snapshot disk: its slots; the newest snapshot's description;
+                 or check every byte (exit status 0 only if it holds an undamaged one)
   help           Print this text (also: --help, -h)
 
 Options of build:
@@ -33,15 +36,22 @@ target/aerie/guest/; the first fetch needs root, else the message says what to d
                  exit with CMD's status (124 on timeout; QEMU's status, or 1, if the
                  machine stops first). Drives the console; the default guest boots
                  with `quiet`
-  --timeout SECS With --exec: how long boot, CMD and power-off may take (default 120)
+  --timeout SECS With --exec: how long boot (or restore) and CMD may take; with
+                 --snapshot, the snapshot gets as long again (default 120)
   --verbose      With --exec: also copy the whole console, boot log included, to stderr
   --no-hyp       Boot the same guest straight on QEMU virt without Aerie (no EL2), to
                  compare; same --smp, --mem, --cpu, --gic, --append, --exec
   --disk FILE    Give the guest a virtio-blk disk backed by FILE (raw image; may be
                  repeated: /dev/vda, /dev/vdb, ...)
   --no-guest     Boot Aerie alone: hardware summary, then power off
-  --snapshots FILE  The disk Aerie keeps snapshots on (default target/aerie/snapshots.img,
-                 created sparse); give each concurrent run its own
+  --snapshot-disk FILE  The disk Aerie keeps snapshots on (default
+                 target/aerie/snapshots.img); created sparse when missing, sized for
+                 two snapshots of the guest's RAM; give each concurrent run its own
+  --snapshot     With --exec: once CMD is done, snapshot the guest (Aerie's console
+                 command `snapshot`), then power off; exit with CMD's status
+  --restore      Resume the newest snapshot on the snapshot disk instead of booting the
+                 guest; its vCPUs and RAM size QEMU unless --smp / --mem are given.
+                 With --exec, CMD runs in the restored shell
   --smp N        Number of CPUs (and guest vCPUs): 1..=8 with --gic 2, 1..=512 with
                  --gic 3 (default 2)
   --mem SIZE     RAM: the guest's when there is one (the machine gets Aerie's share on
@@ -66,6 +76,13 @@ Options of sdcard (the guest is packed as by run: without --kernel, the default 
   --mem SIZE     The guest's RAM (default 512M, which fits a 1 GiB Pi 4)
   --smp N        The guest's vCPUs: 1..=4 (default 4, one per core)
 
+Options of snapshot:
+  list FILE      One line per slot (A, B): empty, valid (sequence, size, chunks, vCPUs,
+                 RAM) or damaged (where and why)
+  info FILE      The newest valid snapshot's description and its chunks by kind
+  verify FILE    Check the superblock, both slots, every state chunk and all memory;
+                 exit status 0 only if a valid snapshot exists and nothing is damaged
+
 Options of test:
   --host-only    Skip QEMU: no QEMU setup and no integration tests
   --filter NAME  Run only the QEMU integration tests whose name contains NAME
@@ -74,7 +91,8 @@ Options take their value as the next argument or after '=' (--smp=4).
 
 The console of `run`: this terminal is the machine's serial port and every key goes
 to the guest, Ctrl-C included. Aerie keeps Ctrl-A: Ctrl-A x quits (powers off),
-Ctrl-A h lists the keys, Ctrl-A c opens Aerie's console (help, stats, quit, resume),
+Ctrl-A h lists the keys, Ctrl-A c opens Aerie's console (help, stats, snapshot, quit,
+resume),
 Ctrl-A Ctrl-A sends a Ctrl-A. With --no-hyp QEMU does the same for Ctrl-A x and h.
 ";
 
@@ -99,6 +117,8 @@ pub enum Command {
     Bench(BenchOptions),
     /// `cargo xtask sdcard`.
     Sdcard(SdcardOptions),
+    /// `cargo xtask snapshot`.
+    Snapshot(SnapshotOptions),
     /// `cargo xtask help`, or `--help` anywhere.
     Help,
 }
@@ -186,8 +206,15 @@ pub struct RunOptions {
     pub no_guest: bool,
     /// The machine.
     pub board: Board,
-    /// The snapshot disk, instead of the default one.
-    pub snapshots: Option<std::path::PathBuf>,
+    /// The snapshot disk, instead of the default one (`--snapshot-disk`).
+    pub snapshot_disk: Option<std::path::PathBuf>,
+    /// With `--exec`: snapshot the guest once the command is done (`--snapshot`).
+    pub snapshot: bool,
+    /// Resume the newest snapshot instead of booting the guest (`--restore`).
+    pub restore: bool,
+    /// Which of the machine's sizes the user gave (`--restore` takes the others from
+    /// the snapshot).
+    pub explicit: Explicit,
     /// Raw disk images for the guest (virtio-blk).
     pub disks: Vec<std::path::PathBuf>,
     /// The guest kernel.
@@ -222,7 +249,10 @@ impl Default for RunOptions {
             profile: Profile::Release,
             no_guest: false,
             board: Board::Virt,
-            snapshots: None,
+            snapshot_disk: None,
+            snapshot: false,
+            restore: false,
+            explicit: Explicit::default(),
             disks: Vec::new(),
             kernel: None,
             initrd: None,
@@ -238,6 +268,55 @@ impl Default for RunOptions {
             no_hyp: false,
         }
     }
+}
+
+/// Which options that size the machine were given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Explicit {
+    /// `--smp`.
+    pub smp: bool,
+    /// `--mem`.
+    pub mem: bool,
+    /// `--gic`, or a `--board` that implies the GIC.
+    pub gic: bool,
+}
+
+/// What `cargo xtask snapshot` does with the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotAction {
+    /// `list`: one line per slot.
+    List,
+    /// `info`: the newest valid snapshot's description.
+    Info,
+    /// `verify`: check everything; the exit status says whether it is sound.
+    Verify,
+}
+
+impl SnapshotAction {
+    /// Every action, in the order of the usage text.
+    pub const ALL: [SnapshotAction; 3] = [
+        SnapshotAction::List,
+        SnapshotAction::Info,
+        SnapshotAction::Verify,
+    ];
+
+    /// The word on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SnapshotAction::List => "list",
+            SnapshotAction::Info => "info",
+            SnapshotAction::Verify => "verify",
+        }
+    }
+}
+
+/// Options of `cargo xtask snapshot`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotOptions {
+    /// What to do.
+    pub action: SnapshotAction,
+    /// The snapshot disk image.
+    pub file: std::path::PathBuf,
 }
 
 /// Options of `cargo xtask test`.
@@ -361,6 +440,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         "fixtures" => Command::Fixtures,
         "bench" => Command::Bench(parse_bench(&mut options)?),
         "sdcard" => Command::Sdcard(parse_sdcard(&mut options)?),
+        "snapshot" => Command::Snapshot(parse_snapshot(&mut options)?),
         "help" => Command::Help,
         other => return Err(UsageError(format!("unknown command `{other}`"))),
     };
@@ -399,7 +479,9 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             "--no-guest" => run.no_guest = options.flag()?,
             "--no-hyp" => run.no_hyp = options.flag()?,
             "--kernel" => run.kernel = Some(options.value()?.into()),
-            "--snapshots" => run.snapshots = Some(options.value()?.into()),
+            "--snapshot-disk" => run.snapshot_disk = Some(options.value()?.into()),
+            "--snapshot" => run.snapshot = options.flag()?,
+            "--restore" => run.restore = options.flag()?,
             "--disk" => run.disks.push(options.value()?.into()),
             "--initrd" => run.initrd = Some(options.value()?.into()),
             "--append" => run.append = Some(options.value()?),
@@ -410,15 +492,25 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             }
             "--verbose" => run.verbose = options.flag()?,
             "--gdb" => run.gdb = options.flag()?,
-            "--smp" => run.smp = parse_smp(&options.value()?)?,
-            "--mem" => run.mem_mib = parse_mem(&options.value()?)?,
+            "--smp" => {
+                run.smp = parse_smp(&options.value()?)?;
+                run.explicit.smp = true;
+            }
+            "--mem" => {
+                run.mem_mib = parse_mem(&options.value()?)?;
+                run.explicit.mem = true;
+            }
             "--cpu" => run.cpu = parse_cpu(&options.value()?)?,
-            "--gic" => run.gic = parse_gic(&options.value()?)?,
+            "--gic" => {
+                run.gic = parse_gic(&options.value()?)?;
+                run.explicit.gic = true;
+            }
             "--board" => match options.value()?.as_str() {
                 "virt" => run.board = Board::Virt,
                 "virt-gicv2" => {
                     run.board = Board::Virt;
                     run.gic = Gic::V2;
+                    run.explicit.gic = true;
                 }
                 "raspi4b" => run.board = Board::Raspi4b,
                 other => {
@@ -430,11 +522,12 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             _ => break,
         }
     }
-    let mem_given = run.mem_mib != RunOptions::default().mem_mib;
+    let mem_given = run.explicit.mem;
     if run.board == Board::Raspi4b && !mem_given {
         run.mem_mib = Board::RASPI4B_MAX_GUEST_MIB;
     }
     check_run(&run, timeout_given, mem_given)?;
+    check_snapshot_options(&run)?;
     Ok(run)
 }
 
@@ -493,6 +586,39 @@ fn check_run(run: &RunOptions, timeout_given: bool, mem_given: bool) -> Result<(
             run.gic.version(),
             run.gic.max_cpus()
         )));
+    }
+    Ok(())
+}
+
+/// The combinations of `--snapshot` and `--restore` that make no sense.
+fn check_snapshot_options(run: &RunOptions) -> Result<(), UsageError> {
+    let refuse = |message: &str| Err(UsageError(message.to_string()));
+    for (given, name) in [(run.snapshot, "--snapshot"), (run.restore, "--restore")] {
+        if !given {
+            continue;
+        }
+        if run.no_hyp {
+            return Err(UsageError(format!(
+                "{name} needs Aerie, which takes the snapshots: drop --no-hyp"
+            )));
+        }
+        if run.no_guest {
+            return Err(UsageError(format!(
+                "{name} needs a guest to snapshot or resume: drop --no-guest"
+            )));
+        }
+        if run.board == Board::Raspi4b {
+            return Err(UsageError(format!(
+                "{name} needs the snapshot disk (virtio-mmio), which raspi4b does not \
+                 have: use --board virt"
+            )));
+        }
+    }
+    if run.snapshot && run.exec.is_none() {
+        return refuse(
+            "--snapshot needs --exec CMD (the snapshot is taken once CMD is done); \
+             interactively, take one at Aerie's console: Ctrl-A c, then `snapshot`",
+        );
     }
     Ok(())
 }
@@ -592,6 +718,30 @@ fn parse_sdcard(options: &mut Options<'_>) -> Result<SdcardOptions, UsageError> 
     Ok(sdcard)
 }
 
+fn parse_snapshot(options: &mut Options<'_>) -> Result<SnapshotOptions, UsageError> {
+    let names = || SnapshotAction::ALL.map(SnapshotAction::name).join(", ");
+    let Some(word) = options.positional() else {
+        return Err(UsageError(format!(
+            "snapshot needs what to do ({}) and the snapshot disk FILE",
+            names()
+        )));
+    };
+    let action = SnapshotAction::ALL
+        .into_iter()
+        .find(|action| action.name() == word)
+        .ok_or_else(|| UsageError(format!("snapshot can {}, not `{word}`", names())))?;
+    match options.positional() {
+        Some(file) if !file.is_empty() => Ok(SnapshotOptions {
+            action,
+            file: file.into(),
+        }),
+        _ => Err(UsageError(format!(
+            "snapshot {} needs the snapshot disk FILE",
+            action.name()
+        ))),
+    }
+}
+
 fn parse_pi_board(value: &str) -> Result<PiBoard, UsageError> {
     PiBoard::ALL
         .into_iter()
@@ -682,6 +832,16 @@ impl<'a> Options<'a> {
         let option = self.peek()?;
         self.position += 1;
         Some(option)
+    }
+
+    /// Consumes an argument that is not an option (does not start with `--`).
+    fn positional(&mut self) -> Option<&'a str> {
+        let arg = self.args.get(self.position)?;
+        if arg.starts_with("--") {
+            return None;
+        }
+        self.position += 1;
+        Some(arg)
     }
 
     /// Consumes a flag (an option without a value); returns `true` for the caller to store.
@@ -780,6 +940,11 @@ mod tests {
                 cpu: "max".to_string(),
                 gic: Gic::V2,
                 gdb: true,
+                explicit: Explicit {
+                    smp: true,
+                    mem: true,
+                    gic: true
+                },
                 ..RunOptions::default()
             }
         );
@@ -854,6 +1019,87 @@ mod tests {
         assert!(error("run --exec true --timeout soon").contains("`soon`"));
         assert!(error("run --exec true --gdb").contains("--gdb"));
         assert!(error("run --exec true --no-guest").contains("drop --no-guest"));
+    }
+
+    #[test]
+    fn explicit_sizes_are_remembered() {
+        assert_eq!(run("run").explicit, Explicit::default());
+        // Giving the default value still counts as giving it.
+        let options = run("run --smp 2 --mem 1G");
+        assert_eq!(
+            options.explicit,
+            Explicit {
+                smp: true,
+                mem: true,
+                gic: false
+            }
+        );
+        assert!(run("run --board virt-gicv2").explicit.gic);
+        assert!(!run("run --board virt").explicit.gic);
+        assert!(run("run --gic 3").explicit.gic);
+    }
+
+    #[test]
+    fn snapshot_options() {
+        let options = run("run --snapshot-disk /s/s.img --exec true --snapshot");
+        assert_eq!(
+            options.snapshot_disk.as_deref(),
+            Some(std::path::Path::new("/s/s.img"))
+        );
+        assert!(options.snapshot && !options.restore);
+        let options = run("run --snapshot-disk=/s.img --restore");
+        assert!(options.restore && !options.snapshot);
+        // Restore, run, snapshot again: a chain of snapshots.
+        let options = run("run --restore --exec true --snapshot");
+        assert!(options.restore && options.snapshot);
+        assert_eq!(run("run").snapshot_disk, None);
+        assert!(error("run --snapshot").contains("--snapshot needs --exec CMD"));
+        assert!(error("run --snapshot-disk").contains("needs a value"));
+        assert!(error("run --restore=yes").contains("does not take a value"));
+        assert!(error("run --restore --no-hyp").contains("drop --no-hyp"));
+        assert!(error("run --exec true --snapshot --no-hyp").contains("drop --no-hyp"));
+        assert!(error("run --restore --no-guest").contains("drop --no-guest"));
+        assert!(error("run --restore --board raspi4b").contains("use --board virt"));
+        // The old spelling is gone.
+        assert_eq!(
+            error("run --snapshots /s.img"),
+            "`run` does not take `--snapshots`"
+        );
+        // A snapshot disk alone is fine with --no-hyp (it is not attached).
+        assert!(run("run --no-hyp --snapshot-disk /s.img").no_hyp);
+    }
+
+    #[test]
+    fn snapshot_command() {
+        for action in SnapshotAction::ALL {
+            assert_eq!(
+                parse_line(&format!("snapshot {} /s/s.img", action.name())),
+                Ok(Command::Snapshot(SnapshotOptions {
+                    action,
+                    file: "/s/s.img".into()
+                }))
+            );
+        }
+        assert_eq!(
+            error("snapshot"),
+            "snapshot needs what to do (list, info, verify) and the snapshot disk FILE"
+        );
+        assert_eq!(
+            error("snapshot check s.img"),
+            "snapshot can list, info, verify, not `check`"
+        );
+        assert_eq!(
+            error("snapshot verify"),
+            "snapshot verify needs the snapshot disk FILE"
+        );
+        assert_eq!(
+            error("snapshot list a.img b.img"),
+            "`snapshot` does not take `b.img`"
+        );
+        assert_eq!(
+            error("snapshot list --all a.img"),
+            "snapshot list needs the snapshot disk FILE"
+        );
     }
 
     #[test]
@@ -1019,6 +1265,10 @@ mod tests {
             "--board",
             "sdcard",
             "rpi4|rpi5",
+            "--snapshot-disk",
+            "--snapshot ",
+            "--restore",
+            "snapshot list|info|verify FILE",
         ] {
             assert!(USAGE.contains(option), "usage lacks {option}");
         }

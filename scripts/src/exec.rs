@@ -3,10 +3,11 @@
 //!
 //! Only the console is used (no kernel command-line tricks, no shared folders), so
 //! the same works on any guest with a shell on its console, and on a guest restored
-//! from a snapshot. [`crate::exec_session`] holds the conversation; this module
-//! starts QEMU with the console on pipes, feeds the session what QEMU prints, types
-//! what it asks for (at the pace of a slow serial line), enforces the timeout and
-//! stops QEMU in the end.
+//! from a snapshot. [`crate::conversation`] holds the conversation (with `--restore`
+//! and `--snapshot`, also the part spoken with Aerie); this module starts QEMU with
+//! the console on pipes, feeds the conversation what QEMU prints, types what it asks
+//! for (at the pace of a slow serial line), shows Aerie's snapshot lines on stderr,
+//! enforces the timeout and stops QEMU in the end.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -14,10 +15,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use crate::conversation::{Conversation, Finish, Plan};
 use crate::error::{Context, Result};
-use crate::exec_session::{Ready, Session, keep_tail};
+use crate::exec_session::{Failure, Ready, keep_tail};
 
-/// How long the machine may take to stop after the power-off command.
+/// How long the machine may take to stop after the power-off (or `quit`) command.
 pub const POWER_OFF_GRACE: Duration = Duration::from_secs(15);
 
 /// How often the driver looks at the clock when the console is silent.
@@ -42,14 +44,36 @@ const SHOWN_LINES: usize = 30;
 pub struct ExecSpec {
     /// The shell command (may span lines).
     pub command: String,
-    /// How long the whole run (boot, command, power-off) may take.
+    /// How long boot (or restore) and the command may take; the snapshot, if any,
+    /// gets as long again.
     pub timeout: Duration,
     /// When to start typing.
     pub ready: Ready,
-    /// What to type to power the guest off once the command is done.
+    /// What to type to power the guest off once the command is done (unless a
+    /// snapshot is taken: then Aerie's `quit` powers off).
     pub power_off: String,
+    /// Aerie restores a snapshot instead of booting the guest (`--restore`).
+    pub restore: bool,
+    /// Take a snapshot once the command is done (`--snapshot`).
+    pub snapshot: bool,
     /// Copy everything on the console to stderr as it comes.
     pub verbose: bool,
+}
+
+impl ExecSpec {
+    /// The conversation this spec asks for.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            command: self.command.clone(),
+            ready: self.ready,
+            restore: self.restore,
+            finish: if self.snapshot {
+                Finish::Snapshot
+            } else {
+                Finish::PowerOff(self.power_off.clone())
+            },
+        }
+    }
 }
 
 /// How an `--exec` run ended.
@@ -69,7 +93,21 @@ pub enum ExecOutcome {
         /// The end of the console output.
         console: String,
     },
-    /// QEMU exited before the command finished.
+    /// Aerie could not restore the snapshot (`--restore`); QEMU was stopped.
+    RestoreFailed {
+        /// Aerie's reason.
+        reason: String,
+    },
+    /// The command ran, but Aerie could not take the snapshot (`--snapshot`); QEMU
+    /// was stopped.
+    SnapshotFailed {
+        /// The command's exit status.
+        status: u8,
+        /// Aerie's reason.
+        reason: String,
+    },
+    /// QEMU exited before the command finished (or, with `--snapshot`, before the
+    /// snapshot was taken).
     Stopped {
         /// QEMU's exit code (`None` if killed by a signal).
         code: Option<i32>,
@@ -128,11 +166,12 @@ fn converse(
     out: &mut dyn Write,
 ) -> Result<ExecOutcome> {
     let start = Instant::now();
-    let mut session = Session::new(&spec.command, spec.ready, &spec.power_off, &nonce());
+    let mut conversation = Conversation::new(spec.plan(), &nonce());
     let mut stdin = child.stdin.take();
     let mut keyboard = Keyboard::default();
     let mut kept: Vec<u8> = Vec::new();
-    let mut finished: Option<(u8, Duration)> = None;
+    let mut status: Option<u8> = None;
+    let mut stopping_since: Option<Duration> = None;
     loop {
         let now = start.elapsed();
         let wait = if keyboard.is_idle() {
@@ -152,47 +191,71 @@ fn converse(
         kept.extend_from_slice(&bytes);
         keep_tail(&mut kept, KEPT_CONSOLE + 1);
 
-        let reaction = session.step(&bytes, now);
+        let reaction = conversation.step(&bytes, now);
         out.write_all(&reaction.output)
             .and_then(|()| out.flush())
             .context(|| "cannot write the command's output")?;
+        if !spec.verbose {
+            // (With --verbose they are on stderr already, with the whole console.)
+            for notice in &reaction.notices {
+                eprintln!("{notice}");
+            }
+        }
         for text in &reaction.typed {
             keyboard.type_text(text);
         }
         keyboard.send(now, &mut stdin);
-        if let Some(status) = reaction.status {
-            finished = Some((status, now));
+        status = status.or(reaction.status);
+        if reaction.stopping {
+            stopping_since = Some(now);
+        }
+        match reaction.failure {
+            Some(Failure::Restore(reason)) => return Ok(ExecOutcome::RestoreFailed { reason }),
+            Some(Failure::Snapshot(reason)) => {
+                return Ok(ExecOutcome::SnapshotFailed {
+                    status: status.unwrap_or(u8::MAX),
+                    reason,
+                });
+            }
+            None => {}
         }
 
         if closed {
             let code = child.wait().ok().and_then(|status| status.code());
-            return Ok(match finished {
-                Some((status, _)) => ExecOutcome::Finished {
+            return Ok(match (status, stopping_since) {
+                (Some(status), Some(_)) => ExecOutcome::Finished {
                     status,
                     warning: unclean(code),
                 },
-                None => ExecOutcome::Stopped {
+                _ => ExecOutcome::Stopped {
                     code,
-                    waiting_for: session.waiting_for(),
+                    waiting_for: conversation.waiting_for(),
                     console: last_lines(&kept),
                 },
             });
         }
-        if let Some((status, since)) = finished
+        if let (Some(status), Some(since)) = (status, stopping_since)
             && now.saturating_sub(since) >= POWER_OFF_GRACE
         {
             return Ok(ExecOutcome::Finished {
                 status,
                 warning: Some(format!(
-                    "the guest did not power off within {} s of the command's end; QEMU \
-                     was stopped",
-                    POWER_OFF_GRACE.as_secs()
+                    "the machine did not power off within {} s of being told to ({}); \
+                     QEMU was stopped",
+                    POWER_OFF_GRACE.as_secs(),
+                    if spec.snapshot {
+                        "`quit` at Aerie's console after the snapshot".to_string()
+                    } else {
+                        format!("`{}` after the command", spec.power_off)
+                    }
                 )),
             });
         }
-        if finished.is_none() && now >= spec.timeout {
+        if stopping_since.is_none()
+            && now.saturating_sub(conversation.budget_start()) >= spec.timeout
+        {
             return Ok(ExecOutcome::TimedOut {
-                waiting_for: session.waiting_for(),
+                waiting_for: conversation.waiting_for(),
                 console: last_lines(&kept),
             });
         }
@@ -258,12 +321,14 @@ fn last_lines(console: &[u8]) -> String {
 
 impl ExecOutcome {
     /// The exit code of `cargo xtask run --exec`: the command's status; 124 after a
-    /// timeout (as `timeout(1)`); QEMU's own status when the machine stopped first
-    /// (1 if that was 0 or a signal).
+    /// timeout (as `timeout(1)`); 1 when Aerie could not restore or take the
+    /// snapshot; QEMU's own status when the machine stopped first (1 if that was 0 or
+    /// a signal).
     pub fn exit_code(&self) -> u8 {
         match self {
             ExecOutcome::Finished { status, .. } => *status,
             ExecOutcome::TimedOut { .. } => 124,
+            ExecOutcome::RestoreFailed { .. } | ExecOutcome::SnapshotFailed { .. } => 1,
             ExecOutcome::Stopped { code, .. } => match code {
                 Some(code @ 1..=255) => *code as u8,
                 _ => 1,
@@ -282,6 +347,14 @@ impl ExecOutcome {
         };
         match self {
             ExecOutcome::Finished { warning, .. } => warning.clone(),
+            ExecOutcome::RestoreFailed { reason } => Some(format!(
+                "Aerie cannot restore the snapshot: {reason}. QEMU was stopped before \
+                 `{command}` could run."
+            )),
+            ExecOutcome::SnapshotFailed { status, reason } => Some(format!(
+                "`{command}` finished with status {status}, but Aerie could not take the \
+                 snapshot: {reason}. QEMU was stopped."
+            )),
             ExecOutcome::TimedOut {
                 waiting_for,
                 console,
@@ -320,6 +393,8 @@ mod tests {
             timeout: Duration::from_secs(30),
             ready,
             power_off: "poweroff -f".to_string(),
+            restore: false,
+            snapshot: false,
             verbose: false,
         }
     }
@@ -391,6 +466,139 @@ mod tests {
             };
             assert_eq!(stopped.exit_code(), 1);
         }
+    }
+
+    #[test]
+    fn snapshot_and_restore_failures_are_reported() {
+        let refused = ExecOutcome::RestoreFailed {
+            reason: "the snapshot needs 4 vCPUs; this machine has 2".into(),
+        };
+        assert_eq!(refused.exit_code(), 1);
+        assert_eq!(
+            refused
+                .report("cat /tmp/v", Duration::from_secs(1))
+                .unwrap(),
+            "Aerie cannot restore the snapshot: the snapshot needs 4 vCPUs; this machine \
+             has 2. QEMU was stopped before `cat /tmp/v` could run."
+        );
+        let failed = ExecOutcome::SnapshotFailed {
+            status: 0,
+            reason: "disk I/O error".into(),
+        };
+        assert_eq!(failed.exit_code(), 1);
+        assert_eq!(
+            failed.report("true", Duration::from_secs(1)).unwrap(),
+            "`true` finished with status 0, but Aerie could not take the snapshot: disk I/O \
+             error. QEMU was stopped."
+        );
+    }
+
+    /// A host shell script standing in for Aerie and the guest's shell: it answers the
+    /// probe, runs the command and turns the echo back on as the guest's shell would
+    /// (reading whole lines), then reads Aerie's console keys byte by byte (they have no line end) and
+    /// answers as Aerie does. `$SAVE` is what it prints for `snapshot`.
+    const FAKE_AERIE: &str = r#"
+        echo 'aerie-guest: ready'
+        IFS= read -r probe; eval "$probe"
+        IFS= read -r open; IFS= read -r body; IFS= read -r close
+        eval "$open
+$body
+$close"
+        IFS= read -r tidy; eval "$tidy"
+        keys=$(dd bs=1 count=2 2>/dev/null | od -An -c | tr -d ' ')
+        [ "$keys" = '001c' ] || { echo "bad keys: $keys"; exit 9; }
+        printf '\r\nAerie console: the guest runs on without input\r\naerie> '
+        typed=$(dd bs=1 count=9 2>/dev/null | tr '\r' '/')
+        [ "$typed" = 'snapshot/' ] || { echo "bad command: $typed"; exit 9; }
+        printf 'snapshot\r\nAerie: snapshot: memory 1 MiB of 2 MiB\r\n'
+        printf "$SAVE"'\r\naerie> '
+        typed=$(dd bs=1 count=5 2>/dev/null | tr '\r' '/')
+        [ "$typed" = 'quit/' ] || { echo "bad command: $typed"; exit 9; }
+        exit 0
+    "#;
+
+    fn fake_aerie(save: &str, command: &str) -> (ExecOutcome, Vec<u8>) {
+        let mut fake = Command::new("sh");
+        fake.args(["-c", FAKE_AERIE]).env("SAVE", save);
+        let spec = ExecSpec {
+            snapshot: true,
+            ..spec(command, Ready::Marker(MARKER))
+        };
+        let mut out = Vec::new();
+        let outcome = run(&mut fake, &spec, &mut out).unwrap();
+        (outcome, out)
+    }
+
+    #[test]
+    fn a_snapshot_is_taken_at_aeries_console_after_the_command() {
+        let (outcome, out) = fake_aerie(
+            "Aerie: snapshot 3 saved in slot A: 1.0 MiB in 0.1 s",
+            "echo 42 > /dev/null; echo done; exit 5",
+        );
+        assert_eq!(
+            outcome,
+            ExecOutcome::Finished {
+                status: 5,
+                warning: None
+            }
+        );
+        assert_eq!(String::from_utf8_lossy(&out), "done\n");
+    }
+
+    #[test]
+    fn a_failed_snapshot_stops_the_run() {
+        let (outcome, _) = fake_aerie("Aerie: snapshot failed: disk I/O error", "true");
+        assert_eq!(
+            outcome,
+            ExecOutcome::SnapshotFailed {
+                status: 0,
+                reason: "disk I/O error".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_refused_restore_stops_qemu_at_once() {
+        let mut fake = Command::new("sh");
+        fake.args([
+            "-c",
+            "echo 'Aerie: restoring snapshot 2 (slot B)'; \
+             echo 'Aerie: cannot restore: the guest disk changed since the snapshot'; \
+             echo 'Aerie: press Enter to boot the guest fresh instead, or Ctrl-A x to quit'; \
+             sleep 30",
+        ]);
+        let spec = ExecSpec {
+            restore: true,
+            ..spec("true", Ready::Marker(MARKER))
+        };
+        let started = Instant::now();
+        let outcome = run(&mut fake, &spec, &mut Vec::new()).unwrap();
+        assert_eq!(
+            outcome,
+            ExecOutcome::RestoreFailed {
+                reason: "the guest disk changed since the snapshot".into()
+            }
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_restored_shell_runs_the_command_without_a_boot() {
+        // No ready marker: the restore line, then a shell (Enter comes first).
+        let mut fake = Command::new("sh");
+        fake.args([
+            "-c",
+            "echo 'Aerie: restored snapshot 2 in 0.1 s; resuming the guest'; exec sh 2>/dev/null",
+        ]);
+        let spec = ExecSpec {
+            restore: true,
+            power_off: "exit".into(),
+            ..spec("echo restored", Ready::Marker(MARKER))
+        };
+        let mut out = Vec::new();
+        let outcome = run(&mut fake, &spec, &mut out).unwrap();
+        assert_eq!(outcome.exit_code(), 0, "{outcome:?}");
+        assert_eq!(String::from_utf8_lossy(&out), "restored\n");
     }
 
     /// The whole driver against a host shell standing in for the guest's: it prints

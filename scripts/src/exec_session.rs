@@ -8,15 +8,19 @@
 //!    [`READY_MARKER`](crate::initramfs::READY_MARKER); for other guests, until the
 //!    console has been quiet for a moment.
 //! 2. Type a *probe*: `stty -echo; PS1=; PS2=; echo <nonce>''-BEGIN-<n>`. It turns
-//!    off the terminal's echo and the prompts, so that what follows comes back
-//!    without the typed text. Its answer is recognised by the marker with the quotes
+//!    off the terminal's echo and the prompts (keeping the prompts in `AERIE_PS1` and
+//!    `AERIE_PS2`), so that what follows comes back without the typed text. Its answer is recognised by the marker with the quotes
 //!    gone, which the echo of the typed line cannot contain. If no answer comes, a new
 //!    probe (`n + 1`) is typed every [`PROBE_INTERVAL`]; only the answer to the
 //!    latest counts, so nothing typed earlier is still waiting in the shell.
 //! 3. Type the command in a subshell with its input from `/dev/null`, followed by
 //!    `echo <nonce>''-END-$?`. Everything between the probe's answer and the end
 //!    marker is the command's output (with the terminal's CR LF turned back into LF).
-//! 4. Type the power-off command and wait for the machine to stop.
+//! 4. Only when asked ([`Session::tidy_afterwards`], before a snapshot): type
+//!    `stty echo; PS1=$AERIE_PS1; PS2=$AERIE_PS2; echo <nonce>''-TIDY` and wait for
+//!    its marker, so that the saved shell echoes and prompts again when restored.
+//! 5. Report the status; what follows (power-off, or a snapshot first) is
+//!    [`crate::conversation`]'s business.
 
 use std::time::Duration;
 
@@ -36,7 +40,7 @@ pub enum Ready {
     Quiet,
 }
 
-/// What [`Session::step`] asks the driver to do.
+/// What [`Session::step`] (and the other console conversations) ask the driver to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reaction {
     /// Text to type on the console.
@@ -45,6 +49,21 @@ pub struct Reaction {
     pub output: Vec<u8>,
     /// The command finished with this status (reported once).
     pub status: Option<u8>,
+    /// Lines of Aerie's to show the user (snapshot saved, snapshot restored).
+    pub notices: Vec<String>,
+    /// The machine was told to power off: from now on it should stop by itself.
+    pub stopping: bool,
+    /// The conversation cannot go on: stop QEMU and report this.
+    pub failure: Option<Failure>,
+}
+
+/// Why a console conversation gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Aerie could not restore the snapshot; its reason.
+    Restore(String),
+    /// Aerie could not take the snapshot; its reason.
+    Snapshot(String),
 }
 
 /// Where the conversation is.
@@ -56,7 +75,10 @@ pub enum Phase {
     Probing,
     /// The command was typed; passing its output on until the end marker.
     Running,
-    /// The command finished with this status; the power-off was typed.
+    /// The command finished with this status; the line that turns the echo and the
+    /// prompts back on was typed.
+    Tidying(u8),
+    /// The command finished with this status.
     Done(u8),
 }
 
@@ -65,8 +87,9 @@ pub enum Phase {
 pub struct Session {
     nonce: String,
     command: String,
-    power_off: String,
     ready: Ready,
+    /// Turn the echo and the prompts back on after the command.
+    tidy: bool,
     phase: Phase,
     /// Output not yet consumed.
     pending: Vec<u8>,
@@ -80,20 +103,36 @@ pub struct Session {
 
 impl Session {
     /// A conversation that has seen nothing yet: it will run `command` once `ready`
-    /// says so, then type `power_off`. `nonce` makes its markers unique (letters,
+    /// says so, and report its status. `nonce` makes its markers unique (letters,
     /// digits and `-` only).
-    pub fn new(command: &str, ready: Ready, power_off: &str, nonce: &str) -> Self {
+    pub fn new(command: &str, ready: Ready, nonce: &str) -> Self {
         Self {
             nonce: format!("AERIE-EXEC-{nonce}"),
             command: command.to_string(),
-            power_off: power_off.to_string(),
             ready,
+            tidy: false,
             phase: Phase::Booting,
             pending: Vec::new(),
             probe: 0,
             probed_at: Duration::ZERO,
             last_output: Duration::ZERO,
         }
+    }
+
+    /// Starts the [`Ready::Quiet`] clock at `now` instead of at time zero: for a
+    /// session that begins mid-run (after a restore), the console must be quiet for
+    /// [`QUIET_PERIOD`] from then on.
+    pub fn quiet_since(mut self, now: Duration) -> Self {
+        self.last_output = now;
+        self
+    }
+
+    /// After the command, turns the terminal's echo and the shell's prompts back on
+    /// (and waits until that is done) before reporting the status: for a guest that
+    /// is snapshotted next, whose shell should behave as usual when restored.
+    pub fn tidy_afterwards(mut self) -> Self {
+        self.tidy = true;
+        self
     }
 
     /// Where the conversation is.
@@ -114,7 +153,10 @@ impl Session {
                 if self.probe == 1 { "" } else { "s" }
             ),
             (Phase::Running, _) => format!("waiting for `{}` to finish", self.command),
-            (Phase::Done(_), _) => "waiting for the machine to power off".into(),
+            (Phase::Tidying(_), _) => {
+                "waiting for the guest's shell to turn its echo and prompt back on".into()
+            }
+            (Phase::Done(_), _) => format!("after `{}` finished", self.command),
         }
     }
 
@@ -131,6 +173,7 @@ impl Session {
                 Phase::Booting => self.boot(now, &mut reaction),
                 Phase::Probing => self.sync(now, &mut reaction),
                 Phase::Running => self.collect(&mut reaction),
+                Phase::Tidying(status) => self.tidied(status, &mut reaction),
                 Phase::Done(_) => {
                     self.pending.clear();
                     false
@@ -143,11 +186,21 @@ impl Session {
     }
 
     /// The probe's typed text. The quotes keep the typed line from containing the
-    /// marker.
+    /// marker. The prompts are kept the first time only: a later probe, or a run on a
+    /// restored shell, finds them empty.
     fn probe_line(&self) -> String {
         format!(
-            "stty -echo 2>/dev/null; PS1=; PS2=; echo {}''-BEGIN-{}\n",
+            "stty -echo 2>/dev/null; [ -n \"${{AERIE_PS1+x}}\" ] || \
+             {{ AERIE_PS1=$PS1; AERIE_PS2=$PS2; }}; PS1=; PS2=; echo {}''-BEGIN-{}\n",
             self.nonce, self.probe
+        )
+    }
+
+    /// The typed text that turns the echo and the prompts back on.
+    fn tidy_line(&self) -> String {
+        format!(
+            "stty echo 2>/dev/null; PS1=$AERIE_PS1; PS2=$AERIE_PS2; echo {}''-TIDY\n",
+            self.nonce
         )
     }
 
@@ -242,9 +295,26 @@ impl Session {
         let before: Vec<u8> = self.pending[..at].to_vec();
         reaction.output.extend(crlf_to_lf(&before));
         self.pending.clear();
-        self.phase = Phase::Done(status);
-        reaction.status = Some(status);
-        reaction.typed.push(format!("{}\n", self.power_off));
+        if self.tidy {
+            self.phase = Phase::Tidying(status);
+            reaction.typed.push(self.tidy_line());
+        } else {
+            self.phase = Phase::Done(status);
+            reaction.status = Some(status);
+        }
+        false
+    }
+
+    fn tidied(&mut self, status: u8, reaction: &mut Reaction) -> bool {
+        let marker = format!("{}-TIDY", self.nonce);
+        match find_line(&self.pending, marker.as_bytes()) {
+            Some(_) => {
+                self.pending.clear();
+                self.phase = Phase::Done(status);
+                reaction.status = Some(status);
+            }
+            None => keep_tail(&mut self.pending, marker.len() + 2),
+        }
         false
     }
 }
@@ -317,8 +387,13 @@ mod tests {
 
     const MARKER: &str = "aerie-guest: ready";
 
+    /// The first probe with nonce `n1`.
+    const PROBE_N1_1: &str = "stty -echo 2>/dev/null; [ -n \"${AERIE_PS1+x}\" ] || \
+                              { AERIE_PS1=$PS1; AERIE_PS2=$PS2; }; PS1=; PS2=; \
+                              echo AERIE-EXEC-n1''-BEGIN-1\n";
+
     fn start(command: &str, ready: Ready, nonce: &str) -> Session {
-        Session::new(command, ready, "poweroff -f", nonce)
+        Session::new(command, ready, nonce)
     }
 
     fn secs(s: f64) -> Duration {
@@ -335,13 +410,11 @@ mod tests {
         );
         // The marker, split across reads.
         let reaction = session.step(b"est: ready\r\n\r\n/ # \x1b[6n", secs(2.0));
-        assert_eq!(
-            reaction.typed,
-            ["stty -echo 2>/dev/null; PS1=; PS2=; echo AERIE-EXEC-n1''-BEGIN-1\n"]
-        );
+        assert_eq!(reaction.typed, [PROBE_N1_1]);
         assert_eq!(session.phase(), Phase::Probing);
         // The shell echoes the typed probe (quotes included), then answers.
-        let echoed = b"stty -echo 2>/dev/null; PS1=; PS2=; echo AERIE-EXEC-n1''-BEGIN-1\r\n";
+        let echoed = format!("{}\r\n", PROBE_N1_1.trim_end());
+        let echoed = echoed.as_bytes();
         assert_eq!(session.step(echoed, secs(2.1)), Reaction::default());
         let reaction = session.step(b"AERIE-EXEC-n1-BEGIN-1\r\n", secs(2.2));
         assert_eq!(
@@ -355,13 +428,37 @@ mod tests {
         let reaction = session.step(b"EC-n1-END-0\r\n", secs(2.4));
         assert_eq!(reaction.output, b"");
         assert_eq!(reaction.status, Some(0));
-        assert_eq!(reaction.typed, ["poweroff -f\n"]);
+        assert!(reaction.typed.is_empty());
         assert_eq!(session.phase(), Phase::Done(0));
         // Whatever follows is ignored.
         assert_eq!(
             session.step(b"[ 9.9] reboot: Power down\r\n", secs(3.0)),
             Reaction::default()
         );
+    }
+
+    #[test]
+    fn the_echo_and_prompts_come_back_when_asked() {
+        let mut session = start("true", Ready::Marker(MARKER), "n").tidy_afterwards();
+        session.step(b"aerie-guest: ready\nAERIE-EXEC-n-BEGIN-1\n", secs(1.0));
+        let reaction = session.step(b"AERIE-EXEC-n-END-4\r\n", secs(1.1));
+        assert_eq!(reaction.status, None, "reported once the shell is tidy");
+        assert_eq!(
+            reaction.typed,
+            ["stty echo 2>/dev/null; PS1=$AERIE_PS1; PS2=$AERIE_PS2; echo AERIE-EXEC-n''-TIDY\n"]
+        );
+        assert_eq!(session.phase(), Phase::Tidying(4));
+        assert!(session.waiting_for().contains("echo and prompt back on"));
+        // The echo of the typed line (if any) does not count; the answer does.
+        let echo =
+            b"stty echo 2>/dev/null; PS1=$AERIE_PS1; PS2=$AERIE_PS2; echo AERIE-EXEC-n''-TIDY\r\n";
+        assert_eq!(session.step(echo, secs(1.2)).status, None);
+        let reaction = session.step(b"AERIE-EXEC-n-TID", secs(1.3));
+        assert_eq!(reaction.status, None);
+        let reaction = session.step(b"Y\r\n/ # ", secs(1.4));
+        assert_eq!(reaction.status, Some(4));
+        assert!(reaction.typed.is_empty() && reaction.output.is_empty());
+        assert_eq!(session.phase(), Phase::Done(4));
     }
 
     #[test]
@@ -410,7 +507,10 @@ mod tests {
         let second = session.step(&[], secs(3.0));
         assert_eq!(
             second.typed,
-            ["stty -echo 2>/dev/null; PS1=; PS2=; echo AERIE-EXEC-n''-BEGIN-2\n"]
+            [
+                "stty -echo 2>/dev/null; [ -n \"${AERIE_PS1+x}\" ] || { AERIE_PS1=$PS1; \
+                 AERIE_PS2=$PS2; }; PS1=; PS2=; echo AERIE-EXEC-n''-BEGIN-2\n"
+            ]
         );
         assert!(session.waiting_for().contains("typed 2 probes"));
         // The answer to the first probe does not count: the second is still queued.
@@ -447,6 +547,13 @@ mod tests {
     }
 
     #[test]
+    fn a_session_begun_late_waits_for_quiet_from_its_start() {
+        let mut session = start("true", Ready::Quiet, "n").quiet_since(secs(10.0));
+        assert!(session.step(&[], secs(11.0)).typed.is_empty());
+        assert_eq!(session.step(&[], secs(11.5)).typed.len(), 1);
+    }
+
+    #[test]
     fn multi_line_commands_are_typed_whole() {
         let session = start("for i in 1 2\ndo echo $i\ndone\n", Ready::Quiet, "n");
         assert_eq!(
@@ -461,6 +568,7 @@ mod tests {
         session.probe = 1;
         assert!(!session.probe_line().contains("AERIE-EXEC-n-BEGIN"));
         assert!(!session.command_lines().contains("AERIE-EXEC-n-END"));
+        assert!(!session.tidy_line().contains("AERIE-EXEC-n-TIDY"));
     }
 
     #[test]

@@ -22,21 +22,29 @@
 //! | [`cpio`] | write cpio (newc) archives |
 //! | [`serial`] | how QEMU connects the serial console to the terminal |
 //! | [`exec`] | `run --exec`: run a command in the guest by typing on its console |
-//! | [`exec_session`] | the console conversation of `--exec`, as a pure state machine |
+//! | [`conversation`] | the whole console conversation of `--exec`: restore, command, snapshot or power-off |
+//! | [`exec_session`] | running the command in the guest's shell, as a pure state machine |
+//! | [`aerie_console`] | talking to Aerie for `--snapshot` and `--restore`, as pure state machines |
+//! | [`snapshot_disk`] | `run --snapshot-disk`: its size, creating it, what `--restore` finds |
+//! | [`file_disk`] | a disk image file as the snapshot code's `Disk` |
+//! | [`snapshot_tool`] | `snapshot list\|info\|verify`: read a snapshot disk |
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
 //! | [`mod@bench`] | `bench`: Aerie against no hypervisor and Xen, the report |
 //! | [`sdcard`] | `sdcard`: a folder that boots Aerie on a Raspberry Pi 4 or 5 |
 #![forbid(unsafe_code)]
 
+pub mod aerie_console;
 pub mod apt;
 pub mod bench;
 pub mod cli;
+pub mod conversation;
 pub mod cpio;
 pub mod debian;
 pub mod dtb_pack;
 pub mod error;
 pub mod exec;
 pub mod exec_session;
+pub mod file_disk;
 pub mod fixtures;
 pub mod flat;
 pub mod guest;
@@ -52,7 +60,11 @@ pub mod run;
 pub mod sdcard;
 pub mod serial;
 pub mod setup;
+pub mod snapshot_disk;
+pub mod snapshot_tool;
 pub mod test;
+#[cfg(test)]
+mod test_files;
 pub mod test_guests;
 
 use std::process::ExitCode;
@@ -81,6 +93,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Command::Fixtures => fixtures::run(&layout).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&layout, &options),
         Command::Sdcard(options) => sdcard::run(&layout, &options).map(|()| ExitCode::SUCCESS),
+        Command::Snapshot(options) => snapshot_tool::run(&options),
     };
     result.unwrap_or_else(|error| {
         eprintln!("xtask: {error}");

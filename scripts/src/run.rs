@@ -1,5 +1,7 @@
 //! `cargo xtask run`: boot Aerie (or with `--no-hyp` just the guest) in QEMU with the
-//! terminal as its serial console, or drive that console for `--exec`.
+//! terminal as its serial console, or drive that console for `--exec`; with
+//! `--restore`, resume a snapshot instead of booting the guest, and with `--snapshot`
+//! take one once the command is done.
 
 use std::fs::File;
 use std::path::Path;
@@ -20,9 +22,7 @@ use crate::process;
 use crate::qemu::QEMU;
 use crate::serial::{self, Serial};
 use crate::setup;
-
-/// Size of the snapshot disk attached to QEMU.
-const SNAPSHOTS_SIZE: u64 = 256 << 20;
+use crate::snapshot_disk::{self, Prepared};
 
 /// The TCP port of QEMU's gdb server with `--gdb`.
 const GDB_PORT: u16 = 1234;
@@ -36,6 +36,18 @@ const POWER_OFF: &str = "poweroff -f";
 pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     setup::ensure_qemu()?;
     check_disks(options)?;
+    let snapshots = options
+        .snapshot_disk
+        .clone()
+        .unwrap_or_else(|| layout.snapshots_disk());
+    let mut options = options.clone();
+    if options.restore {
+        // Before anything is built: a disk without a snapshot ends the run here.
+        let shape = snapshot_disk::read_for_restore(&snapshots)?;
+        snapshot_disk::fit_to(&mut options, &shape);
+        eprintln!("xtask: restoring {shape} from {}", snapshots.display());
+    }
+    let options = &options;
     let guest = guest_material::choose(layout, options)?;
     let serial = match (&options.exec, options.no_hyp) {
         (Some(_), _) => Serial::Piped,
@@ -51,11 +63,9 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
         }
         _ => {
             let built = image::build(layout, options.profile)?;
-            let snapshots = options
-                .snapshots
-                .clone()
-                .unwrap_or_else(|| layout.snapshots_disk());
-            ensure_sparse_disk(&snapshots, SNAPSHOTS_SIZE)?;
+            if options.board == Board::Virt {
+                prepare_snapshot_disk(&snapshots, options)?;
+            }
             let packed = match &guest {
                 Some(guest) => Some(guest::pack(
                     &guest.kernel,
@@ -99,6 +109,23 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     result
 }
 
+/// Creates the snapshot disk when missing, sized for the guest's RAM (see
+/// [`snapshot_disk::prepare`]), and says what it did.
+fn prepare_snapshot_disk(path: &Path, options: &RunOptions) -> Result<()> {
+    let ours = options.snapshot_disk.is_none();
+    let ram = options.mem_mib << 20;
+    match snapshot_disk::prepare(path, ram, ours)? {
+        Prepared::Created if !ours => eprintln!(
+            "xtask: created the snapshot disk {} ({}, sparse)",
+            path.display(),
+            aerie_hyp::units::ByteSize(snapshot_disk::size_for(ram))
+        ),
+        Prepared::SmallButInUse(warning) => eprintln!("xtask: warning: {warning}"),
+        Prepared::Created | Prepared::Enlarged | Prepared::Fits => {}
+    }
+    Ok(())
+}
+
 /// The bundle's name in `target/aerie/` once QEMU is done with it (`cpio -t` lists it).
 const BUNDLE_NAME: &str = "guest.cpio";
 
@@ -110,7 +137,8 @@ fn private_bundle(layout: &Layout) -> std::path::PathBuf {
         .join(format!("{BUNDLE_NAME}.{}", std::process::id()))
 }
 
-/// Runs `command` in the guest through its console (`--exec`).
+/// Runs `command` in the guest through its console (`--exec`), after restoring and
+/// before snapshotting if asked.
 fn exec(
     qemu: &mut Command,
     options: &RunOptions,
@@ -125,6 +153,8 @@ fn exec(
             _ => Ready::Quiet,
         },
         power_off: POWER_OFF.to_string(),
+        restore: options.restore,
+        snapshot: options.snapshot,
         verbose: options.verbose,
     };
     let outcome = exec::run(qemu, &spec, &mut std::io::stdout().lock())?;
@@ -262,15 +292,25 @@ pub fn qemu_args(
             "-initrd".into(),
             guest.bundle.display().to_string(),
             "-append".into(),
-            format!(
-                "aerie.guest.mem={}M aerie.guest.smp={}",
-                options.mem_mib, options.smp
-            ),
+            aerie_command_line(options),
         ]);
     }
     args.extend(exec_args(options));
     args.extend(gdb_args(options));
     args
+}
+
+/// Aerie's own command line (QEMU's `-append` when there is a guest): the guest's
+/// size, and `aerie.restore` with `--restore`.
+pub fn aerie_command_line(options: &RunOptions) -> String {
+    let mut line = format!(
+        "aerie.guest.mem={}M aerie.guest.smp={}",
+        options.mem_mib, options.smp
+    );
+    if options.restore {
+        line.push_str(" aerie.restore");
+    }
+    line
 }
 
 /// QEMU's arguments for `--exec`: a reset (a guest panic with `panic=-1`, `reboot`)
@@ -414,6 +454,41 @@ mod tests {
         assert!(args.contains("-m 702M"), "{args}");
         assert!(
             args.contains("-initrd /t/guest.cpio -append aerie.guest.mem=512M aerie.guest.smp=2")
+        );
+    }
+
+    #[test]
+    fn restore_tells_aerie_on_its_command_line() {
+        let guest = PackedGuest {
+            bundle: "/t/guest.cpio".into(),
+            size: 1 << 20,
+        };
+        let options = RunOptions {
+            mem_mib: 256,
+            smp: 3,
+            restore: true,
+            ..RunOptions::default()
+        };
+        assert_eq!(
+            aerie_command_line(&options),
+            "aerie.guest.mem=256M aerie.guest.smp=3 aerie.restore"
+        );
+        let args = qemu_args(
+            &options,
+            Path::new("/i"),
+            Path::new("/s.img"),
+            Some(&guest),
+            Serial::Aerie,
+        )
+        .join(" ");
+        assert!(
+            args.contains("-append aerie.guest.mem=256M aerie.guest.smp=3 aerie.restore"),
+            "{args}"
+        );
+        assert!(args.contains("-device virtio-blk-device,drive=snapshots,serial=aerie-snapshots"));
+        assert_eq!(
+            aerie_command_line(&RunOptions::default()),
+            "aerie.guest.mem=1024M aerie.guest.smp=2"
         );
     }
 

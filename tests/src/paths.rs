@@ -84,13 +84,16 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// A sparse 64 MiB snapshot disk of this test's own, for `cargo xtask run
-/// --snapshots`: concurrent QEMUs cannot share one (QEMU locks disk images it writes).
+/// Where this test's own snapshot disk goes, for `cargo xtask run --snapshot-disk`
+/// (concurrent QEMUs cannot share one: QEMU locks disk images it writes). Nothing is
+/// there yet: xtask creates the file, sized for the guest's RAM.
 pub fn snapshot_disk() -> PathBuf {
     let path = test_tmp_dir().join("snapshots.img");
-    std::fs::File::create(&path)
-        .and_then(|file| file.set_len(64 << 20))
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot remove {}: {e}", path.display()),
+    }
     path
 }
 

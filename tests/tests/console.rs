@@ -33,7 +33,7 @@ impl Session {
                 "--smp",
                 "2",
             ])
-            .arg("--snapshots")
+            .arg("--snapshot-disk")
             .arg(aerie_tests::paths::snapshot_disk())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -39,7 +39,7 @@ fn xtask_run(args: &[&str]) -> Run {
         let output = Command::new(env!("CARGO"))
             .current_dir(&root)
             .args(["run", "--quiet", "--package", "xtask", "--", "run"])
-            .arg("--snapshots")
+            .arg("--snapshot-disk")
             .arg(aerie_tests::paths::snapshot_disk())
             .args(["--timeout", TIMEOUT_SECS])
             .args(args)

@@ -12,7 +12,7 @@ fn xtask_run(args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO"))
         .current_dir(&root)
         .args(["run", "--quiet", "--package", "xtask", "--", "run"])
-        .arg("--snapshots")
+        .arg("--snapshot-disk")
         .arg(aerie_tests::paths::snapshot_disk())
         .args(args)
         .stdin(Stdio::null())

@@ -49,3 +49,18 @@ pub unsafe fn invalidate_to_poc(start: usize, size: usize) {
     // SAFETY: a barrier has no memory-safety effect.
     unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
 }
+
+/// Invalidates every instruction cache in the inner shareable domain, so that code
+/// written through the data side (a restored guest's RAM) is fetched afresh.
+pub fn invalidate_instruction_caches() {
+    // SAFETY: invalidating instruction caches only makes later fetches go to
+    // memory (which holds the cleaned data); the barriers have no memory effect.
+    unsafe {
+        asm!(
+            "ic ialluis",
+            "dsb ish",
+            "isb",
+            options(nostack, preserves_flags)
+        )
+    };
+}

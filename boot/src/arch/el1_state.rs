@@ -3,6 +3,7 @@
 //! These stay in the CPU while the vCPU runs (see `super::guest_entry`); they move
 //! when a vCPU starts on a CPU and when it stops (PSCI CPU_OFF, or a snapshot later).
 
+use super::hyp_config;
 use aerie_hyp::vcpu::{El1SystemRegisters, FpRegisters};
 use core::arch::asm;
 
@@ -16,6 +17,8 @@ macro_rules! el1_registers {
         /// on, HCR_EL2 set for a guest): the values change how EL1 translates and
         /// handles exceptions, which matters to the guest only.
         pub unsafe fn load(state: &El1SystemRegisters) {
+            // SAFETY: as for the registers below; the caller's guarantee covers them.
+            unsafe { load_optional(state) };
             $(
                 // SAFETY: writing a guest EL1 register; Aerie runs at EL2 with its
                 // own translation regime, so no value can affect Aerie itself.
@@ -30,6 +33,7 @@ macro_rules! el1_registers {
 
         /// Reads every EL1 system register of the vCPU running on this CPU.
         pub fn save(state: &mut El1SystemRegisters) {
+            save_optional(state);
             $(
                 // SAFETY: reading an EL1 system register from EL2 has no side
                 // effects.
@@ -72,6 +76,91 @@ el1_registers! {
     cntv_cval => "CNTV_CVAL_EL0",
 }
 
+/// Reads or writes the pointer authentication key registers by index (0..10 in
+/// [`El1SystemRegisters::pointer_auth_keys`] order).
+macro_rules! pointer_auth_keys {
+    ($($n:literal => $register:literal),* $(,)?) => {
+        /// Writes the guest's pointer authentication keys. Only on CPUs with them.
+        fn write_pointer_auth_keys(keys: &[u64; 10]) {
+            $(
+                // SAFETY: the keys only affect the guest's EL1/EL0 pointer
+                // authentication; Aerie does not use pointer authentication.
+                unsafe {
+                    asm!(concat!("msr ", $register, ", {}"), in(reg) keys[$n],
+                        options(nomem, nostack, preserves_flags));
+                }
+            )*
+        }
+
+        /// Reads the guest's pointer authentication keys. Only on CPUs with them.
+        fn read_pointer_auth_keys(keys: &mut [u64; 10]) {
+            $(
+                // SAFETY: reading a key register from EL2 has no side effects.
+                unsafe {
+                    asm!(concat!("mrs {}, ", $register), out(reg) keys[$n],
+                        options(nomem, nostack, preserves_flags));
+                }
+            )*
+        }
+    };
+}
+
+// By encoding (op0 3, op1 0, CRn 2; CRm 1 = APIB/APIA, 2 = APDA/APDB, 3 = APGA),
+// which assemblers without the pointer-authentication extension also accept.
+pointer_auth_keys! {
+    0 => "S3_0_C2_C1_0", // APIAKeyLo_EL1
+    1 => "S3_0_C2_C1_1", // APIAKeyHi_EL1
+    2 => "S3_0_C2_C1_2", // APIBKeyLo_EL1
+    3 => "S3_0_C2_C1_3", // APIBKeyHi_EL1
+    4 => "S3_0_C2_C2_0", // APDAKeyLo_EL1
+    5 => "S3_0_C2_C2_1", // APDAKeyHi_EL1
+    6 => "S3_0_C2_C2_2", // APDBKeyLo_EL1
+    7 => "S3_0_C2_C2_3", // APDBKeyHi_EL1
+    8 => "S3_0_C2_C3_0", // APGAKeyLo_EL1
+    9 => "S3_0_C2_C3_1", // APGAKeyHi_EL1
+}
+
+/// ZCR_EL1, by its encoding (S3_0_C1_C2_0), which assemblers without SVE support
+/// also accept.
+macro_rules! zcr_el1 {
+    () => {
+        "S3_0_C1_C2_0"
+    };
+}
+
+/// Writes the EL1 registers only some CPUs have (pointer authentication keys, SVE's
+/// ZCR_EL1), on CPUs that have them.
+///
+/// # Safety
+/// As for [`load`].
+unsafe fn load_optional(state: &El1SystemRegisters) {
+    if hyp_config::has_pointer_authentication() {
+        write_pointer_auth_keys(&state.pointer_auth_keys);
+    }
+    if hyp_config::has_sve() {
+        // SAFETY: ZCR_EL1 exists (the CPU has SVE) and CPTR_EL2.TZ is clear on such
+        // CPUs; it only sets the guest's SVE vector length.
+        unsafe {
+            asm!(concat!("msr ", zcr_el1!(), ", {}"), in(reg) state.zcr,
+                options(nomem, nostack, preserves_flags));
+        }
+    }
+}
+
+/// Reads the EL1 registers only some CPUs have, on CPUs that have them.
+fn save_optional(state: &mut El1SystemRegisters) {
+    if hyp_config::has_pointer_authentication() {
+        read_pointer_auth_keys(&mut state.pointer_auth_keys);
+    }
+    if hyp_config::has_sve() {
+        // SAFETY: reading ZCR_EL1 on a CPU with SVE has no side effects.
+        unsafe {
+            asm!(concat!("mrs {}, ", zcr_el1!()), out(reg) state.zcr,
+                options(nomem, nostack, preserves_flags));
+        }
+    }
+}
+
 /// Reads the registers an exception injection needs (VBAR_EL1, SCTLR_EL1).
 pub fn vector_base_and_control() -> (u64, u64) {
     let (vbar, sctlr): (u64, u64);
@@ -95,6 +184,17 @@ pub fn write_exception_registers(elr: u64, spsr: u64, esr: u64, far: Option<u64>
         // SAFETY: as above.
         unsafe { asm!("msr FAR_EL1, {}", in(reg) far, options(nostack, preserves_flags)) };
     }
+}
+
+/// The guest's virtual timer: CNTV_CTL_EL0 and CNTV_CVAL_EL0.
+pub fn virtual_timer() -> (u64, u64) {
+    let (control, compare): (u64, u64);
+    // SAFETY: reading the guest's timer registers from EL2 has no side effects.
+    unsafe {
+        asm!("mrs {}, CNTV_CTL_EL0", "mrs {}, CNTV_CVAL_EL0", out(reg) control,
+            out(reg) compare, options(nomem, nostack, preserves_flags));
+    }
+    (control, compare)
 }
 
 /// Turns the EL1 virtual timer off (CNTV_CTL_EL0 = 0).

@@ -110,12 +110,21 @@ pub fn guest_hcr() -> u64 {
         | hcr::TACR
         | hcr::TSW
         | hcr::RW;
-    let has_pauth = read_id!("ID_AA64ISAR1_EL1") & ISAR1_PAUTH_MASK != 0
-        || read_id!("S3_0_C0_C6_2") & ISAR2_PAUTH_MASK != 0;
-    if has_pauth {
+    if has_pointer_authentication() {
         value |= hcr::APK | hcr::API;
     }
     value
+}
+
+/// Whether the CPU has pointer authentication (FEAT_PAuth): its key registers exist.
+pub fn has_pointer_authentication() -> bool {
+    read_id!("ID_AA64ISAR1_EL1") & ISAR1_PAUTH_MASK != 0
+        || read_id!("S3_0_C0_C6_2") & ISAR2_PAUTH_MASK != 0
+}
+
+/// Whether the CPU has SVE (ZCR_EL1 exists).
+pub fn has_sve() -> bool {
+    (read_id!("ID_AA64PFR0_EL1") >> PFR0_SVE_SHIFT) & 0xf != 0
 }
 
 /// Everything a CPU needs before it enters a guest.
@@ -152,7 +161,7 @@ pub unsafe fn enter_guest_mode(control: &GuestControl) {
     // HPMN = all counters, so the trap bits decide (and the host keeps none).
     let mdcr = mdcr::TPM | mdcr::TPMCR | pmcr_n;
     let cnthctl = cnthctl::EL1PCTEN | cnthctl::EVNTEN | (EVENT_STREAM_BIT << cnthctl::EVNTI_SHIFT);
-    let has_sve = (read_id!("ID_AA64PFR0_EL1") >> PFR0_SVE_SHIFT) & 0xf != 0;
+    let has_sve = has_sve();
     let cptr = if has_sve {
         CPTR_EL2_NO_TRAPS & !CPTR_EL2_TZ
     } else {
@@ -200,4 +209,15 @@ pub fn clean_invalidate_by_set_way(set_way: u64) {
     // SAFETY: clean+invalidate never loses data; the operand only selects a cache
     // line by level/set/way, and out-of-range values are architecturally ignored.
     unsafe { asm!("dc cisw, {}", in(reg) set_way, options(nostack, preserves_flags)) };
+}
+
+/// Writes CNTVOFF_EL2 again with the value it holds (`cntvoff`): architecturally
+/// nothing changes, but an emulated timer (QEMU) re-evaluates whether the virtual
+/// timer has fired (see `vm::interrupts::virtual_timer_deadline`).
+pub fn reevaluate_virtual_timer(cntvoff: u64) {
+    // SAFETY: rewriting the running guest's virtual counter offset with its current
+    // value changes no state; it only affects EL1/EL0 time on this CPU.
+    unsafe {
+        asm!("msr CNTVOFF_EL2, {}", "isb", in(reg) cntvoff, options(nostack, preserves_flags))
+    };
 }

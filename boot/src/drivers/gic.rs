@@ -4,6 +4,7 @@
 
 use super::gicv2::{GICH_HCR_EN, HOST_GIC_V2};
 use super::gicv3;
+use aerie_hyp::vcpu::GicCpuInterface;
 
 /// The SGI that makes another CPU leave its guest.
 pub const KICK_SGI: u32 = gicv3::KICK_SGI;
@@ -76,5 +77,21 @@ pub fn enable_virtual_interface(maintenance: u64) {
     match HOST_GIC_V2.get() {
         Some(gic) => gic.write_hcr(GICH_HCR_EN | maintenance as u32),
         None => gicv3::write_hcr(gicv3::ICH_HCR_EN | maintenance),
+    }
+}
+
+/// The guest's CPU interface state held in this CPU's virtual interface.
+pub fn save_cpu_interface() -> GicCpuInterface {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.save_cpu_interface(),
+        None => gicv3::save_cpu_interface(),
+    }
+}
+
+/// Puts a guest's saved CPU interface state into this CPU's virtual interface.
+pub fn restore_cpu_interface(state: &GicCpuInterface) {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.restore_cpu_interface(state),
+        None => gicv3::restore_cpu_interface(state),
     }
 }

@@ -11,6 +11,7 @@
 //! (distributor and CPU interface registers) and 5 (virtualization extensions).
 
 use aerie_hyp::memory::Range;
+use aerie_hyp::vcpu::GicCpuInterface;
 
 /// GICD_CTLR.
 const GICD_CTLR: usize = 0x000;
@@ -60,6 +61,8 @@ const GICH_HCR: usize = 0x000;
 const GICH_VTR: usize = 0x004;
 /// GICH_VMCR.
 const GICH_VMCR: usize = 0x008;
+/// GICH_APR: the active priorities of the virtual interface.
+const GICH_APR: usize = 0x0f0;
 /// GICH_LR<n>.
 const GICH_LR: usize = 0x100;
 /// GICH_HCR.En.
@@ -222,6 +225,23 @@ impl HostGicV2 {
     /// Writes GICH_LR<n>.
     pub fn write_list_register(&self, n: usize, value: u32) {
         self.hypervisor.write(GICH_LR + n * 4, value);
+    }
+
+    /// The guest's CPU interface state held in this CPU's virtual interface
+    /// (GICH_VMCR, GICH_APR).
+    pub fn save_cpu_interface(&self) -> GicCpuInterface {
+        let mut state = GicCpuInterface {
+            vmcr: u64::from(self.hypervisor.read(GICH_VMCR)),
+            ..GicCpuInterface::default()
+        };
+        state.active_priorities[0] = self.hypervisor.read(GICH_APR);
+        state
+    }
+
+    /// Puts a guest's saved CPU interface state into this CPU's virtual interface.
+    pub fn restore_cpu_interface(&self, state: &GicCpuInterface) {
+        self.hypervisor.write(GICH_VMCR, state.vmcr as u32);
+        self.hypervisor.write(GICH_APR, state.active_priorities[0]);
     }
 
     /// Writes GICH_HCR.

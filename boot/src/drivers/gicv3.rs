@@ -13,6 +13,7 @@
 //! (register descriptions) and 4.5 (virtualization).
 
 use aerie_hyp::memory::Range;
+use aerie_hyp::vcpu::GicCpuInterface;
 use core::arch::asm;
 
 /// GICD_CTLR: distributor control.
@@ -359,4 +360,102 @@ list_register_access!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 pub fn write_hcr(value: u64) {
     // SAFETY: enables the virtual CPU interface and its maintenance interrupts.
     unsafe { asm!("msr ICH_HCR_EL2, {}", in(reg) value, options(nostack, preserves_flags)) };
+}
+
+/// ICH_VTR_EL2.PREbits, bits \[31:29\]: preemption bits implemented, minus one.
+const VTR_PREBITS_SHIFT: u64 = 29;
+
+/// How many of each group's active-priority registers exist (ICH_AP0R<n>_EL2 and
+/// ICH_AP1R<n>_EL2): 1 with 5 preemption bits, 2 with 6, 4 with 7.
+fn active_priority_registers() -> usize {
+    let vtr: u64;
+    // SAFETY: reading ICH_VTR_EL2 has no side effects.
+    unsafe { asm!("mrs {}, ICH_VTR_EL2", out(reg) vtr, options(nomem, nostack, preserves_flags)) };
+    let preemption_bits = ((vtr >> VTR_PREBITS_SHIFT) & 0b111) + 1;
+    match preemption_bits {
+        7 => 4,
+        6 => 2,
+        _ => 1,
+    }
+}
+
+/// Reads or writes the active-priority registers by number.
+macro_rules! active_priority_access {
+    ($($n:literal),*) => {
+        /// Reads ICH_AP0R<n>_EL2 (`group1` false) or ICH_AP1R<n>_EL2.
+        fn read_active_priority(group1: bool, n: usize) -> u32 {
+            let value: u64;
+            match (group1, n) {
+                $(
+                    // SAFETY: reading an active-priority register has no side effects;
+                    // `n` is below `active_priority_registers()`, so it exists.
+                    (false, $n) => unsafe {
+                        asm!(concat!("mrs {}, ICH_AP0R", $n, "_EL2"), out(reg) value,
+                            options(nomem, nostack, preserves_flags))
+                    },
+                    // SAFETY: as above.
+                    (true, $n) => unsafe {
+                        asm!(concat!("mrs {}, ICH_AP1R", $n, "_EL2"), out(reg) value,
+                            options(nomem, nostack, preserves_flags))
+                    },
+                )*
+                _ => value = 0,
+            }
+            value as u32
+        }
+
+        /// Writes ICH_AP0R<n>_EL2 (`group1` false) or ICH_AP1R<n>_EL2.
+        fn write_active_priority(group1: bool, n: usize, value: u32) {
+            match (group1, n) {
+                $(
+                    // SAFETY: the active priorities only affect the guest's virtual
+                    // interface on this CPU; `n` exists (see above).
+                    (false, $n) => unsafe {
+                        asm!(concat!("msr ICH_AP0R", $n, "_EL2, {}"), in(reg) u64::from(value),
+                            options(nomem, nostack, preserves_flags))
+                    },
+                    // SAFETY: as above.
+                    (true, $n) => unsafe {
+                        asm!(concat!("msr ICH_AP1R", $n, "_EL2, {}"), in(reg) u64::from(value),
+                            options(nomem, nostack, preserves_flags))
+                    },
+                )*
+                _ => {}
+            }
+        }
+    };
+}
+
+active_priority_access!(0, 1, 2, 3);
+
+/// The guest's CPU interface state held in this CPU's virtual interface.
+pub fn save_cpu_interface() -> GicCpuInterface {
+    let vmcr: u64;
+    // SAFETY: reading ICH_VMCR_EL2 has no side effects.
+    unsafe {
+        asm!("mrs {}, ICH_VMCR_EL2", out(reg) vmcr, options(nomem, nostack, preserves_flags))
+    };
+    let mut state = GicCpuInterface {
+        vmcr,
+        ..GicCpuInterface::default()
+    };
+    for n in 0..active_priority_registers() {
+        state.active_priorities[n] = read_active_priority(false, n);
+        state.active_priorities[4 + n] = read_active_priority(true, n);
+    }
+    state
+}
+
+/// Puts a guest's saved CPU interface state into this CPU's virtual interface.
+pub fn restore_cpu_interface(state: &GicCpuInterface) {
+    // SAFETY: ICH_VMCR_EL2 holds only the guest's view of its CPU interface (priority
+    // mask, binary points, group enables, EOI mode) on this CPU.
+    unsafe {
+        asm!("msr ICH_VMCR_EL2, {}", "isb", in(reg) state.vmcr,
+            options(nomem, nostack, preserves_flags))
+    };
+    for n in 0..active_priority_registers() {
+        write_active_priority(false, n, state.active_priorities[n]);
+        write_active_priority(true, n, state.active_priorities[4 + n]);
+    }
 }

@@ -77,7 +77,8 @@ pub fn refill(vm: &Vm) {
     }
 }
 
-fn prompt_again() {
+/// Prints the prompt (and the line typed so far) again if Aerie's console is open.
+pub fn prompt_again() {
     let console = CONSOLE.lock();
     if console.mode() == Mode::Prompt {
         print!("{PROMPT}{}", console.line());
@@ -127,6 +128,14 @@ fn run(vm: &Vm, command: ConsoleCommand) {
             stop::power_off();
         }
         ConsoleCommand::Resume => print!("{RESUMED}"),
+        ConsoleCommand::Snapshot => {
+            if super::snapshot::request(vm) {
+                println!("Aerie: pausing the guest for a snapshot");
+                // The prompt comes back once the snapshot is written.
+                return;
+            }
+            println!("Aerie: a snapshot is already being taken");
+        }
     }
     prompt_again();
 }

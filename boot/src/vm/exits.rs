@@ -168,9 +168,11 @@ fn reason(kind: ExitKind, exit: Option<&Exit>) -> stats::Reason {
 /// if one is deliverable, else sleeps (WFI) until a physical interrupt arrives (the
 /// guest's timer, the console, a kick from another CPU), which the guest then takes
 /// as an exit. Without one: one period of the EL2 event stream (about 65 µs).
-fn idle(vm: &Vm, vcpu: &VcpuRun) {
+fn idle(vm: &Vm, vcpu: &mut VcpuRun) {
     match &vm.vgic {
         Some(vgic) => {
+            // The guest may have re-armed its timers since it last exited.
+            interrupts::update_timers(vm, vcpu);
             if !vgic.lock().has_pending(vcpu.index) {
                 cpu::wait_for_interrupt();
             }

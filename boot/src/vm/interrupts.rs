@@ -10,6 +10,7 @@ use crate::drivers::gic::{
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
+use aerie_hyp::vcpu::{TIMER_CTL_ENABLE, TIMER_CTL_IMASK};
 use arrayvec::ArrayVec;
 use core::sync::atomic::Ordering;
 
@@ -38,6 +39,14 @@ pub struct LoadedPlan {
 /// Records that the vGIC's state changed, so that every vCPU makes a new plan.
 pub fn vgic_changed(vm: &Vm) -> u64 {
     vm.vgic_generation.fetch_add(1, Ordering::AcqRel) + 1
+}
+
+/// Brings the emulated physical timer's line and Aerie's EL2 timer up to date (before
+/// a guest run, and before idling for a guest that waits for an interrupt).
+pub fn update_timers(vm: &Vm, run: &mut VcpuRun) {
+    if let Some(vgic) = &vm.vgic {
+        update_physical_timer(vm, vgic, run);
+    }
 }
 
 /// Loads the vCPU's deliverable interrupts into the list registers before it runs,
@@ -112,6 +121,11 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
                 // The emulated EL1 physical timer's deadline passed: stop the EL2
                 // timer; `load` raises the guest's PPI 30 before the next entry.
                 crate::arch::cpu::stop_hypervisor_timer();
+                if vm.virtual_offset_wraps {
+                    // Or the virtual timer's deadline passed (see
+                    // `virtual_timer_deadline`): make the model look again.
+                    crate::arch::hyp_config::reevaluate_virtual_timer(vm.control.cntvoff);
+                }
                 gic::end_of_interrupt(intid);
                 gic::deactivate(intid);
             }
@@ -143,19 +157,45 @@ fn update_physical_timer(
 ) {
     let counter = crate::arch::cpu::counter();
     let level = run.timer.interrupt_pending(counter);
-    let deadline = run.timer.deadline();
+    let emulated = run.timer.deadline().filter(|_| !level);
+    let deadline = match (emulated, virtual_timer_deadline(vm)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     if run.timer_line == Some((level, deadline)) {
         return;
     }
+    let level_changed = run.timer_line.is_none_or(|(old, _)| old != level);
     run.timer_line = Some((level, deadline));
-    let _ = vgic
-        .lock()
-        .set_level(GUEST_PHYSICAL_TIMER_INTID, Some(run.index), level);
-    vgic_changed(vm);
-    match deadline {
-        Some(deadline) if !level => crate::arch::cpu::arm_hypervisor_timer(deadline),
-        _ => crate::arch::cpu::stop_hypervisor_timer(),
+    if level_changed {
+        let _ = vgic
+            .lock()
+            .set_level(GUEST_PHYSICAL_TIMER_INTID, Some(run.index), level);
+        vgic_changed(vm);
     }
+    match deadline {
+        Some(deadline) => crate::arch::cpu::arm_hypervisor_timer(deadline),
+        None => crate::arch::cpu::stop_hypervisor_timer(),
+    }
+}
+
+/// For a VM whose virtual count runs ahead of the host counter (a restored
+/// snapshot: CNTVOFF_EL2 is "negative"), the host counter value at which the
+/// guest's virtual timer fires, if it is armed.
+///
+/// The architecture compares the virtual count with the compare value, which works
+/// for any offset, but QEMU's model computes the expiry as compare value plus
+/// offset and never fires the timer when that sum overflows 64 bits, as it does
+/// for such an offset. So Aerie also arms its EL2 timer for that moment, and when it
+/// expires makes the model re-evaluate the virtual timer, which then fires. On real
+/// hardware the virtual timer has fired by then, and the extra wake-up is harmless.
+fn virtual_timer_deadline(vm: &Vm) -> Option<u64> {
+    if !vm.virtual_offset_wraps {
+        return None;
+    }
+    let (control, compare) = crate::arch::el1_state::virtual_timer();
+    let armed = control & (TIMER_CTL_ENABLE | TIMER_CTL_IMASK) == TIMER_CTL_ENABLE;
+    armed.then(|| compare.wrapping_add(vm.control.cntvoff))
 }
 
 /// Makes vCPU `target` look at its interrupts soon: if it runs on another CPU,

@@ -11,6 +11,7 @@ mod exits;
 mod interrupts;
 mod ram;
 mod run;
+pub mod snapshot;
 mod stage2_tables;
 mod stats;
 mod virtio;
@@ -53,6 +54,10 @@ pub struct Vm {
     pub bus: spin::Mutex<MmioBus>,
     /// The guest's UART on the bus, for draining its output.
     pub uart: DeviceId,
+    /// Aerie's test device on the bus, when the guest has it.
+    pub test_device: Option<DeviceId>,
+    /// The guest kernel's command line (recorded in snapshots).
+    pub command_line: String,
     /// The virtual GIC: a GICv3 on GICv3 hosts, a GICv2 on GICv2 hosts.
     pub vgic: Option<spin::Mutex<Box<dyn Vgic + Send>>>,
     /// Bumped on every change to the vGIC's state (see `interrupts::vgic_changed`).
@@ -67,6 +72,9 @@ pub struct Vm {
     pub psci: spin::Mutex<PsciState>,
     /// Where vCPU 0 starts, and its x0 (the device tree).
     pub boot_entry: (u64, u64),
+    /// Whether the guest's virtual count is ahead of the host counter (a restored
+    /// snapshot), so CNTVOFF_EL2 wraps (see `interrupts::virtual_timer_deadline`).
+    pub virtual_offset_wraps: bool,
     /// EL2 controls common to every vCPU (VMPIDR differs per vCPU).
     control: hyp_config::GuestControl,
 }
@@ -151,7 +159,53 @@ fn error(message: impl Into<String>) -> VmError {
     VmError(message.into())
 }
 
-/// Builds the VM from the bundle.
+/// The guest's virtual GIC, and how its device tree describes it.
+type GuestVgic = (Option<Box<dyn Vgic + Send>>, Option<GicDescription>);
+
+/// Makes the virtual GIC `config` asks for.
+fn make_vgic(config: &GuestConfig) -> Result<GuestVgic, VmError> {
+    Ok(match config.gic {
+        Some(GuestGic::V3) => {
+            let vgic = VgicV3::new(VgicV3Config::new(config.vcpus))
+                .map_err(|e| error(format!("virtual GIC: {e}")))?;
+            let description = GicDescription::V3 {
+                distributor: range(
+                    guest_layout::GIC_DISTRIBUTOR,
+                    guest_layout::GIC_DISTRIBUTOR_SIZE,
+                ),
+                redistributors: range(
+                    guest_layout::GIC_REDISTRIBUTORS,
+                    guest_layout::GIC_REDISTRIBUTOR_SIZE * config.vcpus as u64,
+                ),
+                maintenance_ppi: MAINTENANCE_PPI,
+            };
+            (Some(Box::new(vgic)), Some(description))
+        }
+        Some(GuestGic::V2 { .. }) => {
+            let vgic = VgicV2::new(VgicV2Config::new(config.vcpus))
+                .map_err(|e| error(format!("virtual GIC: {e}")))?;
+            let description = GicDescription::V2 {
+                distributor: range(guest_layout::GIC_DISTRIBUTOR, vgic.window_size()),
+                cpu_interface: range(
+                    guest_layout::GIC_CPU_INTERFACE,
+                    guest_layout::GIC_CPU_INTERFACE_SIZE,
+                ),
+                maintenance_ppi: MAINTENANCE_PPI,
+            };
+            (Some(Box::new(vgic)), Some(description))
+        }
+        None => (None, None),
+    })
+}
+
+/// How many virtio-mmio transports `config` gives the guest: its disks, the
+/// console, and the entropy device when there is a source.
+fn virtio_count(config: &GuestConfig) -> usize {
+    config.disks.len() + 1 + usize::from(virtio::RndrSource::available())
+}
+
+/// Builds the VM from the bundle: loads the kernel, initrd and a generated device
+/// tree into guest RAM, ready for vCPU 0 to start at [`Vm::boot_entry`].
 pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, VmError> {
     let bundle = Bundle::parse(bundle_bytes).map_err(|e| error(format!("guest bundle: {e}")))?;
     let header =
@@ -159,41 +213,8 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
     let ram = config.ram;
     let initrd = bundle.initrd;
     let cmdline = bundle.cmdline.unwrap_or("");
-    // Disks first (transports 0..), then the console, then the entropy device.
-    let virtio_count = config.disks.len() + 1 + usize::from(virtio::RndrSource::available());
-    let (vgic, gic_description): (Option<Box<dyn Vgic + Send>>, Option<GicDescription>) =
-        match config.gic {
-            Some(GuestGic::V3) => {
-                let vgic = VgicV3::new(VgicV3Config::new(config.vcpus))
-                    .map_err(|e| error(format!("virtual GIC: {e}")))?;
-                let description = GicDescription::V3 {
-                    distributor: range(
-                        guest_layout::GIC_DISTRIBUTOR,
-                        guest_layout::GIC_DISTRIBUTOR_SIZE,
-                    ),
-                    redistributors: range(
-                        guest_layout::GIC_REDISTRIBUTORS,
-                        guest_layout::GIC_REDISTRIBUTOR_SIZE * config.vcpus as u64,
-                    ),
-                    maintenance_ppi: MAINTENANCE_PPI,
-                };
-                (Some(Box::new(vgic)), Some(description))
-            }
-            Some(GuestGic::V2 { .. }) => {
-                let vgic = VgicV2::new(VgicV2Config::new(config.vcpus))
-                    .map_err(|e| error(format!("virtual GIC: {e}")))?;
-                let description = GicDescription::V2 {
-                    distributor: range(guest_layout::GIC_DISTRIBUTOR, vgic.window_size()),
-                    cpu_interface: range(
-                        guest_layout::GIC_CPU_INTERFACE,
-                        guest_layout::GIC_CPU_INTERFACE_SIZE,
-                    ),
-                    maintenance_ppi: MAINTENANCE_PPI,
-                };
-                (Some(Box::new(vgic)), Some(description))
-            }
-            None => (None, None),
-        };
+    let vgic = make_vgic(&config)?;
+    let gic_description = vgic.1;
     let describe = |initrd_range: Option<Range>| GuestDescription {
         ram: ram.guest,
         vcpus: config.vcpus,
@@ -203,7 +224,7 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         test_device: config.test_device,
         gic: gic_description,
         timer: gic_description.is_some(),
-        virtio_mmio: virtio_count,
+        virtio_mmio: virtio_count(&config),
     };
     let probe = guest_fdt::build(&describe(
         initrd.map(|i| Range::from_start_size(0, i.len() as u64).unwrap()),
@@ -229,6 +250,61 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
     ram.write(plan.device_tree.start(), &device_tree)
         .ok_or_else(|| error("device tree does not fit"))?;
 
+    log::info!(
+        "guest: {} vCPU(s), {} RAM, kernel at {:#x}, device tree at {:#x}{}",
+        config.vcpus,
+        aerie_hyp::units::ByteSize(ram.guest.size()),
+        plan.kernel.start(),
+        plan.device_tree.start(),
+        plan.initrd.map_or(String::new(), |r| format!(
+            ", initrd at {:#x} ({})",
+            r.start(),
+            aerie_hyp::units::ByteSize(r.size())
+        )),
+    );
+    if !cmdline.is_empty() {
+        log::info!("guest command line: {cmdline}");
+    }
+    let boot = Boot {
+        entry: (plan.entry, plan.device_tree.start()),
+        command_line: String::from(cmdline),
+        cntvoff: cpu::counter(),
+    };
+    assemble(config, vgic.0, boot)
+}
+
+/// Builds the VM for a snapshot being restored: the same devices as [`create`],
+/// but guest RAM is left alone (the snapshot fills it) and the guest's virtual
+/// counter starts from `virtual_count`, where the snapshot left it.
+pub fn create_restored(
+    config: GuestConfig,
+    command_line: String,
+    virtual_count: u64,
+) -> Result<&'static Vm, VmError> {
+    let vgic = make_vgic(&config)?;
+    let boot = Boot {
+        entry: (0, 0),
+        command_line,
+        // CNTVCT = CNTPCT - CNTVOFF: the guest's count goes on from where it was.
+        cntvoff: cpu::counter().wrapping_sub(virtual_count),
+    };
+    assemble(config, vgic.0, boot)
+}
+
+/// How the guest starts: what [`assemble`] needs besides the devices.
+struct Boot {
+    entry: (u64, u64),
+    command_line: String,
+    cntvoff: u64,
+}
+
+/// Maps guest RAM, puts the devices on the bus and makes the VM.
+fn assemble(
+    config: GuestConfig,
+    vgic: Option<Box<dyn Vgic + Send>>,
+    boot: Boot,
+) -> Result<&'static Vm, VmError> {
+    let ram = config.ram;
     let gicv = match config.gic {
         Some(GuestGic::V2 {
             virtual_cpu_interface,
@@ -249,47 +325,38 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         )
         .map_err(|e| error(format!("device map: {e}")))?;
     let virtio = add_virtio_devices(&mut bus, config.disks)?;
-    if config.test_device {
-        bus.add(
-            guest_layout::TEST_DEVICE,
-            guest_layout::TEST_DEVICE_SIZE,
-            Box::new(TestDevice::new()),
+    let test_device = if config.test_device {
+        Some(
+            bus.add(
+                guest_layout::TEST_DEVICE,
+                guest_layout::TEST_DEVICE_SIZE,
+                Box::new(TestDevice::new()),
+            )
+            .map_err(|e| error(format!("device map: {e}")))?,
         )
-        .map_err(|e| error(format!("device map: {e}")))?;
-    }
-
-    log::info!(
-        "guest: {} vCPU(s), {} RAM, kernel at {:#x}, device tree at {:#x}{}",
-        config.vcpus,
-        aerie_hyp::units::ByteSize(ram.guest.size()),
-        plan.kernel.start(),
-        plan.device_tree.start(),
-        plan.initrd.map_or(String::new(), |r| format!(
-            ", initrd at {:#x} ({})",
-            r.start(),
-            aerie_hyp::units::ByteSize(r.size())
-        )),
-    );
-    if !cmdline.is_empty() {
-        log::info!("guest command line: {cmdline}");
-    }
+    } else {
+        None
+    };
     let vm = Vm {
         vcpus: config.vcpus,
         ram,
         bus: spin::Mutex::new(bus),
         uart,
+        test_device,
+        command_line: boot.command_line,
         vgic: vgic.map(spin::Mutex::new),
         vgic_generation: core::sync::atomic::AtomicU64::new(0),
         uart_line: core::sync::atomic::AtomicBool::new(false),
         host_uart_intid: config.host_uart_intid,
         virtio,
         psci: spin::Mutex::new(PsciState::new(config.vcpus)),
-        boot_entry: (plan.entry, plan.device_tree.start()),
+        boot_entry: boot.entry,
+        virtual_offset_wraps: boot.cntvoff > cpu::counter(),
         control: hyp_config::GuestControl {
             hcr: hyp_config::guest_hcr(),
             vtcr,
             vttbr: stage2::vttbr(VMID, root),
-            cntvoff: cpu::counter(),
+            cntvoff: boot.cntvoff,
             vmpidr: 0,
         },
     };

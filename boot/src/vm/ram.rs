@@ -68,4 +68,26 @@ impl GuestRam {
         }
         Some(())
     }
+
+    /// All of guest RAM, to read while the VM is paused (`paused` proves it): every
+    /// vCPU is parked at an exit boundary and devices only touch guest RAM while
+    /// handling a vCPU's exit, so nothing writes it while the view exists.
+    pub fn bytes_while_paused(&self, _paused: &crate::vm::snapshot::Paused) -> &[u8] {
+        // SAFETY: the block is guest RAM: plain physical memory (never uninitialised
+        // from Rust's point of view: the program did not allocate it), taken out of
+        // the free memory for this VM alone, identity-mapped, and kept for Aerie's
+        // lifetime; and while the VM is paused (see
+        // above) nothing mutates it, so a shared slice over it is sound for as long
+        // as the pause lasts, which the `paused` borrow bounds.
+        unsafe {
+            core::slice::from_raw_parts(self.host_base as *const u8, self.guest.size() as usize)
+        }
+    }
+
+    /// Zeroes all of guest RAM (before a snapshot's pages are loaded into it).
+    pub fn zero(&self) {
+        // SAFETY: as for `write`: the block is this VM's alone and no Rust reference
+        // to it exists while the VM is being restored (no vCPU runs yet).
+        unsafe { core::ptr::write_bytes(self.host_base as *mut u8, 0, self.guest.size() as usize) };
+    }
 }

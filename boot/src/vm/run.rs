@@ -3,6 +3,7 @@
 use super::Vm;
 use super::exits::{self, Flow};
 use super::interrupts;
+use super::snapshot;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
@@ -98,6 +99,9 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     unsafe { el1_state::load(&state.el1) };
     // SAFETY: as above; CPTR_EL2 (set by enter_guest_mode) does not trap FP.
     unsafe { el1_state::load_fp(&state.fp) };
+    if vm.vgic.is_some() {
+        gic::restore_cpu_interface(&state.gic);
+    }
     vm.psci.lock().mark_on(index);
     log::debug!("vCPU {index} starting at {:#x}", state.registers.pc);
 
@@ -121,6 +125,12 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     };
     let mut frame = SwitchFrame::new(state.registers);
     loop {
+        if snapshot::requested() {
+            snapshot::checkpoint(vm, &run, &frame.guest, |paused| {
+                snapshot::take_and_report(vm, paused);
+                super::console::prompt_again();
+            });
+        }
         interrupts::load(vm, &mut run);
         // SAFETY: guest mode is set up for this vCPU; the frame's PSTATE comes from
         // the guest's own exits or from a reset state, so it never names EL2.
@@ -141,6 +151,9 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     state.physical_timer = run.timer;
     el1_state::save(&mut state.el1);
     el1_state::save_fp(&mut state.fp);
+    if vm.vgic.is_some() {
+        state.gic = gic::save_cpu_interface();
+    }
     // A stopped vCPU's timer must not keep interrupting this CPU.
     el1_state::disable_virtual_timer();
     state

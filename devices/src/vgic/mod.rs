@@ -211,6 +211,13 @@ pub trait Vgic {
 
     /// The counters (ignored accesses, list-register anomalies).
     fn stats(&self) -> &VgicStats;
+
+    /// The concrete front-end ([`VgicV3`] or [`VgicV2`]), for saving and restoring
+    /// its state.
+    fn as_any(&self) -> &dyn core::any::Any;
+
+    /// The concrete front-end, mutable.
+    fn as_any_mut(&mut self) -> &mut dyn core::any::Any;
 }
 
 /// Why the vGIC refused a request.

@@ -12,7 +12,9 @@ use super::{PRIVATE_INTERRUPTS, SGIS, VgicError, VgicV3};
 use alloc::vec::Vec;
 
 /// One interrupt's configuration and state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct IrqSnapshot {
     /// Enabled (`ISENABLER`).
     pub enabled: bool,
@@ -31,7 +33,9 @@ pub struct IrqSnapshot {
 }
 
 /// One SPI.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct SpiSnapshot {
     /// Configuration and state.
     pub irq: IrqSnapshot,
@@ -40,7 +44,7 @@ pub struct SpiSnapshot {
 }
 
 /// One vCPU's redistributor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VcpuSnapshot {
     /// `GICR_WAKER.ProcessorSleep`.
     pub asleep: bool,
@@ -49,7 +53,7 @@ pub struct VcpuSnapshot {
 }
 
 /// The whole vGIC.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VgicState {
     /// `GICD_CTLR.EnableGrp0`.
     pub group0_enabled: bool,

@@ -11,7 +11,9 @@ use super::{IrqSnapshot, PRIVATE_INTERRUPTS, SGIS, VgicError, VgicV2};
 use alloc::vec::Vec;
 
 /// One SPI.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct SpiV2Snapshot {
     /// Configuration and state.
     pub irq: IrqSnapshot,
@@ -20,7 +22,7 @@ pub struct SpiV2Snapshot {
 }
 
 /// One vCPU's banked interrupts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VcpuV2Snapshot {
     /// SGIs and PPIs, by INTID. An SGI's `pending_latch` is set exactly when
     /// `sgi_sources` names a source for it.
@@ -33,7 +35,7 @@ pub struct VcpuV2Snapshot {
 }
 
 /// The whole GICv2 front-end.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct VgicV2State {
     /// `GICD_CTLR.EnableGrp0`.
     pub group0_enabled: bool,

@@ -255,6 +255,14 @@ impl VgicV2 {
 }
 
 impl Vgic for VgicV2 {
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn core::any::Any {
+        self
+    }
+
     fn vcpus(&self) -> usize {
         self.config.vcpus
     }

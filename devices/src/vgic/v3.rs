@@ -314,6 +314,14 @@ impl VgicV3 {
 }
 
 impl Vgic for VgicV3 {
+    fn as_any(&self) -> &dyn core::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn core::any::Any {
+        self
+    }
+
     fn vcpus(&self) -> usize {
         self.config.vcpus
     }

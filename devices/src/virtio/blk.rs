@@ -287,7 +287,9 @@ pub struct BlockStats {
 }
 
 /// The block device's state as plain data: the features negotiated.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct BlockState {
     /// The negotiated features (0 before `DRIVER_OK`).
     pub features: u64,

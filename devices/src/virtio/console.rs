@@ -79,7 +79,7 @@ pub struct ConsoleStats {
 }
 
 /// The console's state as plain data.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConsoleState {
     /// Input waiting for receive buffers (at most [`INPUT_CAPACITY`] bytes).
     pub input: Vec<u8>,

@@ -462,7 +462,9 @@ pub const fn need_event(event: u16, new: u16, old: u16) -> bool {
 }
 
 /// The state of one virtqueue as plain data, for snapshots.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct QueueState {
     /// `QueueNum`.
     pub size: u16,

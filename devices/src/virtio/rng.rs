@@ -69,7 +69,9 @@ pub struct RngStats {
 }
 
 /// The entropy device's state as plain data.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RngState {
     /// The request kept because the source failed: its head descriptor.
     pub waiting: Option<u16>,

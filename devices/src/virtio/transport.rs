@@ -193,7 +193,7 @@ pub struct TransportStats {
 }
 
 /// The transport's state and the device's, as plain data.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TransportState<S> {
     /// `Status`.
     pub status: u32,

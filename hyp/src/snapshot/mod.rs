@@ -70,11 +70,15 @@
 //!
 //! A newer format version is refused, not guessed at. Sector writes are assumed atomic
 //! (true of virtio-blk on QEMU and of SD cards at 512-byte granularity).
+//!
+//! What the state chunks hold (metadata JSON, vCPU and device states) and how they are
+//! cross-checked before a restore is [`machine`]'s job.
 
 mod crc;
 mod disk;
 mod error;
 mod layout;
+pub mod machine;
 mod reader;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,9 @@ use super::{
 };
 
 /// Sectors read per disk request while checking payloads.
-const READ_BATCH_SECTORS: usize = 128;
+const READ_BATCH_SECTORS: usize = 2048;
+/// Guest pages read per disk request while loading memory.
+const MEMORY_BATCH_PAGES: usize = 256;
 
 /// One chunk of a validated snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +96,7 @@ impl Snapshot {
         disk: &D,
         mut page: impl FnMut(u64, &[u8]),
     ) -> Result<(), SnapshotError> {
-        let mut buf = vec![0u8; PAGE_SIZE];
+        let mut buf = vec![0u8; MEMORY_BATCH_PAGES * PAGE_SIZE];
         for (index, chunk) in self.chunks.iter().enumerate() {
             if chunk.kind != ChunkKind::Memory {
                 continue;
@@ -102,10 +104,16 @@ impl Snapshot {
             let mut crc = Crc32::new();
             let pages = chunk.length / PAGE_SIZE as u64;
             let per_page = sectors_for(PAGE_SIZE as u64);
-            for n in 0..pages {
-                disk.read(chunk.payload_sector + n * per_page, &mut buf)?;
-                crc.update(&buf);
-                page(chunk.id + n * PAGE_SIZE as u64, &buf);
+            let mut n = 0;
+            while n < pages {
+                let batch = (pages - n).min(MEMORY_BATCH_PAGES as u64);
+                let bytes = &mut buf[..batch as usize * PAGE_SIZE];
+                disk.read(chunk.payload_sector + n * per_page, bytes)?;
+                crc.update(bytes);
+                for (k, one) in bytes.chunks(PAGE_SIZE).enumerate() {
+                    page(chunk.id + (n + k as u64) * PAGE_SIZE as u64, one);
+                }
+                n += batch;
             }
             if crc.finish() != chunk.payload_crc {
                 let offset = (chunk.payload_sector - 1 - self.data_base) * SECTOR_SIZE as u64;

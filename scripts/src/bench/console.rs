@@ -136,7 +136,6 @@ fn converse(
         Until::Command { marker, command } => Some(Session::new(
             command,
             Ready::Marker(marker),
-            "poweroff -f",
             &crate::exec::nonce(),
         )),
         _ => None,

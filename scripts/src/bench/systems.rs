@@ -66,7 +66,7 @@ pub fn run_options(smp: u32, mem_mib: u64, snapshots: &Path) -> RunOptions {
         smp,
         mem_mib,
         exec: Some("cargo xtask bench".to_string()),
-        snapshots: Some(snapshots.to_path_buf()),
+        snapshot_disk: Some(snapshots.to_path_buf()),
         ..RunOptions::default()
     }
 }
