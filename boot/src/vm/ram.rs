@@ -84,10 +84,21 @@ impl GuestRam {
         }
     }
 
-    /// Zeroes all of guest RAM (before a snapshot's pages are loaded into it).
+    /// Zeroes all of guest RAM (when a snapshot's pages could not all be loaded).
     pub fn zero(&self) {
-        // SAFETY: as for `write`: the block is this VM's alone and no Rust reference
-        // to it exists while the VM is being restored (no vCPU runs yet).
-        unsafe { core::ptr::write_bytes(self.host_base as *mut u8, 0, self.guest.size() as usize) };
+        self.zero_range(self.guest.start(), self.guest.size());
+    }
+
+    /// Zeroes `length` bytes of guest RAM at `address` (clamped to guest RAM).
+    pub fn zero_range(&self, address: u64, length: u64) {
+        let start = address.clamp(self.guest.start(), self.guest.end());
+        let end = address
+            .saturating_add(length)
+            .clamp(start, self.guest.end());
+        let host = self.host_base + (start - self.guest.start());
+        // SAFETY: `[start, end)` lies inside guest RAM (clamped above), whose block
+        // is this VM's alone; no Rust reference to it exists while the VM is being
+        // restored (no vCPU runs yet).
+        unsafe { core::ptr::write_bytes(host as *mut u8, 0, (end - start) as usize) };
     }
 }

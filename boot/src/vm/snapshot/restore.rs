@@ -142,6 +142,10 @@ fn read_and_check(
     let slot = disk_slot().lock();
     let disk = slot.as_ref().ok_or(SnapshotFailure::NoDisk)?;
     let snapshot = read_snapshot(disk)?;
+    log::debug!(
+        "restore: snapshot read and checked at {} us",
+        uptime_micros()
+    );
     let machine = SavedMachine::from_snapshot(&snapshot)
         .map_err(|e| SnapshotFailure::Mismatch(format!("{e}")))?;
     drop(slot);
@@ -275,13 +279,23 @@ fn fingerprint(open: &mut OpenDisk) -> Result<DiskIdentity, SnapshotFailure> {
 /// Zeroes guest RAM and loads the snapshot's pages into it; on failure zeroes it
 /// again, so no half-restored memory is ever run.
 fn load_memory(snapshot: &Snapshot, ram: &GuestRam) -> Result<(), SnapshotFailure> {
-    ram.zero();
+    // Stored pages are overwritten below; only the gaps between them need zeroing.
+    let mut ranges: Vec<(u64, u64)> = snapshot.memory_ranges().collect();
+    ranges.sort_unstable();
+    let mut next = ram.guest.start();
+    for (start, length) in ranges {
+        ram.zero_range(next, start.saturating_sub(next));
+        next = next.max(start.saturating_add(length));
+    }
+    ram.zero_range(next, ram.guest.end().saturating_sub(next));
+    log::debug!("restore: guest RAM gaps zeroed at {} us", uptime_micros());
     let slot = disk_slot().lock();
     let disk = slot.as_ref().ok_or(SnapshotFailure::NoDisk)?;
     let mut outside = false;
     let result = snapshot.read_memory(disk, |address, page| {
         outside |= ram.write(address, page).is_none();
     });
+    log::debug!("restore: guest RAM loaded at {} us", uptime_micros());
     if let Err(error) = result {
         ram.zero();
         return Err(error.into());

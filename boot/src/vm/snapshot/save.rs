@@ -62,6 +62,7 @@ pub fn take(vm: &Vm, paused: &Paused) -> Result<Saved, SnapshotFailure> {
     let mut slot = disk_slot().lock();
     let disk = slot.as_mut().ok_or(SnapshotFailure::NoDisk)?;
     let saved_devices = devices::save(vm).map_err(SnapshotFailure::Device)?;
+    log::debug!("snapshot: devices saved at {} us", uptime_micros());
     let mut writer = SnapshotWriter::begin(disk)?;
     for (index, (power, state)) in paused.vcpus.iter().enumerate() {
         let vcpu = SavedVcpu {
@@ -92,6 +93,7 @@ pub fn take(vm: &Vm, paused: &Paused) -> Result<Saved, SnapshotFailure> {
         }
     });
     let memory = writer.add_memory(vm.ram.guest.start(), pages)?;
+    log::debug!("snapshot: memory written at {} us", uptime_micros());
     let metadata = Metadata {
         format: String::from(machine::FORMAT_NAME),
         aerie_version: String::from(env!("CARGO_PKG_VERSION")),
