@@ -76,6 +76,7 @@ pub fn snapshot_image(count: u8) -> aerie_hyp::snapshot::MemoryDisk {
                 },
                 gic: GicKind::None,
                 counter_frequency: 62_500_000,
+                cpu: Default::default(),
                 clock: SavedClock {
                     physical_count: 125_000_000,
                     virtual_count: 62_500_000,

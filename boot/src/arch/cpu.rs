@@ -116,3 +116,31 @@ pub fn halt() -> ! {
         aarch64_cpu::asm::wfe();
     }
 }
+
+/// This CPU's MIDR and feature ID registers, as a snapshot records them.
+pub fn identity() -> aerie_hyp::snapshot::machine::CpuIdentity {
+    /// Reads one ID register by name or encoding.
+    macro_rules! id {
+        ($register:literal) => {{
+            let value: u64;
+            // SAFETY: reading an ID register has no side effects.
+            unsafe {
+                core::arch::asm!(concat!("mrs {}, ", $register), out(reg) value,
+                    options(nomem, nostack, preserves_flags))
+            };
+            value
+        }};
+    }
+    aerie_hyp::snapshot::machine::CpuIdentity {
+        midr: midr(),
+        isar0: id!("ID_AA64ISAR0_EL1"),
+        isar1: id!("ID_AA64ISAR1_EL1"),
+        isar2: id!("S3_0_C0_C6_2"),
+        pfr0: id!("ID_AA64PFR0_EL1"),
+        pfr1: id!("ID_AA64PFR1_EL1"),
+        mmfr0: id!("ID_AA64MMFR0_EL1"),
+        mmfr1: id!("ID_AA64MMFR1_EL1"),
+        mmfr2: id!("S3_0_C0_C7_2"),
+        dfr0: id!("ID_AA64DFR0_EL1"),
+    }
+}

@@ -194,6 +194,26 @@ fn read_and_check(
             gic_name(host_gic)
         ));
     }
+    let here = cpu::identity();
+    let differing = metadata.cpu.feature_differences(&here);
+    if !differing.is_empty() {
+        return mismatch(format!(
+            "the snapshot was taken on a CPU with other features (MIDR {:#x}; this one \
+             is {:#x}; {} differ): the guest may rely on what that CPU had \
+             (use the same QEMU -cpu model)",
+            metadata.cpu.midr,
+            here.midr,
+            differing.join(", ")
+        ));
+    }
+    if metadata.counter_frequency != cpu::counter_frequency() {
+        return mismatch(format!(
+            "the snapshot's counter ran at {} Hz, this machine's at {} Hz: the guest's \
+             clock would run at the wrong speed",
+            metadata.counter_frequency,
+            cpu::counter_frequency()
+        ));
+    }
     let has_rng = metadata
         .devices
         .iter()

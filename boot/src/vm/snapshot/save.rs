@@ -108,6 +108,7 @@ pub fn take(vm: &Vm, paused: &Paused) -> Result<Saved, SnapshotFailure> {
             _ => GicKind::None,
         },
         counter_frequency: cpu::counter_frequency(),
+        cpu: cpu::identity(),
         clock,
         devices: saved_devices.iter().map(|(d, _)| d.clone()).collect(),
         memory: MemorySummary {

@@ -120,6 +120,11 @@ impl fmt::Display for Metadata {
         )?;
         writeln!(
             f,
+            "{:LABEL$}MIDR {:#010x}, ISAR0 {:#x}, ISAR1 {:#x}, PFR0 {:#x}, MMFR0 {:#x}",
+            "cpu", self.cpu.midr, self.cpu.isar0, self.cpu.isar1, self.cpu.pfr0, self.cpu.mmfr0
+        )?;
+        writeln!(
+            f,
             "{:LABEL$}{} since the guest's counter started (virtual count {:#x}, physical {:#x})",
             "guest time",
             Seconds {

@@ -29,6 +29,8 @@ pub struct Metadata {
     pub gic: GicKind,
     /// The generic timer's counter frequency, in Hz.
     pub counter_frequency: u64,
+    /// The host CPU the guest ran on (the guest sees its ID registers).
+    pub cpu: CpuIdentity,
     /// The counters at the moment the machine was saved.
     pub clock: SavedClock,
     /// Every device whose state is saved.
@@ -39,6 +41,57 @@ pub struct Metadata {
     pub took_micros: u64,
     /// The guest kernel's command line.
     pub guest_command_line: String,
+}
+
+/// The host CPU a snapshot was taken on: its MIDR and the ID registers that say
+/// which architecture features it has. Guests read these registers directly (Aerie
+/// does not trap them), so a guest may rely on any feature they advertise; a
+/// restore refuses a CPU whose feature registers differ.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CpuIdentity {
+    /// MIDR_EL1 (implementer, part, revision): for information only.
+    pub midr: u64,
+    /// ID_AA64ISAR0_EL1.
+    pub isar0: u64,
+    /// ID_AA64ISAR1_EL1.
+    pub isar1: u64,
+    /// ID_AA64ISAR2_EL1.
+    pub isar2: u64,
+    /// ID_AA64PFR0_EL1.
+    pub pfr0: u64,
+    /// ID_AA64PFR1_EL1.
+    pub pfr1: u64,
+    /// ID_AA64MMFR0_EL1.
+    pub mmfr0: u64,
+    /// ID_AA64MMFR1_EL1.
+    pub mmfr1: u64,
+    /// ID_AA64MMFR2_EL1.
+    pub mmfr2: u64,
+    /// ID_AA64DFR0_EL1.
+    pub dfr0: u64,
+}
+
+impl CpuIdentity {
+    /// The feature registers (all but MIDR) whose values differ from `other`'s.
+    pub fn feature_differences(&self, other: &Self) -> Vec<&'static str> {
+        let pairs = [
+            ("ID_AA64ISAR0_EL1", self.isar0, other.isar0),
+            ("ID_AA64ISAR1_EL1", self.isar1, other.isar1),
+            ("ID_AA64ISAR2_EL1", self.isar2, other.isar2),
+            ("ID_AA64PFR0_EL1", self.pfr0, other.pfr0),
+            ("ID_AA64PFR1_EL1", self.pfr1, other.pfr1),
+            ("ID_AA64MMFR0_EL1", self.mmfr0, other.mmfr0),
+            ("ID_AA64MMFR1_EL1", self.mmfr1, other.mmfr1),
+            ("ID_AA64MMFR2_EL1", self.mmfr2, other.mmfr2),
+            ("ID_AA64DFR0_EL1", self.dfr0, other.dfr0),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, a, b)| a != b)
+            .map(|(name, _, _)| *name)
+            .collect()
+    }
 }
 
 /// Where the guest's RAM is.

@@ -31,8 +31,8 @@ use alloc::vec::Vec;
 pub use device::{DeviceState, SavedDevice, decode_device, encode_device};
 pub use error::{MachineError, MetadataProblem, StateProblem};
 pub use metadata::{
-    DeviceDescription, DeviceKind, DiskIdentity, GicKind, MAX_DISK_SERIAL, MemorySummary, Metadata,
-    RamLayout, SavedClock, decode_metadata, encode_metadata,
+    CpuIdentity, DeviceDescription, DeviceKind, DiskIdentity, GicKind, MAX_DISK_SERIAL,
+    MemorySummary, Metadata, RamLayout, SavedClock, decode_metadata, encode_metadata,
 };
 pub use vcpu::{SavedVcpu, VcpuPower, decode_vcpu, encode_vcpu};
 

@@ -118,6 +118,7 @@ fn machine() -> SavedMachine {
         },
         gic: GicKind::V3,
         counter_frequency: 62_500_000,
+        cpu: Default::default(),
         clock: SavedClock {
             physical_count: 9_000_000_000,
             virtual_count: 125_000_000,

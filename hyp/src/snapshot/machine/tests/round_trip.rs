@@ -105,13 +105,23 @@ fn metadata_is_readable_json() {
 
 #[test]
 fn metadata_summary_is_readable() {
-    let text = machine().metadata.to_string();
+    let mut metadata = machine().metadata;
+    metadata.cpu = CpuIdentity {
+        midr: 0x410f_d083,
+        isar0: 0x1_1120,
+        isar1: 0x1,
+        pfr0: 0x22,
+        mmfr0: 0x1124,
+        ..CpuIdentity::default()
+    };
+    let text = metadata.to_string();
     let expected = "\
 format        aerie-snapshot, written by Aerie 0.1.0
 vCPUs         2
 RAM           128 KiB at 0x40000000..0x40020000
 GIC           GICv3
 counter       62.5 MHz
+cpu           MIDR 0x410fd083, ISAR0 0x11120, ISAR1 0x1, PFR0 0x22, MMFR0 0x1124
 guest time    2.000 s since the guest's counter started (virtual count 0x7735940, physical 0x218711a00)
 devices       6
   0x08000000  vGICv3, 64 KiB
@@ -124,6 +134,27 @@ memory        20 KiB stored of 128 KiB (5 of 32 pages, 3 ranges; zero pages are 
 took          0.84 s
 command line  console=ttyAMA0 rdinit=/init";
     assert_eq!(text, expected);
+}
+
+#[test]
+fn cpu_feature_differences_are_named() {
+    let a = CpuIdentity {
+        midr: 1,
+        isar1: 0x10,
+        ..CpuIdentity::default()
+    };
+    let mut b = a;
+    b.midr = 2;
+    assert!(
+        a.feature_differences(&b).is_empty(),
+        "MIDR alone is not a feature"
+    );
+    b.isar1 = 0;
+    b.mmfr2 = 5;
+    assert_eq!(
+        a.feature_differences(&b),
+        ["ID_AA64ISAR1_EL1", "ID_AA64MMFR2_EL1"]
+    );
 }
 
 #[test]
