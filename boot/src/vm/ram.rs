@@ -99,6 +99,6 @@ impl GuestRam {
         // SAFETY: `[start, end)` lies inside guest RAM (clamped above), whose block
         // is this VM's alone; no Rust reference to it exists while the VM is being
         // restored (no vCPU runs yet).
-        unsafe { core::ptr::write_bytes(host as *mut u8, 0, (end - start) as usize) };
+        unsafe { cache::zero(host as usize, (end - start) as usize) };
     }
 }

@@ -149,6 +149,10 @@ fn read_and_check(
     let machine = SavedMachine::from_snapshot(&snapshot)
         .map_err(|e| SnapshotFailure::Mismatch(format!("{e}")))?;
     drop(slot);
+    log::debug!(
+        "restore: state chunks decoded and checked at {} us",
+        uptime_micros()
+    );
     let metadata = &machine.metadata;
     println!(
         "Aerie: restoring snapshot {} (slot {}, {} vCPU(s), {} RAM, {} stored)",
@@ -299,6 +303,7 @@ fn fingerprint(open: &mut OpenDisk) -> Result<DiskIdentity, SnapshotFailure> {
 /// Zeroes guest RAM and loads the snapshot's pages into it; on failure zeroes it
 /// again, so no half-restored memory is ever run.
 fn load_memory(snapshot: &Snapshot, ram: &GuestRam) -> Result<(), SnapshotFailure> {
+    log::debug!("restore: host checks done at {} us", uptime_micros());
     // Stored pages are overwritten below; only the gaps between them need zeroing.
     let mut ranges: Vec<(u64, u64)> = snapshot.memory_ranges().collect();
     ranges.sort_unstable();
