@@ -88,11 +88,10 @@ pub unsafe fn zero(start: usize, size: usize) {
         unsafe { core::ptr::write_bytes(start as *mut u8, 0, size) };
         return;
     }
-    // SAFETY: the head and the tail lie inside the caller's range.
-    unsafe {
-        core::ptr::write_bytes(start as *mut u8, 0, first - start);
-        core::ptr::write_bytes(last as *mut u8, 0, end - last);
-    }
+    // SAFETY: the head lies inside the caller's range.
+    unsafe { core::ptr::write_bytes(start as *mut u8, 0, first - start) };
+    // SAFETY: the tail lies inside the caller's range.
+    unsafe { core::ptr::write_bytes(last as *mut u8, 0, end - last) };
     let mut address = first;
     while address < last {
         // SAFETY: DC ZVA zeroes the aligned block at `address`, which lies inside the
