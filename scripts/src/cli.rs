@@ -68,6 +68,8 @@ Options of bench (a full run fetches Xen 4.17 with APT once, like the default gu
   --quick        One round of the cheapest rows, written to target/aerie/bench/ (CI)
   --pairs N      Interleaved rounds of every comparison (default 7; 1 with --quick)
   --out DIR      Where to write latest.md and latest.json (default docs/bench/)
+  --only PART    Only these rows: boot, disk, exits or snapshot (written, like --quick,
+                 to target/aerie/bench/ unless --out is given)
 
 Options of sdcard (the guest is packed as by run: without --kernel, the default guest):
   --board rpi4|rpi5  The board: Raspberry Pi 4 Model B or Raspberry Pi 5 (required)
@@ -336,8 +338,43 @@ pub struct BenchOptions {
     /// Interleaved rounds; default 7, or 1 with `quick`.
     pub pairs: Option<u32>,
     /// Where to write `latest.md` and `latest.json`; default `docs/bench/` (the
-    /// committed report), or `target/aerie/bench/` with `quick`.
+    /// committed report), or `target/aerie/bench/` with `quick` or `only`.
     pub out: Option<std::path::PathBuf>,
+    /// Only these rows (`--only`).
+    pub only: Option<BenchPart>,
+}
+
+/// A part of `cargo xtask bench` that `--only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchPart {
+    /// The Linux boot rows (wall clock, and under icount in a full run).
+    Boot,
+    /// The virtio-blk throughput rows.
+    Disk,
+    /// The exit costs of the micro-benchmark guest.
+    Exits,
+    /// Snapshot and restore against QEMU's migration to a file.
+    Snapshot,
+}
+
+impl BenchPart {
+    /// Every part, in the report's order.
+    pub const ALL: [BenchPart; 4] = [
+        BenchPart::Boot,
+        BenchPart::Disk,
+        BenchPart::Exits,
+        BenchPart::Snapshot,
+    ];
+
+    /// The name `--only` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchPart::Boot => "boot",
+            BenchPart::Disk => "disk",
+            BenchPart::Exits => "exits",
+            BenchPart::Snapshot => "snapshot",
+        }
+    }
 }
 
 /// The Raspberry Pi `cargo xtask sdcard` writes a folder for.
@@ -669,6 +706,19 @@ fn parse_bench(options: &mut Options<'_>) -> Result<BenchOptions, UsageError> {
                 };
             }
             "--out" => bench.out = Some(options.value()?.into()),
+            "--only" => {
+                let value = options.value()?;
+                bench.only = match BenchPart::ALL.into_iter().find(|part| part.name() == value) {
+                    Some(part) => Some(part),
+                    None => {
+                        let names: Vec<&str> = BenchPart::ALL.map(BenchPart::name).to_vec();
+                        return Err(UsageError(format!(
+                            "--only takes one of {}, not `{value}`",
+                            names.join(", ")
+                        )));
+                    }
+                };
+            }
             _ => break,
         }
     }
@@ -1173,7 +1223,19 @@ mod tests {
                 quick: true,
                 pairs: Some(3),
                 out: Some("/tmp/r".into()),
+                only: None,
             }))
+        );
+        assert_eq!(
+            parse_line("bench --only snapshot"),
+            Ok(Command::Bench(BenchOptions {
+                only: Some(BenchPart::Snapshot),
+                ..BenchOptions::default()
+            }))
+        );
+        assert_eq!(
+            error("bench --only xen"),
+            "--only takes one of boot, disk, exits, snapshot, not `xen`"
         );
         assert!(error("bench --pairs 0").contains("at least 1"));
         assert!(error("bench --pairs many").contains("`many`"));

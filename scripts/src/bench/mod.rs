@@ -7,16 +7,20 @@
 //! | [`systems`] | the systems compared and their QEMU command lines |
 //! | [`xen`] | fetching Xen 4.17 and booting it with the guest as dom0 |
 //! | [`console`] | one run: QEMU on pipes, the ready marker's time, a typed command |
+//! | [`live`] | a run of several stages, driven step by step (the snapshot rows) |
+//! | [`snapshot`] | the snapshot rows' runs: Aerie's snapshot, QEMU's migration |
+//! | [`qmp`] | QEMU's machine protocol: start a migration, follow it |
 //! | [`runs`] | the runs of each kind and their samples, round by round |
-//! | [`parse`] | kernel timestamps, the micro-benchmark's lines, Aerie's summary |
+//! | [`parse`] | kernel timestamps, the micro-benchmark's lines, Aerie's summary and snapshot lines |
 //! | [`stats`] | medians, ranges, per-round ratios |
 //! | [`tables`] | samples to tables, and the goals |
 //! | [`report`] | the report and its Markdown and JSON forms |
-//! | [`json`] | writing JSON |
+//! | [`json`] | writing JSON, and reading QMP's |
 //! | [`machine`] | the host, QEMU, the guest's packages, the commit, the date |
 //!
 //! What is measured (`--quick`: one round of the first table's 1-vCPU row, without
-//! Xen, and the micro-benchmark on bare QEMU and Aerie, for CI):
+//! Xen, the micro-benchmark on bare QEMU and Aerie, and the idle snapshot rows, for
+//! CI; `--only PART`: one part's rows):
 //!
 //! 1. Linux boot to userspace, wall clock: from QEMU's start to the default guest's
 //!    `aerie-guest: ready` line, with 1 and 2 vCPUs.
@@ -27,14 +31,19 @@
 //!    virtio-blk directly and through Aerie's.
 //! 4. Exit costs: the micro-benchmark test guest (`tests/guests/src/bin/bench.rs`)
 //!    under icount, on bare QEMU, under Aerie and under Xen (as a dom0less domU).
-//! 5. Footprint: the image's size and the RAM Aerie keeps (its hardware summary).
+//! 5. Snapshots: save and restore of a 256 MiB guest, idle and with 180 MiB in a
+//!    tmpfs, by Aerie and by QEMU's own migration to a file; time and size.
+//! 6. Footprint: the image's size and the RAM Aerie keeps (its hardware summary).
 
 pub mod console;
 pub mod json;
+pub mod live;
 pub mod machine;
 pub mod parse;
+pub mod qmp;
 pub mod report;
 pub mod runs;
+pub mod snapshot;
 pub mod stats;
 pub mod systems;
 pub mod tables;
@@ -46,10 +55,11 @@ use std::process::ExitCode;
 use parse::{AerieMemory, GuestResults};
 use report::{Report, Table};
 use runs::{Samples, micro_label, vcpus_name};
+use snapshot::{Case, Saver, SnapshotGuest, Stage};
 use systems::{LinuxGuest, MicroGuest, System};
 use tables::{Heading, RowSamples, Series};
 
-use crate::cli::{BenchOptions, Profile, RunOptions};
+use crate::cli::{BenchOptions, BenchPart, Profile, RunOptions};
 use crate::error::{Context, Error, Result};
 use crate::guest;
 use crate::guest_material;
@@ -109,29 +119,53 @@ struct Plan {
     rounds: usize,
     vcpus: Vec<u32>,
     systems: Vec<System>,
+    boot: bool,
     icount_boot: bool,
     disk: bool,
+    micro: bool,
+    snapshot_cases: Vec<Case>,
 }
 
 impl Plan {
     fn new(options: &BenchOptions) -> Self {
-        if options.quick {
+        let mut plan = if options.quick {
             Self {
                 rounds: options.pairs.unwrap_or(1) as usize,
                 vcpus: vec![1],
                 systems: vec![System::None, System::Aerie],
+                boot: true,
                 icount_boot: false,
                 disk: false,
+                micro: true,
+                snapshot_cases: vec![Case::Idle],
             }
         } else {
             Self {
                 rounds: options.pairs.unwrap_or(DEFAULT_PAIRS) as usize,
                 vcpus: vec![1, 2],
                 systems: vec![System::None, System::Aerie, System::Xen],
+                boot: true,
                 icount_boot: true,
                 disk: true,
+                micro: true,
+                snapshot_cases: Case::ALL.to_vec(),
+            }
+        };
+        if let Some(part) = options.only {
+            plan.boot &= part == BenchPart::Boot;
+            plan.icount_boot &= part == BenchPart::Boot;
+            plan.disk &= part == BenchPart::Disk;
+            plan.micro &= part == BenchPart::Exits;
+            if part != BenchPart::Snapshot {
+                plan.snapshot_cases.clear();
             }
         }
+        plan
+    }
+
+    /// Whether a row that compares with Xen runs.
+    fn needs_xen(&self) -> bool {
+        self.systems.contains(&System::Xen) && (self.boot || self.disk || self.micro)
     }
 }
 
@@ -140,6 +174,9 @@ fn reproduce(options: &BenchOptions) -> String {
     let mut command = "cargo xtask bench".to_string();
     if options.quick {
         command.push_str(" --quick");
+    }
+    if let Some(part) = options.only {
+        command.push_str(&format!(" --only {}", part.name()));
     }
     if let Some(pairs) = options.pairs {
         command.push_str(&format!(" --pairs {pairs}"));
@@ -150,12 +187,13 @@ fn reproduce(options: &BenchOptions) -> String {
     command
 }
 
-/// The output directory for `options`.
+/// The output directory for `options`: the committed report only for a full run of
+/// every row.
 fn out_dir(layout: &Layout, options: &BenchOptions) -> PathBuf {
-    match (&options.out, options.quick) {
-        (Some(dir), _) => dir.clone(),
-        (None, true) => layout.aerie_dir().join("bench"),
-        (None, false) => layout.root().join(DEFAULT_OUT),
+    match &options.out {
+        Some(dir) => dir.clone(),
+        None if options.quick || options.only.is_some() => layout.aerie_dir().join("bench"),
+        None => layout.root().join(DEFAULT_OUT),
     }
 }
 
@@ -179,10 +217,9 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
     let image_bytes = std::fs::metadata(&built.image)
         .context(|| format!("cannot read {}", built.image.display()))?
         .len();
-    let guests = test_guests::build(layout)?;
 
     let mut notes = static_notes();
-    let xen = if plan.systems.contains(&System::Xen) {
+    let xen = if plan.needs_xen() {
         match xen::ensure(layout) {
             Ok(xen) => Some(xen),
             Err(error) => {
@@ -215,46 +252,61 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
         xen: xen.as_ref().map(|xen| xen.binary.clone()),
         disk,
     };
-    let flat = guests.dir.join("bench.bin");
-    let mut micro = MicroGuest {
-        elf: layout.binary(Profile::Release, "bench"),
-        flat: flat.clone(),
-        bundle: guest::pack(&flat, None, None, &work.join("bench.cpio"))?,
-        image: built.image.clone(),
-        snapshots,
-        xen: None,
-    };
-    let mut micro_systems = vec![System::None, System::Aerie];
-    if let Some(xen) = &xen {
-        let size = std::fs::metadata(&flat)
-            .context(|| format!("cannot read {}", flat.display()))?
-            .len();
-        match xen::domu_dtb(
-            &systems::xen_micro_machine(),
-            size,
-            systems::MICRO_MEM_MIB,
-            systems::MICRO_VCPUS,
-            &work,
-        ) {
-            Ok(dtb) => {
-                micro.xen = Some((xen.binary.clone(), dtb));
-                micro_systems.push(System::Xen);
+    let snapshot_guest = SnapshotGuest::new(
+        linux.files.clone(),
+        linux.bundle.clone(),
+        built.image.clone(),
+        &work,
+    );
+    let mut micro_systems = Vec::new();
+    let micro = if plan.micro {
+        let guests = test_guests::build(layout)?;
+        let flat = guests.dir.join("bench.bin");
+        let mut micro = MicroGuest {
+            elf: layout.binary(Profile::Release, "bench"),
+            flat: flat.clone(),
+            bundle: guest::pack(&flat, None, None, &work.join("bench.cpio"))?,
+            image: built.image.clone(),
+            snapshots,
+            xen: None,
+        };
+        micro_systems = vec![System::None, System::Aerie];
+        if let Some(xen) = &xen {
+            let size = std::fs::metadata(&flat)
+                .context(|| format!("cannot read {}", flat.display()))?
+                .len();
+            match xen::domu_dtb(
+                &systems::xen_micro_machine(),
+                size,
+                systems::MICRO_MEM_MIB,
+                systems::MICRO_VCPUS,
+                &work,
+            ) {
+                Ok(dtb) => {
+                    micro.xen = Some((xen.binary.clone(), dtb));
+                    micro_systems.push(System::Xen);
+                }
+                Err(error) => notes.push(format!(
+                    "The micro-benchmark has no Xen column: the device tree describing the \
+                     guest as Xen's domU could not be made ({error})."
+                )),
             }
-            Err(error) => notes.push(format!(
-                "The micro-benchmark has no Xen column: the device tree describing the guest \
-                 as Xen's domU could not be made ({error})."
-            )),
         }
-    }
+        Some(micro)
+    } else {
+        None
+    };
 
     let mut samples = Samples::default();
     for round in 0..plan.rounds {
         eprintln!("bench: round {} of {}", round + 1, plan.rounds);
-        for &vcpus in &plan.vcpus {
-            for &system in &plan.systems {
-                samples.boot_wall(&linux, system, vcpus);
-                if plan.icount_boot {
-                    samples.boot_icount(&linux, system, vcpus);
+        if plan.boot {
+            for &vcpus in &plan.vcpus {
+                for &system in &plan.systems {
+                    samples.boot_wall(&linux, system, vcpus);
+                    if plan.icount_boot {
+                        samples.boot_icount(&linux, system, vcpus);
+                    }
                 }
             }
         }
@@ -263,31 +315,49 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
                 samples.disk(&linux, system);
             }
         }
-        for &system in &micro_systems {
-            samples.micro(&micro, system);
+        if let Some(micro) = &micro {
+            for &system in &micro_systems {
+                samples.micro(micro, system);
+            }
+        }
+        for &case in &plan.snapshot_cases {
+            for saver in Saver::ALL {
+                samples.snapshot(&snapshot_guest, saver, case);
+            }
         }
     }
+    snapshot_guest.clean_up();
 
-    let mut tables = vec![boot_table(&plan, &samples, false)];
-    if plan.icount_boot {
-        tables.push(boot_table(&plan, &samples, true));
+    let mut tables = Vec::new();
+    if plan.boot {
+        tables.push(boot_table(&plan, &samples, false));
+        if plan.icount_boot {
+            tables.push(boot_table(&plan, &samples, true));
+        }
     }
     if plan.disk {
         tables.push(disk_table(&plan, &samples));
     }
-    let micro_runs: Vec<_> = micro_systems
-        .iter()
-        .map(|&system| (system, samples.micro_results(system)))
-        .collect();
-    tables.push(exit_table(&micro_runs, false));
-    tables.push(exit_table(&micro_runs, true));
+    if micro.is_some() {
+        let micro_runs: Vec<_> = micro_systems
+            .iter()
+            .map(|&system| (system, samples.micro_results(system)))
+            .collect();
+        tables.push(exit_table(&micro_runs, false));
+        tables.push(exit_table(&micro_runs, true));
+    }
+    if !plan.snapshot_cases.is_empty() {
+        tables.push(snapshot_time_table(&plan, &samples));
+        tables.push(snapshot_size_table(&plan, &samples));
+        notes.push(SNAPSHOT_NOTE.to_string());
+    }
     let memory = samples
         .aerie_console
         .as_deref()
         .and_then(AerieMemory::parse);
     let given_away = (systems::LINUX_MEM_MIB << 20) + linux.bundle.size;
     tables.push(footprint_table(image_bytes, memory.as_ref(), given_away));
-    if micro.xen.is_some() {
+    if micro.as_ref().is_some_and(|micro| micro.xen.is_some()) {
         notes.push(XEN_MICRO_NOTE.to_string());
     }
 
@@ -299,13 +369,16 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
         (
             "emulated machine".to_string(),
             format!(
-                "virt, GICv{}, {} CPUs (TCG); the guest gets {} MiB of RAM in the boot rows \
-                 and {} MiB with {} vCPUs in the micro-benchmark",
+                "virt, GICv{}, {} CPUs (TCG); the guest gets {} MiB of RAM in the boot rows, \
+                 {} MiB with {} vCPUs in the micro-benchmark and {} MiB with {} vCPU in the \
+                 snapshot rows",
                 RunOptions::default().gic.version(),
                 RunOptions::default().cpu,
                 systems::LINUX_MEM_MIB,
                 systems::MICRO_MEM_MIB,
-                systems::MICRO_VCPUS
+                systems::MICRO_VCPUS,
+                snapshot::MEM_MIB,
+                snapshot::VCPUS
             ),
         ),
         (
@@ -344,14 +417,22 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
         generated: machine::now_utc(),
         source: machine::source(layout.root()),
         quick: options.quick,
+        only: options.only.map(|part| part.name().to_string()),
         pairs: plan.rounds,
         reproduce: reproduce(options),
         machine: machine_facts,
         goals: tables::goals(&tables, image_bytes, memory.map(|memory| memory.image_span)),
         tables,
-        not_yet: not_yet_measurable(plan.disk),
+        not_yet: not_yet_measurable(&plan),
         notes,
-        commands: commands(layout.root(), &plan, &linux, &micro, &micro_systems),
+        commands: commands(
+            layout.root(),
+            &plan,
+            &linux,
+            micro.as_ref(),
+            &micro_systems,
+            &snapshot_guest,
+        ),
         failures: samples.failures.clone(),
     };
     write(layout, options, &report, samples.failures)
@@ -536,6 +617,77 @@ fn footprint_table(image_bytes: u64, memory: Option<&AerieMemory>, given_away: u
     )
 }
 
+fn snapshot_time_table(plan: &Plan, samples: &Samples) -> Table {
+    tables::table(
+        Heading {
+            id: "snapshot",
+            title: format!(
+                "Snapshot and restore of a {} MiB guest, wall clock",
+                snapshot::MEM_MIB
+            ),
+            about: format!(
+                "The Linux guest of the boot rows with {mem} MiB of RAM and {vcpus} vCPU, booted \
+                 to its shell and saved at once (idle) or after writing {fill} MiB from \
+                 `/dev/urandom` to a tmpfs ({fill} MiB in tmpfs). Aerie saves it with its \
+                 console command `snapshot` to its snapshot disk (a sparse raw file behind \
+                 QEMU's virtio-blk, made afresh for each save); without a hypervisor, QEMU \
+                 migrates the same guest, running, to a file with QMP's `migrate` to `exec:cat \
+                 > FILE` (live: it stops the guest for the last pass only, and leaves it \
+                 stopped). Save: from the command (`snapshot` typed; `migrate` sent) to its \
+                 result (Aerie's `saved` line; `query-migrate`, asked every 5 ms, \
+                 `completed`); by its own clock: the time in Aerie's line, QEMU's \
+                 `total-time`. Restore to a shell: a new QEMU, with `aerie.restore` on \
+                 Aerie's command line or with `-incoming 'exec:cat FILE'`, from its start \
+                 until the guest's shell answers `{probe}` (typed every 50 ms from Aerie's \
+                 `resuming the guest` line, or from QEMU's start: bytes typed before the \
+                 guest runs again are lost). Boot to a shell: the same from the idle save \
+                 runs' cold boot, typing from the `{READY_MARKER}` line on.",
+                mem = snapshot::MEM_MIB,
+                vcpus = snapshot::VCPUS,
+                fill = snapshot::FILL_MIB,
+                probe = snapshot::PROBE.trim_end(),
+            ),
+            unit: "s",
+            decimals: 2,
+            columns: Saver::ALL.map(|s| s.label().to_string()).to_vec(),
+            shorts: Saver::ALL.map(Saver::short).to_vec(),
+            ratios: vec![(1, 0)],
+        },
+        &tables::snapshot_time_rows(&samples.snapshot, &plan.snapshot_cases),
+    )
+}
+
+fn snapshot_size_table(plan: &Plan, samples: &Samples) -> Table {
+    tables::table(
+        Heading {
+            id: "snapshot-size",
+            title: format!("Snapshot size, {} MiB guest", snapshot::MEM_MIB),
+            about: "What a snapshot takes: for Aerie, the bytes of its slot on the snapshot \
+                    disk (chunk headers, vCPU and device state, a description, and guest RAM \
+                    without its zero pages), as Aerie's own reader finds them after the run; \
+                    for QEMU, the migration file. Of which guest RAM: the RAM pages stored \
+                    (Aerie's memory chunks; QEMU's `normal-bytes`, the pages it sent in full: \
+                    it sends a zero page as a flag of a few bytes)."
+                .into(),
+            unit: "MiB",
+            decimals: 1,
+            columns: Saver::ALL.map(|s| s.label().to_string()).to_vec(),
+            shorts: Saver::ALL.map(Saver::short).to_vec(),
+            ratios: vec![(1, 0)],
+        },
+        &tables::snapshot_size_rows(&samples.snapshot, &plan.snapshot_cases),
+    )
+}
+
+/// How the snapshot rows compare.
+const SNAPSHOT_NOTE: &str = "The snapshot rows compare Aerie with QEMU's migration of the \
+    guest without a hypervisor, not with Xen: Xen saves a guest with its toolstack \
+    (`xl save`), from dom0, and only a domU, which this bench does not set up. Both sides \
+    write to the host's page cache (QEMU's virtio-blk with its default writeback cache; \
+    `cat` to a file). QEMU migrates the running guest (pre-copy), Aerie stops its vCPUs \
+    for the whole save: for an idle guest that is the same work, but QEMU's guest keeps \
+    running meanwhile. Aerie's save includes its progress lines on the console.";
+
 /// How the micro-benchmark runs under Xen.
 const XEN_MICRO_NOTE: &str = "Under Xen the micro-benchmark runs as a dom0less domU (no dom0), \
     described in the device tree's `/chosen` (a `xen,domain` node: 2 vCPUs, 64 MiB, \
@@ -576,24 +728,34 @@ fn static_notes() -> Vec<String> {
     ]
 }
 
-/// The rows issue 8 asks for that the landed features do not allow yet (or, for
-/// virtio-blk, that a `--quick` run leaves out).
-fn not_yet_measurable(disk_measured: bool) -> Vec<(String, String)> {
+/// The rows of a full run that this run leaves out, and why.
+fn not_yet_measurable(plan: &Plan) -> Vec<(String, String)> {
     let mut rows = Vec::new();
-    if !disk_measured {
-        rows.push((
-            "virtio-blk read and write throughput".to_string(),
-            "not measured in a `--quick` run (the full run measures it).".to_string(),
-        ));
+    let left_out = |what: &str| {
+        (
+            what.to_string(),
+            "not measured in this run (`cargo xtask bench` measures it).".to_string(),
+        )
+    };
+    if !plan.boot {
+        rows.push(left_out("Linux boot to userspace"));
     }
-    rows.extend([(
-        "snapshot and restore time and size (idle and memory-filled 256 MiB guest) vs \
-             QEMU's migration to a file"
-            .to_string(),
-        "not yet measurable: snapshots do not exist yet (issue 6, \"Snapshot a running \
-             guest to a virtio disk and restore it, on the same or a fresh boot\")."
-            .to_string(),
-    )]);
+    if !plan.disk {
+        rows.push(left_out("virtio-blk read and write throughput"));
+    }
+    if !plan.micro {
+        rows.push(left_out("exit costs"));
+    }
+    if plan.snapshot_cases.is_empty() {
+        rows.push(left_out(
+            "snapshot and restore time and size against QEMU's migration to a file",
+        ));
+    } else if !plan.snapshot_cases.contains(&Case::Filled) {
+        rows.push(left_out(&format!(
+            "snapshot and restore of the guest with {} MiB in tmpfs",
+            snapshot::FILL_MIB
+        )));
+    }
     rows
 }
 
@@ -645,12 +807,14 @@ fn commands(
     root: &Path,
     plan: &Plan,
     linux: &LinuxGuest,
-    micro: &MicroGuest,
+    micro: Option<&MicroGuest>,
     micro_systems: &[System],
+    snapshot_guest: &SnapshotGuest,
 ) -> Vec<(String, String)> {
     let vcpus = plan.vcpus.last().copied().unwrap_or(1);
     let mut commands = Vec::new();
-    for &system in &plan.systems {
+    let boot_systems: &[System] = if plan.boot { &plan.systems } else { &[] };
+    for &system in boot_systems {
         commands.push((
             format!(
                 "Linux boot, {}, {}{}{}",
@@ -709,11 +873,65 @@ fn commands(
             ));
         }
     }
-    for &system in micro_systems {
-        commands.push((
-            format!("micro-benchmark, {}", micro_label(system)),
-            systems::shown(&systems::micro(micro, system), root),
-        ));
+    if let Some(micro) = micro {
+        for &system in micro_systems {
+            commands.push((
+                format!("micro-benchmark, {}", micro_label(system)),
+                systems::shown(&systems::micro(micro, system), root),
+            ));
+        }
+    }
+    if !plan.snapshot_cases.is_empty() {
+        let typed = format!(
+            "typed in the guest's shell once `{READY_MARKER}` is printed: `{}` until it \
+             answers, and for the filled case then `{}`",
+            snapshot::PROBE.trim_end(),
+            snapshot::fill_command().trim_end()
+        );
+        for (saver, stage, what) in [
+            (
+                Saver::Qemu,
+                Stage::Save,
+                format!(
+                    "{typed}; then on QMP: `migrate` with `\"uri\": \"{}\"`, and \
+                     `query-migrate` every 5 ms until it is completed",
+                    snapshot::migration_uri(&snapshot_guest.migration)
+                ),
+            ),
+            (
+                Saver::Qemu,
+                Stage::Restore,
+                format!(
+                    "`{}` typed every 50 ms from the start until it answers",
+                    snapshot::PROBE.trim_end()
+                ),
+            ),
+            (
+                Saver::Aerie,
+                Stage::Save,
+                format!("{typed}; then Ctrl-A c, and `snapshot` at the `aerie> ` prompt"),
+            ),
+            (
+                Saver::Aerie,
+                Stage::Restore,
+                format!(
+                    "`{}` typed every 50 ms from Aerie's `resuming the guest` line until it \
+                     answers",
+                    snapshot::PROBE.trim_end()
+                ),
+            ),
+        ] {
+            let name = match stage {
+                Stage::Save => "save",
+                Stage::Restore => "restore",
+            };
+            let root_prefix = format!("{}/", root.display());
+            commands.push((
+                format!("snapshot rows, {}, {name} ({what})", saver.label())
+                    .replace(&root_prefix, ""),
+                systems::shown(&snapshot::command(snapshot_guest, saver, stage), root),
+            ));
+        }
     }
     commands
 }
@@ -742,6 +960,45 @@ mod tests {
             ..BenchOptions::default()
         });
         assert_eq!(three.rounds, 3);
+        assert_eq!(quick.snapshot_cases, [Case::Idle]);
+        assert_eq!(full.snapshot_cases, Case::ALL);
+        assert!(full.needs_xen() && !quick.needs_xen());
+        let only = |part, quick| {
+            Plan::new(&BenchOptions {
+                only: Some(part),
+                quick,
+                ..BenchOptions::default()
+            })
+        };
+        let snapshot = only(BenchPart::Snapshot, false);
+        assert!(!snapshot.boot && !snapshot.icount_boot && !snapshot.disk && !snapshot.micro);
+        assert_eq!(snapshot.snapshot_cases, Case::ALL);
+        assert_eq!(snapshot.rounds, 7);
+        assert!(!snapshot.needs_xen(), "no Xen for the snapshot rows");
+        assert_eq!(only(BenchPart::Snapshot, true).snapshot_cases, [Case::Idle]);
+        let boot = only(BenchPart::Boot, false);
+        assert!(boot.boot && boot.icount_boot && !boot.disk && !boot.micro);
+        assert!(boot.snapshot_cases.is_empty() && boot.needs_xen());
+        let exits = only(BenchPart::Exits, false);
+        assert!(exits.micro && !exits.boot && exits.needs_xen());
+        let disk = only(BenchPart::Disk, true);
+        assert!(!disk.disk, "a quick run has no disk rows");
+        let missing: Vec<String> = not_yet_measurable(&snapshot)
+            .into_iter()
+            .map(|(row, _)| row)
+            .collect();
+        assert_eq!(
+            missing,
+            [
+                "Linux boot to userspace",
+                "virtio-blk read and write throughput",
+                "exit costs"
+            ]
+        );
+        let quick_missing = not_yet_measurable(&quick);
+        assert_eq!(quick_missing.len(), 2);
+        assert!(quick_missing[1].0.contains("180 MiB in tmpfs"));
+        assert!(not_yet_measurable(&full).is_empty());
     }
 
     #[test]
@@ -767,6 +1024,16 @@ mod tests {
             reproduce(&elsewhere),
             "cargo xtask bench --quick --pairs 9 --out /tmp/r"
         );
+        let snapshot = BenchOptions {
+            only: Some(BenchPart::Snapshot),
+            ..BenchOptions::default()
+        };
+        assert_eq!(
+            out_dir(&layout, &snapshot),
+            Path::new("/w/target/aerie/bench"),
+            "a partial run leaves the committed report alone"
+        );
+        assert_eq!(reproduce(&snapshot), "cargo xtask bench --only snapshot");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Reading what the benchmark runs print: kernel log timestamps, the micro-benchmark
-//! guest's result lines, Aerie's hardware summary, `/proc/cpuinfo` and Debian
-//! package file names. All pure functions over text.
+//! guest's result lines, Aerie's hardware summary and its snapshot lines,
+//! `/proc/cpuinfo` and Debian package file names. All pure functions over text.
 
 /// The seconds of a kernel log line's timestamp: `[    1.369700] Run /init as init
 /// process` gives 1.3697. `None` if the line does not start with one.
@@ -214,6 +214,64 @@ pub fn byte_size(text: &str) -> Option<f64> {
     Some(value * scale)
 }
 
+/// Aerie's line for a saved snapshot (boot/src/vm/snapshot/save.rs):
+///
+/// ```text
+/// Aerie: snapshot 1 saved in slot A: 227.7 MiB (227.6 MiB of 256 MiB guest RAM stored, 1 vCPU(s)) in 1.15 s
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct AerieSaved {
+    /// The snapshot's sequence number.
+    pub sequence: u64,
+    /// Its slot, `A` or `B`.
+    pub slot: char,
+    /// Bytes written to the slot, to the line's rounding (one decimal of its unit).
+    pub bytes: f64,
+    /// Bytes of guest RAM stored, likewise.
+    pub stored: f64,
+    /// Seconds Aerie took, by its own clock.
+    pub seconds: f64,
+}
+
+impl AerieSaved {
+    /// Reads the line (it may have text before `Aerie: snapshot`).
+    pub fn parse(line: &str) -> Option<Self> {
+        let rest = line.split_once("Aerie: snapshot ")?.1;
+        let (sequence, rest) = rest.split_once(" saved in slot ")?;
+        let (slot, rest) = rest.split_once(": ")?;
+        let mut slot_letters = slot.chars();
+        let slot = slot_letters
+            .next()
+            .filter(|_| slot_letters.next().is_none())?;
+        let (bytes, rest) = rest.split_once(" (")?;
+        let (stored, rest) = rest.split_once(" of ")?;
+        let (_, time) = rest.rsplit_once(") in ")?;
+        Some(Self {
+            sequence: sequence.parse().ok()?,
+            slot,
+            bytes: byte_size(bytes)?,
+            stored: byte_size(stored)?,
+            seconds: seconds(time)?,
+        })
+    }
+}
+
+/// Aerie's line for a restored snapshot (boot/src/vm/snapshot/restore.rs):
+/// `Aerie: restored snapshot 1 in 2.40 s; resuming the guest`. Returns the
+/// sequence number and Aerie's own seconds.
+pub fn aerie_restored(line: &str) -> Option<(u64, f64)> {
+    let rest = line.split_once("Aerie: restored snapshot ")?.1;
+    let (sequence, rest) = rest.split_once(" in ")?;
+    let (time, _) = rest.split_once(';')?;
+    Some((sequence.parse().ok()?, seconds(time)?))
+}
+
+/// `1.15 s` in seconds.
+fn seconds(text: &str) -> Option<f64> {
+    let value: f64 = text.trim().strip_suffix(" s")?.parse().ok()?;
+    value.is_finite().then_some(value)
+}
+
 /// The host CPU's model from `/proc/cpuinfo`: `model name` (x86), else `Model` or
 /// `Hardware` (Arm boards).
 pub fn cpu_model(cpuinfo: &str) -> Option<String> {
@@ -375,6 +433,52 @@ mod tests {
         assert_eq!(byte_size("2 GiB"), Some(2.0 * (1u64 << 30) as f64));
         assert_eq!(byte_size("2 GB"), None);
         assert_eq!(byte_size("lots"), None);
+    }
+
+    #[test]
+    fn aeries_snapshot_lines() {
+        let saved = AerieSaved::parse(
+            "\u{1b}[0mAerie: snapshot 12 saved in slot B: 227.7 MiB (227.6 MiB of 256 MiB guest \
+             RAM stored, 1 vCPU(s)) in 1.15 s",
+        )
+        .unwrap();
+        assert_eq!(saved.sequence, 12);
+        assert_eq!(saved.slot, 'B');
+        assert!((saved.bytes - 227.7 * 1048576.0).abs() < 1.0);
+        assert!((saved.stored - 227.6 * 1048576.0).abs() < 1.0);
+        assert_eq!(saved.seconds, 1.15);
+        let small = AerieSaved::parse(
+            "Aerie: snapshot 1 saved in slot A: 3 MiB (900 KiB of 256 MiB guest RAM stored, \
+             2 vCPU(s)) in 0.04 s",
+        )
+        .unwrap();
+        assert_eq!(
+            (small.bytes, small.stored),
+            (3.0 * 1048576.0, 900.0 * 1024.0)
+        );
+        for broken in [
+            "Aerie: snapshot 1 saved in slot AB: 3 MiB (1 MiB of 2 MiB guest RAM stored, 1 \
+             vCPU(s)) in 0.1 s",
+            "Aerie: snapshot x saved in slot A: 3 MiB (1 MiB of 2 MiB guest RAM stored) in 0.1 s",
+            "Aerie: snapshot 1 saved in slot A: 3 MiB (1 MiB of 2 MiB guest RAM stored) in 0.1",
+            "Aerie: snapshot 1 saved in slot A: 3 MB (1 MiB of 2 MiB guest RAM stored) in 0.1 s",
+            "Aerie: snapshot failed: no snapshot disk",
+        ] {
+            assert_eq!(AerieSaved::parse(broken), None, "{broken}");
+        }
+        assert_eq!(
+            aerie_restored("Aerie: restored snapshot 7 in 2.40 s; resuming the guest"),
+            Some((7, 2.4))
+        );
+        assert_eq!(aerie_restored("Aerie: restoring snapshot 7 (slot B)"), None);
+        assert_eq!(
+            aerie_restored("Aerie: restored snapshot 7 in fast; x"),
+            None
+        );
+        assert_eq!(
+            aerie_restored("Aerie: restored snapshot 7 in NaN s; x"),
+            None
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct Report {
     pub source: String,
     /// Whether this is a `--quick` smoke run.
     pub quick: bool,
+    /// The one part measured (`--only PART`), if not all.
+    pub only: Option<String>,
     /// How many interleaved rounds each comparison had.
     pub pairs: usize,
     /// The one command that reproduces the report.
@@ -162,10 +164,16 @@ impl Report {
     /// The Markdown document.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
-        let kind = if self.quick {
-            "a quick smoke run (`--quick`: one round, the cheapest rows; not for conclusions)"
-        } else {
-            "the full benchmark"
+        let kind = match (&self.only, self.quick) {
+            (None, true) => "a quick smoke run (`--quick`: one round, the cheapest rows; not \
+                             for conclusions)"
+                .to_string(),
+            (None, false) => "the full benchmark".to_string(),
+            (Some(part), true) => format!(
+                "a quick smoke run of the {part} rows only (`--quick --only {part}`; not for \
+                 conclusions)"
+            ),
+            (Some(part), false) => format!("the {part} rows only (`--only {part}`)"),
         };
         let _ = writeln!(md, "# Aerie benchmarks\n");
         let _ = writeln!(
@@ -254,6 +262,7 @@ impl Report {
             ("generated", Json::string(&self.generated)),
             ("source", Json::string(&self.source)),
             ("quick", Json::Bool(self.quick)),
+            ("only", Json::optional_string(self.only.as_deref())),
             ("pairs", Json::Number(self.pairs as f64)),
             ("reproduce", Json::string(&self.reproduce)),
             (
@@ -465,6 +474,7 @@ mod tests {
             generated: "2026-11-26 19:40 UTC".into(),
             source: "commit da0344e".into(),
             quick: false,
+            only: None,
             pairs: 7,
             reproduce: "cargo xtask bench".into(),
             machine: vec![("host CPU".into(), "Xeon, 2 cores".into())],
@@ -518,6 +528,21 @@ mod tests {
         assert!(quick.contains("a quick smoke run"));
         assert!(quick.contains("1 interleaved round."));
         assert!(quick.contains("## Failed runs\n\n- Aerie, 1 vCPU: timed out"));
+        let partial = Report {
+            only: Some("snapshot".into()),
+            ..sample_report()
+        };
+        assert!(
+            partial
+                .markdown()
+                .contains("from commit da0344e: the snapshot rows only (`--only snapshot`), 7")
+        );
+        assert!(
+            partial
+                .json()
+                .to_pretty()
+                .contains("\"only\": \"snapshot\"")
+        );
     }
 
     #[test]

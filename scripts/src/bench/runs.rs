@@ -1,11 +1,12 @@
 //! The runs of a benchmark and the samples they give: wall-clock boots, icount boots
-//! (with `dmesg` typed in the guest) and micro-benchmark runs, each recorded per
-//! round so that rounds can be compared pair by pair.
+//! (with `dmesg` typed in the guest), micro-benchmark runs and snapshot runs, each
+//! recorded per round so that rounds can be compared pair by pair.
 
 use std::time::Duration;
 
 use super::console::{self, Capture, Until};
 use super::parse::{self, GuestResults};
+use super::snapshot::{self, Case, Saver, SnapshotGuest};
 use super::systems::{self, LinuxGuest, LinuxRun, MicroGuest, System};
 use crate::error::Error;
 use crate::initramfs::READY_MARKER;
@@ -32,13 +33,44 @@ const GUEST_DONE: &str = "aerie-bench: done";
 /// One series of samples, one per round (`None`: that round's run failed).
 pub type Rounds = Vec<Option<f64>>;
 
-/// Boot samples by system and vCPU count.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct BootSamples(Vec<((System, u32), Rounds)>);
+/// Samples by key, one series per key, in the order keys first appeared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyed<K>(Vec<(K, Rounds)>);
 
-impl BootSamples {
+impl<K> Default for Keyed<K> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+/// Boot samples by system and vCPU count.
+pub type BootSamples = Keyed<(System, u32)>;
+
+/// What the snapshot rows measure (see [`super::snapshot`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotFigure {
+    /// Seconds from QEMU's start to the shell's first answer, in the save run.
+    BootToShell,
+    /// Seconds from the command to the saved snapshot, on the host's clock.
+    SaveWall,
+    /// Seconds the save took by the saver's own clock.
+    SaveOwn,
+    /// Seconds from the new QEMU's start to the restored shell's first answer.
+    RestoreToShell,
+    /// Seconds the restore took by the saver's own clock.
+    RestoreOwn,
+    /// Bytes the snapshot takes.
+    Size,
+    /// Bytes of guest RAM it stores.
+    RamStored,
+}
+
+/// Snapshot samples by figure, case and system.
+pub type SnapshotSamples = Keyed<(SnapshotFigure, Case, System)>;
+
+impl<K: PartialEq> Keyed<K> {
     /// Appends the next round's sample of `key`.
-    pub fn push(&mut self, key: (System, u32), value: Option<f64>) {
+    pub fn push(&mut self, key: K, value: Option<f64>) {
         match self.0.iter_mut().find(|(k, _)| *k == key) {
             Some((_, values)) => values.push(value),
             None => self.0.push((key, vec![value])),
@@ -46,7 +78,7 @@ impl BootSamples {
     }
 
     /// The samples of `key`, in round order.
-    pub fn series(&self, key: (System, u32)) -> Rounds {
+    pub fn series(&self, key: K) -> Rounds {
         self.0
             .iter()
             .find(|(k, _)| *k == key)
@@ -68,6 +100,8 @@ pub struct Samples {
     pub disk_write: BootSamples,
     /// The micro-benchmark's results, by system, one per round.
     pub micro: Vec<(System, Vec<Option<GuestResults>>)>,
+    /// The snapshot rows.
+    pub snapshot: SnapshotSamples,
     /// The console of the first Aerie boot (its hardware summary).
     pub aerie_console: Option<String>,
     /// What failed.
@@ -264,6 +298,69 @@ impl Samples {
         match self.micro.iter_mut().find(|(s, _)| *s == system) {
             Some((_, values)) => values.push(value),
             None => self.micro.push((system, vec![value])),
+        }
+    }
+
+    /// Saves the snapshot guest in state `case` with `saver`, then restores it in a
+    /// new QEMU, and records every [`SnapshotFigure`] (`None` for what failed, so
+    /// that every series keeps one sample per round).
+    pub fn snapshot(&mut self, guest: &SnapshotGuest, saver: Saver, case: Case) {
+        let what = format!("{}, snapshot ({})", saver.short(), case.label());
+        let saved = snapshot::save(guest, saver, case).map_err(|error| {
+            let failure = format!("{what}, save: {error}");
+            eprintln!("bench: {failure}");
+            self.failures.push(failure);
+        });
+        let restored = match &saved {
+            Ok(_) => snapshot::restore(guest, saver).map_err(|error| {
+                let failure = format!("{what}, restore: {error}");
+                eprintln!("bench: {failure}");
+                self.failures.push(failure);
+            }),
+            Err(()) => Err(()),
+        };
+        let saved = saved.ok();
+        let restored = restored.ok();
+        if let (Some(saved), Some(restored)) = (&saved, &restored) {
+            eprintln!(
+                "bench:   {what}: boot to shell {:.2} s, save {:.2} s, {:.1} MiB, restore to \
+                 shell {:.2} s",
+                saved.boot_to_shell.as_secs_f64(),
+                saved.wall.as_secs_f64(),
+                saved.bytes as f64 / 1048576.0,
+                restored.to_shell.as_secs_f64()
+            );
+        }
+        let system = saver.system();
+        let figures = [
+            (
+                SnapshotFigure::BootToShell,
+                saved.as_ref().map(|s| s.boot_to_shell.as_secs_f64()),
+            ),
+            (
+                SnapshotFigure::SaveWall,
+                saved.as_ref().map(|s| s.wall.as_secs_f64()),
+            ),
+            (
+                SnapshotFigure::SaveOwn,
+                saved.as_ref().and_then(|s| s.own_seconds),
+            ),
+            (
+                SnapshotFigure::RestoreToShell,
+                restored.as_ref().map(|r| r.to_shell.as_secs_f64()),
+            ),
+            (
+                SnapshotFigure::RestoreOwn,
+                restored.as_ref().and_then(|r| r.own_seconds),
+            ),
+            (SnapshotFigure::Size, saved.as_ref().map(|s| s.bytes as f64)),
+            (
+                SnapshotFigure::RamStored,
+                saved.as_ref().and_then(|s| s.ram_bytes),
+            ),
+        ];
+        for (figure, value) in figures {
+            self.snapshot.push((figure, case, system), value);
         }
     }
 
