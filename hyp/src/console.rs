@@ -69,6 +69,7 @@ Aerie console commands:
   help     this help (also: ?)
   stats    exits by reason per vCPU, interrupts injected
   snapshot pause the guest, save it to the snapshot disk, and go on
+  snapshot quit  the same, then power off at once (the guest does not run on)
   quit     power the machine off
   resume   return to the guest (also: Ctrl-A c)
 ";
@@ -279,16 +280,20 @@ pub enum ConsoleCommand {
     Resume,
     /// `snapshot`: save the running guest to the snapshot disk.
     Snapshot,
+    /// `snapshot quit`: save the guest, then power off without letting it run again
+    /// (so that it cannot change its disks after the snapshot).
+    SnapshotAndQuit,
 }
 
 /// The command names, for [`parse_command`].
-const COMMANDS: [(&str, ConsoleCommand); 6] = [
+const COMMANDS: [(&str, ConsoleCommand); 7] = [
     ("help", ConsoleCommand::Help),
     ("?", ConsoleCommand::Help),
     ("stats", ConsoleCommand::Stats),
     ("quit", ConsoleCommand::Quit),
     ("resume", ConsoleCommand::Resume),
     ("snapshot", ConsoleCommand::Snapshot),
+    ("snapshot quit", ConsoleCommand::SnapshotAndQuit),
 ];
 
 /// A line at Aerie's prompt that is not a command. Its `Display` is the message to
@@ -309,22 +314,34 @@ impl fmt::Display for UnknownCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown command \"{}\"; the commands are help, stats, quit and resume",
+            "unknown command \"{}\"; the commands are help, stats, snapshot, snapshot \
+             quit, quit and resume",
             self.line.escape_debug()
         )
     }
 }
 
-/// Reads a line typed at Aerie's prompt. Surrounding spaces and letter case do not
-/// matter; a command takes no arguments.
+/// Reads a line typed at Aerie's prompt. Spaces around and between words and letter
+/// case do not matter.
 pub fn parse_command(line: &str) -> Result<ConsoleCommand, UnknownCommand> {
     let word = line.trim();
     if word.is_empty() {
         return Ok(ConsoleCommand::Empty);
     }
+    let same_words = |name: &str| {
+        let mut typed = word.split_ascii_whitespace();
+        let mut known = name.split_ascii_whitespace();
+        loop {
+            match (typed.next(), known.next()) {
+                (None, None) => return true,
+                (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => {}
+                _ => return false,
+            }
+        }
+    };
     COMMANDS
         .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(word))
+        .find(|(name, _)| same_words(name))
         .map(|&(_, command)| command)
         .ok_or_else(|| {
             let mut copy = ArrayString::new();
@@ -628,6 +645,12 @@ mod tests {
         assert_eq!(parse_command("quit"), Ok(ConsoleCommand::Quit));
         assert_eq!(parse_command("Resume"), Ok(ConsoleCommand::Resume));
         assert_eq!(parse_command("snapshot"), Ok(ConsoleCommand::Snapshot));
+        assert_eq!(
+            parse_command(" Snapshot   QUIT "),
+            Ok(ConsoleCommand::SnapshotAndQuit)
+        );
+        assert!(parse_command("snapshot quit now").is_err());
+        assert!(parse_command("snapshotquit").is_err());
         assert_eq!(parse_command(""), Ok(ConsoleCommand::Empty));
         assert_eq!(parse_command("   "), Ok(ConsoleCommand::Empty));
     }
@@ -638,7 +661,8 @@ mod tests {
         assert_eq!(unknown.as_str(), "reboot now");
         assert_eq!(
             unknown.to_string(),
-            "unknown command \"reboot now\"; the commands are help, stats, quit and resume"
+            "unknown command \"reboot now\"; the commands are help, stats, snapshot, \
+             snapshot quit, quit and resume"
         );
         // Prefixes and arguments are not commands.
         assert!(parse_command("q").is_err());

@@ -34,10 +34,10 @@ pub const RESTORED: &str = "Aerie: restored snapshot ";
 pub const RESUMING: &str = "resuming the guest";
 /// The start of the line with which Aerie refuses to restore; the reason follows.
 pub const CANNOT_RESTORE: &str = "Aerie: cannot restore: ";
-/// Aerie's console command that takes a snapshot.
-pub const SNAPSHOT_COMMAND: &str = "snapshot";
-/// Aerie's console command that powers the machine off.
-pub const QUIT_COMMAND: &str = "quit";
+/// Aerie's console command that takes a snapshot and then powers the machine off
+/// before the guest runs again (so that it cannot change its disks after the
+/// snapshot).
+pub const SNAPSHOT_COMMAND: &str = "snapshot quit";
 /// Enter at Aerie's prompt (a terminal in raw mode sends CR).
 const ENTER: &str = "\r";
 
@@ -54,11 +54,9 @@ pub fn open_console_keys() -> String {
 pub enum SnapshotPhase {
     /// Ctrl-A c was typed; waiting for Aerie's prompt.
     Opening,
-    /// `snapshot` was typed; waiting for the result.
+    /// `snapshot quit` was typed; waiting for the result.
     Saving,
-    /// The snapshot was saved; waiting for the prompt to type `quit`.
-    Closing,
-    /// `quit` was typed (or the snapshot failed): nothing more to do.
+    /// The snapshot was saved (the machine powers off) or failed: nothing more to do.
     Done,
 }
 
@@ -98,9 +96,6 @@ impl SnapshotTaker {
             SnapshotPhase::Saving => {
                 format!("waiting for Aerie to save the snapshot (`{SAVED}N{SAVED_WORD}`)")
             }
-            SnapshotPhase::Closing => {
-                format!("waiting for Aerie's prompt `{PROMPT}` after the snapshot")
-            }
             SnapshotPhase::Done => "waiting for the machine to power off".into(),
         }
     }
@@ -115,9 +110,6 @@ impl SnapshotTaker {
                     self.await_prompt(&mut reaction, format!("{SNAPSHOT_COMMAND}{ENTER}"))
                 }
                 SnapshotPhase::Saving => self.await_result(&mut reaction),
-                SnapshotPhase::Closing => {
-                    self.await_prompt(&mut reaction, format!("{QUIT_COMMAND}{ENTER}"))
-                }
                 SnapshotPhase::Done => {
                     self.pending.clear();
                     false
@@ -137,13 +129,7 @@ impl SnapshotTaker {
         };
         self.pending.drain(..at + PROMPT.len());
         reaction.typed.push(line);
-        self.phase = match self.phase {
-            SnapshotPhase::Opening => SnapshotPhase::Saving,
-            _ => {
-                reaction.stopping = true;
-                SnapshotPhase::Done
-            }
-        };
+        self.phase = SnapshotPhase::Saving;
         true
     }
 
@@ -159,7 +145,8 @@ impl SnapshotTaker {
                 reaction.notices.push(text.to_string());
             } else if let Some(text) = saved_line(&line) {
                 reaction.notices.push(text.to_string());
-                self.phase = SnapshotPhase::Closing;
+                reaction.stopping = true;
+                self.phase = SnapshotPhase::Done;
                 return true;
             }
         }
@@ -326,24 +313,25 @@ mod tests {
                        or resume to return.\r\naer";
         assert_eq!(taker.step(banner), Reaction::default());
         let reaction = taker.step(b"ie> ");
-        assert_eq!(reaction.typed, ["snapshot\r"]);
+        assert_eq!(reaction.typed, ["snapshot quit\r"]);
         assert_eq!(taker.phase(), SnapshotPhase::Saving);
         assert!(taker.waiting_for().contains("save the snapshot"));
         // The echo of the typed command is not the result; progress is shown.
-        let reaction = taker
-            .step(b"snapshot\r\nAerie: snapshot: memory 64 MiB of 256 MiB\r\nAerie: snapshot 7 sa");
+        let reaction = taker.step(
+            b"snapshot quit\r\nAerie: snapshot: memory 64 MiB of 256 MiB\r\nAerie: snapshot 7 sa",
+        );
         assert_eq!(
             reaction.notices,
             ["Aerie: snapshot: memory 64 MiB of 256 MiB"]
         );
         assert!(reaction.typed.is_empty());
-        // The result line counts once it is complete; the prompt follows.
-        let reaction = taker.step(b"ved in slot B: 12.3 MiB (3 vCPUs) in 0.84 s\r\naerie> ");
+        // The result line counts once it is complete; Aerie powers off by itself.
+        let reaction = taker.step(b"ved in slot B: 12.3 MiB (3 vCPUs) in 0.84 s\r\n");
         assert_eq!(
             reaction.notices,
             ["Aerie: snapshot 7 saved in slot B: 12.3 MiB (3 vCPUs) in 0.84 s"]
         );
-        assert_eq!(reaction.typed, ["quit\r"]);
+        assert!(reaction.typed.is_empty());
         assert!(reaction.stopping);
         assert_eq!(reaction.failure, None);
         assert_eq!(taker.phase(), SnapshotPhase::Done);
@@ -351,25 +339,11 @@ mod tests {
     }
 
     #[test]
-    fn quit_waits_for_the_prompt_after_the_result() {
-        let (mut taker, _) = SnapshotTaker::start();
-        taker.step(b"aerie> ");
-        let reaction = taker.step(b"Aerie: snapshot 12 saved in slot A\r\n");
-        assert_eq!(reaction.notices.len(), 1);
-        assert!(reaction.typed.is_empty() && !reaction.stopping);
-        assert_eq!(taker.phase(), SnapshotPhase::Closing);
-        assert!(taker.waiting_for().contains("after the snapshot"));
-        let reaction = taker.step(b"aerie> ");
-        assert_eq!(reaction.typed, ["quit\r"]);
-        assert!(reaction.stopping);
-    }
-
-    #[test]
     fn a_failed_snapshot_is_reported_with_its_reason() {
         let (mut taker, _) = SnapshotTaker::start();
         taker.step(b"aerie> ");
         let reaction = taker.step(
-            b"snapshot\r\nAerie: snapshot failed: the snapshot does not fit: a slot holds \
+            b"snapshot quit\r\nAerie: snapshot failed: the snapshot does not fit: a slot holds \
               100 sectors; use a larger snapshot disk\r\naerie> ",
         );
         assert_eq!(

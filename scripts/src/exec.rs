@@ -508,12 +508,11 @@ $close"
         keys=$(dd bs=1 count=2 2>/dev/null | od -An -c | tr -d ' ')
         [ "$keys" = '001c' ] || { echo "bad keys: $keys"; exit 9; }
         printf '\r\nAerie console: the guest runs on without input\r\naerie> '
-        typed=$(dd bs=1 count=9 2>/dev/null | tr '\r' '/')
-        [ "$typed" = 'snapshot/' ] || { echo "bad command: $typed"; exit 9; }
-        printf 'snapshot\r\nAerie: snapshot: memory 1 MiB of 2 MiB\r\n'
-        printf "$SAVE"'\r\naerie> '
-        typed=$(dd bs=1 count=5 2>/dev/null | tr '\r' '/')
-        [ "$typed" = 'quit/' ] || { echo "bad command: $typed"; exit 9; }
+        typed=$(dd bs=1 count=14 2>/dev/null | tr '\r' '/')
+        [ "$typed" = 'snapshot quit/' ] || { echo "bad command: $typed"; exit 9; }
+        printf 'snapshot quit\r\nAerie: snapshot: memory 1 MiB of 2 MiB\r\n'
+        printf "$SAVE"'\r\n'
+        case "$SAVE" in *failed*) printf 'aerie> '; sleep 5;; esac
         exit 0
     "#;
 

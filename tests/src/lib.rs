@@ -12,6 +12,7 @@
 //! | [`dtb`] | [`DtbEditor`]: read a device tree, change it, write it back |
 //! | [`guests`] | the test guests' images (`$AERIE_TEST_GUESTS`) and guest bundles |
 //! | [`paths`] | the image under test, fixtures, per-test temporary files |
+//! | [`snapshot_runs`] | running `cargo xtask` for the snapshot tests, reading and damaging snapshot files |
 //!
 //! ```no_run
 //! use aerie_tests::Qemu;
@@ -25,6 +26,7 @@ pub mod guests;
 pub mod outcome;
 pub mod paths;
 pub mod qemu;
+pub mod snapshot_runs;
 
 pub use dtb::DtbEditor;
 pub use guests::{guest_bundle, test_guest};

@@ -128,8 +128,13 @@ fn run(vm: &Vm, command: ConsoleCommand) {
             stop::power_off();
         }
         ConsoleCommand::Resume => print!("{RESUMED}"),
-        ConsoleCommand::Snapshot => {
-            if super::snapshot::request(vm) {
+        ConsoleCommand::Snapshot | ConsoleCommand::SnapshotAndQuit => {
+            let then = if command == ConsoleCommand::SnapshotAndQuit {
+                super::snapshot::Then::PowerOff
+            } else {
+                super::snapshot::Then::Resume
+            };
+            if super::snapshot::request(vm, then) {
                 println!("Aerie: pausing the guest for a snapshot");
                 // The prompt comes back once the snapshot is written.
                 return;

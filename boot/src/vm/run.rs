@@ -127,7 +127,10 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     loop {
         if snapshot::requested() {
             snapshot::checkpoint(vm, &run, &frame.guest, |paused| {
-                snapshot::take_and_report(vm, paused);
+                if snapshot::take_and_report(vm, paused) && snapshot::power_off_after() {
+                    // Before the guest could run (and write to its disks) again.
+                    crate::stop::power_off();
+                }
                 super::console::prompt_again();
             });
         }

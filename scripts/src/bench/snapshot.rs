@@ -21,8 +21,7 @@ use super::parse::{self, AerieSaved};
 use super::qmp::{self, Migration, Qmp};
 use super::systems::{self, System};
 use crate::aerie_console::{
-    CANNOT_RESTORE, QUIT_COMMAND, RESUMING, SNAPSHOT_COMMAND, SNAPSHOT_FAILED, open_console_keys,
-    saved_line,
+    CANNOT_RESTORE, RESUMING, SNAPSHOT_COMMAND, SNAPSHOT_FAILED, open_console_keys, saved_line,
 };
 use crate::file_disk::FileDisk;
 use crate::guest::PackedGuest;
@@ -420,7 +419,7 @@ fn boot_and_fill(live: &mut Live, case: Case) -> Result<Duration, String> {
     Ok(shell)
 }
 
-/// Takes the snapshot at Aerie's console, then quits there.
+/// Takes the snapshot at Aerie's console (`snapshot quit`: Aerie powers off after).
 fn aerie_save(live: &mut Live, boot_to_shell: Duration) -> Result<Saved, String> {
     live.type_text(&open_console_keys());
     stage(
@@ -433,7 +432,6 @@ fn aerie_save(live: &mut Live, boot_to_shell: Duration) -> Result<Saved, String>
         "Aerie to save the snapshot",
     )?;
     let saved = saved?;
-    live.type_text(&format!("{QUIT_COMMAND}\r"));
     live.wait_exit(QUIT_TIMEOUT);
     Ok(Saved {
         boot_to_shell,

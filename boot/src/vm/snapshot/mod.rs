@@ -8,7 +8,7 @@ mod pause;
 pub mod restore;
 mod save;
 
-pub use pause::{Paused, checkpoint, request, requested};
+pub use pause::{Paused, Then, checkpoint, power_off_after, request, requested};
 pub use save::take_and_report;
 
 use crate::virtio_probe::OpenDisk;

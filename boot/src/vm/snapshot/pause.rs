@@ -45,12 +45,32 @@ pub struct Paused {
     pub vcpus: Vec<(VcpuPower, VcpuState)>,
 }
 
-/// Asks every vCPU to stop at its next exit; `false` if a pause is already under
-/// way. The caller's own vCPU stops when its exit handling returns to the run loop.
-pub fn request(vm: &Vm) -> bool {
+/// What happens once the snapshot is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// The guest runs on.
+    Resume,
+    /// The machine powers off without the guest running again (if the snapshot was
+    /// saved), so it cannot change its disks after the snapshot.
+    PowerOff,
+}
+
+/// Set when the requested snapshot is to be followed by a power-off.
+static POWER_OFF_AFTER: AtomicBool = AtomicBool::new(false);
+
+/// Whether the current pause should end in a power-off (see [`Then`]).
+pub fn power_off_after() -> bool {
+    POWER_OFF_AFTER.load(Ordering::Acquire)
+}
+
+/// Asks every vCPU to stop at its next exit, to take a snapshot and then do `then`;
+/// `false` if a pause is already under way. The caller's own vCPU stops when its
+/// exit handling returns to the run loop.
+pub fn request(vm: &Vm, then: Then) -> bool {
     if REQUESTED.swap(true, Ordering::AcqRel) {
         return false;
     }
+    POWER_OFF_AFTER.store(then == Then::PowerOff, Ordering::Release);
     for vcpu in 0..vm.vcpus {
         interrupts::kick(vcpu);
     }

@@ -33,9 +33,11 @@ pub struct Saved {
     pub micros: u64,
 }
 
-/// Saves the paused VM to the snapshot disk and says how it went on the console.
-pub fn take_and_report(vm: &Vm, paused: &Paused) {
-    match take(vm, paused) {
+/// Saves the paused VM to the snapshot disk and says how it went on the console;
+/// whether it was saved.
+pub fn take_and_report(vm: &Vm, paused: &Paused) -> bool {
+    let result = take(vm, paused);
+    match &result {
         Ok(saved) => println!(
             "Aerie: snapshot {} saved in slot {}: {} ({} of {} guest RAM stored, {} vCPU(s)) in {}.{:02} s",
             saved.sequence,
@@ -49,6 +51,7 @@ pub fn take_and_report(vm: &Vm, paused: &Paused) {
         ),
         Err(failure) => println!("Aerie: snapshot failed: {failure}"),
     }
+    result.is_ok()
 }
 
 /// Saves the paused VM to the snapshot disk.
