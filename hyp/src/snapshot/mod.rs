@@ -87,7 +87,10 @@ mod writer;
 pub use crc::{Crc32, crc32};
 pub use disk::{Disk, DiskError, MemoryDisk};
 pub use error::{ChunkProblem, SlotProblem, SnapshotError, SuperblockProblem};
-pub use reader::{ChunkInfo, Snapshot, read_slot, read_snapshot};
+pub use reader::{
+    Check, ChunkInfo, Snapshot, read_slot, read_slot_checking, read_snapshot,
+    read_snapshot_checking,
+};
 pub use writer::{MemoryStats, SnapshotWriter, format};
 
 /// The format version this code writes and reads.

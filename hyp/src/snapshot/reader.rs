@@ -131,15 +131,32 @@ impl Snapshot {
     }
 }
 
+/// How much of a slot [`read_snapshot_checking`] reads before it trusts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Every byte, guest RAM included: what [`read_snapshot`] does.
+    Everything,
+    /// Everything but the guest RAM payloads, whose checksums
+    /// [`Snapshot::read_memory`] checks as it streams them: a restore reads them
+    /// once instead of twice. Memory chunk headers, positions and sizes are still
+    /// checked.
+    AllButMemory,
+}
+
 /// Reads the newest valid snapshot. If no slot holds a valid one, the error names the
 /// damaged slot (preferring one whose header is intact, as that is the more specific
 /// report), or is [`SnapshotError::NoSnapshot`] if both are empty.
 pub fn read_snapshot<D: Disk>(disk: &D) -> Result<Snapshot, SnapshotError> {
+    read_snapshot_checking(disk, Check::Everything)
+}
+
+/// [`read_snapshot`], checking what `check` says.
+pub fn read_snapshot_checking<D: Disk>(disk: &D, check: Check) -> Result<Snapshot, SnapshotError> {
     read_superblock(disk)?;
     let mut best: Option<Snapshot> = None;
     let mut failure: Option<(u8, SlotProblem)> = None;
     for slot in 0..SLOTS {
-        match read_slot(disk, slot) {
+        match read_slot_checking(disk, slot, check) {
             Ok(snapshot) => {
                 if best.as_ref().is_none_or(|b| snapshot.sequence > b.sequence) {
                     best = Some(snapshot);
@@ -171,6 +188,15 @@ fn rank(problem: SlotProblem) -> u8 {
 
 /// Reads and validates the snapshot in `slot` (0 = A, 1 = B).
 pub fn read_slot<D: Disk>(disk: &D, slot: u8) -> Result<Snapshot, SnapshotError> {
+    read_slot_checking(disk, slot, Check::Everything)
+}
+
+/// [`read_slot`], checking what `check` says.
+pub fn read_slot_checking<D: Disk>(
+    disk: &D,
+    slot: u8,
+    check: Check,
+) -> Result<Snapshot, SnapshotError> {
     let superblock = read_superblock(disk)?;
     if slot >= SLOTS {
         return Err(SnapshotError::InvalidInput("no such slot"));
@@ -226,7 +252,8 @@ pub fn read_slot<D: Disk>(disk: &D, slot: u8) -> Result<Snapshot, SnapshotError>
         let mut crc = Crc32::new();
         let mut remaining = chunk.length;
         let mut sector = position + 1;
-        let mut left = payload_sectors;
+        let skip_payload = is_memory && check == Check::AllButMemory;
+        let mut left = if skip_payload { 0 } else { payload_sectors };
         while left > 0 {
             let n = left.min(READ_BATCH_SECTORS as u64);
             let bytes = &mut batch[..n as usize * SECTOR_SIZE];
@@ -243,7 +270,7 @@ pub fn read_slot<D: Disk>(disk: &D, slot: u8) -> Result<Snapshot, SnapshotError>
             sector += n;
             left -= n;
         }
-        if crc.finish() != chunk.payload_crc {
+        if !skip_payload && crc.finish() != chunk.payload_crc {
             return Err(chunk_fail(ChunkProblem::PayloadChecksum));
         }
         snapshot.chunks.push(ChunkInfo {

@@ -18,7 +18,7 @@ use aerie_hyp::platform::Platform;
 use aerie_hyp::snapshot::machine::{
     DeviceDescription, DeviceKind, DiskIdentity, GicKind, SavedMachine, VcpuPower,
 };
-use aerie_hyp::snapshot::{Snapshot, read_snapshot};
+use aerie_hyp::snapshot::{Check, Snapshot, read_slot, read_snapshot_checking};
 use aerie_hyp::units::ByteSize;
 use aerie_hyp::vcpu::VcpuState;
 use alloc::format;
@@ -58,14 +58,10 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
         mut disks,
     } = host;
     let started = uptime_micros();
-    let checked = read_and_check(platform, ram, gic, &mut disks);
-    let (snapshot, machine, guest_ram) = match checked {
-        Ok(checked) => checked,
+    let (snapshot, machine, guest_ram) = match read_and_load(platform, ram, gic, &mut disks) {
+        Ok(loaded) => loaded,
         Err(failure) => return Err((failure, disks)),
     };
-    if let Err(failure) = load_memory(&snapshot, &guest_ram) {
-        return Err((failure, disks));
-    }
     let metadata = &machine.metadata;
     let config = GuestConfig {
         vcpus: metadata.vcpus as usize,
@@ -132,23 +128,53 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
     Ok(Restored { vm, vcpus })
 }
 
-/// Reads the newest snapshot and checks it against this machine.
-fn read_and_check(
+/// Reads the newest snapshot, checks it against this machine and loads its RAM. Its
+/// RAM is checked while it loads (read once, not twice); if it turns out damaged,
+/// the other slot's older snapshot is tried, checked in full, as a read that
+/// checked everything first would have chosen it.
+fn read_and_load(
     platform: &Platform<'_>,
     host_ram: Range,
     gic: Option<GuestGic>,
     disks: &mut [OpenDisk],
 ) -> Result<(Snapshot, SavedMachine, GuestRam), SnapshotFailure> {
-    let slot = disk_slot().lock();
-    let disk = slot.as_ref().ok_or(SnapshotFailure::NoDisk)?;
-    let snapshot = read_snapshot(disk)?;
+    let (snapshot, machine, ram) = read_and_check(platform, host_ram, gic, disks, None)?;
+    let Err(failure) = load_memory(&snapshot, &ram) else {
+        return Ok((snapshot, machine, ram));
+    };
+    let other = 1 - snapshot.slot;
+    println!(
+        "Aerie: snapshot {} cannot be restored ({failure}); trying the older one",
+        snapshot.sequence
+    );
+    let older = read_and_check(platform, host_ram, gic, disks, Some(other));
+    let (snapshot, machine, ram) = older.map_err(|_| failure)?;
+    load_memory(&snapshot, &ram)?;
+    Ok((snapshot, machine, ram))
+}
+
+/// Reads the newest snapshot (`slot` `None`; its RAM is checked later, as it loads)
+/// or the one in `slot` (checked in full), and checks it against this machine.
+fn read_and_check(
+    platform: &Platform<'_>,
+    host_ram: Range,
+    gic: Option<GuestGic>,
+    disks: &mut [OpenDisk],
+    slot: Option<u8>,
+) -> Result<(Snapshot, SavedMachine, GuestRam), SnapshotFailure> {
+    let disk_guard = disk_slot().lock();
+    let disk = disk_guard.as_ref().ok_or(SnapshotFailure::NoDisk)?;
+    let snapshot = match slot {
+        None => read_snapshot_checking(disk, Check::AllButMemory)?,
+        Some(slot) => read_slot(disk, slot)?,
+    };
     log::debug!(
         "restore: snapshot read and checked at {} us",
         uptime_micros()
     );
     let machine = SavedMachine::from_snapshot(&snapshot)
         .map_err(|e| SnapshotFailure::Mismatch(format!("{e}")))?;
-    drop(slot);
+    drop(disk_guard);
     log::debug!(
         "restore: state chunks decoded and checked at {} us",
         uptime_micros()
