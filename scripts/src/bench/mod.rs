@@ -213,6 +213,9 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
             .context(|| format!("cannot write {}", disk.display()))?;
     }
 
+    // What is measured is what this build sees: record it now, not when the report
+    // is written (the tree may change while the rounds run).
+    let source = machine::source(layout.root());
     let built = image::build(layout, Profile::Release)?;
     let image_bytes = std::fs::metadata(&built.image)
         .context(|| format!("cannot read {}", built.image.display()))?
@@ -415,7 +418,7 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
 
     let report = Report {
         generated: machine::now_utc(),
-        source: machine::source(layout.root()),
+        source,
         quick: options.quick,
         only: options.only.map(|part| part.name().to_string()),
         pairs: plan.rounds,
