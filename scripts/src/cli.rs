@@ -281,6 +281,8 @@ pub struct Explicit {
     pub mem: bool,
     /// `--gic`, or a `--board` that implies the GIC.
     pub gic: bool,
+    /// `--cpu`.
+    pub cpu: bool,
 }
 
 /// What `cargo xtask snapshot` does with the file.
@@ -537,7 +539,10 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
                 run.mem_mib = parse_mem(&options.value()?)?;
                 run.explicit.mem = true;
             }
-            "--cpu" => run.cpu = parse_cpu(&options.value()?)?,
+            "--cpu" => {
+                run.cpu = parse_cpu(&options.value()?)?;
+                run.explicit.cpu = true;
+            }
             "--gic" => {
                 run.gic = parse_gic(&options.value()?)?;
                 run.explicit.gic = true;
@@ -993,7 +998,8 @@ mod tests {
                 explicit: Explicit {
                     smp: true,
                     mem: true,
-                    gic: true
+                    gic: true,
+                    cpu: true,
                 },
                 ..RunOptions::default()
             }
@@ -1081,9 +1087,11 @@ mod tests {
             Explicit {
                 smp: true,
                 mem: true,
-                gic: false
+                gic: false,
+                cpu: false,
             }
         );
+        assert!(run("run --cpu max").explicit.cpu);
         assert!(run("run --board virt-gicv2").explicit.gic);
         assert!(!run("run --board virt").explicit.gic);
         assert!(run("run --gic 3").explicit.gic);

@@ -139,6 +139,8 @@ pub struct RestoreShape {
     pub ram: u64,
     /// The guest's interrupt controller.
     pub gic: GicKind,
+    /// MIDR_EL1 of the CPU the snapshot was taken on.
+    pub midr: u64,
 }
 
 /// How to take a snapshot onto `path`, for messages.
@@ -198,7 +200,24 @@ pub fn read_for_restore(path: &Path) -> Result<RestoreShape> {
         vcpus: machine.metadata.vcpus,
         ram: machine.metadata.ram.size,
         gic: machine.metadata.gic,
+        midr: machine.metadata.cpu.midr,
     })
+}
+
+/// QEMU's CPU models and the MIDR_EL1 each one reports (QEMU 10).
+const QEMU_CPU_MODELS: [(u64, &str); 4] = [
+    (0x410f_d034, "cortex-a53"),
+    (0x411f_d070, "cortex-a57"),
+    (0x410f_d083, "cortex-a72"),
+    (0x000f_0510, "max"),
+];
+
+/// The QEMU `-cpu` model whose CPUs report `midr`, if xtask knows it.
+pub fn qemu_cpu_model(midr: u64) -> Option<&'static str> {
+    QEMU_CPU_MODELS
+        .iter()
+        .find(|(known, _)| *known == midr)
+        .map(|(_, model)| *model)
 }
 
 /// `A` or `B`.
@@ -206,9 +225,15 @@ pub fn slot_name(slot: u8) -> char {
     if slot == 0 { 'A' } else { 'B' }
 }
 
-/// Sizes the machine for the snapshot: at least its vCPUs, exactly its RAM, its GIC,
-/// each unless the user gave it (then Aerie checks it, and says what is missing).
+/// Sizes the machine for the snapshot: at least its vCPUs, exactly its RAM, its GIC
+/// and its CPU model (when the MIDR names one xtask knows), each unless the user gave
+/// it (then Aerie checks it, and says what is missing).
 pub fn fit_to(options: &mut RunOptions, shape: &RestoreShape) {
+    if !options.explicit.cpu {
+        if let Some(model) = qemu_cpu_model(shape.midr) {
+            options.cpu = model.to_string();
+        }
+    }
     if !options.explicit.smp {
         options.smp = options.smp.max(shape.vcpus);
     }
@@ -329,6 +354,7 @@ mod tests {
                 vcpus: 2,
                 ram: 128 << 10,
                 gic: GicKind::None,
+                midr: 0,
             }
         );
         assert_eq!(
@@ -372,6 +398,13 @@ mod tests {
     }
 
     #[test]
+    fn cpu_models_are_known_by_their_midr() {
+        assert_eq!(qemu_cpu_model(0x410f_d083), Some("cortex-a72"));
+        assert_eq!(qemu_cpu_model(0x000f_0510), Some("max"));
+        assert_eq!(qemu_cpu_model(0), None);
+    }
+
+    #[test]
     fn the_machine_is_sized_for_the_snapshot_unless_told_otherwise() {
         let shape = RestoreShape {
             sequence: 1,
@@ -379,13 +412,29 @@ mod tests {
             vcpus: 4,
             ram: 256 * MIB,
             gic: GicKind::V2,
+            midr: 0x000f_0510,
         };
         let mut options = RunOptions::default();
         fit_to(&mut options, &shape);
         assert_eq!(
-            (options.smp, options.mem_mib, options.gic),
-            (4, 256, Gic::V2)
+            (
+                options.smp,
+                options.mem_mib,
+                options.gic,
+                options.cpu.as_str()
+            ),
+            (4, 256, Gic::V2, "max")
         );
+        // A CPU xtask does not know keeps the default model (Aerie checks it).
+        let mut options = RunOptions::default();
+        fit_to(
+            &mut options,
+            &RestoreShape {
+                midr: 0x1234,
+                ..shape
+            },
+        );
+        assert_eq!(options.cpu, RunOptions::default().cpu);
         // More CPUs than the snapshot's vCPUs are fine; the RAM is exactly the guest's.
         let mut options = RunOptions {
             smp: 8,
@@ -402,17 +451,24 @@ mod tests {
             smp: 1,
             mem_mib: 128,
             gic: Gic::V3,
+            cpu: "cortex-a53".into(),
             explicit: crate::cli::Explicit {
                 smp: true,
                 mem: true,
                 gic: true,
+                cpu: true,
             },
             ..RunOptions::default()
         };
         fit_to(&mut options, &shape);
         assert_eq!(
-            (options.smp, options.mem_mib, options.gic),
-            (1, 128, Gic::V3)
+            (
+                options.smp,
+                options.mem_mib,
+                options.gic,
+                options.cpu.as_str()
+            ),
+            (1, 128, Gic::V3, "cortex-a53")
         );
         // RAM that is not a whole MiB rounds up.
         let mut options = RunOptions::default();
