@@ -248,22 +248,24 @@ fn guest_gic(platform: &Platform<'_>) -> Option<vm::GuestGic> {
 /// (power off), so that a snapshot that cannot be resumed is never half-restored
 /// and never silently replaced by a fresh boot.
 fn offer_fresh_boot() {
-    /// Ctrl-A, Aerie's escape key.
-    const ESCAPE: u8 = 0x01;
+    use aerie_hyp::console::{ConsoleKey, EscapeDecoder, Input};
     println!("Aerie: press Enter to boot the guest fresh instead, or Ctrl-A x to quit");
-    let mut escaped = false;
+    let mut keys = EscapeDecoder::new();
     loop {
-        match crate::console::read_byte() {
-            Some(b'\r' | b'\n') if !escaped => {
+        let Some(byte) = crate::console::read_byte() else {
+            cpu::wait_for_event();
+            continue;
+        };
+        match keys.input(byte) {
+            Input::ToGuest(b'\r' | b'\n') => {
                 println!("Aerie: booting the guest fresh");
                 return;
             }
-            Some(b'x' | b'X') if escaped => {
+            Input::Command(ConsoleKey::Quit) => {
                 println!("Aerie: not restoring; quitting");
                 stop::power_off();
             }
-            Some(byte) => escaped = byte == ESCAPE,
-            None => cpu::wait_for_event(),
+            _ => {}
         }
     }
 }

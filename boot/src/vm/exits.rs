@@ -171,8 +171,11 @@ fn reason(kind: ExitKind, exit: Option<&Exit>) -> stats::Reason {
 fn idle(vm: &Vm, vcpu: &mut VcpuRun) {
     match &vm.vgic {
         Some(vgic) => {
-            // The guest may have re-armed its timers since it last exited.
-            interrupts::update_timers(vm, vcpu);
+            if vm.virtual_offset_wraps {
+                // The guest may have re-armed its virtual timer since it last
+                // exited, and only Aerie's EL2 timer fires it (see `interrupts`).
+                interrupts::update_timers(vm, vcpu);
+            }
             if !vgic.lock().has_pending(vcpu.index) {
                 cpu::wait_for_interrupt();
             }

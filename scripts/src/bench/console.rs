@@ -96,7 +96,9 @@ pub fn capture(qemu: &mut Command, until: &Until, timeout: Duration) -> Result<C
 }
 
 /// The pipe's bytes with the time they were read, from a reader thread.
-fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> Receiver<(Instant, Vec<u8>)> {
+pub(super) fn read_in_background(
+    pipe: Option<impl Read + Send + 'static>,
+) -> Receiver<(Instant, Vec<u8>)> {
     let (sender, receiver) = mpsc::channel();
     if let Some(mut pipe) = pipe {
         std::thread::spawn(move || {

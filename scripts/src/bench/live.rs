@@ -7,11 +7,12 @@
 //! types the same way (bursts of a few bytes: the guest's UART has a small FIFO and
 //! no flow control under Aerie).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use super::console::read_in_background;
 use crate::error::{Context, Result};
 
 /// Typed text goes out in bursts of this many bytes, [`TYPING_PAUSE`] apart.
@@ -247,25 +248,6 @@ fn drain(pipe: &Receiver<(Instant, Vec<u8>)>, until: Instant) -> Vec<Vec<u8>> {
         pieces.push(bytes);
     }
     pieces
-}
-
-/// The pipe's bytes with the time they were read, from a reader thread.
-fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> Receiver<(Instant, Vec<u8>)> {
-    let (sender, receiver) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(count @ 1..) = pipe.read(&mut buffer) {
-                if sender
-                    .send((Instant::now(), buffer[..count].to_vec()))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
-    }
-    receiver
 }
 
 /// The last `lines` lines of `text`, on one line, for failure messages.

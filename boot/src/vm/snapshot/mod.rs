@@ -25,11 +25,6 @@ pub fn install_disk(disk: OpenDisk) {
     *DISK.lock() = Some(SnapshotDisk::new(disk.disk));
 }
 
-/// The snapshot disk's slot.
-fn disk_slot() -> &'static spin::Mutex<Option<SnapshotDisk>> {
-    &DISK
-}
-
 /// Why a snapshot could not be taken or restored.
 pub enum SnapshotFailure {
     /// The machine has no snapshot disk.

@@ -7,7 +7,7 @@
 //! before the VM exists, so the caller can still boot the guest fresh.
 
 use super::super::{self as vm, GuestConfig, GuestGic, GuestRam, Vm};
-use super::{SnapshotFailure, devices, disk_slot};
+use super::{DISK, SnapshotFailure, devices};
 use crate::arch::{cache, cpu};
 use crate::logger::uptime_micros;
 use crate::smp;
@@ -162,7 +162,7 @@ fn read_and_check(
     disks: &mut [OpenDisk],
     slot: Option<u8>,
 ) -> Result<(Snapshot, SavedMachine, GuestRam), SnapshotFailure> {
-    let disk_guard = disk_slot().lock();
+    let disk_guard = DISK.lock();
     let disk = disk_guard.as_ref().ok_or(SnapshotFailure::NoDisk)?;
     let snapshot = match slot {
         None => read_snapshot_checking(disk, Check::AllButMemory)?,
@@ -340,7 +340,7 @@ fn load_memory(snapshot: &Snapshot, ram: &GuestRam) -> Result<(), SnapshotFailur
     }
     ram.zero_range(next, ram.guest.end().saturating_sub(next));
     log::debug!("restore: guest RAM gaps zeroed at {} us", uptime_micros());
-    let slot = disk_slot().lock();
+    let slot = DISK.lock();
     let disk = slot.as_ref().ok_or(SnapshotFailure::NoDisk)?;
     let mut outside = false;
     let result = snapshot.read_memory(disk, |address, page| {

@@ -4,7 +4,7 @@
 
 use super::super::Vm;
 use super::pause::Paused;
-use super::{SnapshotFailure, devices, disk_slot};
+use super::{DISK, SnapshotFailure, devices};
 use crate::arch::cpu;
 use crate::logger::uptime_micros;
 use aerie_hyp::snapshot::machine::{
@@ -62,7 +62,7 @@ pub fn take(vm: &Vm, paused: &Paused) -> Result<Saved, SnapshotFailure> {
         physical_count,
         virtual_count: physical_count.wrapping_sub(vm.control.cntvoff),
     };
-    let mut slot = disk_slot().lock();
+    let mut slot = DISK.lock();
     let disk = slot.as_mut().ok_or(SnapshotFailure::NoDisk)?;
     let saved_devices = devices::save(vm).map_err(SnapshotFailure::Device)?;
     log::debug!("snapshot: devices saved at {} us", uptime_micros());
@@ -114,11 +114,7 @@ pub fn take(vm: &Vm, paused: &Paused) -> Result<Saved, SnapshotFailure> {
         cpu: cpu::identity(),
         clock,
         devices: saved_devices.iter().map(|(d, _)| d.clone()).collect(),
-        memory: MemorySummary {
-            pages: memory.pages,
-            stored_pages: memory.stored,
-            chunks: memory.chunks,
-        },
+        memory: MemorySummary::from(memory),
         took_micros: uptime_micros() - started,
         guest_command_line: vm.command_line.clone(),
     };
