@@ -37,7 +37,10 @@ target/aerie/guest/; the first fetch needs root, else the message says what to d
                  machine stops first). Drives the console; the default guest boots
                  with `quiet`
   --timeout SECS With --exec: how long boot (or restore) and CMD may take; with
-                 --snapshot, the snapshot gets as long again (default 120)
+                 --snapshot, the snapshot gets as long again (default 120). Without
+                 --exec: stop QEMU after SECS (exit status 124; no limit by default).
+                 Any run under Aerie whose console stays silent for 10 s (20 with
+                 CI=true) after QEMU starts is stopped the same way: the boot hung
   --verbose      With --exec: also copy the whole console, boot log included, to stderr
   --no-hyp       Boot the same guest straight on QEMU virt without Aerie (no EL2), to
                  compare; same --smp, --mem, --cpu, --gic, --append, --exec
@@ -239,6 +242,9 @@ pub struct RunOptions {
     pub exec: Option<String>,
     /// How long `--exec` may take, in seconds.
     pub timeout_secs: u64,
+    /// How long a run without `--exec` may take, in seconds (`--timeout`); no limit
+    /// when absent.
+    pub run_timeout_secs: Option<u64>,
     /// With `--exec`, copy the whole console to stderr.
     pub verbose: bool,
     /// Boot the guest directly on QEMU, without Aerie.
@@ -266,6 +272,7 @@ impl Default for RunOptions {
             gdb: false,
             exec: None,
             timeout_secs: DEFAULT_EXEC_TIMEOUT_SECS,
+            run_timeout_secs: None,
             verbose: false,
             no_hyp: false,
         }
@@ -570,6 +577,9 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
     }
     check_run(&run, timeout_given, mem_given)?;
     check_snapshot_options(&run)?;
+    if timeout_given && run.exec.is_none() {
+        run.run_timeout_secs = Some(run.timeout_secs);
+    }
     Ok(run)
 }
 
@@ -611,15 +621,17 @@ fn check_run(run: &RunOptions, timeout_given: bool, mem_given: bool) -> Result<(
     if run.kernel.is_none() && run.initrd.is_some() {
         return refuse("--initrd needs --kernel (the default guest brings its own initramfs)");
     }
+    if timeout_given && run.gdb {
+        return refuse(
+            "--timeout cannot be combined with --gdb (a debugging session has no deadline)",
+        );
+    }
     if run.exec.is_none() {
-        if timeout_given {
-            return refuse("--timeout applies to --exec only");
-        }
         if run.verbose {
             return refuse("--verbose applies to --exec only");
         }
     } else if run.gdb {
-        return refuse("--exec cannot be combined with --gdb (the timeout would strike)");
+        return refuse("--exec cannot be combined with --gdb (its timeout would strike)");
     }
     if run.smp > run.gic.max_cpus() {
         return Err(UsageError(format!(
@@ -1069,7 +1081,10 @@ mod tests {
         assert!(options.verbose);
         assert!(error("run --exec").contains("--exec needs a value"));
         assert!(error("run --exec=").contains("needs a command"));
-        assert!(error("run --timeout 5").contains("--exec only"));
+        assert_eq!(run("run --timeout 5").run_timeout_secs, Some(5));
+        assert_eq!(run("run --exec true --timeout 5").run_timeout_secs, None);
+        assert_eq!(run("run").run_timeout_secs, None);
+        assert!(error("run --gdb --timeout 5").contains("--gdb"));
         assert!(error("run --verbose").contains("--exec only"));
         assert!(error("run --exec true --timeout 0").contains("at least 1"));
         assert!(error("run --exec true --timeout soon").contains("`soon`"));

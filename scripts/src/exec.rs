@@ -58,6 +58,9 @@ pub struct ExecSpec {
     pub snapshot: bool,
     /// Copy everything on the console to stderr as it comes.
     pub verbose: bool,
+    /// How long the console may stay silent after QEMU starts before the run counts
+    /// as hung (under Aerie, which prints at once); `None` for a guest alone.
+    pub silent_limit: Option<Duration>,
 }
 
 impl ExecSpec {
@@ -92,6 +95,12 @@ pub enum ExecOutcome {
         waiting_for: String,
         /// The end of the console output.
         console: String,
+    },
+    /// Nothing at all came on the console within the spec's `silent_limit`: the
+    /// machine hung before Aerie's first line; QEMU was killed.
+    Silent {
+        /// How long QEMU ran.
+        after: Duration,
     },
     /// Aerie could not restore the snapshot (`--restore`); QEMU was stopped.
     RestoreFailed {
@@ -144,7 +153,7 @@ pub fn run(qemu: &mut Command, spec: &ExecSpec, out: &mut dyn Write) -> Result<E
 }
 
 /// The console's bytes, chunk by chunk, from a reader thread.
-fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> Receiver<Vec<u8>> {
+pub(crate) fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> Receiver<Vec<u8>> {
     let (sender, receiver) = mpsc::channel();
     if let Some(mut pipe) = pipe {
         std::thread::spawn(move || {
@@ -172,6 +181,7 @@ fn converse(
     let mut kept: Vec<u8> = Vec::new();
     let mut status: Option<u8> = None;
     let mut stopping_since: Option<Duration> = None;
+    let mut heard = false;
     loop {
         let now = start.elapsed();
         let wait = if keyboard.is_idle() {
@@ -190,6 +200,13 @@ fn converse(
         }
         kept.extend_from_slice(&bytes);
         keep_tail(&mut kept, KEPT_CONSOLE + 1);
+        heard |= !bytes.is_empty();
+        if !heard
+            && let Some(limit) = spec.silent_limit
+            && now >= limit
+        {
+            return Ok(ExecOutcome::Silent { after: limit });
+        }
 
         let reaction = conversation.step(&bytes, now);
         out.write_all(&reaction.output)
@@ -313,7 +330,7 @@ fn unclean(code: Option<i32>) -> Option<String> {
 }
 
 /// The last [`SHOWN_LINES`] lines of the console, as text without CRs.
-fn last_lines(console: &[u8]) -> String {
+pub(crate) fn last_lines(console: &[u8]) -> String {
     let text = String::from_utf8_lossy(console).replace('\r', "");
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(SHOWN_LINES)..].join("\n")
@@ -327,7 +344,7 @@ impl ExecOutcome {
     pub fn exit_code(&self) -> u8 {
         match self {
             ExecOutcome::Finished { status, .. } => *status,
-            ExecOutcome::TimedOut { .. } => 124,
+            ExecOutcome::TimedOut { .. } | ExecOutcome::Silent { .. } => 124,
             ExecOutcome::RestoreFailed { .. } | ExecOutcome::SnapshotFailed { .. } => 1,
             ExecOutcome::Stopped { code, .. } => match code {
                 Some(code @ 1..=255) => *code as u8,
@@ -347,6 +364,7 @@ impl ExecOutcome {
         };
         match self {
             ExecOutcome::Finished { warning, .. } => warning.clone(),
+            ExecOutcome::Silent { after } => Some(crate::watch::silence_explained(*after)),
             ExecOutcome::RestoreFailed { reason } => Some(format!(
                 "Aerie cannot restore the snapshot: {reason}. QEMU was stopped before \
                  `{command}` could run."
@@ -396,6 +414,7 @@ mod tests {
             restore: false,
             snapshot: false,
             verbose: false,
+            silent_limit: None,
         }
     }
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::atomic_file;
 use crate::debian::{self, KernelPackage, RPI4_DTB};
 use crate::dtb_pack::pack;
 use crate::error::{Context, Result};
@@ -38,8 +39,7 @@ pub fn run(layout: &Layout) -> Result<()> {
 
     let readme = out.join("README.md");
     let version = qemu::version_line().unwrap_or_else(|| qemu::installed().to_string());
-    std::fs::write(&readme, readme_text(&version, &kernel))
-        .context(|| format!("cannot write {}", readme.display()))?;
+    atomic_file::write(&readme, readme_text(&version, &kernel).as_bytes())?;
     println!("fixtures: wrote {}", readme.display());
     std::fs::remove_dir_all(&work).context(|| format!("cannot remove {}", work.display()))
 }
@@ -86,7 +86,8 @@ fn dump(command: &mut Command, dump: &Path, fixture: &Path) -> Result<()> {
     process::output(command)?;
     let blob = std::fs::read(dump).context(|| format!("cannot read {}", dump.display()))?;
     let packed = pack(&blob).context(|| format!("cannot pack {}", dump.display()))?;
-    std::fs::write(fixture, &packed).context(|| format!("cannot write {}", fixture.display()))?;
+    // The tests read these files while they run: replace them whole.
+    atomic_file::write(fixture, &packed)?;
     println!(
         "fixtures: wrote {} ({} bytes)",
         fixture.display(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use aerie_hyp::image::ImageHeader;
 
+use crate::atomic_file;
 use crate::error::{Context, Error, Result};
 
 /// The two bytes every gzip stream starts with.
@@ -57,10 +58,7 @@ pub fn pack(
         None => None,
     };
     let bytes = aerie_hyp::bundle::write(&kernel, initrd.as_deref(), cmdline);
-    if let Some(dir) = bundle.parent() {
-        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(bundle, &bytes).context(|| format!("cannot write {}", bundle.display()))?;
+    atomic_file::write(bundle, &bytes)?;
     Ok(PackedGuest {
         bundle: bundle.to_path_buf(),
         size: bytes.len() as u64,

@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::atomic_file;
 use crate::cli::RunOptions;
 use crate::debian::{Apt, Package};
 use crate::error::{Context, Error, Result};
@@ -128,9 +129,7 @@ pub fn ensure(dir: &Path) -> Result<Material> {
     }
     let archive = initramfs::build(&binary, &module_files)?;
     let initramfs = dir.join("initramfs.cpio");
-    if std::fs::read(&initramfs).ok().as_deref() != Some(archive.as_slice()) {
-        write_atomically(&initramfs, &archive)?;
-    }
+    atomic_file::write_if_changed(&initramfs, &archive)?;
     Ok(Material { kernel, initramfs })
 }
 
@@ -145,13 +144,13 @@ fn fetch(dir: &Path, kernel: &Path, busybox: &Path) -> Result<()> {
         let name = apt.kernel_package()?;
         let package = apt.fetch(&debs, &name)?;
         copy_modules(&package, &dir.join(MODULES_DIR))?;
-        copy_atomically(&find_vmlinuz(&package)?, kernel)?;
+        atomic_file::copy_if_changed(&find_vmlinuz(&package)?, kernel)?;
         forget_unpacked(&package);
         sources.push(package.deb_name);
     }
     if !busybox.is_file() {
         let package = apt.fetch(&debs, BUSYBOX_PACKAGE)?;
-        copy_atomically(&find_busybox(&package)?, busybox)?;
+        atomic_file::copy_if_changed(&find_busybox(&package)?, busybox)?;
         forget_unpacked(&package);
         sources.push(package.deb_name);
     }
@@ -163,7 +162,7 @@ fn fetch(dir: &Path, kernel: &Path, busybox: &Path) -> Result<()> {
             text.push('\n');
         }
     }
-    write_atomically(&list, text.as_bytes())?;
+    atomic_file::write_if_changed(&list, text.as_bytes())?;
     eprintln!("guest: the default guest is in {}", dir.display());
     Ok(())
 }
@@ -186,7 +185,7 @@ fn copy_modules(package: &Package, to: &Path) -> Result<()> {
         let file = format!("{name}.ko");
         let found = walk_for(&version.join("kernel"), &file)
             .ok_or_else(|| Error::new(format!("{} has no {file}", package.deb_name)))?;
-        copy_atomically(&found, &to.join(&file))?;
+        atomic_file::copy_if_changed(&found, &to.join(&file))?;
     }
     Ok(())
 }
@@ -244,26 +243,6 @@ fn find_busybox(package: &Package) -> Result<PathBuf> {
                 BUSYBOX_PATHS.join(" or ")
             ))
         })
-}
-
-/// Copies `from` to `to` through a temporary file, so `to` is complete or absent.
-fn copy_atomically(from: &Path, to: &Path) -> Result<()> {
-    let bytes = std::fs::read(from).context(|| format!("cannot read {}", from.display()))?;
-    write_atomically(to, &bytes)
-}
-
-/// Writes `path` through a temporary file beside it and a rename, so readers (and
-/// other xtask runs) see the old or the new content, never a part.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(format!(".tmp-{}", std::process::id()));
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, bytes)
-        .context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).context(|| format!("cannot write {}", path.display()))
 }
 
 /// Explains how to get a guest when fetching the default one failed.

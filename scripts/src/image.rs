@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use aerie_hyp::image::ImageHeader;
 
+use crate::atomic_file;
 use crate::cli::{BuildOptions, Profile};
 use crate::error::{Context, Error, Result};
 use crate::flat::{FlatImage, elf_to_flat};
@@ -76,9 +77,9 @@ pub fn build(layout: &Layout, profile: Profile) -> Result<Built> {
     let CheckedImage { flat, header } = flatten_checked(&elf)?;
 
     let image = layout.image();
-    std::fs::create_dir_all(layout.aerie_dir())
-        .context(|| format!("cannot create {}", layout.aerie_dir().display()))?;
-    std::fs::write(&image, &flat.bytes).context(|| format!("cannot write {}", image.display()))?;
+    // Other runs may be loading this very file into QEMU: replace it whole, and only
+    // when the build changed it.
+    atomic_file::write_if_changed(&image, &flat.bytes)?;
     eprintln!(
         "image: {} ({} bytes; loads at {:#x}, text_offset {:#x}, image_size {:#x})",
         image.display(),

@@ -11,6 +11,7 @@
 //! | [`qemu`] | the installed QEMU's version |
 //! | [`flat`] | ELF to flat binary |
 //! | [`image`] | `build`: compile Aerie and write `aerie.bin` |
+//! | [`atomic_file`] | write files other runs may be reading: whole, renamed into place |
 //! | [`run`] | `run`: boot Aerie in QEMU interactively |
 //! | [`test`](mod@test) | `test`: every test, then a summary |
 //! | [`test_guests`] | build the test guests into flat Images for the integration tests |
@@ -21,6 +22,7 @@
 //! | [`initramfs`] | the default guest's busybox initramfs and `/init` |
 //! | [`cpio`] | write cpio (newc) archives |
 //! | [`serial`] | how QEMU connects the serial console to the terminal |
+//! | [`watch`] | `run` without `--exec`: the console passed through, a silent boot or `--timeout` stopped |
 //! | [`exec`] | `run --exec`: run a command in the guest by typing on its console |
 //! | [`conversation`] | the whole console conversation of `--exec`: restore, command, snapshot or power-off |
 //! | [`exec_session`] | running the command in the guest's shell, as a pure state machine |
@@ -35,6 +37,7 @@
 
 pub mod aerie_console;
 pub mod apt;
+pub mod atomic_file;
 pub mod bench;
 pub mod cli;
 pub mod conversation;
@@ -66,6 +69,7 @@ pub mod test;
 #[cfg(test)]
 mod test_files;
 pub mod test_guests;
+pub mod watch;
 
 use std::process::ExitCode;
 

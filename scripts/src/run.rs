@@ -3,7 +3,6 @@
 //! `--restore`, resume a snapshot instead of booting the guest, and with `--snapshot`
 //! take one once the command is done.
 
-use std::fs::File;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use crate::qemu::QEMU;
 use crate::serial::{self, Serial};
 use crate::setup;
 use crate::snapshot_disk::{self, Prepared};
+use crate::watch::{self, Ended, Watch};
 
 /// The TCP port of QEMU's gdb server with `--gdb`.
 const GDB_PORT: u16 = 1234;
@@ -97,16 +97,34 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     }
     let result = match &options.exec {
         Some(command) => exec(&mut qemu, options, command, guest.as_ref()),
-        None => qemu
-            .status()
-            .context(|| format!("cannot start {QEMU}"))
-            .map(|status| ExitCode::from(exit_byte(status))),
+        None => watch::run(&mut qemu, plain_watch(options)).map(|ended| {
+            if let Some(report) = ended.report() {
+                eprintln!("\nxtask: {report}");
+            }
+            match ended {
+                Ended::Exited(status) => ExitCode::from(exit_byte(status)),
+                Ended::Silent(_) | Ended::TimedOut(..) => ExitCode::from(TIMED_OUT),
+            }
+        }),
     };
     if let Some(bundle) = bundle {
         // QEMU has read it: keep the last run's bundle under its documented name.
         let _ = std::fs::rename(bundle, layout.aerie_dir().join(BUNDLE_NAME));
     }
     result
+}
+
+/// The exit code of a run that a deadline ended (as `timeout(1)`).
+const TIMED_OUT: u8 = 124;
+
+/// The deadlines of a run without `--exec`: Aerie must speak soon after QEMU starts
+/// (not checked with `--gdb`, where QEMU waits for the debugger, nor with `--no-hyp`);
+/// `--timeout`, if given, bounds the whole run.
+fn plain_watch(options: &RunOptions) -> Watch {
+    Watch {
+        silent_limit: (!options.gdb && !options.no_hyp).then(watch::silent_limit),
+        timeout: options.run_timeout_secs.map(Duration::from_secs),
+    }
 }
 
 /// Creates the snapshot disk when missing, sized for the guest's RAM (see
@@ -156,6 +174,7 @@ fn exec(
         restore: options.restore,
         snapshot: options.snapshot,
         verbose: options.verbose,
+        silent_limit: (!options.no_hyp).then(watch::silent_limit),
     };
     let outcome = exec::run(qemu, &spec, &mut std::io::stdout().lock())?;
     if let Some(report) = outcome.report(command, spec.timeout) {
@@ -360,15 +379,7 @@ pub fn gdb_hint(elf: Option<&Path>, have_gdb: bool) -> String {
 
 /// Creates `path` as a sparse file of `size` bytes unless it exists.
 pub fn ensure_sparse_disk(path: &Path, size: u64) -> Result<()> {
-    if path.exists() {
-        return Ok(());
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let file = File::create(path).context(|| format!("cannot create {}", path.display()))?;
-    file.set_len(size)
-        .context(|| format!("cannot size {}", path.display()))
+    crate::atomic_file::create_sparse(path, size).map(drop)
 }
 
 /// The exit code to pass on for QEMU's status: its own code, or 128 + signal.

@@ -108,13 +108,7 @@ fn holds_data(path: &Path) -> Result<bool> {
 
 /// Creates `path` (and its directory) as a sparse file of `size` bytes.
 fn create_sparse(path: &Path, size: u64) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let file = File::create(path)
-        .context(|| format!("cannot create the snapshot disk {}", path.display()))?;
-    file.set_len(size)
-        .context(|| format!("cannot size the snapshot disk {}", path.display()))
+    crate::atomic_file::create_sparse(path, size).map(drop)
 }
 
 /// Sets the length of the existing file `path` to `size` bytes (sparse).

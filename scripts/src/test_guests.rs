@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use aerie_hyp::guest_layout::RAM_BASE;
 
+use crate::atomic_file;
 use crate::cli::Profile;
 use crate::error::{Context, Error, Result};
 use crate::image::{CheckedImage, flatten_checked};
@@ -82,17 +83,13 @@ pub fn build(layout: &Layout) -> Result<BuiltGuests> {
         )));
     }
     let dir = layout.test_guests_dir();
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).context(|| format!("cannot empty {}", dir.display()))?;
-    }
-    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
     for name in &names {
         let image = flatten_checked(&layout.binary(PROFILE, name))?;
         check_load_address(name, &image)?;
-        let path = dir.join(format!("{name}.bin"));
-        std::fs::write(&path, &image.flat.bytes)
-            .context(|| format!("cannot write {}", path.display()))?;
+        // A test in another run may be booting this guest right now.
+        atomic_file::write_if_changed(&dir.join(format!("{name}.bin")), &image.flat.bytes)?;
     }
+    remove_stale(&dir, &names)?;
     println!(
         "test guests: {} in {} ({})",
         names.len(),
@@ -100,6 +97,20 @@ pub fn build(layout: &Layout) -> Result<BuiltGuests> {
         names.join(", ")
     );
     Ok(BuiltGuests { dir, names })
+}
+
+/// Removes the `.bin` files in `dir` that are no test guest's any more.
+fn remove_stale(dir: &Path, names: &[String]) -> Result<()> {
+    let entries = std::fs::read_dir(dir).context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stem = path.file_stem().and_then(|stem| stem.to_str());
+        let is_guest = path.extension().is_some_and(|ext| ext == "bin");
+        if is_guest && !stem.is_some_and(|stem| names.iter().any(|name| name == stem)) {
+            std::fs::remove_file(&path).context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -114,6 +125,21 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn only_guests_that_are_gone_are_removed() {
+        let dir = temp_dir("stale");
+        for file in ["psci.bin", "old.bin", "notes.txt"] {
+            std::fs::write(dir.join(file), "").unwrap();
+        }
+        remove_stale(&dir, &["psci".to_string()]).unwrap();
+        let mut left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["notes.txt", "psci.bin"]);
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! | [`dtb`] | [`DtbEditor`]: read a device tree, change it, write it back |
 //! | [`guests`] | the test guests' images (`$AERIE_TEST_GUESTS`) and guest bundles |
 //! | [`paths`] | the image under test, fixtures, per-test temporary files |
-//! | [`snapshot_runs`] | running `cargo xtask` for the snapshot tests, reading and damaging snapshot files |
+//! | [`xtask`] | running `cargo xtask` as a user does, within a deadline, killing its QEMU when it strikes |
+//! | [`snapshot_runs`] | reading and damaging snapshot files for the snapshot tests |
 //!
 //! ```no_run
 //! use aerie_tests::Qemu;
@@ -27,6 +28,7 @@ pub mod outcome;
 pub mod paths;
 pub mod qemu;
 pub mod snapshot_runs;
+pub mod xtask;
 
 pub use dtb::DtbEditor;
 pub use guests::{guest_bundle, test_guest};

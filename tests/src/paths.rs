@@ -56,12 +56,40 @@ pub fn test_tmp_dir() -> PathBuf {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if cleaned.insert(dir.clone()) && dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .unwrap_or_else(|e| panic!("cannot empty {}: {e}", dir.display()));
+        discard(&dir);
     }
     std::fs::create_dir_all(&dir)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
+}
+
+/// Moves `dir` out of the way under a name of this process's, then deletes it.
+///
+/// Deleting in place raced: a QEMU or xtask left over from an earlier run (or a
+/// second test process) could still be writing into the directory, and
+/// `remove_dir_all` then failed with "directory not empty". The rename is atomic,
+/// so the test gets a fresh directory whatever happens to the old one; what cannot
+/// be deleted of the old one yet is left for a later run to sweep up.
+fn discard(dir: &Path) {
+    let mut trash = dir.as_os_str().to_owned();
+    trash.push(format!(".old-{}", std::process::id()));
+    let trash = PathBuf::from(trash);
+    match std::fs::rename(dir, &trash) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&trash);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot move {} out of the way: {e}", dir.display()),
+    }
+    // Earlier runs' leftovers, if any can go now.
+    if let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) {
+        let prefix = format!("{}.old-", name.to_string_lossy());
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
 }
 
 /// Writes `bytes` to `name` in the current test's temporary directory; returns its path.
@@ -116,6 +144,27 @@ mod tests {
         let file = temp_file("a.bin", b"x");
         assert_eq!(test_tmp_dir(), dir);
         assert_eq!(std::fs::read(file).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_directory_in_use_is_replaced_by_a_fresh_one() {
+        let dir = target_dir()
+            .join("aerie")
+            .join("test-tmp")
+            .join(format!("paths-discard-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("deep/er")).unwrap();
+        std::fs::write(dir.join("deep/er/file"), b"x").unwrap();
+        // A writer that keeps creating files in the old directory meanwhile.
+        let writer_dir = dir.join("deep");
+        let writer = std::thread::spawn(move || {
+            for n in 0..200 {
+                let _ = std::fs::write(writer_dir.join(format!("f{n}")), b"y");
+            }
+        });
+        discard(&dir);
+        writer.join().unwrap();
+        assert!(!dir.join("deep/er/file").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

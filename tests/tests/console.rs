@@ -4,7 +4,9 @@
 //! exits; Ctrl-A x powers the machine off (exit 0).
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Stdio};
+
+use aerie_tests::xtask::Spawned;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// A running `cargo xtask run` with its console piped.
 struct Session {
-    child: Child,
+    spawned: Spawned,
     input: ChildStdin,
     lines: Receiver<String>,
     seen: Vec<String>,
@@ -21,25 +23,21 @@ struct Session {
 
 impl Session {
     fn start() -> Self {
-        let mut child = Command::new(env!("CARGO"))
-            .current_dir(aerie_tests::paths::workspace_root())
-            .args([
-                "run",
-                "--quiet",
-                "--package",
-                "xtask",
-                "--",
-                "run",
-                "--smp",
-                "2",
-            ])
-            .arg("--snapshot-disk")
-            .arg(aerie_tests::paths::snapshot_disk())
+        let snapshots = aerie_tests::paths::snapshot_disk();
+        let mut command = aerie_tests::xtask::command(&[
+            "run",
+            "--smp",
+            "2",
+            "--snapshot-disk",
+            snapshots.to_str().expect("a UTF-8 path"),
+        ]);
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cargo runs");
+            .stderr(Stdio::null());
+        // Dropping the session (also when a check panics) kills cargo, xtask and QEMU.
+        let mut spawned = Spawned::start(&mut command);
+        let child = &mut spawned.child;
         let input = child.stdin.take().expect("piped stdin");
         let output = child.stdout.take().expect("piped stdout");
         let (sender, lines) = channel();
@@ -52,7 +50,7 @@ impl Session {
             }
         });
         Self {
-            child,
+            spawned,
             input,
             lines,
             seen: Vec::new(),
@@ -74,7 +72,7 @@ impl Session {
                 Err(_) => break,
             }
         }
-        let _ = self.child.kill();
+        self.spawned.kill_group();
         panic!(
             "no line with {text:?}; the console showed:\n{}",
             self.seen.join("\n")
@@ -118,7 +116,7 @@ fn typing_reaches_the_shell_and_ctrl_a_opens_aeries_console() {
     session.expect("Aerie: quit from the console");
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Some(status) = session.child.try_wait().expect("waitable") {
+        if let Some(status) = session.spawned.child.try_wait().expect("waitable") {
             assert_eq!(status.code(), Some(0), "{}", session.seen.join("\n"));
             break;
         }

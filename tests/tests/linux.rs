@@ -5,63 +5,24 @@
 //! Each test runs the xtask tool itself through cargo, once with `--no-hyp` (the
 //! guest straight on QEMU, the reference) and once under Aerie.
 
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
+use aerie_tests::xtask::{XtaskRun, xtask};
 
 /// How long one `--exec` run may take (a boot to the shell takes a few seconds with
 /// QEMU TCG; CI machines may be slower).
 const TIMEOUT_SECS: &str = "120";
 
-/// Held by the first run, so that only one test fetches the default guest.
-static FIRST_RUN: Mutex<bool> = Mutex::new(false);
-
-/// What one `cargo xtask run` did.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The whole story, for assertion messages.
-    fn story(&self) -> String {
-        format!(
-            "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `cargo xtask run --timeout 120 ARGS`.
-fn xtask_run(args: &[&str]) -> Run {
-    let run = || {
-        let root = aerie_tests::paths::workspace_root();
-        let output = Command::new(env!("CARGO"))
-            .current_dir(&root)
-            .args(["run", "--quiet", "--package", "xtask", "--", "run"])
-            .arg("--snapshot-disk")
-            .arg(aerie_tests::paths::snapshot_disk())
-            .args(["--timeout", TIMEOUT_SECS])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("cargo runs");
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    };
-    let mut fetched = FIRST_RUN
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if *fetched {
-        drop(fetched);
-        return run();
-    }
-    let result = run();
-    *fetched = true;
-    result
+/// Runs `cargo xtask run --timeout 120 ARGS` with a snapshot disk of the test's own.
+fn xtask_run(args: &[&str]) -> XtaskRun {
+    let snapshots = aerie_tests::paths::snapshot_disk();
+    let mut all = vec![
+        "run",
+        "--snapshot-disk",
+        snapshots.to_str().expect("a UTF-8 path"),
+        "--timeout",
+        TIMEOUT_SECS,
+    ];
+    all.extend_from_slice(args);
+    xtask(&all)
 }
 
 /// Where the guest runs.

@@ -6,50 +6,25 @@
 //! well-formed) or named in `README.txt`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use aerie_hyp::bundle::Bundle;
 use aerie_hyp::image::ImageHeader;
 use aerie_tests::DtbEditor;
+use aerie_tests::xtask::{XtaskRun, xtask};
 
 /// Held while xtask fetches and writes: the two boards' runs share the download
 /// cache and xtask's APT lists.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// What one `cargo xtask sdcard` did.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn story(&self) -> String {
-        format!(
-            "exit code {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `cargo xtask sdcard ARGS`.
-fn xtask_sdcard(args: &[&str]) -> Run {
+/// Runs `cargo xtask sdcard ARGS`, one at a time.
+fn xtask_sdcard(args: &[&str]) -> XtaskRun {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let output = Command::new(env!("CARGO"))
-        .current_dir(aerie_tests::paths::workspace_root())
-        .args(["run", "--quiet", "--package", "xtask", "--", "sdcard"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("cargo runs");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    let mut all = vec!["sdcard"];
+    all.extend_from_slice(args);
+    xtask(&all)
 }
 
 /// The `key=value` (and `initramfs FILE followkernel`) lines of a `config.txt` that

@@ -2,25 +2,31 @@
 //! QEMU's exit status is the guest's (0 after SYSTEM_OFF, N after Aerie's EXIT
 //! hypercall). These tests run the xtask tool itself through cargo.
 
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use aerie_tests::test_guest;
+use aerie_tests::xtask::xtask_within;
+
+/// How long QEMU may run in these tests (`--timeout`): the test guests finish at once.
+const TIMEOUT_SECS: &str = "60";
+
+/// How long the whole `cargo xtask run` may take, its build check included.
+const DEADLINE: Duration = Duration::from_secs(180);
 
 /// Runs `cargo xtask run` with `args`; returns the exit code and the output.
 fn xtask_run(args: &[&str]) -> (Option<i32>, String) {
-    let root = aerie_tests::paths::workspace_root();
-    let output = Command::new(env!("CARGO"))
-        .current_dir(&root)
-        .args(["run", "--quiet", "--package", "xtask", "--", "run"])
-        .arg("--snapshot-disk")
-        .arg(aerie_tests::paths::snapshot_disk())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("cargo runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (output.status.code(), text)
+    let snapshots = aerie_tests::paths::snapshot_disk();
+    let mut all = vec![
+        "run",
+        "--snapshot-disk",
+        snapshots.to_str().expect("a UTF-8 path"),
+        "--timeout",
+        TIMEOUT_SECS,
+    ];
+    all.extend_from_slice(args);
+    let run = xtask_within(&all, DEADLINE);
+    let text = run.stdout + &run.stderr;
+    (run.code, text)
 }
 
 #[test]
