@@ -28,6 +28,7 @@
 //! | [`exec_session`] | running the command in the guest's shell, as a pure state machine |
 //! | [`aerie_console`] | talking to Aerie for `--snapshot` and `--restore`, as pure state machines |
 //! | [`snapshot_disk`] | `run --snapshot-disk`: its size, creating it, what `--restore` finds |
+//! | [`disk_claim`] | the default snapshot disk, one run at a time; a stand-in for the others |
 //! | [`file_disk`] | a disk image file as the snapshot code's `Disk` |
 //! | [`snapshot_tool`] | `snapshot list\|info\|verify`: read a snapshot disk |
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
@@ -43,6 +44,7 @@ pub mod cli;
 pub mod conversation;
 pub mod cpio;
 pub mod debian;
+pub mod disk_claim;
 pub mod dtb_pack;
 pub mod error;
 pub mod exec;

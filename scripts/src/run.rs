@@ -8,6 +8,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use crate::cli::{Board, RunOptions};
+use crate::disk_claim::Claim;
 use crate::error::{Context, Result};
 use crate::exec::{self, ExecSpec};
 use crate::exec_session::Ready;
@@ -36,10 +37,15 @@ const POWER_OFF: &str = "poweroff -f";
 pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     setup::ensure_qemu()?;
     check_disks(options)?;
-    let snapshots = options
-        .snapshot_disk
-        .clone()
-        .unwrap_or_else(|| layout.snapshots_disk());
+    // Held until the run ends: the default disk serves one run at a time.
+    let claim = match &options.snapshot_disk {
+        Some(path) => Claim::given(path.clone()),
+        None if options.board == Board::Virt && !options.no_hyp => {
+            Claim::default_disk(&layout.snapshots_disk(), options.restore)?
+        }
+        None => Claim::given(layout.snapshots_disk()),
+    };
+    let snapshots = claim.path.clone();
     let mut options = options.clone();
     if options.restore {
         // Before anything is built: a disk without a snapshot ends the run here.

@@ -98,7 +98,7 @@ pub fn prepare(path: &Path, ram: u64, ours: bool) -> Result<Prepared> {
 
 /// Whether `path` holds anything where a snapshot disk's superblock goes (its first
 /// sector is not all zero). A blank disk has never held a snapshot.
-fn holds_data(path: &Path) -> Result<bool> {
+pub fn holds_data(path: &Path) -> Result<bool> {
     let mut first = Vec::with_capacity(512);
     File::open(path)
         .and_then(|file| file.take(512).read_to_end(&mut first))
