@@ -50,7 +50,7 @@ impl FileDisk {
     /// The byte offset of `sector`, if a request of `len` bytes there is sector-aligned
     /// and on the disk.
     fn offset(&self, sector: u64, len: usize) -> std::result::Result<u64, DiskError> {
-        if len % SECTOR != 0 {
+        if !len.is_multiple_of(SECTOR) {
             return Err(DiskError::UnalignedBuffer);
         }
         let count = (len / SECTOR) as u64;

@@ -223,10 +223,10 @@ pub fn slot_name(slot: u8) -> char {
 /// and its CPU model (when the MIDR names one xtask knows), each unless the user gave
 /// it (then Aerie checks it, and says what is missing).
 pub fn fit_to(options: &mut RunOptions, shape: &RestoreShape) {
-    if !options.explicit.cpu {
-        if let Some(model) = qemu_cpu_model(shape.midr) {
-            options.cpu = model.to_string();
-        }
+    if !options.explicit.cpu
+        && let Some(model) = qemu_cpu_model(shape.midr)
+    {
+        options.cpu = model.to_string();
     }
     if !options.explicit.smp {
         options.smp = options.smp.max(shape.vcpus);

@@ -106,7 +106,7 @@ impl FdtBuilder {
 
     /// Pads the structure block to the next 4-byte boundary (spec 5.4.1).
     fn align(&mut self) {
-        while self.structure.len() % 4 != 0 {
+        while !self.structure.len().is_multiple_of(4) {
             self.structure.push(0);
         }
     }
