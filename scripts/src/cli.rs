@@ -12,6 +12,8 @@ Commands:
   build          Build Aerie and write the flat arm64 Image target/aerie/aerie.bin
   run            Build, then boot Aerie in QEMU with this terminal as the serial console
   test           Run every test (host unit, QEMU integration, lints) and print a summary
+  stress         Boot the smallest test guests under Aerie many times, several
+                 `cargo xtask run` at once, and report hangs and failures
   fixtures       Regenerate the device-tree fixtures in tests/fixtures/ from QEMU
   bench          Measure Aerie against no hypervisor and Xen; write docs/bench/latest.md
                  and latest.json (about 15 minutes)
@@ -88,6 +90,11 @@ Options of snapshot:
   verify FILE    Check the superblock, both slots, every state chunk and all memory;
                  exit status 0 only if a valid snapshot exists and nothing is damaged
 
+Options of stress:
+  --runs N       How many boots in all (default 50); half on 1 CPU, half on 2
+  --parallel P   How many `cargo xtask run` at once (default 3)
+  --load         Keep every host CPU busy with spinning threads beside QEMU
+
 Options of test:
   --host-only    Skip QEMU: no QEMU setup and no integration tests
   --filter NAME  Run only the QEMU integration tests whose name contains NAME
@@ -116,6 +123,8 @@ pub enum Command {
     Run(RunOptions),
     /// `cargo xtask test`.
     Test(TestOptions),
+    /// `cargo xtask stress`.
+    Stress(StressOptions),
     /// `cargo xtask fixtures`.
     Fixtures,
     /// `cargo xtask bench`.
@@ -339,6 +348,27 @@ pub struct TestOptions {
     pub filter: Option<String>,
 }
 
+/// Options of `cargo xtask stress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StressOptions {
+    /// How many boots in all.
+    pub runs: u32,
+    /// How many `cargo xtask run` at once.
+    pub parallel: u32,
+    /// Keep every CPU busy with hog threads beside QEMU.
+    pub load: bool,
+}
+
+impl Default for StressOptions {
+    fn default() -> Self {
+        Self {
+            runs: 50,
+            parallel: 3,
+            load: false,
+        }
+    }
+}
+
 /// Options of `cargo xtask bench`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BenchOptions {
@@ -483,6 +513,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         "build" => Command::Build(parse_build(&mut options)?),
         "run" => Command::Run(parse_run(&mut options)?),
         "test" => Command::Test(parse_test(&mut options)?),
+        "stress" => Command::Stress(parse_stress(&mut options)?),
         "fixtures" => Command::Fixtures,
         "bench" => Command::Bench(parse_bench(&mut options)?),
         "sdcard" => Command::Sdcard(parse_sdcard(&mut options)?),
@@ -704,6 +735,25 @@ fn parse_test(options: &mut Options<'_>) -> Result<TestOptions, UsageError> {
         }
     }
     Ok(test)
+}
+
+fn parse_stress(options: &mut Options<'_>) -> Result<StressOptions, UsageError> {
+    let mut stress = StressOptions::default();
+    let count = |name: &str, value: String, max: u32| match value.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(UsageError(format!(
+            "{name} needs a number from 1 to {max}, not `{value}`"
+        ))),
+    };
+    while let Some(option) = options.peek() {
+        match option.name {
+            "--runs" => stress.runs = count("--runs", options.value()?, 100_000)?,
+            "--parallel" => stress.parallel = count("--parallel", options.value()?, 64)?,
+            "--load" => stress.load = options.flag()?,
+            _ => break,
+        }
+    }
+    Ok(stress)
 }
 
 fn parse_bench(options: &mut Options<'_>) -> Result<BenchOptions, UsageError> {
@@ -976,6 +1026,20 @@ mod tests {
             }))
         );
         assert_eq!(parse_line("fixtures"), Ok(Command::Fixtures));
+        assert_eq!(
+            parse_line("stress"),
+            Ok(Command::Stress(StressOptions::default()))
+        );
+        assert_eq!(
+            parse_line("stress --runs 200 --load --parallel=4"),
+            Ok(Command::Stress(StressOptions {
+                runs: 200,
+                parallel: 4,
+                load: true
+            }))
+        );
+        assert!(parse_line("stress --runs 0").is_err());
+        assert!(parse_line("stress --parallel many").is_err());
         assert_eq!(parse_line("help"), Ok(Command::Help));
         assert_eq!(parse_line("--help"), Ok(Command::Help));
         assert_eq!(parse_line("run --smp 3 -h"), Ok(Command::Help));

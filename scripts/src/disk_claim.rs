@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use crate::disk_spec::DiskSpec;
 use crate::error::{Context, Result};
 use crate::snapshot_disk;
 
@@ -18,6 +19,9 @@ use crate::snapshot_disk;
 pub struct Claim {
     /// The disk image file.
     pub path: PathBuf,
+    /// The disk as QEMU's `-drive file=` names it (with `blkdebug:RULES:` in front
+    /// when faults are injected).
+    pub qemu_file: PathBuf,
     /// Whether this is a stand-in for a default disk that another run holds.
     pub stand_in: bool,
     /// The lock on the default disk, released when the claim is dropped.
@@ -26,9 +30,10 @@ pub struct Claim {
 
 impl Claim {
     /// A disk the user named: no lock, never deleted.
-    pub fn given(path: PathBuf) -> Self {
+    pub fn given(spec: &DiskSpec) -> Self {
         Self {
-            path,
+            path: spec.file.clone(),
+            qemu_file: PathBuf::from(spec.qemu_file()),
             stand_in: false,
             _lock: None,
         }
@@ -51,6 +56,7 @@ impl Claim {
         match lock.try_lock() {
             Ok(()) => Ok(Self {
                 path: default.to_path_buf(),
+                qemu_file: default.to_path_buf(),
                 stand_in: false,
                 _lock: Some(lock),
             }),
@@ -71,6 +77,7 @@ impl Claim {
                     path.display()
                 );
                 Ok(Self {
+                    qemu_file: path.clone(),
                     path,
                     stand_in: true,
                     _lock: None,

@@ -15,6 +15,7 @@
 //! | [`run`] | `run`: boot Aerie in QEMU interactively |
 //! | [`test`](mod@test) | `test`: every test, then a summary |
 //! | [`test_guests`] | build the test guests into flat Images for the integration tests |
+//! | [`stress`] | `stress`: many boots side by side, hangs and failures counted |
 //! | [`fixtures`] | `fixtures`: regenerate the device-tree fixtures |
 //! | [`dtb_pack`] | cut a device-tree blob's free space |
 //! | [`debian`] | fetch Debian's arm64 packages with APT |
@@ -29,6 +30,7 @@
 //! | [`aerie_console`] | talking to Aerie for `--snapshot` and `--restore`, as pure state machines |
 //! | [`snapshot_disk`] | `run --snapshot-disk`: its size, creating it, what `--restore` finds |
 //! | [`disk_claim`] | the default snapshot disk, one run at a time; a stand-in for the others |
+//! | [`disk_spec`] | `FILE` or `blkdebug:RULES:FILE`: a disk, with faults QEMU injects |
 //! | [`file_disk`] | a disk image file as the snapshot code's `Disk` |
 //! | [`snapshot_tool`] | `snapshot list\|info\|verify`: read a snapshot disk |
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
@@ -45,6 +47,7 @@ pub mod conversation;
 pub mod cpio;
 pub mod debian;
 pub mod disk_claim;
+pub mod disk_spec;
 pub mod dtb_pack;
 pub mod error;
 pub mod exec;
@@ -67,6 +70,7 @@ pub mod serial;
 pub mod setup;
 pub mod snapshot_disk;
 pub mod snapshot_tool;
+pub mod stress;
 pub mod test;
 #[cfg(test)]
 mod test_files;
@@ -96,6 +100,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Command::Build(options) => image::run(&layout, options).map(|()| ExitCode::SUCCESS),
         Command::Run(options) => run::run(&layout, &options),
         Command::Test(options) => test::run(&layout, &options),
+        Command::Stress(options) => stress::run(&layout, &options),
         Command::Fixtures => fixtures::run(&layout).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&layout, &options),
         Command::Sdcard(options) => sdcard::run(&layout, &options).map(|()| ExitCode::SUCCESS),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::cli::{Board, RunOptions};
 use crate::disk_claim::Claim;
+use crate::disk_spec::DiskSpec;
 use crate::error::{Context, Result};
 use crate::exec::{self, ExecSpec};
 use crate::exec_session::Ready;
@@ -39,11 +40,15 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
     check_disks(options)?;
     // Held until the run ends: the default disk serves one run at a time.
     let claim = match &options.snapshot_disk {
-        Some(path) => Claim::given(path.clone()),
+        Some(given) => {
+            let spec = DiskSpec::parse(given)?;
+            spec.check_rules()?;
+            Claim::given(&spec)
+        }
         None if options.board == Board::Virt && !options.no_hyp => {
             Claim::default_disk(&layout.snapshots_disk(), options.restore)?
         }
-        None => Claim::given(layout.snapshots_disk()),
+        None => Claim::given(&DiskSpec::plain(layout.snapshots_disk())),
     };
     let snapshots = claim.path.clone();
     let mut options = options.clone();
@@ -84,7 +89,7 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
             qemu.args(qemu_args(
                 options,
                 &built.image,
-                &snapshots,
+                &claim.qemu_file,
                 packed.as_ref(),
                 serial,
             ));
@@ -225,10 +230,13 @@ pub fn guest_disk_serial(n: usize) -> String {
 pub fn disk_args(options: &RunOptions, under_aerie: bool) -> Vec<String> {
     let mut args = Vec::new();
     for (n, disk) in options.disks.iter().enumerate() {
+        // `check_disks` refused malformed names before QEMU's arguments are made.
+        let file = DiskSpec::parse(disk)
+            .map_or_else(|_| disk.display().to_string(), |spec| spec.qemu_file());
         args.push("-drive".into());
         args.push(format!(
             "file={},if=none,format=raw,id=disk{n}",
-            qemu_escape(&disk.display().to_string())
+            qemu_escape(&file)
         ));
         args.push("-device".into());
         if under_aerie {
@@ -246,16 +254,19 @@ pub fn disk_args(options: &RunOptions, under_aerie: bool) -> Vec<String> {
 /// Refuses disks that do not exist or cannot be read and written, before QEMU runs.
 pub fn check_disks(options: &RunOptions) -> Result<()> {
     for disk in &options.disks {
+        let spec = DiskSpec::parse(disk)?;
+        spec.check_rules()?;
         std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .open(disk)
-            .context(|| format!("cannot use {} as the guest's disk", disk.display()))?;
+            .open(&spec.file)
+            .context(|| format!("cannot use {} as the guest's disk", spec.file.display()))?;
     }
     Ok(())
 }
 
-/// QEMU's arguments for `options`, booting `image` with `snapshots` as a virtio disk,
+/// QEMU's arguments for `options`, booting `image` with `snapshots` (as QEMU's
+/// `-drive file=` names it, see [`DiskSpec::qemu_file`]) as a virtio disk,
 /// `guest` (if any) as the initrd and the console connected as `serial` says.
 pub fn qemu_args(
     options: &RunOptions,

@@ -162,6 +162,50 @@ fn a_guest_disk_reads_host_data_and_its_writes_reach_the_file() {
     );
 }
 
+/// Host disk faults (issue 12): QEMU's blkdebug driver fails reads of sector 2048 and
+/// writes of sector 4096 of the guest's backing file. The guest gets an I/O error on
+/// exactly those requests (VIRTIO_BLK_S_IOERR), the requests beside them work, and
+/// the guest and Aerie go on.
+#[test]
+fn a_failing_host_disk_gives_the_guest_io_errors_and_it_goes_on() {
+    let disk = prepared_disk("faulty.img", b"HOST-PREPARED-SECTOR-ZERO");
+    let rules = aerie_tests::temp_file(
+        "faults.conf",
+        b"[inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\nsector = \"2048\"\n\n\
+          [inject-error]\nevent = \"write_aio\"\nerrno = \"5\"\nsector = \"4096\"\n",
+    );
+    let spec = format!("blkdebug:{}:{}", rules.display(), disk.display());
+    let script = "dd if=/dev/vda of=/dev/null bs=512 skip=2048 count=1 iflag=direct \
+                  2>/dev/null; echo bad-read=$?; \
+                  head -c 25 /dev/vda; echo; \
+                  echo X | dd of=/dev/vda bs=512 seek=4096 count=1 conv=sync,notrunc,fsync \
+                  2>/dev/null; echo bad-write=$?; \
+                  echo GOOD | dd of=/dev/vda bs=512 seek=100 count=1 conv=sync,notrunc,fsync \
+                  2>/dev/null; echo good-write=$?; \
+                  dmesg | grep -c 'I/O error, dev vda'";
+    let run = xtask_run(&["--disk", &spec, "--exec", script]);
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    for expected in [
+        "bad-read=1",
+        "HOST-PREPARED-SECTOR-ZERO",
+        "bad-write=1",
+        "good-write=0",
+    ] {
+        assert!(
+            lines.contains(&expected),
+            "no line {expected:?}\n{}",
+            run.story()
+        );
+    }
+    let image = std::fs::read(&disk).unwrap();
+    assert_eq!(&image[100 * 512..100 * 512 + 4], b"GOOD", "{}", run.story());
+    assert!(
+        image[4096 * 512..4097 * 512].iter().all(|&b| b == 0),
+        "the failed write must not reach the file"
+    );
+}
+
 /// Two vCPUs read and write the disk at the same time; the data survives
 /// (checksums of what each wrote match what the other reads back).
 #[test]

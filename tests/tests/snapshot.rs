@@ -24,6 +24,8 @@ const TIMEOUT_SECS: &str = "180";
 struct Machine {
     snapshots: PathBuf,
     disks: Vec<PathBuf>,
+    /// QEMU blkdebug rules that make the snapshot disk fail (`blkdebug:RULES:FILE`).
+    snapshot_faults: Option<PathBuf>,
 }
 
 impl Machine {
@@ -33,6 +35,17 @@ impl Machine {
         Self {
             snapshots: aerie_tests::test_tmp_dir().join(name),
             disks: Vec::new(),
+            snapshot_faults: None,
+        }
+    }
+
+    /// The same machine, with QEMU's blkdebug driver failing its snapshot disk's
+    /// requests as `rules` say.
+    fn with_failing_snapshot_disk(&self, rules: &Path) -> Self {
+        Self {
+            snapshots: self.snapshots.clone(),
+            disks: self.disks.clone(),
+            snapshot_faults: Some(rules.to_path_buf()),
         }
     }
 
@@ -46,12 +59,21 @@ impl Machine {
         self.snapshots.to_str().expect("a UTF-8 path")
     }
 
+    /// The snapshot disk as `--snapshot-disk` gets it: with its faults, if any.
+    fn snapshot_disk_option(&self) -> String {
+        match &self.snapshot_faults {
+            Some(rules) => format!("blkdebug:{}:{}", rules.display(), self.snapshots()),
+            None => self.snapshots().to_string(),
+        }
+    }
+
     /// `cargo xtask run` on this machine with `args` after the common options.
     fn run(&self, args: &[&str]) -> XtaskRun {
+        let snapshot_disk = self.snapshot_disk_option();
         let mut all = vec![
             "run",
             "--snapshot-disk",
-            self.snapshots(),
+            &snapshot_disk,
             "--mem",
             MEM,
             "--smp",
@@ -213,6 +235,48 @@ fn done_when_example() {
         "{}",
         info.story()
     );
+}
+
+/// Host disk faults (issue 12): with every write to the snapshot disk failing (QEMU's
+/// blkdebug driver), a snapshot says that it failed and why, Aerie keeps running,
+/// and the disk's earlier snapshot stays intact and restorable.
+#[test]
+fn a_snapshot_whose_disk_fails_is_refused_and_the_earlier_one_survives() {
+    let machine = Machine::new("s.img");
+    assert_saved(&machine.boot_and_snapshot("echo before > /tmp/v"), 1);
+
+    let rules = aerie_tests::temp_file(
+        "writes-fail.conf",
+        b"[inject-error]\nevent = \"write_aio\"\nerrno = \"5\"\n",
+    );
+    let failing = machine.with_failing_snapshot_disk(&rules).run(&[
+        "--restore",
+        "--exec",
+        "echo after > /tmp/v; echo wrote",
+        "--snapshot",
+    ]);
+    assert!(failing.has_line("wrote"), "{}", failing.story());
+    assert!(
+        failing.stderr.contains("could not take the snapshot")
+            && failing.stderr.contains("snapshot disk: disk I/O error")
+            && failing
+                .stderr
+                .contains("earlier snapshot, if it has one, is untouched"),
+        "the failed snapshot should be reported with its cause\n{}",
+        failing.story()
+    );
+    assert_ne!(failing.code, Some(0), "{}", failing.story());
+    assert!(
+        !failing.stderr.contains("Aerie crashed"),
+        "Aerie must not crash on a host disk error\n{}",
+        failing.story()
+    );
+
+    let verify = machine.tool("verify");
+    assert_eq!(verify.code, Some(0), "{}", verify.story());
+    let again = machine.restore("cat /tmp/v");
+    assert_restored(&again, 1);
+    assert!(again.has_line("before"), "{}", again.story());
 }
 
 /// What the guest reads from its background counter: the file may be caught between
@@ -565,6 +629,7 @@ fn damaged_or_missing_snapshot_is_refused() {
     let diskless = Machine {
         snapshots: machine.snapshots.clone(),
         disks: Vec::new(),
+        snapshot_faults: None,
     };
     let run = diskless.run(&["--verbose", "--restore", "--exec", "cat /tmp/v"]);
     assert!(

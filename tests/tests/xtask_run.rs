@@ -72,3 +72,23 @@ fn a_file_that_is_not_a_kernel_is_refused_before_qemu_starts() {
         "{output}"
     );
 }
+
+/// The early-boot hang of issue 12: runs side by side rewrote `aerie.bin` in place,
+/// and a QEMU could load it half-written. `cargo xtask stress` starts several
+/// `cargo xtask run` at once, on one and on two CPUs, all sharing the image, the test
+/// guests and the default snapshot disk; every boot must end as its guest says.
+#[test]
+fn runs_side_by_side_never_hang() {
+    let run = aerie_tests::xtask::xtask_within(
+        &["stress", "--runs", "24", "--parallel", "3"],
+        Duration::from_secs(600),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    assert!(
+        run.stdout
+            .lines()
+            .any(|line| line.starts_with("stress: 24 runs, 24 passed, 0 hangs, 0 failures")),
+        "{}",
+        run.story()
+    );
+}

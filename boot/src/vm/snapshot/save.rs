@@ -10,7 +10,7 @@ use crate::logger::uptime_micros;
 use aerie_hyp::snapshot::machine::{
     self, GicKind, MemorySummary, Metadata, RamLayout, SavedClock, SavedVcpu,
 };
-use aerie_hyp::snapshot::{ChunkKind, PAGE_SIZE, SnapshotWriter};
+use aerie_hyp::snapshot::{ChunkKind, PAGE_SIZE, SnapshotError, SnapshotWriter};
 use aerie_hyp::units::ByteSize;
 use alloc::string::String;
 
@@ -48,6 +48,12 @@ pub fn take_and_report(vm: &Vm, paused: &Paused) -> bool {
             vm.vcpus,
             saved.micros / 1_000_000,
             saved.micros % 1_000_000 / 10_000,
+        ),
+        // Slots are written alternately and the header last: a failed save never
+        // touches the slot that holds the disk's newest snapshot.
+        Err(failure @ SnapshotFailure::Format(SnapshotError::Disk(_))) => println!(
+            "Aerie: snapshot failed: {failure}; the disk's earlier snapshot, if it has one, \
+             is untouched"
         ),
         Err(failure) => println!("Aerie: snapshot failed: {failure}"),
     }
