@@ -44,6 +44,9 @@ pub fn run(layout: &Layout) -> Result<()> {
     std::fs::remove_dir_all(&work).context(|| format!("cannot remove {}", work.display()))
 }
 
+/// How long QEMU may take to write a device tree and exit.
+const QEMU_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// QEMU arguments dumping the virt machine's tree with the given GIC to `dump`.
 fn virt_args(gic: u32, dump: &Path, disk: &Path) -> Vec<String> {
     let dump = dump.display().to_string().replace(',', ",,");
@@ -83,7 +86,7 @@ fn raspi4b_args(dump: &Path, dtb: &Path) -> Vec<String> {
 
 /// Runs QEMU to dump a tree to `dump`, then writes it packed to `fixture`.
 fn dump(command: &mut Command, dump: &Path, fixture: &Path) -> Result<()> {
-    process::output(command)?;
+    process::output_within(command, QEMU_DEADLINE)?;
     let blob = std::fs::read(dump).context(|| format!("cannot read {}", dump.display()))?;
     let packed = pack(&blob).context(|| format!("cannot pack {}", dump.display()))?;
     // The tests read these files while they run: replace them whole.

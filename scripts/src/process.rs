@@ -91,6 +91,70 @@ pub fn capture(command: &mut Command) -> Result<Output> {
         .map_err(|e| Error::new(format!("cannot start `{}`: {e}", display(command))))
 }
 
+/// Runs `command` quietly like [`output`], but kills it if it has not finished after
+/// `deadline` (for QEMU runs that should end by themselves, such as `dumpdtb`); the
+/// error then says so, with what it printed.
+pub fn output_within(command: &mut Command, deadline: std::time::Duration) -> Result<String> {
+    use std::io::Read;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::new(format!("cannot start `{}`: {e}", display(command))))?;
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    let (stdout, stderr) = (
+        stdout.join().unwrap_or_default(),
+        stderr.join().unwrap_or_default(),
+    );
+    match status {
+        Some(status) if status.success() => Ok(stdout),
+        Some(status) => Err(Error::new(format!(
+            "`{}` failed ({status}):\n{stdout}{stderr}",
+            display(command)
+        ))),
+        None => Err(Error::new(format!(
+            "`{}` did not finish within {} s and was stopped; it printed:\n{stdout}{stderr}",
+            display(command),
+            deadline.as_secs()
+        ))),
+    }
+}
+
 /// Finds `program` in the directories of `PATH`.
 pub fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -148,6 +212,28 @@ mod tests {
         assert_eq!(ok, "hi\n");
         let error = output(Command::new("sh").args(["-c", "echo oops >&2; exit 3"])).unwrap_err();
         assert!(error.to_string().contains("oops"), "{error}");
+    }
+
+    #[test]
+    fn output_within_stops_what_outlives_its_deadline() {
+        let ok = output_within(
+            Command::new("sh").args(["-c", "echo hi"]),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(ok, "hi\n");
+        let started = std::time::Instant::now();
+        let error = output_within(
+            Command::new("sh").args(["-c", "echo waiting; exec sleep 30"]),
+            std::time::Duration::from_millis(300),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert!(
+            error.contains("did not finish within 0 s") && error.contains("waiting"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -205,7 +205,8 @@ pub fn domu_dtb(
         ));
     }
     dump.args(args).args(["-display", "none"]);
-    process::output(&mut dump)?;
+    // QEMU writes the tree and exits at once; a deadline all the same.
+    process::output_within(&mut dump, std::time::Duration::from_secs(60))?;
     let dts = process::output(
         Command::new("dtc")
             .args(["-q", "-I", "dtb", "-O", "dts"])
