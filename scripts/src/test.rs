@@ -6,6 +6,7 @@ use std::process::{Command, ExitCode};
 use crate::bench;
 use crate::cli::{BenchOptions, Profile, TestOptions};
 use crate::error::Result;
+use crate::guest_material;
 use crate::image::{self, Built};
 use crate::paths::{Layout, TARGET};
 use crate::process;
@@ -129,6 +130,13 @@ pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
         (Some(false), _) => Status::Failed("no usable QEMU".into()),
         (Some(true), None) => Status::Skipped("no image".into()),
         (Some(true), Some(built)) => {
+            // Fetched here, once and without a deadline, so that the tests' own
+            // deadlines measure Linux, not the download. A failure shows again, with
+            // its advice, in the first test that boots the default guest.
+            banner("default guest");
+            if let Err(e) = guest_material::ensure(&guest_material::guest_dir(layout)) {
+                eprintln!("xtask test: {e}");
+            }
             // Without guests the boot tests still run; the guest tests then fail and
             // say that the guests are missing.
             let mut command =
