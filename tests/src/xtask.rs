@@ -101,6 +101,23 @@ pub fn xtask_within<S: AsRef<str>>(args: &[S], deadline: Duration) -> XtaskRun {
     result
 }
 
+/// Runs `cargo xtask run --snapshot-disk DISK --timeout TIMEOUT_SECS ARGS`, with a
+/// snapshot disk of the test's own (concurrent QEMUs cannot share one), within
+/// `deadline`.
+pub fn xtask_run(timeout_secs: u32, args: &[&str], deadline: Duration) -> XtaskRun {
+    let snapshots = crate::paths::snapshot_disk();
+    let timeout = timeout_secs.to_string();
+    let mut all = vec![
+        "run",
+        "--snapshot-disk",
+        snapshots.to_str().expect("a UTF-8 path"),
+        "--timeout",
+        &timeout,
+    ];
+    all.extend_from_slice(args);
+    xtask_within(&all, deadline)
+}
+
 fn run_within(args: &[String], deadline: Duration) -> XtaskRun {
     let started = Instant::now();
     let mut command = command(args);

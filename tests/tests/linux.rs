@@ -5,24 +5,15 @@
 //! Each test runs the xtask tool itself through cargo, once with `--no-hyp` (the
 //! guest straight on QEMU, the reference) and once under Aerie.
 
-use aerie_tests::xtask::{XtaskRun, xtask};
+use aerie_tests::xtask::{DEFAULT_DEADLINE, XtaskRun};
 
 /// How long one `--exec` run may take (a boot to the shell takes a few seconds with
 /// QEMU TCG; CI machines may be slower).
-const TIMEOUT_SECS: &str = "120";
+const TIMEOUT_SECS: u32 = 120;
 
 /// Runs `cargo xtask run --timeout 120 ARGS` with a snapshot disk of the test's own.
 fn xtask_run(args: &[&str]) -> XtaskRun {
-    let snapshots = aerie_tests::paths::snapshot_disk();
-    let mut all = vec![
-        "run",
-        "--snapshot-disk",
-        snapshots.to_str().expect("a UTF-8 path"),
-        "--timeout",
-        TIMEOUT_SECS,
-    ];
-    all.extend_from_slice(args);
-    xtask(&all)
+    aerie_tests::xtask::xtask_run(TIMEOUT_SECS, args, DEFAULT_DEADLINE)
 }
 
 /// Where the guest runs.

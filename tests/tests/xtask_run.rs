@@ -5,28 +5,17 @@
 use std::time::Duration;
 
 use aerie_tests::test_guest;
-use aerie_tests::xtask::xtask_within;
 
 /// How long QEMU may run in these tests (`--timeout`): the test guests finish at once.
-const TIMEOUT_SECS: &str = "60";
+const TIMEOUT_SECS: u32 = 60;
 
 /// How long the whole `cargo xtask run` may take, its build check included.
 const DEADLINE: Duration = Duration::from_secs(180);
 
 /// Runs `cargo xtask run` with `args`; returns the exit code and the output.
 fn xtask_run(args: &[&str]) -> (Option<i32>, String) {
-    let snapshots = aerie_tests::paths::snapshot_disk();
-    let mut all = vec![
-        "run",
-        "--snapshot-disk",
-        snapshots.to_str().expect("a UTF-8 path"),
-        "--timeout",
-        TIMEOUT_SECS,
-    ];
-    all.extend_from_slice(args);
-    let run = xtask_within(&all, DEADLINE);
-    let text = run.stdout + &run.stderr;
-    (run.code, text)
+    let run = aerie_tests::xtask::xtask_run(TIMEOUT_SECS, args, DEADLINE);
+    (run.code, run.stdout + &run.stderr)
 }
 
 #[test]
