@@ -260,7 +260,9 @@ fn integration_tests(
     let mut cargo = cargo_in(layout, "test");
     cargo
         // Every integration-test file of aerie-tests (tests/tests/*.rs) boots QEMU.
-        .args(["-p", "aerie-tests", "--test", "*", "--", "--test-threads=2"])
+        // --no-fail-fast: a failure in one test file does not hide the others'.
+        .args(["-p", "aerie-tests", "--test", "*", "--no-fail-fast"])
+        .args(["--", "--test-threads=2"])
         .env("AERIE_IMAGE", absolute(&built.image))
         .env("AERIE_ELF", absolute(&built.elf));
     if let Some(guests) = guests {
@@ -387,7 +389,7 @@ mod tests {
         let command = integration_tests(&layout, &built, Some(&guests), Some("boots"));
         let shown = process::display(&command);
         assert!(
-            shown.contains("-p aerie-tests --test '*' -- --test-threads=2"),
+            shown.contains("-p aerie-tests --test '*' --no-fail-fast -- --test-threads=2"),
             "{shown}"
         );
         assert!(shown.ends_with(" boots"), "{shown}");
