@@ -52,9 +52,21 @@ fn run() {
     check_eq!(field(pfr0, 40), 0, "cpu_model: ID_AA64PFR0_EL1.MPAM is 0");
     check_eq!(field(pfr0, 44), 0, "cpu_model: ID_AA64PFR0_EL1.AMU is 0");
     check_eq!(field(pfr0, 8), 0, "cpu_model: ID_AA64PFR0_EL1.EL2 is 0");
-    check_eq!(field(pfr0, 0), 1, "cpu_model: ID_AA64PFR0_EL1.EL0 is AArch64 only");
-    check_eq!(field(pfr0, 4), 1, "cpu_model: ID_AA64PFR0_EL1.EL1 is AArch64 only");
-    check_eq!(field(pfr0, 24), 1, "cpu_model: ID_AA64PFR0_EL1.GIC is the GICv3 interface");
+    check_eq!(
+        field(pfr0, 0),
+        1,
+        "cpu_model: ID_AA64PFR0_EL1.EL0 is AArch64 only"
+    );
+    check_eq!(
+        field(pfr0, 4),
+        1,
+        "cpu_model: ID_AA64PFR0_EL1.EL1 is AArch64 only"
+    );
+    check_eq!(
+        field(pfr0, 24),
+        1,
+        "cpu_model: ID_AA64PFR0_EL1.GIC is the GICv3 interface"
+    );
     check!(
         field(pfr0, 16) != 0xf && field(pfr0, 20) != 0xf,
         "cpu_model: FP and AdvSIMD are implemented",
@@ -62,8 +74,16 @@ fn run() {
     );
     check_eq!(field(dfr0, 8), 0, "cpu_model: ID_AA64DFR0_EL1.PMUVer is 0");
     check_eq!(field(dfr0, 32), 0, "cpu_model: ID_AA64DFR0_EL1.PMSVer is 0");
-    check_eq!(field(dfr0, 4), 0, "cpu_model: ID_AA64DFR0_EL1.TraceVer is 0");
-    check_eq!(field(dfr0, 44), 0, "cpu_model: ID_AA64DFR0_EL1.TraceBuffer is 0");
+    check_eq!(
+        field(dfr0, 4),
+        0,
+        "cpu_model: ID_AA64DFR0_EL1.TraceVer is 0"
+    );
+    check_eq!(
+        field(dfr0, 44),
+        0,
+        "cpu_model: ID_AA64DFR0_EL1.TraceBuffer is 0"
+    );
     check_eq!(field(dfr0, 52), 0, "cpu_model: ID_AA64DFR0_EL1.BRBE is 0");
     check!(
         field(dfr0, 0) >= 6,
@@ -80,8 +100,16 @@ fn run() {
         2,
         "cpu_model: ID_AA64ISAR0_EL1.Atomic passes through (LSE)"
     );
-    check_eq!(read!("S3_0_C0_C1_0"), 0, "cpu_model: ID_PFR0_EL1 (AArch32) is 0");
-    check_eq!(read!("S3_0_C0_C3_0"), 0, "cpu_model: MVFR0_EL1 (AArch32) is 0");
+    check_eq!(
+        read!("S3_0_C0_C1_0"),
+        0,
+        "cpu_model: ID_PFR0_EL1 (AArch32) is 0"
+    );
+    check_eq!(
+        read!("S3_0_C0_C3_0"),
+        0,
+        "cpu_model: MVFR0_EL1 (AArch32) is 0"
+    );
     check_eq!(
         read!("S3_0_C0_C7_7"),
         0,
