@@ -24,6 +24,12 @@ mod hcr {
     /// Trap ID group 3: the guest's reads of the feature ID registers come to
     /// Aerie, which answers them from the guest's CPU model (`aerie_hyp::cpu_model`).
     pub const TID3: u64 = 1 << 18;
+    // TID1 (bit 16: REVIDR_EL1, AIDR_EL1) and TID2 (bit 17: CTR_EL0, CLIDR_EL1,
+    // CCSIDR_EL1, CSSELR_EL1) stay clear. Those registers name no architecture
+    // feature Aerie hides; the cache geometry is the host's and the guest's set/way
+    // maintenance (trapped by TSW) works on the host's caches. Trapping TID2 would
+    // also cost an exit for every CTR_EL0 read at EL0. A snapshot records CTR_EL0
+    // with the CPU model instead, and a restore compares it.
     /// Trap SMC: a guest using the `smc` conduit reaches Aerie's PSCI, never the
     /// firmware.
     pub const TSC: u64 = 1 << 19;
