@@ -382,3 +382,26 @@ fn values_round_trip() {
     assert_eq!(IdRegisters::from_values(&values), Some(registers));
     assert_eq!(IdRegisters::from_values(&values[1..]), None);
 }
+
+#[test]
+fn a_trapped_id_register_read_is_found_in_the_model() {
+    // `mrs x3, ID_AA64PFR0_EL1` (3, 0, 0, 4, 0) trapped by HCR_EL2.TID3: EC 0x18,
+    // IL, ISS = op0 3 << 20 | Rt 3 << 5 | CRm 4 << 1 | read.
+    let info = crate::exit::TrapInfo {
+        esr: 0x6230_0069,
+        far: 0,
+        hpfar: 0,
+    };
+    let crate::exit::Exit::SystemRegister(access) = crate::exit::Exit::decode(&info) else {
+        panic!("not a system register access");
+    };
+    assert!(access.is_read);
+    assert_eq!(access.register, 3);
+    assert_eq!(access.reg(), ID_AA64PFR0_EL1);
+    let host = host_with(&[(ID_AA64PFR0_EL1, 0x1_0000_0011)]);
+    assert_eq!(
+        guest_id_registers(&host, GICV3).get(access.reg()),
+        Some(0x11),
+        "SVE hidden"
+    );
+}
