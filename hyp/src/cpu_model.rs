@@ -38,10 +38,18 @@
 //! | RAS | PFR0.RAS, PFR1.RAS_frac | the error records and DISR are not virtualised (HCR_EL2.TERR traps them) |
 //! | MPAM, AMU, RME, SEL2, EL2 | PFR0, PFR1.MPAM_frac | host partitioning and activity monitors; no nested EL2 (CPTR_EL2.TAM traps the AMU) |
 //! | SCXTNUM (CSV2_2, CSV2_1p2) | PFR0.CSV2 and PFR1.CSV2_frac capped at 1 | HCR_EL2.EnSCXT is clear, so SCXTNUM_ELx trap, and they are not saved |
-//! | PMU, SPE, trace, TRBE, BRBE | DFR0 | no virtual PMU (its registers read as zero); profiling and trace are the host's (MDCR_EL2 and CPTR_EL2.TTA trap them) |
+//! | PMU, SPE, trace, TRBE, BRBE | DFR0 | no virtual PMU (its registers read as zero); profiling and trace are the host's (MDCR_EL2 and CPTR_EL2.TTA trap all but BRBE) |
 //! | GCS, NMI, THE, FPMR, LS64, MOPS, TME, LORegions, TCR2/SCTLR2, permission indirection and overlays, 128-bit system registers | PFR1, PFR2, ISAR0..3, MMFR1, MMFR3 | their registers are not saved, or they need HCRX_EL2 enables Aerie does not set |
 //! | PARange above 40 bits | MMFR0.PARange | the guest's physical address space is [`IPA_BITS`] bits |
 //! | GICv4.1 system registers | PFR0.GIC capped at 1 (0 without a virtual GICv3) | the guest gets a virtual GICv3 (or a GICv2, without system registers) |
+//!
+//! Hiding a feature is what a well-behaved guest needs; where EL2 can also trap the
+//! feature's registers or instructions, `boot/` does (SVE, SME, AMU, trace, SPE,
+//! TRBE, RAS, LORegions, MTE through HCR_EL2.ATA clear), and the guest gets
+//! UNDEFINED. BRBE, MPAM, GCS and the other features behind the fine-grained traps
+//! (FEAT_FGT) or HCRX_EL2 are only hidden: Aerie does not program those controls
+//! yet, so a guest that ignores the ID registers could reach them on a CPU that has
+//! them.
 //!
 //! Everything else the guest uses without Aerie's help, with its state in registers
 //! Aerie saves: FP/AdvSIMD, the crypto, atomic and other instruction extensions,
