@@ -28,6 +28,7 @@
 //! | [`bundle`] | the guest bundle (kernel, initrd, command line) in a cpio archive |
 //! | [`loader`] | where the kernel, initrd and device tree go in guest RAM |
 //! | [`console`] | the console escape (Ctrl-A) and Aerie's console commands |
+//! | [`cpu_model`] | the guest's CPU model: the feature ID registers it reads |
 //! | [`snapshot`] | the on-disk snapshot format: two slots, checksummed chunks, zero pages skipped |
 #![no_std]
 #![forbid(unsafe_code)]
@@ -39,6 +40,7 @@ extern crate std;
 pub mod bootargs;
 pub mod bundle;
 pub mod console;
+pub mod cpu_model;
 pub mod esr;
 pub mod exit;
 pub mod fdt_check;

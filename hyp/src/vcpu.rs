@@ -124,8 +124,6 @@ pub struct El1SystemRegisters {
     /// The pointer authentication keys, on CPUs with FEAT_PAuth (else 0): APIAKey,
     /// APIBKey, APDAKey, APDBKey, APGAKey, each as its `Lo` then `Hi` register.
     pub pointer_auth_keys: [u64; 10],
-    /// ZCR_EL1 (the SVE vector length the guest chose), on CPUs with SVE (else 0).
-    pub zcr: u64,
 }
 
 /// The SCTLR_EL1 bits that are RES1 in Armv8.0: 29 and 28 (later LSMAOE and
@@ -271,17 +269,37 @@ pub struct VcpuState {
 
 /// The part of a vCPU's GIC CPU interface that lives in the host's virtual interface
 /// registers rather than in the vGIC model: the guest's priority mask, binary point,
-/// group enables and EOI mode (GICv3 `ICH_VMCR_EL2`, GICv2 `GICH_VMCR`), and the
+/// group enables and EOI mode (GICv3 `ICH_VMCR_EL2`, GICv2 `GICH_VMCR`), the
 /// active-priority bits of interrupts it has acknowledged but not yet ended (GICv3
-/// `ICH_AP0R<n>_EL2` then `ICH_AP1R<n>_EL2`; GICv2 `GICH_APR` in the first word).
-/// All zero at power-on (the reset value of those registers).
+/// `ICH_AP0R<n>_EL2` then `ICH_AP1R<n>_EL2`; GICv2 `GICH_APR` in the first word), and
+/// on GICv3 the guest's `ICC_SRE_EL1`.
+/// All zero at power-on (the reset value of those registers), but for
+/// [`GicCpuInterface::sre`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GicCpuInterface {
     /// The virtual machine control register.
     pub vmcr: u64,
     /// Active priorities: group 0 registers 0..4, then group 1 registers 0..4.
     pub active_priorities: [u32; 8],
+    /// GICv3: ICC_SRE_EL1 as the guest sees it, its SRE, DFB and DIB bits
+    /// ([`ICC_SRE_EL1_BITS`]); [`ICC_SRE_EL1_POWER_ON`] at power-on. The guest reads
+    /// and writes the CPU's own register (ICC_SRE_EL2.Enable lets it), so Aerie saves
+    /// and restores it with the vCPU. Not used on GICv2 (saved as 0).
+    pub sre: u64,
 }
+
+/// ICC_SRE_EL1.SRE, bit 0: the system-register interface is on.
+const ICC_SRE_EL1_SRE: u64 = 1 << 0;
+/// ICC_SRE_EL1.DFB, bit 1: FIQ bypass disabled.
+const ICC_SRE_EL1_DFB: u64 = 1 << 1;
+/// ICC_SRE_EL1.DIB, bit 2: IRQ bypass disabled.
+const ICC_SRE_EL1_DIB: u64 = 1 << 2;
+/// The bits of ICC_SRE_EL1 (the others are RES0).
+pub const ICC_SRE_EL1_BITS: u64 = ICC_SRE_EL1_SRE | ICC_SRE_EL1_DFB | ICC_SRE_EL1_DIB;
+/// A GICv3 vCPU's ICC_SRE_EL1 at power-on: the system-register interface on and both
+/// bypasses off, the only configuration of a virtual GICv3 that has no memory-mapped
+/// CPU interface (it is also what KVM gives GICv3 guests).
+pub const ICC_SRE_EL1_POWER_ON: u64 = ICC_SRE_EL1_BITS;
 
 impl VcpuState {
     /// The state of a vCPU that starts at `entry` with `context_id` in x0: the
@@ -303,6 +321,7 @@ impl VcpuState {
         state.registers.x[0] = context_id;
         state.registers.pstate = PSTATE_POWER_ON;
         state.el1.sctlr = SCTLR_EL1_POWER_ON;
+        state.gic.sre = ICC_SRE_EL1_POWER_ON;
         state
     }
 }
@@ -413,6 +432,12 @@ mod tests {
         assert_eq!(state.el1, expected_el1);
         assert_eq!(state.fp, FpRegisters::default());
         assert_eq!(state.physical_timer, EmulatedTimer::default());
+        // GICv3: system registers on, FIQ and IRQ bypass off; nothing else.
+        let expected_gic = GicCpuInterface {
+            sre: 0b111,
+            ..GicCpuInterface::default()
+        };
+        assert_eq!(state.gic, expected_gic);
     }
 
     #[test]

@@ -45,8 +45,9 @@ pub fn snapshot_image(count: u8) -> aerie_hyp::snapshot::MemoryDisk {
     use aerie_devices::pl011::Pl011;
     use aerie_devices::testdev::TestDevice;
     use aerie_hyp::snapshot::machine::{
-        DeviceDescription, DeviceKind, DeviceState, FORMAT_NAME, GicKind, MemorySummary, Metadata,
-        RamLayout, SavedClock, SavedDevice, SavedMachine, SavedVcpu, VcpuPower, add_metadata_chunk,
+        CpuRecord, DeviceDescription, DeviceKind, DeviceState, FORMAT_NAME, GicKind, MemorySummary,
+        Metadata, RamLayout, SavedClock, SavedDevice, SavedMachine, SavedVcpu, VcpuPower,
+        add_metadata_chunk,
     };
     use aerie_hyp::snapshot::{MemoryDisk, PAGE_SIZE, SnapshotWriter};
     use aerie_hyp::vcpu::VcpuState;
@@ -76,7 +77,7 @@ pub fn snapshot_image(count: u8) -> aerie_hyp::snapshot::MemoryDisk {
                 },
                 gic: GicKind::None,
                 counter_frequency: 62_500_000,
-                cpu: Default::default(),
+                cpu: CpuRecord::new(0, &aerie_hyp::cpu_model::GuestCpu::default()),
                 clock: SavedClock {
                     physical_count: 125_000_000,
                     virtual_count: 62_500_000,

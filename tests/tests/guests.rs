@@ -137,6 +137,33 @@ fn system_registers_are_emulated_or_undefined() {
         .assert_guest_passed("sysreg: PMCR_EL0 reads as zero");
 }
 
+/// On a host with SVE, SME, a PMU, AArch32 EL0 and 48-bit physical addresses
+/// (`-cpu max`), the guest reads Aerie's CPU model from the feature ID registers.
+#[test]
+fn the_guest_reads_aeries_cpu_model_not_the_hosts() {
+    let outcome = boot("cpu_model", 1, 1, Qemu::virt().cpu("max"));
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("cpu_model: ID_AA64PFR0_EL1.SVE is 0")
+        .assert_guest_passed("cpu_model: ID_AA64ZFR0_EL1 is 0")
+        .assert_guest_passed("cpu_model: ID_AA64PFR1_EL1.SME is 0")
+        .assert_guest_passed("cpu_model: ID_AA64SMFR0_EL1 is 0")
+        .assert_guest_passed("cpu_model: ID_AA64PFR1_EL1.MTE is 0")
+        .assert_guest_passed("cpu_model: ID_AA64PFR0_EL1.RAS is 0")
+        .assert_guest_passed("cpu_model: ID_AA64PFR0_EL1.AMU is 0")
+        .assert_guest_passed("cpu_model: ID_AA64PFR0_EL1.EL0 is AArch64 only")
+        .assert_guest_passed("cpu_model: ID_AA64PFR0_EL1.GIC is the GICv3 interface")
+        .assert_guest_passed("cpu_model: FP and AdvSIMD are implemented")
+        .assert_guest_passed("cpu_model: ID_AA64DFR0_EL1.PMUVer is 0")
+        .assert_guest_passed("cpu_model: ID_AA64DFR0_EL1.PMSVer is 0")
+        .assert_guest_passed("cpu_model: ID_AA64MMFR0_EL1.PARange is 40 bits")
+        .assert_guest_passed("cpu_model: ID_AA64ISAR0_EL1.Atomic passes through (LSE)")
+        .assert_guest_passed("cpu_model: ID_PFR0_EL1 (AArch32) is 0")
+        .assert_guest_passed("cpu_model: the unallocated S3_0_C0_C7_7 reads as zero")
+        .assert_guest_passed("cpu_model: MSR ID_AA64PFR0_EL1 is UNDEFINED");
+}
+
 #[test]
 fn wfi_returns() {
     let outcome = run_guest("wfi", 1, 1);

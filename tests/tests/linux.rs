@@ -286,16 +286,61 @@ fn hvc0_output_reaches_the_console() {
 
 /// The guest's virtio-rng gives real entropy through /dev/hwrng: from RNDR with a
 /// CPU that has it (`-cpu max`), else from the host's virtio-rng device (`cargo xtask
-/// run` gives the machine one).
+/// run` gives the machine one). The same boots check the guest's CPU model: Linux's
+/// /proc/cpuinfo lists no feature Aerie hides from guests (`hyp/src/cpu_model.rs`),
+/// though `-cpu max` has SVE, SME, MOPS and more, and keeps those Aerie passes on.
 #[test]
-fn hwrng_gives_entropy_from_rndr_or_the_host_device() {
+fn hwrng_gives_entropy_and_cpuinfo_shows_aeries_cpu_model() {
     let script = "cat /sys/class/misc/hw_random/rng_current; \
-                  head -c 64 /dev/hwrng | wc -c";
+                  head -c 64 /dev/hwrng | wc -c; \
+                  grep -m1 ^Features /proc/cpuinfo";
     for cpu in ["max", "cortex-a72"] {
         let run = xtask_run(&["--cpu", cpu, "--exec", script]);
         assert_eq!(run.code, Some(0), "{}", run.story());
         let lines: Vec<&str> = run.stdout.lines().map(str::trim).collect();
         let ok = lines.contains(&"virtio_rng.0") && lines.contains(&"64");
         assert!(ok, "{cpu}: {}", run.story());
+        let features: Vec<&str> = lines
+            .iter()
+            .find_map(|line| line.strip_prefix("Features"))
+            .and_then(|rest| rest.trim_start().strip_prefix(':'))
+            .unwrap_or_else(|| panic!("{cpu}: no Features line\n{}", run.story()))
+            .split_whitespace()
+            .collect();
+        let hidden: Vec<&&str> = features
+            .iter()
+            .filter(|feature| is_hidden_from_guests(feature))
+            .collect();
+        assert!(
+            hidden.is_empty(),
+            "{cpu}: the guest sees {hidden:?}, which Aerie hides\n{}",
+            run.story()
+        );
+        let kept: &[&str] = match cpu {
+            "max" => &[
+                "fp", "asimd", "aes", "atomics", "paca", "pacg", "bti", "rng",
+            ],
+            _ => &["fp", "asimd", "aes", "crc32"],
+        };
+        for feature in kept {
+            assert!(
+                features.contains(feature),
+                "{cpu}: no {feature} in {features:?}\n{}",
+                run.story()
+            );
+        }
     }
+}
+
+/// Whether a Linux hwcap name (as /proc/cpuinfo prints it) stands for a feature Aerie
+/// does not give guests: SVE and SME and their extensions, MTE, MOPS, GCS, FPMR and
+/// the FP8 extensions, FAMINMAX, LUT, LS64, permission overlays (see
+/// `hyp/src/cpu_model.rs` for the whole list and the reasons).
+fn is_hidden_from_guests(feature: &str) -> bool {
+    const HIDDEN: &[&str] = &["mte", "mte3", "mops", "gcs", "fpmr", "lut", "poe"];
+    const HIDDEN_PREFIXES: &[&str] = &["sve", "sme", "f8", "faminmax", "ls64"];
+    HIDDEN.contains(&feature)
+        || HIDDEN_PREFIXES
+            .iter()
+            .any(|prefix| feature.starts_with(prefix))
 }

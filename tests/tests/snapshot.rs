@@ -602,6 +602,36 @@ fn damaged_or_missing_snapshot_is_refused() {
     assert_restored(&restore, 1);
     assert!(restore.has_line("kept-in-tmpfs"), "{}", restore.story());
 
+    // Another CPU model (the snapshot's guest ran on cortex-a72): the guest would see
+    // other features; Aerie refuses, naming the fields that differ.
+    let run = machine.run(&[
+        "--verbose",
+        "--cpu",
+        "max",
+        "--restore",
+        "--exec",
+        "cat /tmp/v",
+    ]);
+    timed("refused restore (CPU)", &run);
+    assert!(
+        matches!(run.code, Some(code) if code != 0),
+        "a restore on another CPU model should fail\n{}",
+        run.story()
+    );
+    assert!(
+        run.stderr
+            .contains("Aerie: cannot restore: this CPU cannot give the guest the CPU it had")
+            && run.stderr.contains("ID_AA64ISAR0_EL1.Atomic 0 here 2"),
+        "no `cannot restore: this CPU cannot give the guest the CPU it had` line naming \
+         ID_AA64ISAR0_EL1.Atomic\n{}",
+        run.story()
+    );
+    assert!(
+        !run.has_line("kept-in-tmpfs"),
+        "the command ran although the restore was refused\n{}",
+        run.story()
+    );
+
     // A guest disk changed since the snapshot: Aerie refuses, naming the disk.
     let mut contents = std::fs::read(&guest_disk).expect("read the guest disk");
     contents[1 << 20] ^= 1;

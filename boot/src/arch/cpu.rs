@@ -3,6 +3,7 @@
 use aarch64_cpu::registers::{
     CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, ID_AA64PFR0_EL1, MIDR_EL1, MPIDR_EL1, Readable,
 };
+use aerie_hyp::cpu_model::{self, GuestCpu, IdRegisters, ModelOptions};
 
 /// MPIDR_EL1 bits that identify a CPU: Aff3 [39:32] and Aff2..Aff0 [23:0].
 const MPIDR_AFFINITY_MASK: u64 = 0xff_00ff_ffff;
@@ -117,30 +118,67 @@ pub fn halt() -> ! {
     }
 }
 
-/// This CPU's MIDR and feature ID registers, as a snapshot records them.
-pub fn identity() -> aerie_hyp::snapshot::machine::CpuIdentity {
-    /// Reads one ID register by name or encoding.
-    macro_rules! id {
-        ($register:literal) => {{
-            let value: u64;
-            // SAFETY: reading an ID register has no side effects.
-            unsafe {
-                core::arch::asm!(concat!("mrs {}, ", $register), out(reg) value,
-                    options(nomem, nostack, preserves_flags))
-            };
-            value
-        }};
+/// Generates [`read_id_register`] over the encodings of the feature ID space.
+macro_rules! id_space {
+    ($(($crm:literal, $op2:literal)),* $(,)?) => {
+        /// Reads the feature ID register `S3_0_C0_C<crm>_<op2>`; 0 for an encoding
+        /// outside CRm 1..=7.
+        fn read_id_register(crm: u8, op2: u8) -> u64 {
+            match (crm, op2) {
+                $(
+                    ($crm, $op2) => {
+                        let value: u64;
+                        // SAFETY: reading a feature ID register has no side effects;
+                        // the encodings of this space that the architecture has not
+                        // allocated read as zero.
+                        unsafe {
+                            core::arch::asm!(
+                                concat!("mrs {}, S3_0_C0_C", stringify!($crm), "_", stringify!($op2)),
+                                out(reg) value, options(nomem, nostack, preserves_flags))
+                        };
+                        value
+                    }
+                )*
+                _ => 0,
+            }
+        }
+    };
+}
+
+id_space! {
+    (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7),
+    (2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5), (2, 6), (2, 7),
+    (3, 0), (3, 1), (3, 2), (3, 3), (3, 4), (3, 5), (3, 6), (3, 7),
+    (4, 0), (4, 1), (4, 2), (4, 3), (4, 4), (4, 5), (4, 6), (4, 7),
+    (5, 0), (5, 1), (5, 2), (5, 3), (5, 4), (5, 5), (5, 6), (5, 7),
+    (6, 0), (6, 1), (6, 2), (6, 3), (6, 4), (6, 5), (6, 6), (6, 7),
+    (7, 0), (7, 1), (7, 2), (7, 3), (7, 4), (7, 5), (7, 6), (7, 7),
+}
+
+/// This CPU's values of the feature ID registers the guest CPU model is made from
+/// (the others stay zero: the model does not look at them).
+pub fn id_registers() -> IdRegisters {
+    let mut registers = IdRegisters::ZERO;
+    for reg in cpu_model::host_registers() {
+        registers.set(reg, read_id_register(reg.crm(), reg.op2()));
     }
-    aerie_hyp::snapshot::machine::CpuIdentity {
-        midr: midr(),
-        isar0: id!("ID_AA64ISAR0_EL1"),
-        isar1: id!("ID_AA64ISAR1_EL1"),
-        isar2: id!("S3_0_C0_C6_2"),
-        pfr0: id!("ID_AA64PFR0_EL1"),
-        pfr1: id!("ID_AA64PFR1_EL1"),
-        mmfr0: id!("ID_AA64MMFR0_EL1"),
-        mmfr1: id!("ID_AA64MMFR1_EL1"),
-        mmfr2: id!("S3_0_C0_C7_2"),
-        dfr0: id!("ID_AA64DFR0_EL1"),
+    registers
+}
+
+/// CTR_EL0: the cache type (line sizes, IDC/DIC), which guests read directly.
+pub fn cache_type() -> u64 {
+    let value: u64;
+    // SAFETY: reading CTR_EL0 has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {}, CTR_EL0", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
+    value
+}
+
+/// The CPU a guest sees on this CPU (`gic_v3`: the guest has a virtual GICv3).
+pub fn guest_cpu(gic_v3: bool) -> GuestCpu {
+    GuestCpu {
+        id: cpu_model::guest_id_registers(&id_registers(), ModelOptions { gic_v3 }),
+        ctr: cache_type(),
     }
 }

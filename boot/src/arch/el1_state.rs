@@ -17,8 +17,7 @@ macro_rules! el1_registers {
         /// on, HCR_EL2 set for a guest): the values change how EL1 translates and
         /// handles exceptions, which matters to the guest only.
         pub unsafe fn load(state: &El1SystemRegisters) {
-            // SAFETY: as for the registers below; the caller's guarantee covers them.
-            unsafe { load_optional(state) };
+            load_optional(state);
             $(
                 // SAFETY: writing a guest EL1 register; Aerie runs at EL2 with its
                 // own translation regime, so no value can affect Aerie itself.
@@ -120,30 +119,12 @@ pointer_auth_keys! {
     9 => "S3_0_C2_C3_1", // APGAKeyHi_EL1
 }
 
-/// ZCR_EL1, by its encoding (S3_0_C1_C2_0), which assemblers without SVE support
-/// also accept.
-macro_rules! zcr_el1 {
-    () => {
-        "S3_0_C1_C2_0"
-    };
-}
-
-/// Writes the EL1 registers only some CPUs have (pointer authentication keys, SVE's
-/// ZCR_EL1), on CPUs that have them.
-///
-/// # Safety
-/// As for [`load`].
-unsafe fn load_optional(state: &El1SystemRegisters) {
+/// Writes the EL1 registers only some CPUs have (the pointer authentication keys),
+/// on CPUs that have them. SVE's ZCR_EL1 is not among them: guests do not get SVE
+/// (see `aerie_hyp::cpu_model`), and CPTR_EL2.TZ traps it, at EL2 too.
+fn load_optional(state: &El1SystemRegisters) {
     if hyp_config::has_pointer_authentication() {
         write_pointer_auth_keys(&state.pointer_auth_keys);
-    }
-    if hyp_config::has_sve() {
-        // SAFETY: ZCR_EL1 exists (the CPU has SVE) and CPTR_EL2.TZ is clear on such
-        // CPUs; it only sets the guest's SVE vector length.
-        unsafe {
-            asm!(concat!("msr ", zcr_el1!(), ", {}"), in(reg) state.zcr,
-                options(nomem, nostack, preserves_flags));
-        }
     }
 }
 
@@ -151,13 +132,6 @@ unsafe fn load_optional(state: &El1SystemRegisters) {
 fn save_optional(state: &mut El1SystemRegisters) {
     if hyp_config::has_pointer_authentication() {
         read_pointer_auth_keys(&mut state.pointer_auth_keys);
-    }
-    if hyp_config::has_sve() {
-        // SAFETY: reading ZCR_EL1 on a CPU with SVE has no side effects.
-        unsafe {
-            asm!(concat!("mrs {}, ", zcr_el1!()), out(reg) state.zcr,
-                options(nomem, nostack, preserves_flags));
-        }
     }
 }
 

@@ -21,6 +21,15 @@ mod hcr {
     pub const BSU_INNER: u64 = 0b01 << 10;
     /// Trap WFI: an idle vCPU comes to Aerie, which idles the CPU properly.
     pub const TWI: u64 = 1 << 13;
+    /// Trap ID group 3: the guest's reads of the feature ID registers come to
+    /// Aerie, which answers them from the guest's CPU model (`aerie_hyp::cpu_model`).
+    pub const TID3: u64 = 1 << 18;
+    // TID1 (bit 16: REVIDR_EL1, AIDR_EL1) and TID2 (bit 17: CTR_EL0, CLIDR_EL1,
+    // CCSIDR_EL1, CSSELR_EL1) stay clear. Those registers name no architecture
+    // feature Aerie hides; the cache geometry is the host's and the guest's set/way
+    // maintenance (trapped by TSW) works on the host's caches. Trapping TID2 would
+    // also cost an exit for every CTR_EL0 read at EL0. A snapshot records CTR_EL0
+    // with the CPU model instead, and a restore compares it.
     /// Trap SMC: a guest using the `smc` conduit reaches Aerie's PSCI, never the
     /// firmware.
     pub const TSC: u64 = 1 << 19;
@@ -35,6 +44,12 @@ mod hcr {
     pub const TSW: u64 = 1 << 22;
     /// EL1 is AArch64.
     pub const RW: u64 = 1 << 31;
+    /// Trap the LORegion registers (FEAT_LOR, hidden from guests): UNDEFINED for the
+    /// guest. RES0 without FEAT_LOR, so set only when the CPU has it.
+    pub const TLOR: u64 = 1 << 35;
+    /// Trap the RAS error record registers (FEAT_RAS, hidden from guests):
+    /// UNDEFINED for the guest. RES0 without FEAT_RAS, so set only with it.
+    pub const TERR: u64 = 1 << 36;
     /// Do not trap pointer-authentication key registers (FEAT_PAuth): the keys stay
     /// in the CPU with the rest of the vCPU's EL1 state.
     pub const APK: u64 = 1 << 40;
@@ -61,14 +76,26 @@ mod mdcr {
     pub const TPM: u64 = 1 << 6;
     /// Trap PMCR_EL0 accesses (read as zero too).
     pub const TPMCR: u64 = 1 << 5;
+    /// Trap the statistical profiling (SPE) sampling controls; E2PB = 0b00 (bits
+    /// \[13:12\], left zero) already traps its profiling buffer. RES0 without SPE.
+    pub const TPMS: u64 = 1 << 14;
+    /// Trap TRFCR_EL1, the trace filter control; E2TB = 0b00 (bits \[25:24\], left
+    /// zero) already traps the trace buffer (TRBE). RES0 without FEAT_TRF.
+    pub const TTRF: u64 = 1 << 19;
 }
 
 /// CPTR_EL2 (non-VHE): RES1 bits [13:12], [9] and [7:0] (or the SVE/SME trap bits
-/// with the same positions); every trap bit clear, so FP/SIMD (and SVE where present)
-/// run natively for the guest. Aerie itself never uses them.
-const CPTR_EL2_NO_TRAPS: u64 = (0b11 << 12) | (1 << 9) | 0xff;
-/// CPTR_EL2.TZ, bit 8: trap SVE. Cleared when the CPU has SVE so guests can use it.
+/// with the same positions: TSM, bit 12, traps SME); FP/SIMD (TFP, bit 10) stays
+/// untrapped and runs natively for the guest. Aerie itself never uses it.
+const CPTR_EL2_RES1: u64 = (0b11 << 12) | (1 << 9) | 0xff;
+/// CPTR_EL2.TZ, bit 8: trap SVE (RES1 without SVE). Guests do not get SVE: Aerie
+/// saves only the low 128 bits of the vector registers.
 const CPTR_EL2_TZ: u64 = 1 << 8;
+/// CPTR_EL2.TTA, bit 20: trap the trace unit's system registers (hidden from guests).
+const CPTR_EL2_TTA: u64 = 1 << 20;
+/// CPTR_EL2.TAM, bit 30: trap the activity monitors (FEAT_AMUv1, hidden from
+/// guests). RES0 without the AMU, so set only with it.
+const CPTR_EL2_TAM: u64 = 1 << 30;
 
 /// ID_AA64ISAR1_EL1 fields whose non-zero value means pointer authentication
 /// (APA [7:4], API [11:8], GPA [27:24], GPI [31:28]).
@@ -76,8 +103,16 @@ const ISAR1_PAUTH_MASK: u64 = (0xf << 4) | (0xf << 8) | (0xf << 24) | (0xf << 28
 /// ID_AA64ISAR2_EL1 fields for the QARMA3 pointer authentication (APA3 [15:12],
 /// GPA3 [11:8]).
 const ISAR2_PAUTH_MASK: u64 = (0xf << 12) | (0xf << 8);
-/// ID_AA64PFR0_EL1.SVE, bits [35:32].
-const PFR0_SVE_SHIFT: u64 = 32;
+/// ID_AA64PFR0_EL1.RAS, bits [31:28].
+const PFR0_RAS: u64 = 0xf << 28;
+/// ID_AA64PFR0_EL1.AMU, bits [47:44].
+const PFR0_AMU: u64 = 0xf << 44;
+/// ID_AA64MMFR1_EL1.LO, bits [19:16].
+const MMFR1_LO: u64 = 0xf << 16;
+/// ID_AA64DFR0_EL1.PMSVer, bits [35:32]: statistical profiling.
+const DFR0_PMSVER: u64 = 0xf << 32;
+/// ID_AA64DFR0_EL1.TraceFilt, bits [43:40]: FEAT_TRF.
+const DFR0_TRACEFILT: u64 = 0xf << 40;
 
 /// The counter bit that drives the EL2 event stream: bit 11 ticks every 2^12
 /// counts, about 65 µs at 62.5 MHz.
@@ -105,6 +140,7 @@ pub fn guest_hcr() -> u64 {
         | hcr::FB
         | hcr::BSU_INNER
         | hcr::TWI
+        | hcr::TID3
         | hcr::TSC
         | hcr::TIDCP
         | hcr::TACR
@@ -113,6 +149,12 @@ pub fn guest_hcr() -> u64 {
     if has_pointer_authentication() {
         value |= hcr::APK | hcr::API;
     }
+    if read_id!("ID_AA64PFR0_EL1") & PFR0_RAS != 0 {
+        value |= hcr::TERR;
+    }
+    if read_id!("ID_AA64MMFR1_EL1") & MMFR1_LO != 0 {
+        value |= hcr::TLOR;
+    }
     value
 }
 
@@ -120,11 +162,6 @@ pub fn guest_hcr() -> u64 {
 pub fn has_pointer_authentication() -> bool {
     read_id!("ID_AA64ISAR1_EL1") & ISAR1_PAUTH_MASK != 0
         || read_id!("S3_0_C0_C6_2") & ISAR2_PAUTH_MASK != 0
-}
-
-/// Whether the CPU has SVE (ZCR_EL1 exists).
-pub fn has_sve() -> bool {
-    (read_id!("ID_AA64PFR0_EL1") >> PFR0_SVE_SHIFT) & 0xf != 0
 }
 
 /// Everything a CPU needs before it enters a guest.
@@ -159,14 +196,19 @@ pub unsafe fn enter_guest_mode(control: &GuestControl) {
         0
     };
     // HPMN = all counters, so the trap bits decide (and the host keeps none).
-    let mdcr = mdcr::TPM | mdcr::TPMCR | pmcr_n;
+    let dfr0 = read_id!("ID_AA64DFR0_EL1");
+    let mut mdcr = mdcr::TPM | mdcr::TPMCR | pmcr_n;
+    if dfr0 & DFR0_PMSVER != 0 {
+        mdcr |= mdcr::TPMS;
+    }
+    if dfr0 & DFR0_TRACEFILT != 0 {
+        mdcr |= mdcr::TTRF;
+    }
     let cnthctl = cnthctl::EL1PCTEN | cnthctl::EVNTEN | (EVENT_STREAM_BIT << cnthctl::EVNTI_SHIFT);
-    let has_sve = has_sve();
-    let cptr = if has_sve {
-        CPTR_EL2_NO_TRAPS & !CPTR_EL2_TZ
-    } else {
-        CPTR_EL2_NO_TRAPS
-    };
+    let mut cptr = CPTR_EL2_RES1 | CPTR_EL2_TZ | CPTR_EL2_TTA;
+    if read_id!("ID_AA64PFR0_EL1") & PFR0_AMU != 0 {
+        cptr |= CPTR_EL2_TAM;
+    }
     let midr: u64;
     // SAFETY: reading MIDR_EL1 has no side effects.
     unsafe { asm!("mrs {}, MIDR_EL1", out(reg) midr, options(nomem, nostack)) };

@@ -13,7 +13,7 @@
 //! (register descriptions) and 4.5 (virtualization).
 
 use aerie_hyp::memory::Range;
-use aerie_hyp::vcpu::GicCpuInterface;
+use aerie_hyp::vcpu::{GicCpuInterface, ICC_SRE_EL1_BITS};
 use core::arch::asm;
 
 /// GICD_CTLR: distributor control.
@@ -435,8 +435,13 @@ pub fn save_cpu_interface() -> GicCpuInterface {
     unsafe {
         asm!("mrs {}, ICH_VMCR_EL2", out(reg) vmcr, options(nomem, nostack, preserves_flags))
     };
+    let sre: u64;
+    // SAFETY: reading ICC_SRE_EL1 (the guest's, since the guest is not running) has
+    // no side effects; ICC_SRE_EL2.SRE is set, so EL2 may access it.
+    unsafe { asm!("mrs {}, ICC_SRE_EL1", out(reg) sre, options(nomem, nostack, preserves_flags)) };
     let mut state = GicCpuInterface {
         vmcr,
+        sre: sre & ICC_SRE_EL1_BITS,
         ..GicCpuInterface::default()
     };
     for n in 0..active_priority_registers() {
@@ -448,6 +453,14 @@ pub fn save_cpu_interface() -> GicCpuInterface {
 
 /// Puts a guest's saved CPU interface state into this CPU's virtual interface.
 pub fn restore_cpu_interface(state: &GicCpuInterface) {
+    // ICC_SRE_EL1 first: it decides how the CPU interprets ICH_VMCR_EL2 (with SRE
+    // clear, VFIQEn is writable and group 0 could become FIQs).
+    // SAFETY: ICC_SRE_EL1 only controls EL1's (the guest's) access to the GIC CPU
+    // interface; Aerie at EL2 uses ICC_SRE_EL2. RES0 bits are masked off.
+    unsafe {
+        asm!("msr ICC_SRE_EL1, {}", "isb", in(reg) state.sre & ICC_SRE_EL1_BITS,
+            options(nomem, nostack, preserves_flags))
+    };
     // SAFETY: ICH_VMCR_EL2 holds only the guest's view of its CPU interface (priority
     // mask, binary points, group enables, EOI mode) on this CPU.
     unsafe {

@@ -17,6 +17,7 @@ use crate::arch::{cpu, hyp_config};
 use crate::stop;
 use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
+use aerie_hyp::cpu_model::id_space_index;
 use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo};
 use aerie_hyp::guest_layout;
 use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
@@ -348,6 +349,10 @@ fn system_register(
             Some(0)
         }
         reg if reg == SysReg::ACTLR_EL1 || reg.is_pmu() => Some(0),
+        // A feature ID register (HCR_EL2.TID3): the guest's CPU model answers, and
+        // unallocated encodings read as zero. These registers are read-only; a write
+        // falls through to UNDEFINED, as the architecture has it.
+        reg if access.is_read && id_space_index(reg).is_some() => vm.cpu.id.get(reg),
         SysReg::ICC_SGI1R_EL1 if !access.is_read => match &vm.vgic {
             Some(vgic) => {
                 let targets = vgic.lock().send_sgi_from_register(vcpu.index, value);

@@ -26,6 +26,7 @@ use aerie_devices::pl011::Pl011;
 use aerie_devices::testdev::TestDevice;
 use aerie_devices::vgic::{Vgic, VgicV2, VgicV2Config, VgicV3, VgicV3Config};
 use aerie_hyp::bundle::Bundle;
+use aerie_hyp::cpu_model::GuestCpu;
 use aerie_hyp::guest_fdt::{self, GicDescription, GuestDescription};
 use aerie_hyp::guest_layout;
 use aerie_hyp::image::ImageHeader;
@@ -75,6 +76,9 @@ pub struct Vm {
     /// Whether the guest's virtual count is ahead of the host counter (a restored
     /// snapshot), so CNTVOFF_EL2 wraps (see `interrupts::virtual_timer_deadline`).
     pub virtual_offset_wraps: bool,
+    /// The CPU the guest sees: its feature ID registers (HCR_EL2.TID3 traps the
+    /// guest's reads, `exits` answers them from here) and CTR_EL0.
+    pub cpu: GuestCpu,
     /// EL2 controls common to every vCPU (VMPIDR differs per vCPU).
     control: hyp_config::GuestControl,
 }
@@ -352,6 +356,7 @@ fn assemble(
         psci: spin::Mutex::new(PsciState::new(config.vcpus)),
         boot_entry: boot.entry,
         virtual_offset_wraps: boot.cntvoff > cpu::counter(),
+        cpu: cpu::guest_cpu(matches!(config.gic, Some(GuestGic::V3))),
         control: hyp_config::GuestControl {
             hcr: hyp_config::guest_hcr(),
             vtcr,

@@ -224,15 +224,17 @@ fn read_and_check(
             gic_name(host_gic)
         ));
     }
-    let here = cpu::identity();
-    let differing = metadata.cpu.feature_differences(&here);
+    // The metadata check made sure the record is complete.
+    let recorded = metadata.cpu.guest_cpu().unwrap_or_default();
+    let here = cpu::guest_cpu(metadata.gic == GicKind::V3);
+    let differing = recorded.differences(&here);
     if !differing.is_empty() {
         return mismatch(format!(
-            "the snapshot was taken on a CPU with other features (MIDR {:#x}; this one \
-             is {:#x}; {} differ): the guest may rely on what that CPU had \
-             (use the same QEMU -cpu model)",
+            "this CPU cannot give the guest the CPU it had (snapshot taken on MIDR {:#x}, \
+             this CPU is {:#x}; the guest saw {}): the guest may use any feature it was \
+             shown (restore on the same CPU model: with QEMU, the same -cpu)",
             metadata.cpu.midr,
-            here.midr,
+            cpu::midr(),
             differing.join(", ")
         ));
     }

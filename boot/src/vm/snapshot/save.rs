@@ -8,7 +8,7 @@ use super::{DISK, SnapshotFailure, devices};
 use crate::arch::cpu;
 use crate::logger::uptime_micros;
 use aerie_hyp::snapshot::machine::{
-    self, GicKind, MemorySummary, Metadata, RamLayout, SavedClock, SavedVcpu,
+    self, CpuRecord, GicKind, MemorySummary, Metadata, RamLayout, SavedClock, SavedVcpu,
 };
 use aerie_hyp::snapshot::{ChunkKind, PAGE_SIZE, SnapshotError, SnapshotWriter};
 use aerie_hyp::units::ByteSize;
@@ -117,7 +117,7 @@ pub fn take(vm: &Vm, paused: &Paused) -> Result<Saved, SnapshotFailure> {
             _ => GicKind::None,
         },
         counter_frequency: cpu::counter_frequency(),
-        cpu: cpu::identity(),
+        cpu: CpuRecord::new(cpu::midr(), &vm.cpu),
         clock,
         devices: saved_devices.iter().map(|(d, _)| d.clone()).collect(),
         memory: MemorySummary::from(memory),

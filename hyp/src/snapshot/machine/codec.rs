@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use super::STATE_VERSION;
 use super::error::StateProblem;
 
+/// The first state version Aerie wrote.
+const FIRST_STATE_VERSION: u32 = 1;
 /// Bytes of the version word.
 const VERSION_BYTES: usize = 4;
 
@@ -28,6 +30,7 @@ pub(super) fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, StateProb
     match u32::from_le_bytes(*version) {
         STATE_VERSION => {}
         newer if newer > STATE_VERSION => return Err(StateProblem::NewerVersion(newer)),
+        older @ FIRST_STATE_VERSION.. => return Err(StateProblem::OlderVersion(older)),
         other => return Err(StateProblem::UnknownVersion(other)),
     }
     let (value, rest) =

@@ -4,6 +4,7 @@
 use core::fmt;
 
 use super::metadata::{DeviceDescription, DeviceKind, GicKind, Metadata};
+use crate::cpu_model;
 use crate::snapshot::PAGE_SIZE;
 use crate::units::ByteSize;
 
@@ -120,8 +121,13 @@ impl fmt::Display for Metadata {
         )?;
         writeln!(
             f,
-            "{:LABEL$}MIDR {:#010x}, ISAR0 {:#x}, ISAR1 {:#x}, PFR0 {:#x}, MMFR0 {:#x}",
-            "cpu", self.cpu.midr, self.cpu.isar0, self.cpu.isar1, self.cpu.pfr0, self.cpu.mmfr0
+            "{:LABEL$}MIDR {:#010x}; the guest's PFR0 {:#x}, ISAR0 {:#x}, ISAR1 {:#x}, MMFR0 {:#x}",
+            "cpu",
+            self.cpu.midr,
+            self.cpu.id(cpu_model::ID_AA64PFR0_EL1),
+            self.cpu.id(cpu_model::ID_AA64ISAR0_EL1),
+            self.cpu.id(cpu_model::ID_AA64ISAR1_EL1),
+            self.cpu.id(cpu_model::ID_AA64MMFR0_EL1)
         )?;
         writeln!(
             f,

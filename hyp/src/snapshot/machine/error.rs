@@ -96,6 +96,8 @@ pub enum MetadataProblem {
     DiskSerial(u64),
     /// The vGIC devices do not match the `gic` field.
     GicDevices,
+    /// The CPU record has this many feature ID registers instead of all of them.
+    CpuIdRegisters(usize),
 }
 
 /// What is wrong with one vCPU or device state chunk.
@@ -105,6 +107,8 @@ pub enum StateProblem {
     NoVersion,
     /// Written by a newer Aerie with a state version this one does not know.
     NewerVersion(u32),
+    /// Written by an older Aerie, in a state version this one no longer reads.
+    OlderVersion(u32),
     /// A state version that no Aerie wrote.
     UnknownVersion(u32),
     /// The bytes do not decode (postcard's message).
@@ -199,6 +203,11 @@ impl fmt::Display for MetadataProblem {
             Self::GicDevices => {
                 f.write_str("the vGIC devices do not match the GIC version (exactly one expected)")
             }
+            Self::CpuIdRegisters(count) => write!(
+                f,
+                "the CPU record has {count} feature ID registers; it must have all {}",
+                crate::cpu_model::ID_SPACE_SIZE
+            ),
         }
     }
 }
@@ -210,6 +219,12 @@ impl fmt::Display for StateProblem {
             Self::NewerVersion(v) => write!(
                 f,
                 "state version {v} is newer than this Aerie supports ({})",
+                super::STATE_VERSION
+            ),
+            Self::OlderVersion(v) => write!(
+                f,
+                "state version {v} was written by an older Aerie; this one reads only version {} \
+                 (take the snapshot again)",
                 super::STATE_VERSION
             ),
             Self::UnknownVersion(v) => write!(f, "unknown state version {v}"),

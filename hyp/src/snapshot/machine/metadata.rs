@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::FORMAT_NAME;
 use super::error::{MachineError, MetadataProblem};
+use crate::cpu_model::{GuestCpu, ID_SPACE_SIZE, IdRegisters};
 use crate::snapshot::{MemoryStats, PAGE_SIZE};
 use crate::vcpu::MAX_VCPUS;
 
@@ -29,8 +30,8 @@ pub struct Metadata {
     pub gic: GicKind,
     /// The generic timer's counter frequency, in Hz.
     pub counter_frequency: u64,
-    /// The host CPU the guest ran on (the guest sees its ID registers).
-    pub cpu: CpuIdentity,
+    /// The CPU the guest saw: its CPU model.
+    pub cpu: CpuRecord,
     /// The counters at the moment the machine was saved.
     pub clock: SavedClock,
     /// Every device whose state is saved.
@@ -43,54 +44,45 @@ pub struct Metadata {
     pub guest_command_line: String,
 }
 
-/// The host CPU a snapshot was taken on: its MIDR and the ID registers that say
-/// which architecture features it has. Guests read these registers directly (Aerie
-/// does not trap them), so a guest may rely on any feature they advertise; a
-/// restore refuses a CPU whose feature registers differ.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The CPU the guest saw (its CPU model, [`crate::cpu_model`]): the feature ID
+/// registers as Aerie answered the guest's reads of them, and CTR_EL0, which the
+/// guest reads from the host. A guest may use any feature these advertise, so a
+/// restore refuses a host that would show the guest anything else.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct CpuIdentity {
-    /// MIDR_EL1 (implementer, part, revision): for information only.
+pub struct CpuRecord {
+    /// MIDR_EL1 of the host (implementer, part, revision): for information only.
     pub midr: u64,
-    /// ID_AA64ISAR0_EL1.
-    pub isar0: u64,
-    /// ID_AA64ISAR1_EL1.
-    pub isar1: u64,
-    /// ID_AA64ISAR2_EL1.
-    pub isar2: u64,
-    /// ID_AA64PFR0_EL1.
-    pub pfr0: u64,
-    /// ID_AA64PFR1_EL1.
-    pub pfr1: u64,
-    /// ID_AA64MMFR0_EL1.
-    pub mmfr0: u64,
-    /// ID_AA64MMFR1_EL1.
-    pub mmfr1: u64,
-    /// ID_AA64MMFR2_EL1.
-    pub mmfr2: u64,
-    /// ID_AA64DFR0_EL1.
-    pub dfr0: u64,
+    /// CTR_EL0.
+    pub ctr: u64,
+    /// The feature ID registers, the encodings `S3_0_C0_C<CRm>_<op2>` for CRm 1 to 7
+    /// and op2 0 to 7 in that order: [`ID_SPACE_SIZE`] values.
+    pub id_registers: Vec<u64>,
 }
 
-impl CpuIdentity {
-    /// The feature registers (all but MIDR) whose values differ from `other`'s.
-    pub fn feature_differences(&self, other: &Self) -> Vec<&'static str> {
-        let pairs = [
-            ("ID_AA64ISAR0_EL1", self.isar0, other.isar0),
-            ("ID_AA64ISAR1_EL1", self.isar1, other.isar1),
-            ("ID_AA64ISAR2_EL1", self.isar2, other.isar2),
-            ("ID_AA64PFR0_EL1", self.pfr0, other.pfr0),
-            ("ID_AA64PFR1_EL1", self.pfr1, other.pfr1),
-            ("ID_AA64MMFR0_EL1", self.mmfr0, other.mmfr0),
-            ("ID_AA64MMFR1_EL1", self.mmfr1, other.mmfr1),
-            ("ID_AA64MMFR2_EL1", self.mmfr2, other.mmfr2),
-            ("ID_AA64DFR0_EL1", self.dfr0, other.dfr0),
-        ];
-        pairs
-            .iter()
-            .filter(|(_, a, b)| a != b)
-            .map(|(name, _, _)| *name)
-            .collect()
+impl CpuRecord {
+    /// The record of `cpu` on a host with MIDR `midr`.
+    pub fn new(midr: u64, cpu: &GuestCpu) -> Self {
+        Self {
+            midr,
+            ctr: cpu.ctr,
+            id_registers: cpu.id.values().to_vec(),
+        }
+    }
+
+    /// The guest CPU recorded, if the record has every ID register.
+    pub fn guest_cpu(&self) -> Option<GuestCpu> {
+        Some(GuestCpu {
+            id: IdRegisters::from_values(&self.id_registers)?,
+            ctr: self.ctr,
+        })
+    }
+
+    /// The recorded ID register at `reg` (0 for a short record).
+    pub fn id(&self, reg: crate::exit::SysReg) -> u64 {
+        self.guest_cpu()
+            .and_then(|cpu| cpu.id.get(reg))
+            .unwrap_or(0)
     }
 }
 
@@ -246,6 +238,9 @@ impl Metadata {
         }
         if self.counter_frequency == 0 {
             return Err(MetadataProblem::ZeroCounterFrequency);
+        }
+        if self.cpu.id_registers.len() != ID_SPACE_SIZE {
+            return Err(MetadataProblem::CpuIdRegisters(self.cpu.id_registers.len()));
         }
         let mut ids = BTreeSet::new();
         for device in &self.devices {

@@ -31,7 +31,7 @@ use alloc::vec::Vec;
 pub use device::{DeviceState, SavedDevice, decode_device, encode_device};
 pub use error::{MachineError, MetadataProblem, StateProblem};
 pub use metadata::{
-    CpuIdentity, DeviceDescription, DeviceKind, DiskIdentity, GicKind, MAX_DISK_SERIAL,
+    CpuRecord, DeviceDescription, DeviceKind, DiskIdentity, GicKind, MAX_DISK_SERIAL,
     MemorySummary, Metadata, RamLayout, SavedClock, decode_metadata, encode_metadata,
 };
 pub use vcpu::{SavedVcpu, VcpuPower, decode_vcpu, encode_vcpu};
@@ -39,7 +39,7 @@ pub use vcpu::{SavedVcpu, VcpuPower, decode_vcpu, encode_vcpu};
 use super::{ChunkKind, Disk, PAGE_SIZE, Snapshot, SnapshotError, SnapshotWriter};
 
 /// The version of the vCPU and device state encoding this code writes and reads.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 /// The `format` field of every snapshot's metadata.
 pub const FORMAT_NAME: &str = "aerie-snapshot";
 /// The metadata chunk's id.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec;
 use super::error::StateProblem;
-use crate::vcpu::{TIMER_CTL_ENABLE, TIMER_CTL_IMASK, VcpuState};
+use crate::vcpu::{ICC_SRE_EL1_BITS, TIMER_CTL_ENABLE, TIMER_CTL_IMASK, VcpuState};
 
 /// Whether a vCPU was running (PSCI's view).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,7 +43,8 @@ impl SavedVcpu {
     /// (with `ERET`) must be AArch64 EL0t, EL1t or EL1h; anything else would enter
     /// EL2 itself, an exception level that does not exist for the guest, or AArch32,
     /// which Aerie's guests never run. The emulated physical timer's control may hold
-    /// only ENABLE and IMASK, as the emulation writes it.
+    /// only ENABLE and IMASK, as the emulation writes it, and ICC_SRE_EL1 only its
+    /// three defined bits.
     pub fn check(&self) -> Result<(), StateProblem> {
         let pstate = self.state.registers.pstate;
         let mode = pstate & PSTATE_MODE_MASK;
@@ -56,6 +57,12 @@ impl SavedVcpu {
             let el = (mode >> 2) & 0b11;
             return Err(StateProblem::Invalid(format!(
                 "PSTATE {pstate:#x} is at EL{el} (mode {mode:#07b}); only EL0t, EL1t and EL1h can be restored"
+            )));
+        }
+        let sre = self.state.gic.sre;
+        if sre & !ICC_SRE_EL1_BITS != 0 {
+            return Err(StateProblem::Invalid(format!(
+                "ICC_SRE_EL1 {sre:#x} has bits other than SRE, DFB and DIB"
             )));
         }
         let timer = self.state.physical_timer.ctl;

@@ -118,7 +118,7 @@ fn machine() -> SavedMachine {
         },
         gic: GicKind::V3,
         counter_frequency: 62_500_000,
-        cpu: Default::default(),
+        cpu: CpuRecord::new(0, &crate::cpu_model::GuestCpu::default()),
         clock: SavedClock {
             physical_count: 9_000_000_000,
             virtual_count: 125_000_000,

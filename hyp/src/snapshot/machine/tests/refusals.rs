@@ -180,6 +180,17 @@ fn refuses_a_physical_timer_control_with_undefined_bits() {
 }
 
 #[test]
+fn refuses_an_icc_sre_el1_with_undefined_bits() {
+    let mut m = machine();
+    m.vcpus[0].state.gic.sre = 0b1111;
+    let e = refusal(&m);
+    assert!(matches!(e, MachineError::Vcpu { index: 0, .. }), "{e}");
+    assert!(e.to_string().contains("ICC_SRE_EL1 0xf"), "{e}");
+    m.vcpus[0].state.gic.sre = 0b111;
+    assert!(decode_machine(&m).is_ok());
+}
+
+#[test]
 fn refuses_a_machine_whose_vcpus_are_all_off() {
     let mut m = machine();
     m.vcpus[0].power = VcpuPower::Off;
@@ -367,17 +378,24 @@ fn refuses_newer_and_unknown_state_versions() {
             c[at].2[..4].copy_from_slice(&version.to_le_bytes());
         })
     };
-    let e = with_version(2, ChunkKind::Vcpu, 0);
+    let e = with_version(3, ChunkKind::Vcpu, 0);
     assert_eq!(
         e,
         MachineError::Vcpu {
             index: 0,
-            problem: StateProblem::NewerVersion(2)
+            problem: StateProblem::NewerVersion(3)
         }
     );
     assert_eq!(
         e.to_string(),
-        "vCPU 0 state: state version 2 is newer than this Aerie supports (1)"
+        "vCPU 0 state: state version 3 is newer than this Aerie supports (2)"
+    );
+    // Version 1 (before the vCPU state held ICC_SRE_EL1) is refused by name.
+    let e = with_version(1, ChunkKind::Vcpu, 0);
+    assert_eq!(
+        e.to_string(),
+        "vCPU 0 state: state version 1 was written by an older Aerie; this one reads only \
+         version 2 (take the snapshot again)"
     );
     assert_eq!(
         with_version(7, ChunkKind::Device, GIC),

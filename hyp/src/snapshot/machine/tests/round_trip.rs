@@ -3,6 +3,7 @@
 use alloc::string::ToString;
 
 use super::*;
+use crate::cpu_model::{self, GuestCpu};
 use crate::snapshot::MemoryStats;
 
 #[test]
@@ -106,14 +107,12 @@ fn metadata_is_readable_json() {
 #[test]
 fn metadata_summary_is_readable() {
     let mut metadata = machine().metadata;
-    metadata.cpu = CpuIdentity {
-        midr: 0x410f_d083,
-        isar0: 0x1_1120,
-        isar1: 0x1,
-        pfr0: 0x22,
-        mmfr0: 0x1124,
-        ..CpuIdentity::default()
-    };
+    let mut guest = GuestCpu::default();
+    guest.id.set(cpu_model::ID_AA64ISAR0_EL1, 0x1_1120);
+    guest.id.set(cpu_model::ID_AA64ISAR1_EL1, 0x1);
+    guest.id.set(cpu_model::ID_AA64PFR0_EL1, 0x0100_0011);
+    guest.id.set(cpu_model::ID_AA64MMFR0_EL1, 0x1122);
+    metadata.cpu = CpuRecord::new(0x410f_d083, &guest);
     let text = metadata.to_string();
     let expected = "\
 format        aerie-snapshot, written by Aerie 0.1.0
@@ -121,7 +120,7 @@ vCPUs         2
 RAM           128 KiB at 0x40000000..0x40020000
 GIC           GICv3
 counter       62.5 MHz
-cpu           MIDR 0x410fd083, ISAR0 0x11120, ISAR1 0x1, PFR0 0x22, MMFR0 0x1124
+cpu           MIDR 0x410fd083; the guest's PFR0 0x1000011, ISAR0 0x11120, ISAR1 0x1, MMFR0 0x1122
 guest time    2.000 s since the guest's counter started (virtual count 0x7735940, physical 0x218711a00)
 devices       6
   0x08000000  vGICv3, 64 KiB
@@ -137,24 +136,37 @@ command line  console=ttyAMA0 rdinit=/init";
 }
 
 #[test]
-fn cpu_feature_differences_are_named() {
-    let a = CpuIdentity {
-        midr: 1,
-        isar1: 0x10,
-        ..CpuIdentity::default()
+fn the_cpu_record_holds_the_guests_cpu_model() {
+    let mut guest = GuestCpu {
+        ctr: 0x8444_c004,
+        ..GuestCpu::default()
     };
-    let mut b = a;
-    b.midr = 2;
-    assert!(
-        a.feature_differences(&b).is_empty(),
-        "MIDR alone is not a feature"
-    );
-    b.isar1 = 0;
-    b.mmfr2 = 5;
-    assert_eq!(
-        a.feature_differences(&b),
-        ["ID_AA64ISAR1_EL1", "ID_AA64MMFR2_EL1"]
-    );
+    guest.id.set(cpu_model::ID_AA64ISAR1_EL1, 0x10);
+    guest.id.set(cpu_model::id_space_register(55), 7);
+    let mut metadata = machine().metadata;
+    metadata.cpu = CpuRecord::new(0x410f_d083, &guest);
+    let json = encode_metadata(&metadata);
+    let decoded = decode_metadata(&json).unwrap();
+    assert_eq!(decoded.cpu.guest_cpu(), Some(guest));
+    assert_eq!(decoded.cpu.id(cpu_model::ID_AA64ISAR1_EL1), 0x10);
+}
+
+#[test]
+fn a_cpu_record_without_every_id_register_is_refused() {
+    for count in [
+        0,
+        cpu_model::ID_SPACE_SIZE - 1,
+        cpu_model::ID_SPACE_SIZE + 1,
+    ] {
+        let mut metadata = machine().metadata;
+        metadata.cpu.id_registers = vec![0; count];
+        assert_eq!(
+            decode_metadata(&encode_metadata(&metadata)),
+            Err(MachineError::Metadata(MetadataProblem::CpuIdRegisters(
+                count
+            ))),
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,147 @@
+//! The CPU model Aerie shows its guest: the feature ID registers (trapped by
+//! HCR_EL2.TID3) read as Aerie's sanitised values, not the host CPU's. Meant for a
+//! host with the features Aerie hides (QEMU `-cpu max`: SVE, SME, a PMU, AArch32
+//! EL0, 48-bit physical addresses).
+//!
+//! Specification: Arm ARM DDI 0487, D17.2 (the feature ID space `op0 = 3, op1 = 0,
+//! CRn = 0, CRm = 1..7`, unallocated encodings read as zero) and the register pages
+//! of ID_AA64PFR0_EL1, ID_AA64PFR1_EL1, ID_AA64ZFR0_EL1, ID_AA64SMFR0_EL1,
+//! ID_AA64DFR0_EL1, ID_AA64ISAR0_EL1 and ID_AA64MMFR0_EL1; what Aerie hides:
+//! `hyp/src/cpu_model.rs`.
+#![no_std]
+#![no_main]
+
+use core::arch::asm;
+
+use aerie_test_guests::exception::{catch, describe, esr};
+use aerie_test_guests::{check, check_eq, println};
+
+aerie_test_guests::guest_main!(run);
+
+/// Reads a system register by its generic `S3_..` name.
+macro_rules! read {
+    ($name:literal) => {{
+        let value: u64;
+        // SAFETY: reading an ID register touches no memory and has no side effect.
+        unsafe { asm!(concat!("mrs {}, ", $name), out(reg) value, options(nomem, nostack)) };
+        value
+    }};
+}
+
+/// The 4-bit field at `shift` of `value`.
+fn field(value: u64, shift: u32) -> u64 {
+    (value >> shift) & 0xf
+}
+
+fn run() {
+    let pfr0 = read!("S3_0_C0_C4_0");
+    let pfr1 = read!("S3_0_C0_C4_1");
+    let dfr0 = read!("S3_0_C0_C5_0");
+    let isar0 = read!("S3_0_C0_C6_0");
+    let mmfr0 = read!("S3_0_C0_C7_0");
+    println!(
+        "cpu_model: PFR0 {pfr0:#x} PFR1 {pfr1:#x} DFR0 {dfr0:#x} ISAR0 {isar0:#x} MMFR0 {mmfr0:#x}"
+    );
+
+    check_eq!(field(pfr0, 32), 0, "cpu_model: ID_AA64PFR0_EL1.SVE is 0");
+    check_eq!(read!("S3_0_C0_C4_4"), 0, "cpu_model: ID_AA64ZFR0_EL1 is 0");
+    check_eq!(field(pfr1, 24), 0, "cpu_model: ID_AA64PFR1_EL1.SME is 0");
+    check_eq!(read!("S3_0_C0_C4_5"), 0, "cpu_model: ID_AA64SMFR0_EL1 is 0");
+    check_eq!(field(pfr1, 8), 0, "cpu_model: ID_AA64PFR1_EL1.MTE is 0");
+    check_eq!(field(pfr0, 28), 0, "cpu_model: ID_AA64PFR0_EL1.RAS is 0");
+    check_eq!(field(pfr0, 40), 0, "cpu_model: ID_AA64PFR0_EL1.MPAM is 0");
+    check_eq!(field(pfr0, 44), 0, "cpu_model: ID_AA64PFR0_EL1.AMU is 0");
+    check_eq!(field(pfr0, 8), 0, "cpu_model: ID_AA64PFR0_EL1.EL2 is 0");
+    check_eq!(
+        field(pfr0, 0),
+        1,
+        "cpu_model: ID_AA64PFR0_EL1.EL0 is AArch64 only"
+    );
+    check_eq!(
+        field(pfr0, 4),
+        1,
+        "cpu_model: ID_AA64PFR0_EL1.EL1 is AArch64 only"
+    );
+    check_eq!(
+        field(pfr0, 24),
+        1,
+        "cpu_model: ID_AA64PFR0_EL1.GIC is the GICv3 interface"
+    );
+    check!(
+        field(pfr0, 16) != 0xf && field(pfr0, 20) != 0xf,
+        "cpu_model: FP and AdvSIMD are implemented",
+        "PFR0 {pfr0:#x}"
+    );
+    check_eq!(field(dfr0, 8), 0, "cpu_model: ID_AA64DFR0_EL1.PMUVer is 0");
+    check_eq!(field(dfr0, 32), 0, "cpu_model: ID_AA64DFR0_EL1.PMSVer is 0");
+    check_eq!(
+        field(dfr0, 4),
+        0,
+        "cpu_model: ID_AA64DFR0_EL1.TraceVer is 0"
+    );
+    check_eq!(
+        field(dfr0, 44),
+        0,
+        "cpu_model: ID_AA64DFR0_EL1.TraceBuffer is 0"
+    );
+    check_eq!(field(dfr0, 52), 0, "cpu_model: ID_AA64DFR0_EL1.BRBE is 0");
+    check!(
+        field(dfr0, 0) >= 6,
+        "cpu_model: ID_AA64DFR0_EL1.DebugVer is Armv8 debug or later",
+        "DFR0 {dfr0:#x}"
+    );
+    check_eq!(
+        field(mmfr0, 0),
+        0b010,
+        "cpu_model: ID_AA64MMFR0_EL1.PARange is 40 bits"
+    );
+    check_eq!(
+        field(isar0, 20),
+        2,
+        "cpu_model: ID_AA64ISAR0_EL1.Atomic passes through (LSE)"
+    );
+    check_eq!(
+        read!("S3_0_C0_C1_0"),
+        0,
+        "cpu_model: ID_PFR0_EL1 (AArch32) is 0"
+    );
+    check_eq!(
+        read!("S3_0_C0_C3_0"),
+        0,
+        "cpu_model: MVFR0_EL1 (AArch32) is 0"
+    );
+    check_eq!(
+        read!("S3_0_C0_C7_7"),
+        0,
+        "cpu_model: the unallocated S3_0_C0_C7_7 reads as zero"
+    );
+    check_eq!(
+        read!("S3_0_C0_C4_0"),
+        pfr0,
+        "cpu_model: a second read gives the same value"
+    );
+    id_register_writes_are_undefined();
+}
+
+/// ID registers are read-only: `msr` to one is UNDEFINED (EC 0x00) at that
+/// instruction.
+fn id_register_writes_are_undefined() {
+    let mut pc = 0;
+    let taken = catch(|| {
+        // SAFETY: the write is UNDEFINED; `catch` handles the exception.
+        unsafe {
+            asm!(
+                "adr {pc}, 1f",
+                "1: msr S3_0_C0_C4_0, xzr",
+                pc = out(reg) pc,
+                options(nostack, preserves_flags),
+            );
+        }
+    });
+    check!(
+        taken.is_some_and(|e| e.ec() == esr::EC_UNKNOWN && e.elr == pc),
+        "cpu_model: MSR ID_AA64PFR0_EL1 is UNDEFINED",
+        "{}",
+        describe(taken)
+    );
+}
