@@ -29,11 +29,12 @@
 //! | [`loader`] | where the kernel, initrd and device tree go in guest RAM |
 //! | [`console`] | the console escape (Ctrl-A) and Aerie's console commands |
 //! | [`snapshot`] | the on-disk snapshot format: two slots, checksummed chunks, zero pages skipped |
+//! | `fuzz` | fuzz targets of the parsers above (tests and the `fuzzing` feature only) |
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 extern crate std;
 
 pub mod bootargs;
@@ -42,6 +43,8 @@ pub mod console;
 pub mod esr;
 pub mod exit;
 pub mod fdt_check;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod guest_fdt;
 pub mod guest_layout;
 pub mod hypercall;
