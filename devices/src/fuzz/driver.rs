@@ -20,6 +20,8 @@
 //!
 //! When a body panics, the input is written to the system's temporary directory and
 //! its path printed with the seed and the input's number, before the test fails.
+//! Inputs that once failed are kept in `fuzz/regressions/<target>/` (one file each);
+//! [`Target::run`] replays them first, every time.
 
 use alloc::vec::Vec;
 use std::string::String;
@@ -101,7 +103,13 @@ const INTERESTING: [u32; 16] = [
 impl Target<'_> {
     /// Runs `body` on each input and returns how many it ran. A panic in `body` fails
     /// the caller (a test) after reporting the input.
+    ///
+    /// The inputs in [`regressions`](Self::regressions) run first.
     pub fn run(&self, mut body: impl FnMut(&[u8])) -> u64 {
+        for (path, input) in self.regressions() {
+            std::eprintln!("fuzz {}: replaying {}", self.name, path.display());
+            body(&input);
+        }
         let iterations = variable(ITERATIONS_VARIABLE).unwrap_or(self.iterations);
         let seed = variable(SEED_VARIABLE).unwrap_or_else(|| name_hash(self.name));
         let mut random = Random::new(seed);
@@ -124,6 +132,29 @@ impl Target<'_> {
             started.elapsed()
         );
         iterations
+    }
+
+    /// The inputs that once made this target fail, with their paths: the files in
+    /// `fuzz/regressions/<name>/`, by name (none if the directory does not exist).
+    pub fn regressions(&self) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/regressions")
+            .join(self.name);
+        let Ok(entries) = std::fs::read_dir(&directory) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<_> = entries
+            .map(|entry| entry.expect("a readable directory").path())
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|path| {
+                let input =
+                    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                (path, input)
+            })
+            .collect()
     }
 
     /// The next input: random bytes, a mutated seed, or the previous input mutated

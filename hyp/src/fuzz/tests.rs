@@ -63,7 +63,7 @@ fn fuzz_guest_bundle() {
     let seeds: Vec<&[u8]> = bundles.iter().map(Vec::as_slice).collect();
     Target {
         name: "guest_bundle",
-        iterations: 100000,
+        iterations: 300000,
         max_len: 0x4000,
         seeds: &seeds,
     }
@@ -96,5 +96,28 @@ fn the_snapshot_reference_is_valid() {
     }
     for mode in 0..8 {
         snapshot_disk(&[mode]);
+    }
+}
+
+/// Every directory in `fuzz/regressions/` is named after a target (of this crate or
+/// aerie-devices), so that none is silently never replayed.
+#[test]
+fn regression_directories_name_targets() {
+    const TARGETS: [&str; 9] = [
+        "virtqueue_walk",
+        "block_request",
+        "pl011_registers",
+        "vgic_v3_registers",
+        "vgic_v2_registers",
+        "exit_decode",
+        "host_device_tree",
+        "guest_bundle",
+        "snapshot_disk",
+    ];
+    let directory = std::format!("{}/../fuzz/regressions", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(&directory).expect("fuzz/regressions exists") {
+        let name = entry.unwrap().file_name();
+        let name = name.to_string_lossy();
+        assert!(TARGETS.contains(&name.as_ref()), "fuzz/regressions/{name}");
     }
 }
