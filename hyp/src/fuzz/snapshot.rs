@@ -3,8 +3,9 @@
 //! stream of guest pages that follows.
 
 use crate::snapshot::machine::{
-    DeviceDescription, DeviceKind, DeviceState, FORMAT_NAME, GicKind, MemorySummary, Metadata,
-    RamLayout, SavedClock, SavedDevice, SavedMachine, SavedVcpu, VcpuPower, add_metadata_chunk,
+    DeviceDescription, DeviceKind, DeviceState, DiskIdentity, FORMAT_NAME, GicKind, MemorySummary,
+    Metadata, RamLayout, SavedClock, SavedDevice, SavedMachine, SavedVcpu, VcpuPower,
+    add_metadata_chunk,
 };
 use crate::snapshot::{
     Check, MemoryDisk, PAGE_SIZE, SECTOR_SIZE, Snapshot, SnapshotWriter, crc32, format,
@@ -15,7 +16,9 @@ use aerie_devices::fuzz::Input;
 use aerie_devices::pl011::Pl011;
 use aerie_devices::testdev::TestDevice;
 use aerie_devices::vgic::{VgicV2, VgicV2Config, VgicV3, VgicV3Config};
-use aerie_devices::virtio::{Console, MmioTransport};
+use aerie_devices::virtio::{
+    Block, Console, EntropyError, EntropySource, MemoryDisk as GuestDisk, MmioTransport, Rng,
+};
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -66,39 +69,79 @@ fn described(kind: DeviceKind, base: u64, size: u64, intid: Option<u32>) -> Devi
     }
 }
 
-/// The machine of the reference snapshots: one or two vCPUs, a vGIC (v2 or v3), a
-/// PL011, the test device and a virtio console, all in their reset states.
+/// An entropy source for the reference machine's virtio-rng.
+struct Zeros;
+
+impl EntropySource for Zeros {
+    fn fill(&mut self, buffer: &mut [u8]) -> Result<usize, EntropyError> {
+        buffer.fill(0);
+        Ok(buffer.len())
+    }
+}
+
+/// The reference machine's vGIC: enabled, with an interrupt enabled, one pending,
+/// one routed elsewhere (GICv3) or targeted (GICv2).
+fn gic(gic_v2: bool) -> DeviceState {
+    if gic_v2 {
+        let mut state = VgicV2::new(VgicV2Config::new(1))
+            .expect("a valid configuration")
+            .save();
+        state.group0_enabled = true;
+        state.vcpus[0].private[27].enabled = true;
+        state.vcpus[0].private[27].priority = 0xa0;
+        state.spis[1].irq.enabled = true;
+        state.spis[1].irq.pending_latch = true;
+        DeviceState::VgicV2(state)
+    } else {
+        let mut state = VgicV3::new(VgicV3Config::new(2))
+            .expect("a valid configuration")
+            .save();
+        state.group1_enabled = true;
+        state.vcpus[0].asleep = false;
+        state.vcpus[0].private[27].enabled = true;
+        state.vcpus[1].private[3].pending_latch = true;
+        state.spis[1].irq.enabled = true;
+        state.spis[1].irq.line = true;
+        state.spis[1].route = 1;
+        DeviceState::VgicV3(state)
+    }
+}
+
+/// The machine of the reference snapshots: one or two vCPUs, a vGIC (v2 or v3) and
+/// one device of every other kind, some in states other than their reset state.
 fn machine(gic_v2: bool) -> SavedMachine {
     let vcpus: u32 = if gic_v2 { 1 } else { 2 };
-    let gic = if gic_v2 {
-        DeviceState::VgicV2(
-            VgicV2::new(VgicV2Config::new(1))
-                .expect("a valid configuration")
-                .save(),
-        )
-    } else {
-        DeviceState::VgicV3(
-            VgicV3::new(VgicV3Config::new(2))
-                .expect("a valid configuration")
-                .save(),
-        )
-    };
     let (gic_kind, gic_device) = if gic_v2 {
         (GicKind::V2, DeviceKind::VgicV2)
     } else {
         (GicKind::V3, DeviceKind::VgicV3)
     };
+    let mut block = described(DeviceKind::VirtioBlock, 0x0a00_3e00, 0x200, Some(79));
+    block.disk = Some(DiskIdentity {
+        serial: String::from("guest-disk-0"),
+        sectors: 16,
+        crc32: 0x1234_5678,
+    });
     let descriptions = vec![
         described(gic_device, 0x0800_0000, 0x1_0000, None),
         described(DeviceKind::Pl011, 0x0900_0000, 0x1000, Some(33)),
         described(DeviceKind::TestDevice, 0x0a00_0000, 0x1000, None),
+        block,
         described(DeviceKind::VirtioConsole, 0x0a00_3c00, 0x200, Some(78)),
+        described(DeviceKind::VirtioRng, 0x0a00_3a00, 0x200, Some(77)),
     ];
+    let mut uart = Pl011::new().save();
+    uart.rx_fifo[0] = u16::from(b'a');
+    uart.rx_len = 1;
+    let mut console = MmioTransport::new(Console::new()).save();
+    console.device.input = b"ls\r".to_vec();
     let states = [
-        gic,
-        DeviceState::Pl011(Pl011::new().save()),
+        gic(gic_v2),
+        DeviceState::Pl011(uart),
         DeviceState::TestDevice(TestDevice::new().save()),
-        DeviceState::VirtioConsole(MmioTransport::new(Console::new()).save()),
+        DeviceState::VirtioBlock(MmioTransport::new(Block::new(GuestDisk::new(16))).save()),
+        DeviceState::VirtioConsole(console),
+        DeviceState::VirtioRng(MmioTransport::new(Rng::new(Zeros)).save()),
     ];
     let devices = descriptions
         .iter()
