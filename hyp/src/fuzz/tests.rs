@@ -35,6 +35,17 @@ fn fuzz_exit_decode() {
 }
 
 #[test]
+fn fuzz_psci_calls() {
+    Target {
+        name: "psci_calls",
+        iterations: 10000,
+        max_len: 0x2000,
+        seeds: &[],
+    }
+    .run(psci_calls);
+}
+
+#[test]
 fn fuzz_host_device_tree() {
     let trees = [
         fixture("qemu-virt-gicv3.dtb"),
@@ -103,13 +114,14 @@ fn the_snapshot_reference_is_valid() {
 /// aerie-devices), so that none is silently never replayed.
 #[test]
 fn regression_directories_name_targets() {
-    const TARGETS: [&str; 9] = [
+    const TARGETS: [&str; 10] = [
         "virtqueue_walk",
         "block_request",
         "pl011_registers",
         "vgic_v3_registers",
         "vgic_v2_registers",
         "exit_decode",
+        "psci_calls",
         "host_device_tree",
         "guest_bundle",
         "snapshot_disk",
