@@ -14,6 +14,7 @@
 //! |---|---|
 //! | [`virtqueue_walk`] | guest RAM with a descriptor table and rings, to the split-virtqueue walker |
 //! | [`block_request`] | guest RAM with virtio-blk requests, through the MMIO transport |
+//! | [`virtio_mmio_registers`] | register accesses, guest RAM writes and queue runs, to the virtio-mmio block, console and entropy devices |
 //! | [`pl011_registers`] | register accesses, input bytes and restores, to the PL011 |
 //! | [`vgic_v3_registers`] | register accesses and hypervisor operations, to the GICv3 front-end |
 //! | [`vgic_v2_registers`] | the same, to the GICv2 front-end |
@@ -34,4 +35,4 @@ pub use driver::{ITERATIONS_VARIABLE, Random, SEED_VARIABLE, Target, mutate};
 pub use input::Input;
 pub use pl011::pl011_registers;
 pub use vgic::{vgic_v2_registers, vgic_v3_registers};
-pub use virtio::{block_request, virtqueue_walk};
+pub use virtio::{block_request, virtio_mmio_registers, virtqueue_walk};

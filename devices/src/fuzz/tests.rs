@@ -27,6 +27,17 @@ fn fuzz_block_request() {
 }
 
 #[test]
+fn fuzz_virtio_mmio_registers() {
+    Target {
+        name: "virtio_mmio_registers",
+        iterations: 10000,
+        max_len: 0x2000,
+        seeds: &[],
+    }
+    .run(virtio_mmio_registers);
+}
+
+#[test]
 fn fuzz_pl011_registers() {
     Target {
         name: "pl011_registers",

@@ -114,9 +114,10 @@ fn the_snapshot_reference_is_valid() {
 /// aerie-devices), so that none is silently never replayed.
 #[test]
 fn regression_directories_name_targets() {
-    const TARGETS: [&str; 10] = [
+    const TARGETS: [&str; 11] = [
         "virtqueue_walk",
         "block_request",
+        "virtio_mmio_registers",
         "pl011_registers",
         "vgic_v3_registers",
         "vgic_v2_registers",
