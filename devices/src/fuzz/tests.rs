@@ -8,7 +8,7 @@ use super::*;
 fn fuzz_virtqueue_walk() {
     Target {
         name: "virtqueue_walk",
-        iterations: 5000,
+        iterations: 15000,
         max_len: 0x1_0000,
         seeds: &[],
     }
@@ -19,7 +19,7 @@ fn fuzz_virtqueue_walk() {
 fn fuzz_block_request() {
     Target {
         name: "block_request",
-        iterations: 3000,
+        iterations: 15000,
         max_len: 0x1_0000,
         seeds: &[],
     }
@@ -30,7 +30,7 @@ fn fuzz_block_request() {
 fn fuzz_virtio_mmio_registers() {
     Target {
         name: "virtio_mmio_registers",
-        iterations: 10000,
+        iterations: 15000,
         max_len: 0x2000,
         seeds: &[],
     }
@@ -41,7 +41,7 @@ fn fuzz_virtio_mmio_registers() {
 fn fuzz_pl011_registers() {
     Target {
         name: "pl011_registers",
-        iterations: 10000,
+        iterations: 20000,
         max_len: 0x2000,
         seeds: &[],
     }
@@ -52,7 +52,7 @@ fn fuzz_pl011_registers() {
 fn fuzz_vgic_v3_registers() {
     Target {
         name: "vgic_v3_registers",
-        iterations: 1000,
+        iterations: 1500,
         max_len: 0x2000,
         seeds: &[],
     }
@@ -63,7 +63,7 @@ fn fuzz_vgic_v3_registers() {
 fn fuzz_vgic_v2_registers() {
     Target {
         name: "vgic_v2_registers",
-        iterations: 600,
+        iterations: 1000,
         max_len: 0x2000,
         seeds: &[],
     }

@@ -27,7 +27,7 @@ fn kernel() -> Vec<u8> {
 fn fuzz_exit_decode() {
     Target {
         name: "exit_decode",
-        iterations: 20000,
+        iterations: 30000,
         max_len: 0x2000,
         seeds: &[],
     }
@@ -38,7 +38,7 @@ fn fuzz_exit_decode() {
 fn fuzz_psci_calls() {
     Target {
         name: "psci_calls",
-        iterations: 10000,
+        iterations: 30000,
         max_len: 0x2000,
         seeds: &[],
     }
@@ -56,7 +56,7 @@ fn fuzz_host_device_tree() {
     let seeds: Vec<&[u8]> = trees.iter().map(Vec::as_slice).collect();
     Target {
         name: "host_device_tree",
-        iterations: 3000,
+        iterations: 5000,
         max_len: 0x1_0000,
         seeds: &seeds,
     }
@@ -74,7 +74,7 @@ fn fuzz_guest_bundle() {
     let seeds: Vec<&[u8]> = bundles.iter().map(Vec::as_slice).collect();
     Target {
         name: "guest_bundle",
-        iterations: 300000,
+        iterations: 500000,
         max_len: 0x4000,
         seeds: &seeds,
     }
@@ -85,7 +85,7 @@ fn fuzz_guest_bundle() {
 fn fuzz_snapshot_disk() {
     Target {
         name: "snapshot_disk",
-        iterations: 8000,
+        iterations: 12000,
         max_len: 0x400,
         seeds: &[],
     }
