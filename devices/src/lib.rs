@@ -13,14 +13,17 @@
 //! | [`pl011`] | the PL011 UART model |
 //! | [`testdev`] | Aerie's test device, for test guests |
 //! | [`vgic`] | the virtual GIC (GICv3 front-end) |
+//! | `fuzz` | fuzz targets of the guest-facing interfaces (tests and the `fuzzing` feature only) |
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 extern crate std;
 
 pub mod bus;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod mmio;
 pub mod pl011;
 pub mod testdev;

@@ -30,11 +30,12 @@
 //! | [`console`] | the console escape (Ctrl-A) and Aerie's console commands |
 //! | [`cpu_model`] | the guest's CPU model: the feature ID registers it reads |
 //! | [`snapshot`] | the on-disk snapshot format: two slots, checksummed chunks, zero pages skipped |
+//! | `fuzz` | fuzz targets of the parsers above (tests and the `fuzzing` feature only) |
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 extern crate std;
 
 pub mod bootargs;
@@ -44,6 +45,8 @@ pub mod cpu_model;
 pub mod esr;
 pub mod exit;
 pub mod fdt_check;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 pub mod guest_fdt;
 pub mod guest_layout;
 pub mod hypercall;

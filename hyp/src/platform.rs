@@ -658,9 +658,13 @@ fn be32(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes([word[0], word[1], word[2], word[3]]))
 }
 
+/// The most cells an address or size may take: Aerie decodes numbers of up to 64
+/// bits.
+const MAX_CELLS: u32 = 2;
+
 /// Reads a number of `cells` 32-bit cells (0 to 2) from the front of `bytes`.
 fn take_cells(bytes: &mut &[u8], cells: u32) -> Option<u64> {
-    if cells > 2 {
+    if cells > MAX_CELLS {
         return None;
     }
     let mut value = 0u64;
@@ -669,6 +673,16 @@ fn take_cells(bytes: &mut &[u8], cells: u32) -> Option<u64> {
         *bytes = &bytes[4..];
     }
     Some(value)
+}
+
+/// The length in bytes of one `reg` or `ranges` entry made of fields of `cells`
+/// cells each, or `None` if a field is wider than [`take_cells`] decodes. Checking
+/// each count first also keeps a hostile `#address-cells` or `#size-cells` (up to
+/// 0xffffffff) from overflowing the sum.
+fn entry_len(cells: &[u32]) -> Option<usize> {
+    cells.iter().try_fold(0, |len, &count| {
+        (count <= MAX_CELLS).then_some(len + count as usize * 4)
+    })
 }
 
 fn property_u32(node: FdtNode<'_, '_>, name: &str) -> Option<u32> {
@@ -744,7 +758,7 @@ fn path_matches(ancestors: &[Ancestor<'_>], name: &str, path: &str) -> bool {
 fn reg_ranges(node: FdtNode<'_, '_>, ancestors: &[Ancestor<'_>]) -> Option<ArrayVec<Range, 8>> {
     let parent = ancestors.last()?;
     let mut bytes = node.property("reg")?.value;
-    let entry = (parent.address_cells + parent.size_cells) as usize * 4;
+    let entry = entry_len(&[parent.address_cells, parent.size_cells])?;
     if entry == 0 || bytes.is_empty() || bytes.len() % entry != 0 {
         return None;
     }
@@ -768,7 +782,7 @@ fn translate(mut address: u64, size: u64, ancestors: &[Ancestor<'_>]) -> Option<
         if ranges.is_empty() {
             continue;
         }
-        let entry = (bus.address_cells + parent.address_cells + bus.size_cells) as usize * 4;
+        let entry = entry_len(&[bus.address_cells, parent.address_cells, bus.size_cells])?;
         if entry == 0 || ranges.len() % entry != 0 {
             return None;
         }

@@ -531,8 +531,13 @@ impl<D: VirtioDevice> MmioTransport<D> {
             regs::QUEUE_SEL => self.queue_select = value,
             regs::QUEUE_NUM => {
                 if let Some(queue) = self.configurable_queue() {
-                    // Sizes above 16 bits cannot be valid; 0 is refused at QueueReady.
-                    queue.set_size(u16::try_from(value).unwrap_or(0));
+                    // Sizes above QueueNumMax cannot be valid: kept as 0, which
+                    // QueueReady refuses just as it would them, and which a saved
+                    // state may hold (a size above the maximum may not).
+                    let size = u16::try_from(value)
+                        .ok()
+                        .filter(|&size| size <= queue.max_size());
+                    queue.set_size(size.unwrap_or(0));
                 }
             }
             regs::QUEUE_READY => self.write_queue_ready(value),
@@ -614,12 +619,13 @@ impl<D: VirtioDevice> MmioTransport<D> {
         if state.status & !(DRIVER_STATUS_BITS | regs::STATUS_DEVICE_NEEDS_RESET) != 0 {
             return bad("the status has undefined bits set");
         }
-        if state.driver_features & !self.offered_features() != 0 {
+        // Until FEATURES_OK, `DriverFeatures` holds whatever the driver wrote (setting
+        // FEATURES_OK is what checks it), so only accepted features are checked.
+        let accepted = state.status & regs::STATUS_FEATURES_OK != 0;
+        if accepted && state.driver_features & !self.offered_features() != 0 {
             return bad("the driver accepted features the device does not offer");
         }
-        if state.status & regs::STATUS_FEATURES_OK != 0
-            && state.driver_features & features::VERSION_1 == 0
-        {
+        if accepted && state.driver_features & features::VERSION_1 == 0 {
             return bad("features were accepted without VIRTIO_F_VERSION_1");
         }
         if state.interrupt_status & !INTERRUPT_BITS != 0 {

@@ -453,6 +453,22 @@ fn corrupted_fixtures_never_panic() {
     }
 }
 
+/// Found by the `host_device_tree` fuzz target: a `#size-cells` (or
+/// `#address-cells`) of 0xffffffff made the sum of the cell counts overflow while
+/// decoding the children's `reg`, a panic in a debug build. Cell counts beyond what
+/// Aerie decodes now make the `reg` unreadable, as a count of 3 always did.
+#[test]
+fn huge_cell_counts_are_refused_not_summed() {
+    let original = fixture("rpi5-bcm2712-rpi-5-b.dtb");
+    // Byte 140 holds the value of the root's `#size-cells` (2).
+    assert_eq!(original[140..144], 2u32.to_be_bytes());
+    for count in [3, 0x8000_0000, u32::MAX] {
+        let mut blob = original.clone();
+        blob[140..144].copy_from_slice(&count.to_be_bytes());
+        assert!(Platform::parse(&blob).is_err(), "#size-cells = {count:#x}");
+    }
+}
+
 /// The Raspberry Pi 5's own device tree (`bcm2712-rpi-5-b.dtb` from Debian's 6.12
 /// arm64 kernel, as `cargo xtask sdcard --board rpi5` copies it): no QEMU model exists,
 /// so this is where the Pi 5 path is checked. The debug UART (uart10) is the console

@@ -592,6 +592,57 @@ fn save_and_restore() {
     }
 }
 
+/// Found by the `virtio_mmio_registers` fuzz target: until `FEATURES_OK`,
+/// `DriverFeatures` holds whatever the driver wrote, features the device does not
+/// offer included, and a snapshot taken then could not be restored. It now can, and
+/// the restored device refuses `FEATURES_OK` as the original would have.
+#[test]
+fn a_state_saved_mid_negotiation_restores() {
+    let mut d = driver();
+    d.write32(regs::STATUS, ACKNOWLEDGE | DRIVER);
+    d.write_driver_features(F_VERSION_1 | 1 << 40);
+    let state = d.transport.save();
+    let mut fresh = MmioTransport::new(Probe::default());
+    fresh.restore(&state).unwrap();
+    assert_eq!(fresh.save(), state);
+    fresh.write(
+        regs::STATUS,
+        AccessWidth::Word,
+        u64::from(ACKNOWLEDGE | DRIVER | FEATURES_OK),
+    );
+    assert_eq!(
+        fresh.read(regs::STATUS, AccessWidth::Word),
+        u64::from(ACKNOWLEDGE | DRIVER)
+    );
+    // Once accepted, features the device does not offer are still refused.
+    let mut accepted = state.clone();
+    accepted.status |= FEATURES_OK;
+    assert!(
+        MmioTransport::new(Probe::default())
+            .restore(&accepted)
+            .is_err()
+    );
+}
+
+/// Found by the `virtio_mmio_registers` fuzz target: a `QueueNum` above
+/// `QueueNumMax` was kept, and a snapshot of a device holding it could not be
+/// restored (a saved size may not exceed the maximum). Such a size is now kept as 0,
+/// which `QueueReady` refuses just the same.
+#[test]
+fn a_queue_size_above_the_maximum_is_refused_and_saves() {
+    let mut d = driver();
+    d.write32(regs::QUEUE_SEL, 1);
+    d.write32(regs::QUEUE_NUM, 9);
+    let state = d.transport.save();
+    assert_eq!(state.queues[1].size, 0);
+    let mut fresh = MmioTransport::new(Probe::default());
+    fresh.restore(&state).unwrap();
+    assert_eq!(fresh.save(), state);
+    d.write32(regs::QUEUE_READY, 1);
+    assert_eq!(d.read32(regs::QUEUE_READY), 0);
+    assert!(d.transport.needs_reset());
+}
+
 #[test]
 fn state_error_message() {
     assert_eq!(

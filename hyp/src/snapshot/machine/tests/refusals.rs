@@ -4,6 +4,7 @@ use alloc::string::ToString;
 
 use super::*;
 use crate::vcpu::MAX_VCPUS;
+use aerie_devices::virtio::regs;
 
 /// The error decoding `machine` gives.
 fn refusal(machine: &SavedMachine) -> MachineError {
@@ -505,7 +506,11 @@ fn refuses_device_states_the_device_models_refuse() {
     let DeviceState::VirtioBlock(block) = &mut m.devices[3].state else {
         unreachable!()
     };
-    block.driver_features = 1 << 60;
+    // Accepted (FEATURES_OK) features the device does not offer: no guest can get
+    // there. (Before FEATURES_OK, DriverFeatures holds whatever the driver wrote, and
+    // such a state restores.)
+    block.status = regs::STATUS_ACKNOWLEDGE | regs::STATUS_DRIVER | regs::STATUS_FEATURES_OK;
+    block.driver_features = aerie_devices::virtio::features::VERSION_1 | 1 << 60;
     let e = refusal(&m);
     assert!(matches!(e, MachineError::Device { id: BLOCK, .. }), "{e}");
 

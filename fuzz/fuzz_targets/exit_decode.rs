@@ -1,0 +1,7 @@
+//! libFuzzer target: exit decoding, MMIO emulation and exception injection.
+//!
+//! The body is `aerie_hyp::fuzz::exit_decode`, which `cargo test` also runs for a bounded
+//! number of inputs; its documentation gives the input format and what is checked.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| aerie_hyp::fuzz::exit_decode(data));
