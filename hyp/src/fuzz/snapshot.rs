@@ -3,9 +3,9 @@
 //! stream of guest pages that follows.
 
 use crate::snapshot::machine::{
-    DeviceDescription, DeviceKind, DeviceState, DiskIdentity, FORMAT_NAME, GicKind, MemorySummary,
-    Metadata, RamLayout, SavedClock, SavedDevice, SavedMachine, SavedVcpu, VcpuPower,
-    add_metadata_chunk,
+    CpuRecord, DeviceDescription, DeviceKind, DeviceState, DiskIdentity, FORMAT_NAME, GicKind,
+    MemorySummary, Metadata, RamLayout, SavedClock, SavedDevice, SavedMachine, SavedVcpu,
+    VcpuPower, add_metadata_chunk,
 };
 use crate::snapshot::{
     Check, MemoryDisk, PAGE_SIZE, SECTOR_SIZE, Snapshot, SnapshotWriter, crc32, format,
@@ -171,7 +171,7 @@ fn machine(gic_v2: bool) -> SavedMachine {
             },
             gic: gic_kind,
             counter_frequency: 62_500_000,
-            cpu: Default::default(),
+            cpu: CpuRecord::new(0, &crate::cpu_model::GuestCpu::default()),
             clock: SavedClock {
                 physical_count: 5_000_000,
                 virtual_count: 1_000_000,
