@@ -278,3 +278,24 @@ fn malformed_virtio_chains_leave_aerie_and_the_disk_intact() {
         "the host disk is unchanged"
     );
 }
+
+#[test]
+fn exclusive_atomic_zeroing_and_unaligned_mmio_fault_in_the_guest() {
+    // `max` has FEAT_LSE, so LDADD and CAS are tried too.
+    let outcome = boot("mmio_hostile", 1, 1, Qemu::virt().cpu("max"));
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("mmio_hostile: LDXR x ID takes one synchronous external abort")
+        .assert_guest_passed("mmio_hostile: STXR x SCRATCH without a reservation takes no")
+        .assert_guest_passed("mmio_hostile: STXR without a reservation fails (status 1)")
+        .assert_guest_passed("mmio_hostile: LDADD x SCRATCH takes one synchronous external abort")
+        .assert_guest_passed("mmio_hostile: CAS x SCRATCH takes one synchronous external abort")
+        .assert_guest_passed("mmio_hostile: DC ZVA SCRATCH takes one synchronous external abort")
+        .assert_guest_passed("mmio_hostile: DC ZVA leaves the device's memory unchanged")
+        .assert_guest_passed("mmio_hostile: the faulting LDR wrote no register")
+        .assert_guest_passed("mmio_hostile: the unaligned STR leaves the device's memory")
+        .assert_guest_passed("mmio_hostile: LDR w ID+1 takes one alignment fault")
+        .assert_guest_passed("mmio_hostile: STR x SCRATCH+4 takes one alignment fault")
+        .assert_guest_passed("mmio_hostile: afterwards the test device still answers");
+}

@@ -252,6 +252,17 @@ fn data_abort(
         return;
     }
     match (&abort.access, on_bus) {
+        (Some(access), true) if ipa % access.width.bytes() != 0 => {
+            // Devices take naturally aligned accesses only, as Device memory does.
+            UNEMULATED_ACCESS.report(format_args!(
+                "{ipa:#x}: unaligned {}-byte access (pc {:#x})",
+                access.width.bytes(),
+                registers.pc
+            ));
+            inject(registers, |s| {
+                inject::alignment_fault(s, info.far, abort.is_write)
+            });
+        }
         (Some(access), true) => {
             let result = mmio::emulate(access, ipa, registers, &mut *vm.bus.lock());
             match result {
