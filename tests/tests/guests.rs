@@ -57,6 +57,8 @@ fn psci_starts_stops_and_restarts_every_vcpu() {
         .assert_guest_passed("psci: a second CPU_ON 0x3 is ALREADY_ON")
         .assert_guest_passed("psci: AFFINITY_INFO 0x3 is OFF after its CPU_OFF")
         .assert_guest_passed("psci: CPU_ON with an entry point outside RAM is INVALID_ADDRESS")
+        .assert_guest_passed("psci: CPU_ON with an unaligned entry point is INVALID_ADDRESS")
+        .assert_guest_passed("psci: CPU_ON of the calling vCPU itself is ALREADY_ON")
         .assert_guest_passed("psci: CPU_ON of the MPIDR after the last vCPU (0x4)")
         .assert_guest_passed("psci: AFFINITY_INFO with lowest affinity level 1")
         .assert_guest_passed("psci: CPU 0x1 runs again")
