@@ -301,3 +301,15 @@ fn exclusive_atomic_zeroing_and_unaligned_mmio_fault_in_the_guest() {
         .assert_guest_passed("mmio_hostile: STR x SCRATCH+4 takes one alignment fault")
         .assert_guest_passed("mmio_hostile: afterwards the test device still answers");
 }
+
+#[test]
+fn an_sgi_storm_leaves_both_vcpus_running() {
+    let outcome = run_guest("sgi_storm", 2, 2);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&["guest: sgi_storm: vCPU 0 sent 20000 SGIs"])
+        .assert_guest_passed("sgi_storm: vCPU 1 kept running while vCPU 0 stormed")
+        .assert_guest_passed("sgi_storm: vCPU 1 sent its SGIs too")
+        .assert_guest_passed("sgi_storm: Aerie still answers PSCI_VERSION");
+}
