@@ -313,3 +313,17 @@ fn an_sgi_storm_leaves_both_vcpus_running() {
         .assert_guest_passed("sgi_storm: vCPU 1 sent its SGIs too")
         .assert_guest_passed("sgi_storm: Aerie still answers PSCI_VERSION");
 }
+
+#[test]
+fn el2_and_el3_registers_are_undefined_and_debug_registers_the_guests_own() {
+    let outcome = run_guest("sysreg_hostile", 1, 1);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("sysreg_hostile: MSR TPIDR_EL2 is UNDEFINED")
+        .assert_guest_passed("sysreg_hostile: MSR VBAR_EL2 is UNDEFINED")
+        .assert_guest_passed("sysreg_hostile: MSR HCR_EL2 is UNDEFINED")
+        .assert_guest_passed("sysreg_hostile: MRS SCR_EL3 is UNDEFINED")
+        .assert_guest_passed("sysreg_hostile: DBGBVR0_EL1 is the guest's own and reads back")
+        .assert_guest_passed("sysreg_hostile: Aerie still answers PSCI_VERSION");
+}
