@@ -272,6 +272,14 @@ fn malformed_virtio_chains_leave_aerie_and_the_disk_intact() {
         .assert_line_with(&["guest: virtio_hostile: done"])
         .assert_guest_passed("virtio_hostile: refused a descriptor loop")
         .assert_guest_passed("virtio_hostile: refused a buffer outside guest RAM")
+        .assert_guest_passed("virtio_hostile: refused a descriptor table at the UART")
+        .assert_guest_passed(
+            "virtio_hostile: refused a descriptor table at the transport's own registers",
+        )
+        .assert_guest_passed("virtio_hostile: refused an available ring just past guest RAM")
+        .assert_guest_passed("virtio_hostile: refused a used ring at the UART")
+        .assert_guest_passed("virtio_hostile: refused a used ring just past guest RAM")
+        .assert_guest_passed("virtio_hostile: a valid read works after a misplaced ring")
         .assert_guest_passed("virtio_hostile: a valid read works at the end")
         .assert_line_with(&["WARN", "guest virtio device at 0xa000", "needs a reset"]);
     assert_eq!(
