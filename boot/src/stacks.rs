@@ -22,8 +22,11 @@ unsafe extern "C" {
 /// The secondaries' region: its base (0 before [`reserve`]) and CPU count.
 static REGION_BASE: AtomicU64 = AtomicU64::new(0);
 static REGION_COUNT: AtomicUsize = AtomicUsize::new(0);
-/// The boot CPU's index in the platform's CPU list.
-static BOOT_INDEX: AtomicUsize = AtomicUsize::new(0);
+/// The boot CPU's index in the platform's CPU list ([`NOT_LISTED`] if it is not in
+/// the list: then every listed CPU gets stacks in the region).
+static BOOT_INDEX: AtomicUsize = AtomicUsize::new(NOT_LISTED);
+/// [`BOOT_INDEX`] of a boot CPU missing from the CPU list.
+const NOT_LISTED: usize = usize::MAX;
 
 /// The boot CPU's exception stack and Aerie stack (from the linker script).
 pub fn boot_cpu() -> (GuardedStack, GuardedStack) {
@@ -36,11 +39,11 @@ pub fn boot_cpu() -> (GuardedStack, GuardedStack) {
     )
 }
 
-/// Takes the stacks of every CPU but the boot CPU (`boot_index` in a list of
-/// `cpus`) out of `free`. Returns false if there is no room.
-pub fn reserve(free: &mut FreeMemory, cpus: usize, boot_index: usize) -> bool {
-    BOOT_INDEX.store(boot_index, Ordering::Relaxed);
-    let count = cpus.saturating_sub(1).min(MAX_CPUS);
+/// Takes the stacks of every CPU in a list of `cpus` but the boot CPU (at
+/// `boot_index`, if listed) out of `free`. Returns false if there is no room.
+pub fn reserve(free: &mut FreeMemory, cpus: usize, boot_index: Option<usize>) -> bool {
+    BOOT_INDEX.store(boot_index.unwrap_or(NOT_LISTED), Ordering::Relaxed);
+    let count = (cpus - usize::from(boot_index.is_some())).min(MAX_CPUS);
     if count == 0 {
         return true;
     }
@@ -94,7 +97,8 @@ pub fn guards() -> ArrayVec<Range, { 2 * MAX_CPUS + 2 }> {
     guards
 }
 
-/// Every stack Aerie knows, for the crash report (lock-free).
+/// Every stack Aerie knows, for the crash report (lock-free). A boot CPU missing
+/// from the CPU list is named by index [`NOT_LISTED`].
 pub fn known() -> impl Iterator<Item = CpuStack> + Clone {
     let boot = BOOT_INDEX.load(Ordering::Relaxed);
     let (exception, aerie) = boot_cpu();

@@ -66,11 +66,8 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         Ok(free) => free,
         Err(error) => stop::refuse(format_args!("{error}")),
     };
-    if !crate::stacks::reserve(
-        &mut free,
-        platform.cpus.len(),
-        smp::current_index(&platform),
-    ) {
+    let boot_index = platform.cpus.iter().position(|c| c.mpidr == cpu::mpidr());
+    if !crate::stacks::reserve(&mut free, platform.cpus.len(), boot_index) {
         stop::refuse(format_args!("no room in RAM for the CPUs' stacks"));
     }
     let mmu_settings = enable_mmu(&platform, &image, tree.range);
