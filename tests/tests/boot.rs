@@ -212,7 +212,10 @@ fn a_garbage_stack_pointer_is_reported_as_a_broken_stack() {
         .assert_contains("unexpected synchronous exception from EL2")
         .assert_line_with(&["data abort from EL2: translation fault", "write"])
         .assert_line_with(&["stack: stack broken: SP", "is outside every stack"])
-        .assert_contains("Aerie stopped.");
+        .assert_contains("Aerie stopped.")
+        // Reported from the intact exception stack, in one go.
+        .assert_not_contains("the exception stack was exhausted")
+        .assert_not_contains("fault while reporting a fault");
     let announced = outcome
         .line_with(&["pointing Aerie's stack pointer at"])
         .unwrap();
@@ -233,6 +236,7 @@ fn a_fault_in_exception_entry_with_a_broken_exception_stack_is_reported_once() {
         .assert_contains("unexpected synchronous exception from EL2 on the exception stack")
         .assert_line_with(&["data abort from EL2: translation fault", "write"])
         .assert_line_with(&["stack: stack broken: SP", "is outside every stack"])
+        .assert_contains("the fault is in Aerie's exception entry (the vectors)")
         .assert_contains("the exception stack was exhausted or broken: this report restarted")
         .assert_contains("Aerie stopped.")
         .assert_not_contains("fault while reporting a fault");

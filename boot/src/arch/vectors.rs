@@ -344,6 +344,12 @@ impl fmt::Display for ExceptionReport<'_> {
         let far = far_is_valid(frame.esr).then_some(frame.far);
         let verdict = StackVerdict::judge(frame.sp, far, crate::stacks::known());
         writeln!(f, "  stack: {verdict}")?;
+        if in_exception_vectors(frame.elr) {
+            writeln!(
+                f,
+                "  the fault is in Aerie's exception entry (the vectors), taking another exception"
+            )?;
+        }
         if self.restarted {
             writeln!(
                 f,
@@ -359,6 +365,17 @@ impl fmt::Display for ExceptionReport<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether `address` lies in the exception vector table (2 KiB at VBAR_EL2).
+fn in_exception_vectors(address: u64) -> bool {
+    unsafe extern "C" {
+        static exception_vectors: u8;
+    }
+    /// Size of the vector table: 16 entries of 0x80 bytes.
+    const TABLE_SIZE: u64 = 0x800;
+    let start = &raw const exception_vectors as u64;
+    (start..start + TABLE_SIZE).contains(&address)
 }
 
 /// Whether FAR_EL2 holds the faulting address for the exception with syndrome
