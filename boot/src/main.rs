@@ -14,6 +14,8 @@
 //! | [`memory`] | the memory plan, the frame allocator and the heap |
 //! | [`psci`] | calls into firmware: CPU_ON, SYSTEM_OFF |
 //! | [`smp`] | starting secondary CPUs and keeping them ready for work |
+//! | [`stacks`] | where each CPU's stack and exception stack lie |
+//! | [`selftest`] | deliberate crashes of Aerie's stacks (`aerie.selftest=`) |
 //! | [`virtio_probe`] | identifying the host's virtio-mmio devices |
 //! | [`stop`] | the ways Aerie ends: power off, refuse, crash report |
 //! | [`vm`] | the guest: its memory, devices, vCPUs and exits |
@@ -36,7 +38,9 @@ mod drivers;
 mod logger;
 mod memory;
 mod psci;
+mod selftest;
 mod smp;
+mod stacks;
 mod start;
 mod stop;
 mod virtio_probe;

@@ -1,9 +1,9 @@
 //! Secondary CPUs: starting them, and keeping them parked, ready for work.
 //!
 //! CPUs start through PSCI `CPU_ON` (QEMU virt, Raspberry Pi 5) or a spin table
-//! (Raspberry Pi 4), one at a time. Each secondary gets a 64 KiB stack from the frame allocator, with its
-//! [`SecondaryBoot`] block at the bottom of that allocation (far from the top,
-//! where the stack starts). Once in Rust, it marks itself online and waits in `WFE`
+//! (Raspberry Pi 4), one at a time. Each secondary gets the two guarded stacks
+//! reserved for it at boot (`crate::stacks`), with its [`SecondaryBoot`] block at
+//! the bottom of its Aerie stack (far from the top, where the stack starts). Once in Rust, it marks itself online and waits in `WFE`
 //! for a job in its mailbox. Today the only job is [`Job::Ping`], which proves the
 //! CPU runs Aerie's code with the MMU on; running vCPUs comes next.
 
@@ -11,15 +11,12 @@ use crate::arch::cache;
 use crate::arch::cpu;
 use crate::arch::entry::{AERIE_SPIN_TABLE_BOOT, SecondaryBoot, secondary_entry, spin_table_entry};
 use crate::arch::mmu::MmuSettings;
-use crate::memory;
 use crate::psci;
 use aerie_hyp::platform::{EnableMethod, MAX_CPUS, Platform};
 use aerie_hyp::summary::CpuFailure;
 use arrayvec::ArrayVec;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
-/// Pages of stack per secondary CPU.
-const STACK_PAGES: usize = 16;
 /// How long a CPU may take to come online or answer a ping.
 const START_TIMEOUT_MICROS: u64 = 2_000_000;
 
@@ -33,7 +30,12 @@ enum Job {
     Ping = 1,
     /// Run the vCPU described in this CPU's [`START_REQUESTS`] slot.
     RunVcpu = 2,
+    /// Run the self-test in [`SELF_TEST`] (it never returns).
+    SelfTest = 3,
 }
+
+/// The self-test a CPU was asked to run (see [`run_self_test_on`]).
+static SELF_TEST: spin::Once<fn() -> !> = spin::Once::new();
 
 /// A request to start a vCPU.
 #[derive(Debug)]
@@ -100,9 +102,11 @@ fn start_one(
     if let EnableMethod::None | EnableMethod::Unsupported(_) = method {
         return Err("no enable-method Aerie supports (psci or spin-table)");
     }
-    let stack = memory::allocate_frames(STACK_PAGES).ok_or("no memory for its stack")?;
+    let (exception_stack, stack) =
+        crate::stacks::of_cpu(index).ok_or("no memory for its stacks")?;
     let boot = SecondaryBoot {
-        stack_top: stack.end(),
+        stack_top: stack.top(),
+        exception_stack_top: exception_stack.top(),
         ttbr0: mmu.ttbr0,
         tcr: mmu.tcr,
         mair: mmu.mair,
@@ -110,9 +114,10 @@ fn start_one(
         vbar,
         cpu_index: index as u64,
     };
-    let block = stack.start() as *mut SecondaryBoot;
-    // SAFETY: `stack` is a fresh, exclusively owned, identity-mapped allocation far
-    // larger than the block; the block sits at its bottom, below the stack's reach.
+    let block = stack.stack.start() as *mut SecondaryBoot;
+    // SAFETY: the stack was reserved at boot for this CPU alone, which is not
+    // running yet; it is identity-mapped and far larger than the block, which sits
+    // at its bottom, below the stack's reach.
     unsafe { block.write(boot) };
     cache::clean_to_poc(block as usize, core::mem::size_of::<SecondaryBoot>());
     match method {
@@ -230,6 +235,22 @@ fn post_start(vcpu: usize, from: StartFrom) -> bool {
     true
 }
 
+/// Has the last online secondary CPU run `test` (a deliberate crash, from
+/// `aerie.selftest`). Returns false, without running it, if no secondary is online.
+pub fn run_self_test_on_last_secondary(platform: &Platform<'_>, test: fn() -> !) -> bool {
+    let boot = current_index(platform);
+    let Some(index) = (0..platform.cpus.len())
+        .rev()
+        .find(|&i| i != boot && ONLINE[i].load(Ordering::Acquire))
+    else {
+        return false;
+    };
+    SELF_TEST.call_once(|| test);
+    MAILBOX[index].store(Job::SelfTest as u8, Ordering::Release);
+    cpu::send_event();
+    true
+}
+
 /// The MPIDR of the CPU that hosts `vcpu`, if any.
 pub fn host_mpidr_of_vcpu(vcpu: usize) -> Option<u64> {
     let host = VCPU_HOST.get(vcpu)?.load(Ordering::Acquire);
@@ -244,6 +265,11 @@ pub fn park(index: usize) -> ! {
                 PING_ANSWERS.fetch_add(1, Ordering::AcqRel);
             }
             job if job == Job::RunVcpu as u8 => run_requested_vcpu(index),
+            job if job == Job::SelfTest as u8 => {
+                if let Some(test) = SELF_TEST.get() {
+                    test()
+                }
+            }
             _ => cpu::wait_for_event(),
         }
     }

@@ -66,6 +66,10 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         Ok(free) => free,
         Err(error) => stop::refuse(format_args!("{error}")),
     };
+    let boot_index = platform.cpus.iter().position(|c| c.mpidr == cpu::mpidr());
+    if !crate::stacks::reserve(&mut free, platform.cpus.len(), boot_index) {
+        stop::refuse(format_args!("no room in RAM for the CPUs' stacks"));
+    }
     let mmu_settings = enable_mmu(&platform, &image, tree.range);
     crate::console::enable_locking();
 
@@ -114,6 +118,9 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         Some(SelfTest::Exception) => provoke_exception(&platform),
         Some(SelfTest::Panic) => panic!("self-test requested by aerie.selftest=panic"),
         Some(SelfTest::Disk) => disk_self_test(),
+        Some(SelfTest::StackOverflow) => crate::selftest::stack_overflow(&platform),
+        Some(SelfTest::BrokenStack) => crate::selftest::broken_stack(&platform),
+        Some(SelfTest::BrokenExceptionStack) => crate::selftest::broken_exception_stack(&platform),
         None => {}
     }
     match (platform.chosen.initrd, guest_memory) {
@@ -346,11 +353,13 @@ fn enable_mmu(
     devices.push(platform.uart.registers);
     devices.extend(platform.gic.register_blocks());
     devices.extend(platform.virtio_mmio.iter().map(|slot| slot.registers));
+    let guards = crate::stacks::guards();
     let request = mmu::MapRequest {
         ram: &platform.memory,
         image: *image,
         device_tree,
         devices: &devices,
+        guards: &guards,
     };
     let settings = match mmu::build(&request) {
         Ok(settings) => settings,
@@ -359,8 +368,9 @@ fn enable_mmu(
             error.what, error.error
         )),
     };
-    // SAFETY: `build` identity-maps all RAM (so the stack and the device tree), the
-    // image with its code executable, and the console UART; only this CPU runs.
+    // SAFETY: `build` identity-maps all RAM (so the stacks, except their guard
+    // pages, and the device tree), the image with its code executable, and the
+    // console UART; only this CPU runs.
     unsafe { mmu::enable(&settings, image, device_tree) };
     settings
 }

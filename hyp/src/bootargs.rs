@@ -10,6 +10,9 @@
 //! | `aerie.selftest=exception` | after the summary, take a data abort at EL2 on purpose, to prove the exception report works |
 //! | `aerie.selftest=panic` | after the summary, panic on purpose |
 //! | `aerie.selftest=disk` | write, flush and read back the last sector of the first host disk |
+//! | `aerie.selftest=stack-overflow` | after the summary, overflow Aerie's stack on the last CPU (recursion into its guard page) |
+//! | `aerie.selftest=broken-stack` | after the summary, point Aerie's stack pointer at unmapped memory and push |
+//! | `aerie.selftest=broken-exception-stack` | after the summary, point the exception stack pointer (SP_EL2) at unmapped memory, then take an exception |
 //! | `aerie.guest.smp=N` | the guest's vCPU count (default: one per host CPU) |
 //! | `aerie.guest.mem=SIZE` | the guest's RAM, e.g. `512M` (default: all RAM Aerie does not need) |
 //! | `aerie.guest.testdev=on\|off` | give the guest Aerie's test device (default off) |
@@ -32,6 +35,15 @@ pub enum SelfTest {
     /// Write a pattern to the last sector of the first host disk, flush, read it
     /// back and compare: proves Aerie's host disk driver end to end.
     Disk,
+    /// Recurse on the last CPU until its stack runs into its guard page: the
+    /// exception stack must still report it.
+    StackOverflow,
+    /// Point Aerie's stack pointer at unmapped memory and push: the exception stack
+    /// must still report it.
+    BrokenStack,
+    /// Point SP_EL2 at unmapped memory, then take an exception: the vectors' own
+    /// fault must be reported from a fresh exception stack, not recurse.
+    BrokenExceptionStack,
 }
 
 /// How much Aerie logs.
@@ -145,6 +157,9 @@ fn parse_selftest(value: &str) -> Option<Option<SelfTest>> {
         "exception" => Some(SelfTest::Exception),
         "panic" => Some(SelfTest::Panic),
         "disk" => Some(SelfTest::Disk),
+        "stack-overflow" => Some(SelfTest::StackOverflow),
+        "broken-stack" => Some(SelfTest::BrokenStack),
+        "broken-exception-stack" => Some(SelfTest::BrokenExceptionStack),
         "none" => None,
         _ => return None,
     })
@@ -171,6 +186,20 @@ mod tests {
             parse("aerie.selftest=panic").0.selftest,
             Some(SelfTest::Panic)
         );
+    }
+
+    #[test]
+    fn reads_the_stack_selftests() {
+        for (word, test) in [
+            ("stack-overflow", SelfTest::StackOverflow),
+            ("broken-stack", SelfTest::BrokenStack),
+            ("broken-exception-stack", SelfTest::BrokenExceptionStack),
+        ] {
+            let bootargs = std::format!("aerie.selftest={word}");
+            let (options, unknown) = parse(&bootargs);
+            assert_eq!(options.selftest, Some(test));
+            assert!(unknown.is_empty());
+        }
     }
 
     #[test]

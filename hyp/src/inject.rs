@@ -67,6 +67,8 @@ mod esr {
     /// Data/instruction fault status code: synchronous external abort, not on a
     /// translation table walk (0b010000).
     pub const FSC_SYNC_EXTERNAL: u64 = 0b01_0000;
+    /// Data fault status code: alignment fault (0b100001).
+    pub const FSC_ALIGNMENT: u64 = 0b10_0001;
 }
 
 /// PSTATE bits as saved in `SPSR_EL1`/`SPSR_EL2` (Arm ARM, register SPSR_EL1, for
@@ -214,6 +216,20 @@ pub const fn external_data_abort(state: &GuestState, far: u64, is_write: bool) -
     deliver(state, syndrome(class, iss), Some(far))
 }
 
+/// The guest's load or store at virtual address `far` takes an alignment fault (an
+/// unaligned access to a device, as real Device memory answers it): EC 0x24 from EL0
+/// or 0x25 from EL1, IL = 1, ISV = 0, `WnR` = `is_write`, DFSC = alignment fault;
+/// `FAR_EL1` = `far`.
+pub const fn alignment_fault(state: &GuestState, far: u64, is_write: bool) -> Injection {
+    let class = if from_lower_el(state.pstate) {
+        ExceptionClass::DataAbortLower
+    } else {
+        ExceptionClass::DataAbortSame
+    };
+    let wnr = if is_write { esr::WNR } else { 0 };
+    deliver(state, syndrome(class, wnr | esr::FSC_ALIGNMENT), Some(far))
+}
+
 /// The guest's instruction fetch from virtual address `far` takes a synchronous
 /// external abort: EC 0x20 from EL0 or 0x21 from EL1, IL = 1, IFSC = synchronous
 /// external abort; `FAR_EL1` = `far`.
@@ -289,6 +305,16 @@ mod tests {
         assert_eq!(injection.esr_el1, 0x9600_0010, "still from the same EL");
         assert_eq!(injection.spsr_el1, 0x4);
         assert_eq!(injection.pstate, EL1H_MASKED, "handler runs in EL1h");
+    }
+
+    #[test]
+    fn alignment_fault_from_el1_and_el0() {
+        // EC 0x25 << 26 = 0x9400_0000 | IL 0x0200_0000 | DFSC 0x21; from EL0 EC 0x24
+        // with WnR 0x40.
+        let injection = alignment_fault(&state(0x0000_0045), 0x0906_0001, false);
+        assert_eq!(injection.esr_el1, 0x9600_0021);
+        assert_eq!(injection.far_el1, Some(0x0906_0001));
+        assert_eq!(alignment_fault(&state(0x0), 0x2, true).esr_el1, 0x9200_0061);
     }
 
     #[test]

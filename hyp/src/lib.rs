@@ -21,6 +21,7 @@
 //! | [`exit`] | a trapped guest exception decoded into a typed exit |
 //! | [`inject`] | injecting synchronous exceptions (aborts, UNDEFINED) into a guest |
 //! | [`mmio`] | emulating a decoded guest load/store against the MMIO bus |
+//! | [`stacks`] | Aerie's per-CPU stacks and guard pages, and what a stack pointer says about a crash |
 //! | [`stage2`] | stage-2 descriptors, VTCR_EL2 and VTTBR_EL2 values |
 //! | [`vcpu`] | a vCPU's architectural state as plain data |
 //! | [`vpsci`] | PSCI, SMCCC and Aerie hypercalls as the guest sees them |
@@ -59,6 +60,7 @@ pub mod paging;
 pub mod platform;
 pub mod psci;
 pub mod snapshot;
+pub mod stacks;
 pub mod stage2;
 pub mod summary;
 pub mod units;

@@ -173,6 +173,77 @@ fn reports_an_unexpected_exception_with_its_syndrome() {
 }
 
 #[test]
+fn a_stack_overflow_on_a_secondary_cpu_is_reported_from_its_exception_stack() {
+    let outcome = Qemu::virt()
+        .smp(2)
+        .append("aerie.selftest=stack-overflow")
+        .run();
+    outcome
+        .assert_exit(EXIT_CRASHED)
+        .assert_contains("overflowing the stack of CPU MPIDR 0x1")
+        .assert_line_with(&[
+            "Aerie crashed on CPU with MPIDR 0x1",
+            "unexpected synchronous exception from EL2",
+        ])
+        .assert_line_with(&["data abort from EL2: translation fault", "write"])
+        .assert_line_with(&["ESR_EL2 0x0000000096", "FAR_EL2"])
+        .assert_line_with(&["ELR_EL2", "SPSR_EL2"])
+        .assert_line_with(&["stack: stack overflow: the guard page below CPU 1's stack"])
+        .assert_contains("Aerie stopped.");
+}
+
+#[test]
+fn a_stack_overflow_on_the_only_cpu_is_reported() {
+    Qemu::virt()
+        .smp(1)
+        .append("aerie.selftest=stack-overflow")
+        .run()
+        .assert_exit(EXIT_CRASHED)
+        .assert_line_with(&["Aerie crashed on CPU with MPIDR 0x0"])
+        .assert_line_with(&["stack: stack overflow: the guard page below CPU 0's stack"])
+        .assert_contains("Aerie stopped.");
+}
+
+#[test]
+fn a_garbage_stack_pointer_is_reported_as_a_broken_stack() {
+    let outcome = Qemu::virt().append("aerie.selftest=broken-stack").run();
+    outcome
+        .assert_exit(EXIT_CRASHED)
+        .assert_contains("unexpected synchronous exception from EL2")
+        .assert_line_with(&["data abort from EL2: translation fault", "write"])
+        .assert_line_with(&["stack: stack broken: SP", "is outside every stack"])
+        .assert_contains("Aerie stopped.")
+        // Reported from the intact exception stack, in one go.
+        .assert_not_contains("the exception stack was exhausted")
+        .assert_not_contains("fault while reporting a fault");
+    let announced = outcome
+        .line_with(&["pointing Aerie's stack pointer at"])
+        .unwrap();
+    let address = announced.rsplit(' ').next().unwrap().trim();
+    let address = u64::from_str_radix(address.trim_start_matches("0x"), 16).unwrap();
+    outcome
+        .assert_contains(&format!("FAR_EL2 {:#018x}", address - 16))
+        .assert_contains(&format!("sp  {address:#018x}"));
+}
+
+#[test]
+fn a_fault_in_exception_entry_with_a_broken_exception_stack_is_reported_once() {
+    let outcome = Qemu::virt()
+        .append("aerie.selftest=broken-exception-stack")
+        .run();
+    outcome
+        .assert_exit(EXIT_CRASHED)
+        .assert_contains("unexpected synchronous exception from EL2 on the exception stack")
+        .assert_line_with(&["data abort from EL2: translation fault", "write"])
+        .assert_line_with(&["stack: stack broken: SP", "is outside every stack"])
+        .assert_contains("the fault is in Aerie's exception entry (the vectors)")
+        .assert_contains("the exception stack was exhausted or broken: this report restarted")
+        .assert_contains("Aerie stopped.")
+        .assert_not_contains("fault while reporting a fault");
+    assert_eq!(outcome.transcript.matches("Aerie crashed").count(), 1);
+}
+
+#[test]
 fn reports_a_panic() {
     Qemu::virt()
         .append("aerie.selftest=panic")

@@ -57,6 +57,8 @@ fn psci_starts_stops_and_restarts_every_vcpu() {
         .assert_guest_passed("psci: a second CPU_ON 0x3 is ALREADY_ON")
         .assert_guest_passed("psci: AFFINITY_INFO 0x3 is OFF after its CPU_OFF")
         .assert_guest_passed("psci: CPU_ON with an entry point outside RAM is INVALID_ADDRESS")
+        .assert_guest_passed("psci: CPU_ON with an unaligned entry point is INVALID_ADDRESS")
+        .assert_guest_passed("psci: CPU_ON of the calling vCPU itself is ALREADY_ON")
         .assert_guest_passed("psci: CPU_ON of the MPIDR after the last vCPU (0x4)")
         .assert_guest_passed("psci: AFFINITY_INFO with lowest affinity level 1")
         .assert_guest_passed("psci: CPU 0x1 runs again")
@@ -297,6 +299,14 @@ fn malformed_virtio_chains_leave_aerie_and_the_disk_intact() {
         .assert_line_with(&["guest: virtio_hostile: done"])
         .assert_guest_passed("virtio_hostile: refused a descriptor loop")
         .assert_guest_passed("virtio_hostile: refused a buffer outside guest RAM")
+        .assert_guest_passed("virtio_hostile: refused a descriptor table at the UART")
+        .assert_guest_passed(
+            "virtio_hostile: refused a descriptor table at the transport's own registers",
+        )
+        .assert_guest_passed("virtio_hostile: refused an available ring just past guest RAM")
+        .assert_guest_passed("virtio_hostile: refused a used ring at the UART")
+        .assert_guest_passed("virtio_hostile: refused a used ring just past guest RAM")
+        .assert_guest_passed("virtio_hostile: a valid read works after a misplaced ring")
         .assert_guest_passed("virtio_hostile: a valid read works at the end")
         .assert_line_with(&["WARN", "guest virtio device at 0xa000", "needs a reset"]);
     assert_eq!(
@@ -304,4 +314,51 @@ fn malformed_virtio_chains_leave_aerie_and_the_disk_intact() {
         image,
         "the host disk is unchanged"
     );
+}
+
+#[test]
+fn exclusive_atomic_zeroing_and_unaligned_mmio_fault_in_the_guest() {
+    // `max` has FEAT_LSE, so LDADD and CAS are tried too.
+    let outcome = boot("mmio_hostile", 1, 1, Qemu::virt().cpu("max"));
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("mmio_hostile: LDXR x ID takes one synchronous external abort")
+        .assert_guest_passed("mmio_hostile: STXR x SCRATCH without a reservation takes no")
+        .assert_guest_passed("mmio_hostile: STXR without a reservation fails (status 1)")
+        .assert_guest_passed("mmio_hostile: LDADD x SCRATCH takes one synchronous external abort")
+        .assert_guest_passed("mmio_hostile: CAS x SCRATCH takes one synchronous external abort")
+        .assert_guest_passed("mmio_hostile: DC ZVA SCRATCH takes one synchronous external abort")
+        .assert_guest_passed("mmio_hostile: DC ZVA leaves the device's memory unchanged")
+        .assert_guest_passed("mmio_hostile: the faulting LDR wrote no register")
+        .assert_guest_passed("mmio_hostile: the unaligned STR leaves the device's memory")
+        .assert_guest_passed("mmio_hostile: LDR w ID+1 takes one alignment fault")
+        .assert_guest_passed("mmio_hostile: STR x SCRATCH+4 takes one alignment fault")
+        .assert_guest_passed("mmio_hostile: afterwards the test device still answers");
+}
+
+#[test]
+fn an_sgi_storm_leaves_both_vcpus_running() {
+    let outcome = run_guest("sgi_storm", 2, 2);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&["guest: sgi_storm: vCPU 0 sent 20000 SGIs"])
+        .assert_guest_passed("sgi_storm: vCPU 1 kept running while vCPU 0 stormed")
+        .assert_guest_passed("sgi_storm: vCPU 1 sent its SGIs too")
+        .assert_guest_passed("sgi_storm: Aerie still answers PSCI_VERSION");
+}
+
+#[test]
+fn el2_and_el3_registers_are_undefined_and_debug_registers_the_guests_own() {
+    let outcome = run_guest("sysreg_hostile", 1, 1);
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("sysreg_hostile: MSR TPIDR_EL2 is UNDEFINED")
+        .assert_guest_passed("sysreg_hostile: MSR VBAR_EL2 is UNDEFINED")
+        .assert_guest_passed("sysreg_hostile: MSR HCR_EL2 is UNDEFINED")
+        .assert_guest_passed("sysreg_hostile: MRS SCR_EL3 is UNDEFINED")
+        .assert_guest_passed("sysreg_hostile: DBGBVR0_EL1 is the guest's own and reads back")
+        .assert_guest_passed("sysreg_hostile: Aerie still answers PSCI_VERSION");
 }

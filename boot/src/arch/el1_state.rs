@@ -2,6 +2,9 @@
 //!
 //! These stay in the CPU while the vCPU runs (see `super::guest_entry`); they move
 //! when a vCPU starts on a CPU and when it stops (PSCI CPU_OFF, or a snapshot later).
+//! SP_EL0 is not among them: Aerie itself runs on SP_EL0, so the guest's value moves
+//! on every exit, in the switch frame, and the caller copies it to and from
+//! [`El1SystemRegisters::sp_el0`].
 
 use super::hyp_config;
 use aerie_hyp::vcpu::{El1SystemRegisters, FpRegisters};
@@ -59,7 +62,6 @@ el1_registers! {
     tpidr_el0 => "TPIDR_EL0",
     tpidrro_el0 => "TPIDRRO_EL0",
     tpidr_el1 => "TPIDR_EL1",
-    sp_el0 => "SP_EL0",
     sp_el1 => "SP_EL1",
     elr_el1 => "ELR_EL1",
     spsr_el1 => "SPSR_EL1",

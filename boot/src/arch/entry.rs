@@ -1,5 +1,10 @@
-//! The first instructions: the arm64 Image header, self-relocation, the boot stack,
-//! and the entry point for secondary CPUs.
+//! The first instructions: the arm64 Image header, self-relocation, the boot
+//! stacks, and the entry point for secondary CPUs.
+//!
+//! Each CPU sets up its two stacks (see `aerie_hyp::stacks`) before anything else
+//! can fault: SP_EL2 rests at the top of its exception stack, below the per-CPU
+//! words; TPIDR_EL2 holds that top for the vectors; SP_EL0 is Aerie's stack, and
+//! `SPSel = 0` makes it the stack of all of Aerie's code.
 //!
 //! The loader (QEMU `-kernel`, U-Boot `booti`, the Raspberry Pi firmware) jumps to
 //! the start of the image at EL2 with the MMU off and x0 holding the device tree's
@@ -32,6 +37,8 @@ pub mod secondary_boot_offsets {
     pub const VBAR: usize = 40;
     /// `cpu_index`.
     pub const CPU_INDEX: usize = 48;
+    /// `exception_stack_top`.
+    pub const EXCEPTION_STACK_TOP: usize = 56;
 }
 
 /// What a secondary CPU needs before it can run Rust code: its stack and the
@@ -55,6 +62,8 @@ pub struct SecondaryBoot {
     pub vbar: u64,
     /// The CPU's index in Aerie's CPU list.
     pub cpu_index: u64,
+    /// The top of the CPU's exception stack (per-CPU words included).
+    pub exception_stack_top: u64,
 }
 
 global_asm!(
@@ -113,11 +122,17 @@ primary_entry:
     stp     xzr, xzr, [x1], #16
     b       4b
 
-5:  adrp    x1, __boot_stack_top
-    add     x1, x1, :lo12:__boot_stack_top
-    mov     sp, x1
+5:  adrp    x1, __boot_exception_stack_top
+    add     x1, x1, :lo12:__boot_exception_stack_top
+    msr     SPSel, #1
+    sub     sp, x1, #{per_cpu}          // SP_EL2: the exception stack
+    msr     SPSel, #0
+    adrp    x2, __boot_stack_top
+    add     x2, x2, :lo12:__boot_stack_top
+    mov     sp, x2                      // SP_EL0: Aerie's stack
     cmp     x20, #2
     b.ne    6f
+    msr     TPIDR_EL2, x1               // the exception stack's top, for the vectors
     adrp    x1, exception_vectors
     add     x1, x1, :lo12:exception_vectors
     msr     VBAR_EL2, x1
@@ -133,6 +148,13 @@ primary_entry:
     .balign 4
 secondary_entry:
     // x0: physical address of this CPU's SecondaryBoot block. MMU and caches off.
+    ldr     x1, [x0, #{exception_stack_top}]
+    msr     TPIDR_EL2, x1
+    msr     SPSel, #1
+    sub     sp, x1, #{per_cpu}          // SP_EL2: the exception stack
+    msr     SPSel, #0
+    ldr     x1, [x0, #{stack_top}]
+    mov     sp, x1                      // SP_EL0: Aerie's stack
     ldr     x1, [x0, #{vbar}]
     msr     VBAR_EL2, x1
     ldr     x1, [x0, #{mair}]
@@ -150,8 +172,6 @@ secondary_entry:
     ldr     x1, [x0, #{sctlr}]
     msr     SCTLR_EL2, x1
     isb
-    ldr     x1, [x0, #{stack_top}]
-    mov     sp, x1
     ldr     x0, [x0, #{cpu_index}]
     bl      aerie_secondary_main
 8:  wfe
@@ -175,6 +195,8 @@ spin_table_entry:
     sctlr = const secondary_boot_offsets::SCTLR,
     vbar = const secondary_boot_offsets::VBAR,
     cpu_index = const secondary_boot_offsets::CPU_INDEX,
+    exception_stack_top = const secondary_boot_offsets::EXCEPTION_STACK_TOP,
+    per_cpu = const aerie_hyp::stacks::PER_CPU_WORDS,
 );
 
 // The offsets above must match the struct layout.
@@ -187,6 +209,10 @@ const _: () = {
     assert!(offset_of!(SecondaryBoot, sctlr) == secondary_boot_offsets::SCTLR);
     assert!(offset_of!(SecondaryBoot, vbar) == secondary_boot_offsets::VBAR);
     assert!(offset_of!(SecondaryBoot, cpu_index) == secondary_boot_offsets::CPU_INDEX);
+    assert!(
+        offset_of!(SecondaryBoot, exception_stack_top)
+            == secondary_boot_offsets::EXCEPTION_STACK_TOP
+    );
 };
 
 /// The [`SecondaryBoot`] block of the CPU being started through a spin table. Such

@@ -1,13 +1,19 @@
 //! The world switch: entering the guest with `ERET`, and coming back when it traps.
 //!
 //! [`enter_guest`] saves the host's callee-saved registers and stack pointer in a
-//! [`SwitchFrame`], points TPIDR_EL2 at the frame, loads the guest's general
-//! registers, PC and PSTATE, and returns to EL1. Any exception from the guest lands
-//! in the lower-EL vectors, which jump to `guest_exit`: it stores the guest's
-//! registers back into the frame, restores the host's, and returns from
-//! [`enter_guest`] as if it were an ordinary function, with the kind of exception.
+//! [`SwitchFrame`], records the frame in the first per-CPU word at the top of this
+//! CPU's exception stack (`aerie_hyp::stacks::PER_CPU_WORDS`), switches to SP_EL2
+//! (the empty exception stack), loads the guest's general registers, SP_EL0, PC and
+//! PSTATE, and returns to EL1. Any exception from the guest lands in the lower-EL
+//! vectors, on the exception stack; they jump to `guest_exit`: it finds the frame
+//! just above the two registers the vector pushed, stores the guest's registers back
+//! into it, switches back to SP_EL0 with the host's stack pointer, restores the
+//! host's registers, and returns from [`enter_guest`] as if it were an ordinary
+//! function, with the kind of exception.
 //!
-//! Only general registers, PC and PSTATE move on every exit. The guest's EL1 system
+//! Only general registers, SP_EL0, PC and PSTATE move on every exit. SP_EL0 has to:
+//! it is the guest's EL0 stack pointer, and Aerie's own stack pointer at EL2 (see
+//! `super::vectors`). The guest's EL1 system
 //! registers, timer and FP/SIMD state stay in the CPU while its vCPU runs: each vCPU
 //! owns one physical CPU and Aerie itself never touches EL1 or FP registers (it is
 //! built soft-float), so they are saved and loaded only when a vCPU starts or stops
@@ -27,8 +33,8 @@ pub struct HostContext {
     sp: u64,
 }
 
-/// Guest and host registers around one guest run. TPIDR_EL2 points here while the
-/// guest runs.
+/// Guest and host registers around one guest run. The top of the exception stack
+/// points here while the guest runs.
 #[repr(C)]
 #[derive(Debug, Default)]
 pub struct SwitchFrame {
@@ -36,14 +42,17 @@ pub struct SwitchFrame {
     pub guest: VcpuRegisters,
     /// The host's saved registers.
     host: HostContext,
+    /// The guest's SP_EL0.
+    pub guest_sp_el0: u64,
 }
 
 impl SwitchFrame {
-    /// A frame that will enter the guest with `guest`'s registers.
-    pub fn new(guest: VcpuRegisters) -> Self {
+    /// A frame that will enter the guest with `guest`'s registers and SP_EL0.
+    pub fn new(guest: VcpuRegisters, guest_sp_el0: u64) -> Self {
         Self {
             guest,
             host: HostContext::default(),
+            guest_sp_el0,
         }
     }
 }
@@ -53,8 +62,10 @@ const GUEST_PC: usize = offset_of!(SwitchFrame, guest) + offset_of!(VcpuRegister
 const GUEST_PSTATE: usize = offset_of!(SwitchFrame, guest) + offset_of!(VcpuRegisters, pstate);
 const HOST: usize = offset_of!(SwitchFrame, host);
 const HOST_SP: usize = HOST + offset_of!(HostContext, sp);
+const GUEST_SP_EL0: usize = offset_of!(SwitchFrame, guest_sp_el0);
 const _: () = assert!(offset_of!(SwitchFrame, guest) == 0 && GUEST_PC == 248);
 const _: () = assert!(GUEST_PSTATE == 256 && HOST == 264 && HOST_SP == 360);
+const _: () = assert!(GUEST_SP_EL0 == 368 && aerie_hyp::stacks::PER_CPU_WORDS == 16);
 
 /// How the guest left: which lower-EL vector was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +96,10 @@ aerie_enter_guest:
     stp     x29, x30, [x1, #80]
     mov     x2, sp
     str     x2, [x1, #96]
-    msr     TPIDR_EL2, x0
+    ldr     x2, [x0, #{sp_el0}]
+    msr     SPSel, #1                   // SP_EL2: the empty exception stack,
+    str     x0, [sp]                    // whose first per-CPU word is the frame
+    msr     SP_EL0, x2                  // (Aerie's SP_EL0 is saved above)
     ldr     x2, [x0, #{pc}]
     msr     ELR_EL2, x2
     ldr     x2, [x0, #{pstate}]
@@ -110,8 +124,9 @@ aerie_enter_guest:
 
     .global guest_exit
 guest_exit:
-    // The vector pushed the guest's x0 and x1 and put the exit kind in x0.
-    mrs     x1, TPIDR_EL2
+    // On the exception stack: the vector pushed the guest's x0 and x1 right below
+    // the per-CPU words and put the exit kind in x0.
+    ldr     x1, [sp, #16]
     stp     x2, x3, [x1, #16]
     stp     x4, x5, [x1, #32]
     stp     x6, x7, [x1, #48]
@@ -133,8 +148,11 @@ guest_exit:
     str     x2, [x1, #{pc}]
     mrs     x2, SPSR_EL2
     str     x2, [x1, #{pstate}]
+    mrs     x2, SP_EL0
+    str     x2, [x1, #{sp_el0}]
     add     x1, x1, #{host}
     ldr     x2, [x1, #96]
+    msr     SPSel, #0                   // back to Aerie's stack
     mov     sp, x2
     ldp     x19, x20, [x1, #0]
     ldp     x21, x22, [x1, #16]
@@ -147,6 +165,7 @@ guest_exit:
     host = const HOST,
     pc = const GUEST_PC,
     pstate = const GUEST_PSTATE,
+    sp_el0 = const GUEST_SP_EL0,
 );
 
 unsafe extern "C" {
@@ -162,7 +181,9 @@ unsafe extern "C" {
 pub unsafe fn enter_guest(frame: &mut SwitchFrame) -> ExitKind {
     // SAFETY: the caller guarantees the guest can only reach its own memory, and
     // the assembly preserves every register the Rust calling convention requires
-    // (x19-x30, sp) across the guest run, returning here like a function.
+    // (x19-x30, sp) across the guest run, returning here like a function. It uses
+    // the exception stack only while the guest runs, when nothing else does: every
+    // CPU's SP_EL2 rests below its per-CPU words (set up in `super::entry`).
     let kind = unsafe { aerie_enter_guest(frame) };
     match kind & 0b11 {
         0 => ExitKind::Synchronous,

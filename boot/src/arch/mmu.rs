@@ -2,8 +2,9 @@
 //!
 //! RAM is normal write-back memory, never executable; Aerie's code is read-only and
 //! executable, its read-only data read-only (SCTLR_EL2.WXN also forbids executing
-//! anything writable); device registers Aerie drives are Device-nGnRE; everything
-//! else is unmapped, so a stray access faults instead of touching a device.
+//! anything writable); device registers Aerie drives are Device-nGnRE; the guard
+//! page below each stack and everything else are unmapped, so a stray access (or a
+//! stack overflow) faults instead of touching a device or other memory.
 //!
 //! The tables come from a fixed pool inside Aerie's image (`.boot_page_tables`),
 //! which the boot protocol guarantees is clean in the caches.
@@ -95,6 +96,9 @@ pub struct MapRequest<'r> {
     pub device_tree: Range,
     /// Device register blocks.
     pub devices: &'r [Range],
+    /// Pages left unmapped, so that touching them faults: the guard pages below
+    /// each stack.
+    pub guards: &'r [Range],
 }
 
 /// Why the map could not be built.
@@ -146,6 +150,11 @@ pub fn build(request: &MapRequest<'_>) -> Result<MmuSettings, MmuError> {
         "Aerie's read-only data",
     )?;
     map(image.writable, Attributes::DATA, "Aerie's data")?;
+    for guard in request.guards {
+        table
+            .unmap(guard.start(), guard.size())
+            .map_err(fail("a stack guard page"))?;
+    }
     Ok(MmuSettings {
         ttbr0: table.root(),
         tcr: translation_control(),

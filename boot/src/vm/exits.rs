@@ -253,6 +253,9 @@ fn data_abort(
         return;
     }
     match (&abort.access, on_bus) {
+        (Some(access), true) if ipa & (access.width.bytes() - 1) != 0 => {
+            unaligned_device_access(registers, ipa, access.width, abort.is_write, info.far);
+        }
         (Some(access), true) => {
             let result = mmio::emulate(access, ipa, registers, &mut *vm.bus.lock());
             match result {
@@ -284,6 +287,26 @@ fn data_abort(
             });
         }
     }
+}
+
+/// Answers an unaligned access to a device with an alignment fault: devices take
+/// naturally aligned accesses only, as Device memory does. Kept out of line, off
+/// the path of every emulated access.
+#[cold]
+#[inline(never)]
+fn unaligned_device_access(
+    registers: &mut VcpuRegisters,
+    ipa: u64,
+    width: AccessWidth,
+    is_write: bool,
+    far: u64,
+) {
+    UNEMULATED_ACCESS.report(format_args!(
+        "{ipa:#x}: unaligned {}-byte access (pc {:#x})",
+        width.bytes(),
+        registers.pc
+    ));
+    inject(registers, |s| inject::alignment_fault(s, far, is_write));
 }
 
 /// The vGIC's register window as an MMIO target, addressed by offset, accessed by

@@ -123,10 +123,10 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         line: [0; DEBUG_LINE],
         line_length: 0,
     };
-    let mut frame = SwitchFrame::new(state.registers);
+    let mut frame = SwitchFrame::new(state.registers, state.el1.sp_el0);
     loop {
         if snapshot::requested() {
-            snapshot::checkpoint(vm, &run, &frame.guest, |paused| {
+            snapshot::checkpoint(vm, &run, &frame, |paused| {
                 if snapshot::take_and_report(vm, paused) && snapshot::power_off_after() {
                     // Before the guest could run (and write to its disks) again.
                     crate::stop::power_off();
@@ -153,6 +153,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     state.registers = frame.guest;
     state.physical_timer = run.timer;
     el1_state::save(&mut state.el1);
+    state.el1.sp_el0 = frame.guest_sp_el0;
     el1_state::save_fp(&mut state.fp);
     if vm.vgic.is_some() {
         state.gic = gic::save_cpu_interface();

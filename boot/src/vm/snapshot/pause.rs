@@ -12,12 +12,13 @@
 use super::super::Vm;
 use super::super::interrupts;
 use super::super::run::VcpuRun;
+use crate::arch::guest_entry::SwitchFrame;
 use crate::arch::{cpu, el1_state};
 use crate::drivers::gic;
 use crate::logger::uptime_micros;
 use aerie_hyp::platform::MAX_CPUS;
 use aerie_hyp::snapshot::machine::VcpuPower;
-use aerie_hyp::vcpu::{VcpuRegisters, VcpuState};
+use aerie_hyp::vcpu::VcpuState;
 use aerie_hyp::vpsci;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -83,13 +84,14 @@ pub fn requested() -> bool {
 }
 
 /// The vCPU's complete state, read on its own CPU.
-fn current_state(vm: &Vm, run: &VcpuRun, registers: &VcpuRegisters) -> VcpuState {
+fn current_state(vm: &Vm, run: &VcpuRun, frame: &SwitchFrame) -> VcpuState {
     let mut state = VcpuState {
-        registers: *registers,
+        registers: frame.guest,
         physical_timer: run.timer,
         ..VcpuState::default()
     };
     el1_state::save(&mut state.el1);
+    state.el1.sp_el0 = frame.guest_sp_el0;
     el1_state::save_fp(&mut state.fp);
     if vm.vgic.is_some() {
         state.gic = gic::save_cpu_interface();
@@ -100,9 +102,9 @@ fn current_state(vm: &Vm, run: &VcpuRun, registers: &VcpuRegisters) -> VcpuState
 /// Called by a vCPU's run loop between guest runs when [`requested`]: parks this
 /// vCPU until the pause ends, or, for the first vCPU to arrive, coordinates the
 /// pause and runs `job` once every vCPU has stopped.
-pub fn checkpoint(vm: &Vm, run: &VcpuRun, registers: &VcpuRegisters, job: impl FnOnce(&Paused)) {
+pub fn checkpoint(vm: &Vm, run: &VcpuRun, frame: &SwitchFrame, job: impl FnOnce(&Paused)) {
     let me = run.index;
-    let state = current_state(vm, run, registers);
+    let state = current_state(vm, run, frame);
     if COORDINATOR
         .compare_exchange(NOBODY, me, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()

@@ -262,10 +262,21 @@ fn invalid_requests(info: &GuestInfo) {
         psci::INVALID_ADDRESS,
         format_args!("psci: CPU_ON with an entry point outside RAM is INVALID_ADDRESS"),
     );
+    let unaligned = unaligned_entry();
+    check_status(
+        status(psci_call(psci::CPU_ON, first_secondary, unaligned, 1)),
+        psci::INVALID_ADDRESS,
+        format_args!("psci: CPU_ON with an unaligned entry point is INVALID_ADDRESS"),
+    );
     check_status(
         affinity_info(first_secondary),
         psci::AFFINITY_OFF,
         format_args!("psci: a refused CPU_ON leaves {first_secondary:#x} OFF"),
+    );
+    check_status(
+        smp::cpu_on(cpu::mpidr(), 1),
+        psci::ALREADY_ON,
+        format_args!("psci: CPU_ON of the calling vCPU itself is ALREADY_ON"),
     );
     let missing = cpu::vcpu_mpidr(info.cpu_count);
     check_status(
@@ -293,6 +304,11 @@ fn invalid_requests(info: &GuestInfo) {
         psci::INVALID_PARAMETERS,
         format_args!("psci: AFFINITY_INFO with lowest affinity level 1 is INVALID_PARAMETERS"),
     );
+}
+
+/// A real entry point plus 2: inside RAM, but not a multiple of the instruction size.
+fn unaligned_entry() -> u64 {
+    aerie_test_guests::entry::secondary_entry_address() + 2
 }
 
 /// A CPU that was turned off can be turned on again, and runs again.

@@ -1,8 +1,9 @@
 //! A hostile guest for virtio: it drives the virtio-blk device at transport 0 (a
 //! host disk given with the serial `aerie-disk0`) with malformed descriptor chains:
 //! addresses outside its RAM or wrapping around, a loop, chains longer than the
-//! queue, a zero-length and a 4 GiB buffer, a writable header, and an available
-//! index that runs far ahead. Each must end with the device asking for a reset
+//! queue, a zero-length and a 4 GiB buffer, a writable header, an available index
+//! that runs far ahead, and each ring (descriptor table, available, used) at a device
+//! address or just past guest RAM. Each must end with the device asking for a reset
 //! (DEVICE_NEEDS_RESET) or an error status, never with Aerie down or the host disk
 //! touched; after each, the guest resets the device and a valid read still works.
 //!
@@ -109,6 +110,12 @@ fn descriptor(index: u64, address: u64, length: u32, flags: u16, next: u16) {
 
 /// Resets the device and sets up queue 0 from scratch; returns the device status.
 fn set_up() -> u32 {
+    set_up_at(DESC, AVAIL, USED)
+}
+
+/// Like [`set_up`], with the descriptor table, available ring and used ring at the
+/// given guest physical addresses (only the descriptor area in RAM is cleared).
+fn set_up_at(desc: u64, avail: u64, used: u64) -> u32 {
     mmio_write(STATUS, 0);
     for offset in (0..0x3000).step_by(4) {
         write_u32(DESC + offset, 0);
@@ -122,12 +129,12 @@ fn set_up() -> u32 {
     mmio_write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
     mmio_write(QUEUE_SEL, 0);
     mmio_write(QUEUE_NUM, QUEUE_SIZE);
-    mmio_write(QUEUE_DESC_LOW, DESC as u32);
-    mmio_write(QUEUE_DESC_HIGH, (DESC >> 32) as u32);
-    mmio_write(QUEUE_DRIVER_LOW, AVAIL as u32);
-    mmio_write(QUEUE_DRIVER_HIGH, (AVAIL >> 32) as u32);
-    mmio_write(QUEUE_DEVICE_LOW, USED as u32);
-    mmio_write(QUEUE_DEVICE_HIGH, (USED >> 32) as u32);
+    mmio_write(QUEUE_DESC_LOW, desc as u32);
+    mmio_write(QUEUE_DESC_HIGH, (desc >> 32) as u32);
+    mmio_write(QUEUE_DRIVER_LOW, avail as u32);
+    mmio_write(QUEUE_DRIVER_HIGH, (avail >> 32) as u32);
+    mmio_write(QUEUE_DEVICE_LOW, used as u32);
+    mmio_write(QUEUE_DEVICE_HIGH, (used >> 32) as u32);
     mmio_write(QUEUE_READY, 1);
     mmio_write(STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
     mmio_read(STATUS)
@@ -277,6 +284,7 @@ fn run() {
             &*name_of("a valid read works after", name)
         );
     }
+    misplaced_rings();
     set_up();
     let status = submit(0, 1000);
     check!(
@@ -291,6 +299,54 @@ fn run() {
         "virtio_hostile: a valid read works at the end"
     );
     println!("virtio_hostile: done");
+}
+
+/// Guest physical addresses a ring must never be at: the UART's registers, this
+/// transport's own registers, and the first page after the guest's 64 MiB of RAM
+/// (where, on the host, other memory than the guest's lies).
+const BAD_RING_ADDRESSES: [(u64, &str); 3] = [
+    (0x0900_0000, "at the UART"),
+    (MMIO, "at the transport's own registers"),
+    (0x4400_0000, "just past guest RAM"),
+];
+
+/// Each of the three rings at each bad address, the other two in RAM, with a valid
+/// request published in RAM: the device must refuse the queue (DEVICE_NEEDS_RESET)
+/// rather than read or write there, and work again after a reset.
+fn misplaced_rings() {
+    for (bad, place) in BAD_RING_ADDRESSES {
+        for (ring, addresses) in [
+            ("a descriptor table", (bad, AVAIL, USED)),
+            ("an available ring", (DESC, bad, USED)),
+            ("a used ring", (DESC, AVAIL, bad)),
+        ] {
+            let (desc, avail, used) = addresses;
+            set_up_at(desc, avail, used);
+            write_u32(HEADER, T_IN);
+            write_u32(HEADER + 4, 0);
+            write_u64(HEADER + 8, 0);
+            descriptor(0, HEADER, 16, NEXT, 1);
+            descriptor(1, DATA, 512, NEXT | WRITE, 2);
+            descriptor(2, STATUS_BYTE, 1, WRITE, 0);
+            let status = submit(0, 1);
+            let mut name = heapless_name::Name::new();
+            let _ = core::fmt::write(
+                &mut name,
+                format_args!("virtio_hostile: refused {ring} {place}"),
+            );
+            check!(
+                status & DEVICE_NEEDS_RESET != 0,
+                &*name,
+                "status {status:#x}"
+            );
+            set_up();
+            check_eq!(
+                valid_read(),
+                u32::from(S_OK),
+                "virtio_hostile: a valid read works after a misplaced ring"
+            );
+        }
+    }
 }
 
 /// A check's name: "virtio_hostile: <what> <attack>".
