@@ -163,7 +163,11 @@ fn the_guest_reads_aeries_cpu_model_not_the_hosts() {
         .assert_guest_passed("cpu_model: ID_AA64ISAR0_EL1.Atomic passes through (LSE)")
         .assert_guest_passed("cpu_model: ID_PFR0_EL1 (AArch32) is 0")
         .assert_guest_passed("cpu_model: the unallocated S3_0_C0_C7_7 reads as zero")
-        .assert_guest_passed("cpu_model: MSR ID_AA64PFR0_EL1 is UNDEFINED");
+        .assert_guest_passed("cpu_model: MSR ID_AA64PFR0_EL1 is UNDEFINED")
+        .assert_guest_passed("cpu_model: SVE RDVL is UNDEFINED")
+        .assert_guest_passed("cpu_model: MRS ZCR_EL1 is UNDEFINED")
+        .assert_guest_passed("cpu_model: SME SMSTART is UNDEFINED")
+        .assert_guest_passed("cpu_model: MRS SMCR_EL1 is UNDEFINED");
 }
 
 #[test]

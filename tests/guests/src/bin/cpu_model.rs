@@ -121,6 +121,7 @@ fn run() {
         "cpu_model: a second read gives the same value"
     );
     id_register_writes_are_undefined();
+    hidden_instructions_are_undefined();
 }
 
 /// ID registers are read-only: `msr` to one is UNDEFINED (EC 0x00) at that
@@ -144,4 +145,61 @@ fn id_register_writes_are_undefined() {
         "{}",
         describe(taken)
     );
+}
+
+/// Runs the instruction `$encoding` (as `.inst`, so that no assembler feature is
+/// needed) and checks that it is UNDEFINED (EC 0x00) at that instruction.
+macro_rules! check_undefined_instruction {
+    ($encoding:literal, $what:literal) => {{
+        let mut pc = 0;
+        let taken = catch(|| {
+            // SAFETY: the instruction is UNDEFINED for this guest (its feature is
+            // hidden and trapped); `catch` handles the exception, and had it run it
+            // would only have written x0.
+            unsafe {
+                asm!(
+                    "adr {pc}, 1f",
+                    concat!("1: .inst ", $encoding),
+                    pc = out(reg) pc,
+                    out("x0") _,
+                    options(nostack),
+                );
+            }
+        });
+        check!(
+            taken.is_some_and(|e| e.ec() == esr::EC_UNKNOWN && e.elr == pc),
+            concat!("cpu_model: ", $what, " is UNDEFINED"),
+            "{}",
+            describe(taken)
+        );
+    }};
+}
+
+/// The hidden features' instructions and registers are UNDEFINED, as on a CPU
+/// without them: SVE (RDVL, ZCR_EL1) and SME (SMSTART, SMCR_EL1), which the host
+/// (`-cpu max`) has and Aerie traps (CPTR_EL2.TZ and TSM) instead of saving.
+///
+/// The guest first turns on SVE and SME at EL1 (CPACR_EL1.ZEN and SMEN, with FPEN; ZEN and SMEN are RES0 on a CPU
+/// without them but writable on this host), as a guest that does not read the ID
+/// registers might: the CPU then sends the instructions to EL2, and Aerie must answer
+/// UNDEFINED. (With CPACR_EL1 left alone, the CPU traps them to EL1 itself, with
+/// EC 0x19 or 0x1D, before EL2 could see them.)
+fn hidden_instructions_are_undefined() {
+    // ZEN [17:16], FPEN [21:20] (SVE instructions need FP/SIMD enabled too), SMEN [25:24].
+    const CPACR_ZEN_SMEN: u64 = (0b11 << 16) | (0b11 << 20) | (0b11 << 24);
+    let cpacr: u64;
+    // SAFETY: reading CPACR_EL1 has no side effect.
+    unsafe { asm!("mrs {}, CPACR_EL1", out(reg) cpacr, options(nomem, nostack)) };
+    // SAFETY: CPACR_EL1 only controls traps of this guest's own EL1/EL0 instructions.
+    unsafe { asm!("msr CPACR_EL1, {}", "isb", in(reg) cpacr | CPACR_ZEN_SMEN, options(nostack)) };
+    // RDVL X0, #1
+    check_undefined_instruction!("0x04bf5020", "SVE RDVL");
+    // MRS X0, ZCR_EL1 (S3_0_C1_C2_0)
+    check_undefined_instruction!("0xd5381200", "MRS ZCR_EL1");
+    // SMSTART (MSR SVCRSMZA, #1)
+    check_undefined_instruction!("0xd503477f", "SME SMSTART");
+    // MRS X0, SMCR_EL1 (S3_0_C1_C2_6)
+    check_undefined_instruction!("0xd53812c0", "MRS SMCR_EL1");
+    // SAFETY: as above, back to what it was.
+    unsafe { asm!("msr CPACR_EL1, {}", "isb", in(reg) cpacr, options(nostack)) };
 }
