@@ -45,6 +45,7 @@ mod start;
 mod stop;
 mod virtio_probe;
 mod vm;
+mod wall_clock;
 
 /// Aerie's version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -90,6 +90,7 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     memory::init_frames(&free);
 
     init_host_gic(&platform);
+    crate::wall_clock::init(&platform);
     let virtio_devices = virtio_probe::probe(&platform.virtio_mmio);
     let vbar = &raw const exception_vectors as u64;
     let cpu_failures = smp::start_secondaries(&platform, &mmu_settings, vbar);
@@ -222,6 +223,7 @@ fn start_guest(
         vcpus,
         ram,
         test_device: options.guest_test_device,
+        rtc: crate::wall_clock::now().is_some(),
         gic,
         host_uart_intid,
         disks,
@@ -348,11 +350,12 @@ fn enable_mmu(
     image: &ImageLayout,
     device_tree: Range,
 ) -> mmu::MmuSettings {
-    let mut devices: ArrayVec<Range, { MAX_VIRTIO_SLOTS + MAX_REDISTRIBUTOR_REGIONS + 4 }> =
+    let mut devices: ArrayVec<Range, { MAX_VIRTIO_SLOTS + MAX_REDISTRIBUTOR_REGIONS + 5 }> =
         ArrayVec::new();
     devices.push(platform.uart.registers);
     devices.extend(platform.gic.register_blocks());
     devices.extend(platform.virtio_mmio.iter().map(|slot| slot.registers));
+    devices.extend(platform.rtc);
     let guards = crate::stacks::guards();
     let request = mmu::MapRequest {
         ram: &platform.memory,

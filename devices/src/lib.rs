@@ -11,6 +11,7 @@
 //! | [`virtio`] | virtio-mmio register layout and device type identifiers |
 //! | [`bus`] | the MMIO bus: guest physical ranges to devices |
 //! | [`pl011`] | the PL011 UART model |
+//! | [`pl031`] | the PL031 real-time clock model |
 //! | [`testdev`] | Aerie's test device, for test guests |
 //! | [`vgic`] | the virtual GIC (GICv3 front-end) |
 //! | `fuzz` | fuzz targets of the guest-facing interfaces (tests and the `fuzzing` feature only) |
@@ -26,6 +27,7 @@ pub mod bus;
 pub mod fuzz;
 pub mod mmio;
 pub mod pl011;
+pub mod pl031;
 pub mod testdev;
 pub mod vgic;
 pub mod virtio;

@@ -83,6 +83,8 @@ const CPU_COMPATIBLE: &str = "arm,arm-v8";
 const PSCI_COMPATIBLE: &[u8] = b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0";
 /// The PL011's `compatible` (pl011.yaml).
 const PL011_COMPATIBLE: &[u8] = b"arm,pl011\0arm,primecell\0";
+/// The PL031's `compatible` (arm,pl031.yaml).
+const PL031_COMPATIBLE: &[u8] = b"arm,pl031\0arm,primecell\0";
 /// The PL011's `clock-names`: the reference clock, then the bus clock.
 const PL011_CLOCK_NAMES: &[u8] = b"uartclk\0apb_pclk\0";
 /// The test device's `compatible`.
@@ -151,6 +153,8 @@ pub struct GuestDescription<'a> {
     /// Whether the guest has the PL011 at [`guest_layout::UART`]; it is then the
     /// guest's `stdout-path`.
     pub uart: bool,
+    /// Whether the guest has the PL031 real-time clock at [`guest_layout::RTC`].
+    pub rtc: bool,
     /// Whether the guest has Aerie's test device at [`guest_layout::TEST_DEVICE`].
     pub test_device: bool,
     /// The interrupt controller, if the guest has one.
@@ -306,8 +310,14 @@ pub fn build(guest: &GuestDescription<'_>) -> Result<Vec<u8>, GuestFdtError> {
     if guest.timer && guest.gic.is_some() {
         write_timer(&mut fdt)?;
     }
+    if guest.uart || guest.rtc {
+        write_bus_clock(&mut fdt)?;
+    }
     if guest.uart {
         write_uart(&mut fdt, guest.gic.is_some())?;
+    }
+    if guest.rtc {
+        write_rtc(&mut fdt)?;
     }
     for index in 0..guest.virtio_mmio {
         write_virtio_mmio(&mut fdt, index, guest.gic.is_some())?;
@@ -403,8 +413,8 @@ fn write_timer(fdt: &mut FdtWriter) -> Result<(), GuestFdtError> {
     Ok(())
 }
 
-/// The PL011 and the fixed clock its binding requires.
-fn write_uart(fdt: &mut FdtWriter, has_gic: bool) -> Result<(), GuestFdtError> {
+/// The fixed clock the PrimeCell bindings (PL011, PL031) ask for.
+fn write_bus_clock(fdt: &mut FdtWriter) -> Result<(), GuestFdtError> {
     let clock = fdt.begin_node("apb-pclk")?;
     fdt.property_string("compatible", "fixed-clock")?;
     fdt.property_u32("#clock-cells", 0)?;
@@ -412,7 +422,23 @@ fn write_uart(fdt: &mut FdtWriter, has_gic: bool) -> Result<(), GuestFdtError> {
     fdt.property_string("clock-output-names", "clk24mhz")?;
     fdt.property_phandle(UART_CLOCK_PHANDLE)?;
     fdt.end_node(clock)?;
+    Ok(())
+}
 
+/// The PL031 real-time clock (`rtc/arm,pl031.yaml`), without an interrupt: Aerie's
+/// model has no alarm.
+fn write_rtc(fdt: &mut FdtWriter) -> Result<(), GuestFdtError> {
+    let node = fdt.begin_node(&node_name("pl031", guest_layout::RTC))?;
+    fdt.property("compatible", PL031_COMPATIBLE)?;
+    fdt.property_array_u64("reg", &[guest_layout::RTC, guest_layout::RTC_SIZE])?;
+    fdt.property_u32("clocks", UART_CLOCK_PHANDLE)?;
+    fdt.property_string("clock-names", "apb_pclk")?;
+    fdt.end_node(node)?;
+    Ok(())
+}
+
+/// The PL011 (its fixed clock: [`write_bus_clock`]).
+fn write_uart(fdt: &mut FdtWriter, has_gic: bool) -> Result<(), GuestFdtError> {
     let node = fdt.begin_node(&node_name("pl011", guest_layout::UART))?;
     fdt.property("compatible", PL011_COMPATIBLE)?;
     fdt.property_array_u64("reg", &[guest_layout::UART, guest_layout::UART_SIZE])?;
@@ -549,6 +575,7 @@ mod tests {
             bootargs: "console=ttyAMA0 earlycon root=/dev/vda",
             initrd: Some(r(0x4820_0000, 0x12_3456)),
             uart: true,
+            rtc: false,
             test_device: true,
             gic: Some(gic_v3(vcpus)),
             timer: true,
@@ -564,6 +591,7 @@ mod tests {
             bootargs: "",
             initrd: None,
             uart: false,
+            rtc: false,
             test_device: false,
             gic: None,
             timer: false,
@@ -800,6 +828,39 @@ mod tests {
     }
 
     #[test]
+    fn the_rtc_is_a_pl031_on_the_bus_clock_without_an_interrupt() {
+        let with_rtc = GuestDescription {
+            rtc: true,
+            uart: false,
+            ..full(1)
+        };
+        let with = blob(&with_rtc);
+        let tree = Fdt::new(&with).unwrap();
+        let rtc = tree.find_node("/pl031@9010000").unwrap();
+        assert_eq!(
+            string_list(&rtc, "compatible"),
+            ["arm,pl031", "arm,primecell"]
+        );
+        assert_eq!(u64_cells(&rtc, "reg"), [0x0901_0000, 0x1000]);
+        assert_eq!(u32_cells(&rtc, "clocks"), [UART_CLOCK_PHANDLE]);
+        assert_eq!(string(&rtc, "clock-names"), "apb_pclk");
+        assert_eq!(
+            property_names(&rtc),
+            ["clock-names", "clocks", "compatible", "reg"]
+        );
+        // The clock is there for the RTC alone too.
+        assert!(tree.find_node("/apb-pclk").is_some());
+        assert!(tree.find_node("/pl031@9010000").is_some());
+        let without = blob(&full(1));
+        assert!(
+            Fdt::new(&without)
+                .unwrap()
+                .find_node("/pl031@9010000")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn timer_uart_clock_and_test_device() {
         let blob = blob(&full(2));
         let tree = Fdt::new(&blob).unwrap();
@@ -959,6 +1020,7 @@ mod tests {
     fn without_a_gic_there_is_no_timer_and_no_interrupts() {
         let guest = GuestDescription {
             uart: true,
+            rtc: false,
             timer: true,
             ..bare(2)
         };

@@ -7,6 +7,7 @@
 //!   0x0801_0000  GICv2 CPU interface (8 KiB), GICv2 hosts only
 //!   0x080a_0000  GICv3 redistributors (128 KiB per vCPU)
 //!   0x0900_0000  PL011 UART (4 KiB), SPI 1
+//!   0x0901_0000  PL031 real-time clock (4 KiB), when the host has a wall clock
 //!   0x0906_0000  Aerie test device (4 KiB), only when enabled (test guests)
 //!   0x0a00_0000  virtio-mmio transports, 0x200 apart, SPIs 16..
 //!   0x4000_0000  RAM, as much as configured
@@ -42,6 +43,10 @@ pub const UART: u64 = 0x0900_0000;
 pub const UART_SIZE: u64 = 0x1000;
 /// The UART's interrupt, as an SPI number (INTID 33).
 pub const UART_SPI: u32 = 1;
+/// The PL031 real-time clock (see `aerie_devices::pl031`), where QEMU `virt` has it.
+pub const RTC: u64 = 0x0901_0000;
+/// Size of the RTC's register block.
+pub const RTC_SIZE: u64 = 0x1000;
 /// Aerie's test device (see `aerie_devices::testdev`).
 pub const TEST_DEVICE: u64 = 0x0906_0000;
 /// Size of the test device's register block.

@@ -336,6 +336,9 @@ pub struct Platform<'a> {
     /// The Broadcom GPIO controller of a Raspberry Pi (BCM2711/BCM2835 family), whose
     /// pin functions route the PL011 to the header pins.
     pub broadcom_gpio: Option<Range>,
+    /// A PL031 real-time clock (QEMU `virt` has one): the wall clock Aerie gives its
+    /// guest is read from it.
+    pub rtc: Option<Range>,
 }
 
 impl<'a> Platform<'a> {
@@ -423,6 +426,7 @@ struct Found<'a> {
     chosen: Chosen<'a>,
     notes: ArrayVec<Note, 8>,
     broadcom_gpio: Option<Range>,
+    rtc: Option<Range>,
 }
 
 /// Compatible strings of GICv2 implementations (all may have the virtualization
@@ -459,6 +463,7 @@ impl<'a> Found<'a> {
             chosen: Chosen::default(),
             notes: ArrayVec::new(),
             broadcom_gpio: None,
+            rtc: None,
         };
         // `/chosen` usually comes last in the tree, but the UART nodes before it
         // need to know whether they are the console.
@@ -555,6 +560,7 @@ impl<'a> Found<'a> {
             chosen: self.chosen,
             notes: self.notes,
             broadcom_gpio: self.broadcom_gpio,
+            rtc: self.rtc,
         })
     }
 }
@@ -967,6 +973,12 @@ fn visit<'a>(
     {
         if found.broadcom_gpio.is_none() {
             found.broadcom_gpio = reg_ranges(node, ancestors).and_then(|r| r.first().copied());
+        }
+        return Ok(());
+    }
+    if compatible_with(node, |c| c == "arm,pl031").is_some() {
+        if found.rtc.is_none() {
+            found.rtc = reg_ranges(node, ancestors).and_then(|r| r.first().copied());
         }
         return Ok(());
     }

@@ -279,6 +279,14 @@ fn a_snapshot_whose_disk_fails_is_refused_and_the_earlier_one_survives() {
     assert!(again.has_line("before"), "{}", again.story());
 }
 
+/// Seconds since 1970 on the host now.
+fn host_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the host clock is after 1970")
+        .as_secs() as i64
+}
+
 /// What the guest reads from its background counter: the file may be caught between
 /// its truncation and the write, so it is read until it is not empty.
 const READ_COUNT: &str =
@@ -294,9 +302,11 @@ fn state_counter_and_clock_survive() {
          echo tmpfs-state-survives > /tmp/state\n\
          (i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done) &\n\
          sleep 2\n\
-         echo \"before $(count) $(cut -d' ' -f1 /proc/uptime)\""
+         echo \"before $(count) $(cut -d' ' -f1 /proc/uptime)\"\n\
+         echo \"rtc-before $(cat /sys/class/rtc/rtc0/since_epoch)\""
     );
     let save = machine.boot_and_snapshot(&before_cmd);
+    let saved_at = host_seconds();
     timed("boot and snapshot", &save);
     assert_saved(&save, 1);
     let before = numbers_after(&save, "before ");
@@ -318,10 +328,13 @@ fn state_counter_and_clock_survive() {
          sleep 1\n\
          b=$(count); u2=$(cut -d' ' -f1 /proc/uptime)\n\
          echo \"after $a $b $u1 $u2\"\n\
+         echo \"rtc-after $(cat /sys/class/rtc/rtc0/since_epoch)\"\n\
          echo restored-and-changed >> /tmp/state"
     );
     for round in ["first", "second"] {
+        let restore_started = host_seconds();
         let restore = machine.restore(&after_cmd);
+        let restore_ended = host_seconds();
         timed(&format!("{round} restore"), &restore);
         let story = format!(
             "{round} restore from the same snapshot\n{}",
@@ -333,6 +346,16 @@ fn state_counter_and_clock_survive() {
             state,
             ["tmpfs-state-survives"],
             "the tmpfs file should hold exactly what it held at the snapshot\n{story}"
+        );
+        // The guest's RTC saw the time pass while there was no guest: it tells the
+        // host's time again after the restore.
+        let rtc_before = numbers_after(&save, "rtc-before ")[0] as i64;
+        let rtc_after = numbers_after(&restore, "rtc-after ")[0] as i64;
+        assert!(
+            (saved_at - 60..=saved_at + 5).contains(&rtc_before)
+                && (restore_started - 5..=restore_ended + 5).contains(&rtc_after),
+            "the RTC said {rtc_before} at the snapshot (host {saved_at}) and {rtc_after} after \
+             the restore (host {restore_started}..{restore_ended})\n{story}"
         );
         let after = numbers_after(&restore, "after ");
         assert_eq!(after.len(), 4, "{story}");

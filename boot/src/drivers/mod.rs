@@ -5,5 +5,6 @@ pub mod gic;
 pub mod gicv2;
 pub mod gicv3;
 pub mod pl011;
+pub mod pl031;
 pub mod virtio_blk;
 pub mod virtio_rng;

@@ -23,6 +23,7 @@ use crate::arch::{cpu, hyp_config};
 use crate::memory;
 use aerie_devices::bus::{DeviceId, MmioBus};
 use aerie_devices::pl011::Pl011;
+use aerie_devices::pl031::Pl031;
 use aerie_devices::testdev::TestDevice;
 use aerie_devices::vgic::{Vgic, VgicV2, VgicV2Config, VgicV3, VgicV3Config};
 use aerie_hyp::bundle::Bundle;
@@ -57,6 +58,8 @@ pub struct Vm {
     pub uart: DeviceId,
     /// Aerie's test device on the bus, when the guest has it.
     pub test_device: Option<DeviceId>,
+    /// The guest's PL031 real-time clock, if it has one.
+    pub rtc: Option<DeviceId>,
     /// The guest kernel's command line (recorded in snapshots).
     pub command_line: String,
     /// The virtual GIC: a GICv3 on GICv3 hosts, a GICv2 on GICv2 hosts.
@@ -138,6 +141,9 @@ pub struct GuestConfig {
     pub ram: GuestRam,
     /// Whether to add the test device.
     pub test_device: bool,
+    /// Whether to give the guest a real-time clock (needs the host's wall clock,
+    /// [`crate::wall_clock`]).
+    pub rtc: bool,
     /// Which GIC the guest gets (follows the host's), if any.
     pub gic: Option<GuestGic>,
     /// The host UART's interrupt, for console input.
@@ -225,6 +231,7 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         bootargs: cmdline,
         initrd: initrd_range,
         uart: true,
+        rtc: config.rtc,
         test_device: config.test_device,
         gic: gic_description,
         timer: gic_description.is_some(),
@@ -329,6 +336,18 @@ fn assemble(
         )
         .map_err(|e| error(format!("device map: {e}")))?;
     let virtio = add_virtio_devices(&mut bus, config.disks)?;
+    let rtc = if config.rtc {
+        Some(
+            bus.add(
+                guest_layout::RTC,
+                guest_layout::RTC_SIZE,
+                Box::new(Pl031::new(Box::new(crate::wall_clock::HostWallClock))),
+            )
+            .map_err(|e| error(format!("device map: {e}")))?,
+        )
+    } else {
+        None
+    };
     let test_device = if config.test_device {
         Some(
             bus.add(
@@ -346,6 +365,7 @@ fn assemble(
         ram,
         bus: spin::Mutex::new(bus),
         uart,
+        rtc,
         test_device,
         command_line: boot.command_line,
         vgic: vgic.map(spin::Mutex::new),

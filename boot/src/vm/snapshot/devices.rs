@@ -5,6 +5,7 @@
 use super::super::virtio::{GuestBlock, GuestConsole, GuestRng, Kind};
 use super::super::{Vm, interrupts};
 use aerie_devices::pl011::Pl011;
+use aerie_devices::pl031::Pl031;
 use aerie_devices::testdev::TestDevice;
 use aerie_devices::vgic::{VgicV2, VgicV3};
 use aerie_hyp::guest_layout;
@@ -44,6 +45,14 @@ pub fn layout(vm: &Vm) -> Vec<DeviceDescription> {
         guest_layout::UART_SIZE,
         Some(interrupts::GUEST_UART_INTID),
     ));
+    if vm.rtc.is_some() {
+        devices.push(describe(
+            DeviceKind::Pl031,
+            guest_layout::RTC,
+            guest_layout::RTC_SIZE,
+            None,
+        ));
+    }
     if vm.test_device.is_some() {
         devices.push(describe(
             DeviceKind::TestDevice,
@@ -111,6 +120,9 @@ fn save_one(vm: &Vm, description: &mut DeviceDescription) -> Result<DeviceState,
     Ok(match description.kind {
         DeviceKind::Pl011 => {
             DeviceState::Pl011(bus.downcast_mut::<Pl011>(id).ok_or_else(missing)?.save())
+        }
+        DeviceKind::Pl031 => {
+            DeviceState::Pl031(bus.downcast_mut::<Pl031>(id).ok_or_else(missing)?.save())
         }
         DeviceKind::TestDevice => DeviceState::TestDevice(
             bus.downcast_mut::<TestDevice>(id)
@@ -211,6 +223,12 @@ fn restore_one(vm: &Vm, device: &SavedDevice) -> Result<(), String> {
     match &device.state {
         DeviceState::Pl011(state) => {
             bus.downcast_mut::<Pl011>(id)
+                .ok_or_else(missing)?
+                .restore(state);
+            Ok(())
+        }
+        DeviceState::Pl031(state) => {
+            bus.downcast_mut::<Pl031>(id)
                 .ok_or_else(missing)?
                 .restore(state);
             Ok(())

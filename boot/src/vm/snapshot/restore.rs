@@ -70,6 +70,7 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
             .devices
             .iter()
             .any(|d| d.kind == DeviceKind::TestDevice),
+        rtc: metadata.devices.iter().any(|d| d.kind == DeviceKind::Pl031),
         gic,
         host_uart_intid,
         disks,

@@ -1,6 +1,7 @@
 //! Device state chunks.
 
 use aerie_devices::pl011::Pl011State;
+use aerie_devices::pl031::Pl031State;
 use aerie_devices::testdev::TestDeviceState;
 use aerie_devices::vgic::{VgicState, VgicV2State};
 use aerie_devices::virtio::{BlockState, ConsoleState, RngState, TransportState};
@@ -29,6 +30,8 @@ pub enum DeviceState {
     VirtioConsole(TransportState<ConsoleState>),
     /// A virtio-rng device and its transport.
     VirtioRng(TransportState<RngState>),
+    /// The PL031 real-time clock (added last: variants are encoded by position).
+    Pl031(Pl031State),
 }
 
 impl DeviceState {
@@ -38,6 +41,7 @@ impl DeviceState {
             Self::VgicV3(_) => DeviceKind::VgicV3,
             Self::VgicV2(_) => DeviceKind::VgicV2,
             Self::Pl011(_) => DeviceKind::Pl011,
+            Self::Pl031(_) => DeviceKind::Pl031,
             Self::TestDevice(_) => DeviceKind::TestDevice,
             Self::VirtioBlock(_) => DeviceKind::VirtioBlock,
             Self::VirtioConsole(_) => DeviceKind::VirtioConsole,

@@ -141,6 +141,8 @@ impl SavedMachine {
                 Pl011::new().restore(state);
                 Ok(())
             }
+            // Every offset and register value is one a PL031 can hold.
+            DeviceState::Pl031(_) => Ok(()),
             DeviceState::TestDevice(state) => {
                 TestDevice::new().restore(state);
                 Ok(())

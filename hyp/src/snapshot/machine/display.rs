@@ -18,6 +18,7 @@ impl fmt::Display for DeviceKind {
             Self::VirtioBlock => "virtio-blk",
             Self::VirtioConsole => "virtio-console",
             Self::VirtioRng => "virtio-rng",
+            Self::Pl031 => "PL031 real-time clock",
         })
     }
 }

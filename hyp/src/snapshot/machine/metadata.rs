@@ -157,6 +157,8 @@ pub enum DeviceKind {
     VirtioConsole,
     /// A virtio-mmio entropy device.
     VirtioRng,
+    /// The PL031 real-time clock.
+    Pl031,
 }
 
 /// Which guest disk a virtio-blk device was backed by, and what it held: a restore
