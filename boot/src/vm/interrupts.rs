@@ -179,16 +179,18 @@ fn virtual_timer_condition() -> bool {
 pub fn update_virtual_timer(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
     let level = virtual_timer_condition();
+    if level == run.virtual_timer_line {
+        // What the vGIC was last told (a firing counts as high): nothing to do.
+        return;
+    }
+    run.virtual_timer_line = level;
     let released = vgic
         .lock()
         .set_hardware_level(VIRTUAL_TIMER_INTID, Some(run.index), level);
     if let Ok(Some(physical)) = released {
         gic::deactivate(physical);
     }
-    if level != run.virtual_timer_line || matches!(released, Ok(Some(_))) {
-        vgic_changed(vm);
-    }
-    run.virtual_timer_line = level;
+    vgic_changed(vm);
 }
 
 /// Sets the emulated EL1 physical timer's interrupt line, and arms Aerie's own EL2
