@@ -170,7 +170,8 @@ fn virtual_timer_condition() -> bool {
 /// has it: the interrupt is a level, pending exactly while the condition holds.
 /// When it fell before the guest took the interrupt, the vGIC lets go of the
 /// physical interrupt, which Aerie then deactivates, and the vCPU's list registers
-/// are planned anew before it runs.
+/// are planned anew before it runs. When the level is what the vGIC already has,
+/// this costs one system register read.
 ///
 /// The guest owns its virtual timer, so its writes to CNTV_CTL/CVAL/TVAL do not trap:
 /// the line rises through the physical interrupt ([`handle_physical`]) and is read
@@ -189,8 +190,11 @@ pub fn update_virtual_timer(vm: &Vm, run: &mut VcpuRun) {
         .set_hardware_level(VIRTUAL_TIMER_INTID, Some(run.index), level);
     if let Ok(Some(physical)) = released {
         gic::deactivate(physical);
+        // The list registers may still hold it pending with the HW bit. (Otherwise
+        // the plan stands: the line alone lists nothing until the physical
+        // interrupt fires, and an active interrupt keeps its physical one.)
+        vgic_changed(vm);
     }
-    vgic_changed(vm);
 }
 
 /// Sets the emulated EL1 physical timer's interrupt line, and arms Aerie's own EL2

@@ -145,8 +145,11 @@ impl IrqState {
     /// bit once the host holds the physical interrupt, see
     /// [`trigger`](Self::trigger)).
     fn listable_pending(&self) -> bool {
-        let waits_for_hardware = self.physical.is_some() && !self.hw_owned && !self.latch;
-        self.pending() && !waits_for_hardware
+        if self.physical.is_some() && !self.hw_owned {
+            // Only a software pending state (`ISPENDR`) then, listed without HW.
+            return self.latch;
+        }
+        self.pending()
     }
 
     /// Whether the interrupt is pending, including in a list register.
@@ -286,7 +289,7 @@ impl IrqState {
     pub(crate) fn lr_state(&self, group_enabled: bool) -> Option<LrState> {
         let active = self.active();
         let pending =
-            self.listable_pending() && self.enabled && group_enabled && !(self.hw_owned && active);
+            self.enabled && group_enabled && self.listable_pending() && !(self.hw_owned && active);
         let state = LrState { pending, active };
         (!state.is_inactive()).then_some(state)
     }
@@ -294,7 +297,7 @@ impl IrqState {
     /// Whether the vCPU could take the interrupt now: pending, not active, enabled,
     /// group enabled.
     pub(crate) fn is_deliverable(&self, group_enabled: bool) -> bool {
-        self.listable_pending() && !self.active() && self.enabled && group_enabled
+        self.enabled && group_enabled && self.listable_pending() && !self.active()
     }
 
     /// The interrupt goes into a list register of vCPU `vcpu` in state `listed`.
