@@ -470,3 +470,36 @@ fn inputs_are_checked() {
     gic.sync(0, &[u64::MAX; 100]);
     assert_eq!(gic.stats().lr_mismatches, 1);
 }
+
+#[test]
+fn writes_kick_the_vcpu_holding_an_spi_in_a_list_register() {
+    let mut gic = vgic(3);
+    enable_spi(&mut gic, 40, 2, 0x80);
+    write(&mut gic, 0, gicd::ISPENDR + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [2]);
+    let plan = gic.flush(2, 4);
+    // Disabled, moved to vCPU 1, made active: vCPU 2 holds it and must look again.
+    write(&mut gic, 0, gicd::ICENABLER + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [2]);
+    write(&mut gic, 0, gicd::ITARGETSR + 40, B, 0b010);
+    assert_eq!(kicks(&mut gic), [2], "disabled: nothing for vCPU 1 yet");
+    write(&mut gic, 0, gicd::ISACTIVER + 4, W, 1 << 8);
+    assert_eq!(
+        kicks(&mut gic),
+        [1, 2],
+        "active: to be listed on vCPU 1 too"
+    );
+    gic.sync(2, &[plan.value(0)]);
+    // Deactivated and enabled: now vCPU 1's.
+    write(&mut gic, 0, gicd::ICACTIVER + 4, W, 1 << 8);
+    assert!(
+        kicks(&mut gic).is_empty(),
+        "disabled and inactive: nothing to list"
+    );
+    write(&mut gic, 0, gicd::ISENABLER + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [1]);
+    // The distributor's groups turned off while vCPU 1 holds it.
+    let _plan = gic.flush(1, 4);
+    write(&mut gic, 0, gicd::CTLR, W, 0);
+    assert_eq!(kicks(&mut gic), [1]);
+}
