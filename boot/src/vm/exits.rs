@@ -249,9 +249,7 @@ fn data_abort(
                 // affects elsewhere are kicked out of the guest to do so now.
                 interrupts::vgic_changed(vm);
             }
-            for target in kicks.iter().filter(|&target| target != vcpu.index) {
-                interrupts::kick(target);
-            }
+            interrupts::kick_others(vcpu.index, kicks);
             if stats.ignored_accesses != ignored_before {
                 if let Some(access) = stats.last_ignored {
                     IGNORED_GIC_ACCESS.report(format_args!("{access} (pc {:#x})", registers.pc));

@@ -67,7 +67,11 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
         }
     }
     let generation = vgic_changed(vm);
-    let plan = vgic.lock().flush(run.index, count);
+    let (plan, kicks) = {
+        let mut vgic = vgic.lock();
+        (vgic.flush(run.index, count), vgic.take_kicks())
+    };
+    kick_others(run.index, kicks);
     let mut loaded = LoadedPlan {
         generation,
         maintenance: plan.maintenance_bits(),
@@ -99,7 +103,20 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
     }
     run.loaded = None;
     vgic_changed(vm);
-    vgic.lock().sync(run.index, &values[..count]);
+    let kicks = {
+        let mut vgic = vgic.lock();
+        vgic.sync(run.index, &values[..count]);
+        vgic.take_kicks()
+    };
+    kick_others(run.index, kicks);
+}
+
+/// Kicks the vCPUs in `targets` but `me` (an SPI moved while `me` held it in a list
+/// register goes to its new target when `me` gives it back).
+pub fn kick_others(me: usize, targets: aerie_devices::vgic::SgiTargets) {
+    for target in targets.iter().filter(|&target| target != me) {
+        kick(target);
+    }
 }
 
 /// Takes every pending physical interrupt on this CPU (a guest exit with IRQ).

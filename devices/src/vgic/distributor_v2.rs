@@ -315,7 +315,7 @@ impl VgicV2 {
     /// Adds to the kicks the vCPUs a write to SPIs `first_intid..first_intid + count`
     /// affects: those they are routed to and now have something to list on, and
     /// those holding one in a list register.
-    fn note_spi_kicks(&mut self, first_intid: u32, count: u32) {
+    pub(super) fn note_spi_kicks(&mut self, first_intid: u32, count: u32) {
         let intids = first_intid..first_intid.saturating_add(count);
         let kicks = self
             .irqs

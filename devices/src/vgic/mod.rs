@@ -232,7 +232,9 @@ pub trait Vgic {
     /// GICv2), the vCPU an interrupt is routed to when a write gave it something to
     /// list (set pending, enabled, made active, moved, group enabled), and the vCPU
     /// holding a written interrupt in a list register (disabled, cleared, moved,
-    /// reprioritised). The caller kicks the running ones (the accessing vCPU may be
+    /// reprioritised); and, after a [`sync`](Vgic::sync) or [`flush`](Vgic::flush),
+    /// the vCPU an SPI goes to that was moved while the syncing vCPU held it. The
+    /// caller kicks the running ones (the accessing vCPU may be
     /// among them; it needs no kick, but like every vCPU it must
     /// [`flush`](Vgic::flush) anew before it runs again). GICv3 SGIs are returned by
     /// [`send_sgi_from_register`](Vgic::send_sgi_from_register) instead.

@@ -397,6 +397,13 @@ impl Vgic for VgicV2 {
                 irq.set_latch(sgis.any_pending(entry.intid));
             }
         }
+        // An SPI moved elsewhere while this vCPU held it goes to its new target now.
+        for entry in shadow.entries() {
+            let index = entry.intid.checked_sub(FIRST_SPI);
+            if index.is_some_and(|index| self.spi_target(index as usize) != Some(vcpu)) {
+                self.note_spi_kicks(entry.intid, 1);
+            }
+        }
     }
 
     fn has_pending(&self, vcpu: usize) -> bool {

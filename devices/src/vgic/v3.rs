@@ -471,6 +471,13 @@ impl Vgic for VgicV3 {
                 irq.end_flight(returned);
             }
         }
+        // An SPI routed elsewhere while this vCPU held it goes to its new target now.
+        for entry in shadow.entries() {
+            let index = entry.intid.checked_sub(FIRST_SPI);
+            if index.is_some_and(|index| self.spi_target(index as usize) != Some(vcpu)) {
+                self.note_write(None, entry.intid..entry.intid + 1);
+            }
+        }
     }
 
     fn has_pending(&self, vcpu: usize) -> bool {
@@ -500,7 +507,9 @@ impl Vgic for VgicV3 {
 
     /// GICv3 SGIs come from `ICC_SGI1R_EL1` and
     /// [`send_sgi_from_register`](Vgic::send_sgi_from_register) returns their targets;
-    /// these are the vCPUs distributor and redistributor writes affect.
+    /// these are the vCPUs distributor and redistributor writes affect, and the new
+    /// targets of SPIs moved while another vCPU held them (found by its
+    /// [`sync`](Vgic::sync)).
     fn take_kicks(&mut self) -> SgiTargets {
         self.kicks.take(self.config.vcpus)
     }

@@ -548,3 +548,22 @@ fn the_hardware_timer_is_a_level() {
     assert_eq!(run_until_idle(&mut gic, 0, 4), [VTIMER]);
     assert_eq!(gic.stats().ignored_hardware_triggers, 0);
 }
+
+#[test]
+fn an_spi_moved_while_listed_elsewhere_kicks_its_new_target_when_synced() {
+    let mut gic = vgic(3);
+    enable_spi(&mut gic, 40, 2, 0x80);
+    write(&mut gic, gicd::ISPENDR + 4, W, 1 << 8);
+    let _ = kicks(&mut gic);
+    let plan = gic.flush(2, 4);
+    write(&mut gic, gicd::IROUTER + 8 * 40, D, vcpu_mpidr(1));
+    let _ = kicks(&mut gic);
+    // vCPU 1 looks before vCPU 2 gave it back: not yet its own.
+    assert!(gic.flush(1, 4).is_empty());
+    gic.sync(1, &[]);
+    assert!(kicks(&mut gic).is_empty());
+    // vCPU 2 gives it back untouched: vCPU 1 is kicked to take it.
+    gic.sync(2, plan.list_registers());
+    assert_eq!(kicks(&mut gic), [1]);
+    assert_eq!(run_until_idle(&mut gic, 1, 4), [40]);
+}

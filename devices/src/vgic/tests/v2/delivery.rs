@@ -490,6 +490,7 @@ fn writes_kick_the_vcpu_holding_an_spi_in_a_list_register() {
         "active: to be listed on vCPU 1 too"
     );
     gic.sync(2, &[plan.value(0)]);
+    assert_eq!(kicks(&mut gic), [1], "given back: vCPU 1 lists it, active");
     // Deactivated and enabled: now vCPU 1's.
     write(&mut gic, 0, gicd::ICACTIVER + 4, W, 1 << 8);
     assert!(
