@@ -366,3 +366,88 @@ fn el2_and_el3_registers_are_undefined_and_debug_registers_the_guests_own() {
         .assert_guest_passed("sysreg_hostile: DBGBVR0_EL1 is the guest's own and reads back")
         .assert_guest_passed("sysreg_hostile: Aerie still answers PSCI_VERSION");
 }
+
+/// The checks of the `gic_conformance` guest, on either GIC version.
+fn assert_gic_conformance(outcome: &Outcome, version: u32) {
+    let sgi = if version == 3 {
+        "ICC_SGI1R_EL1"
+    } else {
+        "GICD_SGIR"
+    };
+    let ppi = if version == 3 {
+        "GICR_ISPENDR0"
+    } else {
+        "GICD_ISPENDR0"
+    };
+    assert_guest_exited(outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&[&format!("guest: gic_conformance: GICv{version}")])
+        .assert_guest_passed(&format!(
+            "gic_conformance: {sgi}: an SGI to itself arrives at once"
+        ))
+        .assert_guest_passed(&format!(
+            "gic_conformance: {sgi}: an SGI to a target list of vCPU 1 arrives at once"
+        ))
+        .assert_guest_passed(&format!(
+            "gic_conformance: {sgi}: an SGI to a target list of both vCPUs arrives at once on both"
+        ))
+        .assert_guest_passed(&format!(
+            "gic_conformance: {sgi}: an SGI to all but itself arrives at once on vCPU 1 only"
+        ))
+        .assert_guest_passed(
+            "gic_conformance: GICD_ISPENDR: an SPI routed to vCPU 1 arrives at once there",
+        )
+        .assert_guest_passed(
+            "gic_conformance: GICD_ISPENDR: an SPI routed to vCPU 0 arrives at once there",
+        )
+        .assert_guest_passed(
+            "gic_conformance: GICD_ISACTIVER + ISPENDR: an active SPI for vCPU 1 is not delivered again",
+        )
+        .assert_guest_passed(
+            "gic_conformance: GICD_ISPENDR and ISACTIVER read the SPI for vCPU 1 pending and active",
+        )
+        .assert_guest_passed(
+            "gic_conformance: GICD_ICACTIVER: the pending SPI then arrives at once on vCPU 1",
+        )
+        .assert_guest_passed(
+            "gic_conformance: GICD_ICACTIVER: the pending SPI then arrives at once on vCPU 0",
+        );
+    for what in [
+        "disabling the timer (ENABLE = 0)",
+        "masking the timer (IMASK = 1)",
+        "moving CNTV_CVAL_EL0 into the future",
+    ] {
+        outcome
+            .assert_guest_passed(&format!(
+                "gic_conformance: {ppi}: the expired virtual timer's PPI 27 reads pending (then {what})"
+            ))
+            .assert_guest_passed(&format!("gic_conformance: {ppi}: {what} clears the PPI 27 pending state"))
+            .assert_guest_passed(&format!(
+                "gic_conformance: {what}: then PPI 27 is not delivered"
+            ));
+    }
+    outcome
+        .assert_guest_passed(&format!(
+            "gic_conformance: {ppi}: PPI 27 disabled in the GIC still reads pending when the timer expires"
+        ))
+        .assert_guest_passed("gic_conformance: PPI 27 enabled again in the GIC is delivered at once")
+        .assert_guest_passed("gic_conformance: the virtual timer armed again fires again")
+        .assert_guest_passed(&format!(
+            "gic_conformance: {ppi}: PPI 27 disabled in the GIC, its timer expired then disabled, is not pending"
+        ))
+        .assert_guest_passed("gic_conformance: the virtual timer armed after that fires")
+        .assert_guest_passed("gic_conformance: no interrupt arrives that was not sent");
+}
+
+#[test]
+fn gicv3_distributor_writes_and_the_virtual_timer_level_take_effect_at_once() {
+    let outcome = run_guest("gic_conformance", 2, 2);
+    assert_gic_conformance(&outcome, 3);
+}
+
+#[test]
+fn gicv2_distributor_writes_and_the_virtual_timer_level_take_effect_at_once() {
+    let outcome = boot("gic_conformance", 2, 2, Qemu::virt().gic(2));
+    assert_gic_conformance(&outcome, 2);
+}

@@ -177,6 +177,11 @@ fn idle(vm: &Vm, vcpu: &mut VcpuRun) {
                 // exited, and only Aerie's EL2 timer fires it (see `interrupts`).
                 interrupts::update_timers(vm, vcpu);
             }
+            if vcpu.virtual_timer_line {
+                // The guest may have silenced or re-armed its virtual timer: if Aerie
+                // still held its physical interrupt, it would never fire again.
+                interrupts::update_virtual_timer(vm, vcpu);
+            }
             if !vgic.lock().has_pending(vcpu.index) {
                 cpu::wait_for_interrupt();
             }
@@ -207,7 +212,7 @@ fn inject(registers: &mut VcpuRegisters, make: impl FnOnce(&GuestState) -> Injec
 
 fn data_abort(
     vm: &Vm,
-    vcpu: &VcpuRun,
+    vcpu: &mut VcpuRun,
     registers: &mut VcpuRegisters,
     abort: &GuestDataAbort,
     info: &TrapInfo,
@@ -222,6 +227,8 @@ fn data_abort(
     if let (Some(vgic), Some(access)) = (&vm.vgic, &abort.access) {
         let window = super::vgic_window(&**vgic.lock());
         if window.contains(ipa) {
+            // The guest may read the virtual timer's pending state: bring it up to date.
+            interrupts::update_virtual_timer(vm, vcpu);
             let offset = ipa - window.start();
             let ignored_before = vgic.lock().stats().ignored_accesses;
             let mut device = VgicWindow {
@@ -235,9 +242,14 @@ fn data_abort(
                 let mut vgic = vgic.lock();
                 (*vgic.stats(), vgic.take_kicks())
             };
-            for target in kicks.iter().filter(|&target| target != vcpu.index) {
-                interrupts::kick(target);
+            if access.is_write {
+                // A write may change what any vCPU should see (an SGI to itself, an
+                // interrupt set pending, enabled, made active, moved...): every vCPU
+                // plans its list registers anew before it runs, and the ones it
+                // affects elsewhere are kicked out of the guest to do so now.
+                interrupts::vgic_changed(vm);
             }
+            interrupts::kick_others(vcpu.index, kicks);
             if stats.ignored_accesses != ignored_before {
                 if let Some(access) = stats.last_ignored {
                     IGNORED_GIC_ACCESS.report(format_args!("{access} (pc {:#x})", registers.pc));

@@ -10,7 +10,7 @@ use crate::drivers::gic::{
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
-use aerie_hyp::vcpu::{TIMER_CTL_ENABLE, TIMER_CTL_IMASK};
+use aerie_hyp::vcpu::{TIMER_CTL_ENABLE, TIMER_CTL_IMASK, TIMER_CTL_ISTATUS};
 use arrayvec::ArrayVec;
 use core::sync::atomic::Ordering;
 
@@ -50,10 +50,14 @@ pub fn update_timers(vm: &Vm, run: &mut VcpuRun) {
 }
 
 /// Loads the vCPU's deliverable interrupts into the list registers before it runs,
-/// after bringing the emulated physical timer's line up to date.
+/// after bringing the emulated physical timer's line up to date, and the virtual
+/// timer's while it is high (it rises through its physical interrupt).
 pub fn load(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
     update_physical_timer(vm, vgic, run);
+    if run.virtual_timer_line {
+        update_virtual_timer(vm, run);
+    }
     let count = run.list_registers.min(MAX_LIST_REGISTERS);
     if let Some(loaded) = run.loaded {
         if loaded.generation == vm.vgic_generation.load(Ordering::Acquire) {
@@ -63,7 +67,11 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
         }
     }
     let generation = vgic_changed(vm);
-    let plan = vgic.lock().flush(run.index, count);
+    let (plan, kicks) = {
+        let mut vgic = vgic.lock();
+        (vgic.flush(run.index, count), vgic.take_kicks())
+    };
+    kick_others(run.index, kicks);
     let mut loaded = LoadedPlan {
         generation,
         maintenance: plan.maintenance_bits(),
@@ -95,7 +103,20 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
     }
     run.loaded = None;
     vgic_changed(vm);
-    vgic.lock().sync(run.index, &values[..count]);
+    let kicks = {
+        let mut vgic = vgic.lock();
+        vgic.sync(run.index, &values[..count]);
+        vgic.take_kicks()
+    };
+    kick_others(run.index, kicks);
+}
+
+/// Kicks the vCPUs in `targets` but `me` (an SPI moved while `me` held it in a list
+/// register goes to its new target when `me` gives it back).
+pub fn kick_others(me: usize, targets: aerie_devices::vgic::SgiTargets) {
+    for target in targets.iter().filter(|&target| target != me) {
+        kick(target);
+    }
 }
 
 /// Takes every pending physical interrupt on this CPU (a guest exit with IRQ).
@@ -111,11 +132,18 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
             VIRTUAL_TIMER_INTID => {
                 // Hardware-mapped: drop priority only; the guest's deactivation of
                 // the virtual interrupt deactivates the physical one.
-                let _ = vgic
-                    .lock()
-                    .set_level(VIRTUAL_TIMER_INTID, Some(run.index), true);
-                vgic_changed(vm);
                 gic::end_of_interrupt(intid);
+                if virtual_timer_condition() {
+                    let _ = vgic
+                        .lock()
+                        .trigger_edge(VIRTUAL_TIMER_INTID, Some(run.index));
+                    run.virtual_timer_line = true;
+                    vgic_changed(vm);
+                } else {
+                    // The guest silenced its timer before the interrupt reached
+                    // Aerie: a level that fell, not to be delivered.
+                    gic::deactivate(intid);
+                }
             }
             HYPERVISOR_TIMER_INTID => {
                 // The emulated EL1 physical timer's deadline passed: stop the EL2
@@ -144,6 +172,45 @@ pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
                 gic::deactivate(intid);
             }
         }
+    }
+}
+
+/// Whether the guest's virtual timer asserts its interrupt: CNTV_CTL_EL0 has ENABLE
+/// set, IMASK clear and ISTATUS set (Arm ARM D12.8, "Operation of the timers").
+fn virtual_timer_condition() -> bool {
+    let (control, _) = crate::arch::el1_state::virtual_timer();
+    let mask = TIMER_CTL_ENABLE | TIMER_CTL_IMASK | TIMER_CTL_ISTATUS;
+    control & mask == TIMER_CTL_ENABLE | TIMER_CTL_ISTATUS
+}
+
+/// Gives the vGIC the virtual timer's interrupt line as the timer's condition now
+/// has it: the interrupt is a level, pending exactly while the condition holds.
+/// When it fell before the guest took the interrupt, the vGIC lets go of the
+/// physical interrupt, which Aerie then deactivates, and the vCPU's list registers
+/// are planned anew before it runs. When the level is what the vGIC already has,
+/// this costs one system register read.
+///
+/// The guest owns its virtual timer, so its writes to CNTV_CTL/CVAL/TVAL do not trap:
+/// the line rises through the physical interrupt ([`handle_physical`]) and is read
+/// again on every entry while it is high, when the vCPU waits, and before each
+/// access to the vGIC's registers (so that ISPENDR reads it as it is).
+pub fn update_virtual_timer(vm: &Vm, run: &mut VcpuRun) {
+    let Some(vgic) = &vm.vgic else { return };
+    let level = virtual_timer_condition();
+    if level == run.virtual_timer_line {
+        // What the vGIC was last told (a firing counts as high): nothing to do.
+        return;
+    }
+    run.virtual_timer_line = level;
+    let released = vgic
+        .lock()
+        .set_hardware_level(VIRTUAL_TIMER_INTID, Some(run.index), level);
+    if let Ok(Some(physical)) = released {
+        gic::deactivate(physical);
+        // The list registers may still hold it pending with the HW bit. (Otherwise
+        // the plan stands: the line alone lists nothing until the physical
+        // interrupt fires, and an active interrupt keeps its physical one.)
+        vgic_changed(vm);
     }
 }
 

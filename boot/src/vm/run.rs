@@ -29,6 +29,10 @@ pub struct VcpuRun {
     /// The emulated physical timer's last line level and deadline given to the vGIC
     /// and the EL2 timer (recomputed on every entry, acted on when it changes).
     pub timer_line: Option<(bool, Option<u64>)>,
+    /// The virtual timer's interrupt line as last given to the vGIC (see
+    /// `interrupts::update_virtual_timer`): while it is high, every entry reads the
+    /// timer again.
+    pub virtual_timer_line: bool,
     /// Debug output not yet printed (an unfinished line).
     line: [u8; DEBUG_LINE],
     line_length: usize,
@@ -120,6 +124,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         list_registers,
         loaded: None,
         timer_line: None,
+        virtual_timer_line: false,
         line: [0; DEBUG_LINE],
         line_length: 0,
     };

@@ -267,10 +267,12 @@ fn drive<G: FrontEnd>(gic: &mut G, input: &mut Input) {
             10 => {
                 let intid = pick_intid(input, gic.intids());
                 let vcpu = input.bool().then(|| pick_vcpu(input, vcpus));
-                let _ = if input.bool() {
-                    gic.set_level(intid, vcpu, input.bool())
-                } else {
-                    gic.trigger_edge(intid, vcpu)
+                let _ = match input.choose(3) {
+                    0 => gic.set_level(intid, vcpu, input.bool()),
+                    1 => gic
+                        .set_hardware_level(intid, vcpu, input.bool())
+                        .map(|_| ()),
+                    _ => gic.trigger_edge(intid, vcpu),
                 };
             }
             11 => {

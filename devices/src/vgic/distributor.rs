@@ -166,6 +166,8 @@ impl VgicV3 {
         if let Some(access) = IrqAccess::decode(offset, width) {
             if access.first_intid() >= FIRST_SPI {
                 access.write(&mut self.irqs.spis, FIRST_SPI, value as u32);
+                let first = access.first_intid();
+                self.note_write(None, first..first.saturating_add(access.intids()));
             }
             return true;
         }
@@ -180,6 +182,8 @@ impl VgicV3 {
                     (_, true) => (*route & 0xFFFF_FFFF) | (value << 32),
                 };
                 *route = merged & irouter::MASK;
+                let intid = n as u32;
+                self.note_write(None, intid..intid + 1);
             }
             return true;
         }
@@ -194,6 +198,7 @@ impl VgicV3 {
                 let value = value as u32;
                 self.irqs.group0_enabled = value & ctlr::ENABLE_GRP0 != 0;
                 self.irqs.group1_enabled = value & ctlr::ENABLE_GRP1 != 0;
+                self.note_group_enables();
                 true
             }
             // GICD_SGIR is ignored with affinity routing on; STATUSR has nothing to

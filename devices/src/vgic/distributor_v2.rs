@@ -25,7 +25,7 @@
 
 use super::registers::{BitRegister, IrqAccess};
 use super::sgi_v2::{GicdSgir, cpu_bit};
-use super::{FIRST_SPI, PRIVATE_INTERRUPTS, SGIS, Vgic, VgicV2, id_registers};
+use super::{FIRST_SPI, PRIVATE_INTERRUPTS, SGIS, VgicV2, id_registers};
 use crate::mmio::AccessWidth;
 use core::ops::Range;
 
@@ -201,11 +201,10 @@ impl VgicV2 {
             gicd::CTLR => {
                 self.irqs.group0_enabled = value32 & ctlr::ENABLE_GRP0 != 0;
                 self.irqs.group1_enabled = value32 & ctlr::ENABLE_GRP1 != 0;
-                for target in 0..self.config.vcpus {
-                    if self.has_pending(target) {
-                        self.kicks |= cpu_bit(target);
-                    }
-                }
+                let kicks = self
+                    .irqs
+                    .affected_by_group_enables(|index| self.spi_target(index));
+                self.kicks |= kicks.low_byte();
                 true
             }
             gicd::SGIR => {
@@ -313,21 +312,14 @@ impl VgicV2 {
         self.kicks |= targets;
     }
 
-    /// Adds to the kicks the vCPUs that SPIs `first_intid..first_intid + count` are
-    /// routed to and now deliverable on.
-    fn note_spi_kicks(&mut self, first_intid: u32, count: u32) {
-        for intid in first_intid..first_intid.saturating_add(count) {
-            let Some(index) = intid.checked_sub(FIRST_SPI).map(|index| index as usize) else {
-                continue;
-            };
-            let deliverable = self
-                .irqs
-                .spis
-                .get(index)
-                .is_some_and(|irq| irq.is_deliverable(self.irqs.group_enabled(irq.group1)));
-            if deliverable && let Some(target) = self.spi_target(index) {
-                self.kicks |= cpu_bit(target);
-            }
-        }
+    /// Adds to the kicks the vCPUs a write to SPIs `first_intid..first_intid + count`
+    /// affects: those they are routed to and now have something to list on, and
+    /// those holding one in a list register.
+    pub(super) fn note_spi_kicks(&mut self, first_intid: u32, count: u32) {
+        let intids = first_intid..first_intid.saturating_add(count);
+        let kicks = self
+            .irqs
+            .affected_by_write(None, intids, |index| self.spi_target(index));
+        self.kicks |= kicks.low_byte();
     }
 }

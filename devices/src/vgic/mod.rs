@@ -20,10 +20,14 @@
 //!   for INTIDs 0 to 31 are banked by the accessing vCPU). Both are also
 //!   [`MmioDevice`](crate::mmio::MmioDevice)s (the GICv2 one accessing as the vCPU
 //!   last given to [`VgicV2::access_as`]);
-//! - after each write, kicks the vCPUs [`Vgic::take_kicks`] returns (GICv2: targets
-//!   of `GICD_SGIR`, and SPIs made deliverable elsewhere);
+//! - after each write, flushes every vCPU anew before it runs again (a write may
+//!   change what any vCPU should see) and kicks the vCPUs [`Vgic::take_kicks`]
+//!   returns (GICv2: targets of `GICD_SGIR`; both: the vCPUs a written interrupt is
+//!   routed to or listed on);
 //! - reports device interrupt lines with [`Vgic::set_level`] /
-//!   [`Vgic::trigger_edge`], and, on a GICv3, trapped `ICC_SGI1R_EL1` writes with
+//!   [`Vgic::trigger_edge`], the lines of hardware-backed interrupts (the virtual
+//!   timer) with [`Vgic::set_hardware_level`] (deactivating the physical interrupt
+//!   it returns), and, on a GICv3, trapped `ICC_SGI1R_EL1` writes with
 //!   [`Vgic::send_sgi_from_register`] (kicking the vCPUs it returns);
 //! - before entering vCPU `v`, calls [`Vgic::flush`] and loads the returned
 //!   [`LrPlan`] into the list registers (zero in those beyond the plan), ORing
@@ -125,9 +129,32 @@ pub trait Vgic {
     ///
     /// A level-sensitive interrupt is pending while its line is high; an
     /// edge-triggered one becomes pending on a rising edge. Fails for INTIDs the GIC
-    /// does not implement, for SGIs (they have no line), and for a missing, superfluous
-    /// or out-of-range vCPU.
+    /// does not implement, for SGIs (they have no line), for a missing, superfluous
+    /// or out-of-range vCPU, and for a hardware-backed interrupt (see
+    /// [`map_hardware`](Vgic::map_hardware)), whose line is set with
+    /// [`set_hardware_level`](Vgic::set_hardware_level).
     fn set_level(&mut self, intid: u32, vcpu: Option<usize>, level: bool) -> Result<(), VgicError>;
+
+    /// Sets the line of hardware-backed interrupt `intid` (vCPU `vcpu`'s copy of a
+    /// PPI, or an SPI without a vCPU) to the device's output as the hypervisor read it:
+    /// for the virtual timer, whether its condition holds (`CNTV_CTL_EL0` ENABLE set,
+    /// IMASK clear, ISTATUS set). The interrupt is pending exactly while the line is
+    /// high (a level), and is listed once the physical interrupt fired
+    /// ([`trigger_edge`](Vgic::trigger_edge)).
+    ///
+    /// Returns the physical INTID the caller must deactivate now: when the line is
+    /// low and the host holds the physical interrupt for a guest that has not taken
+    /// it (it is not active), the model lets go of it. Before the vCPU runs again,
+    /// the caller must then [`flush`](Vgic::flush) it anew (its list registers may
+    /// still hold the interrupt pending with the HW bit). For an interrupt that is
+    /// not hardware-backed this is [`set_level`](Vgic::set_level), returning `None`.
+    /// Fails like [`set_level`](Vgic::set_level) otherwise.
+    fn set_hardware_level(
+        &mut self,
+        intid: u32,
+        vcpu: Option<usize>,
+        level: bool,
+    ) -> Result<Option<u32>, VgicError>;
 
     /// Makes interrupt `intid` pending once, as an edge would (an SGI or PPI needs its
     /// vCPU, an SPI none). On a level-sensitive interrupt the pending state lasts
@@ -174,12 +201,15 @@ pub trait Vgic {
     /// Marks PPI or SPI `intid` (for a PPI, vCPU `vcpu`'s copy; `vcpu` is ignored for
     /// an SPI) as backed by physical interrupt `physical`, e.g. the virtual timer.
     ///
-    /// A trigger of a hardware-backed interrupt means the physical interrupt fired and
-    /// the caller left it active. It is listed with the HW bit, so the guest's
-    /// deactivation deactivates the physical interrupt; the model does not keep it
-    /// pending once listed, and ignores triggers until a list register shows it
-    /// inactive again. Fails for SGIs, unimplemented INTIDs, out-of-range vCPUs and
-    /// physical INTIDs outside 16 to 1019.
+    /// A hardware-backed interrupt is level-sensitive, its line given by
+    /// [`set_hardware_level`](Vgic::set_hardware_level). A trigger
+    /// ([`trigger_edge`](Vgic::trigger_edge)) means the physical interrupt fired (so
+    /// the line is high) and the caller left it active. It is then listed with the HW
+    /// bit, so the guest's deactivation deactivates the physical interrupt, and
+    /// triggers are ignored until a list register shows it inactive again (or
+    /// [`set_hardware_level`](Vgic::set_hardware_level) hands the physical interrupt
+    /// back). Fails for SGIs, unimplemented INTIDs, out-of-range vCPUs and physical
+    /// INTIDs outside 16 to 1019.
     fn map_hardware(&mut self, intid: u32, vcpu: usize, physical: u32) -> Result<(), VgicError>;
 
     /// The guest's read of `width` bytes at `offset` in the vGIC's register window
@@ -197,12 +227,17 @@ pub trait Vgic {
     fn mmio_write(&mut self, vcpu: usize, offset: u64, width: AccessWidth, value: u64);
 
     /// The vCPUs that guest register writes since the last call may have given an
-    /// interrupt to take, and forgets them: on a GICv2, the targets of `GICD_SGIR`
-    /// writes (the SGIs of the GICv2) and the vCPU an SPI is routed to when a write
-    /// made it deliverable (set pending or enabled, moved, group enabled). The caller
-    /// kicks the running ones (the accessing vCPU may be among them; it needs no kick).
-    /// Always empty on a GICv3, whose SGIs are returned by
-    /// [`send_sgi_from_register`](Vgic::send_sgi_from_register).
+    /// interrupt to take, or whose list registers they may have made stale, and
+    /// forgets them: the targets of GICv2 `GICD_SGIR` writes (the SGIs of the
+    /// GICv2), the vCPU an interrupt is routed to when a write gave it something to
+    /// list (set pending, enabled, made active, moved, group enabled), and the vCPU
+    /// holding a written interrupt in a list register (disabled, cleared, moved,
+    /// reprioritised); and, after a [`sync`](Vgic::sync) or [`flush`](Vgic::flush),
+    /// the vCPU an SPI goes to that was moved while the syncing vCPU held it. The
+    /// caller kicks the running ones (the accessing vCPU may be
+    /// among them; it needs no kick, but like every vCPU it must
+    /// [`flush`](Vgic::flush) anew before it runs again). GICv3 SGIs are returned by
+    /// [`send_sgi_from_register`](Vgic::send_sgi_from_register) instead.
     fn take_kicks(&mut self) -> SgiTargets;
 
     /// The size of the register window [`mmio_read`](Vgic::mmio_read) and
@@ -274,6 +309,12 @@ pub enum VgicError {
     },
     /// The front-end does not have this mechanism (e.g. `ICC_SGI1R_EL1` on a GICv2).
     Unsupported,
+    /// The interrupt is hardware-backed: its line is set with
+    /// [`Vgic::set_hardware_level`].
+    HardwareBacked {
+        /// The INTID.
+        intid: u32,
+    },
 }
 
 impl fmt::Display for VgicError {
@@ -311,6 +352,10 @@ impl fmt::Display for VgicError {
             Self::BadConfig { reason } => write!(f, "virtual GIC configuration: {reason}"),
             Self::BadState { reason } => write!(f, "saved virtual GIC state: {reason}"),
             Self::Unsupported => f.write_str("this virtual GIC does not support the request"),
+            Self::HardwareBacked { intid } => write!(
+                f,
+                "interrupt {intid} is backed by a physical interrupt; its line is the device's"
+            ),
         }
     }
 }

@@ -142,7 +142,13 @@ impl VgicV3 {
                     return false;
                 };
                 *asleep = value as u32 & waker::PROCESSOR_SLEEP != 0;
+                let before = self.any_pe_target;
                 self.update_any_pe_target();
+                if self.any_pe_target != before {
+                    // "Any PE" SPIs moved: both vCPUs look again.
+                    self.kicks.add(before);
+                    self.kicks.add(self.any_pe_target);
+                }
                 true
             }
             gicr::CTLR | gicr::STATUSR | gicr::SYNCR | gicr::IIDR => true,
@@ -183,6 +189,8 @@ impl VgicV3 {
             return false;
         };
         access.write(irqs, 0, value as u32);
+        let first = access.first_intid();
+        self.note_write(Some(vcpu), first..first.saturating_add(access.intids()));
         true
     }
 }

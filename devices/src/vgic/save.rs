@@ -137,7 +137,7 @@ impl VgicV3 {
 
     /// Replaces the state with `state`, or fails leaving the vGIC unchanged if
     /// [`VgicState::check`] refuses it. Hardware mappings and counters are kept;
-    /// nothing is in flight afterwards; hardware-backed interrupts come back neither
+    /// nothing is in flight afterwards and no kicks are left; hardware-backed interrupts come back neither
     /// pending nor active (their device raises them again).
     pub fn restore(&mut self, state: &VgicState) -> Result<(), VgicError> {
         state.check(self)?;
@@ -169,6 +169,7 @@ impl VgicV3 {
             shadow.clear();
         }
         self.update_any_pe_target();
+        self.kicks = super::sgi::KickSet::default();
         Ok(())
     }
 }

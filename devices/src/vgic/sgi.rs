@@ -83,6 +83,61 @@ enum Kind {
         vcpus: usize,
         skipped: u64,
     },
+    /// vCPU `n` below 64 for each bit `n` of `mask`, and every vCPU from 64 up to
+    /// `vcpus` if `beyond` (see [`KickSet`]).
+    Mask {
+        mask: u64,
+        beyond: bool,
+        vcpus: usize,
+    },
+}
+
+/// vCPUs that register writes may have given something to take, collected while the
+/// vGIC handles the writes: one bit for each of the first 64 vCPUs, and one for all
+/// the others together (Aerie runs at most 64 vCPUs; past them, kicking too many
+/// costs needless exits and nothing else).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct KickSet {
+    /// vCPU `n` for each bit `n`.
+    mask: u64,
+    /// Every vCPU from 64 on.
+    beyond: bool,
+}
+
+impl KickSet {
+    /// Adds vCPU `vcpu`.
+    pub(crate) fn add(&mut self, vcpu: usize) {
+        match u32::try_from(vcpu)
+            .ok()
+            .and_then(|bit| 1u64.checked_shl(bit))
+        {
+            Some(bit) => self.mask |= bit,
+            None => self.beyond = true,
+        }
+    }
+
+    /// Adds every vCPU of `other`.
+    pub(crate) fn merge(&mut self, other: KickSet) {
+        self.mask |= other.mask;
+        self.beyond |= other.beyond;
+    }
+
+    /// The vCPUs among the first `vcpus`, forgetting them.
+    pub(crate) fn take(&mut self, vcpus: usize) -> SgiTargets {
+        let KickSet { mask, beyond } = core::mem::take(self);
+        SgiTargets {
+            kind: Kind::Mask {
+                mask,
+                beyond,
+                vcpus,
+            },
+        }
+    }
+
+    /// The set's bits for the first 8 vCPUs (a GICv2's CPU interfaces).
+    pub(crate) fn low_byte(&self) -> u8 {
+        self.mask as u8
+    }
 }
 
 impl SgiTargets {
@@ -131,6 +186,18 @@ impl SgiTargets {
                     && vcpu != sender
                     && (vcpu >= u64::BITS as usize || skipped & (1 << vcpu) == 0)
             }
+            Kind::Mask {
+                mask,
+                beyond,
+                vcpus,
+            } => {
+                vcpu < vcpus
+                    && if vcpu < u64::BITS as usize {
+                        mask & (1 << vcpu) != 0
+                    } else {
+                        beyond
+                    }
+            }
         }
     }
 
@@ -140,10 +207,16 @@ impl SgiTargets {
             Kind::Group { first, mask } if mask != 0 => first + u16::BITS as usize,
             Kind::Group { .. } => 0,
             Kind::AllBut { vcpus, .. } => vcpus,
+            Kind::Mask {
+                mask,
+                beyond: false,
+                vcpus,
+            } => vcpus.min((u64::BITS - mask.leading_zeros()) as usize),
+            Kind::Mask { vcpus, .. } => vcpus,
         };
         let start = match self.kind {
             Kind::Group { first, .. } => first,
-            Kind::AllBut { .. } => 0,
+            Kind::AllBut { .. } | Kind::Mask { .. } => 0,
         };
         SgiTargetsIter {
             targets: *self,
@@ -238,5 +311,32 @@ mod tests {
         let many = SgiTargets::all_but(0, 100, 0);
         assert_eq!(many.iter().count(), 99);
         assert!(!many.contains(100));
+    }
+
+    #[test]
+    fn kick_sets() {
+        let mut kicks = KickSet::default();
+        assert!(kicks.take(4).is_empty());
+        kicks.add(2);
+        kicks.add(0);
+        let mut more = KickSet::default();
+        more.add(2);
+        more.add(5);
+        kicks.merge(more);
+        assert_eq!(kicks.low_byte(), 0b10_0101);
+        assert_eq!(
+            kicks.take(4).iter().collect::<Vec<_>>(),
+            [0, 2],
+            "only existing vCPUs"
+        );
+        assert!(kicks.take(4).is_empty(), "taken");
+        kicks.add(63);
+        kicks.add(70);
+        let targets = kicks.take(72);
+        assert_eq!(
+            targets.iter().collect::<Vec<_>>(),
+            [63, 64, 65, 66, 67, 68, 69, 70, 71]
+        );
+        assert!(!targets.contains(72) && !targets.contains(usize::MAX));
     }
 }

@@ -9,11 +9,17 @@
 //! - **Level-sensitive**: pending while the input line is high, or while a latch set
 //!   by a write to `ISPENDR` (or [`IrqState::trigger`]) lasts; acknowledging consumes
 //!   that latch but not the line.
-//! - **Hardware-backed** ([`IrqState::map_hardware`]): a trigger means the physical
-//!   interrupt fired and is held active by the host. It behaves as an edge: listed
-//!   once with the HW bit, never pending and active at once in a list register (the
-//!   pending state lives in the physical GIC), and further triggers are ignored until
-//!   the list register shows the guest deactivated it ("hardware-owned").
+//! - **Hardware-backed** ([`IrqState::map_hardware`], the virtual timer): a level,
+//!   whose line is the device's output as the hypervisor last read it
+//!   ([`IrqState::set_hardware_line`]). A trigger means the physical interrupt fired
+//!   and the host holds it active for the guest ("hardware-owned"); only then is the
+//!   line's pending state listed, with the HW bit, so that the guest's deactivation
+//!   deactivates the physical interrupt. It is never listed pending and active at
+//!   once (the pending state then lives in the physical GIC), and further triggers
+//!   are ignored until the list register shows the guest deactivated it. When the
+//!   line falls before the guest took the interrupt, the model lets go of the
+//!   physical interrupt and the hypervisor deactivates it: the interrupt stops
+//!   being pending, as a level does.
 //!
 //! While an interrupt is in a list register ("in flight", see [`IrqState::begin_flight`])
 //! its pending and active state is the list register's. What the model still holds
@@ -126,10 +132,24 @@ impl IrqState {
         self.priority = priority & PRIORITY_MASK;
     }
 
-    /// Whether a delivery consumes the pending state: edges, and hardware-backed
-    /// interrupts (whose level lives in the physical GIC).
+    /// Whether a delivery consumes the pending state: edges. (Level-sensitive
+    /// interrupts, hardware-backed ones included, stay pending while their line is
+    /// high.)
     const fn latches(&self) -> bool {
-        self.edge || self.physical.is_some()
+        self.edge
+    }
+
+    /// Whether the pending state may be listed (and counts for delivery): it is
+    /// pending, and not merely because the line of a hardware-backed interrupt is
+    /// high while the physical interrupt has not fired yet (it is listed with the HW
+    /// bit once the host holds the physical interrupt, see
+    /// [`trigger`](Self::trigger)).
+    fn listable_pending(&self) -> bool {
+        if self.physical.is_some() && !self.hw_owned {
+            // Only a software pending state (`ISPENDR`) then, listed without HW.
+            return self.latch;
+        }
+        self.pending()
     }
 
     /// Whether the interrupt is pending, including in a list register.
@@ -156,22 +176,50 @@ impl IrqState {
         self.flight.map(|f| f.vcpu)
     }
 
-    /// The input line changes to `level`. Returns false if the change was ignored (a
-    /// hardware-backed interrupt still owned by the guest).
-    pub(crate) fn set_line(&mut self, level: bool) -> bool {
+    /// Whether the interrupt is backed by a physical interrupt.
+    pub(crate) const fn is_hardware_backed(&self) -> bool {
+        self.physical.is_some()
+    }
+
+    /// The input line of an interrupt that is not hardware-backed changes to
+    /// `level` (a hardware-backed one takes [`set_hardware_line`](Self::set_hardware_line)).
+    pub(crate) fn set_line(&mut self, level: bool) {
         let rising = level && !self.line;
         self.line = level;
-        if self.physical.is_some() {
-            return !level || self.hardware_trigger();
-        }
         if self.edge && rising {
             self.latch = true;
         }
-        true
     }
 
-    /// An event makes the interrupt pending once. Returns false if ignored (see
-    /// [`set_line`](Self::set_line)).
+    /// The device output behind a hardware-backed interrupt, as the hypervisor read
+    /// it, is `level` (for one that is not, this is [`set_line`](Self::set_line)).
+    ///
+    /// Returns the physical INTID the caller must deactivate now: when the line is
+    /// low while the host holds the physical interrupt for the guest and the guest
+    /// has not taken it (it is not active, in software or in a list register), the
+    /// model lets go of it; a list register that still holds it pending must then be
+    /// reloaded before the guest runs again (the next [`begin_flight`](Self::begin_flight)
+    /// plan no longer lists it).
+    pub(crate) fn set_hardware_line(&mut self, level: bool) -> Option<u32> {
+        if self.physical.is_none() {
+            self.set_line(level);
+            return None;
+        }
+        self.line = level;
+        if level || !self.hw_owned || self.active() {
+            return None;
+        }
+        self.hw_owned = false;
+        if let Some(flight) = &mut self.flight {
+            flight.hardware = false;
+        }
+        self.physical
+    }
+
+    /// An event makes the interrupt pending once; for a hardware-backed interrupt,
+    /// the physical interrupt fired and the caller holds it active for the guest,
+    /// which also means its line is high. Returns false if ignored (a hardware-backed
+    /// interrupt the host already holds).
     pub(crate) fn trigger(&mut self) -> bool {
         if self.physical.is_some() {
             return self.hardware_trigger();
@@ -185,7 +233,7 @@ impl IrqState {
             return false;
         }
         self.hw_owned = true;
-        self.latch = true;
+        self.line = true;
         true
     }
 
@@ -208,13 +256,9 @@ impl IrqState {
     }
 
     /// The guest writes 1 to its `ICPENDR` bit. A level-sensitive interrupt whose line
-    /// is high stays pending (IHI 0069H, `GICD_ICPENDR<n>`). Ignored while the
-    /// interrupt is hardware-owned: the physical interrupt is still active on the host
-    /// and only the guest's deactivation through a list register releases it.
+    /// is high stays pending (IHI 0069H, `GICD_ICPENDR<n>`), hardware-backed ones
+    /// included: only their line (the device) clears them.
     pub(crate) fn guest_clear_pending(&mut self) {
-        if self.hw_owned {
-            return;
-        }
         self.latch = false;
         if let Some(flight) = &mut self.flight {
             flight.cleared_pending = true;
@@ -244,7 +288,8 @@ impl IrqState {
     /// and active at once (the pending state then lives in the physical GIC).
     pub(crate) fn lr_state(&self, group_enabled: bool) -> Option<LrState> {
         let active = self.active();
-        let pending = self.pending() && self.enabled && group_enabled && !(self.hw_owned && active);
+        let pending =
+            self.enabled && group_enabled && self.listable_pending() && !(self.hw_owned && active);
         let state = LrState { pending, active };
         (!state.is_inactive()).then_some(state)
     }
@@ -252,7 +297,7 @@ impl IrqState {
     /// Whether the vCPU could take the interrupt now: pending, not active, enabled,
     /// group enabled.
     pub(crate) fn is_deliverable(&self, group_enabled: bool) -> bool {
-        self.pending() && !self.active() && self.enabled && group_enabled
+        self.enabled && group_enabled && self.listable_pending() && !self.active()
     }
 
     /// The interrupt goes into a list register of vCPU `vcpu` in state `listed`.
@@ -371,12 +416,12 @@ mod tests {
     #[test]
     fn edge_latches_on_rising_edges_only() {
         let mut irq = enabled(true);
-        assert!(irq.set_line(true));
+        irq.set_line(true);
         assert!(irq.pending());
         irq.guest_clear_pending();
         assert!(!irq.pending());
-        assert!(irq.set_line(true), "still high: no new edge");
-        assert!(!irq.pending());
+        irq.set_line(true);
+        assert!(!irq.pending(), "still high: no new edge");
         irq.set_line(false);
         irq.set_line(true);
         assert!(irq.pending());
@@ -473,11 +518,20 @@ mod tests {
     fn hardware_backed_interrupt() {
         let mut irq = enabled(false);
         irq.map_hardware(27);
-        assert!(irq.set_line(true));
+        assert!(irq.trigger(), "the physical interrupt fired");
         assert!(!irq.trigger(), "owned: ignored");
         assert_eq!(irq.lr_state(true), Some(PENDING));
         assert_eq!(irq.begin_flight(0, PENDING), Some(27));
         irq.end_flight(ACTIVE);
+        assert!(
+            irq.pending(),
+            "active, and pending while its line is high: a level"
+        );
+        assert_eq!(
+            irq.set_hardware_line(false),
+            None,
+            "active: the guest's deactivation releases the physical interrupt"
+        );
         assert!(!irq.pending(), "not kept pending in software");
         assert_eq!(irq.lr_state(true), Some(ACTIVE));
         assert!(!irq.trigger(), "still active in the list register");
@@ -506,5 +560,98 @@ mod tests {
         assert_eq!(irq.begin_flight(0, PENDING), None);
         irq.end_flight(INVALID);
         assert!(irq.trigger(), "the physical interrupt was never owned");
+    }
+
+    #[test]
+    fn hardware_line_is_a_level() {
+        let mut irq = enabled(false);
+        irq.map_hardware(27);
+        // The device's output is high, but the physical interrupt has not fired yet:
+        // pending, not yet listable.
+        assert_eq!(irq.set_hardware_line(true), None);
+        assert!(irq.pending());
+        assert_eq!(irq.lr_state(true), None);
+        assert!(!irq.is_deliverable(true));
+        // It fires: listed with the HW bit.
+        assert!(irq.trigger());
+        assert_eq!(irq.lr_state(true), Some(PENDING));
+        // The guest disables its timer before taking it: no longer pending, and the
+        // physical interrupt is the caller's to deactivate.
+        assert_eq!(irq.set_hardware_line(false), Some(27));
+        assert!(!irq.pending());
+        assert_eq!(irq.lr_state(true), None);
+        assert_eq!(irq.set_hardware_line(false), None, "released once");
+        assert!(irq.trigger(), "the next firing is accepted");
+    }
+
+    #[test]
+    fn hardware_line_falling_while_listed_pending_unlists_it() {
+        let mut irq = enabled(false);
+        irq.map_hardware(27);
+        irq.trigger();
+        assert_eq!(irq.begin_flight(0, PENDING), Some(27));
+        assert!(irq.pending());
+        assert_eq!(irq.set_hardware_line(false), Some(27));
+        assert!(!irq.pending());
+        // The list register comes back as loaded (the guest never saw it).
+        irq.end_flight(PENDING);
+        assert!(!irq.pending());
+        assert_eq!(irq.lr_state(true), None);
+        assert!(irq.trigger(), "not owned any more");
+    }
+
+    #[test]
+    fn hardware_line_falling_while_active_keeps_the_physical_interrupt() {
+        let mut irq = enabled(false);
+        irq.map_hardware(27);
+        irq.trigger();
+        irq.begin_flight(0, PENDING);
+        irq.end_flight(ACTIVE);
+        assert!(
+            irq.pending() && irq.active(),
+            "active, and pending while high"
+        );
+        assert_eq!(
+            irq.set_hardware_line(false),
+            None,
+            "the guest deactivates it"
+        );
+        assert!(!irq.pending() && irq.active());
+        assert_eq!(irq.lr_state(true), Some(ACTIVE));
+        assert_eq!(
+            irq.begin_flight(0, ACTIVE),
+            Some(27),
+            "still with the HW bit"
+        );
+        irq.end_flight(INVALID);
+        assert!(irq.trigger());
+    }
+
+    #[test]
+    fn hardware_line_high_after_deactivation_waits_for_the_physical_interrupt() {
+        let mut irq = enabled(false);
+        irq.map_hardware(27);
+        irq.trigger();
+        irq.begin_flight(0, PENDING);
+        irq.end_flight(ACTIVE);
+        irq.begin_flight(0, ACTIVE);
+        irq.end_flight(INVALID);
+        // The line is still high: pending, but listed only once it fires again
+        // (the guest's deactivation deactivated the physical interrupt).
+        assert!(irq.pending());
+        assert_eq!(irq.lr_state(true), None);
+        assert!(irq.trigger());
+        assert_eq!(irq.lr_state(true), Some(PENDING));
+    }
+
+    #[test]
+    fn clearing_pending_of_a_hardware_level_leaves_the_line() {
+        let mut irq = enabled(false);
+        irq.map_hardware(27);
+        irq.trigger();
+        irq.guest_clear_pending();
+        assert!(irq.pending(), "the line is high");
+        assert_eq!(irq.set_hardware_line(false), Some(27));
+        assert!(!irq.pending());
     }
 }

@@ -5,6 +5,7 @@
 //! list-register formats.
 
 use super::list_registers::Shadow;
+use super::sgi::KickSet;
 use super::state::IrqState;
 use super::stats::VgicStats;
 use super::{FIRST_PPI, FIRST_SPI, PRIVATE_INTERRUPTS, SGIS, VgicError};
@@ -162,10 +163,82 @@ impl IrqTable {
         if intid < SGIS {
             return Err(VgicError::NoLine { intid });
         }
-        if !irq.set_line(level) {
-            self.stats.ignored_hardware_triggers += 1;
+        if irq.is_hardware_backed() {
+            return Err(VgicError::HardwareBacked { intid });
         }
+        irq.set_line(level);
         Ok(())
+    }
+
+    /// [`Vgic::set_hardware_level`](super::Vgic::set_hardware_level).
+    pub(super) fn set_hardware_level(
+        &mut self,
+        intid: u32,
+        vcpu: Option<usize>,
+        level: bool,
+    ) -> Result<Option<u32>, VgicError> {
+        let irq = self.input(intid, vcpu)?;
+        if intid < SGIS {
+            return Err(VgicError::NoLine { intid });
+        }
+        Ok(irq.set_hardware_line(level))
+    }
+
+    /// The vCPUs that must look at their interrupts again after a guest write to
+    /// the registers of `intids` (vCPU `owner`'s SGIs and PPIs, or SPIs routed by
+    /// `spi_target`; INTIDs of the other kind are skipped): the vCPU holding one of
+    /// them in a list register, whose copy may be stale now (disabled, cleared,
+    /// moved, reprioritised), and the vCPU one is routed to if it now has something
+    /// to list (pending and deliverable, or active).
+    pub(super) fn affected_by_write(
+        &self,
+        owner: Option<usize>,
+        intids: Range<u32>,
+        spi_target: impl Fn(usize) -> Option<usize>,
+    ) -> KickSet {
+        let mut kicks = KickSet::default();
+        for intid in intids {
+            let (irq, target) = match (owner, intid.checked_sub(FIRST_SPI)) {
+                (Some(vcpu), None) => (
+                    self.private
+                        .get(vcpu)
+                        .and_then(|irqs| irqs.get(intid as usize)),
+                    Some(vcpu),
+                ),
+                (None, Some(index)) => (self.spis.get(index as usize), spi_target(index as usize)),
+                _ => continue,
+            };
+            let Some(irq) = irq else { continue };
+            if let Some(holder) = irq.in_flight_on() {
+                kicks.add(holder);
+            }
+            if let Some(target) = target
+                && irq.lr_state(self.group_enabled(irq.group1)).is_some()
+            {
+                kicks.add(target);
+            }
+        }
+        kicks
+    }
+
+    /// The vCPUs that must look at their interrupts again after the group enables
+    /// changed: those with an interrupt to take, and those holding any in a list
+    /// register.
+    pub(super) fn affected_by_group_enables(
+        &self,
+        spi_target: impl Fn(usize) -> Option<usize>,
+    ) -> KickSet {
+        let mut kicks = KickSet::default();
+        for vcpu in 0..self.vcpus() {
+            let holds = self
+                .shadows
+                .get(vcpu)
+                .is_some_and(|shadow| !shadow.is_empty());
+            if holds || self.highest_pending_priority(vcpu, &spi_target).is_some() {
+                kicks.add(vcpu);
+            }
+        }
+        kicks
     }
 
     /// [`Vgic::trigger_edge`](super::Vgic::trigger_edge).

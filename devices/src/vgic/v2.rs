@@ -78,8 +78,9 @@ impl VgicV2Config {
 ///
 /// After each write, [`Vgic::take_kicks`] returns the vCPUs to kick: the targets of
 /// `GICD_SGIR` (GICv2 SGIs come from there, not from `ICC_SGI1R_EL1`, and
-/// [`Vgic::send_sgi_from_register`] fails with [`VgicError::Unsupported`]) and the
-/// vCPUs an SPI write made an interrupt deliverable to.
+/// [`Vgic::send_sgi_from_register`] fails with [`VgicError::Unsupported`]), the
+/// vCPUs an SPI write gave an interrupt to list, and those holding a written SPI in
+/// a list register.
 ///
 /// # The machine it models
 ///
@@ -271,6 +272,15 @@ impl Vgic for VgicV2 {
         self.irqs.set_level(intid, vcpu, level)
     }
 
+    fn set_hardware_level(
+        &mut self,
+        intid: u32,
+        vcpu: Option<usize>,
+        level: bool,
+    ) -> Result<Option<u32>, VgicError> {
+        self.irqs.set_hardware_level(intid, vcpu, level)
+    }
+
     fn trigger_edge(&mut self, intid: u32, vcpu: Option<usize>) -> Result<(), VgicError> {
         if intid >= SGIS {
             return self.irqs.trigger_edge(intid, vcpu);
@@ -385,6 +395,13 @@ impl Vgic for VgicV2 {
             {
                 sgis.returned(entry.intid, entry.source, returned);
                 irq.set_latch(sgis.any_pending(entry.intid));
+            }
+        }
+        // An SPI moved elsewhere while this vCPU held it goes to its new target now.
+        for entry in shadow.entries() {
+            let index = entry.intid.checked_sub(FIRST_SPI);
+            if index.is_some_and(|index| self.spi_target(index as usize) != Some(vcpu)) {
+                self.note_spi_kicks(entry.intid, 1);
             }
         }
     }

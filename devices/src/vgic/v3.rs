@@ -3,7 +3,7 @@
 //! ways to wire it up).
 
 use super::list_registers::{Candidate, LrEntry, LrPlan, Selection, Shadow, decode_v3};
-use super::sgi::{SgiRequest, SgiTargets};
+use super::sgi::{KickSet, SgiRequest, SgiTargets};
 use super::stats::{GicFrame, VgicStats};
 use super::table::IrqTable;
 use super::{FIRST_SPI, Vgic, VgicError};
@@ -150,6 +150,8 @@ pub struct VgicV3 {
     pub(super) asleep: Vec<bool>,
     /// Where "any PE" SPIs go: the first awake vCPU, or 0.
     pub(super) any_pe_target: usize,
+    /// vCPUs to kick since the last [`Vgic::take_kicks`].
+    pub(super) kicks: KickSet,
 }
 
 impl VgicV3 {
@@ -164,6 +166,7 @@ impl VgicV3 {
             routes: vec![0; config.spis as usize],
             asleep: vec![true; config.vcpus],
             any_pe_target: 0,
+            kicks: KickSet::default(),
         })
     }
 
@@ -207,6 +210,23 @@ impl VgicV3 {
     /// Recomputes where "any PE" SPIs go after a redistributor woke or slept.
     pub(super) fn update_any_pe_target(&mut self) {
         self.any_pe_target = self.asleep.iter().position(|&asleep| !asleep).unwrap_or(0);
+    }
+
+    /// Adds to the kicks the vCPUs a guest write to the registers of `intids` affects
+    /// (vCPU `owner`'s SGIs and PPIs, or SPIs).
+    pub(super) fn note_write(&mut self, owner: Option<usize>, intids: core::ops::Range<u32>) {
+        let kicks = self
+            .irqs
+            .affected_by_write(owner, intids, |index| self.spi_target(index));
+        self.kicks.merge(kicks);
+    }
+
+    /// Adds to the kicks the vCPUs a change of the group enables affects.
+    pub(super) fn note_group_enables(&mut self) {
+        let kicks = self
+            .irqs
+            .affected_by_group_enables(|index| self.spi_target(index));
+        self.kicks.merge(kicks);
     }
 
     /// Counts an ignored access.
@@ -330,6 +350,15 @@ impl Vgic for VgicV3 {
         self.irqs.set_level(intid, vcpu, level)
     }
 
+    fn set_hardware_level(
+        &mut self,
+        intid: u32,
+        vcpu: Option<usize>,
+        level: bool,
+    ) -> Result<Option<u32>, VgicError> {
+        self.irqs.set_hardware_level(intid, vcpu, level)
+    }
+
     fn trigger_edge(&mut self, intid: u32, vcpu: Option<usize>) -> Result<(), VgicError> {
         self.irqs.trigger_edge(intid, vcpu)
     }
@@ -442,6 +471,13 @@ impl Vgic for VgicV3 {
                 irq.end_flight(returned);
             }
         }
+        // An SPI routed elsewhere while this vCPU held it goes to its new target now.
+        for entry in shadow.entries() {
+            let index = entry.intid.checked_sub(FIRST_SPI);
+            if index.is_some_and(|index| self.spi_target(index as usize) != Some(vcpu)) {
+                self.note_write(None, entry.intid..entry.intid + 1);
+            }
+        }
     }
 
     fn has_pending(&self, vcpu: usize) -> bool {
@@ -469,10 +505,13 @@ impl Vgic for VgicV3 {
         MmioDevice::write(self, offset, width, value);
     }
 
-    /// Always empty: GICv3 SGIs come from `ICC_SGI1R_EL1` and
-    /// [`send_sgi_from_register`](Vgic::send_sgi_from_register) returns their targets.
+    /// GICv3 SGIs come from `ICC_SGI1R_EL1` and
+    /// [`send_sgi_from_register`](Vgic::send_sgi_from_register) returns their targets;
+    /// these are the vCPUs distributor and redistributor writes affect, and the new
+    /// targets of SPIs moved while another vCPU held them (found by its
+    /// [`sync`](Vgic::sync)).
     fn take_kicks(&mut self) -> SgiTargets {
-        SgiTargets::none()
+        self.kicks.take(self.config.vcpus)
     }
 
     fn window_size(&self) -> u64 {

@@ -1,8 +1,8 @@
 //! Exceptions the guest takes at EL1: [`catch`] arms the synchronous handler for one
 //! expected exception (it records ESR/FAR/ELR and skips the faulting instruction),
 //! [`catch_call`] does the same for a branch to an address that cannot be fetched;
-//! any other exception is reported as a failure and stops the guest with
-//! [`EXIT_UNEXPECTED_EXCEPTION`].
+//! IRQs go to the handler given to [`set_irq_handler`], if any; any other exception
+//! is reported as a failure and stops the guest with [`EXIT_UNEXPECTED_EXCEPTION`].
 
 use core::arch::asm;
 use core::fmt;
@@ -188,6 +188,17 @@ const GROUPS: [&str; 4] = [
 const KINDS: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
 /// Synchronous exception from the current EL with SP_ELx: the guest's own faults.
 const CURRENT_EL_SPX_SYNC: u64 = 4;
+/// IRQ from the current EL with SP_ELx: an interrupt the guest unmasked.
+const CURRENT_EL_SPX_IRQ: u64 = 5;
+
+/// The address of the IRQ handler, or 0 while there is none.
+static IRQ_HANDLER: Shared = Shared::new(0);
+
+/// Makes every IRQ (on every CPU) call `handler`, which acknowledges and ends the
+/// interrupt; without a handler an IRQ is an unexpected exception.
+pub fn set_irq_handler(handler: fn()) {
+    IRQ_HANDLER.store(handler as *const () as usize as u64);
+}
 /// Size of every A64 instruction.
 const INSTRUCTION_SIZE: u64 = 4;
 
@@ -200,6 +211,14 @@ extern "C" fn aerie_guest_exception(entry: u64, frame: *const u8) {
         far: read_sysreg!("FAR_EL1"),
         elr: read_sysreg!("ELR_EL1"),
     };
+    let irq_handler = IRQ_HANDLER.load() as usize;
+    if entry == CURRENT_EL_SPX_IRQ && irq_handler != 0 {
+        // SAFETY: IRQ_HANDLER holds 0 or the address of a `fn()`, stored by
+        // `set_irq_handler`; a function pointer and its address have the same size.
+        let handler: fn() = unsafe { core::mem::transmute::<usize, fn()>(irq_handler) };
+        handler();
+        return;
+    }
     if entry == CURRENT_EL_SPX_SYNC && ARMED_BY.load() == mpidr() {
         ARMED_BY.store(UNARMED);
         TAKEN_ESR.store(exception.esr);

@@ -30,7 +30,7 @@
 //! | [`smccc`] | HVC calls: PSCI, SMCCC and Aerie's hypercalls (debug output, exit) |
 //! | [`console`] | `print!` / `println!` through the debug hypercall |
 //! | [`report`] | `check!` / `check_eq!` and the pass/fail counts |
-//! | [`exception`] | catching one expected exception; reporting unexpected ones |
+//! | [`exception`] | catching one expected exception; an IRQ handler; reporting unexpected ones |
 //! | [`cpu`] | MPIDR, counters, barriers, waiting |
 //! | [`timer`] | the EL1 physical and virtual timer registers |
 //! | [`smp`] | starting secondary vCPUs with PSCI `CPU_ON` |

@@ -215,12 +215,12 @@ fn the_hardware_timer() {
     enable_private(&mut gic, 1, VTIMER, 0xA0);
     gic.map_hardware(VTIMER, 1, 27).unwrap();
     // The physical timer fired; the host left it active and injects it.
-    gic.set_level(VTIMER, Some(1), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(1)).unwrap();
     let mut cpu = CpuInterface::enter(&mut gic, 1, 4);
     let expected = lr::PENDING | lr::HW | lr::GROUP1 | (0xA0 << 48) | (27 << lr::PINTID_SHIFT) | 27;
     assert_eq!(cpu.lrs, [expected, 0, 0, 0]);
     // A second trigger before the guest deactivated it is ignored.
-    gic.set_level(VTIMER, Some(1), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(1)).unwrap();
     assert_eq!(gic.stats().ignored_hardware_triggers, 1);
     assert_eq!(cpu.acknowledge(), Some(VTIMER));
     cpu.exit(&mut gic, 1);
@@ -240,7 +240,7 @@ fn the_hardware_timer() {
     assert!(gic.flush(1, 4).is_empty(), "once");
     gic.sync(1, &[]);
     // Inactive in the list register: the next firing is accepted.
-    gic.set_level(VTIMER, Some(1), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(1)).unwrap();
     assert_eq!(gic.stats().ignored_hardware_triggers, 2);
     assert_eq!(run_until_idle(&mut gic, 1, 4), [VTIMER]);
     // The other vCPU's timer is not mapped and not involved.
@@ -253,7 +253,7 @@ fn hardware_pending_never_listed_together_with_active() {
     enable_private(&mut gic, 0, VTIMER, 0xA0);
     gic.map_hardware(VTIMER, 0, 27).unwrap();
     write(&mut gic, rdist(0, gicr::ISACTIVER0), W, 1 << VTIMER);
-    gic.set_level(VTIMER, Some(0), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(0)).unwrap();
     let plan = gic.flush(0, 4);
     assert_eq!(plan.list_registers()[0] & (3 << 62), lr::ACTIVE);
     assert_ne!(plan.list_registers()[0] & lr::HW, 0);
@@ -451,4 +451,119 @@ fn error_messages() {
         VgicError::BadPhysicalInterrupt { physical: 5 }.to_string(),
         "physical interrupt 5 cannot back a virtual one (only PPIs and SPIs, 16 to 1019)"
     );
+}
+
+/// The vCPUs [`Vgic::take_kicks`] returns.
+fn kicks(gic: &mut VgicV3) -> Vec<usize> {
+    gic.take_kicks().iter().collect()
+}
+
+#[test]
+fn distributor_writes_kick_the_vcpu_an_spi_is_routed_to() {
+    let mut gic = vgic(3);
+    enable_spi(&mut gic, 40, 2, 0x80);
+    assert!(kicks(&mut gic).is_empty(), "nothing pending");
+    // vCPU 0 sets it pending for vCPU 2.
+    write(&mut gic, gicd::ISPENDR + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [2]);
+    // Disabled while vCPU 2 holds it in a list register: vCPU 2 must look again.
+    let plan = gic.flush(2, 4);
+    assert_eq!(plan.list_registers().len(), 1);
+    write(&mut gic, gicd::ICENABLER + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [2]);
+    gic.sync(2, plan.list_registers());
+    assert!(gic.flush(2, 4).is_empty(), "disabled");
+    gic.sync(2, &[]);
+    // Enabled again, then moved to vCPU 1: each time its target is kicked.
+    write(&mut gic, gicd::ISENABLER + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [2]);
+    write(&mut gic, gicd::IROUTER + 8 * 40, D, vcpu_mpidr(1));
+    assert_eq!(kicks(&mut gic), [1]);
+    // Made active (not deliverable, but to be listed) and then deactivated.
+    write(&mut gic, gicd::ISACTIVER + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [1]);
+    write(&mut gic, gicd::ICACTIVER + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [1]);
+    // A priority write to an SPI with nothing to list kicks nobody.
+    write(&mut gic, gicd::IPRIORITYR + 41, B, 0x40);
+    assert!(kicks(&mut gic).is_empty());
+    // The distributor's groups turned off and on.
+    write(&mut gic, gicd::CTLR, W, 0);
+    assert!(kicks(&mut gic).is_empty(), "nothing in a list register");
+    write(
+        &mut gic,
+        gicd::CTLR,
+        W,
+        gicd::CTLR_ENABLE_GRP1 | gicd::CTLR_ENABLE_GRP0,
+    );
+    assert_eq!(kicks(&mut gic), [1]);
+}
+
+#[test]
+fn redistributor_writes_kick_its_vcpu() {
+    let mut gic = vgic(2);
+    enable_private(&mut gic, 1, 20, 0x80);
+    assert!(kicks(&mut gic).is_empty());
+    // vCPU 0 sets PPI 20 of vCPU 1 pending through vCPU 1's redistributor.
+    write(&mut gic, rdist(1, gicr::ISPENDR0), W, 1 << 20);
+    assert_eq!(kicks(&mut gic), [1]);
+    assert!(gic.has_pending(1) && !gic.has_pending(0));
+    // Waking a redistributor moves "any PE" SPIs: both vCPUs look again.
+    write(&mut gic, rdist(1, gicr::WAKER), W, 0);
+    assert_eq!(kicks(&mut gic), [0, 1]);
+}
+
+#[test]
+fn the_hardware_timer_is_a_level() {
+    let mut gic = vgic(1);
+    enable_private(&mut gic, 0, VTIMER, 0xA0);
+    gic.map_hardware(VTIMER, 0, 27).unwrap();
+    assert_eq!(
+        gic.set_level(VTIMER, Some(0), true),
+        Err(VgicError::HardwareBacked { intid: VTIMER })
+    );
+    // The timer's condition holds; the physical interrupt has not fired yet.
+    assert_eq!(gic.set_hardware_level(VTIMER, Some(0), true), Ok(None));
+    assert_eq!(read(&mut gic, rdist(0, gicr::ISPENDR0), W), 1 << VTIMER);
+    assert!(gic.flush(0, 4).is_empty(), "listed once the host holds it");
+    gic.sync(0, &[]);
+    // It fires: listed with the HW bit.
+    gic.trigger_edge(VTIMER, Some(0)).unwrap();
+    let plan = gic.flush(0, 4);
+    assert_ne!(plan.value(0) & lr::HW, 0);
+    // The guest disables its timer before taking it: no longer pending, the
+    // physical interrupt is handed back, and the next plan drops it.
+    assert_eq!(gic.set_hardware_level(VTIMER, Some(0), false), Ok(Some(27)));
+    assert_eq!(read(&mut gic, rdist(0, gicr::ISPENDR0), W), 0);
+    assert!(gic.flush(0, 4).is_empty());
+    gic.sync(0, &[]);
+    assert!(!gic.has_pending(0));
+    // Disabled in the GIC, the timer fires: pending, not listed; enabled, listed.
+    write(&mut gic, rdist(0, gicr::ICENABLER0), W, 1 << VTIMER);
+    gic.trigger_edge(VTIMER, Some(0)).unwrap();
+    assert_eq!(read(&mut gic, rdist(0, gicr::ISPENDR0), W), 1 << VTIMER);
+    assert!(gic.flush(0, 4).is_empty());
+    gic.sync(0, &[]);
+    write(&mut gic, rdist(0, gicr::ISENABLER0), W, 1 << VTIMER);
+    assert_eq!(run_until_idle(&mut gic, 0, 4), [VTIMER]);
+    assert_eq!(gic.stats().ignored_hardware_triggers, 0);
+}
+
+#[test]
+fn an_spi_moved_while_listed_elsewhere_kicks_its_new_target_when_synced() {
+    let mut gic = vgic(3);
+    enable_spi(&mut gic, 40, 2, 0x80);
+    write(&mut gic, gicd::ISPENDR + 4, W, 1 << 8);
+    let _ = kicks(&mut gic);
+    let plan = gic.flush(2, 4);
+    write(&mut gic, gicd::IROUTER + 8 * 40, D, vcpu_mpidr(1));
+    let _ = kicks(&mut gic);
+    // vCPU 1 looks before vCPU 2 gave it back: not yet its own.
+    assert!(gic.flush(1, 4).is_empty());
+    gic.sync(1, &[]);
+    assert!(kicks(&mut gic).is_empty());
+    // vCPU 2 gives it back untouched: vCPU 1 is kicked to take it.
+    gic.sync(2, plan.list_registers());
+    assert_eq!(kicks(&mut gic), [1]);
+    assert_eq!(run_until_idle(&mut gic, 1, 4), [40]);
 }

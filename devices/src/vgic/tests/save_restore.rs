@@ -120,7 +120,7 @@ fn hardware_backed_interrupts_come_back_inactive_and_still_mapped() {
     let mut gic = vgic(1);
     enable_private(&mut gic, 0, VTIMER, 0xA0);
     gic.map_hardware(VTIMER, 0, 27).unwrap();
-    gic.set_level(VTIMER, Some(0), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(0)).unwrap();
     let mut cpu = CpuInterface::enter(&mut gic, 0, 4);
     cpu.acknowledge();
     cpu.exit(&mut gic, 0);
@@ -131,7 +131,7 @@ fn hardware_backed_interrupts_come_back_inactive_and_still_mapped() {
     assert!(gic.flush(0, 4).is_empty());
     gic.sync(0, &[]);
     // The timer fires again on the new machine: accepted, listed with HW.
-    gic.set_level(VTIMER, Some(0), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(0)).unwrap();
     assert_ne!(gic.flush(0, 4).value(0) & lr::HW, 0);
 }
 

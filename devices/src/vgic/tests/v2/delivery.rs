@@ -232,12 +232,12 @@ fn the_hardware_timer() {
     let mut gic = vgic(2);
     enable_private(&mut gic, 1, VTIMER, 0xA0);
     gic.map_hardware(VTIMER, 1, 27).unwrap();
-    gic.set_level(VTIMER, Some(1), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(1)).unwrap();
     let mut cpu = Gicv::enter(&mut gic, 1, 4);
     // HW = 1, PhysicalID 27 in [19:10], Group 0, priority 0xA0.
     let expected = lr::HW | lr::PENDING | lr::priority(0xA0) | (27 << lr::PHYSICAL_SHIFT) | 27;
     assert_eq!(cpu.lrs, [expected, 0, 0, 0]);
-    gic.set_level(VTIMER, Some(1), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(1)).unwrap();
     assert_eq!(gic.stats().ignored_hardware_triggers, 1);
     assert_eq!(cpu.acknowledge(), Some(VTIMER));
     cpu.exit(&mut gic, 1);
@@ -254,7 +254,7 @@ fn the_hardware_timer() {
     cpu.exit(&mut gic, 1);
     assert!(gic.flush(1, 4).is_empty(), "once");
     gic.sync(1, &[]);
-    gic.set_level(VTIMER, Some(1), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(1)).unwrap();
     assert_eq!(gic.stats().ignored_hardware_triggers, 2);
     assert_eq!(run_until_idle(&mut gic, 1, 4), [VTIMER]);
     assert!(gic.flush(0, 4).is_empty(), "vCPU 0's timer is not involved");
@@ -266,7 +266,7 @@ fn hardware_pending_never_listed_together_with_active() {
     enable_private(&mut gic, 0, VTIMER, 0xA0);
     gic.map_hardware(VTIMER, 0, 27).unwrap();
     write(&mut gic, 0, gicd::ISACTIVER, W, 1 << VTIMER);
-    gic.set_level(VTIMER, Some(0), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(0)).unwrap();
     let plan = gic.flush(0, 4);
     assert_eq!(plan.value(0) & lr::STATE, lr::ACTIVE);
     assert_ne!(plan.value(0) & lr::HW, 0);
@@ -469,4 +469,38 @@ fn inputs_are_checked() {
     assert_eq!(gic.flush(0, usize::MAX).len(), 1);
     gic.sync(0, &[u64::MAX; 100]);
     assert_eq!(gic.stats().lr_mismatches, 1);
+}
+
+#[test]
+fn writes_kick_the_vcpu_holding_an_spi_in_a_list_register() {
+    let mut gic = vgic(3);
+    enable_spi(&mut gic, 40, 2, 0x80);
+    write(&mut gic, 0, gicd::ISPENDR + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [2]);
+    let plan = gic.flush(2, 4);
+    // Disabled, moved to vCPU 1, made active: vCPU 2 holds it and must look again.
+    write(&mut gic, 0, gicd::ICENABLER + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [2]);
+    write(&mut gic, 0, gicd::ITARGETSR + 40, B, 0b010);
+    assert_eq!(kicks(&mut gic), [2], "disabled: nothing for vCPU 1 yet");
+    write(&mut gic, 0, gicd::ISACTIVER + 4, W, 1 << 8);
+    assert_eq!(
+        kicks(&mut gic),
+        [1, 2],
+        "active: to be listed on vCPU 1 too"
+    );
+    gic.sync(2, &[plan.value(0)]);
+    assert_eq!(kicks(&mut gic), [1], "given back: vCPU 1 lists it, active");
+    // Deactivated and enabled: now vCPU 1's.
+    write(&mut gic, 0, gicd::ICACTIVER + 4, W, 1 << 8);
+    assert!(
+        kicks(&mut gic).is_empty(),
+        "disabled and inactive: nothing to list"
+    );
+    write(&mut gic, 0, gicd::ISENABLER + 4, W, 1 << 8);
+    assert_eq!(kicks(&mut gic), [1]);
+    // The distributor's groups turned off while vCPU 1 holds it.
+    let _plan = gic.flush(1, 4);
+    write(&mut gic, 0, gicd::CTLR, W, 0);
+    assert_eq!(kicks(&mut gic), [1]);
 }

@@ -137,7 +137,7 @@ fn hardware_backed_interrupts_come_back_inactive_and_still_mapped() {
     let mut gic = vgic(1);
     enable_private(&mut gic, 0, VTIMER, 0xA0);
     gic.map_hardware(VTIMER, 0, 27).unwrap();
-    gic.set_level(VTIMER, Some(0), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(0)).unwrap();
     let mut cpu = Gicv::enter(&mut gic, 0, 4);
     cpu.acknowledge();
     cpu.exit(&mut gic, 0);
@@ -147,7 +147,7 @@ fn hardware_backed_interrupts_come_back_inactive_and_still_mapped() {
     assert_eq!(read(&mut gic, 0, gicd::ISACTIVER, W), 0);
     assert!(gic.flush(0, 4).is_empty());
     gic.sync(0, &[]);
-    gic.set_level(VTIMER, Some(0), true).unwrap();
+    gic.trigger_edge(VTIMER, Some(0)).unwrap();
     assert_ne!(gic.flush(0, 4).value(0) & lr::HW, 0);
 }
 
