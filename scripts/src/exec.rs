@@ -147,8 +147,7 @@ pub fn run(qemu: &mut Command, spec: &ExecSpec, out: &mut dyn Write) -> Result<E
     let console = read_in_background(child.stdout.take());
     let outcome = converse(&mut child, &console, spec, out);
     // Whatever happened, QEMU does not outlive the run.
-    let _ = child.kill();
-    let _ = child.wait();
+    crate::process::kill(&mut child);
     outcome
 }
 
@@ -238,7 +237,9 @@ fn converse(
         }
 
         if closed {
-            let code = child.wait().ok().and_then(|status| status.code());
+            // QEMU closed the console: it is exiting (a lingering one is killed after).
+            let code = crate::process::wait_until(child, Instant::now() + POWER_OFF_GRACE)
+                .and_then(|status| status.code());
             return Ok(match (status, stopping_since) {
                 (Some(status), Some(_)) => ExecOutcome::Finished {
                     status,

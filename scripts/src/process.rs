@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 
 use crate::error::{Error, Result};
 
@@ -91,56 +91,71 @@ pub fn capture(command: &mut Command) -> Result<Output> {
         .map_err(|e| Error::new(format!("cannot start `{}`: {e}", display(command))))
 }
 
+/// How often [`wait_until`] looks at a running child.
+const POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long a killed child may take to be reaped.
+const REAP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits for `child` to exit until `deadline`; `None` if it still runs then (or
+/// cannot be waited for).
+pub fn wait_until(child: &mut Child, deadline: std::time::Instant) -> Option<ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(POLL),
+            _ => return None,
+        }
+    }
+}
+
+/// Kills `child` and reaps it, waiting at most a few seconds for that.
+pub fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = wait_until(child, std::time::Instant::now() + REAP_GRACE);
+}
+
+/// Kills every process of the group that `leader` leads (`kill -KILL -- -PGID`; the
+/// group's ID is its leader's process ID), then reaps the leader.
+pub fn kill_group(leader: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", leader.id())])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    kill(leader);
+}
+
+/// Reads `pipe` to its end on a thread of its own; the text (lossy UTF-8).
+pub fn read_all(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        // A read error ends the text early; what was read so far is kept.
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
 /// Runs `command` quietly like [`output`], but kills it if it has not finished after
 /// `deadline` (for QEMU runs that should end by themselves, such as `dumpdtb`); the
 /// error then says so, with what it printed.
 pub fn output_within(command: &mut Command, deadline: std::time::Duration) -> Result<String> {
-    use std::io::Read;
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::new(format!("cannot start `{}`: {e}", display(command))))?;
-    let read = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
+    let stdout = child.stdout.take().map(read_all);
+    let stderr = child.stderr.take().map(read_all);
+    let status = wait_until(&mut child, std::time::Instant::now() + deadline);
+    if status.is_none() {
+        kill(&mut child);
+    }
+    let text = |reader: Option<std::thread::JoinHandle<String>>| {
+        reader.and_then(|r| r.join().ok()).unwrap_or_default()
     };
-    let stdout = read(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = read(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let (stdout, stderr) = (
-        stdout.join().unwrap_or_default(),
-        stderr.join().unwrap_or_default(),
-    );
+    let (stdout, stderr) = (text(stdout), text(stderr));
     match status {
         Some(status) if status.success() => Ok(stdout),
         Some(status) => Err(Error::new(format!(

@@ -9,7 +9,6 @@
 //! hung when a deadline stopped it (xtask's own: a silent console or `--timeout`, or
 //! this command's, should xtask itself hang).
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -21,6 +20,7 @@ use crate::cli::{Profile, StressOptions};
 use crate::error::{Context, Result};
 use crate::image;
 use crate::paths::Layout;
+use crate::process;
 use crate::setup;
 use crate::test_guests;
 
@@ -204,19 +204,14 @@ fn boot_once(
         Err(e) => return (Some(-1), format!("cannot start {}: {e}", xtask.display())),
     };
     let readers = [
-        child.stdout.take().map(read_all),
-        child.stderr.take().map(read_all),
+        child.stdout.take().map(process::read_all),
+        child.stderr.take().map(process::read_all),
     ];
-    let deadline = Instant::now() + RUN_DEADLINE;
-    let code = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status.code(),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            _ => {
-                kill_group(child.id());
-                let _ = child.wait();
-                break None;
-            }
+    let code = match process::wait_until(&mut child, Instant::now() + RUN_DEADLINE) {
+        Some(status) => status.code(),
+        None => {
+            process::kill_group(&mut child);
+            None
         }
     };
     let mut output = String::new();
@@ -230,24 +225,6 @@ fn boot_once(
         ));
     }
     (code, output)
-}
-
-/// Reads a pipe to its end on a thread of its own.
-fn read_all(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
-/// Kills every process of the group `pgid` (`kill -KILL -- -PGID`).
-fn kill_group(pgid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// One spinning thread per host CPU, until `stop` is set.

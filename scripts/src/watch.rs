@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Context, Result};
 use crate::exec::{last_lines, read_in_background};
 use crate::exec_session::keep_tail;
+use crate::process;
 
 /// How long Aerie may take to print its first line after QEMU starts.
 const SILENT_LIMIT: Duration = Duration::from_secs(10);
@@ -106,7 +107,11 @@ pub fn run(qemu: &mut Command, watch: Watch) -> Result<Ended> {
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
-                break Ended::Exited(child.wait().context(|| "cannot wait for QEMU")?);
+                // QEMU closed its output: it is exiting. Should it linger, the
+                // deadlines below still apply.
+                if let Some(status) = process::wait_until(&mut child, Instant::now() + TICK) {
+                    break Ended::Exited(status);
+                }
             }
         }
         let elapsed = start.elapsed();
@@ -123,8 +128,7 @@ pub fn run(qemu: &mut Command, watch: Watch) -> Result<Ended> {
         }
     };
     // Whatever happened, QEMU does not outlive the run.
-    let _ = child.kill();
-    let _ = child.wait();
+    process::kill(&mut child);
     Ok(ended)
 }
 

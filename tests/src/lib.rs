@@ -35,3 +35,11 @@ pub use guests::{guest_bundle, test_guest};
 pub use outcome::Outcome;
 pub use paths::{aerie_elf, aerie_image, fixture, temp_file, test_tmp_dir};
 pub use qemu::Qemu;
+
+/// The host's wall-clock time: seconds since 1970 (to compare a guest's clock with).
+pub fn host_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the host clock is after 1970")
+        .as_secs() as i64
+}

@@ -95,26 +95,18 @@ fn two_vcpus_are_online() {
     );
 }
 
-/// Seconds since 1970 on the host now.
-fn host_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the host clock is after 1970")
-        .as_secs() as i64
-}
-
 /// The guest has a real-time clock (a PL031, read by Linux's rtc-pl031 as
 /// `/dev/rtc0`) that tells the host's wall-clock time, and Linux set its own clock
 /// from it at boot: `date` is not 1970.
 #[test]
 fn the_guests_clock_is_the_hosts_wall_clock() {
-    let before = host_seconds();
+    let before = aerie_tests::host_seconds();
     let run = xtask_run(&[
         "--exec",
         "echo rtc $(cat /sys/class/rtc/rtc0/since_epoch) $(date +%s); \
          cat /sys/class/rtc/rtc0/name",
     ]);
-    let after = host_seconds();
+    let after = aerie_tests::host_seconds();
     assert_eq!(run.code, Some(0), "{}", run.story());
     let times = run.lines_after("rtc ");
     let numbers: Vec<i64> = times

@@ -279,14 +279,6 @@ fn a_snapshot_whose_disk_fails_is_refused_and_the_earlier_one_survives() {
     assert!(again.has_line("before"), "{}", again.story());
 }
 
-/// Seconds since 1970 on the host now.
-fn host_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("the host clock is after 1970")
-        .as_secs() as i64
-}
-
 /// What the guest reads from its background counter: the file may be caught between
 /// its truncation and the write, so it is read until it is not empty.
 const READ_COUNT: &str =
@@ -306,7 +298,7 @@ fn state_counter_and_clock_survive() {
          echo \"rtc-before $(cat /sys/class/rtc/rtc0/since_epoch)\""
     );
     let save = machine.boot_and_snapshot(&before_cmd);
-    let saved_at = host_seconds();
+    let saved_at = aerie_tests::host_seconds();
     timed("boot and snapshot", &save);
     assert_saved(&save, 1);
     let before = numbers_after(&save, "before ");
@@ -332,9 +324,9 @@ fn state_counter_and_clock_survive() {
          echo restored-and-changed >> /tmp/state"
     );
     for round in ["first", "second"] {
-        let restore_started = host_seconds();
+        let restore_started = aerie_tests::host_seconds();
         let restore = machine.restore(&after_cmd);
-        let restore_ended = host_seconds();
+        let restore_ended = aerie_tests::host_seconds();
         timed(&format!("{round} restore"), &restore);
         let story = format!(
             "{round} restore from the same snapshot\n{}",

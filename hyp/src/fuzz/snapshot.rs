@@ -57,18 +57,6 @@ fn page(index: u64, generation: u8) -> Vec<u8> {
     }
 }
 
-/// A device's description.
-fn described(kind: DeviceKind, base: u64, size: u64, intid: Option<u32>) -> DeviceDescription {
-    DeviceDescription {
-        id: base,
-        kind,
-        base,
-        size,
-        intid,
-        disk: None,
-    }
-}
-
 /// An entropy source for the reference machine's virtio-rng.
 struct Zeros;
 
@@ -116,19 +104,19 @@ fn machine(gic_v2: bool) -> SavedMachine {
     } else {
         (GicKind::V3, DeviceKind::VgicV3)
     };
-    let mut block = described(DeviceKind::VirtioBlock, 0x0a00_3e00, 0x200, Some(79));
+    let mut block = DeviceDescription::at(DeviceKind::VirtioBlock, 0x0a00_3e00, 0x200, Some(79));
     block.disk = Some(DiskIdentity {
         serial: String::from("guest-disk-0"),
         sectors: 16,
         crc32: 0x1234_5678,
     });
     let descriptions = vec![
-        described(gic_device, 0x0800_0000, 0x1_0000, None),
-        described(DeviceKind::Pl011, 0x0900_0000, 0x1000, Some(33)),
-        described(DeviceKind::TestDevice, 0x0a00_0000, 0x1000, None),
+        DeviceDescription::at(gic_device, 0x0800_0000, 0x1_0000, None),
+        DeviceDescription::at(DeviceKind::Pl011, 0x0900_0000, 0x1000, Some(33)),
+        DeviceDescription::at(DeviceKind::TestDevice, 0x0a00_0000, 0x1000, None),
         block,
-        described(DeviceKind::VirtioConsole, 0x0a00_3c00, 0x200, Some(78)),
-        described(DeviceKind::VirtioRng, 0x0a00_3a00, 0x200, Some(77)),
+        DeviceDescription::at(DeviceKind::VirtioConsole, 0x0a00_3c00, 0x200, Some(78)),
+        DeviceDescription::at(DeviceKind::VirtioRng, 0x0a00_3a00, 0x200, Some(77)),
     ];
     let mut uart = Pl011::new().save();
     uart.rx_fifo[0] = u16::from(b'a');

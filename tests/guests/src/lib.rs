@@ -34,6 +34,7 @@
 //! | [`cpu`] | MPIDR, counters, barriers, waiting |
 //! | [`timer`] | the EL1 physical and virtual timer registers |
 //! | [`smp`] | starting secondary vCPUs with PSCI `CPU_ON` |
+//! | [`device`] | device registers: 32/8-bit loads and stores, `write_icc!` / `read_icc!` |
 //! | [`devtree`] | RAM and vCPUs from the device tree Aerie wrote |
 //! | [`shared`] | values shared between CPUs without read-modify-write atomics |
 #![no_std]
@@ -45,6 +46,7 @@ compile_error!(
 
 pub mod console;
 pub mod cpu;
+pub mod device;
 pub mod devtree;
 pub mod entry;
 pub mod exception;

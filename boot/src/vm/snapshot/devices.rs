@@ -32,21 +32,21 @@ pub fn layout(vm: &Vm) -> Vec<DeviceDescription> {
         } else {
             DeviceKind::VgicV2
         };
-        devices.push(describe(
+        devices.push(DeviceDescription::at(
             kind,
             guest_layout::GIC_DISTRIBUTOR,
             vgic.window_size(),
             None,
         ));
     }
-    devices.push(describe(
+    devices.push(DeviceDescription::at(
         DeviceKind::Pl011,
         guest_layout::UART,
         guest_layout::UART_SIZE,
         Some(interrupts::GUEST_UART_INTID),
     ));
     if vm.rtc.is_some() {
-        devices.push(describe(
+        devices.push(DeviceDescription::at(
             DeviceKind::Pl031,
             guest_layout::RTC,
             guest_layout::RTC_SIZE,
@@ -54,7 +54,7 @@ pub fn layout(vm: &Vm) -> Vec<DeviceDescription> {
         ));
     }
     if vm.test_device.is_some() {
-        devices.push(describe(
+        devices.push(DeviceDescription::at(
             DeviceKind::TestDevice,
             guest_layout::TEST_DEVICE,
             guest_layout::TEST_DEVICE_SIZE,
@@ -67,7 +67,7 @@ pub fn layout(vm: &Vm) -> Vec<DeviceDescription> {
             Kind::Console => DeviceKind::VirtioConsole,
             Kind::Rng => DeviceKind::VirtioRng,
         };
-        devices.push(describe(
+        devices.push(DeviceDescription::at(
             kind,
             super::super::virtio::transport_address(index),
             guest_layout::VIRTIO_MMIO_STRIDE,
@@ -75,17 +75,6 @@ pub fn layout(vm: &Vm) -> Vec<DeviceDescription> {
         ));
     }
     devices
-}
-
-fn describe(kind: DeviceKind, base: u64, size: u64, intid: Option<u32>) -> DeviceDescription {
-    DeviceDescription {
-        id: base,
-        kind,
-        base,
-        size,
-        intid,
-        disk: None,
-    }
 }
 
 /// Every device's description (with guest disk identities) and state. The VM must

@@ -139,6 +139,21 @@ pub struct DeviceDescription {
     pub disk: Option<DiskIdentity>,
 }
 
+impl DeviceDescription {
+    /// A device without a disk whose registers are `size` bytes at `base` (its chunk
+    /// id), with interrupt `intid`.
+    pub fn at(kind: DeviceKind, base: u64, size: u64, intid: Option<u32>) -> Self {
+        Self {
+            id: base,
+            kind,
+            base,
+            size,
+            intid,
+            disk: None,
+        }
+    }
+}
+
 /// A kind of saved device.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "kebab-case")]

@@ -55,9 +55,10 @@ use core::arch::{asm, global_asm};
 use core::fmt::{self, Write};
 
 use aerie_test_guests::cpu::{self, counter};
+use aerie_test_guests::device::{read32, write32};
 use aerie_test_guests::shared::Shared;
 use aerie_test_guests::smccc::{self, psci};
-use aerie_test_guests::{devtree, smp, timer};
+use aerie_test_guests::{devtree, read_icc, smp, timer, write_icc};
 
 aerie_test_guests::guest_main!(run);
 
@@ -262,51 +263,6 @@ fn finish(status: u8) -> ! {
         }
     }
     smccc::exit(status)
-}
-
-/// A 32-bit load from a device register: one plain `ldr`, whose syndrome a
-/// hypervisor can emulate.
-fn read32(address: u64) -> u32 {
-    let value: u32;
-    // SAFETY: every caller passes a 4-byte aligned register address of a device the
-    // guest has (checked against the device tree where it is optional); a load from
-    // it has no effect on memory the program uses.
-    unsafe { asm!("ldr {v:w}, [{a}]", a = in(reg) address, v = out(reg) value, options(nostack)) };
-    value
-}
-
-/// A 32-bit store to a device register: one plain `str`.
-fn write32(address: u64, value: u32) {
-    // SAFETY: as for `read32`; the registers written are the GIC's and the UART's,
-    // configured as this module documents.
-    unsafe { asm!("str {v:w}, [{a}]", a = in(reg) address, v = in(reg) value, options(nostack)) };
-}
-
-/// Writes a GIC CPU interface system register and synchronizes.
-macro_rules! write_icc {
-    ($name:literal, $value:expr) => {{
-        let value: u64 = $value;
-        // SAFETY: the GIC CPU interface registers change interrupt delivery only, which
-        // this guest sets up and handles itself.
-        unsafe {
-            asm!(concat!("msr ", $name, ", {}"), "isb", in(reg) value,
-                options(nomem, nostack, preserves_flags))
-        };
-    }};
-}
-
-/// Reads a GIC CPU interface system register.
-macro_rules! read_icc {
-    ($name:literal) => {{
-        let value: u64;
-        // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt, which the caller
-        // then handles and ends; the others have no side effect.
-        unsafe {
-            asm!(concat!("mrs {}, ", $name), out(reg) value,
-                options(nomem, nostack, preserves_flags))
-        };
-        value
-    }};
 }
 
 /// The body of the empty timing loop: no instruction, but the compiler may not

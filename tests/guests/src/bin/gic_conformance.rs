@@ -24,8 +24,11 @@
 
 use core::arch::asm;
 
+use aerie_test_guests::device::{read32, write8, write32};
 use aerie_test_guests::shared::Shared;
-use aerie_test_guests::{check, check_eq, cpu, devtree, exception, println, smp, timer};
+use aerie_test_guests::{
+    check, check_eq, cpu, devtree, exception, println, read_icc, smp, timer, write_icc,
+};
 
 aerie_test_guests::guest_main!(run);
 
@@ -111,25 +114,6 @@ fn private_frame(vcpu: u64) -> u64 {
     }
 }
 
-fn read32(address: u64) -> u32 {
-    let value: u32;
-    // SAFETY: every address is a 4-byte aligned GIC register the device tree gave
-    // this guest; a plain load has no effect on memory the program uses.
-    unsafe { asm!("ldr {v:w}, [{a}]", a = in(reg) address, v = out(reg) value, options(nostack)) };
-    value
-}
-
-fn write32(address: u64, value: u32) {
-    // SAFETY: as for `read32`; the writes configure interrupts this guest handles.
-    unsafe { asm!("str {v:w}, [{a}]", a = in(reg) address, v = in(reg) value, options(nostack)) };
-}
-
-fn write8(address: u64, value: u8) {
-    // SAFETY: as for `write32`, a byte-accessible GIC register (IPRIORITYR,
-    // ITARGETSR).
-    unsafe { asm!("strb {v:w}, [{a}]", a = in(reg) address, v = in(reg) value, options(nostack)) };
-}
-
 /// The bit of INTID `intid` in its one-bit-per-interrupt register, and that
 /// register's offset from the block's start.
 fn bit(intid: u32) -> (u64, u32) {
@@ -183,33 +167,6 @@ fn discover() -> bool {
         }
         _ => false,
     }
-}
-
-/// Writes a GIC CPU interface system register (GICv3) and synchronizes.
-macro_rules! write_icc {
-    ($name:literal, $value:expr) => {{
-        let value: u64 = $value;
-        // SAFETY: the GIC CPU interface registers change interrupt delivery only,
-        // which this guest sets up and handles itself.
-        unsafe {
-            asm!(concat!("msr ", $name, ", {}"), "isb", in(reg) value,
-                options(nomem, nostack, preserves_flags))
-        };
-    }};
-}
-
-/// Reads a GIC CPU interface system register (GICv3).
-macro_rules! read_icc {
-    ($name:literal) => {{
-        let value: u64;
-        // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt, which the handler
-        // then ends.
-        unsafe {
-            asm!(concat!("mrs {}, ", $name), out(reg) value,
-                options(nomem, nostack, preserves_flags))
-        };
-        value
-    }};
 }
 
 /// Turns on the distributor: GICv3 with affinity routing and both groups, GICv2

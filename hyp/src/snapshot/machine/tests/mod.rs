@@ -43,18 +43,6 @@ impl EntropySource for Zeros {
     }
 }
 
-/// A device description.
-fn describe(kind: DeviceKind, base: u64, size: u64, intid: Option<u32>) -> DeviceDescription {
-    DeviceDescription {
-        id: base,
-        kind,
-        base,
-        size,
-        intid,
-        disk: None,
-    }
-}
-
 /// A two-vCPU machine with one device of every kind but the vGICv2, in non-trivial
 /// states. Its memory summary matches [`ram_pages`].
 fn machine() -> SavedMachine {
@@ -102,7 +90,8 @@ fn machine() -> SavedMachine {
     console.device.input = b"ls\r".to_vec();
     let rng = MmioTransport::new(Rng::new(Zeros)).save();
 
-    let mut block_description = describe(DeviceKind::VirtioBlock, BLOCK, 0x200, Some(79));
+    let mut block_description =
+        DeviceDescription::at(DeviceKind::VirtioBlock, BLOCK, 0x200, Some(79));
     block_description.disk = Some(DiskIdentity {
         serial: String::from("guest-disk-0"),
         sectors: 16,
@@ -124,12 +113,12 @@ fn machine() -> SavedMachine {
             virtual_count: 125_000_000,
         },
         devices: vec![
-            describe(DeviceKind::VgicV3, GIC, 0x1_0000, None),
-            describe(DeviceKind::Pl011, UART, 0x1000, Some(33)),
-            describe(DeviceKind::TestDevice, TESTDEV, 0x1000, None),
+            DeviceDescription::at(DeviceKind::VgicV3, GIC, 0x1_0000, None),
+            DeviceDescription::at(DeviceKind::Pl011, UART, 0x1000, Some(33)),
+            DeviceDescription::at(DeviceKind::TestDevice, TESTDEV, 0x1000, None),
             block_description,
-            describe(DeviceKind::VirtioConsole, CONSOLE, 0x200, Some(78)),
-            describe(DeviceKind::VirtioRng, RNG, 0x200, Some(77)),
+            DeviceDescription::at(DeviceKind::VirtioConsole, CONSOLE, 0x200, Some(78)),
+            DeviceDescription::at(DeviceKind::VirtioRng, RNG, 0x200, Some(77)),
         ],
         memory: MemorySummary {
             pages: RAM_PAGES,
