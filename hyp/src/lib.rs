@@ -25,6 +25,7 @@
 //! | [`stage2`] | stage-2 descriptors, VTCR_EL2 and VTTBR_EL2 values |
 //! | [`vcpu`] | a vCPU's architectural state as plain data |
 //! | [`vpsci`] | PSCI, SMCCC and Aerie hypercalls as the guest sees them |
+//! | [`run`] | the pure pieces of the vCPU run loop: list-register reuse, exit counting, debug lines |
 //! | [`guest_fdt`] | the device tree Aerie writes for its guest |
 //! | [`bundle`] | the guest bundle (kernel, initrd, command line) in a cpio archive |
 //! | [`loader`] | where the kernel, initrd and device tree go in guest RAM |
@@ -59,6 +60,7 @@ pub mod mmio;
 pub mod paging;
 pub mod platform;
 pub mod psci;
+pub mod run;
 pub mod snapshot;
 pub mod stacks;
 pub mod stage2;

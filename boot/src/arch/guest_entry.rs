@@ -19,6 +19,7 @@
 //! built soft-float), so they are saved and loaded only when a vCPU starts or stops
 //! (`super::el1_state`).
 
+use aerie_hyp::exit::VectorKind;
 use aerie_hyp::vcpu::VcpuRegisters;
 use core::arch::global_asm;
 use core::mem::offset_of;
@@ -66,19 +67,6 @@ const GUEST_SP_EL0: usize = offset_of!(SwitchFrame, guest_sp_el0);
 const _: () = assert!(offset_of!(SwitchFrame, guest) == 0 && GUEST_PC == 248);
 const _: () = assert!(GUEST_PSTATE == 256 && HOST == 264 && HOST_SP == 360);
 const _: () = assert!(GUEST_SP_EL0 == 368 && aerie_hyp::stacks::PER_CPU_WORDS == 16);
-
-/// How the guest left: which lower-EL vector was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
-    /// A synchronous exception (trap, abort, HVC, SMC...).
-    Synchronous,
-    /// A physical IRQ.
-    Irq,
-    /// A physical FIQ.
-    Fiq,
-    /// An SError.
-    SError,
-}
 
 global_asm!(
     r#"
@@ -172,13 +160,13 @@ unsafe extern "C" {
     fn aerie_enter_guest(frame: *mut SwitchFrame) -> u64;
 }
 
-/// Runs the guest until its next exception.
+/// Runs the guest until its next exception; returns the lower-EL vector it took.
 ///
 /// # Safety
 /// The CPU must be set up to run this vCPU: HCR_EL2 with stage 2 on, VTTBR_EL2 with
 /// the VM's tables (which map only guest memory and devices), the guest's EL1
 /// state loaded, and PSTATE in `frame` naming EL1 or EL0 (never EL2).
-pub unsafe fn enter_guest(frame: &mut SwitchFrame) -> ExitKind {
+pub unsafe fn enter_guest(frame: &mut SwitchFrame) -> VectorKind {
     // SAFETY: the caller guarantees the guest can only reach its own memory, and
     // the assembly preserves every register the Rust calling convention requires
     // (x19-x30, sp) across the guest run, returning here like a function. It uses
@@ -186,9 +174,9 @@ pub unsafe fn enter_guest(frame: &mut SwitchFrame) -> ExitKind {
     // CPU's SP_EL2 rests below its per-CPU words (set up in `super::entry`).
     let kind = unsafe { aerie_enter_guest(frame) };
     match kind & 0b11 {
-        0 => ExitKind::Synchronous,
-        1 => ExitKind::Irq,
-        2 => ExitKind::Fiq,
-        _ => ExitKind::SError,
+        0 => VectorKind::Synchronous,
+        1 => VectorKind::Irq,
+        2 => VectorKind::Fiq,
+        _ => VectorKind::SError,
     }
 }

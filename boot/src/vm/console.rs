@@ -2,6 +2,8 @@
 //! UART (raising its interrupt), except Aerie's escape keys (Ctrl-A, then a key; see
 //! `aerie_hyp::console`), which open Aerie's own console.
 
+use super::host_irq::Completion;
+use super::vcpu::VcpuRun;
 use super::{Vm, interrupts, stats};
 use crate::stop;
 use aerie_devices::pl011::Pl011;
@@ -74,6 +76,28 @@ pub fn refill(vm: &Vm) {
     };
     if moved > 0 {
         interrupts::update_uart_line(vm);
+    }
+}
+
+/// The host UART's interrupt: typed input arrived.
+pub fn host_input(vm: &Vm, _run: &mut VcpuRun) -> Completion {
+    receive(vm);
+    Completion::Deactivate
+}
+
+/// Sends what the guest wrote to its UART to the physical console.
+pub fn drain_uart(vm: &Vm) {
+    let mut bus = vm.bus.lock();
+    let Some(uart) = bus.downcast_mut::<Pl011>(vm.uart) else {
+        return;
+    };
+    let mut buffer = [0u8; 64];
+    loop {
+        let count = uart.take_output(&mut buffer);
+        if count == 0 {
+            break;
+        }
+        crate::console::write_raw(&buffer[..count]);
     }
 }
 

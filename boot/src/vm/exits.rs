@@ -9,10 +9,9 @@
 
 use super::Vm;
 use super::interrupts;
-use super::run::VcpuRun;
 use super::stats;
+use super::vcpu::VcpuRun;
 use crate::arch::el1_state;
-use crate::arch::guest_entry::ExitKind;
 use crate::arch::{cpu, hyp_config};
 use crate::stop;
 use aerie_devices::mmio::AccessWidth;
@@ -73,64 +72,32 @@ static UNEXPECTED_TRAP: Limited = Limited::new("instruction refused");
 static SERROR: Limited = Limited::new("SError");
 static IGNORED_GIC_ACCESS: Limited = Limited::new("GIC register access ignored");
 
-/// Handles one exit of vCPU `vcpu`.
+/// Handles one exit of vCPU `vcpu`, decoded once as `exit` from `info`.
 pub fn handle(
     vm: &'static Vm,
     vcpu: &mut VcpuRun,
     registers: &mut VcpuRegisters,
-    kind: ExitKind,
+    exit: Exit,
     info: &TrapInfo,
 ) -> Flow {
-    let decoded = (kind == ExitKind::Synchronous).then(|| Exit::decode(info));
-    stats::count(vcpu.index, reason(kind, decoded.as_ref()));
-    match kind {
-        ExitKind::Synchronous => {}
-        ExitKind::Irq | ExitKind::Fiq => {
-            if vm.vgic.is_some() {
-                interrupts::handle_physical(vm, vcpu);
-            }
-            return Flow::Continue;
-        }
-        ExitKind::SError => {
-            SERROR.report(format_args!(
-                "ESR {:#x} at pc {:#x}",
-                info.esr, registers.pc
-            ));
-            return Flow::Continue;
-        }
-    }
-    let Some(exit) = decoded else {
-        return Flow::Continue;
-    };
     match exit {
         Exit::Hvc { .. } => hypercall(vm, vcpu, registers),
-        Exit::Smc { .. } => {
-            // A trapped SMC returns to the SMC itself: step over it.
-            registers.pc += INSTRUCTION_SIZE;
-            hypercall(vm, vcpu, registers)
-        }
         Exit::DataAbort(abort) => {
             data_abort(vm, vcpu, registers, &abort, info);
-            Flow::Continue
-        }
-        Exit::InstructionAbort { ipa, .. } => {
-            UNMAPPED_ACCESS.report(format_args!(
-                "instruction fetch from {:#x} (guest physical {ipa:x?})",
-                info.far
-            ));
-            inject(registers, |state| {
-                inject::external_instruction_abort(state, info.far)
-            });
             Flow::Continue
         }
         Exit::SystemRegister(access) => {
             system_register(vm, vcpu, registers, &access);
             Flow::Continue
         }
-        Exit::SetWayCacheOp { register, .. } => {
-            hyp_config::clean_invalidate_by_set_way(registers.get(register));
-            registers.pc += INSTRUCTION_SIZE;
+        Exit::Irq | Exit::Fiq => {
+            vm.host_interrupts.take_all(vm, vcpu);
             Flow::Continue
+        }
+        Exit::Smc { .. } => {
+            // A trapped SMC returns to the SMC itself: step over it.
+            registers.pc += INSTRUCTION_SIZE;
+            hypercall(vm, vcpu, registers)
         }
         Exit::Wfi | Exit::Wfit { .. } | Exit::Wfet { .. } => {
             // WFIT/WFET may complete early (like any wait), so one idle period is
@@ -143,6 +110,25 @@ pub fn handle(
             registers.pc += INSTRUCTION_SIZE;
             Flow::Continue
         }
+        Exit::SError { esr } => {
+            SERROR.report(format_args!("ESR {esr:#x} at pc {:#x}", registers.pc));
+            Flow::Continue
+        }
+        Exit::InstructionAbort { ipa, .. } => {
+            UNMAPPED_ACCESS.report(format_args!(
+                "instruction fetch from {:#x} (guest physical {ipa:x?})",
+                info.far
+            ));
+            inject(registers, |state| {
+                inject::external_instruction_abort(state, info.far)
+            });
+            Flow::Continue
+        }
+        Exit::SetWayCacheOp { register, .. } => {
+            hyp_config::clean_invalidate_by_set_way(registers.get(register));
+            registers.pc += INSTRUCTION_SIZE;
+            Flow::Continue
+        }
         other => {
             UNEXPECTED_TRAP.report(format_args!("{other:?} at pc {:#x}", registers.pc));
             inject(registers, inject::undefined_instruction);
@@ -151,24 +137,11 @@ pub fn handle(
     }
 }
 
-/// The statistics category of an exit.
-fn reason(kind: ExitKind, exit: Option<&Exit>) -> stats::Reason {
-    use stats::Reason;
-    match (kind, exit) {
-        (ExitKind::Irq | ExitKind::Fiq, _) => Reason::Interrupt,
-        (_, Some(Exit::Hvc { .. } | Exit::Smc { .. })) => Reason::Hypercall,
-        (_, Some(Exit::DataAbort(_))) => Reason::Mmio,
-        (_, Some(Exit::SystemRegister(_) | Exit::SetWayCacheOp { .. })) => Reason::SystemRegister,
-        (_, Some(Exit::Wfi | Exit::Wfit { .. } | Exit::Wfet { .. } | Exit::Wfe)) => Reason::Wait,
-        (_, Some(Exit::InstructionAbort { .. })) => Reason::Injected,
-        _ => Reason::Other,
-    }
-}
-
 /// Idles the CPU for a vCPU waiting for an interrupt. With a vGIC: returns at once
 /// if one is deliverable, else sleeps (WFI) until a physical interrupt arrives (the
-/// guest's timer, the console, a kick from another CPU), which the guest then takes
-/// as an exit. Without one: one period of the EL2 event stream (about 65 µs).
+/// guest's timer, the console, a kick from another CPU) and takes it here, so the
+/// vCPU re-enters with what it brought instead of exiting again at once. Without
+/// one: one period of the EL2 event stream (about 65 µs).
 fn idle(vm: &Vm, vcpu: &mut VcpuRun) {
     match &vm.vgic {
         Some(vgic) => {
@@ -184,6 +157,7 @@ fn idle(vm: &Vm, vcpu: &mut VcpuRun) {
             }
             if !vgic.lock().has_pending(vcpu.index) {
                 cpu::wait_for_interrupt();
+                vm.host_interrupts.take_all(vm, vcpu);
             }
         }
         None => cpu::wait_for_event(),
@@ -350,7 +324,7 @@ impl mmio::MmioTarget for VgicWindow<'_> {
 fn after_device_access(vm: &Vm, ipa: u64) {
     let uart = guest_layout::UART..guest_layout::UART + guest_layout::UART_SIZE;
     if uart.contains(&ipa) {
-        super::run::drain_uart(vm);
+        super::console::drain_uart(vm);
         super::console::refill(vm);
         interrupts::update_uart_line(vm);
     } else {
@@ -371,16 +345,19 @@ fn system_register(
         SysReg::CNTP_CTL_EL0 if access.is_read => Some(vcpu.timer.read_ctl(counter)),
         SysReg::CNTP_CTL_EL0 => {
             vcpu.timer.write_ctl(value);
+            vcpu.timer_dirty = true;
             Some(0)
         }
         SysReg::CNTP_CVAL_EL0 if access.is_read => Some(vcpu.timer.cval),
         SysReg::CNTP_CVAL_EL0 => {
             vcpu.timer.cval = value;
+            vcpu.timer_dirty = true;
             Some(0)
         }
         SysReg::CNTP_TVAL_EL0 if access.is_read => Some(vcpu.timer.read_tval(counter)),
         SysReg::CNTP_TVAL_EL0 => {
             vcpu.timer.write_tval(counter, value);
+            vcpu.timer_dirty = true;
             Some(0)
         }
         reg if reg == SysReg::ACTLR_EL1 || reg.is_pmu() => Some(0),

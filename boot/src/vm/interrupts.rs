@@ -3,38 +3,24 @@
 //! virtual timer, the console UART, kicks from other CPUs) into virtual ones.
 
 use super::Vm;
-use super::run::VcpuRun;
+use super::host_irq::{Completion, HostInterrupts};
+use super::vcpu::VcpuRun;
 use crate::drivers::gic::{
     self, HYPERVISOR_TIMER_INTID, KICK_SGI, MAINTENANCE_INTID, VIRTUAL_TIMER_INTID,
 };
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
+use aerie_hyp::run::list_registers::MAX_LIST_REGISTERS;
 use aerie_hyp::vcpu::{TIMER_CTL_ENABLE, TIMER_CTL_IMASK, TIMER_CTL_ISTATUS};
 use arrayvec::ArrayVec;
 use core::sync::atomic::Ordering;
 
 /// The guest UART's interrupt ID (SPI 1).
 pub const GUEST_UART_INTID: u32 = 32 + guest_layout::UART_SPI;
-/// The first of the special INTIDs 1020-1023 an acknowledge may return.
-const SPECIAL_INTIDS: u32 = 1020;
-/// Most list registers Aerie uses (the architecture allows 16).
-const MAX_LIST_REGISTERS: usize = 16;
 
 /// The guest's EL1 physical timer PPI (INTID 30), emulated by Aerie.
 pub const GUEST_PHYSICAL_TIMER_INTID: u32 = 30;
-
-/// What this vCPU's list registers were last loaded with, and the vGIC generation
-/// the plan was made at. While neither the vGIC (generation) nor the list registers
-/// (the guest acknowledging or ending an interrupt) change, the plan still holds
-/// and the next entry skips the vGIC altogether: most exits (hypercalls, device
-/// accesses) touch no interrupt state.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LoadedPlan {
-    generation: u64,
-    values: [u64; MAX_LIST_REGISTERS],
-    maintenance: u64,
-}
 
 /// Records that the vGIC's state changed, so that every vCPU makes a new plan.
 pub fn vgic_changed(vm: &Vm) -> u64 {
@@ -42,66 +28,81 @@ pub fn vgic_changed(vm: &Vm) -> u64 {
 }
 
 /// Brings the emulated physical timer's line and Aerie's EL2 timer up to date (before
-/// a guest run, and before idling for a guest that waits for an interrupt).
+/// idling for a guest that waits for an interrupt).
 pub fn update_timers(vm: &Vm, run: &mut VcpuRun) {
     if let Some(vgic) = &vm.vgic {
         update_physical_timer(vm, vgic, run);
     }
 }
 
-/// Loads the vCPU's deliverable interrupts into the list registers before it runs,
-/// after bringing the emulated physical timer's line up to date, and the virtual
-/// timer's while it is high (it rises through its physical interrupt).
+/// Loads the vCPU's deliverable interrupts into the list registers before it runs.
+///
+/// Most exits (hypercalls, device accesses) touch no interrupt state: when the vGIC
+/// has not changed since the loaded plan was made and the guest gave the list
+/// registers back as they were (see [`save`]), the plan still holds and this costs
+/// one atomic load. The emulated physical timer is looked at only when it may have
+/// changed ([`VcpuRun::timer_dirty`]), the virtual timer's line while it is high.
 pub fn load(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
-    update_physical_timer(vm, vgic, run);
+    if run.timer_dirty || vm.virtual_offset_wraps {
+        run.timer_dirty = false;
+        update_physical_timer(vm, vgic, run);
+    }
     if run.virtual_timer_line {
         update_virtual_timer(vm, run);
     }
-    let count = run.list_registers.min(MAX_LIST_REGISTERS);
-    if let Some(loaded) = run.loaded {
-        if loaded.generation == vm.vgic_generation.load(Ordering::Acquire) {
-            // Nothing changed since this plan: the registers still hold it.
-            gic::enable_virtual_interface(loaded.maintenance);
-            return;
+    let generation = vm.vgic_generation.load(Ordering::Acquire);
+    if run.lists.holds_at(generation) {
+        let maintenance = run.lists.maintenance();
+        if maintenance != 0 {
+            // `save` turned the maintenance interrupt off for Aerie's own run.
+            gic::enable_virtual_interface(maintenance);
         }
+        return;
     }
-    let generation = vgic_changed(vm);
     let (plan, kicks) = {
         let mut vgic = vgic.lock();
-        (vgic.flush(run.index, count), vgic.take_kicks())
+        (vgic.flush(run.index, run.list_registers), vgic.take_kicks())
     };
-    kick_others(run.index, kicks);
-    let mut loaded = LoadedPlan {
+    // A change made meanwhile by another CPU bumps the generation past the one
+    // read above, so the next entry plans again; a flush that moved work to other
+    // vCPUs makes them plan again too.
+    let generation = if kicks.is_empty() {
+        generation
+    } else {
+        kick_others(run.index, kicks);
+        vgic_changed(vm)
+    };
+    let maintenance = plan.maintenance_bits();
+    let writes = run.lists.record(
         generation,
-        maintenance: plan.maintenance_bits(),
-        ..LoadedPlan::default()
-    };
-    for (n, value) in loaded.values.iter_mut().enumerate().take(count) {
-        *value = plan.value(n);
-        gic::write_list_register(n, *value);
+        run.list_registers,
+        |n| plan.value(n),
+        maintenance,
+    );
+    for n in 0..writes {
+        gic::write_list_register(n, run.lists.value(n));
     }
-    gic::enable_virtual_interface(loaded.maintenance);
-    run.loaded = Some(loaded);
+    gic::enable_virtual_interface(maintenance);
 }
 
-/// Reads the list registers back after the vCPU stopped running; hands them to the
-/// vGIC only if the guest changed them.
+/// Reads the list registers the plan used back after the vCPU stopped running, and
+/// hands them all to the vGIC only if the guest changed one (it acknowledged or
+/// ended an interrupt).
 pub fn save(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
+    if run.lists.maintenance() != 0 {
+        // No maintenance interrupt while Aerie runs (it would end an idle WFI).
+        gic::enable_virtual_interface(0);
+    }
+    if !run.lists.guest_changed(gic::read_list_register) {
+        return;
+    }
     let count = run.list_registers.min(MAX_LIST_REGISTERS);
     let mut values = [0u64; MAX_LIST_REGISTERS];
     for (n, value) in values.iter_mut().enumerate().take(count) {
         *value = gic::read_list_register(n);
     }
-    gic::enable_virtual_interface(0);
-    if run
-        .loaded
-        .is_some_and(|loaded| loaded.values[..count] == values[..count])
-    {
-        return;
-    }
-    run.loaded = None;
     vgic_changed(vm);
     let kicks = {
         let mut vgic = vgic.lock();
@@ -119,60 +120,50 @@ pub fn kick_others(me: usize, targets: aerie_devices::vgic::SgiTargets) {
     }
 }
 
-/// Takes every pending physical interrupt on this CPU (a guest exit with IRQ).
-pub fn handle_physical(vm: &Vm, run: &mut VcpuRun) {
-    let Some(vgic) = &vm.vgic else { return };
-    loop {
-        let intid = gic::acknowledge();
-        // 1020 to 1023 are special INTIDs (1023: nothing pending): nothing to take.
-        if intid >= SPECIAL_INTIDS {
-            return;
-        }
-        match intid {
-            VIRTUAL_TIMER_INTID => {
-                // Hardware-mapped: drop priority only; the guest's deactivation of
-                // the virtual interrupt deactivates the physical one.
-                gic::end_of_interrupt(intid);
-                if virtual_timer_condition() {
-                    let _ = vgic
-                        .lock()
-                        .trigger_edge(VIRTUAL_TIMER_INTID, Some(run.index));
-                    run.virtual_timer_line = true;
-                    vgic_changed(vm);
-                } else {
-                    // The guest silenced its timer before the interrupt reached
-                    // Aerie: a level that fell, not to be delivered.
-                    gic::deactivate(intid);
-                }
-            }
-            HYPERVISOR_TIMER_INTID => {
-                // The emulated EL1 physical timer's deadline passed: stop the EL2
-                // timer; `load` raises the guest's PPI 30 before the next entry.
-                crate::arch::cpu::stop_hypervisor_timer();
-                if vm.virtual_offset_wraps {
-                    // Or the virtual timer's deadline passed (see
-                    // `virtual_timer_deadline`): make the model look again.
-                    crate::arch::hyp_config::reevaluate_virtual_timer(vm.control.cntvoff);
-                }
-                gic::end_of_interrupt(intid);
-                gic::deactivate(intid);
-            }
-            MAINTENANCE_INTID | KICK_SGI => {
-                gic::end_of_interrupt(intid);
-                gic::deactivate(intid);
-            }
-            intid if Some(intid) == vm.host_uart_intid => {
-                super::console::receive(vm);
-                gic::end_of_interrupt(intid);
-                gic::deactivate(intid);
-            }
-            _ => {
-                log::warn!("unexpected physical interrupt {intid}");
-                gic::end_of_interrupt(intid);
-                gic::deactivate(intid);
-            }
-        }
+/// The guest's virtual timer fired (its physical PPI arrived): the interrupt goes
+/// to the guest through a hardware-linked list register, so the guest's end of
+/// interrupt deactivates the physical one, unless the guest silenced the timer
+/// before Aerie saw it (a level that fell: nothing to deliver).
+pub fn virtual_timer_fired(vm: &Vm, run: &mut VcpuRun) -> Completion {
+    let Some(vgic) = &vm.vgic else {
+        return Completion::Deactivate;
+    };
+    if !virtual_timer_condition() {
+        return Completion::Deactivate;
     }
+    let _ = vgic
+        .lock()
+        .trigger_edge(VIRTUAL_TIMER_INTID, Some(run.index));
+    run.virtual_timer_line = true;
+    vgic_changed(vm);
+    Completion::GuestDeactivates
+}
+
+/// Aerie's EL2 timer fired: the emulated EL1 physical timer's deadline passed (the
+/// next entry raises the guest's PPI 30), or, for a VM whose virtual offset wraps,
+/// the virtual timer's (see [`virtual_timer_deadline`]).
+pub fn hypervisor_timer_fired(vm: &Vm, run: &mut VcpuRun) -> Completion {
+    crate::arch::cpu::stop_hypervisor_timer();
+    run.timer_dirty = true;
+    if vm.virtual_offset_wraps {
+        // Make QEMU's model look at the virtual timer again.
+        crate::arch::hyp_config::reevaluate_virtual_timer(vm.control.cntvoff);
+    }
+    Completion::Deactivate
+}
+
+/// A kick from another CPU (or a maintenance interrupt): leaving the guest was the
+/// whole point; the next entry plans the list registers anew if the vGIC changed.
+pub fn nothing_more(_vm: &Vm, _run: &mut VcpuRun) -> Completion {
+    Completion::Deactivate
+}
+
+/// Registers the handlers of the interrupts this module owns.
+pub fn register_handlers(handlers: &mut HostInterrupts) {
+    handlers.register(VIRTUAL_TIMER_INTID, virtual_timer_fired);
+    handlers.register(HYPERVISOR_TIMER_INTID, hypervisor_timer_fired);
+    handlers.register(MAINTENANCE_INTID, nothing_more);
+    handlers.register(KICK_SGI, nothing_more);
 }
 
 /// Whether the guest's virtual timer asserts its interrupt: CNTV_CTL_EL0 has ENABLE

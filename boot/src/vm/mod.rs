@@ -8,12 +8,14 @@
 
 mod console;
 mod exits;
+mod host_irq;
 mod interrupts;
 mod ram;
 mod run;
 pub mod snapshot;
 mod stage2_tables;
 mod stats;
+mod vcpu;
 mod virtio;
 
 pub use ram::GuestRam;
@@ -68,8 +70,8 @@ pub struct Vm {
     pub vgic_generation: core::sync::atomic::AtomicU64,
     /// The guest UART's interrupt line as last given to the vGIC.
     pub uart_line: core::sync::atomic::AtomicBool,
-    /// The host UART's interrupt, when Aerie takes console input from it.
-    pub host_uart_intid: Option<u32>,
+    /// What Aerie does with each physical interrupt that arrives while a vCPU runs.
+    pub host_interrupts: host_irq::HostInterrupts,
     /// The guest's virtio-mmio devices, transport 0 first.
     pub virtio: alloc::vec::Vec<virtio::VirtioSlot>,
     /// PSCI power states of the vCPUs.
@@ -360,6 +362,11 @@ fn assemble(
     } else {
         None
     };
+    let mut host_interrupts = host_irq::HostInterrupts::new();
+    interrupts::register_handlers(&mut host_interrupts);
+    if let Some(intid) = config.host_uart_intid {
+        host_interrupts.register(intid, console::host_input);
+    }
     let vm = Vm {
         vcpus: config.vcpus,
         ram,
@@ -371,7 +378,7 @@ fn assemble(
         vgic: vgic.map(spin::Mutex::new),
         vgic_generation: core::sync::atomic::AtomicU64::new(0),
         uart_line: core::sync::atomic::AtomicBool::new(false),
-        host_uart_intid: config.host_uart_intid,
+        host_interrupts,
         virtio,
         psci: spin::Mutex::new(PsciState::new(config.vcpus)),
         boot_entry: boot.entry,

@@ -1,87 +1,25 @@
-//! The vCPU run loop: enter the guest, handle the exit, repeat.
+//! The vCPU run loop: enter the guest, decode the exit, handle it, re-enter.
+//!
+//! ```text
+//!   load (list registers, timers) -> enter_guest -> save (list registers)
+//!        ^                                               |
+//!        +---- exits::handle (decode once, act) <--------+
+//! ```
 
 use super::Vm;
 use super::exits::{self, Flow};
 use super::interrupts;
 use super::snapshot;
+use super::stats;
+use super::vcpu::VcpuRun;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
 use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
-use aerie_devices::pl011::Pl011;
-use aerie_hyp::exit::TrapInfo;
-use aerie_hyp::vcpu::{EmulatedTimer, VcpuState};
+use aerie_hyp::exit::{Exit, TrapInfo};
+use aerie_hyp::run::exit_reason::ExitReason;
+use aerie_hyp::vcpu::VcpuState;
 use core::arch::asm;
-
-/// Longest line of guest debug output kept before it is printed anyway.
-const DEBUG_LINE: usize = 256;
-
-/// The state of a running vCPU that lives outside the CPU.
-pub struct VcpuRun {
-    /// Which vCPU.
-    pub index: usize,
-    /// The emulated EL1 physical timer.
-    pub timer: EmulatedTimer,
-    /// How many list registers this CPU has (0 without a vGIC).
-    pub list_registers: usize,
-    /// What the list registers were last loaded with (see `interrupts::load`).
-    pub loaded: Option<interrupts::LoadedPlan>,
-    /// The emulated physical timer's last line level and deadline given to the vGIC
-    /// and the EL2 timer (recomputed on every entry, acted on when it changes).
-    pub timer_line: Option<(bool, Option<u64>)>,
-    /// The virtual timer's interrupt line as last given to the vGIC (see
-    /// `interrupts::update_virtual_timer`): while it is high, every entry reads the
-    /// timer again.
-    pub virtual_timer_line: bool,
-    /// Debug output not yet printed (an unfinished line).
-    line: [u8; DEBUG_LINE],
-    line_length: usize,
-}
-
-impl VcpuRun {
-    /// Adds guest debug output, printing each complete line with a `guest: ` prefix.
-    pub fn debug_output(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            if byte == b'\n' || self.line_length == DEBUG_LINE {
-                self.flush_debug_output();
-            }
-            if byte != b'\n' {
-                let shown = if byte == b'\t' || (0x20..0x7f).contains(&byte) {
-                    byte
-                } else {
-                    b'.'
-                };
-                self.line[self.line_length] = shown;
-                self.line_length += 1;
-            }
-        }
-    }
-
-    /// Prints what is left of the current debug line.
-    pub fn flush_debug_output(&mut self) {
-        if self.line_length > 0 {
-            let text = core::str::from_utf8(&self.line[..self.line_length]).unwrap_or("?");
-            println!("guest: {text}");
-            self.line_length = 0;
-        }
-    }
-}
-
-/// Sends what the guest wrote to its UART to the physical console.
-pub fn drain_uart(vm: &Vm) {
-    let mut bus = vm.bus.lock();
-    let Some(uart) = bus.downcast_mut::<Pl011>(vm.uart) else {
-        return;
-    };
-    let mut buffer = [0u8; 64];
-    loop {
-        let count = uart.take_output(&mut buffer);
-        if count == 0 {
-            break;
-        }
-        crate::console::write_raw(&buffer[..count]);
-    }
-}
 
 fn trap_info() -> TrapInfo {
     let (esr, far, hpfar): (u64, u64, u64);
@@ -105,6 +43,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     unsafe { el1_state::load_fp(&state.fp) };
     if vm.vgic.is_some() {
         gic::restore_cpu_interface(&state.gic);
+        gic::enable_virtual_interface(0);
     }
     vm.psci.lock().mark_on(index);
     log::debug!("vCPU {index} starting at {:#x}", state.registers.pc);
@@ -118,16 +57,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         }
         None => 0,
     };
-    let mut run = VcpuRun {
-        index,
-        timer: state.physical_timer,
-        list_registers,
-        loaded: None,
-        timer_line: None,
-        virtual_timer_line: false,
-        line: [0; DEBUG_LINE],
-        line_length: 0,
-    };
+    let mut run = VcpuRun::new(index, state.physical_timer, list_registers);
     let mut frame = SwitchFrame::new(state.registers, state.el1.sp_el0);
     loop {
         if snapshot::requested() {
@@ -142,10 +72,12 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         interrupts::load(vm, &mut run);
         // SAFETY: guest mode is set up for this vCPU; the frame's PSTATE comes from
         // the guest's own exits or from a reset state, so it never names EL2.
-        let kind = unsafe { enter_guest(&mut frame) };
-        let info = trap_info();
+        let vector = unsafe { enter_guest(&mut frame) };
         interrupts::save(vm, &mut run);
-        match exits::handle(vm, &mut run, &mut frame.guest, kind, &info) {
+        let info = trap_info();
+        let exit = Exit::from_vector(vector, &info);
+        stats::count(index, ExitReason::of(&exit));
+        match exits::handle(vm, &mut run, &mut frame.guest, exit, &info) {
             Flow::Continue => {}
             Flow::VcpuOff => break,
         }

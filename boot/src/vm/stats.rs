@@ -2,57 +2,29 @@
 //! interrupts taken and injected. Plain atomics, updated by each vCPU's own CPU.
 
 use aerie_hyp::platform::MAX_CPUS;
+use aerie_hyp::run::exit_reason::{ExitReason, REASON_NAMES};
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Why a vCPU exited (what Aerie did about it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
-pub enum Reason {
-    /// HVC/SMC: PSCI, SMCCC or Aerie hypercalls.
-    Hypercall,
-    /// An emulated device access.
-    Mmio,
-    /// A trapped system register.
-    SystemRegister,
-    /// WFI (or WFIT/WFET, CPU_SUSPEND).
-    Wait,
-    /// A physical interrupt.
-    Interrupt,
-    /// An abort or UNDEFINED injected into the guest.
-    Injected,
-    /// Anything else.
-    Other,
-}
-
-/// Column titles, in [`Reason`] order.
-const REASONS: [&str; 7] = [
-    "hypercall",
-    "mmio",
-    "sysreg",
-    "wait",
-    "irq",
-    "injected",
-    "other",
-];
-
 /// One vCPU's counters.
 struct Counters {
-    exits: [AtomicU64; REASONS.len()],
+    exits: [AtomicU64; REASON_NAMES.len()],
     interrupts_injected: AtomicU64,
 }
 
 static STATS: [Counters; MAX_CPUS] = [const {
     Counters {
-        exits: [const { AtomicU64::new(0) }; REASONS.len()],
+        exits: [const { AtomicU64::new(0) }; REASON_NAMES.len()],
         interrupts_injected: AtomicU64::new(0),
     }
 }; MAX_CPUS];
 
-/// Counts one exit of `vcpu`.
-pub fn count(vcpu: usize, reason: Reason) {
+/// Counts one exit of `vcpu`. Only `vcpu`'s own CPU counts its exits, so a plain
+/// load and store do (no read-modify-write loop on every exit).
+pub fn count(vcpu: usize, reason: ExitReason) {
     if let Some(counters) = STATS.get(vcpu) {
-        counters.exits[reason as usize].fetch_add(1, Ordering::Relaxed);
+        let count = &counters.exits[reason as usize];
+        count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 }
 
@@ -85,7 +57,7 @@ pub struct Table {
 impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "vcpu")?;
-        for title in REASONS {
+        for title in REASON_NAMES {
             write!(f, " {title:>10}")?;
         }
         writeln!(f, " {:>10}", "injected-irqs")?;

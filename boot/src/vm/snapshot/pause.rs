@@ -11,7 +11,7 @@
 
 use super::super::Vm;
 use super::super::interrupts;
-use super::super::run::VcpuRun;
+use super::super::vcpu::VcpuRun;
 use crate::arch::guest_entry::SwitchFrame;
 use crate::arch::{cpu, el1_state};
 use crate::drivers::gic;
