@@ -162,6 +162,7 @@ macro_rules! exception_classes {
 
         impl ExceptionClass {
             /// The class for a 6-bit EC value.
+            #[inline]
             pub const fn from_ec(ec: u8) -> Self {
                 match ec {
                     $( $code => Self::$variant, )*
@@ -540,6 +541,7 @@ impl Esr {
     }
 
     /// The typed view of this syndrome.
+    #[inline]
     pub const fn syndrome(self) -> Syndrome {
         let iss = self.iss();
         let v = iss as u64;

@@ -584,6 +584,7 @@ pub enum Exit {
 
 impl Exit {
     /// Decodes an exception taken through `kind`'s lower-EL vector.
+    #[inline]
     pub fn from_vector(kind: VectorKind, info: &TrapInfo) -> Self {
         match kind {
             VectorKind::Synchronous => Self::decode(info),
@@ -594,6 +595,7 @@ impl Exit {
     }
 
     /// Decodes a synchronous exception from the guest.
+    #[inline]
     pub fn decode(info: &TrapInfo) -> Self {
         let esr = Esr(info.esr);
         match esr.syndrome() {

@@ -191,6 +191,9 @@ impl PsciState {
     /// `guest_ram` is where `CPU_ON` entry points and `DEBUG_WRITE` buffers must
     /// lie. Never panics, whatever the arguments.
     pub fn handle(&mut self, caller: usize, args: [u64; 4], guest_ram: Range) -> Action {
+        if let Some(action) = answer_without_state(args, guest_ram) {
+            return action;
+        }
         let function = psci::function_id(args[0]);
         // SMC32 functions take 32-bit arguments: the upper halves are ignored.
         let argument = |n: usize| {
@@ -201,8 +204,6 @@ impl PsciState {
             }
         };
         match function {
-            psci::PSCI_VERSION => Action::value(PsciVersion::V1_1.to_register()),
-            psci::CPU_SUSPEND_32 | psci::CPU_SUSPEND_64 => cpu_suspend(args[1] as u32),
             psci::CPU_OFF => {
                 self.mark_off(caller);
                 Action::StopCaller
@@ -212,18 +213,6 @@ impl PsciState {
             }
             psci::AFFINITY_INFO_32 | psci::AFFINITY_INFO_64 => {
                 self.affinity_info(argument(1), args[2] as u32)
-            }
-            psci::MIGRATE_INFO_TYPE => Action::value(MIGRATE_INFO_NO_TRUSTED_OS),
-            psci::SYSTEM_OFF => Action::SystemOff,
-            psci::SYSTEM_RESET => Action::SystemReset,
-            psci::PSCI_FEATURES => psci_features(args[1] as u32),
-            psci::SMCCC_VERSION => Action::value(SMCCC_VERSION_1_1),
-            psci::SMCCC_ARCH_FEATURES => arch_features(args[1] as u32),
-            hypercall::DEBUG_WRITE => debug_write(args[1], args[2], guest_ram),
-            hypercall::EXIT => exit(args[1]),
-            hypercall::CALL_UID => Action::Return(hypercall::UID.map(u64::from)),
-            hypercall::REVISION => {
-                Action::Return([hypercall::REVISION_MAJOR, hypercall::REVISION_MINOR, 0, 0])
             }
             _ => Action::status(PsciReturn::NotSupported),
         }
@@ -270,6 +259,31 @@ impl PsciState {
 /// implementation may enter a shallower state than requested); the entry point is
 /// therefore never used. Reserved bits set in `power_state` are
 /// `INVALID_PARAMETERS`.
+/// Answers the calls that need no vCPU power state (versions, features, queries,
+/// suspend, system off and reset, Aerie's own calls), or `None` for those that do
+/// (`CPU_ON`, `CPU_OFF`, `AFFINITY_INFO`, and unknown functions, which
+/// [`PsciState::handle`] refuses). The hypervisor answers these without taking the
+/// lock around the shared power state: they are most of the calls a guest makes.
+pub fn answer_without_state(args: [u64; 4], guest_ram: Range) -> Option<Action> {
+    Some(match psci::function_id(args[0]) {
+        psci::PSCI_VERSION => Action::value(PsciVersion::V1_1.to_register()),
+        psci::CPU_SUSPEND_32 | psci::CPU_SUSPEND_64 => cpu_suspend(args[1] as u32),
+        psci::MIGRATE_INFO_TYPE => Action::value(MIGRATE_INFO_NO_TRUSTED_OS),
+        psci::SYSTEM_OFF => Action::SystemOff,
+        psci::SYSTEM_RESET => Action::SystemReset,
+        psci::PSCI_FEATURES => psci_features(args[1] as u32),
+        psci::SMCCC_VERSION => Action::value(SMCCC_VERSION_1_1),
+        psci::SMCCC_ARCH_FEATURES => arch_features(args[1] as u32),
+        hypercall::DEBUG_WRITE => debug_write(args[1], args[2], guest_ram),
+        hypercall::EXIT => exit(args[1]),
+        hypercall::CALL_UID => Action::Return(hypercall::UID.map(u64::from)),
+        hypercall::REVISION => {
+            Action::Return([hypercall::REVISION_MAJOR, hypercall::REVISION_MINOR, 0, 0])
+        }
+        _ => return None,
+    })
+}
+
 fn cpu_suspend(power_state: u32) -> Action {
     if power_state & POWER_STATE_RESERVED != 0 {
         return Action::status(PsciReturn::InvalidParameters);
@@ -366,6 +380,38 @@ mod tests {
 
     fn id(function: u32) -> u64 {
         u64::from(function)
+    }
+
+    #[test]
+    fn calls_answered_without_state_are_answered_the_same_with_it() {
+        let ram = Range::from_start_size(0x4000_0000, 0x100_0000).unwrap();
+        let stateful = [
+            psci::CPU_ON_32,
+            psci::CPU_ON_64,
+            psci::CPU_OFF,
+            psci::AFFINITY_INFO_32,
+            psci::AFFINITY_INFO_64,
+            0xC400_00FF,
+        ];
+        for function in stateful {
+            let args = [u64::from(function), 1, 0x4000_0000, 0];
+            assert_eq!(answer_without_state(args, ram), None, "{function:#x}");
+        }
+        let stateless = [
+            psci::PSCI_VERSION,
+            psci::MIGRATE_INFO_TYPE,
+            psci::PSCI_FEATURES,
+            psci::SMCCC_VERSION,
+            psci::SMCCC_ARCH_FEATURES,
+            hypercall::CALL_UID,
+            hypercall::REVISION,
+        ];
+        for function in stateless {
+            let args = [u64::from(function), u64::from(psci::CPU_ON_64), 0, 0];
+            let quick = answer_without_state(args, ram);
+            assert!(quick.is_some(), "{function:#x}");
+            assert_eq!(quick, Some(PsciState::new(2).handle(0, args, ram)));
+        }
     }
 
     #[test]

@@ -17,14 +17,15 @@ use crate::stop;
 use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::cpu_model::id_space_index;
-use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo};
+use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo, VectorKind};
 use aerie_hyp::guest_layout;
 use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
 use aerie_hyp::inject::{self, GuestState, Injection};
 use aerie_hyp::mmio::{self, GuestRegisters, MmioResult};
 use aerie_hyp::psci::PsciReturn;
+use aerie_hyp::run::exit_reason::ExitReason;
 use aerie_hyp::vcpu::VcpuRegisters;
-use aerie_hyp::vpsci::Action;
+use aerie_hyp::vpsci::{self, Action};
 use core::sync::atomic::{AtomicU32, Ordering};
 
 /// Bytes of an AArch64 instruction: how far the PC moves past an emulated one.
@@ -72,22 +73,25 @@ static UNEXPECTED_TRAP: Limited = Limited::new("instruction refused");
 static SERROR: Limited = Limited::new("SError");
 static IGNORED_GIC_ACCESS: Limited = Limited::new("GIC register access ignored");
 
-/// Handles one exit of vCPU `vcpu`, decoded once as `exit` from `info`.
+/// Handles one exit of vCPU `vcpu` through `vector`: decodes it once from `info`,
+/// counts it, and answers it.
 pub fn handle(
     vm: &'static Vm,
     vcpu: &mut VcpuRun,
     registers: &mut VcpuRegisters,
-    exit: Exit,
+    vector: VectorKind,
     info: &TrapInfo,
 ) -> Flow {
-    match exit {
+    let exit = Exit::from_vector(vector, info);
+    stats::count(vcpu.index, ExitReason::of(&exit));
+    match &exit {
         Exit::Hvc { .. } => hypercall(vm, vcpu, registers),
         Exit::DataAbort(abort) => {
-            data_abort(vm, vcpu, registers, &abort, info);
+            data_abort(vm, vcpu, registers, abort, info);
             Flow::Continue
         }
         Exit::SystemRegister(access) => {
-            system_register(vm, vcpu, registers, &access);
+            system_register(vm, vcpu, registers, access);
             Flow::Continue
         }
         Exit::Irq | Exit::Fiq => {
@@ -125,7 +129,7 @@ pub fn handle(
             Flow::Continue
         }
         Exit::SetWayCacheOp { register, .. } => {
-            hyp_config::clean_invalidate_by_set_way(registers.get(register));
+            hyp_config::clean_invalidate_by_set_way(registers.get(*register));
             registers.pc += INSTRUCTION_SIZE;
             Flow::Continue
         }
@@ -410,7 +414,11 @@ fn hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuRegisters)
         registers.x[2],
         registers.x[3],
     ];
-    let action = vm.psci.lock().handle(vcpu.index, args, vm.ram.guest);
+    // Most calls (versions, features, Aerie's own) need no shared state.
+    let action = match vpsci::answer_without_state(args, vm.ram.guest) {
+        Some(action) => action,
+        None => vm.psci.lock().handle(vcpu.index, args, vm.ram.guest),
+    };
     let mut answer = |values: [u64; 4]| registers.x[..4].copy_from_slice(&values);
     match action {
         Action::Return(values) => answer(values),

@@ -103,12 +103,13 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
     for (n, value) in values.iter_mut().enumerate().take(count) {
         *value = gic::read_list_register(n);
     }
-    vgic_changed(vm);
     let kicks = {
         let mut vgic = vgic.lock();
         vgic.sync(run.index, &values[..count]);
         vgic.take_kicks()
     };
+    // After the sync, so that a plan another vCPU makes meanwhile is made again.
+    vgic_changed(vm);
     kick_others(run.index, kicks);
 }
 

@@ -10,14 +10,12 @@ use super::Vm;
 use super::exits::{self, Flow};
 use super::interrupts;
 use super::snapshot;
-use super::stats;
 use super::vcpu::VcpuRun;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
 use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
-use aerie_hyp::exit::{Exit, TrapInfo};
-use aerie_hyp::run::exit_reason::ExitReason;
+use aerie_hyp::exit::TrapInfo;
 use aerie_hyp::vcpu::VcpuState;
 use core::arch::asm;
 
@@ -74,10 +72,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         // the guest's own exits or from a reset state, so it never names EL2.
         let vector = unsafe { enter_guest(&mut frame) };
         interrupts::save(vm, &mut run);
-        let info = trap_info();
-        let exit = Exit::from_vector(vector, &info);
-        stats::count(index, ExitReason::of(&exit));
-        match exits::handle(vm, &mut run, &mut frame.guest, exit, &info) {
+        match exits::handle(vm, &mut run, &mut frame.guest, vector, &trap_info()) {
             Flow::Continue => {}
             Flow::VcpuOff => break,
         }
