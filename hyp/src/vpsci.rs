@@ -259,6 +259,22 @@ impl PsciState {
 /// implementation may enter a shallower state than requested); the entry point is
 /// therefore never used. Reserved bits set in `power_state` are
 /// `INVALID_PARAMETERS`.
+/// Answers, in place, the calls that only return values and need no state (the
+/// PSCI and SMCCC versions and features, Aerie's UID and revision): `x` holds the
+/// caller's `x0..x3` and gets the answer. Returns `false`, leaving `x` alone, for
+/// any other call. This is the path of most hypercalls a guest makes, kept free of
+/// copies and locks.
+pub fn answer_query(x: &mut [u64; 4]) -> bool {
+    let answer = match psci::function_id(x[0]) {
+        psci::PSCI_VERSION => [PsciVersion::V1_1.to_register(), 0, 0, 0],
+        psci::SMCCC_VERSION => [SMCCC_VERSION_1_1, 0, 0, 0],
+        hypercall::REVISION => [hypercall::REVISION_MAJOR, hypercall::REVISION_MINOR, 0, 0],
+        _ => return false,
+    };
+    *x = answer;
+    true
+}
+
 /// Answers the calls that need no vCPU power state (versions, features, queries,
 /// suspend, system off and reset, Aerie's own calls), or `None` for those that do
 /// (`CPU_ON`, `CPU_OFF`, `AFFINITY_INFO`, and unknown functions, which
@@ -380,6 +396,20 @@ mod tests {
 
     fn id(function: u32) -> u64 {
         u64::from(function)
+    }
+
+    #[test]
+    fn queries_answered_in_place_match_the_full_dispatcher() {
+        let ram = Range::from_start_size(0x4000_0000, 0x100_0000).unwrap();
+        for function in [psci::PSCI_VERSION, psci::SMCCC_VERSION, hypercall::REVISION] {
+            let mut x = [u64::from(function), 7, 8, 9];
+            assert!(answer_query(&mut x), "{function:#x}");
+            let full = PsciState::new(1).handle(0, [u64::from(function), 7, 8, 9], ram);
+            assert_eq!(Action::Return(x), full, "{function:#x}");
+        }
+        let mut x = [u64::from(psci::CPU_ON_64), 1, 2, 3];
+        assert!(!answer_query(&mut x));
+        assert_eq!(x, [u64::from(psci::CPU_ON_64), 1, 2, 3], "left alone");
     }
 
     #[test]

@@ -407,7 +407,19 @@ fn system_register(
     }
 }
 
+/// A hypercall (HVC, or a trapped SMC): queries are answered in place, the rest
+/// go to the dispatcher.
 fn hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuRegisters) -> Flow {
+    let (first_four, _) = registers.x.split_first_chunk_mut::<4>().expect("x has 31 registers");
+    if vpsci::answer_query(first_four) {
+        return Flow::Continue;
+    }
+    dispatch_hypercall(vm, vcpu, registers)
+}
+
+/// Every hypercall but the queries: power management, Aerie's own calls.
+#[inline(never)]
+fn dispatch_hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuRegisters) -> Flow {
     let args = [
         registers.x[0],
         registers.x[1],
