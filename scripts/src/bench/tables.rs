@@ -110,7 +110,7 @@ enum Baseline {
 }
 
 /// The rows of the exit-cost tables: the guest's row name, the label, the baseline.
-const MICRO_ROWS: [(&str, &str, Baseline); 9] = [
+const MICRO_ROWS: [(&str, &str, Baseline); 10] = [
     (
         "hvc-psci-version",
         "HVC round trip (PSCI_VERSION)",
@@ -129,6 +129,11 @@ const MICRO_ROWS: [(&str, &str, Baseline); 9] = [
     (
         "mmio-pl011-fr",
         "emulated device register read (PL011 UARTFR)",
+        Baseline::Loop,
+    ),
+    (
+        "mmio-virtio-id",
+        "virtio-mmio transport register read (DeviceID of the first transport)",
         Baseline::Loop,
     ),
     (
@@ -237,6 +242,7 @@ fn skip_reason(reason: &str) -> String {
         "not-aerie" => "Aerie's own hypercall".to_string(),
         "no-test-device" => "no test device (Aerie's own device)".to_string(),
         "no-pl011" => "no PL011 in the device tree".to_string(),
+        "no-virtio-mmio" => "no virtio-mmio transport in the device tree".to_string(),
         "one-vcpu" => "one vCPU only".to_string(),
         other => other.replace('-', " "),
     }
