@@ -8,7 +8,6 @@ use crate::arch::el1_state;
 use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
 use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
-use aerie_devices::pl011::Pl011;
 use aerie_hyp::exit::TrapInfo;
 use aerie_hyp::vcpu::{EmulatedTimer, VcpuState};
 use core::arch::asm;
@@ -64,22 +63,6 @@ impl VcpuRun {
             println!("guest: {text}");
             self.line_length = 0;
         }
-    }
-}
-
-/// Sends what the guest wrote to its UART to the physical console.
-pub fn drain_uart(vm: &Vm) {
-    let mut bus = vm.bus.lock();
-    let Some(uart) = bus.downcast_mut::<Pl011>(vm.uart) else {
-        return;
-    };
-    let mut buffer = [0u8; 64];
-    loop {
-        let count = uart.take_output(&mut buffer);
-        if count == 0 {
-            break;
-        }
-        crate::console::write_raw(&buffer[..count]);
     }
 }
 
