@@ -1,11 +1,17 @@
 //! The guest's devices on the MMIO bus, one type for all of them ([`GuestDevice`]):
 //! a guest access, typed input and a snapshot reach a device the same way, through
-//! one bus lookup under one lock, and what the device then asks for (an interrupt
-//! line, waiting input, a fault to report) is applied once the lock is released.
+//! one bus lookup under one lock, and what the device then asks for ([`Effects`]:
+//! an interrupt line, waiting input, a fault to report) is applied by [`apply`].
+//!
+//! A changed interrupt line is given to the vGIC just before the bus lock is
+//! released, everything else after: a line only reports changes, so two vCPUs
+//! changing one device's line must reach the vGIC in the order the device saw them,
+//! or the vGIC could keep a level the device no longer has. Most accesses change
+//! nothing and take no other lock.
 
 use super::virtio::{GuestBlock, GuestConsole, GuestRamMemory, GuestRng, HostBackend};
 use super::{Vm, interrupts};
-use aerie_devices::bus::DeviceId;
+use aerie_devices::bus::{DeviceId, MmioBus};
 use aerie_devices::mmio::{
     AccessWidth, Device, DeviceHost, Effects, InterruptLine, LineChange, MmioDevice, Persist,
 };
@@ -225,6 +231,9 @@ impl Device for GuestDevice {
     }
 }
 
+/// The bus, locked.
+type BusGuard<'v> = spin::MutexGuard<'v, MmioBus<GuestDevice>>;
+
 /// What devices use of the host: guest RAM, and the physical console.
 struct Host<'r>(GuestRamMemory<'r>);
 
@@ -247,34 +256,25 @@ pub fn emulate(
     ipa: u64,
     registers: &mut impl GuestRegisters,
 ) -> bool {
-    let (base, effects) = {
-        let mut bus = vm.bus.lock();
-        let Some((device, offset)) = bus.target_mut(ipa, access.width) else {
-            return false;
-        };
-        let mut host = Host(GuestRamMemory(&vm.ram));
-        let effects = mmio::emulate_device(access, offset, registers, device, &mut host);
-        (ipa - offset, effects)
+    let mut bus = vm.bus.lock();
+    let Some((device, offset)) = bus.target_mut(ipa, access.width) else {
+        return false;
     };
-    apply(vm, base, effects);
+    let mut host = Host(GuestRamMemory(&vm.ram));
+    let effects = mmio::emulate_device(access, offset, registers, device, &mut host);
+    apply(vm, bus, ipa - offset, effects);
     true
 }
 
 /// Gives device `id` bytes typed for the guest and applies the effects; returns how
 /// many it took.
 pub fn input(vm: &Vm, id: DeviceId, bytes: &[u8]) -> usize {
-    let (base, taken, effects) = {
-        let mut bus = vm.bus.lock();
-        let Some((base, _)) = bus.window(id) else {
-            return 0;
-        };
-        let Some(device) = bus.device_mut(id) else {
-            return 0;
-        };
-        let (taken, effects) = device.input(bytes, &mut Host(GuestRamMemory(&vm.ram)));
-        (base, taken, effects)
+    let mut bus = vm.bus.lock();
+    let (Some((base, _)), Some(device)) = (bus.window(id), bus.device_mut(id)) else {
+        return 0;
     };
-    apply(vm, base, effects);
+    let (taken, effects) = device.input(bytes, &mut Host(GuestRamMemory(&vm.ram)));
+    apply(vm, bus, base, effects);
     taken
 }
 
@@ -291,16 +291,15 @@ fn report_fault(vm: &Vm, base: u64) {
     }
 }
 
-/// Does what a device at `base` asked for, with the bus unlocked.
-fn apply(vm: &Vm, base: u64, effects: Effects) {
-    if effects.is_none() {
-        return;
-    }
-    if effects.fault {
-        report_fault(vm, base);
-    }
+/// Does what the device at `base` asked for: sets its interrupt line, releases
+/// `bus`, then reports a fault and moves waiting input in.
+fn apply(vm: &Vm, bus: BusGuard<'_>, base: u64, effects: Effects) {
     if let Some(LineChange { intid, level }) = effects.line {
         interrupts::set_line(vm, intid, level);
+    }
+    drop(bus);
+    if effects.fault {
+        report_fault(vm, base);
     }
     if effects.takes_input {
         super::console::refill(vm);
