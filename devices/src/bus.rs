@@ -2,25 +2,25 @@
 //!
 //! The hypervisor registers each device once, at VM setup, with the window of guest
 //! physical addresses it occupies; on every trapped guest load or store it asks the
-//! bus to [`read`](MmioBus::read) or [`write`](MmioBus::write) at the faulting
-//! address. The bus turns the address into an offset within the device and checks
-//! that the whole access lies inside the device's window, which is what the
+//! bus for the device and offset at the faulting address
+//! ([`target_mut`](MmioBus::target_mut)), or lets the bus perform the access
+//! ([`read`](MmioBus::read), [`write`](MmioBus::write)) for devices that are plain
+//! [`MmioDevice`]s. The bus turns the address into an offset within the device and
+//! checks that the whole access lies inside the device's window, which is what the
 //! [`MmioDevice`] contract promises devices.
 //!
 //! Windows never overlap, so an address belongs to at most one device. Lookup is a
 //! binary search over the windows sorted by base address: the access path allocates
 //! nothing and costs `O(log n)` comparisons.
 //!
-//! Devices are added by value (boxed) and stay owned by the bus. The caller keeps the
-//! [`DeviceId`] that [`add`](MmioBus::add) returns to reach a device afterwards,
-//! either through the [`MmioDevice`] interface ([`device_mut`](MmioBus::device_mut))
-//! or as its concrete type ([`downcast_mut`](MmioBus::downcast_mut)), e.g. to pull
-//! the bytes a UART has to transmit after an access.
+//! The bus holds devices of one type `D`, by value: a hypervisor with several kinds
+//! of device makes `D` an enum of them, so that reaching a device never needs a
+//! downcast. The caller keeps the [`DeviceId`] that [`add`](MmioBus::add) returns to
+//! reach a device afterwards ([`device_mut`](MmioBus::device_mut)), e.g. to give a
+//! UART typed input.
 
 use crate::mmio::{AccessWidth, MmioDevice};
-use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::any::Any;
 use core::fmt;
 
 /// Identifies a device on one [`MmioBus`]: the order in which it was added.
@@ -96,34 +96,17 @@ fn last_address(base: u64, size: u64) -> u64 {
     base.saturating_add(size.saturating_sub(1))
 }
 
-/// What the bus stores: a device it can hand out both as an [`MmioDevice`] and as
-/// [`Any`], so that callers can get the concrete type back.
-trait BusDevice: MmioDevice + Send {
-    fn as_mmio_mut(&mut self) -> &mut (dyn MmioDevice + Send);
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-}
-
-impl<D: MmioDevice + Send + 'static> BusDevice for D {
-    fn as_mmio_mut(&mut self) -> &mut (dyn MmioDevice + Send) {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
-
 /// One device and its window.
-struct Slot {
+struct Slot<D> {
     /// First guest physical address of the window.
     base: u64,
     /// Last guest physical address of the window (inclusive, so that a window may
     /// end at the very top of the address space).
     last: u64,
-    device: Box<dyn BusDevice>,
+    device: D,
 }
 
-impl Slot {
+impl<D> Slot<D> {
     fn size(&self) -> u64 {
         // Cannot overflow for windows below the top of the address space; a window
         // covering all 2^64 addresses is impossible (its size would not fit a u64).
@@ -131,16 +114,21 @@ impl Slot {
     }
 }
 
-/// Guest physical address ranges mapped to emulated devices.
-#[derive(Default)]
-pub struct MmioBus {
+/// Guest physical address ranges mapped to emulated devices of type `D`.
+pub struct MmioBus<D> {
     /// The devices in the order they were added: `DeviceId(i)` is `slots[i]`.
-    slots: Vec<Slot>,
+    slots: Vec<Slot<D>>,
     /// Indices into `slots`, sorted by base address, for lookup.
     by_address: Vec<usize>,
 }
 
-impl MmioBus {
+impl<D> Default for MmioBus<D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D> MmioBus<D> {
     /// An empty bus.
     pub const fn new() -> Self {
         Self {
@@ -163,12 +151,7 @@ impl MmioBus {
     ///
     /// Fails, leaving the bus unchanged, if the window is empty, runs past the top of
     /// the address space or overlaps a device already on the bus.
-    pub fn add<D: MmioDevice + Send + 'static>(
-        &mut self,
-        base: u64,
-        size: u64,
-        device: Box<D>,
-    ) -> Result<DeviceId, BusError> {
+    pub fn add(&mut self, base: u64, size: u64, device: D) -> Result<DeviceId, BusError> {
         if size == 0 {
             return Err(BusError::ZeroSize { base });
         }
@@ -211,14 +194,14 @@ impl MmioBus {
     }
 
     /// The device and offset for an access of `width` at `address`, if a device's
-    /// window holds every byte of the access.
-    fn target(&mut self, address: u64, width: AccessWidth) -> Option<(&mut Slot, u64)> {
+    /// window holds every byte of the access: the one lookup of an emulated access.
+    pub fn target_mut(&mut self, address: u64, width: AccessWidth) -> Option<(&mut D, u64)> {
         let index = self.find(address)?;
         let slot = &mut self.slots[index];
         let offset = address - slot.base;
         // `last - address` is the number of bytes after the first one; the access
         // needs `width - 1` more.
-        (width.bytes() - 1 <= slot.last - address).then_some((slot, offset))
+        (width.bytes() - 1 <= slot.last - address).then_some((&mut slot.device, offset))
     }
 
     /// Whether some device's window holds `address`.
@@ -226,38 +209,18 @@ impl MmioBus {
         self.find(address).is_some()
     }
 
-    /// Reads `width` bytes at guest physical `address`.
-    ///
-    /// `None` when no device is there, or when the access starts inside a device but
-    /// runs past the end of its window. The value is masked to `width`.
-    pub fn read(&mut self, address: u64, width: AccessWidth) -> Option<u64> {
-        let (slot, offset) = self.target(address, width)?;
-        Some(width.truncate(slot.device.read(offset, width)))
+    /// The device `id`.
+    pub fn device_mut(&mut self, id: DeviceId) -> Option<&mut D> {
+        Some(&mut self.slots.get_mut(id.0)?.device)
     }
 
-    /// Writes the low `width` bytes of `value` at guest physical `address`.
-    ///
-    /// `None` when no device is there, or when the access starts inside a device but
-    /// runs past the end of its window; the device then sees nothing.
-    pub fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()> {
-        let (slot, offset) = self.target(address, width)?;
-        slot.device.write(offset, width, width.truncate(value));
-        Some(())
-    }
-
-    /// The device `id`, through the [`MmioDevice`] interface.
-    pub fn device_mut(&mut self, id: DeviceId) -> Option<&mut (dyn MmioDevice + Send)> {
-        Some(self.slots.get_mut(id.0)?.device.as_mmio_mut())
-    }
-
-    /// The device `id` as its concrete type `D`; `None` if there is no such device or
-    /// it is not a `D`.
-    pub fn downcast_mut<D: MmioDevice + Send + 'static>(&mut self, id: DeviceId) -> Option<&mut D> {
-        self.slots
-            .get_mut(id.0)?
-            .device
-            .as_any_mut()
-            .downcast_mut::<D>()
+    /// Every device with its window (base address and size), in the order they were
+    /// added.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (u64, u64, &mut D)> {
+        self.slots.iter_mut().map(|slot| {
+            let size = slot.size();
+            (slot.base, size, &mut slot.device)
+        })
     }
 
     /// The device whose window starts exactly at `base`.
@@ -273,7 +236,28 @@ impl MmioBus {
     }
 }
 
-impl fmt::Debug for MmioBus {
+impl<D: MmioDevice> MmioBus<D> {
+    /// Reads `width` bytes at guest physical `address`.
+    ///
+    /// `None` when no device is there, or when the access starts inside a device but
+    /// runs past the end of its window. The value is masked to `width`.
+    pub fn read(&mut self, address: u64, width: AccessWidth) -> Option<u64> {
+        let (device, offset) = self.target_mut(address, width)?;
+        Some(width.truncate(device.read(offset, width)))
+    }
+
+    /// Writes the low `width` bytes of `value` at guest physical `address`.
+    ///
+    /// `None` when no device is there, or when the access starts inside a device but
+    /// runs past the end of its window; the device then sees nothing.
+    pub fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()> {
+        let (device, offset) = self.target_mut(address, width)?;
+        device.write(offset, width, width.truncate(value));
+        Some(())
+    }
+}
+
+impl<D> fmt::Debug for MmioBus<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
         for &index in &self.by_address {
@@ -316,19 +300,8 @@ mod tests {
         }
     }
 
-    /// A second device type, to check downcasting tells types apart.
-    struct Other;
-
-    impl MmioDevice for Other {
-        fn read(&mut self, _offset: u64, _width: AccessWidth) -> u64 {
-            0
-        }
-
-        fn write(&mut self, _offset: u64, _width: AccessWidth, _value: u64) {}
-    }
-
-    fn recorder() -> Box<Recorder> {
-        Box::default()
+    fn recorder() -> Recorder {
+        Recorder::default()
     }
 
     #[test]
@@ -348,7 +321,7 @@ mod tests {
             Some(()),
             "value truncated before the device sees it"
         );
-        let device = bus.downcast_mut::<Recorder>(uart).unwrap();
+        let device = bus.device_mut(uart).unwrap();
         assert_eq!(
             device.reads,
             vec![
@@ -365,7 +338,7 @@ mod tests {
     fn devices_are_found_by_their_base_address_only() {
         let mut bus = MmioBus::new();
         let first = bus.add(0x1000, 0x100, recorder()).unwrap();
-        let second = bus.add(0x3000, 0x100, Box::new(Other)).unwrap();
+        let second = bus.add(0x3000, 0x100, recorder()).unwrap();
         assert_eq!(bus.device_at(0x1000), Some(first));
         assert_eq!(bus.device_at(0x3000), Some(second));
         for address in [0, 0x1004, 0x10FF, 0x2000, 0x3001] {
@@ -403,7 +376,7 @@ mod tests {
         // Even when the next device starts right there.
         bus.add(0x1010, 0x10, recorder()).unwrap();
         assert_eq!(bus.read(0x100C, AccessWidth::Double), None);
-        let device = bus.downcast_mut::<Recorder>(id).unwrap();
+        let device = bus.device_mut(id).unwrap();
         assert_eq!(device.reads.len(), 2, "refused accesses never reach it");
         assert!(device.writes.is_empty());
     }
@@ -473,7 +446,7 @@ mod tests {
         for (i, (&base, &id)) in bases.iter().zip(&ids).enumerate() {
             assert_eq!(id.index(), i);
             bus.write(base + 0x10, AccessWidth::Word, base).unwrap();
-            let device = bus.downcast_mut::<Recorder>(id).unwrap();
+            let device = bus.device_mut(id).unwrap();
             assert_eq!(device.writes, vec![(0x10, AccessWidth::Word, base)]);
         }
         assert_eq!(
@@ -488,23 +461,49 @@ mod tests {
     fn device_access_by_id() {
         let mut bus = MmioBus::new();
         assert!(bus.is_empty());
-        let recorder_id = bus.add(0x1000, 0x100, recorder()).unwrap();
-        let other_id = bus.add(0x2000, 0x100, Box::new(Other)).unwrap();
-        assert!(
-            bus.downcast_mut::<Recorder>(other_id).is_none(),
-            "wrong type"
-        );
-        assert!(bus.downcast_mut::<Other>(other_id).is_some());
-        let device = bus.device_mut(recorder_id).unwrap();
-        device.write(0x4, AccessWidth::Half, 0xBEEF);
+        let first = bus.add(0x2000, 0x100, recorder()).unwrap();
+        let second = bus.add(0x1000, 0x80, recorder()).unwrap();
+        bus.device_mut(second)
+            .unwrap()
+            .write(0x4, AccessWidth::Half, 0xBEEF);
         assert_eq!(
-            bus.downcast_mut::<Recorder>(recorder_id).unwrap().writes,
+            bus.device_mut(second).unwrap().writes,
             vec![(0x4, AccessWidth::Half, 0xBEEF)]
         );
+        assert!(bus.device_mut(first).unwrap().writes.is_empty());
         let missing = DeviceId(7);
         assert!(bus.device_mut(missing).is_none());
-        assert!(bus.downcast_mut::<Recorder>(missing).is_none());
         assert_eq!(bus.window(missing), None);
+        // Every device with its window, in the order they were added.
+        let windows: StdVec<(u64, u64, usize)> = bus
+            .iter_mut()
+            .map(|(base, size, device)| (base, size, device.writes.len()))
+            .collect();
+        assert_eq!(windows, vec![(0x2000, 0x100, 0), (0x1000, 0x80, 1)]);
+    }
+
+    #[test]
+    fn the_target_of_an_access_is_the_device_and_offset_in_one_lookup() {
+        let mut bus = MmioBus::new();
+        let id = bus.add(0x1000, 0x10, recorder()).unwrap();
+        bus.add(0x1010, 0x10, recorder()).unwrap();
+        let (device, offset) = bus.target_mut(0x100C, AccessWidth::Word).unwrap();
+        assert_eq!(offset, 0xC);
+        device.write(offset, AccessWidth::Word, 1);
+        assert!(
+            bus.target_mut(0x100D, AccessWidth::Word).is_none(),
+            "straddles"
+        );
+        assert!(
+            bus.target_mut(0x0FFF, AccessWidth::Byte).is_none(),
+            "unmapped"
+        );
+        let (_, offset) = bus.target_mut(0x1010, AccessWidth::Double).unwrap();
+        assert_eq!(offset, 0, "the next device's first byte");
+        assert_eq!(
+            bus.device_mut(id).unwrap().writes,
+            vec![(0xC, AccessWidth::Word, 1)]
+        );
     }
 
     #[test]

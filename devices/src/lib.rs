@@ -7,9 +7,9 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`mmio`] | access widths and the [`mmio::MmioDevice`] trait every model implements |
+//! | [`mmio`] | access widths, the [`mmio::MmioDevice`] trait every model implements, the [`mmio::Device`] trait and [`mmio::Effects`] of a whole device access, and [`mmio::Persist`] (save and restore) |
 //! | [`virtio`] | virtio-mmio register layout and device type identifiers |
-//! | [`bus`] | the MMIO bus: guest physical ranges to devices |
+//! | [`bus`] | the MMIO bus: guest physical ranges to devices of one type |
 //! | [`pl011`] | the PL011 UART model |
 //! | [`pl031`] | the PL031 real-time clock model |
 //! | [`testdev`] | Aerie's test device, for test guests |

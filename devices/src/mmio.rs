@@ -1,9 +1,19 @@
-//! The MMIO device interface: access widths and the [`MmioDevice`] trait.
+//! The MMIO device interface: access widths, the [`MmioDevice`] trait of register
+//! models, the [`Device`] trait of whole guest devices with the [`Effects`] of an
+//! access, and [`Persist`], how every device saves and restores its state.
 //!
 //! When a guest load or store hits an emulated device, the hypervisor decodes the
 //! trapped access (address, width, direction, value) and forwards it to the device
 //! model as a `read` or `write` at an offset within the device. The device never sees
 //! guest addresses, registers or syndromes.
+//!
+//! A [`Device`] does, in that one call, all the work the access entails (a virtio
+//! transport runs its queues when a notification asks for it, a UART hands what the
+//! guest transmitted to the console) and returns what the caller must do after it
+//! lets go of the device: set an interrupt line, move waiting input in.
+
+use crate::virtio::GuestMemory;
+use core::fmt;
 
 /// The width of a single MMIO access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -79,7 +89,7 @@ impl AccessWidth {
 ///   panic.
 /// - Accesses are synchronous and have no hidden outputs: side effects (interrupt
 ///   level changes, bytes to transmit, queue notifications) are state the caller pulls
-///   from the device after the access.
+///   from the device after the access (a [`Device`] pulls them itself).
 pub trait MmioDevice {
     /// Reads `width` bytes at `offset` within the device.
     fn read(&mut self, offset: u64, width: AccessWidth) -> u64;
@@ -88,9 +98,145 @@ pub trait MmioDevice {
     fn write(&mut self, offset: u64, width: AccessWidth, value: u64);
 }
 
+/// What the host lends a device while it performs an access or takes input.
+pub trait DeviceHost {
+    /// Guest RAM, where virtio queues live.
+    fn memory(&mut self) -> &mut dyn GuestMemory;
+
+    /// Bytes the guest transmitted on a console device, to show now.
+    fn console_output(&mut self, bytes: &[u8]);
+}
+
+/// A new level of an interrupt line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LineChange {
+    /// The interrupt ID.
+    pub intid: u32,
+    /// The new level.
+    pub level: bool,
+}
+
+/// A device's interrupt line, and the level last given to the interrupt controller
+/// (low at first, unknown after [`forget`](Self::forget)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InterruptLine {
+    intid: u32,
+    level: Option<bool>,
+}
+
+impl InterruptLine {
+    /// Line `intid`, low.
+    pub const fn new(intid: u32) -> Self {
+        Self {
+            intid,
+            level: Some(false),
+        }
+    }
+
+    /// The interrupt ID.
+    pub const fn intid(&self) -> u32 {
+        self.intid
+    }
+
+    /// Records that the device's line is at `level`; the change to make, if it is
+    /// not the level last given.
+    pub fn update(&mut self, level: bool) -> Option<LineChange> {
+        if self.level == Some(level) {
+            return None;
+        }
+        self.level = Some(level);
+        Some(LineChange {
+            intid: self.intid,
+            level,
+        })
+    }
+
+    /// Forgets the level given (the device's state was replaced, e.g. restored from
+    /// a snapshot): the next [`update`](Self::update) reports its level whatever it
+    /// is.
+    pub fn forget(&mut self) {
+        self.level = None;
+    }
+}
+
+/// What the caller must do after a device access (or input), once it let go of the
+/// device: nothing, for most accesses. Small enough to travel in registers.
+#[must_use]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// The device's interrupt line changed.
+    pub line: Option<LineChange>,
+    /// The device is a UART that may have room for input waiting on the host side.
+    pub takes_input: bool,
+    /// A virtio device found a malformed queue or request and now needs a reset:
+    /// the caller takes the fault from it to report it (once).
+    pub fault: bool,
+}
+
+impl Effects {
+    /// Nothing to do.
+    pub const NONE: Self = Self {
+        line: None,
+        takes_input: false,
+        fault: false,
+    };
+
+    /// Whether there is nothing to do.
+    pub fn is_none(&self) -> bool {
+        *self == Self::NONE
+    }
+}
+
+/// A guest device as the exit path reaches it: one call per access performs the
+/// access and everything it entails, and returns what the caller does next.
+///
+/// The [`MmioDevice`] contract holds for offsets, widths and values.
+pub trait Device {
+    /// Reads `width` bytes at `offset`; the value and the effects.
+    fn read(
+        &mut self,
+        offset: u64,
+        width: AccessWidth,
+        host: &mut dyn DeviceHost,
+    ) -> (u64, Effects);
+
+    /// Writes the low `width` bytes of `value` at `offset`; the effects.
+    fn write(
+        &mut self,
+        offset: u64,
+        width: AccessWidth,
+        value: u64,
+        host: &mut dyn DeviceHost,
+    ) -> Effects;
+}
+
+/// A saved state that a device refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InvalidState(pub &'static str);
+
+impl fmt::Display for InvalidState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid device state: {}", self.0)
+    }
+}
+
+/// Saving and restoring a device's state as plain data, the same way for every
+/// device (Firecracker's persist style).
+pub trait Persist {
+    /// The state.
+    type State;
+
+    /// The device's state.
+    fn save_state(&self) -> Self::State;
+
+    /// Puts the device into `state`, after checking it; on error nothing changes.
+    fn restore_state(&mut self, state: &Self::State) -> Result<(), InvalidState>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::string::ToString;
 
     #[test]
     fn from_bytes() {
@@ -159,6 +305,51 @@ mod tests {
                 self.scratch = value as u32;
             }
         }
+    }
+
+    #[test]
+    fn an_interrupt_line_reports_changes_only() {
+        let mut line = InterruptLine::new(48);
+        assert_eq!(line.intid(), 48);
+        assert_eq!(line.update(false), None, "low at first");
+        let high = Some(LineChange {
+            intid: 48,
+            level: true,
+        });
+        assert_eq!(line.update(true), high);
+        assert_eq!(line.update(true), None);
+        assert_eq!(
+            line.update(false),
+            Some(LineChange {
+                intid: 48,
+                level: false
+            })
+        );
+        line.forget();
+        assert_eq!(
+            line.update(false),
+            Some(LineChange {
+                intid: 48,
+                level: false
+            }),
+            "after forget, whatever the level"
+        );
+        assert_eq!(line.update(false), None);
+    }
+
+    #[test]
+    fn effects_of_nothing() {
+        assert!(Effects::NONE.is_none());
+        assert_eq!(Effects::default(), Effects::NONE);
+        let input = Effects {
+            takes_input: true,
+            ..Effects::NONE
+        };
+        assert!(!input.is_none());
+        assert_eq!(
+            InvalidState("it is broken").to_string(),
+            "invalid device state: it is broken"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@
 //! the current settings work from the first instruction. [`Pl011::at_reset`] gives the
 //! TRM's reset values.
 
-use crate::mmio::{AccessWidth, MmioDevice};
+use crate::mmio::{AccessWidth, InvalidState, MmioDevice, Persist};
 
 /// Depth of each FIFO when enabled (`UARTLCR_H.FEN`). r1p5 has 32-entry FIFOs; earlier
 /// revisions had 16, and Linux picks the depth from the revision in `UARTPeriphID2`.
@@ -777,6 +777,25 @@ impl Pl011 {
     }
 }
 
+impl Persist for Pl011 {
+    type State = Pl011State;
+
+    fn save_state(&self) -> Pl011State {
+        self.save()
+    }
+
+    /// Refuses a state the UART cannot hold instead of clamping it.
+    fn restore_state(&mut self, state: &Pl011State) -> Result<(), InvalidState> {
+        if !state.is_valid() {
+            return Err(InvalidState(
+                "the UART's FIFOs or registers hold impossible values",
+            ));
+        }
+        self.restore(state);
+        Ok(())
+    }
+}
+
 impl MmioDevice for Pl011 {
     fn read(&mut self, offset: u64, width: AccessWidth) -> u64 {
         if width == AccessWidth::Double || !AccessWidth::Word.is_aligned(offset) {
@@ -1404,5 +1423,23 @@ mod tests {
                 uart.read(offset, W);
             }
         }
+    }
+
+    #[test]
+    fn persist_refuses_a_corrupt_state_and_changes_nothing() {
+        use crate::mmio::{InvalidState, Persist};
+        let good = busy_uart().save();
+        let mut uart = Pl011::new();
+        assert_eq!(uart.restore_state(&good), Ok(()));
+        assert_eq!(uart.save_state(), good);
+        let mut corrupt = good;
+        corrupt.rx_len = 33;
+        assert_eq!(
+            uart.restore_state(&corrupt),
+            Err(InvalidState(
+                "the UART's FIFOs or registers hold impossible values"
+            ))
+        );
+        assert_eq!(uart.save(), good);
     }
 }

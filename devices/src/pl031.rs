@@ -14,7 +14,7 @@
 //! Reference: Arm PrimeCell Real Time Clock (PL031) Technical Reference Manual, DDI
 //! 0224, chapter 3 (registers).
 
-use crate::mmio::{AccessWidth, MmioDevice};
+use crate::mmio::{AccessWidth, InvalidState, MmioDevice, Persist};
 use alloc::boxed::Box;
 
 /// RTCDR: the current count (read only).
@@ -145,6 +145,20 @@ impl Pl031 {
     /// it has moved on by the time between the save and now.
     pub fn restore(&mut self, state: &Pl031State) {
         self.state = *state;
+    }
+}
+
+impl Persist for Pl031 {
+    type State = Pl031State;
+
+    fn save_state(&self) -> Pl031State {
+        self.save()
+    }
+
+    /// Every state is one a PL031 can hold.
+    fn restore_state(&mut self, state: &Pl031State) -> Result<(), InvalidState> {
+        self.restore(state);
+        Ok(())
     }
 }
 

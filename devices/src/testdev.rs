@@ -19,7 +19,7 @@
 //! [`WRITE_COUNT`] counts *every* write access the device receives, including ignored
 //! ones, so a guest can tell that a store reached the device at all.
 
-use crate::mmio::{AccessWidth, MmioDevice};
+use crate::mmio::{AccessWidth, InvalidState, MmioDevice, Persist};
 
 /// Size of the register block.
 pub const SIZE: u64 = 0x1000;
@@ -187,6 +187,20 @@ impl TestDevice {
             Some(at) => Target::Scratch { at },
             None => Target::Nothing,
         }
+    }
+}
+
+impl Persist for TestDevice {
+    type State = TestDeviceState;
+
+    fn save_state(&self) -> TestDeviceState {
+        self.save()
+    }
+
+    /// Every state is valid.
+    fn restore_state(&mut self, state: &TestDeviceState) -> Result<(), InvalidState> {
+        self.restore(state);
+        Ok(())
     }
 }
 

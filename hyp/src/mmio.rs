@@ -14,10 +14,14 @@
 //! - register 31 is the zero register: a store from it writes zero, a load into it
 //!   is discarded. [`emulate`] applies this rule; [`GuestRegisters`] implementors
 //!   only ever see registers 0 to 30.
+//!
+//! [`emulate_device`] does the same on one [`Device`] the caller's bus lookup found,
+//! and returns the device's [`Effects`] for the caller to apply once it has let go
+//! of the bus.
 
 use crate::exit::MmioAccess;
 use aerie_devices::bus::MmioBus;
-use aerie_devices::mmio::AccessWidth;
+use aerie_devices::mmio::{AccessWidth, Device, DeviceHost, Effects, MmioDevice};
 
 /// The guest's general-purpose registers `x0` to `x30`, as the MMIO emulation reads
 /// and writes them.
@@ -71,7 +75,7 @@ pub trait MmioTarget {
     fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()>;
 }
 
-impl MmioTarget for MmioBus {
+impl<D: MmioDevice> MmioTarget for MmioBus<D> {
     fn read(&mut self, address: u64, width: AccessWidth) -> Option<u64> {
         MmioBus::read(self, address, width)
     }
@@ -79,6 +83,47 @@ impl MmioTarget for MmioBus {
     fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()> {
         MmioBus::write(self, address, width, value)
     }
+}
+
+/// One [`Device`], addressed by offset, with the host it may use; keeps the
+/// effects of the access.
+struct DeviceTarget<'a, D: ?Sized> {
+    device: &'a mut D,
+    host: &'a mut dyn DeviceHost,
+    effects: Effects,
+}
+
+impl<D: Device + ?Sized> MmioTarget for DeviceTarget<'_, D> {
+    fn read(&mut self, offset: u64, width: AccessWidth) -> Option<u64> {
+        let (value, effects) = self.device.read(offset, width, self.host);
+        self.effects = effects;
+        Some(value)
+    }
+
+    fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Option<()> {
+        self.effects = self.device.write(offset, width, value, self.host);
+        Some(())
+    }
+}
+
+/// Performs the guest's access described by `access` on `device`, at `offset`
+/// within it (the caller's one bus lookup found both, and checked that the access
+/// fits the device's window), like [`emulate`]; returns what the device asks the
+/// caller to do next. The guest's PC is the caller's to advance.
+pub fn emulate_device<D: Device + ?Sized>(
+    access: &MmioAccess,
+    offset: u64,
+    registers: &mut impl GuestRegisters,
+    device: &mut D,
+    host: &mut dyn DeviceHost,
+) -> Effects {
+    let mut target = DeviceTarget {
+        device,
+        host,
+        effects: Effects::NONE,
+    };
+    let _ = emulate(access, offset, registers, &mut target);
+    target.effects
 }
 
 /// Performs the guest's access described by `access` at guest physical address
@@ -120,7 +165,6 @@ mod tests {
     use super::*;
     use AccessWidth::{Byte, Double, Half, Word};
     use aerie_devices::testdev::{self, TestDevice};
-    use alloc::boxed::Box;
 
     /// The test device's base address in these tests.
     const BASE: u64 = 0x0906_0000;
@@ -146,10 +190,9 @@ mod tests {
         }
     }
 
-    fn setup() -> (Registers, MmioBus) {
+    fn setup() -> (Registers, MmioBus<TestDevice>) {
         let mut bus = MmioBus::new();
-        bus.add(BASE, testdev::SIZE, Box::new(TestDevice::new()))
-            .unwrap();
+        bus.add(BASE, testdev::SIZE, TestDevice::new()).unwrap();
         (Registers([POISON; 31]), bus)
     }
 
@@ -289,6 +332,83 @@ mod tests {
         }
         assert_eq!(regs.0[5], POISON, "register not written");
         assert_eq!(bus.read(BASE + testdev::WRITE_COUNT, Double), Some(0));
+    }
+
+    /// A device that answers reads with its offset, keeps the last write, and asks
+    /// for its line (INTID 40) to follow bit 0 of what was written.
+    #[derive(Default)]
+    struct Wired {
+        written: Option<(u64, AccessWidth, u64)>,
+    }
+
+    impl Device for Wired {
+        fn read(
+            &mut self,
+            offset: u64,
+            _width: AccessWidth,
+            _host: &mut dyn DeviceHost,
+        ) -> (u64, Effects) {
+            (0x8000_0000 | offset, Effects::NONE)
+        }
+
+        fn write(
+            &mut self,
+            offset: u64,
+            width: AccessWidth,
+            value: u64,
+            host: &mut dyn DeviceHost,
+        ) -> Effects {
+            self.written = Some((offset, width, value));
+            host.console_output(&[value as u8]);
+            Effects {
+                line: Some(aerie_devices::mmio::LineChange {
+                    intid: 40,
+                    level: value & 1 != 0,
+                }),
+                ..Effects::NONE
+            }
+        }
+    }
+
+    /// A host with no RAM that keeps console output.
+    struct NoRam(alloc::vec::Vec<u8>, aerie_devices::virtio::VecMemory);
+
+    impl DeviceHost for NoRam {
+        fn memory(&mut self) -> &mut dyn aerie_devices::virtio::GuestMemory {
+            &mut self.1
+        }
+
+        fn console_output(&mut self, bytes: &[u8]) {
+            self.0.extend_from_slice(bytes);
+        }
+    }
+
+    #[test]
+    fn an_access_on_one_device_returns_its_effects() {
+        let mut regs = Registers([POISON; 31]);
+        let mut device = Wired::default();
+        let mut host = NoRam(
+            alloc::vec::Vec::new(),
+            aerie_devices::virtio::VecMemory::new(0, 0),
+        );
+        // ldrsb x6 at offset 0x10: the device's value, sign-extended from a byte.
+        let load = access(Byte, 6, true, true);
+        let effects = emulate_device(&load, 0x10, &mut regs, &mut device, &mut host);
+        assert!(effects.is_none());
+        assert_eq!(regs.0[6], 0x10);
+        // str w7 at offset 0x8: the register's low 32 bits, and the device's effects.
+        regs.0[7] = 0xFFFF_FFFF_0000_0301;
+        let store = stored(access(Word, 7, false, false));
+        let effects = emulate_device(&store, 0x8, &mut regs, &mut device, &mut host);
+        assert_eq!(device.written, Some((0x8, Word, 0x301)));
+        assert_eq!(
+            effects.line,
+            Some(aerie_devices::mmio::LineChange {
+                intid: 40,
+                level: true
+            })
+        );
+        assert_eq!(host.0, [0x01]);
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The physical console's input: bytes typed on the host UART go to the guest's
-//! UART (raising its interrupt), except Aerie's escape keys (Ctrl-A, then a key; see
-//! `aerie_hyp::console`), which open Aerie's own console.
+//! UART or its virtio-console (through the device set, `super::devices`), except
+//! Aerie's escape keys (Ctrl-A, then a key; see `aerie_hyp::console`), which open
+//! Aerie's own console.
 
 use super::host_irq::Completion;
 use super::vcpu::VcpuRun;
-use super::{Vm, interrupts, stats};
+use super::{Vm, devices, stats};
 use crate::stop;
-use aerie_devices::pl011::Pl011;
 use aerie_hyp::console::{
     Action, COMMAND_HELP, CONSOLE_BANNER, Console, ConsoleCommand, ESCAPE_HELP, Mode, PROMPT,
     RESUMED,
@@ -37,7 +37,7 @@ pub fn receive(vm: &Vm) {
         match action {
             Action::ToGuest(byte) if TO_HVC0.load(Ordering::Relaxed) => {
                 if hvc0.try_push(byte).is_err() {
-                    super::virtio::console_input(vm, &hvc0);
+                    to_hvc0(vm, &hvc0);
                     hvc0.clear();
                     let _ = hvc0.try_push(byte);
                 }
@@ -49,33 +49,16 @@ pub fn receive(vm: &Vm) {
         }
     }
     if !hvc0.is_empty() {
-        super::virtio::console_input(vm, &hvc0);
+        to_hvc0(vm, &hvc0);
     }
     refill(vm);
 }
 
-/// Moves waiting input into the guest's UART while it has room; called when bytes
-/// arrive and after every guest access to its UART (a read makes room).
-pub fn refill(vm: &Vm) {
-    let moved = {
-        let mut pending = PENDING.lock();
-        if pending.is_empty() {
-            return;
-        }
-        let mut bus = vm.bus.lock();
-        let Some(uart) = bus.downcast_mut::<Pl011>(vm.uart) else {
-            return;
-        };
-        let mut moved = 0;
-        while moved < pending.len() && uart.can_receive() {
-            uart.push_input(pending[moved]);
-            moved += 1;
-        }
-        pending.drain(..moved);
-        moved
-    };
-    if moved > 0 {
-        interrupts::update_uart_line(vm);
+/// Hands typed bytes to the guest's virtio-console; what does not fit its input
+/// buffer is dropped, like a full UART.
+fn to_hvc0(vm: &Vm, bytes: &[u8]) {
+    if let Some(hvc0) = vm.hvc0 {
+        devices::input(vm, hvc0, bytes);
     }
 }
 
@@ -85,20 +68,15 @@ pub fn host_input(vm: &Vm, _run: &mut VcpuRun) -> Completion {
     Completion::Deactivate
 }
 
-/// Sends what the guest wrote to its UART to the physical console.
-pub fn drain_uart(vm: &Vm) {
-    let mut bus = vm.bus.lock();
-    let Some(uart) = bus.downcast_mut::<Pl011>(vm.uart) else {
+/// Moves waiting input into the guest's UART while it has room; called when bytes
+/// arrive and after guest accesses to its UART (a read makes room).
+pub fn refill(vm: &Vm) {
+    let mut pending = PENDING.lock();
+    if pending.is_empty() {
         return;
-    };
-    let mut buffer = [0u8; 64];
-    loop {
-        let count = uart.take_output(&mut buffer);
-        if count == 0 {
-            break;
-        }
-        crate::console::write_raw(&buffer[..count]);
     }
+    let moved = devices::input(vm, vm.uart, &pending);
+    pending.drain(..moved);
 }
 
 /// Prints the prompt (and the line typed so far) again if Aerie's console is open.

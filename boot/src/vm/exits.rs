@@ -18,10 +18,9 @@ use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::cpu_model::id_space_index;
 use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo, VectorKind};
-use aerie_hyp::guest_layout;
 use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
 use aerie_hyp::inject::{self, GuestState, Injection};
-use aerie_hyp::mmio::{self, GuestRegisters, MmioResult};
+use aerie_hyp::mmio::{self, GuestRegisters};
 use aerie_hyp::psci::PsciReturn;
 use aerie_hyp::run::exit_reason::ExitReason;
 use aerie_hyp::vcpu::VcpuRegisters;
@@ -236,6 +235,21 @@ fn data_abort(
             return;
         }
     }
+    if let Some(access) = &abort.access {
+        if !abort.cache_maintenance && ipa & (access.width.bytes() - 1) == 0 {
+            // A device access: one bus lookup and one call, which does all the
+            // device's work and applies its effects.
+            if super::devices::emulate(vm, access, ipa, registers) {
+                registers.pc += INSTRUCTION_SIZE;
+            } else {
+                UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
+                inject(registers, |s| {
+                    inject::external_data_abort(s, info.far, abort.is_write)
+                });
+            }
+            return;
+        }
+    }
     let on_bus = vm.bus.lock().contains(ipa);
     if on_bus && abort.cache_maintenance {
         // Cache maintenance by address on a device: nothing is cached, nothing to do.
@@ -243,23 +257,9 @@ fn data_abort(
         return;
     }
     match (&abort.access, on_bus) {
-        (Some(access), true) if ipa & (access.width.bytes() - 1) != 0 => {
-            unaligned_device_access(registers, ipa, access.width, abort.is_write, info.far);
-        }
+        // Aligned accesses were emulated above.
         (Some(access), true) => {
-            let result = mmio::emulate(access, ipa, registers, &mut *vm.bus.lock());
-            match result {
-                MmioResult::Done => {
-                    registers.pc += INSTRUCTION_SIZE;
-                    after_device_access(vm, ipa);
-                }
-                MmioResult::Unmapped => {
-                    UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
-                    inject(registers, |s| {
-                        inject::external_data_abort(s, info.far, abort.is_write)
-                    });
-                }
-            }
+            unaligned_device_access(registers, ipa, access.width, abort.is_write, info.far);
         }
         (None, true) => {
             UNEMULATED_ACCESS.report(format_args!(
@@ -319,20 +319,6 @@ impl mmio::MmioTarget for VgicWindow<'_> {
             .lock()
             .mmio_write(self.vcpu, address, width, value);
         Some(())
-    }
-}
-
-/// What follows a guest access to a device on the bus, for that device only: the
-/// UART's output goes out, waiting input comes in and its line is updated; a virtio
-/// device processes its queues.
-fn after_device_access(vm: &Vm, ipa: u64) {
-    let uart = guest_layout::UART..guest_layout::UART + guest_layout::UART_SIZE;
-    if uart.contains(&ipa) {
-        super::console::drain_uart(vm);
-        super::console::refill(vm);
-        interrupts::update_uart_line(vm);
-    } else {
-        super::virtio::after_access(vm, ipa);
     }
 }
 
@@ -410,7 +396,10 @@ fn system_register(
 /// A hypercall (HVC, or a trapped SMC): queries are answered in place, the rest
 /// go to the dispatcher.
 fn hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuRegisters) -> Flow {
-    let (first_four, _) = registers.x.split_first_chunk_mut::<4>().expect("x has 31 registers");
+    let (first_four, _) = registers
+        .x
+        .split_first_chunk_mut::<4>()
+        .expect("x has 31 registers");
     if vpsci::answer_query(first_four) {
         return Flow::Continue;
     }

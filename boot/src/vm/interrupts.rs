@@ -267,15 +267,6 @@ pub fn kick(target: usize) {
     }
 }
 
-/// Updates the guest UART's interrupt line from the UART model's state, and kicks
-/// any other vCPU that now has an interrupt to take.
-pub fn update_uart_line(vm: &Vm) {
-    let level = vm.uart_interrupt_level();
-    if vm.uart_line.swap(level, Ordering::AcqRel) != level {
-        set_line(vm, GUEST_UART_INTID, level);
-    }
-}
-
 /// Sets the level of SPI `intid`, and kicks any other vCPU that now has an
 /// interrupt to take.
 pub fn set_line(vm: &Vm, intid: u32, level: bool) {

@@ -7,6 +7,7 @@
 //! CPU until the vCPU turns itself off.
 
 mod console;
+mod devices;
 mod exits;
 mod host_irq;
 mod interrupts;
@@ -42,6 +43,7 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use core::fmt;
+use devices::{GuestDevice, Model};
 
 /// The VMID of Aerie's (single) guest.
 const VMID: u8 = 1;
@@ -54,26 +56,21 @@ pub struct Vm {
     pub vcpus: usize,
     /// The guest's RAM.
     pub ram: GuestRam,
-    /// Emulated devices by guest physical address.
-    pub bus: spin::Mutex<MmioBus>,
-    /// The guest's UART on the bus, for draining its output.
+    /// Emulated devices by guest physical address: every device the guest reaches
+    /// by MMIO but the vGIC, added in the order snapshots describe them.
+    pub bus: spin::Mutex<MmioBus<GuestDevice>>,
+    /// The guest's UART on the bus, for typed input.
     pub uart: DeviceId,
-    /// Aerie's test device on the bus, when the guest has it.
-    pub test_device: Option<DeviceId>,
-    /// The guest's PL031 real-time clock, if it has one.
-    pub rtc: Option<DeviceId>,
+    /// The guest's virtio-console on the bus, for typed input switched to it.
+    pub hvc0: Option<DeviceId>,
     /// The guest kernel's command line (recorded in snapshots).
     pub command_line: String,
     /// The virtual GIC: a GICv3 on GICv3 hosts, a GICv2 on GICv2 hosts.
     pub vgic: Option<spin::Mutex<Box<dyn Vgic + Send>>>,
     /// Bumped on every change to the vGIC's state (see `interrupts::vgic_changed`).
     pub vgic_generation: core::sync::atomic::AtomicU64,
-    /// The guest UART's interrupt line as last given to the vGIC.
-    pub uart_line: core::sync::atomic::AtomicBool,
     /// What Aerie does with each physical interrupt that arrives while a vCPU runs.
     pub host_interrupts: host_irq::HostInterrupts,
-    /// The guest's virtio-mmio devices, transport 0 first.
-    pub virtio: alloc::vec::Vec<virtio::VirtioSlot>,
     /// PSCI power states of the vCPUs.
     pub psci: spin::Mutex<PsciState>,
     /// Where vCPU 0 starts, and its x0 (the device tree).
@@ -111,15 +108,6 @@ pub fn get() -> Option<&'static Vm> {
 pub fn vgic_window(vgic: &dyn Vgic) -> Range {
     Range::from_start_size(guest_layout::GIC_DISTRIBUTOR, vgic.window_size())
         .expect("the vGIC window is small")
-}
-
-impl Vm {
-    /// The guest UART's interrupt line.
-    pub fn uart_interrupt_level(&self) -> bool {
-        let mut bus = self.bus.lock();
-        bus.downcast_mut::<Pl011>(self.uart)
-            .is_some_and(|uart| uart.interrupt_level())
-    }
 }
 
 /// The guest's interrupt controller.
@@ -330,38 +318,50 @@ fn assemble(
         stage2::vtcr(cpu::physical_address_range()).map_err(|e| error(format!("stage 2: {e}")))?;
 
     let mut bus = MmioBus::new();
-    let uart = bus
-        .add(
-            guest_layout::UART,
-            guest_layout::UART_SIZE,
-            Box::new(Pl011::new()),
-        )
-        .map_err(|e| error(format!("device map: {e}")))?;
-    let virtio = add_virtio_devices(&mut bus, config.disks)?;
-    let rtc = if config.rtc {
-        Some(
-            bus.add(
-                guest_layout::RTC,
-                guest_layout::RTC_SIZE,
-                Box::new(Pl031::new(Box::new(crate::wall_clock::HostWallClock))),
-            )
-            .map_err(|e| error(format!("device map: {e}")))?,
-        )
-    } else {
-        None
+    let add = |bus: &mut MmioBus<GuestDevice>, base, size, model, intid| {
+        bus.add(base, size, GuestDevice::new(model, intid))
+            .map_err(|e| error(format!("device map: {e}")))
     };
-    let test_device = if config.test_device {
-        Some(
-            bus.add(
-                guest_layout::TEST_DEVICE,
-                guest_layout::TEST_DEVICE_SIZE,
-                Box::new(TestDevice::new()),
-            )
-            .map_err(|e| error(format!("device map: {e}")))?,
-        )
-    } else {
-        None
-    };
+    let uart = add(
+        &mut bus,
+        guest_layout::UART,
+        guest_layout::UART_SIZE,
+        Model::Uart(Pl011::new()),
+        Some(interrupts::GUEST_UART_INTID),
+    )?;
+    if config.rtc {
+        let clock = Box::new(crate::wall_clock::HostWallClock);
+        add(
+            &mut bus,
+            guest_layout::RTC,
+            guest_layout::RTC_SIZE,
+            Model::Rtc(Pl031::new(clock)),
+            None,
+        )?;
+    }
+    if config.test_device {
+        add(
+            &mut bus,
+            guest_layout::TEST_DEVICE,
+            guest_layout::TEST_DEVICE_SIZE,
+            Model::Test(TestDevice::new()),
+            None,
+        )?;
+    }
+    let mut hvc0 = None;
+    for (index, model) in virtio_models(config.disks).into_iter().enumerate() {
+        let is_console = matches!(model, Model::Console(_));
+        let id = add(
+            &mut bus,
+            virtio::transport_address(index),
+            guest_layout::VIRTIO_MMIO_STRIDE,
+            model,
+            Some(virtio::transport_intid(index)),
+        )?;
+        if is_console {
+            hvc0 = Some(id);
+        }
+    }
     let mut host_interrupts = host_irq::HostInterrupts::new();
     interrupts::register_handlers(&mut host_interrupts);
     if let Some(intid) = config.host_uart_intid {
@@ -372,14 +372,11 @@ fn assemble(
         ram,
         bus: spin::Mutex::new(bus),
         uart,
-        rtc,
-        test_device,
+        hvc0,
         command_line: boot.command_line,
         vgic: vgic.map(spin::Mutex::new),
         vgic_generation: core::sync::atomic::AtomicU64::new(0),
-        uart_line: core::sync::atomic::AtomicBool::new(false),
         host_interrupts,
-        virtio,
         psci: spin::Mutex::new(PsciState::new(config.vcpus)),
         boot_entry: boot.entry,
         virtual_offset_wraps: boot.cntvoff > cpu::counter(),
@@ -395,52 +392,23 @@ fn assemble(
     Ok(VM.call_once(|| vm))
 }
 
-/// Puts the guest's virtio devices on the bus: a virtio-blk per host disk, the
-/// virtio-console, and the virtio-rng when the CPU has RNDR. Transport `i` sits at
-/// its slot in the guest layout with SPI 16 + `i`.
-fn add_virtio_devices(
-    bus: &mut MmioBus,
-    disks: alloc::vec::Vec<crate::virtio_probe::OpenDisk>,
-) -> Result<alloc::vec::Vec<virtio::VirtioSlot>, VmError> {
+/// The guest's virtio devices, transport 0 first: a virtio-blk per host disk, the
+/// virtio-console, and the virtio-rng when there is an entropy source. Transport `i`
+/// sits at its slot in the guest layout with SPI 16 + `i`.
+fn virtio_models(disks: alloc::vec::Vec<crate::virtio_probe::OpenDisk>) -> alloc::vec::Vec<Model> {
     use aerie_devices::virtio::{Block, Console, MmioTransport, Rng};
-    let mut slots = alloc::vec::Vec::new();
-    let mut place = |bus: &mut MmioBus,
-                     kind: virtio::Kind,
-                     add: &mut dyn FnMut(
-        &mut MmioBus,
-        u64,
-    ) -> Result<DeviceId, aerie_devices::bus::BusError>|
-     -> Result<(), VmError> {
-        let index = slots.len();
-        let device = add(bus, virtio::transport_address(index))
-            .map_err(|e| error(format!("device map: {e}")))?;
-        slots.push(virtio::VirtioSlot {
-            device,
-            intid: virtio::transport_intid(index),
-            kind,
-        });
-        Ok(())
-    };
-    let stride = guest_layout::VIRTIO_MMIO_STRIDE;
-    for disk in disks {
-        let mut disk = Some(disk);
-        place(bus, virtio::Kind::Block, &mut |bus, address| {
-            let backend = virtio::HostBackend::new(disk.take().expect("placed once"));
-            let transport: virtio::GuestBlock = MmioTransport::new(Block::new(backend));
-            bus.add(address, stride, Box::new(transport))
-        })?;
-    }
-    place(bus, virtio::Kind::Console, &mut |bus, address| {
-        let transport: virtio::GuestConsole = MmioTransport::new(Console::new());
-        bus.add(address, stride, Box::new(transport))
-    })?;
+    let mut models: alloc::vec::Vec<Model> = disks
+        .into_iter()
+        .map(|disk| {
+            let backend = virtio::HostBackend::new(disk);
+            Model::Block(Box::new(MmioTransport::new(Block::new(backend))))
+        })
+        .collect();
+    models.push(Model::Console(MmioTransport::new(Console::new())));
     if virtio::RndrSource::available() {
-        place(bus, virtio::Kind::Rng, &mut |bus, address| {
-            let transport: virtio::GuestRng = MmioTransport::new(Rng::new(virtio::RndrSource));
-            bus.add(address, stride, Box::new(transport))
-        })?;
+        models.push(Model::Rng(MmioTransport::new(Rng::new(virtio::RndrSource))));
     }
-    Ok(slots)
+    models
 }
 
 /// How much RAM the guest gets by default: the largest free block, less what Aerie

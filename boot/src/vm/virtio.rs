@@ -4,14 +4,14 @@
 //! virtio-rng fed by the CPU's RNDR instruction, or else by the host's own
 //! virtio-rng device (never offered without either: Aerie does not make up entropy).
 //!
-//! A device's work happens when the guest touches its registers (QueueNotify, or
-//! any other access): Aerie then lets the transport process the queues against
-//! guest RAM, synchronously, and sets the device's interrupt line.
+//! A device's work happens when the guest's access asks for it (QueueNotify, a
+//! status change...; see `aerie_devices::virtio::transport`): the transport then
+//! processes the queues against guest RAM, synchronously, within the access
+//! (`super::devices`).
 
-use super::{GuestRam, Vm, interrupts};
+use super::GuestRam;
 use crate::drivers::virtio_blk::HostDisk;
 use crate::virtio_probe::OpenDisk;
-use aerie_devices::bus::DeviceId;
 use aerie_devices::virtio::{
     BackendError, Block, BlockBackend, Console, EntropyError, EntropySource, GuestMemory,
     MemoryError, MmioTransport, Rng,
@@ -24,28 +24,6 @@ pub type GuestBlock = MmioTransport<Block<HostBackend>>;
 pub type GuestConsole = MmioTransport<Console>;
 /// The guest's virtio-rng.
 pub type GuestRng = MmioTransport<Rng<RndrSource>>;
-
-/// What a guest virtio device is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A [`GuestBlock`].
-    Block,
-    /// A [`GuestConsole`].
-    Console,
-    /// A [`GuestRng`].
-    Rng,
-}
-
-/// One guest virtio device on the bus.
-#[derive(Debug, Clone, Copy)]
-pub struct VirtioSlot {
-    /// The device on the bus.
-    pub device: DeviceId,
-    /// Its interrupt ID.
-    pub intid: u32,
-    /// What it is.
-    pub kind: Kind,
-}
 
 /// Real entropy: the CPU's random number instruction (FEAT_RNG: `RNDR`) when it
 /// has one, else the host's own virtio-rng device.
@@ -162,86 +140,4 @@ impl GuestMemory for GuestRamMemory<'_> {
             .write_coherent(address, bytes)
             .ok_or(MemoryError { address, length })
     }
-}
-
-/// Lets a transport process its queues; returns its interrupt level and any fault.
-fn run<D: aerie_devices::virtio::VirtioDevice>(
-    transport: &mut MmioTransport<D>,
-    memory: &mut GuestRamMemory<'_>,
-) -> (bool, Option<aerie_devices::virtio::QueueFault>) {
-    transport.process(memory);
-    (transport.interrupt_level(), transport.take_fault())
-}
-
-/// Hands typed bytes to the guest's virtio-console (what does not fit its input
-/// buffer is dropped, like a full UART), then lets it deliver them.
-pub fn console_input(vm: &Vm, bytes: &[u8]) {
-    let Some(slot) = vm
-        .virtio
-        .iter()
-        .find(|slot| slot.kind == Kind::Console)
-        .copied()
-    else {
-        return;
-    };
-    let level = {
-        let mut bus = vm.bus.lock();
-        let Some(transport) = bus.downcast_mut::<GuestConsole>(slot.device) else {
-            return;
-        };
-        transport.device_mut().push_input(bytes);
-        run(transport, &mut GuestRamMemory(&vm.ram)).0
-    };
-    interrupts::set_line(vm, slot.intid, level);
-}
-
-/// After a guest access to a virtio device's registers: processes its queues and
-/// updates its interrupt line.
-pub fn after_access(vm: &Vm, address: u64) {
-    let Some(slot) = vm
-        .virtio
-        .iter()
-        .enumerate()
-        .find(|(index, _)| {
-            let base = transport_address(*index);
-            (base..base + guest_layout::VIRTIO_MMIO_STRIDE).contains(&address)
-        })
-        .map(|(_, slot)| *slot)
-    else {
-        return;
-    };
-    let mut memory = GuestRamMemory(&vm.ram);
-    let (level, fault) = {
-        let mut bus = vm.bus.lock();
-        match slot.kind {
-            Kind::Block => match bus.downcast_mut::<GuestBlock>(slot.device) {
-                Some(transport) => run(transport, &mut memory),
-                None => return,
-            },
-            Kind::Rng => match bus.downcast_mut::<GuestRng>(slot.device) {
-                Some(transport) => run(transport, &mut memory),
-                None => return,
-            },
-            Kind::Console => match bus.downcast_mut::<GuestConsole>(slot.device) {
-                Some(transport) => {
-                    transport.process(&mut memory);
-                    let mut buffer = [0u8; 256];
-                    loop {
-                        let count = transport.device_mut().take_output(&mut buffer);
-                        if count == 0 {
-                            break;
-                        }
-                        crate::console::write_raw(&buffer[..count]);
-                    }
-                    // Draining made room: let waiting transmit buffers through.
-                    run(transport, &mut memory)
-                }
-                None => return,
-            },
-        }
-    };
-    if let Some(fault) = fault {
-        log::warn!("guest virtio device at {address:#x}: {fault}; it needs a reset");
-    }
-    interrupts::set_line(vm, slot.intid, level);
 }

@@ -29,6 +29,7 @@ use super::chain::Chain;
 use super::guest_memory::GuestMemory;
 use super::queue::{Queue, QueueError, QueueFault};
 use super::transport::{StateError, VirtioDevice, read_config_image};
+use crate::mmio::DeviceHost;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
@@ -245,6 +246,22 @@ impl VirtioDevice for Console {
 
     fn queue_max_sizes(&self) -> &[u16] {
         &[QUEUE_SIZE, QUEUE_SIZE]
+    }
+
+    /// Input waiting for receive buffers, or a transmit buffer waiting for room.
+    fn has_own_work(&self) -> bool {
+        !self.input.is_empty() || self.transmitting.is_some()
+    }
+
+    fn hand_over_output(&mut self, host: &mut dyn DeviceHost) -> bool {
+        if self.output.is_empty() {
+            return false;
+        }
+        let (older, newer) = self.output.as_slices();
+        host.console_output(older);
+        host.console_output(newer);
+        self.output.clear();
+        true
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {

@@ -212,6 +212,10 @@ impl<E: EntropySource> VirtioDevice for Rng<E> {
         }
     }
 
+    fn has_own_work(&self) -> bool {
+        self.waiting.is_some()
+    }
+
     fn poll(
         &mut self,
         queues: &mut [Queue],

@@ -6,10 +6,14 @@
 //! - Put the [`MmioTransport`] on the MMIO bus with a window of [`WINDOW_SIZE`] bytes
 //!   and forward the guest's accesses (it implements [`MmioDevice`]).
 //! - After every access, and whenever host-side input arrives (console bytes, a
-//!   recovered entropy source), call [`MmioTransport::process`] with guest RAM: it
-//!   runs the queues the guest notified (`QueueNotify` only records which) and the
-//!   device's own pending work. Work left over because a queue hit its per-call batch
-//!   limit stays pending ([`MmioTransport::has_pending_work`]) for the next call.
+//!   recovered entropy source), call [`MmioTransport::service`]: when the transport
+//!   has work ([`MmioTransport::needs_processing`]: queues the guest notified, since
+//!   `QueueNotify` only records which, or the device's own) it runs the queues
+//!   against guest RAM ([`MmioTransport::process`]), and it hands the device's output
+//!   to the host. An access that only reads or sets up registers (`DeviceID`,
+//!   features, configuration, `InterruptStatus`...) leaves no work, and costs no
+//!   queue processing. Work left over because a queue hit its per-call batch limit
+//!   stays pending ([`MmioTransport::has_pending_work`]) for the next access.
 //! - Drive the device's SPI from [`MmioTransport::interrupt_level`] (a level: high
 //!   while `InterruptStatus` is non-zero).
 //! - Log [`MmioTransport::take_fault`] when it returns something: a malformed queue or
@@ -51,7 +55,7 @@
 use super::guest_memory::GuestMemory;
 use super::queue::{Queue, QueueFault, QueueState};
 use super::{DeviceType, MAGIC_VALUE, features, regs};
-use crate::mmio::{AccessWidth, MmioDevice};
+use crate::mmio::{AccessWidth, DeviceHost, InvalidState, MmioDevice, Persist};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -88,6 +92,10 @@ const NO_SHM_REGION: u32 = u32::MAX;
 
 /// `DeviceFeaturesSel`/`DriverFeaturesSel` values that select a feature word.
 const FEATURE_WORDS: u32 = 2;
+
+/// How many times [`MmioTransport::service`] lets waiting buffers through again
+/// after handing output over (each round can fill the device's output buffer).
+const OUTPUT_ROUNDS: usize = 8;
 
 /// The device-specific part of a virtio device.
 ///
@@ -140,6 +148,20 @@ pub trait VirtioDevice {
         queues: &mut [Queue],
         memory: &mut dyn GuestMemory,
     ) -> Result<(), QueueFault>;
+
+    /// Whether the device has work that does not come from a notification waiting
+    /// (a request held back for lack of entropy): [`MmioTransport::service`] then
+    /// processes on any access.
+    fn has_own_work(&self) -> bool {
+        false
+    }
+
+    /// Hands what the guest transmitted to the host's console; whether there was
+    /// anything (devices without output have none).
+    fn hand_over_output(&mut self, host: &mut dyn DeviceHost) -> bool {
+        let _ = host;
+        false
+    }
 
     /// Does work that does not come from a notification (host input, retries).
     fn poll(
@@ -303,6 +325,11 @@ impl<D: VirtioDevice> MmioTransport<D> {
         Some(fault)
     }
 
+    /// Whether [`take_fault`](Self::take_fault) has a fault to return.
+    pub const fn has_unreported_fault(&self) -> bool {
+        self.fault.is_some() && !self.fault_reported
+    }
+
     /// The features both sides agreed on (valid once `FEATURES_OK` is set).
     pub const fn negotiated_features(&self) -> u64 {
         self.driver_features
@@ -324,6 +351,28 @@ impl<D: VirtioDevice> MmioTransport<D> {
     /// Whether [`process`](Self::process) has queues left to run.
     pub const fn has_pending_work(&self) -> bool {
         self.pending != 0 && self.is_live()
+    }
+
+    /// Whether [`process`](Self::process) has anything to do: queues notified (or
+    /// left over from a batch), or the device's own work, while the device is live.
+    pub fn needs_processing(&self) -> bool {
+        self.has_pending_work() || (self.is_live() && self.device.has_own_work())
+    }
+
+    /// What follows an access or host input: runs the queues if they have work,
+    /// hands the device's output to `host` and, when there was some, runs the queues
+    /// again (draining made room for waiting transmit buffers, which a driver may be
+    /// spinning on). The interrupt level and a fault are then the caller's to read.
+    pub fn service(&mut self, host: &mut dyn DeviceHost) {
+        if self.needs_processing() {
+            self.process(host.memory());
+        }
+        for _ in 0..OUTPUT_ROUNDS {
+            if !self.device.hand_over_output(host) {
+                break;
+            }
+            self.process(host.memory());
+        }
     }
 
     /// All features offered.
@@ -660,6 +709,19 @@ impl<D: VirtioDevice> MmioTransport<D> {
         self.fault = None;
         self.fault_reported = false;
         Ok(())
+    }
+}
+
+impl<D: VirtioDevice> Persist for MmioTransport<D> {
+    type State = TransportState<D::State>;
+
+    fn save_state(&self) -> Self::State {
+        self.save()
+    }
+
+    fn restore_state(&mut self, state: &Self::State) -> Result<(), InvalidState> {
+        self.restore(state)
+            .map_err(|StateError(reason)| InvalidState(reason))
     }
 }
 

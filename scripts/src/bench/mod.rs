@@ -569,13 +569,14 @@ fn exit_table(runs: &[(System, Vec<Option<GuestResults>>)], in_ticks: bool) -> T
                     clock, so one tick is 16 instructions: the figures are instructions per \
                     operation (ticks × 16), executed by the guest and by the hypervisor (on both \
                     vCPUs for the IPI). Without a hypervisor (\"bare\" QEMU, no EL2) QEMU \
-                    answers an HVC itself as part of the instruction, and its GIC and PL011 \
-                    are device models outside the guest, so the bare column is what the same \
+                    answers an HVC itself as part of the instruction, and its GIC, PL011 and \
+                    (empty) virtio-mmio transports are device models outside the guest, so the \
+                    bare column is what the same \
                     operation costs the guest when nothing has to be emulated by guest-visible \
                     code: the floor, not a peer. Under Xen the guest is a dom0less domU with \
                     Xen's guest layout (GIC distributor at 0x0300_1000, an emulated SBSA UART, \
-                    a subset of the PL011, at 0x2200_0000), which it reads from its device \
-                    tree. A row that took less than a tick per operation (interrupt \
+                    a subset of the PL011, at 0x2200_0000, and no virtio-mmio transport), which \
+                    it reads from its device tree. A row that took less than a tick per operation (interrupt \
                     acknowledge + EOI) is at the counter's resolution: 16 instructions."
                 .into(),
             unit: "instructions per operation",

@@ -1,13 +1,12 @@
 //! The VM's devices as snapshot data: what each one is and where it sits
 //! ([`DeviceDescription`]), its state ([`DeviceState`]), and putting saved state
 //! back. A device is named by the guest physical base address of its registers.
+//! The vGIC is saved here; every other device is one of the bus's devices, which
+//! describe, save and restore themselves the same way (`super::super::devices`).
 
-use super::super::virtio::{GuestBlock, GuestConsole, GuestRng, Kind};
-use super::super::{Vm, interrupts};
-use aerie_devices::pl011::Pl011;
-use aerie_devices::pl031::Pl031;
-use aerie_devices::testdev::TestDevice;
-use aerie_devices::vgic::{VgicV2, VgicV3};
+use super::super::Vm;
+use super::super::virtio::HostBackend;
+use aerie_devices::vgic::{Vgic, VgicV2, VgicV3};
 use aerie_hyp::guest_layout;
 use aerie_hyp::snapshot::Crc32;
 use aerie_hyp::snapshot::machine::{
@@ -26,119 +25,62 @@ const FINGERPRINT_CHUNK: usize = 1 << 20;
 pub fn layout(vm: &Vm) -> Vec<DeviceDescription> {
     let mut devices = Vec::new();
     if let Some(vgic) = &vm.vgic {
-        let vgic = vgic.lock();
-        let kind = if vgic.as_any().is::<VgicV3>() {
-            DeviceKind::VgicV3
-        } else {
-            DeviceKind::VgicV2
-        };
-        devices.push(DeviceDescription::at(
-            kind,
-            guest_layout::GIC_DISTRIBUTOR,
-            vgic.window_size(),
-            None,
-        ));
+        devices.push(vgic_description(&**vgic.lock()));
     }
-    devices.push(DeviceDescription::at(
-        DeviceKind::Pl011,
-        guest_layout::UART,
-        guest_layout::UART_SIZE,
-        Some(interrupts::GUEST_UART_INTID),
-    ));
-    if vm.rtc.is_some() {
-        devices.push(DeviceDescription::at(
-            DeviceKind::Pl031,
-            guest_layout::RTC,
-            guest_layout::RTC_SIZE,
-            None,
-        ));
-    }
-    if vm.test_device.is_some() {
-        devices.push(DeviceDescription::at(
-            DeviceKind::TestDevice,
-            guest_layout::TEST_DEVICE,
-            guest_layout::TEST_DEVICE_SIZE,
-            None,
-        ));
-    }
-    for (index, slot) in vm.virtio.iter().enumerate() {
-        let kind = match slot.kind {
-            Kind::Block => DeviceKind::VirtioBlock,
-            Kind::Console => DeviceKind::VirtioConsole,
-            Kind::Rng => DeviceKind::VirtioRng,
-        };
-        devices.push(DeviceDescription::at(
-            kind,
-            super::super::virtio::transport_address(index),
-            guest_layout::VIRTIO_MMIO_STRIDE,
-            Some(slot.intid),
-        ));
+    let mut bus = vm.bus.lock();
+    for (base, size, device) in bus.iter_mut() {
+        devices.push(device.describe(base, size));
     }
     devices
 }
 
-/// Every device's description (with guest disk identities) and state. The VM must
-/// be paused.
+/// Every device's description (with guest disk identities) and state, in the order
+/// of [`layout`]. The VM must be paused.
 pub fn save(vm: &Vm) -> Result<Vec<(DeviceDescription, DeviceState)>, String> {
     let mut saved = Vec::new();
-    for mut description in layout(vm) {
-        let state = save_one(vm, &mut description)?;
-        saved.push((description, state));
+    if let Some(vgic) = &vm.vgic {
+        let vgic = vgic.lock();
+        saved.push((vgic_description(&**vgic), vgic_state(&**vgic)?));
+    }
+    let mut bus = vm.bus.lock();
+    for (base, size, device) in bus.iter_mut() {
+        let mut description = device.describe(base, size);
+        description.disk = device.disk().map(fingerprint).transpose()?;
+        saved.push((description, device.save()));
     }
     Ok(saved)
 }
 
-fn save_one(vm: &Vm, description: &mut DeviceDescription) -> Result<DeviceState, String> {
-    let missing = || {
-        format!(
-            "{:?} at {:#x} is missing",
-            description.kind, description.base
-        )
+/// What the vGIC is and where its window sits.
+fn vgic_description(vgic: &(dyn Vgic + Send)) -> DeviceDescription {
+    let kind = if vgic.as_any().is::<VgicV3>() {
+        DeviceKind::VgicV3
+    } else {
+        DeviceKind::VgicV2
     };
-    if let DeviceKind::VgicV3 | DeviceKind::VgicV2 = description.kind {
-        let vgic = vm.vgic.as_ref().ok_or_else(missing)?.lock();
-        let any = vgic.as_any();
-        if let Some(v3) = any.downcast_ref::<VgicV3>() {
-            return Ok(DeviceState::VgicV3(v3.save()));
-        }
-        let v2 = any.downcast_ref::<VgicV2>().ok_or_else(missing)?;
-        return Ok(DeviceState::VgicV2(v2.save()));
+    DeviceDescription::at(
+        kind,
+        guest_layout::GIC_DISTRIBUTOR,
+        vgic.window_size(),
+        None,
+    )
+}
+
+/// The vGIC's state.
+fn vgic_state(vgic: &(dyn Vgic + Send)) -> Result<DeviceState, String> {
+    let any = vgic.as_any();
+    if let Some(v3) = any.downcast_ref::<VgicV3>() {
+        return Ok(DeviceState::VgicV3(v3.save()));
     }
-    let mut bus = vm.bus.lock();
-    let id = bus.device_at(description.base).ok_or_else(missing)?;
-    Ok(match description.kind {
-        DeviceKind::Pl011 => {
-            DeviceState::Pl011(bus.downcast_mut::<Pl011>(id).ok_or_else(missing)?.save())
-        }
-        DeviceKind::Pl031 => {
-            DeviceState::Pl031(bus.downcast_mut::<Pl031>(id).ok_or_else(missing)?.save())
-        }
-        DeviceKind::TestDevice => DeviceState::TestDevice(
-            bus.downcast_mut::<TestDevice>(id)
-                .ok_or_else(missing)?
-                .save(),
-        ),
-        DeviceKind::VirtioBlock => {
-            let block = bus.downcast_mut::<GuestBlock>(id).ok_or_else(missing)?;
-            description.disk = Some(fingerprint(block)?);
-            DeviceState::VirtioBlock(block.save())
-        }
-        DeviceKind::VirtioConsole => DeviceState::VirtioConsole(
-            bus.downcast_mut::<GuestConsole>(id)
-                .ok_or_else(missing)?
-                .save(),
-        ),
-        DeviceKind::VirtioRng => {
-            DeviceState::VirtioRng(bus.downcast_mut::<GuestRng>(id).ok_or_else(missing)?.save())
-        }
-        DeviceKind::VgicV3 | DeviceKind::VgicV2 => unreachable!("handled above"),
-    })
+    let v2 = any
+        .downcast_ref::<VgicV2>()
+        .ok_or("the vGIC is neither a GICv3 nor a GICv2")?;
+    Ok(DeviceState::VgicV2(v2.save()))
 }
 
 /// The identity of a guest disk's virtio-blk device.
-fn fingerprint(block: &mut GuestBlock) -> Result<DiskIdentity, String> {
+fn fingerprint(backend: &mut HostBackend) -> Result<DiskIdentity, String> {
     use aerie_devices::virtio::BlockBackend;
-    let backend = block.device_mut().backend_mut();
     let serial = serial_text(&backend.id());
     disk_identity(serial, backend.capacity_sectors(), |sector, bytes| {
         backend.read(sector, bytes).map_err(|e| String::from(e.0))
@@ -209,40 +151,7 @@ fn restore_one(vm: &Vm, device: &SavedDevice) -> Result<(), String> {
     }
     let mut bus = vm.bus.lock();
     let id = bus.device_at(device.id).ok_or_else(missing)?;
-    match &device.state {
-        DeviceState::Pl011(state) => {
-            bus.downcast_mut::<Pl011>(id)
-                .ok_or_else(missing)?
-                .restore(state);
-            Ok(())
-        }
-        DeviceState::Pl031(state) => {
-            bus.downcast_mut::<Pl031>(id)
-                .ok_or_else(missing)?
-                .restore(state);
-            Ok(())
-        }
-        DeviceState::TestDevice(state) => {
-            bus.downcast_mut::<TestDevice>(id)
-                .ok_or_else(missing)?
-                .restore(state);
-            Ok(())
-        }
-        DeviceState::VirtioBlock(state) => bus
-            .downcast_mut::<GuestBlock>(id)
-            .ok_or_else(missing)?
-            .restore(state)
-            .map_err(|e| bad(&e)),
-        DeviceState::VirtioConsole(state) => bus
-            .downcast_mut::<GuestConsole>(id)
-            .ok_or_else(missing)?
-            .restore(state)
-            .map_err(|e| bad(&e)),
-        DeviceState::VirtioRng(state) => bus
-            .downcast_mut::<GuestRng>(id)
-            .ok_or_else(missing)?
-            .restore(state)
-            .map_err(|e| bad(&e)),
-        DeviceState::VgicV3(_) | DeviceState::VgicV2(_) => unreachable!("handled above"),
-    }
+    bus.device_mut(id)
+        .ok_or_else(missing)?
+        .restore(&device.state)
 }

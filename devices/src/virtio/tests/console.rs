@@ -94,6 +94,26 @@ fn transmit_waits_for_room_in_the_output_buffer() {
 }
 
 #[test]
+fn service_hands_output_over_and_lets_waiting_buffers_through() {
+    let mut d = driver();
+    let big: Vec<u8> = (0..OUTPUT_CAPACITY + 5000).map(|i| i as u8).collect();
+    let first = d.put(&big);
+    let h1 = d.write_chain(TX, &[Buf::read(first, big.len() as u32)]);
+    d.publish(TX, h1);
+    d.write32(regs::QUEUE_NOTIFY, TX as u32);
+    // One service: the whole buffer reaches the host, and goes back to the guest
+    // (a driver may spin until it does).
+    assert_eq!(d.service(), big);
+    assert_eq!(d.take_used(TX), vec![(u32::from(h1), 0)]);
+    assert_eq!(d.transport.device().output_len(), 0);
+    // An emergency write is output at once, without any queue.
+    d.transport
+        .write(EMERG_WR, AccessWidth::Byte, u64::from(b'!'));
+    assert_eq!(d.service(), b"!");
+    assert!(d.service().is_empty());
+}
+
+#[test]
 fn input_waits_for_receive_buffers() {
     let mut d = driver();
     assert_eq!(d.transport.device_mut().push_input(b"typed"), 5);

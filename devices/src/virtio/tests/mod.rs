@@ -13,7 +13,7 @@ mod transport;
 use super::guest_memory::{GuestMemory, VecMemory};
 use super::regs;
 use super::transport::{MmioTransport, VirtioDevice};
-use crate::mmio::{AccessWidth, MmioDevice};
+use crate::mmio::{AccessWidth, DeviceHost, MmioDevice};
 use std::vec::Vec;
 
 /// Guest RAM base (QEMU `virt`).
@@ -72,6 +72,22 @@ impl Buf {
             length,
             writable: true,
         }
+    }
+}
+
+/// The host as a device sees it: the test's guest RAM, and console output kept.
+pub struct TestHost<'m> {
+    pub memory: &'m mut VecMemory,
+    pub output: Vec<u8>,
+}
+
+impl DeviceHost for TestHost<'_> {
+    fn memory(&mut self) -> &mut dyn GuestMemory {
+        self.memory
+    }
+
+    fn console_output(&mut self, bytes: &[u8]) {
+        self.output.extend_from_slice(bytes);
     }
 }
 
@@ -319,6 +335,17 @@ impl<D: VirtioDevice> Driver<D> {
         }
         self.queues[queue].last_used = seen;
         entries
+    }
+
+    /// What the hypervisor does after an access ([`MmioTransport::service`]);
+    /// returns the console output it was handed.
+    pub fn service(&mut self) -> Vec<u8> {
+        let mut host = TestHost {
+            memory: &mut self.memory,
+            output: Vec::new(),
+        };
+        self.transport.service(&mut host);
+        host.output
     }
 
     /// Reads `InterruptStatus` and acknowledges it all.

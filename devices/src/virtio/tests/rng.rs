@@ -107,6 +107,22 @@ fn a_failing_source_keeps_the_buffer_until_it_recovers() {
 }
 
 #[test]
+fn a_request_waiting_for_entropy_is_retried_on_any_access() {
+    let mut d = driver(Counter {
+        failing: true,
+        ..Counter::default()
+    });
+    let buf = d.alloc(8);
+    let head = d.submit(0, &[Buf::write(buf, 8)]);
+    assert!(d.transport.needs_processing(), "a request waits");
+    d.transport.device_mut().source_mut().failing = false;
+    d.read32(regs::INTERRUPT_STATUS);
+    d.service();
+    assert_eq!(d.take_used(0), vec![(u32::from(head), 8)]);
+    assert!(!d.transport.needs_processing());
+}
+
+#[test]
 fn an_empty_buffer_is_returned_empty() {
     let mut d = driver(Counter::default());
     let buf = d.alloc(1);

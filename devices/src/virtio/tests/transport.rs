@@ -644,6 +644,71 @@ fn a_queue_size_above_the_maximum_is_refused_and_saves() {
 }
 
 #[test]
+fn only_notifications_and_left_over_work_need_processing() {
+    let mut d = driver();
+    d.init(ALL, 2, 8);
+    d.service();
+    assert!(!d.transport.needs_processing());
+    let processed = d.transport.device().processed.len();
+    // Identification, features, configuration, status and interrupt reads, and
+    // register setup, leave no work: a service after them runs nothing.
+    for offset in [
+        regs::MAGIC_VALUE,
+        regs::DEVICE_ID,
+        regs::DEVICE_FEATURES,
+        regs::INTERRUPT_STATUS,
+        regs::STATUS,
+        regs::CONFIG,
+    ] {
+        d.read32(offset);
+        assert!(!d.transport.needs_processing(), "{offset:#x}");
+    }
+    d.write32(regs::QUEUE_SEL, 1);
+    d.write32(regs::INTERRUPT_ACK, 0);
+    assert!(d.service().is_empty(), "the probe has no output");
+    assert_eq!(d.transport.device().processed.len(), processed);
+    // A notification does.
+    let buf = d.alloc(4);
+    let head = d.write_chain(1, &[Buf::write(buf, 4)]);
+    d.publish(1, head);
+    d.write32(regs::QUEUE_NOTIFY, 1);
+    assert!(d.transport.needs_processing());
+    d.service();
+    assert_eq!(d.take_used(1), vec![(u32::from(head), 4)]);
+    assert!(!d.transport.needs_processing());
+    assert!(d.transport.interrupt_level());
+}
+
+#[test]
+fn nothing_needs_processing_before_driver_ok() {
+    let mut d = driver();
+    assert!(d.negotiate(ALL));
+    d.setup_queue(0, 8);
+    d.write32(regs::QUEUE_NOTIFY, 0);
+    assert!(!d.transport.needs_processing(), "not live yet");
+    d.write32(regs::STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+    assert!(
+        d.transport.needs_processing(),
+        "DRIVER_OK schedules every queue"
+    );
+}
+
+#[test]
+fn persists_through_the_common_interface() {
+    use crate::mmio::{InvalidState, Persist};
+    let mut d = driver();
+    d.init(ALL, 2, 8);
+    let state = d.transport.save_state();
+    assert_eq!(state, d.transport.save());
+    let mut other = MmioTransport::new(Probe::default());
+    assert_eq!(other.restore_state(&state), Ok(()));
+    assert_eq!(other.save(), state);
+    let mut bad = state.clone();
+    bad.device = u32::MAX;
+    assert_eq!(other.restore_state(&bad), Err(InvalidState("bad token")));
+}
+
+#[test]
 fn state_error_message() {
     assert_eq!(
         std::format!("{}", StateError("it is broken")),
@@ -655,7 +720,7 @@ fn state_error_message() {
 fn sits_on_the_mmio_bus() {
     let mut bus = crate::bus::MmioBus::new();
     let base = 0x0a00_3e00;
-    let transport = std::boxed::Box::new(MmioTransport::new(Probe::default()));
+    let transport = MmioTransport::new(Probe::default());
     let id = bus.add(base, WINDOW_SIZE, transport).unwrap();
     assert_eq!(bus.read(base, AccessWidth::Word), Some(0x7472_6976));
     assert_eq!(bus.read(base + regs::CONFIG, AccessWidth::Byte), Some(0x11));
@@ -664,7 +729,7 @@ fn sits_on_the_mmio_bus() {
         AccessWidth::Word,
         u64::from(ACKNOWLEDGE),
     );
-    let device = bus.downcast_mut::<MmioTransport<Probe>>(id).unwrap();
+    let device = bus.device_mut(id).unwrap();
     assert_eq!(device.status(), ACKNOWLEDGE);
     assert!(!device.interrupt_level());
 }

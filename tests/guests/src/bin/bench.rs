@@ -16,6 +16,7 @@
 //! | `hvc-aerie-revision` | `HVC #0` with Aerie's REVISION hypercall (`hyp/src/hypercall.rs`), which does nothing (Aerie only) |
 //! | `mmio-testdev-id` | a 32-bit load of Aerie's test device ID register (0x0906_0000), emulated by Aerie |
 //! | `mmio-pl011-fr` | a 32-bit load of the PL011's flag register UARTFR (PL011 TRM 3.3.3; also in Xen's SBSA UART), an emulated device register wherever the UART is |
+//! | `mmio-virtio-id` | a 32-bit load of the DeviceID register (offset 0x8, virtio 1.2 section 4.2.2) of the first virtio-mmio transport |
 //! | `gicd-typer` | a 32-bit load of GICD_TYPER (distributor + 0x4, GICv3 spec 12.9.38) |
 //! | `ipi-round-trip` | vCPU 0 writes ICC_SGI1R_EL1 and waits in WFI; vCPU 1, woken from WFI, answers with an SGI from its handler; until vCPU 0's handler runs |
 //! | `counter-read` | one `isb; mrs CNTVCT_EL0`, as the handler brackets ack + EOI with (xtask subtracts it from `irq-ack-eoi`) |
@@ -38,9 +39,10 @@
 //!   answered by QEMU itself, so the HVC row there is the cost of an instruction, not
 //!   of an exit: the baseline, labelled so in the report.
 //!
-//! The GIC's and the UART's addresses come from the device tree (`arm,gic-v3`: the
-//! distributor, then the redistributors; `arm,pl011` or `arm,sbsa-uart`), QEMU virt's
-//! without one.
+//! The GIC's, the UART's and the first virtio-mmio transport's addresses come from
+//! the device tree (`arm,gic-v3`: the distributor, then the redistributors;
+//! `arm,pl011` or `arm,sbsa-uart`; the lowest `virtio,mmio`), QEMU virt's without
+//! one (whose virtio-mmio transports exist even when empty).
 //!
 //! The GIC is set up as Linux does (GICv3 spec 12.1 and 12.11, Linux's
 //! `irq-gic-v3.c`): affinity routing and group 1 on at the distributor, the
@@ -94,6 +96,11 @@ const UARTFR: u64 = 0x018;
 const UARTFR_TXFF: u32 = 1 << 5;
 const UARTCR: u64 = 0x030;
 const UARTCR_ENABLE_TX: u32 = (1 << 0) | (1 << 8);
+/// The first virtio-mmio transport of QEMU virt and Aerie's guests, the device
+/// tree's name of a transport, and the DeviceID register (virtio 1.2, 4.2.2).
+const VIRTIO_MMIO: u64 = 0x0a00_0000;
+const VIRTIO_MMIO_COMPATIBLE: &str = "virtio,mmio";
+const VIRTIO_DEVICE_ID: u64 = 0x008;
 /// The device tree's name of a GICv3.
 const GIC_V3_COMPATIBLE: &str = "arm,gic-v3";
 /// Aerie's hypercall CALL_UID, and the first two words of the UID it returns
@@ -170,8 +177,9 @@ const HOST_AERIE: u64 = 0;
 const HOST_BARE: u64 = 1;
 const HOST_PEER: u64 = 2;
 /// The devices' addresses, from the device tree (QEMU virt's without one); 0 for
-/// the UART means there is none.
+/// the UART or the virtio-mmio transport means there is none.
 static UART_BASE: Shared = Shared::new(UART);
+static VIRTIO_BASE: Shared = Shared::new(VIRTIO_MMIO);
 static GICD_BASE: Shared = Shared::new(gic::GICD);
 static GICR_BASE: Shared = Shared::new(gic::GICR);
 
@@ -315,6 +323,15 @@ fn discover() -> bool {
             Some(region.starting_address as u64)
         };
         UART_BASE.store(reg(&UART_COMPATIBLES, 0).unwrap_or(0));
+        let first_virtio = tree
+            .all_nodes()
+            .filter(|node| {
+                node.compatible()
+                    .is_some_and(|c| c.all().any(|name| name == VIRTIO_MMIO_COMPATIBLE))
+            })
+            .filter_map(|node| Some(node.reg()?.next()?.starting_address as u64))
+            .min();
+        VIRTIO_BASE.store(first_virtio.unwrap_or(0));
         if let (Some(distributor), Some(redistributors)) =
             (reg(&[GIC_V3_COMPATIBLE], 0), reg(&[GIC_V3_COMPATIBLE], 1))
         {
@@ -379,6 +396,18 @@ fn run() {
         );
     } else {
         skip("mmio-pl011-fr", "no-pl011");
+    }
+    if VIRTIO_BASE.load() != 0 {
+        let device_id = VIRTIO_BASE.load() + VIRTIO_DEVICE_ID;
+        row(
+            "mmio-virtio-id",
+            CALLS,
+            time(CALLS, || {
+                read32(device_id);
+            }),
+        );
+    } else {
+        skip("mmio-virtio-id", "no-virtio-mmio");
     }
     let typer = gicd() + gic::GICD_TYPER;
     row(
