@@ -338,6 +338,7 @@ pub struct DataAbortIss {
 
 impl DataAbortIss {
     /// Decodes the ISS of a data abort.
+    #[inline]
     pub const fn decode(iss: u32) -> Self {
         let v = iss as u64;
         let access = if dabt::ISV.is_set(v) {

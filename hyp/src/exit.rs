@@ -419,6 +419,7 @@ const PAGE_OFFSET_MASK: u64 = (1 << PAGE_SHIFT) - 1;
 ///   nothing about the descriptor;
 /// - otherwise `FIPA << 12 | FAR_EL2[11:0]`, unless `FnV` says `FAR_EL2` is not
 ///   valid, in which case `None`.
+#[inline]
 pub fn faulting_ipa(
     fault: FaultStatus,
     s1ptw: bool,
@@ -448,6 +449,7 @@ pub fn faulting_ipa(
 
 impl GuestDataAbort {
     /// The guest's view of a data abort's syndrome and fault address registers.
+    #[inline]
     pub fn new(iss: &DataAbortIss, info: &TrapInfo) -> Self {
         let access = match iss.access {
             // The instruction syndrome is never valid for a fault on a stage-1 table

@@ -17,7 +17,9 @@ use crate::stop;
 use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::cpu_model::id_space_index;
-use aerie_hyp::exit::{Exit, GuestDataAbort, SysReg, SysRegAccess, TrapInfo, VectorKind};
+use aerie_hyp::exit::{
+    Exit, GuestDataAbort, MmioAccess, SysReg, SysRegAccess, TrapInfo, VectorKind,
+};
 use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
 use aerie_hyp::inject::{self, GuestState, Injection};
 use aerie_hyp::mmio::{self, GuestRegisters};
@@ -201,37 +203,9 @@ fn data_abort(
         });
         return;
     };
-    if let (Some(vgic), Some(access)) = (&vm.vgic, &abort.access) {
-        let window = super::vgic_window(&**vgic.lock());
+    if let (Some(vgic), Some(window), Some(access)) = (&vm.vgic, vm.vgic_window, &abort.access) {
         if window.contains(ipa) {
-            // The guest may read the virtual timer's pending state: bring it up to date.
-            interrupts::update_virtual_timer(vm, vcpu);
-            let offset = ipa - window.start();
-            let ignored_before = vgic.lock().stats().ignored_accesses;
-            let mut device = VgicWindow {
-                vgic,
-                vcpu: vcpu.index,
-                offset,
-            };
-            let _ = mmio::emulate(access, offset, registers, &mut device);
-            registers.pc += INSTRUCTION_SIZE;
-            let (stats, kicks) = {
-                let mut vgic = vgic.lock();
-                (*vgic.stats(), vgic.take_kicks())
-            };
-            if access.is_write {
-                // A write may change what any vCPU should see (an SGI to itself, an
-                // interrupt set pending, enabled, made active, moved...): every vCPU
-                // plans its list registers anew before it runs, and the ones it
-                // affects elsewhere are kicked out of the guest to do so now.
-                interrupts::vgic_changed(vm);
-            }
-            interrupts::kick_others(vcpu.index, kicks);
-            if stats.ignored_accesses != ignored_before {
-                if let Some(access) = stats.last_ignored {
-                    IGNORED_GIC_ACCESS.report(format_args!("{access} (pc {:#x})", registers.pc));
-                }
-            }
+            vgic_access(vm, vgic, vcpu, registers, access, ipa - window.start());
             return;
         }
     }
@@ -279,6 +253,45 @@ fn data_abort(
     }
 }
 
+/// A guest access to the vGIC's registers, at `offset` in its window: emulated
+/// under one lock; a write makes every vCPU plan its list registers anew, and
+/// kicks those it affects elsewhere.
+fn vgic_access(
+    vm: &Vm,
+    vgic: &spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>,
+    vcpu: &mut VcpuRun,
+    registers: &mut VcpuRegisters,
+    access: &MmioAccess,
+    offset: u64,
+) {
+    // The guest may read the virtual timer's pending state: bring it up to date.
+    interrupts::update_virtual_timer(vm, vcpu);
+    let (ignored, kicks) = {
+        let mut vgic = vgic.lock();
+        let ignored_before = vgic.stats().ignored_accesses;
+        let mut device = VgicWindow {
+            vgic: &mut **vgic,
+            vcpu: vcpu.index,
+        };
+        let _ = mmio::emulate(access, offset, registers, &mut device);
+        let stats = vgic.stats();
+        let ignored = (stats.ignored_accesses != ignored_before)
+            .then_some(stats.last_ignored)
+            .flatten();
+        (ignored, vgic.take_kicks())
+    };
+    registers.pc += INSTRUCTION_SIZE;
+    if access.is_write {
+        // A write may change what any vCPU should see (an SGI to itself, an
+        // interrupt set pending, enabled, made active, moved...).
+        interrupts::vgic_changed(vm);
+    }
+    interrupts::kick_others(vcpu.index, kicks);
+    if let Some(access) = ignored {
+        IGNORED_GIC_ACCESS.report(format_args!("{access} (pc {:#x})", registers.pc));
+    }
+}
+
 /// Answers an unaligned access to a device with an alignment fault: devices take
 /// naturally aligned accesses only, as Device memory does. Kept out of line, off
 /// the path of every emulated access.
@@ -302,22 +315,17 @@ fn unaligned_device_access(
 /// The vGIC's register window as an MMIO target, addressed by offset, accessed by
 /// vCPU `vcpu` (GICv2's banked registers depend on who asks).
 struct VgicWindow<'v> {
-    vgic: &'v spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>,
+    vgic: &'v mut (dyn Vgic + Send),
     vcpu: usize,
-    offset: u64,
 }
 
 impl mmio::MmioTarget for VgicWindow<'_> {
-    fn read(&mut self, address: u64, width: AccessWidth) -> Option<u64> {
-        debug_assert_eq!(address, self.offset);
-        Some(self.vgic.lock().mmio_read(self.vcpu, address, width))
+    fn read(&mut self, offset: u64, width: AccessWidth) -> Option<u64> {
+        Some(self.vgic.mmio_read(self.vcpu, offset, width))
     }
 
-    fn write(&mut self, address: u64, width: AccessWidth, value: u64) -> Option<()> {
-        debug_assert_eq!(address, self.offset);
-        self.vgic
-            .lock()
-            .mmio_write(self.vcpu, address, width, value);
+    fn write(&mut self, offset: u64, width: AccessWidth, value: u64) -> Option<()> {
+        self.vgic.mmio_write(self.vcpu, offset, width, value);
         Some(())
     }
 }

@@ -69,6 +69,8 @@ pub struct Vm {
     pub vgic: Option<spin::Mutex<Box<dyn Vgic + Send>>>,
     /// Bumped on every change to the vGIC's state (see `interrupts::vgic_changed`).
     pub vgic_generation: core::sync::atomic::AtomicU64,
+    /// The vGIC's register window in guest physical addresses.
+    pub vgic_window: Option<Range>,
     /// What Aerie does with each physical interrupt that arrives while a vCPU runs.
     pub host_interrupts: host_irq::HostInterrupts,
     /// PSCI power states of the vCPUs.
@@ -374,6 +376,7 @@ fn assemble(
         uart,
         hvc0,
         command_line: boot.command_line,
+        vgic_window: vgic.as_deref().map(|vgic| vgic_window(vgic)),
         vgic: vgic.map(spin::Mutex::new),
         vgic_generation: core::sync::atomic::AtomicU64::new(0),
         host_interrupts,

@@ -107,6 +107,7 @@ mod fsc {
 
 impl FaultStatus {
     /// Decodes a 6-bit `DFSC`/`IFSC` value (higher bits are ignored).
+    #[inline]
     pub const fn decode(code: u8) -> Self {
         use fsc::*;
         /// The status code is six bits wide.
