@@ -18,7 +18,7 @@ use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::cpu_model::id_space_index;
 use aerie_hyp::exit::{
-    Exit, GuestDataAbort, MmioAccess, SysReg, SysRegAccess, TrapInfo, VectorKind,
+    Exit, GuestDataAbort, MmioAccess, SysReg, SysRegAccess, TrapInfo, VectorKind, emulated_access,
 };
 use aerie_hyp::hypercall::DEBUG_WRITE_MAX;
 use aerie_hyp::inject::{self, GuestState, Injection};
@@ -83,6 +83,16 @@ pub fn handle(
     vector: VectorKind,
     info: &TrapInfo,
 ) -> Flow {
+    if vector == VectorKind::Synchronous {
+        // Most exits of a running guest are device accesses: decoded and emulated
+        // without building the full exit.
+        if let Some((ipa, access)) = emulated_access(info) {
+            if device_access(vm, vcpu, registers, ipa, &access) {
+                stats::count(vcpu.index, ExitReason::Mmio);
+                return Flow::Continue;
+            }
+        }
+    }
     let exit = Exit::from_vector(vector, info);
     stats::count(vcpu.index, ExitReason::of(&exit));
     match &exit {
@@ -203,24 +213,8 @@ fn data_abort(
         });
         return;
     };
-    if let (Some(vgic), Some(window), Some(access)) = (&vm.vgic, vm.vgic_window, &abort.access) {
-        if window.contains(ipa) {
-            vgic_access(vm, vgic, vcpu, registers, access, ipa - window.start());
-            return;
-        }
-    }
     if let Some(access) = &abort.access {
-        if !abort.cache_maintenance && ipa & (access.width.bytes() - 1) == 0 {
-            // A device access: one bus lookup and one call, which does all the
-            // device's work and applies its effects.
-            if super::devices::emulate(vm, access, ipa, registers) {
-                registers.pc += INSTRUCTION_SIZE;
-            } else {
-                UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
-                inject(registers, |s| {
-                    inject::external_data_abort(s, info.far, abort.is_write)
-                });
-            }
+        if !abort.cache_maintenance && device_access(vm, vcpu, registers, ipa, access) {
             return;
         }
     }
@@ -231,9 +225,15 @@ fn data_abort(
         return;
     }
     match (&abort.access, on_bus) {
-        // Aligned accesses were emulated above.
-        (Some(access), true) => {
+        (Some(access), true) if ipa & (access.width.bytes() - 1) != 0 => {
             unaligned_device_access(registers, ipa, access.width, abort.is_write, info.far);
+        }
+        (Some(_), true) => {
+            // Aligned, but running past the end of the device's window.
+            UNMAPPED_ACCESS.report(format_args!("{ipa:#x} (pc {:#x})", registers.pc));
+            inject(registers, |s| {
+                inject::external_data_abort(s, info.far, abort.is_write)
+            });
         }
         (None, true) => {
             UNEMULATED_ACCESS.report(format_args!(
@@ -251,6 +251,31 @@ fn data_abort(
             });
         }
     }
+}
+
+/// Emulates the guest's `access` at `ipa` if a device takes it: the vGIC's
+/// registers, or an aligned access to a device on the bus (one lookup and one call,
+/// which does all the device's work and applies its effects). False for anything
+/// else (unaligned, no device there), which the caller refuses.
+fn device_access(
+    vm: &Vm,
+    vcpu: &mut VcpuRun,
+    registers: &mut VcpuRegisters,
+    ipa: u64,
+    access: &MmioAccess,
+) -> bool {
+    if let (Some(vgic), Some(window)) = (&vm.vgic, vm.vgic_window) {
+        if window.contains(ipa) {
+            vgic_access(vm, vgic, vcpu, registers, access, ipa - window.start());
+            return true;
+        }
+    }
+    if ipa & (access.width.bytes() - 1) == 0 && super::devices::emulate(vm, access, ipa, registers)
+    {
+        registers.pc += INSTRUCTION_SIZE;
+        return true;
+    }
+    false
 }
 
 /// A guest access to the vGIC's registers, at `offset` in its window: emulated
@@ -286,7 +311,9 @@ fn vgic_access(
         // interrupt set pending, enabled, made active, moved...).
         interrupts::vgic_changed(vm);
     }
-    interrupts::kick_others(vcpu.index, kicks);
+    if !kicks.is_empty() {
+        interrupts::kick_others(vcpu.index, kicks);
+    }
     if let Some(access) = ignored {
         IGNORED_GIC_ACCESS.report(format_args!("{access} (pc {:#x})", registers.pc));
     }
