@@ -118,8 +118,17 @@ impl<D> Slot<D> {
 pub struct MmioBus<D> {
     /// The devices in the order they were added: `DeviceId(i)` is `slots[i]`.
     slots: Vec<Slot<D>>,
-    /// Indices into `slots`, sorted by base address, for lookup.
-    by_address: Vec<usize>,
+    /// Every window with its index in `slots`, sorted by base address: the lookup
+    /// searches this flat array alone, touching a slot only once it is found.
+    by_address: Vec<Window>,
+}
+
+/// A window in the lookup array.
+#[derive(Clone, Copy)]
+struct Window {
+    base: u64,
+    last: u64,
+    slot: usize,
 }
 
 impl<D> Default for MmioBus<D> {
@@ -162,10 +171,10 @@ impl<D> MmioBus<D> {
         // two can overlap the new window, since windows are disjoint and sorted.
         let position = self
             .by_address
-            .partition_point(|&index| self.slots[index].base <= base);
+            .partition_point(|window| window.base <= base);
         let neighbours = [position.checked_sub(1), Some(position)];
         for index in neighbours.into_iter().flatten() {
-            if let Some(&slot_index) = self.by_address.get(index) {
+            if let Some(&Window { slot: slot_index, .. }) = self.by_address.get(index) {
                 let slot = &self.slots[slot_index];
                 if slot.base <= last && base <= slot.last {
                     return Err(BusError::Overlap {
@@ -180,17 +189,25 @@ impl<D> MmioBus<D> {
         }
         let id = DeviceId(self.slots.len());
         self.slots.push(Slot { base, last, device });
-        self.by_address.insert(position, id.0);
+        self.by_address.insert(
+            position,
+            Window {
+                base,
+                last,
+                slot: id.0,
+            },
+        );
         Ok(id)
     }
 
     /// The index in `slots` of the device whose window holds `address`.
+    #[inline]
     fn find(&self, address: u64) -> Option<usize> {
         let position = self
             .by_address
-            .partition_point(|&index| self.slots[index].base <= address);
-        let index = *self.by_address.get(position.checked_sub(1)?)?;
-        (address <= self.slots[index].last).then_some(index)
+            .partition_point(|window| window.base <= address);
+        let window = self.by_address.get(position.checked_sub(1)?)?;
+        (address <= window.last).then_some(window.slot)
     }
 
     /// The device and offset for an access of `width` at `address`, if a device's
@@ -260,11 +277,10 @@ impl<D: MmioDevice> MmioBus<D> {
 impl<D> fmt::Debug for MmioBus<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
-        for &index in &self.by_address {
-            let slot = &self.slots[index];
+        for window in &self.by_address {
             list.entry(&format_args!(
-                "device {index}: {:#x}..={:#x}",
-                slot.base, slot.last
+                "device {}: {:#x}..={:#x}",
+                window.slot, window.base, window.last
             ));
         }
         list.finish()
