@@ -3,7 +3,6 @@
 //! a hostile sweep of the whole window.
 
 use super::*;
-use crate::mmio::MmioDevice;
 use crate::vgic::{GicFrame, IgnoredAccess, VgicError};
 use std::string::ToString;
 
@@ -315,21 +314,16 @@ fn unknown_offsets_are_counted_with_where_they_were() {
 }
 
 #[test]
-fn the_mmio_device_accesses_as_the_vcpu_given() {
+fn accesses_are_made_as_the_vcpu_named() {
     let mut gic = vgic(3);
     assert_eq!(gic.window_size(), 0x1000);
     assert_eq!(Vgic::window_size(&gic), 0x1000);
-    assert_eq!(
-        MmioDevice::read(&mut gic, gicd::ITARGETSR, B),
-        0b001,
-        "vCPU 0 at first"
-    );
-    gic.access_as(2);
-    assert_eq!(MmioDevice::read(&mut gic, gicd::ITARGETSR, B), 0b100);
-    MmioDevice::write(&mut gic, gicd::ISENABLER, W, 1 << 27);
+    assert_eq!(read(&mut gic, 0, gicd::ITARGETSR, B), 0b001);
+    assert_eq!(read(&mut gic, 2, gicd::ITARGETSR, B), 0b100);
+    write(&mut gic, 2, gicd::ISENABLER, W, 1 << 27);
     assert_eq!(read(&mut gic, 2, gicd::ISENABLER, W), 1 << 27);
     assert_eq!(read(&mut gic, 0, gicd::ISENABLER, W), 0);
-    MmioDevice::write(&mut gic, gicd::SGIR, W, sgir(0, 0b1, 7));
+    write(&mut gic, 2, gicd::SGIR, W, sgir(0, 0b1, 7));
     assert_eq!(kicks(&mut gic), [0]);
     assert_eq!(
         read(&mut gic, 0, gicd::SPENDSGIR + 7, B),
@@ -337,10 +331,9 @@ fn the_mmio_device_accesses_as_the_vcpu_given() {
         "from vCPU 2"
     );
     // An accessor that is not a vCPU: banked registers RAZ/WI, shared ones work.
-    gic.access_as(5);
-    MmioDevice::write(&mut gic, gicd::ISENABLER, W, 0xFFFF_FFFF);
-    assert_eq!(MmioDevice::read(&mut gic, gicd::ISENABLER, W), 0);
-    MmioDevice::write(&mut gic, gicd::ISENABLER + 4, W, 1);
+    write(&mut gic, 5, gicd::ISENABLER, W, 0xFFFF_FFFF);
+    assert_eq!(read(&mut gic, 5, gicd::ISENABLER, W), 0);
+    write(&mut gic, 5, gicd::ISENABLER + 4, W, 1);
     assert_eq!(read(&mut gic, 0, gicd::ISENABLER + 4, W), 1);
 }
 

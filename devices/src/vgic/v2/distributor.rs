@@ -18,15 +18,16 @@
 //! | `0xF00` | `GICD_SGIR` | write-only: sends an SGI |
 //! | `0xF10`-`0xF1C` | `CPENDSGIR<n>` | byte- or word-accessible, banked: one byte per SGI, one bit per source |
 //! | `0xF20`-`0xF2C` | `SPENDSGIR<n>` | likewise, write 1 to set |
-//! | `0xFD0`-`0xFFC` | ID registers | the GIC-400's, see `id_registers` |
+//! | `0xFD0`-`0xFFC` | ID registers | the GIC-400's, see `core::id_registers` |
 //!
 //! Registers of unimplemented INTIDs read as zero and ignore writes. Any other offset
 //! or width is left to the caller to count as ignored.
 
-use super::registers::{BitRegister, IrqAccess};
-use super::sgi_v2::{GicdSgir, cpu_bit};
-use super::{FIRST_SPI, PRIVATE_INTERRUPTS, SGIS, VgicV2, id_registers};
+use super::VgicV2;
+use super::sgi::{GicdSgir, cpu_bit};
 use crate::mmio::AccessWidth;
+use crate::vgic::core::{BitRegister, IrqAccess, read_gic400_id_register};
+use crate::vgic::{FIRST_SPI, PRIVATE_INTERRUPTS, SGIS};
 use core::ops::Range;
 
 /// Register offsets (the per-interrupt blocks are in `registers::block`).
@@ -100,7 +101,7 @@ impl VgicV2 {
     /// `GICD_TYPER`.
     fn typer(&self) -> u32 {
         let it_lines = self.intid_limit().div_ceil(typer::INTIDS_PER_LINE) - 1;
-        let cpus = self.config.vcpus as u32 - 1;
+        let cpus = self.front.config.vcpus as u32 - 1;
         (it_lines << typer::IT_LINES_SHIFT) | (cpus << typer::CPU_NUMBER_SHIFT)
     }
 
@@ -154,7 +155,7 @@ impl VgicV2 {
             gicd::IIDR => IIDR,
             // Write-only.
             gicd::SGIR => 0,
-            _ => id_registers::read_gic400(offset)?,
+            _ => read_gic400_id_register(offset)?,
         };
         Some(u64::from(value))
     }
@@ -176,14 +177,14 @@ impl VgicV2 {
             return true;
         }
         if let Some((first, count)) = byte_access(&gicd::ITARGETSR, offset, width) {
-            let mask = self.target_mask();
+            let mask = self.front.target_mask();
             for byte in 0..count {
                 let spi = (first + byte).checked_sub(FIRST_SPI);
-                if let Some(target) = spi.and_then(|spi| self.targets.get_mut(spi as usize)) {
+                if let Some(target) = spi.and_then(|spi| self.front.targets.get_mut(spi as usize)) {
                     *target = (value32 >> (8 * byte)) as u8 & mask;
                 }
             }
-            self.note_spi_kicks(first, count);
+            self.note_write(None, first..first + count);
             return true;
         }
         if let Some((first, count)) = byte_access(&gicd::CPENDSGIR, offset, width) {
@@ -201,10 +202,7 @@ impl VgicV2 {
             gicd::CTLR => {
                 self.irqs.group0_enabled = value32 & ctlr::ENABLE_GRP0 != 0;
                 self.irqs.group1_enabled = value32 & ctlr::ENABLE_GRP1 != 0;
-                let kicks = self
-                    .irqs
-                    .affected_by_group_enables(|index| self.spi_target(index));
-                self.kicks |= kicks.low_byte();
+                self.note_group_enables();
                 true
             }
             gicd::SGIR => {
@@ -213,15 +211,17 @@ impl VgicV2 {
             }
             // Read-only.
             gicd::TYPER | gicd::IIDR => true,
-            _ => id_registers::read_gic400(offset).is_some(),
+            _ => read_gic400_id_register(offset).is_some(),
         }
     }
 
     /// A write to one of the per-interrupt blocks.
     fn write_interrupts(&mut self, vcpu: usize, access: &IrqAccess, value: u32) {
-        if access.first_intid() >= FIRST_SPI {
+        let first = access.first_intid();
+        let intids = first..first.saturating_add(access.intids());
+        if first >= FIRST_SPI {
             access.write(&mut self.irqs.spis, FIRST_SPI, value);
-            self.note_spi_kicks(access.first_intid(), access.intids());
+            self.note_write(None, intids);
             return;
         }
         let value = match access {
@@ -233,6 +233,7 @@ impl VgicV2 {
         };
         if let Some(irqs) = self.irqs.private.get_mut(vcpu) {
             access.write(irqs, 0, value);
+            self.note_write(Some(vcpu), intids);
         }
     }
 
@@ -248,20 +249,20 @@ impl VgicV2 {
     fn target_byte(&self, vcpu: usize, intid: u32) -> u8 {
         if intid < PRIVATE_INTERRUPTS {
             // Banked and read-only: the reading CPU's own bit.
-            return if vcpu < self.config.vcpus {
-                cpu_bit(vcpu) & self.target_mask()
+            return if vcpu < self.front.config.vcpus {
+                cpu_bit(vcpu) & self.front.target_mask()
             } else {
                 0
             };
         }
         let index = (intid - FIRST_SPI) as usize;
-        self.targets.get(index).copied().unwrap_or(0)
+        self.front.targets.get(index).copied().unwrap_or(0)
     }
 
     /// The `GICD_C/SPENDSGIR` byte of SGI `sgi` as vCPU `vcpu` reads it: the sources
     /// it is pending from, including one placed in a list register.
     fn sgi_sources(&self, vcpu: usize, sgi: u32) -> u8 {
-        let Some(sgis) = self.sgis.get(vcpu) else {
+        let Some(sgis) = self.front.sgis.get(vcpu) else {
             return 0;
         };
         let listed = self.irqs.shadows.get(vcpu).map_or(0, |shadow| {
@@ -278,9 +279,11 @@ impl VgicV2 {
     /// `vcpu`. A source already in a list register stays there (it cannot be when the
     /// vCPU's list registers are synced before its accesses, as [`Vgic::sync`] asks).
     fn write_sgi_sources(&mut self, vcpu: usize, first: u32, count: u32, value: u32, set: bool) {
-        let cpus = self.cpu_mask();
-        let (Some(sgis), Some(irqs)) = (self.sgis.get_mut(vcpu), self.irqs.private.get_mut(vcpu))
-        else {
+        let cpus = self.front.cpu_mask();
+        let (Some(sgis), Some(irqs)) = (
+            self.front.sgis.get_mut(vcpu),
+            self.irqs.private.get_mut(vcpu),
+        ) else {
             return;
         };
         for byte in 0..count {
@@ -295,31 +298,23 @@ impl VgicV2 {
                 irq.set_latch(sgis.any_pending(sgi));
             }
         }
+        for sgi in first..first + count {
+            self.touch(Some(vcpu), sgi);
+        }
     }
 
     /// A `GICD_SGIR` write by vCPU `sender`.
     fn send_sgi(&mut self, sender: usize, value: u32) {
-        if sender >= self.config.vcpus {
+        if sender >= self.front.config.vcpus {
             return;
         }
         let request = GicdSgir::decode(value);
-        let targets = request.targets(sender, self.cpu_mask());
-        for target in 0..self.config.vcpus {
+        let targets = request.targets(sender, self.front.cpu_mask());
+        for target in 0..self.front.config.vcpus {
             if targets & cpu_bit(target) != 0 {
-                self.raise_sgi(target, request.intid, sender);
+                self.raise_sgi_from(target, request.intid, sender);
+                self.kicks.add(target);
             }
         }
-        self.kicks |= targets;
-    }
-
-    /// Adds to the kicks the vCPUs a write to SPIs `first_intid..first_intid + count`
-    /// affects: those they are routed to and now have something to list on, and
-    /// those holding one in a list register.
-    pub(super) fn note_spi_kicks(&mut self, first_intid: u32, count: u32) {
-        let intids = first_intid..first_intid.saturating_add(count);
-        let kicks = self
-            .irqs
-            .affected_by_write(None, intids, |index| self.spi_target(index));
-        self.kicks |= kicks.low_byte();
     }
 }

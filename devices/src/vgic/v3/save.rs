@@ -6,31 +6,11 @@
 //! still in flight is saved as if its list register came back unchanged. Restore
 //! into a vGIC built with the same configuration, before any vCPU is flushed.
 
+use super::VgicV3;
 use super::distributor::irouter;
-use super::state::PRIORITY_MASK;
-use super::{PRIVATE_INTERRUPTS, SGIS, VgicError, VgicV3};
+use crate::vgic::core::{IrqSnapshot, check_private, save_private};
+use crate::vgic::{PRIVATE_INTERRUPTS, VgicError};
 use alloc::vec::Vec;
-
-/// One interrupt's configuration and state.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub struct IrqSnapshot {
-    /// Enabled (`ISENABLER`).
-    pub enabled: bool,
-    /// In Group 1 (`IGROUPR`).
-    pub group1: bool,
-    /// Edge-triggered (`ICFGR`); SGIs always are.
-    pub edge: bool,
-    /// Priority (`IPRIORITYR`), only [`PRIORITY_MASK`] bits.
-    pub priority: u8,
-    /// The device's input line (always low for SGIs).
-    pub line: bool,
-    /// Pending apart from the line: an edge, an `ISPENDR` write, an SGI.
-    pub pending_latch: bool,
-    /// Active.
-    pub active: bool,
-}
 
 /// One SPI.
 #[derive(
@@ -65,36 +45,19 @@ pub struct VgicState {
     pub spis: Vec<SpiSnapshot>,
 }
 
-impl IrqSnapshot {
-    pub(super) fn check(&self, is_sgi: bool) -> Result<(), VgicError> {
-        let reason = if self.priority & !PRIORITY_MASK != 0 {
-            "a priority has bits the GIC does not implement"
-        } else if is_sgi && !self.edge {
-            "an SGI is level-sensitive, but SGIs are always edge-triggered"
-        } else if is_sgi && self.line {
-            "an SGI has its input line high, but SGIs have no line"
-        } else {
-            return Ok(());
-        };
-        Err(VgicError::BadState { reason })
-    }
-}
-
 impl VgicState {
     /// Checks that the state fits `vgic`'s configuration and holds only values the
     /// registers can hold.
     pub fn check(&self, vgic: &VgicV3) -> Result<(), VgicError> {
         let bad = |reason| Err(VgicError::BadState { reason });
-        if self.vcpus.len() != vgic.config.vcpus {
+        if self.vcpus.len() != vgic.front.config.vcpus {
             return bad("it is for a different number of vCPUs");
         }
-        if self.spis.len() != vgic.config.spis as usize {
+        if self.spis.len() != vgic.front.config.spis as usize {
             return bad("it is for a different number of SPIs");
         }
         for vcpu in &self.vcpus {
-            for (intid, irq) in vcpu.private.iter().enumerate() {
-                irq.check((intid as u32) < SGIS)?;
-            }
+            check_private(&vcpu.private)?;
         }
         for spi in &self.spis {
             spi.irq.check(false)?;
@@ -116,17 +79,17 @@ impl VgicV3 {
                 .irqs
                 .private
                 .iter()
-                .zip(&self.asleep)
+                .zip(&self.front.asleep)
                 .map(|(irqs, &asleep)| VcpuSnapshot {
                     asleep,
-                    private: core::array::from_fn(|intid| irqs[intid].snapshot()),
+                    private: save_private(irqs),
                 })
                 .collect(),
             spis: self
                 .irqs
                 .spis
                 .iter()
-                .zip(&self.routes)
+                .zip(&self.front.routes)
                 .map(|(irq, &route)| SpiSnapshot {
                     irq: irq.snapshot(),
                     route,
@@ -137,39 +100,24 @@ impl VgicV3 {
 
     /// Replaces the state with `state`, or fails leaving the vGIC unchanged if
     /// [`VgicState::check`] refuses it. Hardware mappings and counters are kept;
-    /// nothing is in flight afterwards and no kicks are left; hardware-backed interrupts come back neither
-    /// pending nor active (their device raises them again).
+    /// nothing is in flight afterwards and no kicks are left; hardware-backed
+    /// interrupts come back neither pending nor active (their device raises them
+    /// again).
     pub fn restore(&mut self, state: &VgicState) -> Result<(), VgicError> {
         state.check(self)?;
-        self.irqs.group0_enabled = state.group0_enabled;
-        self.irqs.group1_enabled = state.group1_enabled;
-        for ((irqs, asleep), saved) in self
-            .irqs
-            .private
-            .iter_mut()
-            .zip(&mut self.asleep)
-            .zip(&state.vcpus)
-        {
+        self.restore_interrupts(
+            (state.group0_enabled, state.group1_enabled),
+            state.vcpus.iter().map(|vcpu| &vcpu.private),
+            state.spis.iter().map(|spi| &spi.irq),
+        );
+        for (asleep, saved) in self.front.asleep.iter_mut().zip(&state.vcpus) {
             *asleep = saved.asleep;
-            for (irq, snapshot) in irqs.iter_mut().zip(&saved.private) {
-                irq.restore(snapshot);
-            }
         }
-        for ((irq, route), saved) in self
-            .irqs
-            .spis
-            .iter_mut()
-            .zip(&mut self.routes)
-            .zip(&state.spis)
-        {
-            irq.restore(&saved.irq);
+        for (route, saved) in self.front.routes.iter_mut().zip(&state.spis) {
             *route = saved.route;
         }
-        for shadow in &mut self.irqs.shadows {
-            shadow.clear();
-        }
         self.update_any_pe_target();
-        self.kicks = super::sgi::KickSet::default();
+        self.after_restore();
         Ok(())
     }
 }

@@ -12,14 +12,15 @@
 //! | `0x0800`-`0x0BFC` | `ITARGETSR<n>` | zero: unused with affinity routing |
 //! | `0x0F00`-`0x0F2C` | `GICD_SGIR`, `CPENDSGIR`, `SPENDSGIR` | zero: unused with affinity routing |
 //! | `0x6100`-`0x7FD8` | `GICD_IROUTER<n>` | 64-bit, or 32-bit halves |
-//! | `0xFFD0`-`0xFFFC` | ID registers | see `id_registers` |
+//! | `0xFFD0`-`0xFFFC` | ID registers | see `core::id_registers` |
 //!
 //! Registers of unimplemented INTIDs read as zero and ignore writes. Any other offset
 //! or width is left to the caller to count as ignored.
 
-use super::registers::IrqAccess;
-use super::{FIRST_SPI, VgicV3, id_registers};
+use super::VgicV3;
 use crate::mmio::AccessWidth;
+use crate::vgic::FIRST_SPI;
+use crate::vgic::core::{IrqAccess, read_id_register};
 
 /// Register offsets.
 pub(super) mod gicd {
@@ -140,7 +141,7 @@ impl VgicV3 {
         if let Some((n, upper)) = Self::irouter_access(offset, width) {
             let route = n
                 .checked_sub(FIRST_SPI as usize)
-                .and_then(|index| self.routes.get(index))
+                .and_then(|index| self.front.routes.get(index))
                 .copied()
                 .unwrap_or(0);
             return Some(if upper { route >> 32 } else { route });
@@ -156,7 +157,7 @@ impl VgicV3 {
             gicd::TYPER => self.typer(),
             gicd::IIDR => IIDR,
             gicd::TYPER2 | gicd::STATUSR | gicd::SGIR => 0,
-            _ => id_registers::read(offset)?,
+            _ => read_id_register(offset)?,
         };
         Some(u64::from(value))
     }
@@ -174,7 +175,7 @@ impl VgicV3 {
         if let Some((n, upper)) = Self::irouter_access(offset, width) {
             if let Some(route) = n
                 .checked_sub(FIRST_SPI as usize)
-                .and_then(|index| self.routes.get_mut(index))
+                .and_then(|index| self.front.routes.get_mut(index))
             {
                 let merged = match (width, upper) {
                     (AccessWidth::Double, _) => value,
@@ -205,7 +206,7 @@ impl VgicV3 {
             // clear; the rest is read-only.
             gicd::SGIR | gicd::STATUSR => true,
             gicd::TYPER | gicd::IIDR | gicd::TYPER2 => true,
-            _ => id_registers::read(offset).is_some(),
+            _ => read_id_register(offset).is_some(),
         }
     }
 

@@ -6,8 +6,10 @@
 //! still in flight is saved as if its list register came back unchanged. Restore
 //! into a vGIC built with the same configuration, before any vCPU is flushed.
 
-use super::sgi_v2::{SgiSources, cpu_bit};
-use super::{IrqSnapshot, PRIVATE_INTERRUPTS, SGIS, VgicError, VgicV2};
+use super::VgicV2;
+use super::sgi::{SgiSources, cpu_bit};
+use crate::vgic::core::{IrqSnapshot, check_private, save_private};
+use crate::vgic::{PRIVATE_INTERRUPTS, SGIS, VgicError};
 use alloc::vec::Vec;
 
 /// One SPI.
@@ -52,17 +54,15 @@ impl VgicV2State {
     /// registers can hold.
     pub fn check(&self, vgic: &VgicV2) -> Result<(), VgicError> {
         let bad = |reason| Err(VgicError::BadState { reason });
-        if self.vcpus.len() != vgic.config.vcpus {
+        if self.vcpus.len() != vgic.front.config.vcpus {
             return bad("it is for a different number of vCPUs");
         }
-        if self.spis.len() != vgic.config.spis as usize {
+        if self.spis.len() != vgic.front.config.spis as usize {
             return bad("it is for a different number of SPIs");
         }
-        let cpus = vgic.cpu_mask();
+        let cpus = vgic.front.cpu_mask();
         for vcpu in &self.vcpus {
-            for (intid, irq) in vcpu.private.iter().enumerate() {
-                irq.check((intid as u32) < SGIS)?;
-            }
+            check_private(&vcpu.private)?;
             for ((&sources, &active), irq) in vcpu
                 .sgi_sources
                 .iter()
@@ -80,7 +80,7 @@ impl VgicV2State {
                 }
             }
         }
-        let targets = vgic.target_mask();
+        let targets = vgic.front.target_mask();
         for spi in &self.spis {
             spi.irq.check(false)?;
             if spi.targets & !targets != 0 {
@@ -98,7 +98,7 @@ impl VgicV2 {
             .irqs
             .private
             .iter()
-            .zip(&self.sgis)
+            .zip(&self.front.sgis)
             .zip(&self.irqs.shadows)
             .map(|((irqs, sgis), shadow)| {
                 let (mut sources, mut active) = sgis.parts();
@@ -113,7 +113,7 @@ impl VgicV2 {
                     }
                 }
                 VcpuV2Snapshot {
-                    private: core::array::from_fn(|intid| irqs[intid].snapshot()),
+                    private: save_private(irqs),
                     sgi_sources: sources,
                     sgi_active_sources: active,
                 }
@@ -127,7 +127,7 @@ impl VgicV2 {
                 .irqs
                 .spis
                 .iter()
-                .zip(&self.targets)
+                .zip(&self.front.targets)
                 .map(|(irq, &targets)| SpiV2Snapshot {
                     irq: irq.snapshot(),
                     targets,
@@ -143,34 +143,18 @@ impl VgicV2 {
     /// again).
     pub fn restore(&mut self, state: &VgicV2State) -> Result<(), VgicError> {
         state.check(self)?;
-        self.irqs.group0_enabled = state.group0_enabled;
-        self.irqs.group1_enabled = state.group1_enabled;
-        for ((irqs, sgis), saved) in self
-            .irqs
-            .private
-            .iter_mut()
-            .zip(&mut self.sgis)
-            .zip(&state.vcpus)
-        {
-            for (irq, snapshot) in irqs.iter_mut().zip(&saved.private) {
-                irq.restore(snapshot);
-            }
+        self.restore_interrupts(
+            (state.group0_enabled, state.group1_enabled),
+            state.vcpus.iter().map(|vcpu| &vcpu.private),
+            state.spis.iter().map(|spi| &spi.irq),
+        );
+        for (sgis, saved) in self.front.sgis.iter_mut().zip(&state.vcpus) {
             *sgis = SgiSources::from_parts(saved.sgi_sources, saved.sgi_active_sources);
         }
-        for ((irq, targets), saved) in self
-            .irqs
-            .spis
-            .iter_mut()
-            .zip(&mut self.targets)
-            .zip(&state.spis)
-        {
-            irq.restore(&saved.irq);
+        for (targets, saved) in self.front.targets.iter_mut().zip(&state.spis) {
             *targets = saved.targets;
         }
-        for shadow in &mut self.irqs.shadows {
-            shadow.clear();
-        }
-        self.kicks = 0;
+        self.after_restore();
         Ok(())
     }
 }
