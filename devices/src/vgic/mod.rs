@@ -91,8 +91,8 @@ mod v3;
 mod tests;
 
 pub use self::core::{
-    Core, GicFrame, IgnoredAccess, IrqSnapshot, LrPlan, MAX_LIST_REGISTERS, PRIORITY_MASK,
-    SgiTargets, SgiTargetsIter, VgicStats, ich_hcr,
+    Core, GicFrame, GicState, IgnoredAccess, IrqSnapshot, LrPlan, MAX_LIST_REGISTERS,
+    PRIORITY_MASK, SgiTargets, SgiTargetsIter, VgicStats, ich_hcr,
 };
 pub use v2::{
     SpiV2Snapshot, V2, VcpuV2Snapshot, VgicV2, VgicV2Config, VgicV2State, gich_hcr, gich_lr,

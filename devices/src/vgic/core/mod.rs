@@ -30,8 +30,7 @@ pub(crate) use id_registers::{read as read_id_register, read_gic400 as read_gic4
 pub(crate) use list_registers::{LrEntry, SgiListing};
 pub use list_registers::{LrPlan, MAX_LIST_REGISTERS, ich_hcr};
 pub(crate) use registers::{BitRegister, IrqAccess};
-pub use snapshot::IrqSnapshot;
-pub(crate) use snapshot::{check_private, save_private};
+pub use snapshot::{GicState, IrqSnapshot, SavedSpi, SavedVcpu};
 pub use state::PRIORITY_MASK;
 pub(crate) use state::{IrqState, LrState};
 pub use stats::{GicFrame, IgnoredAccess, VgicStats};
@@ -43,6 +42,11 @@ use super::{FIRST_SPI, SGIS, Vgic, VgicError};
 use crate::mmio::AccessWidth;
 use core::ops::Range;
 use list_registers::{Candidate, Selection, Shadow};
+
+/// `GICD_CTLR.EnableGrp0`, bit \[0\].
+const ENABLE_GRP0: u32 = 1 << 0;
+/// `GICD_CTLR.EnableGrp1`, bit \[1\].
+const ENABLE_GRP1: u32 = 1 << 1;
 
 /// What a GIC version adds to the [`Core`]: SPI routing, the guest's register
 /// window, the list-register format and SGI sources.
@@ -166,8 +170,32 @@ impl<F: Frontend> Core<F> {
         self.kicks.merge(kicks);
     }
 
+    /// `GICD_CTLR.EnableGrp0` \[0\] and `EnableGrp1` \[1\] (the same bits on a
+    /// GICv3 with one security state and on a GICv2), as read.
+    pub(crate) const fn group_enable_bits(&self) -> u32 {
+        let group0 = if self.irqs.group0_enabled {
+            ENABLE_GRP0
+        } else {
+            0
+        };
+        let group1 = if self.irqs.group1_enabled {
+            ENABLE_GRP1
+        } else {
+            0
+        };
+        group0 | group1
+    }
+
+    /// A write of `value` to `GICD_CTLR`'s group enables; kicks the vCPUs it
+    /// affects.
+    pub(crate) fn write_group_enables(&mut self, value: u32) {
+        self.irqs.group0_enabled = value & ENABLE_GRP0 != 0;
+        self.irqs.group1_enabled = value & ENABLE_GRP1 != 0;
+        self.note_group_enables();
+    }
+
     /// Adds to the kicks the vCPUs a change of the group enables affects.
-    pub(crate) fn note_group_enables(&mut self) {
+    fn note_group_enables(&mut self) {
         let front = &self.front;
         let kicks = self
             .irqs

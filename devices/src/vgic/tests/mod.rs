@@ -1,21 +1,23 @@
-//! Host tests of the vGIC through its public interface: the guest's MMIO accesses go
-//! through [`MmioDevice`] at offsets from the distributor's base, as the bus delivers
-//! them, and a small simulated virtual CPU interface acknowledges and deactivates the
-//! list registers the way the hardware does.
+//! Host tests of the vGIC through its public interface.
 //!
-//! The register offsets and fields below are restated from the specifications
-//! (IHI 0069H chapter 12; Arm ARM DDI 0487 for `ICH_LR<n>_EL2`, `ICH_HCR_EL2` and
-//! `ICC_SGI1R_EL1`), independently of the constants in the model.
+//! The behaviour both front-ends share is tested once (`shared`): each scenario is
+//! generic over [`TestGic`], which says how a guest reaches a front-end's registers,
+//! and over its [`CpuInterfaceModel`], a small simulated virtual CPU interface that
+//! decodes that front-end's list registers and acknowledges and deactivates them
+//! the way the hardware does. [`scenarios!`] runs each against both. What only one
+//! front-end has (GICv3 redistributors, affinity routing and `ICC_SGI1R_EL1`; GICv2
+//! banked registers, `ITARGETSR` and SGI sources) is tested in `v3` and `v2`.
+//!
+//! Register offsets and fields are restated from the specifications (IHI 0069H,
+//! IHI 0048B.b, Arm ARM DDI 0487), independently of the constants in the model.
 
-mod delivery;
-mod linux_boot;
-mod registers;
-mod save_restore;
-mod sgis;
+mod shared;
 mod v2;
+mod v3;
 
-use super::{LrPlan, Vgic, VgicV3, VgicV3Config};
-use crate::mmio::{AccessWidth, MmioDevice};
+use super::{IrqSnapshot, LrPlan, Vgic, VgicError};
+use crate::mmio::AccessWidth;
+use core::fmt::Debug;
 use std::vec::Vec;
 
 pub(super) const B: AccessWidth = AccessWidth::Byte;
@@ -23,255 +25,312 @@ pub(super) const H: AccessWidth = AccessWidth::Half;
 pub(super) const W: AccessWidth = AccessWidth::Word;
 pub(super) const D: AccessWidth = AccessWidth::Double;
 
-/// Distributor registers (IHI 0069H, "The GIC Distributor register map").
-pub(super) mod gicd {
-    pub const CTLR: u64 = 0x0000;
-    pub const TYPER: u64 = 0x0004;
-    pub const IIDR: u64 = 0x0008;
-    pub const TYPER2: u64 = 0x000C;
-    pub const STATUSR: u64 = 0x0010;
-    pub const IGROUPR: u64 = 0x0080;
-    pub const ISENABLER: u64 = 0x0100;
-    pub const ICENABLER: u64 = 0x0180;
-    pub const ISPENDR: u64 = 0x0200;
-    pub const ICPENDR: u64 = 0x0280;
-    pub const ISACTIVER: u64 = 0x0300;
-    pub const ICACTIVER: u64 = 0x0380;
-    pub const IPRIORITYR: u64 = 0x0400;
-    pub const ITARGETSR: u64 = 0x0800;
-    pub const ICFGR: u64 = 0x0C00;
-    pub const IGRPMODR: u64 = 0x0D00;
-    pub const NSACR: u64 = 0x0E00;
-    pub const SGIR: u64 = 0x0F00;
-    pub const IROUTER: u64 = 0x6000;
-    pub const PIDR2: u64 = 0xFFE8;
-    /// GICD_CTLR (DS = 1): EnableGrp0 [0], EnableGrp1 [1], ARE [4], DS [6], RWP [31].
+/// The distributor registers both versions have at the same offsets (IHI 0069H
+/// "The GIC Distributor register map", IHI 0048B.b Table 4-1); for INTIDs 0 to 31
+/// the same blocks sit in the GICv3 redistributor's SGI frame and, banked, in the
+/// GICv2 distributor.
+pub(super) mod block {
+    pub const CTLR: u64 = 0x000;
+    pub const TYPER: u64 = 0x004;
+    pub const IIDR: u64 = 0x008;
+    pub const IGROUPR: u64 = 0x080;
+    pub const ISENABLER: u64 = 0x100;
+    pub const ICENABLER: u64 = 0x180;
+    pub const ISPENDR: u64 = 0x200;
+    pub const ICPENDR: u64 = 0x280;
+    pub const ISACTIVER: u64 = 0x300;
+    pub const ICACTIVER: u64 = 0x380;
+    pub const IPRIORITYR: u64 = 0x400;
+    pub const ITARGETSR: u64 = 0x800;
+    pub const ICFGR: u64 = 0xC00;
+    pub const NSACR: u64 = 0xE00;
+    pub const SGIR: u64 = 0xF00;
+    /// GICD_CTLR: EnableGrp0 [0], EnableGrp1 [1].
     pub const CTLR_ENABLE_GRP0: u64 = 1 << 0;
     pub const CTLR_ENABLE_GRP1: u64 = 1 << 1;
-    pub const CTLR_ARE: u64 = 1 << 4;
-    pub const CTLR_DS: u64 = 1 << 6;
-    pub const CTLR_RWP: u64 = 1 << 31;
-    /// GICD_IROUTER: Interrupt_Routing_Mode [31].
-    pub const IROUTER_IRM: u64 = 1 << 31;
 }
 
-/// Redistributor registers (IHI 0069H, "The GIC Redistributor register map"),
-/// offsets within one redistributor: RD frame, then the SGI frame at 64 KiB.
-pub(super) mod gicr {
-    pub const CTLR: u64 = 0x0000;
-    pub const IIDR: u64 = 0x0004;
-    pub const TYPER: u64 = 0x0008;
-    pub const WAKER: u64 = 0x0014;
-    pub const PROPBASER: u64 = 0x0070;
-    pub const PENDBASER: u64 = 0x0078;
-    pub const PIDR2: u64 = 0xFFE8;
-    pub const SGI: u64 = 0x1_0000;
-    pub const IGROUPR0: u64 = SGI + 0x0080;
-    pub const ISENABLER0: u64 = SGI + 0x0100;
-    pub const ICENABLER0: u64 = SGI + 0x0180;
-    pub const ISPENDR0: u64 = SGI + 0x0200;
-    pub const ICPENDR0: u64 = SGI + 0x0280;
-    pub const ISACTIVER0: u64 = SGI + 0x0300;
-    pub const ICACTIVER0: u64 = SGI + 0x0380;
-    pub const IPRIORITYR0: u64 = SGI + 0x0400;
-    pub const ICFGR0: u64 = SGI + 0x0C00;
-    pub const ICFGR1: u64 = SGI + 0x0C04;
-    pub const IGRPMODR0: u64 = SGI + 0x0D00;
-    pub const NSACR: u64 = SGI + 0x0E00;
-    /// GICR_WAKER: ProcessorSleep [1], ChildrenAsleep [2].
-    pub const WAKER_PROCESSOR_SLEEP: u64 = 1 << 1;
-    pub const WAKER_CHILDREN_ASLEEP: u64 = 1 << 2;
-    /// GICR_TYPER: Last [4].
-    pub const TYPER_LAST: u64 = 1 << 4;
-    /// Size of one redistributor (RD + SGI frames).
-    pub const STRIDE: u64 = 0x2_0000;
-}
-
-/// `ICH_LR<n>_EL2`: State [63:62], HW [61], Group [60], Priority [55:48],
-/// pINTID [44:32], vINTID [31:0].
-pub(super) mod lr {
-    pub const PENDING: u64 = 1 << 62;
-    pub const ACTIVE: u64 = 1 << 63;
-    pub const HW: u64 = 1 << 61;
-    pub const GROUP1: u64 = 1 << 60;
-    pub const PRIORITY_SHIFT: u32 = 48;
-    pub const PINTID_SHIFT: u32 = 32;
-
-    pub fn intid(value: u64) -> u32 {
-        value as u32
-    }
-
-    pub fn priority(value: u64) -> u8 {
-        (value >> PRIORITY_SHIFT) as u8
-    }
-}
-
-/// `ICH_HCR_EL2`: UIE [1], NPIE [3].
-pub(super) const ICH_HCR_UIE: u64 = 1 << 1;
-pub(super) const ICH_HCR_NPIE: u64 = 1 << 3;
-
-/// Where QEMU `virt` puts the first redistributor relative to the distributor
-/// (`0x080a_0000 - 0x0800_0000`).
-pub(super) const REDISTRIBUTORS: u64 = 0xA_0000;
-
-/// The INTID of the virtual timer's PPI and of the UART's SPI on QEMU `virt`.
+/// The INTIDs of the virtual timer's PPI and of the guest UART's SPI.
 pub(super) const VTIMER: u32 = 27;
 pub(super) const UART: u32 = 33;
 
 /// Linux's default interrupt priority (`GICD_INT_DEF_PRI`).
 pub(super) const LINUX_PRIORITY: u8 = 0xA0;
 
-/// A vGIC for `vcpus` vCPUs with the defaults (64 SPIs).
-pub(super) fn vgic(vcpus: usize) -> VgicV3 {
-    VgicV3::new(VgicV3Config::new(vcpus)).unwrap()
+/// One list register, whatever its format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Lr {
+    pub intid: u32,
+    pub pending: bool,
+    pub active: bool,
+    pub priority: u8,
+    pub group1: bool,
+    /// HW set, with this physical INTID.
+    pub physical: Option<u32>,
 }
 
-/// The guest's view: accesses at offsets from the distributor's base.
-pub(super) fn read(gic: &mut VgicV3, offset: u64, width: AccessWidth) -> u64 {
-    MmioDevice::read(gic, offset, width)
-}
-
-pub(super) fn write(gic: &mut VgicV3, offset: u64, width: AccessWidth, value: u64) {
-    MmioDevice::write(gic, offset, width, value);
-}
-
-/// Offset of register `offset` of vCPU `vcpu`'s redistributor.
-pub(super) const fn rdist(vcpu: usize, offset: u64) -> u64 {
-    REDISTRIBUTORS + vcpu as u64 * gicr::STRIDE + offset
-}
-
-/// Enables both groups, an SPI and routes it to `vcpu` with `priority`.
-pub(super) fn enable_spi(gic: &mut VgicV3, intid: u32, vcpu: usize, priority: u8) {
-    write(
-        gic,
-        gicd::CTLR,
-        W,
-        gicd::CTLR_ENABLE_GRP1 | gicd::CTLR_ENABLE_GRP0,
-    );
-    write(
-        gic,
-        gicd::IROUTER + 8 * u64::from(intid),
-        D,
-        vcpu_mpidr(vcpu),
-    );
-    write(
-        gic,
-        gicd::IPRIORITYR + u64::from(intid),
-        B,
-        u64::from(priority),
-    );
-    write(
-        gic,
-        gicd::ISENABLER + 4 * u64::from(intid / 32),
-        W,
-        1 << (intid % 32),
-    );
-}
-
-/// Enables both groups and private interrupt `intid` of `vcpu` with `priority`.
-pub(super) fn enable_private(gic: &mut VgicV3, vcpu: usize, intid: u32, priority: u8) {
-    write(
-        gic,
-        gicd::CTLR,
-        W,
-        gicd::CTLR_ENABLE_GRP1 | gicd::CTLR_ENABLE_GRP0,
-    );
-    write(
-        gic,
-        rdist(vcpu, gicr::IPRIORITYR0 + u64::from(intid)),
-        B,
-        u64::from(priority),
-    );
-    write(gic, rdist(vcpu, gicr::ISENABLER0), W, 1 << intid);
-}
-
-/// The affinity Aerie gives vCPU `index` (Aff1 = index / 16, Aff0 = index % 16), as
-/// an MPIDR / IROUTER value.
-pub(super) const fn vcpu_mpidr(index: usize) -> u64 {
-    ((index as u64 / 16) << 8) | (index as u64 % 16)
-}
-
-/// A simulated virtual CPU interface holding a vCPU's list registers: the guest
-/// acknowledges the highest-priority pending one (pending -> active) and deactivates
-/// (active -> invalid, or pending if it was pending and active), as IHI 0069H
-/// describes for list registers.
-pub(super) struct CpuInterface {
-    pub lrs: Vec<u64>,
-}
-
-impl CpuInterface {
-    /// Loads the plan into `count` list registers (zero after the plan).
-    pub fn load(plan: &LrPlan, count: usize) -> Self {
+impl Lr {
+    /// `intid` pending with `priority` in `group1`.
+    pub const fn pending(intid: u32, priority: u8, group1: bool) -> Self {
         Self {
-            lrs: (0..count).map(|n| plan.value(n)).collect(),
+            intid,
+            pending: true,
+            active: false,
+            priority,
+            group1,
+            physical: None,
         }
     }
 
+    /// Whether valid (pending or active).
+    pub const fn is_valid(&self) -> bool {
+        self.pending || self.active
+    }
+}
+
+/// A simulated virtual CPU interface holding one vCPU's list registers.
+pub(super) trait CpuInterfaceModel: Sized {
+    /// Loads the plan into `count` list registers (zero after the plan).
+    fn load(plan: &LrPlan, count: usize) -> Self;
+
+    /// The list registers.
+    fn lrs(&self) -> &[u64];
+
+    /// The list register value for `lr` (the test's own encoding of the format).
+    fn encode(lr: Lr) -> u64;
+
+    /// What list register value `value` holds.
+    fn decode(value: u64) -> Lr;
+
+    /// The guest acknowledges: the highest-priority list register that is pending
+    /// and not active becomes active; returns what the guest reads (the INTID; on a
+    /// GICv2 with the source CPU of an SGI).
+    fn acknowledge(&mut self) -> Option<u32>;
+
+    /// The guest ends the interrupt it acknowledged as `iar` (EOImode 0: priority
+    /// drop and deactivation).
+    fn deactivate(&mut self, iar: u32);
+
+    /// Whether a deactivation raised the EOI maintenance interrupt (GICv2
+    /// `GICH_LR.EOI`).
+    fn eoi_maintenance(&self) -> bool;
+
     /// Flushes `vcpu` into `count` list registers.
-    pub fn enter(gic: &mut VgicV3, vcpu: usize, count: usize) -> Self {
+    fn enter(gic: &mut impl Vgic, vcpu: usize, count: usize) -> Self {
         Self::load(&gic.flush(vcpu, count), count)
     }
 
+    /// Exits: hands the list registers back.
+    fn exit(self, gic: &mut impl Vgic, vcpu: usize) {
+        gic.sync(vcpu, self.lrs());
+    }
+
+    /// List register `n`, decoded.
+    fn lr(&self, n: usize) -> Lr {
+        Self::decode(self.lrs()[n])
+    }
+
     /// The INTIDs listed in any state.
-    pub fn listed(&self) -> Vec<u32> {
-        self.lrs
+    fn listed_intids(&self) -> Vec<u32> {
+        self.lrs()
             .iter()
-            .filter(|&&v| v & (lr::PENDING | lr::ACTIVE) != 0)
-            .map(|&v| lr::intid(v))
+            .map(|&value| Self::decode(value))
+            .filter(Lr::is_valid)
+            .map(|lr| lr.intid)
             .collect()
     }
 
-    /// The guest reads ICV_IAR1_EL1: the highest-priority LR that is pending and not
-    /// active becomes active.
-    pub fn acknowledge(&mut self) -> Option<u32> {
-        let (index, _) = self
-            .lrs
-            .iter()
-            .enumerate()
-            .filter(|&(_, &v)| v & (lr::PENDING | lr::ACTIVE) == lr::PENDING)
-            .min_by_key(|&(_, &v)| lr::priority(v))?;
-        self.lrs[index] = (self.lrs[index] & !lr::PENDING) | lr::ACTIVE;
-        Some(lr::intid(self.lrs[index]))
-    }
-
-    /// The guest writes `intid` to ICV_EOIR1_EL1 (EOImode 0: drop and deactivate).
-    pub fn deactivate(&mut self, intid: u32) {
-        for value in &mut self.lrs {
-            if lr::intid(*value) == intid && *value & lr::ACTIVE != 0 {
-                *value &= !lr::ACTIVE;
-            }
-        }
-    }
-
-    /// Acknowledges and deactivates everything pending, returning the INTIDs in order.
-    pub fn handle_all(&mut self) -> Vec<u32> {
+    /// Acknowledges and ends everything pending, returning what was acknowledged,
+    /// in order.
+    fn handle_all(&mut self) -> Vec<u32> {
         let mut handled = Vec::new();
-        while let Some(intid) = self.acknowledge() {
-            self.deactivate(intid);
-            handled.push(intid);
+        while let Some(iar) = self.acknowledge() {
+            self.deactivate(iar);
+            handled.push(iar);
         }
         handled
     }
-
-    /// Exits: hands the list registers back.
-    pub fn exit(self, gic: &mut VgicV3, vcpu: usize) {
-        gic.sync(vcpu, &self.lrs);
-    }
 }
 
-/// Runs `vcpu` with `count` list registers until nothing is pending: the guest
-/// handles everything listed, and the vCPU exits (maintenance interrupt or not) and
-/// re-enters while the vGIC has more. Returns the INTIDs in the order handled.
-pub(super) fn run_until_idle(gic: &mut VgicV3, vcpu: usize, count: usize) -> Vec<u32> {
-    let mut handled = Vec::new();
-    for _ in 0..64 {
-        let mut cpu = CpuInterface::enter(gic, vcpu, count);
-        let round = cpu.handle_all();
-        cpu.exit(gic, vcpu);
-        if round.is_empty() {
-            break;
+/// How the tests drive one front-end.
+pub(super) trait TestGic: Vgic + Sized {
+    /// Its virtual CPU interface.
+    type Cpu: CpuInterfaceModel;
+    /// Its saved state.
+    type State: Clone + PartialEq + Debug;
+    /// Whether interrupts reset to Group 1 (GICv3) or Group 0 (GICv2).
+    const RESET_GROUP1: bool;
+
+    /// A vGIC for `vcpus` vCPUs with the defaults (64 SPIs).
+    fn with_vcpus(vcpus: usize) -> Self;
+
+    /// The guest (vCPU 0) reads a distributor register.
+    fn read_gicd(&mut self, offset: u64, width: AccessWidth) -> u64;
+
+    /// The guest (vCPU 0) writes a distributor register.
+    fn write_gicd(&mut self, offset: u64, width: AccessWidth, value: u64);
+
+    /// Reads vCPU `vcpu`'s copy of the per-interrupt register at `offset` (a
+    /// [`block`] offset covering INTIDs 0 to 31), as the guest reaches it.
+    fn read_private(&mut self, vcpu: usize, offset: u64, width: AccessWidth) -> u64;
+
+    /// Writes vCPU `vcpu`'s copy of the per-interrupt register at `offset`.
+    fn write_private(&mut self, vcpu: usize, offset: u64, width: AccessWidth, value: u64);
+
+    /// Routes SPI `intid` to `vcpu` alone (`GICD_IROUTER`, `GICD_ITARGETSR`).
+    fn route(&mut self, intid: u32, vcpu: usize);
+
+    /// Routes SPI `intid` to no vCPU (an affinity naming none, no target bits).
+    fn unroute(&mut self, intid: u32);
+
+    /// A vGIC of 3 vCPUs with a bit of everything: groups, priorities, triggers,
+    /// routes, pending, active and line states.
+    fn busy() -> Self;
+
+    /// Every register a guest can read, for comparing two vGICs.
+    fn registers(&mut self) -> Vec<u64>;
+
+    /// The state as plain data.
+    fn save_state(&self) -> Self::State;
+
+    /// Restores a saved state.
+    fn restore_state(&mut self, state: &Self::State) -> Result<(), VgicError>;
+
+    /// vCPU `vcpu`'s SGIs and PPIs in a saved state.
+    fn saved_private(state: &mut Self::State, vcpu: usize) -> &mut [IrqSnapshot; 32];
+
+    /// SPI `index` in a saved state.
+    fn saved_spi(state: &mut Self::State, index: usize) -> &mut IrqSnapshot;
+
+    /// A saved state's group enables and numbers of vCPUs and SPIs.
+    fn saved_shape(state: &Self::State) -> (bool, bool, usize, usize);
+
+    /// Drops the last vCPU (`vcpus`) or the last SPI of a saved state.
+    fn shrink(state: &mut Self::State, vcpus: bool);
+
+    /// The members of vCPU `vcpu`'s pending list, in order.
+    fn pending_list(&self, vcpu: usize) -> Vec<u32>;
+
+    /// Enables both groups, and SPI `intid` routed to `vcpu` with `priority`.
+    fn enable_spi(&mut self, intid: u32, vcpu: usize, priority: u8) {
+        let both = block::CTLR_ENABLE_GRP0 | block::CTLR_ENABLE_GRP1;
+        self.write_gicd(block::CTLR, W, both);
+        self.route(intid, vcpu);
+        let intid = u64::from(intid);
+        self.write_gicd(block::IPRIORITYR + intid, B, u64::from(priority));
+        self.write_gicd(block::ISENABLER + 4 * (intid / 32), W, 1 << (intid % 32));
+    }
+
+    /// Enables both groups, and private interrupt `intid` of `vcpu` with `priority`.
+    fn enable_private(&mut self, vcpu: usize, intid: u32, priority: u8) {
+        let both = block::CTLR_ENABLE_GRP0 | block::CTLR_ENABLE_GRP1;
+        self.write_gicd(block::CTLR, W, both);
+        let offset = block::IPRIORITYR + u64::from(intid);
+        self.write_private(vcpu, offset, B, u64::from(priority));
+        self.write_private(vcpu, block::ISENABLER, W, 1 << intid);
+    }
+
+    /// Configures SPI `intid` as edge-triggered (`ICFGR` Int_config bit 1).
+    fn make_edge(&mut self, intid: u32) {
+        let offset = block::ICFGR + 4 * u64::from(intid / 16);
+        let value = self.read_gicd(offset, W) | (0b10 << (2 * (intid % 16)));
+        self.write_gicd(offset, W, value);
+    }
+
+    /// The vCPUs [`Vgic::take_kicks`] returns.
+    fn kicks(&mut self) -> Vec<usize> {
+        self.take_kicks().iter().collect()
+    }
+
+    /// Runs `vcpu` with `count` list registers until nothing is pending: the guest
+    /// handles everything listed, and the vCPU exits (maintenance interrupt or not)
+    /// and re-enters while the vGIC has more. Returns what the guest acknowledged, in
+    /// order.
+    fn run_until_idle(&mut self, vcpu: usize, count: usize) -> Vec<u32> {
+        let mut handled = Vec::new();
+        for _ in 0..64 {
+            let mut cpu = Self::Cpu::enter(self, vcpu, count);
+            let round = cpu.handle_all();
+            cpu.exit(self, vcpu);
+            if round.is_empty() {
+                break;
+            }
+            handled.extend(round);
         }
-        handled.extend(round);
+        handled
     }
-    handled
 }
+
+/// The [`TestGic`] items that read the same for both front-ends (their states are
+/// both [`GicState`](crate::vgic::GicState)s); the invoking module has a
+/// `save_restore` module with `busy` and `registers`.
+macro_rules! same_for_both {
+    () => {
+        fn pending_list(&self, vcpu: usize) -> Vec<u32> {
+            self.irqs.queue(vcpu).iter().collect()
+        }
+
+        fn busy() -> Self {
+            save_restore::busy()
+        }
+
+        fn registers(&mut self) -> Vec<u64> {
+            save_restore::registers(self)
+        }
+
+        fn save_state(&self) -> Self::State {
+            self.save()
+        }
+
+        fn restore_state(&mut self, state: &Self::State) -> Result<(), VgicError> {
+            self.restore(state)
+        }
+
+        fn saved_private(state: &mut Self::State, vcpu: usize) -> &mut [IrqSnapshot; 32] {
+            &mut state.vcpus[vcpu].private
+        }
+
+        fn saved_spi(state: &mut Self::State, index: usize) -> &mut IrqSnapshot {
+            &mut state.spis[index].irq
+        }
+
+        fn saved_shape(state: &Self::State) -> (bool, bool, usize, usize) {
+            let groups = (state.group0_enabled, state.group1_enabled);
+            (groups.0, groups.1, state.vcpus.len(), state.spis.len())
+        }
+
+        fn shrink(state: &mut Self::State, vcpus: bool) {
+            if vcpus {
+                state.vcpus.pop();
+            } else {
+                state.spis.pop();
+            }
+        }
+    };
+}
+pub(super) use same_for_both;
+
+/// Runs each named scenario of the enclosing module (a function generic over
+/// [`TestGic`]) as a test against the GICv3 front-end (module `v3`) and the GICv2
+/// one (module `v2`).
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        mod v3 {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name::<crate::vgic::VgicV3>();
+                }
+            )*
+        }
+        mod v2 {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name::<crate::vgic::VgicV2>();
+                }
+            )*
+        }
+    };
+}
+pub(super) use scenarios;

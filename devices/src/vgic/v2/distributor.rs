@@ -52,14 +52,6 @@ pub(super) mod gicd {
     pub const SPENDSGIR: Range<u64> = 0xF20..0xF30;
 }
 
-/// `GICD_CTLR` bits without the Security Extensions.
-mod ctlr {
-    /// EnableGrp0, bit \[0\].
-    pub const ENABLE_GRP0: u32 = 1 << 0;
-    /// EnableGrp1, bit \[1\].
-    pub const ENABLE_GRP1: u32 = 1 << 1;
-}
-
 /// `GICD_TYPER` fields.
 mod typer {
     /// ITLinesNumber, bits \[4:0\]: the GIC implements up to `32 * (N + 1)` INTIDs.
@@ -105,18 +97,6 @@ impl VgicV2 {
         (it_lines << typer::IT_LINES_SHIFT) | (cpus << typer::CPU_NUMBER_SHIFT)
     }
 
-    /// `GICD_CTLR` as read.
-    fn ctlr(&self) -> u32 {
-        let mut value = 0;
-        if self.irqs.group0_enabled {
-            value |= ctlr::ENABLE_GRP0;
-        }
-        if self.irqs.group1_enabled {
-            value |= ctlr::ENABLE_GRP1;
-        }
-        value
-    }
-
     /// Reads the distributor as vCPU `vcpu`; `None` for an access no register answers.
     pub(super) fn gicd_read(
         &mut self,
@@ -146,18 +126,20 @@ impl VgicV2 {
         {
             return Some(self.bytes(first, count, |gic, sgi| gic.sgi_sources(vcpu, sgi)));
         }
-        if width != AccessWidth::Word || !width.is_aligned(offset) {
-            return None;
-        }
-        let value = match offset {
-            gicd::CTLR => self.ctlr(),
+        let word = width == AccessWidth::Word && width.is_aligned(offset);
+        word.then(|| self.word_register(offset))?.map(u64::from)
+    }
+
+    /// The 32-bit register at `offset` outside the per-interrupt blocks, as read.
+    fn word_register(&self, offset: u64) -> Option<u32> {
+        Some(match offset {
+            gicd::CTLR => self.group_enable_bits(),
             gicd::TYPER => self.typer(),
             gicd::IIDR => IIDR,
             // Write-only.
             gicd::SGIR => 0,
-            _ => read_gic400_id_register(offset)?,
-        };
-        Some(u64::from(value))
+            _ => return read_gic400_id_register(offset),
+        })
     }
 
     /// Writes the distributor as vCPU `vcpu`; false for an access no register answers.
@@ -200,9 +182,7 @@ impl VgicV2 {
         }
         match offset {
             gicd::CTLR => {
-                self.irqs.group0_enabled = value32 & ctlr::ENABLE_GRP0 != 0;
-                self.irqs.group1_enabled = value32 & ctlr::ENABLE_GRP1 != 0;
-                self.note_group_enables();
+                self.write_group_enables(value32);
                 true
             }
             gicd::SGIR => {

@@ -8,9 +8,8 @@
 
 use super::VgicV2;
 use super::sgi::{SgiSources, cpu_bit};
-use crate::vgic::core::{IrqSnapshot, check_private, save_private};
+use crate::vgic::core::{GicState, IrqSnapshot, SavedSpi, SavedVcpu};
 use crate::vgic::{PRIVATE_INTERRUPTS, SGIS, VgicError};
-use alloc::vec::Vec;
 
 /// One SPI.
 #[derive(
@@ -37,32 +36,29 @@ pub struct VcpuV2Snapshot {
 }
 
 /// The whole GICv2 front-end.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct VgicV2State {
-    /// `GICD_CTLR.EnableGrp0`.
-    pub group0_enabled: bool,
-    /// `GICD_CTLR.EnableGrp1`.
-    pub group1_enabled: bool,
-    /// One entry per vCPU.
-    pub vcpus: Vec<VcpuV2Snapshot>,
-    /// One entry per SPI: INTID `32 + index`.
-    pub spis: Vec<SpiV2Snapshot>,
+pub type VgicV2State = GicState<VcpuV2Snapshot, SpiV2Snapshot>;
+
+impl SavedVcpu for VcpuV2Snapshot {
+    fn private(&self) -> &[IrqSnapshot; PRIVATE_INTERRUPTS as usize] {
+        &self.private
+    }
+}
+
+impl SavedSpi for SpiV2Snapshot {
+    fn irq(&self) -> &IrqSnapshot {
+        &self.irq
+    }
 }
 
 impl VgicV2State {
     /// Checks that the state fits `vgic`'s configuration and holds only values the
     /// registers can hold.
     pub fn check(&self, vgic: &VgicV2) -> Result<(), VgicError> {
+        let config = vgic.config();
+        self.check_interrupts(config.vcpus, config.spis)?;
         let bad = |reason| Err(VgicError::BadState { reason });
-        if self.vcpus.len() != vgic.front.config.vcpus {
-            return bad("it is for a different number of vCPUs");
-        }
-        if self.spis.len() != vgic.front.config.spis as usize {
-            return bad("it is for a different number of SPIs");
-        }
         let cpus = vgic.front.cpu_mask();
         for vcpu in &self.vcpus {
-            check_private(&vcpu.private)?;
             for ((&sources, &active), irq) in vcpu
                 .sgi_sources
                 .iter()
@@ -82,7 +78,6 @@ impl VgicV2State {
         }
         let targets = vgic.front.target_mask();
         for spi in &self.spis {
-            spi.irq.check(false)?;
             if spi.targets & !targets != 0 {
                 return bad("an SPI targets a vCPU that does not exist");
             }
@@ -94,67 +89,52 @@ impl VgicV2State {
 impl VgicV2 {
     /// The state as plain data.
     pub fn save(&self) -> VgicV2State {
-        let vcpus = self
-            .irqs
-            .private
-            .iter()
-            .zip(&self.front.sgis)
-            .zip(&self.irqs.shadows)
-            .map(|((irqs, sgis), shadow)| {
-                let (mut sources, mut active) = sgis.parts();
-                // Fold in what list registers hold, as if returned unchanged.
-                for entry in shadow.entries().iter().filter(|entry| entry.intid < SGIS) {
-                    let n = entry.intid as usize;
-                    if entry.state.pending {
-                        sources[n] |= cpu_bit(usize::from(entry.source));
-                    }
-                    if entry.state.active {
-                        active[n] = entry.source;
-                    }
-                }
+        self.save_with(
+            |vcpu, private| {
+                let (sgi_sources, sgi_active_sources) = self.saved_sgi_sources(vcpu);
                 VcpuV2Snapshot {
-                    private: save_private(irqs),
-                    sgi_sources: sources,
-                    sgi_active_sources: active,
+                    private,
+                    sgi_sources,
+                    sgi_active_sources,
                 }
-            })
-            .collect();
-        VgicV2State {
-            group0_enabled: self.irqs.group0_enabled,
-            group1_enabled: self.irqs.group1_enabled,
-            vcpus,
-            spis: self
-                .irqs
-                .spis
-                .iter()
-                .zip(&self.front.targets)
-                .map(|(irq, &targets)| SpiV2Snapshot {
-                    irq: irq.snapshot(),
-                    targets,
-                })
-                .collect(),
-        }
+            },
+            |index, irq| SpiV2Snapshot {
+                irq,
+                targets: self.front.targets[index],
+            },
+        )
     }
 
-    /// Replaces the state with `state`, or fails leaving the vGIC unchanged if
-    /// [`VgicV2State::check`] refuses it. Hardware mappings and counters are kept;
-    /// nothing is in flight afterwards and no kicks are left; hardware-backed
-    /// interrupts come back neither pending nor active (their device raises them
-    /// again).
+    /// vCPU `vcpu`'s SGI sources as saved, with what its list registers hold
+    /// folded in as if returned unchanged: (pending sources, active source) per SGI.
+    fn saved_sgi_sources(&self, vcpu: usize) -> ([u8; SGIS as usize], [u8; SGIS as usize]) {
+        let (mut sources, mut active) = self.front.sgis[vcpu].parts();
+        let listed = self.irqs.shadows[vcpu].entries().iter();
+        for entry in listed.filter(|entry| entry.intid < SGIS) {
+            let n = entry.intid as usize;
+            if entry.state.pending {
+                sources[n] |= cpu_bit(usize::from(entry.source));
+            }
+            if entry.state.active {
+                active[n] = entry.source;
+            }
+        }
+        (sources, active)
+    }
+
+    /// Replaces the state with `state`, as [`VgicV3::restore`](crate::vgic::VgicV3)
+    /// does, or fails leaving the vGIC unchanged if [`VgicV2State::check`] refuses
+    /// it.
     pub fn restore(&mut self, state: &VgicV2State) -> Result<(), VgicError> {
         state.check(self)?;
-        self.restore_interrupts(
-            (state.group0_enabled, state.group1_enabled),
-            state.vcpus.iter().map(|vcpu| &vcpu.private),
-            state.spis.iter().map(|spi| &spi.irq),
-        );
-        for (sgis, saved) in self.front.sgis.iter_mut().zip(&state.vcpus) {
-            *sgis = SgiSources::from_parts(saved.sgi_sources, saved.sgi_active_sources);
-        }
-        for (targets, saved) in self.front.targets.iter_mut().zip(&state.spis) {
-            *targets = saved.targets;
-        }
-        self.after_restore();
+        self.restore_with(state, |gic| {
+            for (sgis, saved) in gic.front.sgis.iter_mut().zip(&state.vcpus) {
+                *sgis = SgiSources::from_parts(saved.sgi_sources, saved.sgi_active_sources);
+            }
+            for (targets, saved) in gic.front.targets.iter_mut().zip(&state.spis) {
+                *targets = saved.targets;
+            }
+        });
         Ok(())
     }
 }

@@ -51,12 +51,9 @@ pub(super) mod gicd {
     pub const IROUTER_END: u64 = 0x8000;
 }
 
-/// `GICD_CTLR` bits with one security state (GICD_CTLR.DS = 1).
+/// `GICD_CTLR` bits with one security state (GICD_CTLR.DS = 1) besides the group
+/// enables (bits \[1:0\], see `Core::group_enable_bits`).
 pub(super) mod ctlr {
-    /// EnableGrp0, bit \[0\].
-    pub const ENABLE_GRP0: u32 = 1 << 0;
-    /// EnableGrp1, bit \[1\].
-    pub const ENABLE_GRP1: u32 = 1 << 1;
     /// ARE, bit \[4\]: affinity routing, always on.
     pub const ARE: u32 = 1 << 4;
     /// DS, bit \[6\]: a single security state.
@@ -107,14 +104,7 @@ impl VgicV3 {
 
     /// `GICD_CTLR` as read.
     fn ctlr(&self) -> u32 {
-        let mut value = ctlr::ARE | ctlr::DS;
-        if self.irqs.group0_enabled {
-            value |= ctlr::ENABLE_GRP0;
-        }
-        if self.irqs.group1_enabled {
-            value |= ctlr::ENABLE_GRP1;
-        }
-        value
+        ctlr::ARE | ctlr::DS | self.group_enable_bits()
     }
 
     /// The index `n` of the `GICD_IROUTER<n>` an access at `offset` hits, and whether
@@ -196,10 +186,7 @@ impl VgicV3 {
         }
         match offset {
             gicd::CTLR => {
-                let value = value as u32;
-                self.irqs.group0_enabled = value & ctlr::ENABLE_GRP0 != 0;
-                self.irqs.group1_enabled = value & ctlr::ENABLE_GRP1 != 0;
-                self.note_group_enables();
+                self.write_group_enables(value as u32);
                 true
             }
             // GICD_SGIR is ignored with affinity routing on; STATUSR has nothing to

@@ -8,9 +8,8 @@
 
 use super::VgicV3;
 use super::distributor::irouter;
-use crate::vgic::core::{IrqSnapshot, check_private, save_private};
+use crate::vgic::core::{GicState, IrqSnapshot, SavedSpi, SavedVcpu};
 use crate::vgic::{PRIVATE_INTERRUPTS, VgicError};
-use alloc::vec::Vec;
 
 /// One SPI.
 #[derive(
@@ -32,38 +31,31 @@ pub struct VcpuSnapshot {
     pub private: [IrqSnapshot; PRIVATE_INTERRUPTS as usize],
 }
 
-/// The whole vGIC.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct VgicState {
-    /// `GICD_CTLR.EnableGrp0`.
-    pub group0_enabled: bool,
-    /// `GICD_CTLR.EnableGrp1`.
-    pub group1_enabled: bool,
-    /// One entry per vCPU.
-    pub vcpus: Vec<VcpuSnapshot>,
-    /// One entry per SPI: INTID `32 + index`.
-    pub spis: Vec<SpiSnapshot>,
+/// The whole GICv3 vGIC.
+pub type VgicState = GicState<VcpuSnapshot, SpiSnapshot>;
+
+impl SavedVcpu for VcpuSnapshot {
+    fn private(&self) -> &[IrqSnapshot; PRIVATE_INTERRUPTS as usize] {
+        &self.private
+    }
+}
+
+impl SavedSpi for SpiSnapshot {
+    fn irq(&self) -> &IrqSnapshot {
+        &self.irq
+    }
 }
 
 impl VgicState {
     /// Checks that the state fits `vgic`'s configuration and holds only values the
     /// registers can hold.
     pub fn check(&self, vgic: &VgicV3) -> Result<(), VgicError> {
-        let bad = |reason| Err(VgicError::BadState { reason });
-        if self.vcpus.len() != vgic.front.config.vcpus {
-            return bad("it is for a different number of vCPUs");
-        }
-        if self.spis.len() != vgic.front.config.spis as usize {
-            return bad("it is for a different number of SPIs");
-        }
-        for vcpu in &self.vcpus {
-            check_private(&vcpu.private)?;
-        }
-        for spi in &self.spis {
-            spi.irq.check(false)?;
-            if spi.route & !irouter::MASK != 0 {
-                return bad("an SPI route has reserved bits set");
-            }
+        let config = vgic.config();
+        self.check_interrupts(config.vcpus, config.spis)?;
+        if self.spis.iter().any(|spi| spi.route & !irouter::MASK != 0) {
+            return Err(VgicError::BadState {
+                reason: "an SPI route has reserved bits set",
+            });
         }
         Ok(())
     }
@@ -72,30 +64,16 @@ impl VgicState {
 impl VgicV3 {
     /// The state as plain data.
     pub fn save(&self) -> VgicState {
-        VgicState {
-            group0_enabled: self.irqs.group0_enabled,
-            group1_enabled: self.irqs.group1_enabled,
-            vcpus: self
-                .irqs
-                .private
-                .iter()
-                .zip(&self.front.asleep)
-                .map(|(irqs, &asleep)| VcpuSnapshot {
-                    asleep,
-                    private: save_private(irqs),
-                })
-                .collect(),
-            spis: self
-                .irqs
-                .spis
-                .iter()
-                .zip(&self.front.routes)
-                .map(|(irq, &route)| SpiSnapshot {
-                    irq: irq.snapshot(),
-                    route,
-                })
-                .collect(),
-        }
+        self.save_with(
+            |vcpu, private| VcpuSnapshot {
+                asleep: self.front.asleep[vcpu],
+                private,
+            },
+            |index, irq| SpiSnapshot {
+                irq,
+                route: self.front.routes[index],
+            },
+        )
     }
 
     /// Replaces the state with `state`, or fails leaving the vGIC unchanged if
@@ -105,19 +83,15 @@ impl VgicV3 {
     /// again).
     pub fn restore(&mut self, state: &VgicState) -> Result<(), VgicError> {
         state.check(self)?;
-        self.restore_interrupts(
-            (state.group0_enabled, state.group1_enabled),
-            state.vcpus.iter().map(|vcpu| &vcpu.private),
-            state.spis.iter().map(|spi| &spi.irq),
-        );
-        for (asleep, saved) in self.front.asleep.iter_mut().zip(&state.vcpus) {
-            *asleep = saved.asleep;
-        }
-        for (route, saved) in self.front.routes.iter_mut().zip(&state.spis) {
-            *route = saved.route;
-        }
-        self.update_any_pe_target();
-        self.after_restore();
+        self.restore_with(state, |gic| {
+            for (asleep, saved) in gic.front.asleep.iter_mut().zip(&state.vcpus) {
+                *asleep = saved.asleep;
+            }
+            for (route, saved) in gic.front.routes.iter_mut().zip(&state.spis) {
+                *route = saved.route;
+            }
+            gic.update_any_pe_target();
+        });
         Ok(())
     }
 }

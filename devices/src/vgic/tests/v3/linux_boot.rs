@@ -205,7 +205,11 @@ fn first_interrupts_after_boot() {
     let mut gic = boot(2);
     // The timer fires on vCPU 1 only.
     gic.set_level(VTIMER, Some(1), true).unwrap();
-    assert!(CpuInterface::enter(&mut gic, 0, 4).listed().is_empty());
+    assert!(
+        CpuInterface::enter(&mut gic, 0, 4)
+            .listed_intids()
+            .is_empty()
+    );
     gic.sync(0, &[]);
     let mut cpu = CpuInterface::enter(&mut gic, 1, 4);
     let priority = u64::from(LINUX_PRIORITY) << lr::PRIORITY_SHIFT;
@@ -224,7 +228,7 @@ fn first_interrupts_after_boot() {
     assert_eq!(targets.iter().collect::<Vec<_>>(), [0]);
     assert!(gic.has_pending(0));
     let mut cpu = CpuInterface::enter(&mut gic, 0, 4);
-    let mut listed = cpu.listed();
+    let mut listed = cpu.listed_intids();
     listed.sort_unstable();
     assert_eq!(listed, [1, UART]);
     assert_eq!(
@@ -238,5 +242,9 @@ fn first_interrupts_after_boot() {
     cpu.deactivate(UART);
     cpu.exit(&mut gic, 0);
     assert!(!gic.has_pending(0));
-    assert!(CpuInterface::enter(&mut gic, 0, 4).listed().is_empty());
+    assert!(
+        CpuInterface::enter(&mut gic, 0, 4)
+            .listed_intids()
+            .is_empty()
+    );
 }

@@ -1,0 +1,13 @@
+//! The behaviour both front-ends share, written once over [`TestGic`] and run
+//! against each (see [`scenarios!`](super::scenarios)).
+
+mod delivery;
+mod hardware;
+mod inputs;
+mod kicks;
+mod pending_lists;
+mod save_restore;
+
+pub(super) use super::{
+    B, CpuInterfaceModel, LINUX_PRIORITY, Lr, TestGic, UART, VTIMER, W, block, scenarios,
+};
