@@ -18,6 +18,7 @@ mod v3;
 use super::{IrqSnapshot, LrPlan, Vgic, VgicError};
 use crate::mmio::AccessWidth;
 use core::fmt::Debug;
+use core::marker::PhantomData;
 use std::vec::Vec;
 
 pub(super) const B: AccessWidth = AccessWidth::Byte;
@@ -152,6 +153,204 @@ pub(super) trait CpuInterfaceModel: Sized {
     }
 }
 
+/// Where a list-register format keeps each field (restated from the Arm ARM and
+/// IHI 0048B.b), for [`SimulatedCpu`].
+pub(super) struct LrFields {
+    pub pending: u64,
+    pub active: u64,
+    pub group1: u64,
+    pub hw: u64,
+    /// The virtual INTID, from bit 0.
+    pub intid_mask: u64,
+    /// The priority field: its lowest bit, and how many of the priority's top bits
+    /// it keeps.
+    pub priority_shift: u32,
+    pub priority_bits: u32,
+    /// The physical INTID with HW set.
+    pub physical_shift: u32,
+    pub physical_mask: u64,
+    /// The source CPU of an SGI with HW clear (none on a GICv3: mask 0).
+    pub source_shift: u32,
+    pub source_mask: u64,
+    /// The EOI maintenance request with HW clear (none on a GICv3: 0).
+    pub eoi: u64,
+    /// The register's width in bits.
+    pub bits: u32,
+}
+
+impl LrFields {
+    /// The list register's priority field for an 8-bit priority.
+    pub const fn priority(&self, priority: u8) -> u64 {
+        ((priority as u64) >> (8 - self.priority_bits)) << self.priority_shift
+    }
+
+    /// The 8-bit priority in list register `value`.
+    pub const fn priority_of(&self, value: u64) -> u8 {
+        let field = (value >> self.priority_shift) & ((1 << self.priority_bits) - 1);
+        (field << (8 - self.priority_bits)) as u8
+    }
+
+    /// What the guest reads when it acknowledges list register `value`: the INTID,
+    /// with the source CPU of an SGI (`GICV_IAR.CPUID` \[12:10\]).
+    pub const fn iar(&self, value: u64) -> u32 {
+        let intid = (value & self.intid_mask) as u32;
+        if value & self.hw != 0 {
+            return intid;
+        }
+        intid | ((((value >> self.source_shift) & self.source_mask) as u32) << 10)
+    }
+}
+
+/// `ICH_LR<n>_EL2`: State \[63:62\], HW \[61\], Group \[60\], Priority \[55:48\],
+/// pINTID \[44:32\], vINTID \[31:0\].
+pub(super) struct IchLr;
+
+/// `GICH_LR<n>`: HW \[31\], Grp1 \[30\], State \[29:28\], Priority \[27:23\]
+/// (priority bits \[7:3\]), PhysicalID \[19:10\] with HW = 1, or EOI \[19\] and
+/// CPUID \[12:10\] with HW = 0, VirtualID \[9:0\].
+pub(super) struct GichLr;
+
+/// A list-register format.
+pub(super) trait LrFormat {
+    /// Its fields.
+    const FIELDS: LrFields;
+}
+
+impl LrFormat for IchLr {
+    const FIELDS: LrFields = LrFields {
+        pending: 1 << 62,
+        active: 1 << 63,
+        group1: 1 << 60,
+        hw: 1 << 61,
+        intid_mask: 0xFFFF_FFFF,
+        priority_shift: 48,
+        priority_bits: 8,
+        physical_shift: 32,
+        physical_mask: 0x1FFF,
+        source_shift: 0,
+        source_mask: 0,
+        eoi: 0,
+        bits: 64,
+    };
+}
+
+impl LrFormat for GichLr {
+    const FIELDS: LrFields = LrFields {
+        hw: 1 << 31,
+        group1: 1 << 30,
+        active: 1 << 29,
+        pending: 1 << 28,
+        priority_shift: 23,
+        priority_bits: 5,
+        eoi: 1 << 19,
+        physical_shift: 10,
+        physical_mask: 0x3FF,
+        source_shift: 10,
+        source_mask: 0x7,
+        intid_mask: 0x3FF,
+        bits: 32,
+    };
+}
+
+/// A simulated virtual CPU interface holding a vCPU's list registers in format
+/// `L`: the guest acknowledges the highest-priority list register that is pending
+/// and not active (pending -> active) and ends interrupts (EOImode 0: active ->
+/// invalid, or pending if it was pending and active), as IHI 0069H and IHI 0048B.b
+/// chapter 5 describe. A deactivated GICv2 list register with `EOI` set raises the
+/// EOI maintenance interrupt (`GICH_MISR.EOI`).
+pub(super) struct SimulatedCpu<L> {
+    pub lrs: Vec<u64>,
+    /// A list register with EOI set became invalid.
+    pub eoi_maintenance: bool,
+    format: PhantomData<L>,
+}
+
+impl<L: LrFormat> CpuInterfaceModel for SimulatedCpu<L> {
+    /// Loads the plan, checking that every value fits the register.
+    fn load(plan: &LrPlan, count: usize) -> Self {
+        let lrs: Vec<u64> = (0..count).map(|n| plan.value(n)).collect();
+        for &value in &lrs {
+            let bits = L::FIELDS.bits;
+            assert_eq!(
+                value.checked_shr(bits).unwrap_or(0),
+                0,
+                "{bits} bits: {value:#x}"
+            );
+        }
+        Self {
+            lrs,
+            eoi_maintenance: false,
+            format: PhantomData,
+        }
+    }
+
+    fn lrs(&self) -> &[u64] {
+        &self.lrs
+    }
+
+    fn encode(lr: Lr) -> u64 {
+        let f = L::FIELDS;
+        let flags = [
+            (lr.pending, f.pending),
+            (lr.active, f.active),
+            (lr.group1, f.group1),
+        ];
+        let physical = lr.physical.map_or(0, |physical| {
+            f.hw | (u64::from(physical) & f.physical_mask) << f.physical_shift
+        });
+        flags.iter().filter(|(set, _)| *set).fold(
+            u64::from(lr.intid) | f.priority(lr.priority) | physical,
+            |value, (_, bit)| value | bit,
+        )
+    }
+
+    fn decode(value: u64) -> Lr {
+        let f = L::FIELDS;
+        let physical = (value >> f.physical_shift) & f.physical_mask;
+        Lr {
+            intid: (value & f.intid_mask) as u32,
+            pending: value & f.pending != 0,
+            active: value & f.active != 0,
+            priority: f.priority_of(value),
+            group1: value & f.group1 != 0,
+            physical: (value & f.hw != 0).then_some(physical as u32),
+        }
+    }
+
+    fn acknowledge(&mut self) -> Option<u32> {
+        let f = L::FIELDS;
+        let state = f.pending | f.active;
+        let (_, value) = self
+            .lrs
+            .iter_mut()
+            .filter(|value| **value & state == f.pending)
+            .map(|value| (f.priority_of(*value), value))
+            .min_by_key(|(priority, _)| *priority)?;
+        *value = (*value & !f.pending) | f.active;
+        Some(f.iar(*value))
+    }
+
+    fn deactivate(&mut self, iar: u32) {
+        let f = L::FIELDS;
+        let Some(value) = self
+            .lrs
+            .iter_mut()
+            .find(|value| f.iar(**value) == iar && **value & f.active != 0)
+        else {
+            return;
+        };
+        *value &= !f.active;
+        let invalid = *value & (f.pending | f.active) == 0;
+        if invalid && *value & (f.hw | f.eoi) == f.eoi && f.eoi != 0 {
+            self.eoi_maintenance = true;
+        }
+    }
+
+    fn eoi_maintenance(&self) -> bool {
+        self.eoi_maintenance
+    }
+}
+
 /// How the tests drive one front-end.
 pub(super) trait TestGic: Vgic + Sized {
     /// Its virtual CPU interface.
@@ -163,12 +362,6 @@ pub(super) trait TestGic: Vgic + Sized {
 
     /// A vGIC for `vcpus` vCPUs with the defaults (64 SPIs).
     fn with_vcpus(vcpus: usize) -> Self;
-
-    /// The guest (vCPU 0) reads a distributor register.
-    fn read_gicd(&mut self, offset: u64, width: AccessWidth) -> u64;
-
-    /// The guest (vCPU 0) writes a distributor register.
-    fn write_gicd(&mut self, offset: u64, width: AccessWidth, value: u64);
 
     /// Reads vCPU `vcpu`'s copy of the per-interrupt register at `offset` (a
     /// [`block`] offset covering INTIDs 0 to 31), as the guest reaches it.
@@ -210,6 +403,26 @@ pub(super) trait TestGic: Vgic + Sized {
 
     /// The members of vCPU `vcpu`'s pending list, in order.
     fn pending_list(&self, vcpu: usize) -> Vec<u32>;
+
+    /// vCPU `vcpu` reads a distributor register.
+    fn read_gicd_as(&mut self, vcpu: usize, offset: u64, width: AccessWidth) -> u64 {
+        self.mmio_read(vcpu, offset, width)
+    }
+
+    /// vCPU `vcpu` writes a distributor register.
+    fn write_gicd_as(&mut self, vcpu: usize, offset: u64, width: AccessWidth, value: u64) {
+        self.mmio_write(vcpu, offset, width, value);
+    }
+
+    /// vCPU 0 reads a distributor register.
+    fn read_gicd(&mut self, offset: u64, width: AccessWidth) -> u64 {
+        self.read_gicd_as(0, offset, width)
+    }
+
+    /// vCPU 0 writes a distributor register.
+    fn write_gicd(&mut self, offset: u64, width: AccessWidth, value: u64) {
+        self.write_gicd_as(0, offset, width, value);
+    }
 
     /// Enables both groups, and SPI `intid` routed to `vcpu` with `priority`.
     fn enable_spi(&mut self, intid: u32, vcpu: usize, priority: u8) {

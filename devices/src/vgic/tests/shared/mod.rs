@@ -6,8 +6,11 @@ mod hardware;
 mod inputs;
 mod kicks;
 mod pending_lists;
+mod registers;
 mod save_restore;
 
+pub(super) use registers::{assert_ignored, assert_unknown_distributor_offset_counted};
+
 pub(super) use super::{
-    B, CpuInterfaceModel, LINUX_PRIORITY, Lr, TestGic, UART, VTIMER, W, block, scenarios,
+    B, CpuInterfaceModel, D, H, LINUX_PRIORITY, Lr, TestGic, UART, VTIMER, W, block, scenarios,
 };

@@ -14,11 +14,13 @@ mod save_restore;
 mod sgis;
 mod targets;
 
+pub(super) use super::shared::{assert_ignored, assert_unknown_distributor_offset_counted};
 pub(super) use super::{
-    B, CpuInterfaceModel, D, H, LINUX_PRIORITY, Lr, TestGic, UART, VTIMER, W, same_for_both,
+    B, CpuInterfaceModel, D, GichLr, H, LINUX_PRIORITY, SimulatedCpu, TestGic, UART, VTIMER, W,
+    same_for_both,
 };
 use crate::mmio::AccessWidth;
-use crate::vgic::{IrqSnapshot, LrPlan, Vgic, VgicError, VgicV2, VgicV2Config, VgicV2State};
+use crate::vgic::{IrqSnapshot, Vgic, VgicError, VgicV2, VgicV2Config, VgicV2State};
 use std::vec::Vec;
 
 /// Distributor registers (IHI 0048B.b Table 4-1).
@@ -36,35 +38,31 @@ pub(super) fn sgir(filter: u64, targets: u64, intid: u64) -> u64 {
     (filter << 24) | (targets << 16) | intid
 }
 
-/// `GICH_LRn`: HW [31], Grp1 [30], State [29:28], Priority [27:23] (priority bits
-/// [7:3]), PhysicalID [19:10] with HW = 1, or EOI [19] and CPUID [12:10] with
-/// HW = 0, VirtualID [9:0].
+/// `GICH_LRn` fields (see [`GichLr`]).
 pub(super) mod lr {
-    pub const HW: u64 = 1 << 31;
-    pub const GRP1: u64 = 1 << 30;
-    pub const ACTIVE: u64 = 1 << 29;
-    pub const PENDING: u64 = 1 << 28;
+    use super::super::{GichLr, LrFields, LrFormat};
+
+    const F: LrFields = GichLr::FIELDS;
+    pub const HW: u64 = F.hw;
+    pub const GRP1: u64 = F.group1;
+    pub const ACTIVE: u64 = F.active;
+    pub const PENDING: u64 = F.pending;
     pub const STATE: u64 = PENDING | ACTIVE;
-    pub const EOI: u64 = 1 << 19;
-    pub const PHYSICAL_SHIFT: u32 = 10;
-    pub const CPUID_SHIFT: u32 = 10;
+    pub const EOI: u64 = F.eoi;
+    pub const PHYSICAL_SHIFT: u32 = F.physical_shift;
+    pub const CPUID_SHIFT: u32 = F.source_shift;
 
     /// The Priority field for an 8-bit priority.
     pub const fn priority(priority: u8) -> u64 {
-        ((priority as u64) >> 3) << 23
+        F.priority(priority)
     }
 
     pub const fn intid(value: u64) -> u32 {
-        (value & 0x3FF) as u32
+        (value & F.intid_mask) as u32
     }
 
     pub const fn cpuid(value: u64) -> u32 {
-        ((value >> CPUID_SHIFT) & 0x7) as u32
-    }
-
-    /// The priority a list register holds, as an 8-bit value.
-    pub const fn priority_of(value: u64) -> u8 {
-        (((value >> 23) & 0x1F) << 3) as u8
+        ((value >> F.source_shift) & F.source_mask) as u32
     }
 }
 
@@ -115,17 +113,9 @@ pub(super) fn run_until_idle(gic: &mut VgicV2, vcpu: usize, count: usize) -> Vec
     gic.run_until_idle(vcpu, count)
 }
 
-/// A simulated GICv2 virtual CPU interface holding a vCPU's list registers: the guest
-/// reads `GICV_IAR` (the highest-priority pending list register becomes active; the
-/// value carries CPUID for SGIs) and writes `GICV_EOIR` (EOImode 0: the list
-/// register with that interrupt ID and CPUID is deactivated), as IHI 0048B.b chapter
-/// 5 describes. A deactivated list register with `EOI` set raises the EOI
-/// maintenance interrupt (`GICH_MISR.EOI`).
-pub struct Gicv {
-    pub lrs: Vec<u64>,
-    /// `GICH_MISR.EOI`: a list register with EOI = 1 became invalid.
-    pub eoi_maintenance: bool,
-}
+/// The GICv2 virtual CPU interface (`GICV`): `GICV_IAR` reads (with CPUID for
+/// SGIs) and `GICV_EOIR` writes (EOImode 0) on `GICH_LR<n>` list registers.
+pub(super) type Gicv = SimulatedCpu<GichLr>;
 
 impl Gicv {
     /// The (INTID, CPUID) of every valid list register.
@@ -143,93 +133,6 @@ impl Gicv {
     }
 }
 
-impl CpuInterfaceModel for Gicv {
-    /// Loads the plan, checking that every value fits a 32-bit `GICH_LRn`.
-    fn load(plan: &LrPlan, count: usize) -> Self {
-        let lrs: Vec<u64> = (0..count).map(|n| plan.value(n)).collect();
-        for &value in &lrs {
-            assert_eq!(value >> 32, 0, "GICH_LRn is 32 bits: {value:#x}");
-        }
-        Self {
-            lrs,
-            eoi_maintenance: false,
-        }
-    }
-
-    fn lrs(&self) -> &[u64] {
-        &self.lrs
-    }
-
-    fn encode(entry: Lr) -> u64 {
-        let mut value = u64::from(entry.intid) | lr::priority(entry.priority);
-        if entry.pending {
-            value |= lr::PENDING;
-        }
-        if entry.active {
-            value |= lr::ACTIVE;
-        }
-        if entry.group1 {
-            value |= lr::GRP1;
-        }
-        if let Some(physical) = entry.physical {
-            value |= lr::HW | (u64::from(physical) << lr::PHYSICAL_SHIFT);
-        }
-        value
-    }
-
-    fn decode(value: u64) -> Lr {
-        Lr {
-            intid: lr::intid(value),
-            pending: value & lr::PENDING != 0,
-            active: value & lr::ACTIVE != 0,
-            priority: lr::priority_of(value),
-            group1: value & lr::GRP1 != 0,
-            physical: (value & lr::HW != 0).then_some((value >> lr::PHYSICAL_SHIFT) as u32 & 0x3FF),
-        }
-    }
-
-    /// The guest reads GICV_IAR.
-    fn acknowledge(&mut self) -> Option<u32> {
-        let (index, _) = self
-            .lrs
-            .iter()
-            .enumerate()
-            .filter(|&(_, &v)| v & lr::STATE == lr::PENDING)
-            .min_by_key(|&(_, &v)| lr::priority_of(v))?;
-        let value = &mut self.lrs[index];
-        *value = (*value & !lr::PENDING) | lr::ACTIVE;
-        let cpuid = if *value & lr::HW != 0 {
-            0
-        } else {
-            lr::cpuid(*value)
-        };
-        Some(iar(lr::intid(*value), cpuid))
-    }
-
-    /// The guest writes the IAR value to GICV_EOIR.
-    fn deactivate(&mut self, iar: u32) {
-        let (intid, cpuid) = (iar & 0x3FF, (iar >> 10) & 0x7);
-        for value in &mut self.lrs {
-            let source = if *value & lr::HW != 0 {
-                0
-            } else {
-                lr::cpuid(*value)
-            };
-            if lr::intid(*value) == intid && source == cpuid && *value & lr::ACTIVE != 0 {
-                *value &= !lr::ACTIVE;
-                if *value & lr::STATE == 0 && *value & (lr::HW | lr::EOI) == lr::EOI {
-                    self.eoi_maintenance = true;
-                }
-                return;
-            }
-        }
-    }
-
-    fn eoi_maintenance(&self) -> bool {
-        self.eoi_maintenance
-    }
-}
-
 impl TestGic for VgicV2 {
     type Cpu = Gicv;
     type State = VgicV2State;
@@ -237,14 +140,6 @@ impl TestGic for VgicV2 {
 
     fn with_vcpus(vcpus: usize) -> Self {
         vgic(vcpus)
-    }
-
-    fn read_gicd(&mut self, offset: u64, width: AccessWidth) -> u64 {
-        read(self, 0, offset, width)
-    }
-
-    fn write_gicd(&mut self, offset: u64, width: AccessWidth, value: u64) {
-        write(self, 0, offset, width, value);
     }
 
     /// The banked registers, as `vcpu` itself reads them.

@@ -13,11 +13,13 @@ mod routing;
 mod save_restore;
 mod sgis;
 
+pub(super) use super::shared::{assert_ignored, assert_unknown_distributor_offset_counted};
 pub(super) use super::{
-    B, CpuInterfaceModel, D, H, LINUX_PRIORITY, Lr, TestGic, UART, VTIMER, W, same_for_both,
+    B, CpuInterfaceModel, D, H, IchLr, LINUX_PRIORITY, SimulatedCpu, TestGic, UART, VTIMER, W,
+    same_for_both,
 };
 use crate::mmio::{AccessWidth, MmioDevice};
-use crate::vgic::{IrqSnapshot, LrPlan, Vgic, VgicError, VgicState, VgicV3, VgicV3Config};
+use crate::vgic::{IrqSnapshot, Vgic, VgicError, VgicState, VgicV3, VgicV3Config};
 use std::vec::Vec;
 
 /// Distributor registers (IHI 0069H, "The GIC Distributor register map").
@@ -51,8 +53,6 @@ pub(super) mod gicr {
     pub const ISENABLER0: u64 = SGI + 0x0100;
     pub const ICENABLER0: u64 = SGI + 0x0180;
     pub const ISPENDR0: u64 = SGI + 0x0200;
-    pub const ICPENDR0: u64 = SGI + 0x0280;
-    pub const ISACTIVER0: u64 = SGI + 0x0300;
     pub const ICACTIVER0: u64 = SGI + 0x0380;
     pub const IPRIORITYR0: u64 = SGI + 0x0400;
     pub const ICFGR0: u64 = SGI + 0x0C00;
@@ -68,23 +68,13 @@ pub(super) mod gicr {
     pub const STRIDE: u64 = 0x2_0000;
 }
 
-/// `ICH_LR<n>_EL2`: State [63:62], HW [61], Group [60], Priority [55:48],
-/// pINTID [44:32], vINTID [31:0].
+/// `ICH_LR<n>_EL2` bits (see [`IchLr`]).
 pub(super) mod lr {
-    pub const PENDING: u64 = 1 << 62;
-    pub const ACTIVE: u64 = 1 << 63;
-    pub const HW: u64 = 1 << 61;
-    pub const GROUP1: u64 = 1 << 60;
-    pub const PRIORITY_SHIFT: u32 = 48;
-    pub const PINTID_SHIFT: u32 = 32;
+    use super::super::{IchLr, LrFormat};
 
-    pub fn intid(value: u64) -> u32 {
-        value as u32
-    }
-
-    pub fn priority(value: u64) -> u8 {
-        (value >> PRIORITY_SHIFT) as u8
-    }
+    pub const PENDING: u64 = IchLr::FIELDS.pending;
+    pub const GROUP1: u64 = IchLr::FIELDS.group1;
+    pub const PRIORITY_SHIFT: u32 = IchLr::FIELDS.priority_shift;
 }
 
 /// Where QEMU `virt` puts the first redistributor relative to the distributor
@@ -131,80 +121,9 @@ pub(super) const fn vcpu_mpidr(index: usize) -> u64 {
     ((index as u64 / 16) << 8) | (index as u64 % 16)
 }
 
-/// A simulated virtual CPU interface holding a vCPU's list registers: the guest
-/// acknowledges the highest-priority pending one (pending -> active) and deactivates
-/// (active -> invalid, or pending if it was pending and active), as IHI 0069H
-/// describes for list registers.
-pub struct CpuInterface {
-    pub lrs: Vec<u64>,
-}
-
-impl CpuInterfaceModel for CpuInterface {
-    fn load(plan: &LrPlan, count: usize) -> Self {
-        Self {
-            lrs: (0..count).map(|n| plan.value(n)).collect(),
-        }
-    }
-
-    fn lrs(&self) -> &[u64] {
-        &self.lrs
-    }
-
-    fn encode(entry: Lr) -> u64 {
-        let mut value = u64::from(entry.intid) | (u64::from(entry.priority) << lr::PRIORITY_SHIFT);
-        if entry.pending {
-            value |= lr::PENDING;
-        }
-        if entry.active {
-            value |= lr::ACTIVE;
-        }
-        if entry.group1 {
-            value |= lr::GROUP1;
-        }
-        if let Some(physical) = entry.physical {
-            value |= lr::HW | (u64::from(physical) << lr::PINTID_SHIFT);
-        }
-        value
-    }
-
-    fn decode(value: u64) -> Lr {
-        Lr {
-            intid: lr::intid(value),
-            pending: value & lr::PENDING != 0,
-            active: value & lr::ACTIVE != 0,
-            priority: lr::priority(value),
-            group1: value & lr::GROUP1 != 0,
-            physical: (value & lr::HW != 0).then_some((value >> lr::PINTID_SHIFT) as u32 & 0x1FFF),
-        }
-    }
-
-    /// The guest reads ICV_IAR1_EL1: the highest-priority LR that is pending and not
-    /// active becomes active.
-    fn acknowledge(&mut self) -> Option<u32> {
-        let (index, _) = self
-            .lrs
-            .iter()
-            .enumerate()
-            .filter(|&(_, &v)| v & (lr::PENDING | lr::ACTIVE) == lr::PENDING)
-            .min_by_key(|&(_, &v)| lr::priority(v))?;
-        self.lrs[index] = (self.lrs[index] & !lr::PENDING) | lr::ACTIVE;
-        Some(lr::intid(self.lrs[index]))
-    }
-
-    /// The guest writes `intid` to ICV_EOIR1_EL1 (EOImode 0: drop and deactivate).
-    fn deactivate(&mut self, intid: u32) {
-        for value in &mut self.lrs {
-            if lr::intid(*value) == intid && *value & lr::ACTIVE != 0 {
-                *value &= !lr::ACTIVE;
-            }
-        }
-    }
-
-    /// A GICv3 list register has no EOI maintenance bit.
-    fn eoi_maintenance(&self) -> bool {
-        false
-    }
-}
+/// The GICv3 virtual CPU interface: `ICC_IAR1_EL1` reads and `ICC_EOIR1_EL1`
+/// writes (EOImode 0) on `ICH_LR<n>_EL2` list registers.
+pub(super) type CpuInterface = SimulatedCpu<IchLr>;
 
 impl TestGic for VgicV3 {
     type Cpu = CpuInterface;
@@ -213,14 +132,6 @@ impl TestGic for VgicV3 {
 
     fn with_vcpus(vcpus: usize) -> Self {
         vgic(vcpus)
-    }
-
-    fn read_gicd(&mut self, offset: u64, width: AccessWidth) -> u64 {
-        read(self, offset, width)
-    }
-
-    fn write_gicd(&mut self, offset: u64, width: AccessWidth, value: u64) {
-        write(self, offset, width, value);
     }
 
     fn read_private(&mut self, vcpu: usize, offset: u64, width: AccessWidth) -> u64 {
