@@ -50,6 +50,31 @@ pub struct LrEntry {
     pub(crate) eoi_maintenance: bool,
 }
 
+#[cfg(test)]
+impl LrEntry {
+    /// For the format tests: `intid` pending (or, `active`, active only) with
+    /// `priority` in Group 1 if `group1`, with HW and `physical` if given.
+    pub(crate) fn example(
+        intid: u32,
+        active: bool,
+        priority: u8,
+        group1: bool,
+        physical: Option<u32>,
+    ) -> Self {
+        Self {
+            intid,
+            state: LrState {
+                pending: !active,
+                active,
+            },
+            priority,
+            group1,
+            physical,
+            ..Self::default()
+        }
+    }
+}
+
 /// What to load into a vCPU's list registers before entering it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LrPlan {

@@ -30,6 +30,7 @@ pub(crate) use id_registers::{read as read_id_register, read_gic400 as read_gic4
 pub(crate) use list_registers::{LrEntry, SgiListing};
 pub use list_registers::{LrPlan, MAX_LIST_REGISTERS, ich_hcr};
 pub(crate) use registers::{BitRegister, IrqAccess};
+pub(crate) use snapshot::saved_records;
 pub use snapshot::{GicState, IrqSnapshot, SavedSpi, SavedVcpu};
 pub use state::PRIORITY_MASK;
 pub(crate) use state::{IrqState, LrState};
@@ -47,6 +48,24 @@ use list_registers::{Candidate, Selection, Shadow};
 const ENABLE_GRP0: u32 = 1 << 0;
 /// `GICD_CTLR.EnableGrp1`, bit \[1\].
 const ENABLE_GRP1: u32 = 1 << 1;
+
+/// Checks a front-end's configuration: at least one vCPU, at most `max_vcpus`
+/// (else `too_many`), and none of `faults` (a condition that holds, with why it is
+/// wrong).
+pub(crate) fn check_config(
+    vcpus: usize,
+    (max_vcpus, too_many): (usize, &'static str),
+    faults: &[(bool, &'static str)],
+) -> Result<(), VgicError> {
+    let vcpu_faults = [
+        (vcpus == 0, "it needs at least one vCPU"),
+        (vcpus > max_vcpus, too_many),
+    ];
+    match vcpu_faults.iter().chain(faults).find(|(wrong, _)| *wrong) {
+        Some(&(_, reason)) => Err(VgicError::BadConfig { reason }),
+        None => Ok(()),
+    }
+}
 
 /// What a GIC version adds to the [`Core`]: SPI routing, the guest's register
 /// window, the list-register format and SGI sources.

@@ -72,15 +72,34 @@ pub trait SavedSpi {
     fn irq(&self) -> &IrqSnapshot;
 }
 
+/// Implements [`SavedVcpu`] and [`SavedSpi`] for a front-end's records whose
+/// interrupts are the fields `private` and `irq`.
+macro_rules! saved_records {
+    ($vcpu:ty, $spi:ty) => {
+        impl $crate::vgic::core::SavedVcpu for $vcpu {
+            fn private(&self) -> &[IrqSnapshot; PRIVATE_INTERRUPTS as usize] {
+                &self.private
+            }
+        }
+
+        impl $crate::vgic::core::SavedSpi for $spi {
+            fn irq(&self) -> &IrqSnapshot {
+                &self.irq
+            }
+        }
+    };
+}
+pub(crate) use saved_records;
+
 impl<V: SavedVcpu, S: SavedSpi> GicState<V, S> {
-    /// Checks what every front-end's state must satisfy: `vcpus` vCPUs, `spis`
-    /// SPIs, only values the registers can hold.
-    pub(crate) fn check_interrupts(&self, vcpus: usize, spis: u32) -> Result<(), VgicError> {
+    /// Checks what every front-end's state must satisfy to be restored into
+    /// `vgic`: as many vCPUs and SPIs, only values the registers can hold.
+    pub(crate) fn check_interrupts<F>(&self, vgic: &Core<F>) -> Result<(), VgicError> {
         let bad = |reason| Err(VgicError::BadState { reason });
-        if self.vcpus.len() != vcpus {
+        if self.vcpus.len() != vgic.irqs.vcpus() {
             return bad("it is for a different number of vCPUs");
         }
-        if self.spis.len() != spis as usize {
+        if self.spis.len() != vgic.irqs.spis.len() {
             return bad("it is for a different number of SPIs");
         }
         for vcpu in &self.vcpus {

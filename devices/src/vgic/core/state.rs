@@ -42,6 +42,25 @@ pub struct LrState {
     pub(crate) active: bool,
 }
 
+#[cfg(test)]
+impl LrState {
+    /// Pending only.
+    pub(crate) const PENDING: Self = Self {
+        pending: true,
+        active: false,
+    };
+    /// Active only.
+    pub(crate) const ACTIVE: Self = Self {
+        pending: false,
+        active: true,
+    };
+    /// Pending and active.
+    pub(crate) const BOTH: Self = Self {
+        pending: true,
+        active: true,
+    };
+}
+
 impl LrState {
     /// Neither pending nor active: the list register is free.
     pub(crate) const fn is_inactive(self) -> bool {
@@ -387,18 +406,9 @@ impl IrqState {
 mod tests {
     use super::*;
 
-    const PENDING: LrState = LrState {
-        pending: true,
-        active: false,
-    };
-    const ACTIVE: LrState = LrState {
-        pending: false,
-        active: true,
-    };
-    const BOTH: LrState = LrState {
-        pending: true,
-        active: true,
-    };
+    const PENDING: LrState = LrState::PENDING;
+    const ACTIVE: LrState = LrState::ACTIVE;
+    const BOTH: LrState = LrState::BOTH;
     const INVALID: LrState = LrState {
         pending: false,
         active: false,

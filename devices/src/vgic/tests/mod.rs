@@ -15,6 +15,10 @@ mod shared;
 mod v2;
 mod v3;
 
+use shared::{
+    assert_ignored, assert_unknown_distributor_offset_counted, timer_fires_on_vcpu_1_only,
+};
+
 use super::{IrqSnapshot, LrPlan, Vgic, VgicError};
 use crate::mmio::AccessWidth;
 use core::fmt::Debug;
@@ -26,14 +30,25 @@ pub(super) const H: AccessWidth = AccessWidth::Half;
 pub(super) const W: AccessWidth = AccessWidth::Word;
 pub(super) const D: AccessWidth = AccessWidth::Double;
 
-/// The distributor registers both versions have at the same offsets (IHI 0069H
-/// "The GIC Distributor register map", IHI 0048B.b Table 4-1); for INTIDs 0 to 31
-/// the same blocks sit in the GICv3 redistributor's SGI frame and, banked, in the
-/// GICv2 distributor.
+/// Distributor registers (IHI 0069H "The GIC Distributor register map", IHI
+/// 0048B.b Table 4-1). The per-interrupt blocks (`IGROUPR` to `NSACR`) are at the
+/// same offsets in both versions; for INTIDs 0 to 31 they sit in the GICv3
+/// redistributor's SGI frame and, banked, in the GICv2 distributor.
 pub(super) mod block {
     pub const CTLR: u64 = 0x000;
     pub const TYPER: u64 = 0x004;
     pub const IIDR: u64 = 0x008;
+    /// GICv3 only.
+    pub const TYPER2: u64 = 0x000C;
+    pub const STATUSR: u64 = 0x0010;
+    pub const IGRPMODR: u64 = 0x0D00;
+    pub const IROUTER: u64 = 0x6000;
+    pub const PIDR2: u64 = 0xFFE8;
+    /// GICv2 only. IMPLEMENTATION DEFINED (GIC-400: GICD_PPISR, GICD_SPISRn).
+    pub const IMPDEF: u64 = 0xD00;
+    pub const CPENDSGIR: u64 = 0xF10;
+    pub const SPENDSGIR: u64 = 0xF20;
+    pub const ICPIDR2: u64 = 0xFE8;
     pub const IGROUPR: u64 = 0x080;
     pub const ISENABLER: u64 = 0x100;
     pub const ICENABLER: u64 = 0x180;
@@ -476,9 +491,14 @@ pub(super) trait TestGic: Vgic + Sized {
 
 /// The [`TestGic`] items that read the same for both front-ends (their states are
 /// both [`GicState`](crate::vgic::GicState)s); the invoking module has a
-/// `save_restore` module with `busy` and `registers`.
+/// `vgic` function making a vGIC and a `save_restore` module with `busy` and
+/// `registers`.
 macro_rules! same_for_both {
     () => {
+        fn with_vcpus(vcpus: usize) -> Self {
+            vgic(vcpus)
+        }
+
         fn pending_list(&self, vcpu: usize) -> Vec<u32> {
             self.irqs.queue(vcpu).iter().collect()
         }

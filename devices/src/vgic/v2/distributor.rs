@@ -81,6 +81,18 @@ pub(super) const IIDR: u32 = iidr::PRODUCT_ID_GIC400 | iidr::REVISION | iidr::IM
 /// cleared per source through `GICD_SPENDSGIRn` / `GICD_CPENDSGIRn`).
 const SGI_PENDING_BITS: u32 = (1 << SGIS) - 1;
 
+/// One distributor access: the vCPU making it (the registers of INTIDs 0 to 31 are
+/// banked), where, how wide.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Access {
+    /// The accessing vCPU.
+    pub vcpu: usize,
+    /// Offset from the distributor's base.
+    pub offset: u64,
+    /// Width.
+    pub width: AccessWidth,
+}
+
 /// A byte- or word-wide, naturally aligned access inside `block`: the index of its
 /// first byte in the block and the number of bytes.
 fn byte_access(block: &Range<u64>, offset: u64, width: AccessWidth) -> Option<(u32, u32)> {
@@ -97,13 +109,13 @@ impl VgicV2 {
         (it_lines << typer::IT_LINES_SHIFT) | (cpus << typer::CPU_NUMBER_SHIFT)
     }
 
-    /// Reads the distributor as vCPU `vcpu`; `None` for an access no register answers.
-    pub(super) fn gicd_read(
-        &mut self,
-        vcpu: usize,
-        offset: u64,
-        width: AccessWidth,
-    ) -> Option<u64> {
+    /// Reads the distributor; `None` for an access no register answers.
+    pub(super) fn gicd_read(&mut self, at: Access) -> Option<u64> {
+        let Access {
+            vcpu,
+            offset,
+            width,
+        } = at;
         if gicd::IMPLEMENTATION_DEFINED.contains(&offset) {
             return None;
         }
@@ -142,18 +154,17 @@ impl VgicV2 {
         })
     }
 
-    /// Writes the distributor as vCPU `vcpu`; false for an access no register answers.
-    pub(super) fn gicd_write(
-        &mut self,
-        vcpu: usize,
-        offset: u64,
-        width: AccessWidth,
-        value: u64,
-    ) -> bool {
+    /// Writes the low `width` bytes of `value32` to the distributor; false for an
+    /// access no register answers.
+    pub(super) fn gicd_write(&mut self, at: Access, value32: u32) -> bool {
+        let Access {
+            vcpu,
+            offset,
+            width,
+        } = at;
         if gicd::IMPLEMENTATION_DEFINED.contains(&offset) {
             return false;
         }
-        let value32 = value as u32;
         if let Some(access) = IrqAccess::decode(offset, width) {
             self.write_interrupts(vcpu, &access, value32);
             return true;

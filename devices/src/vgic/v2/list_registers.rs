@@ -133,13 +133,7 @@ mod tests {
         // IHI 0048B.b GICH_LRn: HW [31], Grp1 [30], State [29:28] (01 pending,
         // 10 active), Priority [27:23], PhysicalID [19:10] (HW = 1) or EOI [19] and
         // CPUID [12:10] (HW = 0), VirtualID [9:0].
-        let uart = LrEntry {
-            intid: 33,
-            state: PENDING,
-            priority: 0xA0,
-            group1: false,
-            ..LrEntry::default()
-        };
+        let uart = LrEntry::example(33, false, 0xA0, false, None);
         assert_eq!(encode(&uart), (0b01 << 28) | (0x14 << 23) | 33);
         let ipi = LrEntry {
             intid: 1,
@@ -155,17 +149,10 @@ mod tests {
             (1 << 30) | (0b01 << 28) | (0x1F << 23) | (1 << 19) | (5 << 10) | 1
         );
         let timer = LrEntry {
-            intid: 27,
-            state: LrState {
-                pending: false,
-                active: true,
-            },
-            priority: 0x80,
-            group1: false,
-            physical: Some(27),
             // Ignored with HW set: the bits hold PhysicalID.
             source: 7,
             eoi_maintenance: true,
+            ..LrEntry::example(27, true, 0x80, false, Some(27))
         };
         assert_eq!(
             encode(&timer),

@@ -10,11 +10,14 @@ mod sgi;
 pub use list_registers::{gich_hcr, gich_lr};
 pub use save::{SpiV2Snapshot, VcpuV2Snapshot, VgicV2State};
 
-use super::core::{Core, Frontend, GicFrame, IrqState, LrEntry, LrState, SgiListing, VgicStats};
+use super::core::{
+    Core, Frontend, GicFrame, IrqState, LrEntry, LrState, SgiListing, VgicStats, check_config,
+};
 use super::{FIRST_SPI, VgicError};
 use crate::mmio::AccessWidth;
 use alloc::vec;
 use alloc::vec::Vec;
+use distributor::Access;
 use sgi::{SgiSources, cpu_bit};
 
 /// How to build a [`VgicV2`].
@@ -36,16 +39,9 @@ impl VgicV2Config {
     }
 
     fn check(&self) -> Result<(), VgicError> {
-        let reason = if self.vcpus == 0 {
-            "it needs at least one vCPU"
-        } else if self.vcpus > VgicV2::MAX_VCPUS {
-            "a GICv2 serves at most 8 vCPUs"
-        } else if self.spis > VgicV2::MAX_SPIS {
-            "a GICv2 has at most 988 SPIs"
-        } else {
-            return Ok(());
-        };
-        Err(VgicError::BadConfig { reason })
+        let vcpus = (VgicV2::MAX_VCPUS, "a GICv2 serves at most 8 vCPUs");
+        let spis = (self.spis > VgicV2::MAX_SPIS, "a GICv2 has at most 988 SPIs");
+        check_config(self.vcpus, vcpus, &[spis])
     }
 }
 
@@ -185,7 +181,11 @@ impl VgicV2 {
     /// Reads the register at `offset` as vCPU `vcpu`.
     fn read_as(&mut self, vcpu: usize, offset: u64, width: AccessWidth) -> u64 {
         let value = if offset < Self::DISTRIBUTOR_SIZE {
-            self.gicd_read(vcpu, offset, width)
+            self.gicd_read(Access {
+                vcpu,
+                offset,
+                width,
+            })
         } else {
             None
         };
@@ -203,8 +203,15 @@ impl VgicV2 {
     /// Writes the register at `offset` as vCPU `vcpu`.
     fn write_as(&mut self, vcpu: usize, offset: u64, width: AccessWidth, value: u64) {
         let value = width.truncate(value);
-        let handled =
-            offset < Self::DISTRIBUTOR_SIZE && self.gicd_write(vcpu, offset, width, value);
+        let handled = offset < Self::DISTRIBUTOR_SIZE
+            && self.gicd_write(
+                Access {
+                    vcpu,
+                    offset,
+                    width,
+                },
+                value as u32,
+            );
         if !handled {
             self.irqs
                 .stats

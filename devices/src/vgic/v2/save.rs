@@ -8,7 +8,7 @@
 
 use super::VgicV2;
 use super::sgi::{SgiSources, cpu_bit};
-use crate::vgic::core::{GicState, IrqSnapshot, SavedSpi, SavedVcpu};
+use crate::vgic::core::{GicState, IrqSnapshot, saved_records};
 use crate::vgic::{PRIVATE_INTERRUPTS, SGIS, VgicError};
 
 /// One SPI.
@@ -35,27 +35,16 @@ pub struct VcpuV2Snapshot {
     pub sgi_active_sources: [u8; SGIS as usize],
 }
 
+saved_records!(VcpuV2Snapshot, SpiV2Snapshot);
+
 /// The whole GICv2 front-end.
 pub type VgicV2State = GicState<VcpuV2Snapshot, SpiV2Snapshot>;
 
-impl SavedVcpu for VcpuV2Snapshot {
-    fn private(&self) -> &[IrqSnapshot; PRIVATE_INTERRUPTS as usize] {
-        &self.private
-    }
-}
-
-impl SavedSpi for SpiV2Snapshot {
-    fn irq(&self) -> &IrqSnapshot {
-        &self.irq
-    }
-}
-
 impl VgicV2State {
-    /// Checks that the state fits `vgic`'s configuration and holds only values the
-    /// registers can hold.
+    /// Checks that the state fits `vgic` (its vCPUs, SPIs and CPU interfaces) and
+    /// holds only values the registers can hold.
     pub fn check(&self, vgic: &VgicV2) -> Result<(), VgicError> {
-        let config = vgic.config();
-        self.check_interrupts(config.vcpus, config.spis)?;
+        self.check_interrupts(vgic)?;
         let bad = |reason| Err(VgicError::BadState { reason });
         let cpus = vgic.front.cpu_mask();
         for vcpu in &self.vcpus {

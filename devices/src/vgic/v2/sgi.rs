@@ -211,18 +211,9 @@ impl SgiSources {
 mod tests {
     use super::*;
 
-    const PENDING: LrState = LrState {
-        pending: true,
-        active: false,
-    };
-    const ACTIVE: LrState = LrState {
-        pending: false,
-        active: true,
-    };
-    const BOTH: LrState = LrState {
-        pending: true,
-        active: true,
-    };
+    const PENDING: LrState = LrState::PENDING;
+    const ACTIVE: LrState = LrState::ACTIVE;
+    const BOTH: LrState = LrState::BOTH;
 
     #[test]
     fn decodes_gicd_sgir() {

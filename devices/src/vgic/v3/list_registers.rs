@@ -62,33 +62,11 @@ mod tests {
     fn encodes_the_architectural_fields() {
         // ICH_LR<n>_EL2: State [63:62] (01 pending, 10 active), HW [61], Group [60],
         // Priority [55:48], pINTID [44:32], vINTID [31:0].
-        let entry = LrEntry {
-            intid: 33,
-            state: LrState {
-                pending: true,
-                active: false,
-            },
-            priority: 0xA0,
-            group1: true,
-            physical: None,
-            ..LrEntry::default()
-        };
+        let entry = LrEntry::example(33, false, 0xA0, true, None);
         assert_eq!(encode(&entry), (0b01 << 62) | (1 << 60) | (0xA0 << 48) | 33);
-        let timer = LrEntry {
-            intid: 27,
-            state: LrState {
-                pending: false,
-                active: true,
-            },
-            priority: 0x80,
-            group1: true,
-            physical: Some(27),
-            ..LrEntry::default()
-        };
-        assert_eq!(
-            encode(&timer),
-            (0b10 << 62) | (1 << 61) | (1 << 60) | (0x80 << 48) | (27 << 32) | 27
-        );
+        let timer = LrEntry::example(27, true, 0x80, true, Some(27));
+        let expected = (0b10 << 62) | (1 << 61) | (1 << 60) | (0x80 << 48) | (27 << 32) | 27;
+        assert_eq!(encode(&timer), expected);
         assert_eq!(
             decode(0xC000_0000_0000_0005),
             (

@@ -12,7 +12,9 @@ pub use list_registers::ich_lr;
 pub use save::{SpiSnapshot, VcpuSnapshot, VgicState};
 pub use sgi::SgiRequest;
 
-use super::core::{Core, Frontend, GicFrame, LrEntry, LrState, SgiTargets, VgicStats};
+use super::core::{
+    Core, Frontend, GicFrame, LrEntry, LrState, SgiTargets, VgicStats, check_config,
+};
 use super::{FIRST_SPI, VgicError};
 use crate::mmio::{AccessWidth, MmioDevice};
 use alloc::vec;
@@ -86,20 +88,19 @@ impl VgicV3Config {
     }
 
     fn check(&self) -> Result<(), VgicError> {
-        let reason = if self.vcpus == 0 {
-            "it needs at least one vCPU"
-        } else if self.vcpus > MAX_VCPUS {
-            "at most 4096 vCPUs are supported"
-        } else if self.spis % 32 != 0 || self.spis > MAX_SPIS {
-            "the number of SPIs must be a multiple of 32, at most 960"
-        } else if self.redistributor_offset < DISTRIBUTOR_SIZE
-            || self.redistributor_offset % SGI_FRAME_OFFSET != 0
-        {
-            "the redistributors must start at a multiple of 64 KiB after the distributor's window"
-        } else {
-            return Ok(());
-        };
-        Err(VgicError::BadConfig { reason })
+        let offset = self.redistributor_offset;
+        let faults = [
+            (
+                self.spis % 32 != 0 || self.spis > MAX_SPIS,
+                "the number of SPIs must be a multiple of 32, at most 960",
+            ),
+            (
+                offset < DISTRIBUTOR_SIZE || offset % SGI_FRAME_OFFSET != 0,
+                "the redistributors must start at a multiple of 64 KiB after the distributor's window",
+            ),
+        ];
+        let vcpus = (MAX_VCPUS, "at most 4096 vCPUs are supported");
+        check_config(self.vcpus, vcpus, &faults)
     }
 }
 

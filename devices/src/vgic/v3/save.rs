@@ -8,7 +8,7 @@
 
 use super::VgicV3;
 use super::distributor::irouter;
-use crate::vgic::core::{GicState, IrqSnapshot, SavedSpi, SavedVcpu};
+use crate::vgic::core::{GicState, IrqSnapshot, saved_records};
 use crate::vgic::{PRIVATE_INTERRUPTS, VgicError};
 
 /// One SPI.
@@ -34,24 +34,13 @@ pub struct VcpuSnapshot {
 /// The whole GICv3 vGIC.
 pub type VgicState = GicState<VcpuSnapshot, SpiSnapshot>;
 
-impl SavedVcpu for VcpuSnapshot {
-    fn private(&self) -> &[IrqSnapshot; PRIVATE_INTERRUPTS as usize] {
-        &self.private
-    }
-}
-
-impl SavedSpi for SpiSnapshot {
-    fn irq(&self) -> &IrqSnapshot {
-        &self.irq
-    }
-}
+saved_records!(VcpuSnapshot, SpiSnapshot);
 
 impl VgicState {
     /// Checks that the state fits `vgic`'s configuration and holds only values the
     /// registers can hold.
     pub fn check(&self, vgic: &VgicV3) -> Result<(), VgicError> {
-        let config = vgic.config();
-        self.check_interrupts(config.vcpus, config.spis)?;
+        self.check_interrupts(vgic)?;
         if self.spis.iter().any(|spi| spi.route & !irouter::MASK != 0) {
             return Err(VgicError::BadState {
                 reason: "an SPI route has reserved bits set",

@@ -7,28 +7,22 @@
 //! [`vcpu_affinity`](super::vcpu_affinity)), so one request reaches at most one group
 //! of 16 consecutive vCPUs, or all of them.
 
-/// `ICC_SGI1R_EL1` fields.
+/// `ICC_SGI1R_EL1` fields, as (lowest bit, width): TargetList \[15:0\], Aff1
+/// \[23:16\], INTID \[27:24\], Aff2 \[39:32\], IRM \[40\] (every PE but the
+/// sender), RS \[47:44\] (the range selector), Aff3 \[55:48\].
 mod field {
-    /// TargetList, bits \[15:0\].
-    pub const TARGET_LIST_MASK: u64 = 0xFFFF;
-    /// Aff1, bits \[23:16\].
-    pub const AFF1_SHIFT: u32 = 16;
-    /// INTID, bits \[27:24\].
-    pub const INTID_SHIFT: u32 = 24;
-    /// Width mask of INTID once shifted down.
-    pub const INTID_MASK: u64 = 0xF;
-    /// Aff2, bits \[39:32\].
-    pub const AFF2_SHIFT: u32 = 32;
-    /// IRM, bit \[40\]: every PE but the sender.
-    pub const IRM: u64 = 1 << 40;
-    /// RS, bits \[47:44\]: the range selector.
-    pub const RS_SHIFT: u32 = 44;
-    /// Width mask of RS once shifted down.
-    pub const RS_MASK: u64 = 0xF;
-    /// Aff3, bits \[55:48\].
-    pub const AFF3_SHIFT: u32 = 48;
-    /// Width mask of an affinity field once shifted down.
-    pub const AFF_MASK: u64 = 0xFF;
+    pub const TARGET_LIST: (u32, u32) = (0, 16);
+    pub const AFF1: (u32, u32) = (16, 8);
+    pub const INTID: (u32, u32) = (24, 4);
+    pub const AFF2: (u32, u32) = (32, 8);
+    pub const IRM: (u32, u32) = (40, 1);
+    pub const RS: (u32, u32) = (44, 4);
+    pub const AFF3: (u32, u32) = (48, 8);
+}
+
+/// The field at (lowest bit, width) of `value`.
+const fn extract(value: u64, (lsb, width): (u32, u32)) -> u64 {
+    (value >> lsb) & ((1 << width) - 1)
 }
 
 /// A decoded `ICC_SGI1R_EL1` value.
@@ -54,13 +48,13 @@ impl SgiRequest {
     /// Decodes a value written to `ICC_SGI1R_EL1` (RES0 bits are ignored).
     pub const fn decode(value: u64) -> Self {
         Self {
-            intid: ((value >> field::INTID_SHIFT) & field::INTID_MASK) as u32,
-            all_but_self: value & field::IRM != 0,
-            target_list: (value & field::TARGET_LIST_MASK) as u16,
-            range_selector: ((value >> field::RS_SHIFT) & field::RS_MASK) as u8,
-            aff1: ((value >> field::AFF1_SHIFT) & field::AFF_MASK) as u8,
-            aff2: ((value >> field::AFF2_SHIFT) & field::AFF_MASK) as u8,
-            aff3: ((value >> field::AFF3_SHIFT) & field::AFF_MASK) as u8,
+            intid: extract(value, field::INTID) as u32,
+            all_but_self: extract(value, field::IRM) != 0,
+            target_list: extract(value, field::TARGET_LIST) as u16,
+            range_selector: extract(value, field::RS) as u8,
+            aff1: extract(value, field::AFF1) as u8,
+            aff2: extract(value, field::AFF2) as u8,
+            aff3: extract(value, field::AFF3) as u8,
         }
     }
 }

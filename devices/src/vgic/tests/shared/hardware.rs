@@ -142,3 +142,23 @@ fn the_hardware_timer_is_a_level<G: TestGic>() {
     assert_eq!(gic.run_until_idle(0, 4), [VTIMER]);
     assert_eq!(gic.stats().ignored_hardware_triggers, 0);
 }
+
+/// A booted guest's timer fires on vCPU 1 only: listed there pending with Linux's
+/// priority in the reset group, acknowledged, its line dropped by the handler
+/// (which reprograms the timer) before the end of interrupt. Returns the list
+/// register value as loaded.
+pub(in crate::vgic::tests) fn timer_fires_on_vcpu_1_only<G: TestGic>(gic: &mut G) -> u64 {
+    gic.set_level(VTIMER, Some(1), true).unwrap();
+    assert!(G::Cpu::enter(gic, 0, 4).listed_intids().is_empty());
+    gic.sync(0, &[]);
+    let mut cpu = G::Cpu::enter(gic, 1, 4);
+    let loaded = cpu.lrs()[0];
+    let expected = Lr::pending(VTIMER, LINUX_PRIORITY, G::RESET_GROUP1);
+    assert_eq!(loaded, G::Cpu::encode(expected));
+    assert_eq!(cpu.acknowledge(), Some(VTIMER));
+    gic.set_level(VTIMER, Some(1), false).unwrap();
+    cpu.deactivate(VTIMER);
+    cpu.exit(gic, 1);
+    assert!(!gic.has_pending(1));
+    loaded
+}

@@ -9,6 +9,7 @@ mod pending_lists;
 mod registers;
 mod save_restore;
 
+pub(super) use hardware::timer_fires_on_vcpu_1_only;
 pub(super) use registers::{assert_ignored, assert_unknown_distributor_offset_counted};
 
 pub(super) use super::{

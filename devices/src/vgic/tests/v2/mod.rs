@@ -14,24 +14,13 @@ mod save_restore;
 mod sgis;
 mod targets;
 
-pub(super) use super::shared::{assert_ignored, assert_unknown_distributor_offset_counted};
-pub(super) use super::{
-    B, CpuInterfaceModel, D, GichLr, H, LINUX_PRIORITY, SimulatedCpu, TestGic, UART, VTIMER, W,
-    same_for_both,
-};
+use super::*;
 use crate::mmio::AccessWidth;
 use crate::vgic::{IrqSnapshot, Vgic, VgicError, VgicV2, VgicV2Config, VgicV2State};
 use std::vec::Vec;
 
 /// Distributor registers (IHI 0048B.b Table 4-1).
-pub(super) mod gicd {
-    pub use super::super::block::*;
-    /// IMPLEMENTATION DEFINED (GIC-400: GICD_PPISR, GICD_SPISRn).
-    pub const IMPDEF: u64 = 0xD00;
-    pub const CPENDSGIR: u64 = 0xF10;
-    pub const SPENDSGIR: u64 = 0xF20;
-    pub const ICPIDR2: u64 = 0xFE8;
-}
+pub(super) use super::block as gicd;
 
 /// `GICD_SGIR`: TargetListFilter [25:24], CPUTargetList [23:16], SGIINTID [3:0].
 pub(super) fn sgir(filter: u64, targets: u64, intid: u64) -> u64 {
@@ -134,13 +123,18 @@ impl Gicv {
 }
 
 impl TestGic for VgicV2 {
+    /// SPI targets are `GICD_ITARGETSR` bytes.
+    fn route(&mut self, intid: u32, vcpu: usize) {
+        write(self, 0, gicd::ITARGETSR + u64::from(intid), B, 1 << vcpu);
+    }
+
+    fn unroute(&mut self, intid: u32) {
+        write(self, 0, gicd::ITARGETSR + u64::from(intid), B, 0);
+    }
+
     type Cpu = Gicv;
     type State = VgicV2State;
     const RESET_GROUP1: bool = false;
-
-    fn with_vcpus(vcpus: usize) -> Self {
-        vgic(vcpus)
-    }
 
     /// The banked registers, as `vcpu` itself reads them.
     fn read_private(&mut self, vcpu: usize, offset: u64, width: AccessWidth) -> u64 {
@@ -149,14 +143,6 @@ impl TestGic for VgicV2 {
 
     fn write_private(&mut self, vcpu: usize, offset: u64, width: AccessWidth, value: u64) {
         write(self, vcpu, offset, width, value);
-    }
-
-    fn route(&mut self, intid: u32, vcpu: usize) {
-        write(self, 0, gicd::ITARGETSR + u64::from(intid), B, 1 << vcpu);
-    }
-
-    fn unroute(&mut self, intid: u32) {
-        write(self, 0, gicd::ITARGETSR + u64::from(intid), B, 0);
     }
 
     same_for_both!();

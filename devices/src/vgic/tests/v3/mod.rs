@@ -13,11 +13,7 @@ mod routing;
 mod save_restore;
 mod sgis;
 
-pub(super) use super::shared::{assert_ignored, assert_unknown_distributor_offset_counted};
-pub(super) use super::{
-    B, CpuInterfaceModel, D, H, IchLr, LINUX_PRIORITY, SimulatedCpu, TestGic, UART, VTIMER, W,
-    same_for_both,
-};
+use super::*;
 use crate::mmio::{AccessWidth, MmioDevice};
 use crate::vgic::{IrqSnapshot, Vgic, VgicError, VgicState, VgicV3, VgicV3Config};
 use std::vec::Vec;
@@ -25,11 +21,6 @@ use std::vec::Vec;
 /// Distributor registers (IHI 0069H, "The GIC Distributor register map").
 pub(super) mod gicd {
     pub use super::super::block::*;
-    pub const TYPER2: u64 = 0x000C;
-    pub const STATUSR: u64 = 0x0010;
-    pub const IGRPMODR: u64 = 0x0D00;
-    pub const IROUTER: u64 = 0x6000;
-    pub const PIDR2: u64 = 0xFFE8;
     /// GICD_CTLR (DS = 1): ARE [4], DS [6], RWP [31].
     pub const CTLR_ARE: u64 = 1 << 4;
     pub const CTLR_DS: u64 = 1 << 6;
@@ -129,10 +120,6 @@ impl TestGic for VgicV3 {
     type Cpu = CpuInterface;
     type State = VgicState;
     const RESET_GROUP1: bool = true;
-
-    fn with_vcpus(vcpus: usize) -> Self {
-        vgic(vcpus)
-    }
 
     fn read_private(&mut self, vcpu: usize, offset: u64, width: AccessWidth) -> u64 {
         read(self, rdist(vcpu, gicr::SGI + offset), width)
