@@ -17,9 +17,8 @@
 //!   [`Vgic::mmio_read`] / [`Vgic::mmio_write`], naming the vCPU that made them
 //!   ([`VgicV3`]: distributor and redistributors, one window spanning both, see
 //!   [`VgicV3`] for the layout; [`VgicV2`]: the 4 KiB distributor, whose registers
-//!   for INTIDs 0 to 31 are banked by the accessing vCPU). Both are also
-//!   [`MmioDevice`](crate::mmio::MmioDevice)s (the GICv2 one accessing as the vCPU
-//!   last given to [`VgicV2::access_as`]);
+//!   for INTIDs 0 to 31 are banked by the accessing vCPU). The GICv3 one, whose
+//!   registers are not banked, is also an [`MmioDevice`](crate::mmio::MmioDevice);
 //! - after each write, flushes every vCPU anew before it runs again (a write may
 //!   change what any vCPU should see) and kicks the vCPUs [`Vgic::take_kicks`]
 //!   returns (GICv2: targets of `GICD_SGIR`; both: the vCPUs a written interrupt is
@@ -39,6 +38,10 @@
 //!   to [`Vgic::sync`] (zero-extended on a GICv2) before anything else touches the
 //!   vGIC for that vCPU, its own register accesses included;
 //! - on WFI, asks [`Vgic::has_pending`] whether to resume at once.
+//!
+//! `flush` and `has_pending` look only at the vCPU's pending list (the interrupts
+//! pending, active or listed for it, see `core`): they allocate nothing, and cost
+//! a few instructions for a vCPU with nothing to do however many SPIs the GIC has.
 //!
 //! Between `flush` and `sync` the interrupts placed in list registers are "in
 //! flight": the list register, not the model, holds their pending and active state.
@@ -69,7 +72,7 @@
 //! | `core::registers` | the per-interrupt register blocks (`IGROUPR` to `NSACR`) GICD, the GICR SGI frame and the GICv2 distributor share |
 //! | `core::id_registers` | the `PIDR`/`CIDR` identification blocks (GICv3, GIC-400) |
 //! | `core::targets` | [`SgiTargets`] and the kick set |
-//! | `core::snapshot` | [`IrqSnapshot`]: one interrupt as plain data |
+//! | `core::snapshot` | [`IrqSnapshot`] (one interrupt) and [`GicState`] (a whole vGIC) as plain data; save and restore of what both front-ends share |
 //! | `core::stats` | [`VgicStats`]: ignored accesses and list-register anomalies |
 //! | `v3` | [`VgicV3`]: the GICv3 front-end ([`V3`]), its configuration and window layout |
 //! | `v3::distributor` | GICv3 `GICD_*` registers |
@@ -82,6 +85,7 @@
 //! | `v2::list_registers` | the `GICH_LR<n>` format and `GICH_HCR` bits |
 //! | `v2::sgi` | decoding `GICD_SGIR`; SGI pending state per source CPU |
 //! | `v2::save` | [`VgicV2State`]: the GICv2 state as plain data |
+//! | `tests` | host tests: `shared` scenarios run against both front-ends through a `TestGic` and a simulated CPU interface per list-register format; `v3` and `v2` for what only one has |
 
 mod core;
 mod v2;

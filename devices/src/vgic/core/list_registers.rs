@@ -108,7 +108,7 @@ impl LrPlan {
 
     /// The values for list registers 0, 1, ... in order. The list registers after
     /// these must be written with 0 (invalid). A GICv2 plan's values fit in 32 bits
-    /// (`GICH_LR<n>`, see [`gich_lr`](super::gich_lr)).
+    /// (`GICH_LR<n>`, see [`gich_lr`](crate::vgic::gich_lr)).
     pub fn list_registers(&self) -> &[u64] {
         &self.values[..self.count]
     }
@@ -130,7 +130,7 @@ impl LrPlan {
 
     /// The `ICH_HCR_EL2` maintenance enables ([`ich_hcr::UIE`], [`ich_hcr::NPIE`]) to
     /// OR into the register's other settings. On a GICv2 the same bits are
-    /// `GICH_HCR.UIE` and `GICH_HCR.NPIE` ([`gich_hcr`](super::gich_hcr)).
+    /// `GICH_HCR.UIE` and `GICH_HCR.NPIE` ([`gich_hcr`](crate::vgic::gich_hcr)).
     pub const fn maintenance_bits(&self) -> u64 {
         let mut bits = 0;
         if self.underflow_maintenance {

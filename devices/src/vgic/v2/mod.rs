@@ -58,7 +58,7 @@ impl VgicV2Config {
 /// above 31) and `GICH_HCR` with `EN | maintenance_bits() as u32` (UIE and NPIE sit
 /// where `ICH_HCR_EL2` has them, see [`gich_hcr`](super::gich_hcr)); after every exit
 /// it reads the list registers back, zero-extends them and calls
-/// [`sync`](Vgic::sync).
+/// [`sync`](crate::vgic::Vgic::sync).
 ///
 /// The distributor's window is [`VgicV2::DISTRIBUTOR_SIZE`] (4 KiB); offsets past it
 /// (a device tree may give the distributor 64 KiB, as QEMU `virt` does) read as zero
@@ -69,15 +69,15 @@ impl VgicV2Config {
 /// The registers of INTIDs 0 to 31 (`GICD_IGROUPR0`, `ISENABLER0`, ..., `IPRIORITYR0-7`,
 /// `ITARGETSR0-7`, `ICFGR0-1`) and `GICD_CPENDSGIR<n>` / `GICD_SPENDSGIR<n>` are banked
 /// per CPU, and `GICD_SGIR` needs its sender, so every access names the vCPU making
-/// it: [`Vgic::mmio_read`] / [`Vgic::mmio_write`] take it as an argument (no
+/// it: [`Vgic::mmio_read`](crate::vgic::Vgic::mmio_read) / [`Vgic::mmio_write`](crate::vgic::Vgic::mmio_write) take it as an argument (no
 /// hidden state, nothing to forget; so, unlike [`VgicV3`](super::VgicV3), this is
 /// not an [`MmioDevice`](crate::mmio::MmioDevice)). An access as a vCPU that does
 /// not exist sees its banked registers as zero and ignoring writes, and sends no
 /// SGIs.
 ///
-/// After each write, [`Vgic::take_kicks`] returns the vCPUs to kick: the targets of
+/// After each write, [`Vgic::take_kicks`](crate::vgic::Vgic::take_kicks) returns the vCPUs to kick: the targets of
 /// `GICD_SGIR` (GICv2 SGIs come from there, not from `ICC_SGI1R_EL1`, and
-/// [`Vgic::send_sgi_from_register`] fails with [`VgicError::Unsupported`]), the
+/// [`Vgic::send_sgi_from_register`](crate::vgic::Vgic::send_sgi_from_register) fails with [`VgicError::Unsupported`]), the
 /// vCPUs an SPI write gave an interrupt to list, and those holding a written SPI in
 /// a list register.
 ///
@@ -106,7 +106,7 @@ impl VgicV2Config {
 /// - SGIs are pending per source CPU (`GICD_SPENDSGIR`), listed one source at a time
 ///   with the source in `GICH_LR.CPUID` (see `v2::sgi`); `ISPENDR0`/`ICPENDR0` bits of
 ///   SGIs are read-only, as the architecture says. An SGI raised with
-///   [`Vgic::trigger_edge`] comes from its target vCPU itself.
+///   [`Vgic::trigger_edge`](crate::vgic::Vgic::trigger_edge) comes from its target vCPU itself.
 /// - Every access the model does not implement (unknown offset, the
 ///   IMPLEMENTATION DEFINED block at `0xD00`, wrong width, misaligned) reads as zero,
 ///   ignores writes and is counted in [`VgicStats`].
