@@ -17,9 +17,8 @@
 //!   [`Vgic::mmio_read`] / [`Vgic::mmio_write`], naming the vCPU that made them
 //!   ([`VgicV3`]: distributor and redistributors, one window spanning both, see
 //!   [`VgicV3`] for the layout; [`VgicV2`]: the 4 KiB distributor, whose registers
-//!   for INTIDs 0 to 31 are banked by the accessing vCPU). Both are also
-//!   [`MmioDevice`](crate::mmio::MmioDevice)s (the GICv2 one accessing as the vCPU
-//!   last given to [`VgicV2::access_as`]);
+//!   for INTIDs 0 to 31 are banked by the accessing vCPU). The GICv3 one, whose
+//!   registers are not banked, is also an [`MmioDevice`](crate::mmio::MmioDevice);
 //! - after each write, flushes every vCPU anew before it runs again (a write may
 //!   change what any vCPU should see) and kicks the vCPUs [`Vgic::take_kicks`]
 //!   returns (GICv2: targets of `GICD_SGIR`; both: the vCPUs a written interrupt is
@@ -40,6 +39,10 @@
 //!   vGIC for that vCPU, its own register accesses included;
 //! - on WFI, asks [`Vgic::has_pending`] whether to resume at once.
 //!
+//! `flush` and `has_pending` look only at the vCPU's pending list (the interrupts
+//! pending, active or listed for it, see `core`): they allocate nothing, and cost
+//! a few instructions for a vCPU with nothing to do however many SPIs the GIC has.
+//!
 //! Between `flush` and `sync` the interrupts placed in list registers are "in
 //! flight": the list register, not the model, holds their pending and active state.
 //! The model remembers what it placed where, never lists an interrupt on two vCPUs at
@@ -48,62 +51,64 @@
 //! never synced treats that plan as returned unchanged, so a forgotten `sync` cannot
 //! lose or duplicate interrupts.
 //!
+//! More active interrupts than list registers: the active ones are listed first
+//! and the rest wait ([`LrPlan::unlisted_active`]); a guest ending one no list
+//! register holds is reported by the CPU interface's `EOIcount`, which
+//! [`Vgic::sync_with_eoi_count`] takes.
+//!
 //! # Modules
+//!
+//! One core, two front-ends: `core` holds the interrupts and implements [`Vgic`]
+//! once for [`Core<F>`](Core); a front-end (`v3`, `v2`) decodes its own registers,
+//! routes SPIs, and encodes and decodes its own list registers.
 //!
 //! | module | job |
 //! |---|---|
-//! | `state` | one interrupt: enable, group, priority, trigger, pending/active, hardware mapping, in-flight bookkeeping |
-//! | `table` | every interrupt of a vGIC, group enables, list-register shadows: what both front-ends share |
-//! | `stats` | [`VgicStats`]: ignored accesses and list-register anomalies |
-//! | `registers` | the per-interrupt register blocks (`IGROUPR` to `NSACR`) GICD, the GICR SGI frame and the GICv2 distributor share |
-//! | `distributor` | GICv3 `GICD_*` registers |
-//! | `redistributor` | GICv3 `GICR_*` registers (RD and SGI frames) |
-//! | `distributor_v2` | GICv2 `GICD_*` registers, banked by the accessing vCPU |
-//! | `id_registers` | the `PIDR`/`CIDR` identification blocks (GICv3, GIC-400) |
-//! | `list_registers` | `ICH_LR<n>_EL2` encoding, [`LrPlan`] and the choice of what to list |
-//! | `list_registers_v2` | `GICH_LR<n>` encoding and `GICH_HCR` bits |
-//! | `sgi` | decoding `ICC_SGI1R_EL1` and the set of targets |
-//! | `sgi_v2` | decoding `GICD_SGIR`; SGI pending state per source CPU |
-//! | `v3` | [`VgicV3`]: the GICv3 front-end tying the above together |
-//! | `v2` | [`VgicV2`]: the GICv2 front-end |
-//! | `save` | [`VgicState`]: the GICv3 state as plain data |
-//! | `save_v2` | [`VgicV2State`]: the GICv2 state as plain data |
+//! | `core` | [`Core<F>`](Core) and its `Frontend` trait: inputs, flush and sync, wake-up checks, kicks |
+//! | `core::state` | one interrupt: enable, group, priority, trigger, pending/active, hardware mapping, in-flight bookkeeping |
+//! | `core::table` | every interrupt of a vGIC, group enables, pending lists, list-register shadows |
+//! | `core::pending` | the per-vCPU pending lists: sets of INTIDs walked in order |
+//! | `core::list_registers` | a listed interrupt independent of format, [`LrPlan`], the choice of what to list |
+//! | `core::registers` | the per-interrupt register blocks (`IGROUPR` to `NSACR`) GICD, the GICR SGI frame and the GICv2 distributor share |
+//! | `core::id_registers` | the `PIDR`/`CIDR` identification blocks (GICv3, GIC-400) |
+//! | `core::targets` | [`SgiTargets`] and the kick set |
+//! | `core::snapshot` | [`IrqSnapshot`] (one interrupt) and [`GicState`] (a whole vGIC) as plain data; save and restore of what both front-ends share |
+//! | `core::stats` | [`VgicStats`]: ignored accesses and list-register anomalies |
+//! | `v3` | [`VgicV3`]: the GICv3 front-end ([`V3`]), its configuration and window layout |
+//! | `v3::distributor` | GICv3 `GICD_*` registers |
+//! | `v3::redistributor` | GICv3 `GICR_*` registers (RD and SGI frames) |
+//! | `v3::list_registers` | the `ICH_LR<n>_EL2` format |
+//! | `v3::sgi` | decoding `ICC_SGI1R_EL1` |
+//! | `v3::save` | [`VgicState`]: the GICv3 state as plain data |
+//! | `v2` | [`VgicV2`]: the GICv2 front-end ([`V2`]) and its configuration |
+//! | `v2::distributor` | GICv2 `GICD_*` registers, banked by the accessing vCPU |
+//! | `v2::list_registers` | the `GICH_LR<n>` format and `GICH_HCR` bits |
+//! | `v2::sgi` | decoding `GICD_SGIR`; SGI pending state per source CPU |
+//! | `v2::save` | [`VgicV2State`]: the GICv2 state as plain data |
+//! | `tests` | host tests: `shared` scenarios run against both front-ends through a `TestGic` and a simulated CPU interface per list-register format; `v3` and `v2` for what only one has |
 
-mod distributor;
-mod distributor_v2;
-mod id_registers;
-mod list_registers;
-mod list_registers_v2;
-mod redistributor;
-mod registers;
-mod save;
-mod save_v2;
-mod sgi;
-mod sgi_v2;
-mod state;
-mod stats;
-mod table;
+mod core;
 mod v2;
 mod v3;
 
 #[cfg(test)]
 mod tests;
 
-pub use list_registers::{LrPlan, MAX_LIST_REGISTERS, ich_hcr, ich_lr};
-pub use list_registers_v2::{gich_hcr, gich_lr};
-pub use save::{IrqSnapshot, SpiSnapshot, VcpuSnapshot, VgicState};
-pub use save_v2::{SpiV2Snapshot, VcpuV2Snapshot, VgicV2State};
-pub use sgi::{SgiRequest, SgiTargets, SgiTargetsIter};
-pub use state::PRIORITY_MASK;
-pub use stats::{GicFrame, IgnoredAccess, VgicStats};
-pub use v2::{VgicV2, VgicV2Config};
+pub use self::core::{
+    Core, GicFrame, GicState, IgnoredAccess, IrqSnapshot, LrPlan, MAX_LIST_REGISTERS,
+    PRIORITY_MASK, SgiTargets, SgiTargetsIter, VgicStats, ich_hcr,
+};
+pub use v2::{
+    SpiV2Snapshot, V2, VcpuV2Snapshot, VgicV2, VgicV2Config, VgicV2State, gich_hcr, gich_lr,
+};
 pub use v3::{
     DEFAULT_REDISTRIBUTOR_OFFSET, DEFAULT_SPIS, DISTRIBUTOR_SIZE, MAX_SPIS, MAX_VCPUS,
-    REDISTRIBUTOR_SIZE, SGI_FRAME_OFFSET, VgicV3, VgicV3Config, vcpu_affinity,
+    REDISTRIBUTOR_SIZE, SGI_FRAME_OFFSET, SgiRequest, SpiSnapshot, V3, VcpuSnapshot, VgicState,
+    VgicV3, VgicV3Config, ich_lr, vcpu_affinity,
 };
 
 use crate::mmio::AccessWidth;
-use core::fmt;
+use ::core::fmt;
 
 /// Number of SGIs: INTIDs 0 to 15.
 pub const SGIS: u32 = 16;
@@ -188,6 +193,15 @@ pub trait Vgic {
     /// is still high are pending again. An out-of-range `vcpu` is ignored.
     fn sync(&mut self, vcpu: usize, list_registers: &[u64]);
 
+    /// [`sync`](Vgic::sync), for a hypervisor that also reads back the CPU
+    /// interface's count of ends of interrupts no list register held
+    /// (`ICH_HCR_EL2.EOIcount`, `GICH_HCR.EOICount`; it enables their maintenance
+    /// interrupt with [`LrPlan::eoi_count_bits`] and clears the count): the guest
+    /// ended (EOImode 0: dropped and deactivated) `eoi_count` of the active
+    /// interrupts the last plan left out, which the model deactivates, highest
+    /// priority first (the order in which priority drops end them; ties by INTID).
+    fn sync_with_eoi_count(&mut self, vcpu: usize, list_registers: &[u64], eoi_count: u32);
+
     /// Whether vCPU `vcpu` has an interrupt it could take: pending, not active,
     /// enabled, in an enabled group. For waking a vCPU from WFI. False for an
     /// out-of-range `vcpu`.
@@ -249,10 +263,10 @@ pub trait Vgic {
 
     /// The concrete front-end ([`VgicV3`] or [`VgicV2`]), for saving and restoring
     /// its state.
-    fn as_any(&self) -> &dyn core::any::Any;
+    fn as_any(&self) -> &dyn ::core::any::Any;
 
     /// The concrete front-end, mutable.
-    fn as_any_mut(&mut self) -> &mut dyn core::any::Any;
+    fn as_any_mut(&mut self) -> &mut dyn ::core::any::Any;
 }
 
 /// Why the vGIC refused a request.

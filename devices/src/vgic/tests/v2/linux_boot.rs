@@ -169,19 +169,10 @@ fn registers_read_back_after_boot() {
 #[test]
 fn first_interrupts_after_boot() {
     let (mut gic, maps) = boot(2);
-    // The timer fires on vCPU 1 only.
-    gic.set_level(VTIMER, Some(1), true).unwrap();
-    assert!(Gicv::enter(&mut gic, 0, 4).listed().is_empty());
-    gic.sync(0, &[]);
-    let mut cpu = Gicv::enter(&mut gic, 1, 4);
     // Group 0, pending, priority 0xA0 >> 3 = 0x14 in [27:23], VirtualID 27.
-    assert_eq!(cpu.lrs[0], lr::PENDING | lr::priority(LINUX_PRIORITY) | 27);
-    assert_eq!(cpu.lrs[0], 0x1A00_001B);
-    assert_eq!(cpu.acknowledge(), Some(VTIMER));
-    gic.set_level(VTIMER, Some(1), false).unwrap();
-    cpu.end_of_interrupt(VTIMER);
-    cpu.exit(&mut gic, 1);
-    assert!(!gic.has_pending(1));
+    let timer = timer_fires_on_vcpu_1_only(&mut gic);
+    assert_eq!(timer, lr::PENDING | lr::priority(LINUX_PRIORITY) | 27);
+    assert_eq!(timer, 0x1A00_001B);
 
     // The UART (on vCPU 0) and IPI 1 from vCPU 1 to vCPU 0.
     gic.set_level(UART, None, true).unwrap();

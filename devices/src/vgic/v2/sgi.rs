@@ -12,8 +12,8 @@
 //! source and the `EOI` maintenance bit, and listed again with the next source after
 //! the guest deactivates it.
 
-use super::SGIS;
-use super::state::LrState;
+use crate::vgic::SGIS;
+use crate::vgic::core::{LrState, SgiListing};
 
 /// `GICD_SGIR` fields.
 mod sgir {
@@ -97,20 +97,9 @@ pub(crate) const fn cpu_bit(cpu: usize) -> u8 {
     if cpu < u8::BITS as usize { 1 << cpu } else { 0 }
 }
 
-/// What to place in a list register for one SGI.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SgiListing {
-    /// The state to list.
-    pub(crate) state: LrState,
-    /// The source CPU (`GICH_LR.CPUID`).
-    pub(crate) source: u8,
-    /// Other sources wait: ask for an EOI maintenance interrupt.
-    pub(crate) more: bool,
-}
-
 /// One vCPU's SGIs, per source CPU.
 ///
-/// The [`IrqState`](super::state::IrqState) of each SGI keeps its enable, group,
+/// The [`IrqState`](crate::vgic::core::IrqState) of each SGI keeps its enable, group,
 /// priority and active state; its pending latch mirrors "some source is pending
 /// outside a list register", which the owner keeps in step with
 /// [`any_pending`](Self::any_pending).
@@ -162,7 +151,7 @@ impl SgiSources {
         }
     }
 
-    /// What to list for SGI `n`, whose [`IrqState`](super::state::IrqState) asks for
+    /// What to list for SGI `n`, whose [`IrqState`](crate::vgic::core::IrqState) asks for
     /// `state` (pending: some source is pending and the SGI is enabled in an enabled
     /// group; active: the guest has acknowledged one).
     ///
@@ -222,18 +211,9 @@ impl SgiSources {
 mod tests {
     use super::*;
 
-    const PENDING: LrState = LrState {
-        pending: true,
-        active: false,
-    };
-    const ACTIVE: LrState = LrState {
-        pending: false,
-        active: true,
-    };
-    const BOTH: LrState = LrState {
-        pending: true,
-        active: true,
-    };
+    const PENDING: LrState = LrState::PENDING;
+    const ACTIVE: LrState = LrState::ACTIVE;
+    const BOTH: LrState = LrState::BOTH;
 
     #[test]
     fn decodes_gicd_sgir() {

@@ -35,11 +35,30 @@ pub const PRIORITY_MASK: u8 = 0xF8;
 
 /// An interrupt's state as a list register shows it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct LrState {
+pub struct LrState {
     /// Pending.
     pub(crate) pending: bool,
     /// Active.
     pub(crate) active: bool,
+}
+
+#[cfg(test)]
+impl LrState {
+    /// Pending only.
+    pub(crate) const PENDING: Self = Self {
+        pending: true,
+        active: false,
+    };
+    /// Active only.
+    pub(crate) const ACTIVE: Self = Self {
+        pending: false,
+        active: true,
+    };
+    /// Pending and active.
+    pub(crate) const BOTH: Self = Self {
+        pending: true,
+        active: true,
+    };
 }
 
 impl LrState {
@@ -66,7 +85,7 @@ struct Flight {
 
 /// One interrupt: its configuration and its state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct IrqState {
+pub struct IrqState {
     /// Forwarding enabled (`ISENABLER`/`ICENABLER`).
     pub(crate) enabled: bool,
     /// In Group 1 (`IGROUPR`); Group 0 otherwise.
@@ -174,6 +193,12 @@ impl IrqState {
     /// The vCPU whose list register holds the interrupt, if any.
     pub(crate) fn in_flight_on(&self) -> Option<usize> {
         self.flight.map(|f| f.vcpu)
+    }
+
+    /// Whether the interrupt needs a vCPU's attention: pending, active or in a list
+    /// register (what puts it on a pending list).
+    pub(crate) fn is_live(&self) -> bool {
+        self.flight.is_some() || self.pending() || self.active()
     }
 
     /// Whether the interrupt is backed by a physical interrupt.
@@ -342,8 +367,8 @@ impl IrqState {
 
     /// The state as plain data (in-flight state folded in as if the list register
     /// came back unchanged).
-    pub(crate) fn snapshot(&self) -> super::IrqSnapshot {
-        super::IrqSnapshot {
+    pub(crate) fn snapshot(&self) -> super::snapshot::IrqSnapshot {
+        super::snapshot::IrqSnapshot {
             enabled: self.enabled,
             group1: self.group1,
             edge: self.edge,
@@ -362,7 +387,7 @@ impl IrqState {
     /// A hardware-backed interrupt comes back neither pending nor active: the physical
     /// interrupt it stood for belongs to the machine that was saved, and the device
     /// behind it (the timer) raises it again if its condition still holds.
-    pub(crate) fn restore(&mut self, snapshot: &super::IrqSnapshot) {
+    pub(crate) fn restore(&mut self, snapshot: &super::snapshot::IrqSnapshot) {
         let physical = self.physical;
         *self = Self::new(snapshot.edge);
         self.enabled = snapshot.enabled;
@@ -381,18 +406,9 @@ impl IrqState {
 mod tests {
     use super::*;
 
-    const PENDING: LrState = LrState {
-        pending: true,
-        active: false,
-    };
-    const ACTIVE: LrState = LrState {
-        pending: false,
-        active: true,
-    };
-    const BOTH: LrState = LrState {
-        pending: true,
-        active: true,
-    };
+    const PENDING: LrState = LrState::PENDING;
+    const ACTIVE: LrState = LrState::ACTIVE;
+    const BOTH: LrState = LrState::BOTH;
     const INVALID: LrState = LrState {
         pending: false,
         active: false,

@@ -203,19 +203,9 @@ fn registers_read_back_after_boot() {
 #[test]
 fn first_interrupts_after_boot() {
     let mut gic = boot(2);
-    // The timer fires on vCPU 1 only.
-    gic.set_level(VTIMER, Some(1), true).unwrap();
-    assert!(CpuInterface::enter(&mut gic, 0, 4).listed().is_empty());
-    gic.sync(0, &[]);
-    let mut cpu = CpuInterface::enter(&mut gic, 1, 4);
+    let timer = timer_fires_on_vcpu_1_only(&mut gic);
     let priority = u64::from(LINUX_PRIORITY) << lr::PRIORITY_SHIFT;
-    assert_eq!(cpu.lrs[0], lr::PENDING | lr::GROUP1 | priority | 27);
-    assert_eq!(cpu.acknowledge(), Some(VTIMER));
-    // The handler reprograms the timer: the line drops before the EOI.
-    gic.set_level(VTIMER, Some(1), false).unwrap();
-    cpu.deactivate(VTIMER);
-    cpu.exit(&mut gic, 1);
-    assert!(!gic.has_pending(1));
+    assert_eq!(timer, lr::PENDING | lr::GROUP1 | priority | 27);
 
     // The UART (routed to vCPU 0) and an IPI from vCPU 1 to vCPU 0 (SGI 1, target
     // list bit 0, Aff1 0).
@@ -224,7 +214,7 @@ fn first_interrupts_after_boot() {
     assert_eq!(targets.iter().collect::<Vec<_>>(), [0]);
     assert!(gic.has_pending(0));
     let mut cpu = CpuInterface::enter(&mut gic, 0, 4);
-    let mut listed = cpu.listed();
+    let mut listed = cpu.listed_intids();
     listed.sort_unstable();
     assert_eq!(listed, [1, UART]);
     assert_eq!(
@@ -238,5 +228,9 @@ fn first_interrupts_after_boot() {
     cpu.deactivate(UART);
     cpu.exit(&mut gic, 0);
     assert!(!gic.has_pending(0));
-    assert!(CpuInterface::enter(&mut gic, 0, 4).listed().is_empty());
+    assert!(
+        CpuInterface::enter(&mut gic, 0, 4)
+            .listed_intids()
+            .is_empty()
+    );
 }

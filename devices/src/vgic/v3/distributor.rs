@@ -12,14 +12,15 @@
 //! | `0x0800`-`0x0BFC` | `ITARGETSR<n>` | zero: unused with affinity routing |
 //! | `0x0F00`-`0x0F2C` | `GICD_SGIR`, `CPENDSGIR`, `SPENDSGIR` | zero: unused with affinity routing |
 //! | `0x6100`-`0x7FD8` | `GICD_IROUTER<n>` | 64-bit, or 32-bit halves |
-//! | `0xFFD0`-`0xFFFC` | ID registers | see `id_registers` |
+//! | `0xFFD0`-`0xFFFC` | ID registers | see `core::id_registers` |
 //!
 //! Registers of unimplemented INTIDs read as zero and ignore writes. Any other offset
 //! or width is left to the caller to count as ignored.
 
-use super::registers::IrqAccess;
-use super::{FIRST_SPI, VgicV3, id_registers};
+use super::VgicV3;
 use crate::mmio::AccessWidth;
+use crate::vgic::FIRST_SPI;
+use crate::vgic::core::{IrqAccess, read_id_register};
 
 /// Register offsets.
 pub(super) mod gicd {
@@ -50,12 +51,9 @@ pub(super) mod gicd {
     pub const IROUTER_END: u64 = 0x8000;
 }
 
-/// `GICD_CTLR` bits with one security state (GICD_CTLR.DS = 1).
+/// `GICD_CTLR` bits with one security state (GICD_CTLR.DS = 1) besides the group
+/// enables (bits \[1:0\], see `Core::group_enable_bits`).
 pub(super) mod ctlr {
-    /// EnableGrp0, bit \[0\].
-    pub const ENABLE_GRP0: u32 = 1 << 0;
-    /// EnableGrp1, bit \[1\].
-    pub const ENABLE_GRP1: u32 = 1 << 1;
     /// ARE, bit \[4\]: affinity routing, always on.
     pub const ARE: u32 = 1 << 4;
     /// DS, bit \[6\]: a single security state.
@@ -106,14 +104,7 @@ impl VgicV3 {
 
     /// `GICD_CTLR` as read.
     fn ctlr(&self) -> u32 {
-        let mut value = ctlr::ARE | ctlr::DS;
-        if self.irqs.group0_enabled {
-            value |= ctlr::ENABLE_GRP0;
-        }
-        if self.irqs.group1_enabled {
-            value |= ctlr::ENABLE_GRP1;
-        }
-        value
+        ctlr::ARE | ctlr::DS | self.group_enable_bits()
     }
 
     /// The index `n` of the `GICD_IROUTER<n>` an access at `offset` hits, and whether
@@ -140,7 +131,7 @@ impl VgicV3 {
         if let Some((n, upper)) = Self::irouter_access(offset, width) {
             let route = n
                 .checked_sub(FIRST_SPI as usize)
-                .and_then(|index| self.routes.get(index))
+                .and_then(|index| self.front.routes.get(index))
                 .copied()
                 .unwrap_or(0);
             return Some(if upper { route >> 32 } else { route });
@@ -156,7 +147,7 @@ impl VgicV3 {
             gicd::TYPER => self.typer(),
             gicd::IIDR => IIDR,
             gicd::TYPER2 | gicd::STATUSR | gicd::SGIR => 0,
-            _ => id_registers::read(offset)?,
+            _ => read_id_register(offset)?,
         };
         Some(u64::from(value))
     }
@@ -174,7 +165,7 @@ impl VgicV3 {
         if let Some((n, upper)) = Self::irouter_access(offset, width) {
             if let Some(route) = n
                 .checked_sub(FIRST_SPI as usize)
-                .and_then(|index| self.routes.get_mut(index))
+                .and_then(|index| self.front.routes.get_mut(index))
             {
                 let merged = match (width, upper) {
                     (AccessWidth::Double, _) => value,
@@ -195,17 +186,14 @@ impl VgicV3 {
         }
         match offset {
             gicd::CTLR => {
-                let value = value as u32;
-                self.irqs.group0_enabled = value & ctlr::ENABLE_GRP0 != 0;
-                self.irqs.group1_enabled = value & ctlr::ENABLE_GRP1 != 0;
-                self.note_group_enables();
+                self.write_group_enables(value as u32);
                 true
             }
             // GICD_SGIR is ignored with affinity routing on; STATUSR has nothing to
             // clear; the rest is read-only.
             gicd::SGIR | gicd::STATUSR => true,
             gicd::TYPER | gicd::IIDR | gicd::TYPER2 => true,
-            _ => id_registers::read(offset).is_some(),
+            _ => read_id_register(offset).is_some(),
         }
     }
 

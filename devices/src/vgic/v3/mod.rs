@@ -1,12 +1,21 @@
-//! The GICv3 front-end: a distributor, one redistributor per vCPU, and the
-//! list-register flush/sync of [`Vgic`] (see [`VgicV3`] for the model and the two
-//! ways to wire it up).
+//! The GICv3 front-end: a distributor and one redistributor per vCPU in front of
+//! the [`Core`], the `ICH_LR<n>_EL2` list-register format and `ICC_SGI1R_EL1` SGIs
+//! (see [`VgicV3`] for the model and the two ways to wire it up).
 
-use super::list_registers::{Candidate, LrEntry, LrPlan, Selection, Shadow, decode_v3};
-use super::sgi::{KickSet, SgiRequest, SgiTargets};
-use super::stats::{GicFrame, VgicStats};
-use super::table::IrqTable;
-use super::{FIRST_SPI, Vgic, VgicError};
+mod distributor;
+mod list_registers;
+mod redistributor;
+mod save;
+mod sgi;
+
+pub use list_registers::ich_lr;
+pub use save::{SpiSnapshot, VcpuSnapshot, VgicState};
+pub use sgi::SgiRequest;
+
+use super::core::{
+    Core, Frontend, GicFrame, LrEntry, LrState, SgiTargets, VgicStats, check_config,
+};
+use super::{FIRST_SPI, VgicError};
 use crate::mmio::{AccessWidth, MmioDevice};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -41,7 +50,7 @@ pub const fn vcpu_affinity(index: usize) -> u32 {
 }
 
 /// The vCPU with affinity `aff3.aff2.aff1.aff0` among `vcpus`, if any.
-pub(super) fn vcpu_for_affinity(
+pub(crate) fn vcpu_for_affinity(
     aff3: u8,
     aff2: u8,
     aff1: u8,
@@ -79,25 +88,24 @@ impl VgicV3Config {
     }
 
     fn check(&self) -> Result<(), VgicError> {
-        let reason = if self.vcpus == 0 {
-            "it needs at least one vCPU"
-        } else if self.vcpus > MAX_VCPUS {
-            "at most 4096 vCPUs are supported"
-        } else if self.spis % 32 != 0 || self.spis > MAX_SPIS {
-            "the number of SPIs must be a multiple of 32, at most 960"
-        } else if self.redistributor_offset < DISTRIBUTOR_SIZE
-            || self.redistributor_offset % SGI_FRAME_OFFSET != 0
-        {
-            "the redistributors must start at a multiple of 64 KiB after the distributor's window"
-        } else {
-            return Ok(());
-        };
-        Err(VgicError::BadConfig { reason })
+        let offset = self.redistributor_offset;
+        let faults = [
+            (
+                self.spis % 32 != 0 || self.spis > MAX_SPIS,
+                "the number of SPIs must be a multiple of 32, at most 960",
+            ),
+            (
+                offset < DISTRIBUTOR_SIZE || offset % SGI_FRAME_OFFSET != 0,
+                "the redistributors must start at a multiple of 64 KiB after the distributor's window",
+            ),
+        ];
+        let vcpus = (MAX_VCPUS, "at most 4096 vCPUs are supported");
+        check_config(self.vcpus, vcpus, &faults)
     }
 }
 
-/// The GICv3 front-end: a distributor, one redistributor per vCPU, and the
-/// list-register flush/sync of [`Vgic`].
+/// The GICv3 vGIC: the [`Core`] with a distributor, one redistributor per vCPU and
+/// the `ICH_LR<n>_EL2` format in front ([`V3`]).
 ///
 /// # One device, two windows
 ///
@@ -139,19 +147,18 @@ impl VgicV3Config {
 ///   routed to an affinity that names no vCPU stays pending and undelivered.
 /// - Every access the model does not implement (unknown offset, wrong width,
 ///   misaligned) reads as zero, ignores writes and is counted in [`VgicStats`].
+pub type VgicV3 = Core<V3>;
+
+/// The GICv3 front-end's own state: SPI routes and redistributor wake states.
 #[derive(Clone, Debug)]
-pub struct VgicV3 {
-    pub(super) config: VgicV3Config,
-    /// Interrupts, group enables, list-register shadows, counters.
-    pub(super) irqs: IrqTable,
+pub struct V3 {
+    config: VgicV3Config,
     /// `GICD_IROUTER<32 + i>` (only the defined bits).
-    pub(super) routes: Vec<u64>,
+    routes: Vec<u64>,
     /// `GICR_WAKER.ProcessorSleep` of each vCPU.
-    pub(super) asleep: Vec<bool>,
+    asleep: Vec<bool>,
     /// Where "any PE" SPIs go: the first awake vCPU, or 0.
-    pub(super) any_pe_target: usize,
-    /// vCPUs to kick since the last [`Vgic::take_kicks`].
-    pub(super) kicks: KickSet,
+    any_pe_target: usize,
 }
 
 impl VgicV3 {
@@ -160,73 +167,40 @@ impl VgicV3 {
     /// redistributor asleep).
     pub fn new(config: VgicV3Config) -> Result<Self, VgicError> {
         config.check()?;
-        Ok(Self {
+        let front = V3 {
             config,
-            irqs: IrqTable::new(config.vcpus, config.spis, true),
             routes: vec![0; config.spis as usize],
             asleep: vec![true; config.vcpus],
             any_pe_target: 0,
-            kicks: KickSet::default(),
-        })
+        };
+        Ok(Core::with_frontend(config.vcpus, config.spis, true, front))
     }
 
     /// The configuration it was built with.
     pub const fn config(&self) -> &VgicV3Config {
-        &self.config
+        &self.front.config
     }
 
     /// One past the highest implemented INTID (`32 + spis`).
     pub const fn intid_limit(&self) -> u32 {
-        FIRST_SPI + self.config.spis
+        FIRST_SPI + self.front.config.spis
     }
 
-    /// The size of the MMIO window from the distributor's base to the end of the last
-    /// redistributor.
-    pub const fn window_size(&self) -> u64 {
-        self.config.redistributor_offset + self.config.vcpus as u64 * REDISTRIBUTOR_SIZE
-    }
-
-    /// The counters.
-    pub const fn stats(&self) -> &VgicStats {
-        &self.irqs.stats
-    }
-
-    /// The vCPU SPI `index` (INTID `32 + index`) is routed to, if any.
-    pub(super) fn spi_target(&self, index: usize) -> Option<usize> {
-        let route = *self.routes.get(index)?;
-        if route & super::distributor::irouter::ANY_PE != 0 {
-            return Some(self.any_pe_target);
+    /// Recomputes where "any PE" SPIs go after a redistributor woke or slept; if
+    /// they moved, requeues them and kicks both vCPUs.
+    fn update_any_pe_target(&mut self) {
+        let before = self.front.any_pe_target;
+        self.front.any_pe_target = self
+            .front
+            .asleep
+            .iter()
+            .position(|&asleep| !asleep)
+            .unwrap_or(0);
+        if self.front.any_pe_target != before {
+            self.touch_spis();
+            self.kicks.add(before);
+            self.kicks.add(self.front.any_pe_target);
         }
-        let field = |shift: u32| (route >> shift) as u8;
-        vcpu_for_affinity(
-            field(super::distributor::irouter::AFF3_SHIFT),
-            field(super::distributor::irouter::AFF2_SHIFT),
-            field(super::distributor::irouter::AFF1_SHIFT),
-            field(super::distributor::irouter::AFF0_SHIFT),
-            self.config.vcpus,
-        )
-    }
-
-    /// Recomputes where "any PE" SPIs go after a redistributor woke or slept.
-    pub(super) fn update_any_pe_target(&mut self) {
-        self.any_pe_target = self.asleep.iter().position(|&asleep| !asleep).unwrap_or(0);
-    }
-
-    /// Adds to the kicks the vCPUs a guest write to the registers of `intids` affects
-    /// (vCPU `owner`'s SGIs and PPIs, or SPIs).
-    pub(super) fn note_write(&mut self, owner: Option<usize>, intids: core::ops::Range<u32>) {
-        let kicks = self
-            .irqs
-            .affected_by_write(owner, intids, |index| self.spi_target(index));
-        self.kicks.merge(kicks);
-    }
-
-    /// Adds to the kicks the vCPUs a change of the group enables affects.
-    pub(super) fn note_group_enables(&mut self) {
-        let kicks = self
-            .irqs
-            .affected_by_group_enables(|index| self.spi_target(index));
-        self.kicks.merge(kicks);
     }
 
     /// Counts an ignored access.
@@ -257,7 +231,7 @@ impl VgicV3 {
     /// within the frame.
     fn redistributor_frame(&self, offset: u64) -> Option<(usize, bool, u64)> {
         let vcpu = usize::try_from(offset / REDISTRIBUTOR_SIZE).ok()?;
-        if vcpu >= self.config.vcpus {
+        if vcpu >= self.front.config.vcpus {
             return None;
         }
         let within = offset % REDISTRIBUTOR_SIZE;
@@ -312,7 +286,7 @@ impl VgicV3 {
     /// redistributor: within its frame, or from the distributor's base if unmapped.
     fn frame_offset(&self, frame: GicFrame, offset: u64) -> u64 {
         match frame {
-            GicFrame::Unmapped => offset.saturating_add(self.config.redistributor_offset),
+            GicFrame::Unmapped => offset.saturating_add(self.front.config.redistributor_offset),
             _ => offset % SGI_FRAME_OFFSET,
         }
     }
@@ -321,54 +295,71 @@ impl VgicV3 {
     /// `ICC_SGI1R_EL1` generates with one security state, IHI 0069H "Forwarding an
     /// SGI to a target PE"). Returns whether it was.
     fn deliver_group1_sgi(&mut self, target: usize, intid: u32) -> bool {
-        match self
-            .irqs
-            .private
-            .get_mut(target)
-            .map(|irqs| &mut irqs[intid as usize])
-        {
+        let delivered = match self.irqs.irq_of_mut(target, intid) {
             Some(irq) if irq.group1 => irq.trigger(),
             _ => false,
-        }
+        };
+        self.touch(Some(target), intid);
+        delivered
     }
 }
 
-impl Vgic for VgicV3 {
-    fn as_any(&self) -> &dyn core::any::Any {
-        self
+impl V3 {
+    /// The size of the MMIO window from the distributor's base to the end of the last
+    /// redistributor.
+    const fn window(&self) -> u64 {
+        self.config.redistributor_offset + self.config.vcpus as u64 * REDISTRIBUTOR_SIZE
+    }
+}
+
+impl Frontend for V3 {
+    fn spi_target(&self, index: usize) -> Option<usize> {
+        use distributor::irouter;
+        let route = *self.routes.get(index)?;
+        if route & irouter::ANY_PE != 0 {
+            return Some(self.any_pe_target);
+        }
+        let field = |shift: u32| (route >> shift) as u8;
+        vcpu_for_affinity(
+            field(irouter::AFF3_SHIFT),
+            field(irouter::AFF2_SHIFT),
+            field(irouter::AFF1_SHIFT),
+            field(irouter::AFF0_SHIFT),
+            self.config.vcpus,
+        )
     }
 
-    fn as_any_mut(&mut self) -> &mut dyn core::any::Any {
-        self
+    fn window_size(&self) -> u64 {
+        self.window()
     }
 
-    fn vcpus(&self) -> usize {
-        self.config.vcpus
+    /// GICv3 registers are not banked by the accessing vCPU (each vCPU has its own
+    /// redistributor frames), so `vcpu` is not needed: this is
+    /// [`MmioDevice::read`].
+    fn read(core: &mut VgicV3, _vcpu: usize, offset: u64, width: AccessWidth) -> u64 {
+        MmioDevice::read(core, offset, width)
     }
 
-    fn set_level(&mut self, intid: u32, vcpu: Option<usize>, level: bool) -> Result<(), VgicError> {
-        self.irqs.set_level(intid, vcpu, level)
+    /// [`MmioDevice::write`]; `vcpu` is not needed (see [`read`](Self::read)).
+    fn write(core: &mut VgicV3, _vcpu: usize, offset: u64, width: AccessWidth, value: u64) {
+        MmioDevice::write(core, offset, width, value);
     }
 
-    fn set_hardware_level(
-        &mut self,
-        intid: u32,
-        vcpu: Option<usize>,
-        level: bool,
-    ) -> Result<Option<u32>, VgicError> {
-        self.irqs.set_hardware_level(intid, vcpu, level)
+    fn encode(entry: &LrEntry) -> u64 {
+        list_registers::encode(entry)
     }
 
-    fn trigger_edge(&mut self, intid: u32, vcpu: Option<usize>) -> Result<(), VgicError> {
-        self.irqs.trigger_edge(intid, vcpu)
+    fn read_back(entry: &LrEntry, value: u64) -> Option<LrState> {
+        let (intid, state) = list_registers::decode(value);
+        (intid == entry.intid).then_some(state)
     }
 
     fn send_sgi_from_register(
-        &mut self,
+        core: &mut VgicV3,
         sender: usize,
         icc_sgi1r: u64,
     ) -> Result<SgiTargets, VgicError> {
-        let vcpus = self.config.vcpus;
+        let vcpus = core.front.config.vcpus;
         if sender >= vcpus {
             return Err(VgicError::NoSuchVcpu {
                 vcpu: sender,
@@ -379,7 +370,7 @@ impl Vgic for VgicV3 {
         if request.all_but_self {
             let mut skipped = 0u64;
             for target in (0..vcpus).filter(|&target| target != sender) {
-                if !self.deliver_group1_sgi(target, request.intid) && target < u64::BITS as usize {
+                if !core.deliver_group1_sgi(target, request.intid) && target < u64::BITS as usize {
                     skipped |= 1 << target;
                 }
             }
@@ -395,131 +386,25 @@ impl Vgic for VgicV3 {
             let aff0 = request.range_selector * 16 + bit as u8;
             let target = vcpu_for_affinity(request.aff3, request.aff2, request.aff1, aff0, vcpus);
             if let Some(target) = target
-                && self.deliver_group1_sgi(target, request.intid)
+                && core.deliver_group1_sgi(target, request.intid)
             {
                 mask |= 1 << (target - first);
             }
         }
         Ok(SgiTargets::group(first, mask))
     }
+}
 
-    fn flush(&mut self, vcpu: usize, list_registers: usize) -> LrPlan {
-        let mut plan = LrPlan::empty();
-        if vcpu >= self.config.vcpus {
-            return plan;
-        }
-        if !self.irqs.shadows[vcpu].is_empty() {
-            // Never synced: the list registers are taken back as they were loaded.
-            self.sync(vcpu, &[]);
-        }
-        let mut selection = Selection::new(list_registers);
-        for (intid, irq) in self
-            .irqs
-            .interrupts_of(vcpu, |index| self.spi_target(index))
-        {
-            if let Some(state) = irq.lr_state(self.irqs.group_enabled(irq.group1)) {
-                selection.offer(Candidate {
-                    intid,
-                    state,
-                    priority: irq.priority(),
-                });
-            }
-        }
-        let mut shadow = Shadow::default();
-        for candidate in selection.chosen() {
-            let Some(irq) = self.irqs.irq_of_mut(vcpu, candidate.intid) else {
-                continue;
-            };
-            let physical = irq.begin_flight(vcpu, candidate.state);
-            let entry = LrEntry {
-                intid: candidate.intid,
-                state: candidate.state,
-                priority: candidate.priority,
-                group1: irq.group1,
-                physical,
-                ..LrEntry::default()
-            };
-            plan.push(entry.encode_v3());
-            shadow.push(entry);
-        }
-        self.irqs.shadows[vcpu] = shadow;
-        plan.underflow_maintenance = selection.left_out_pending;
-        plan.no_pending_maintenance =
-            selection.left_out_pending && selection.chosen().iter().all(|c| !c.state.pending);
-        if selection.left_out_active {
-            self.irqs.stats.unlisted_active += 1;
-        }
-        plan
+impl VgicV3 {
+    /// The size of the MMIO window from the distributor's base to the end of the last
+    /// redistributor.
+    pub const fn window_size(&self) -> u64 {
+        self.front.window()
     }
 
-    fn sync(&mut self, vcpu: usize, list_registers: &[u64]) {
-        let Some(shadow) = self.irqs.shadows.get_mut(vcpu).map(core::mem::take) else {
-            return;
-        };
-        for (n, entry) in shadow.entries().iter().enumerate() {
-            let returned = match list_registers.get(n).map(|&value| decode_v3(value)) {
-                Some((intid, state)) if intid == entry.intid => state,
-                Some(_) => {
-                    self.irqs.stats.lr_mismatches += 1;
-                    entry.state
-                }
-                None => entry.state,
-            };
-            if let Some(irq) = self.irqs.irq_of_mut(vcpu, entry.intid)
-                && irq.in_flight_on() == Some(vcpu)
-            {
-                irq.end_flight(returned);
-            }
-        }
-        // An SPI routed elsewhere while this vCPU held it goes to its new target now.
-        for entry in shadow.entries() {
-            let index = entry.intid.checked_sub(FIRST_SPI);
-            if index.is_some_and(|index| self.spi_target(index as usize) != Some(vcpu)) {
-                self.note_write(None, entry.intid..entry.intid + 1);
-            }
-        }
-    }
-
-    fn has_pending(&self, vcpu: usize) -> bool {
-        self.highest_pending_priority(vcpu).is_some()
-    }
-
-    fn highest_pending_priority(&self, vcpu: usize) -> Option<u8> {
-        self.irqs
-            .highest_pending_priority(vcpu, |index| self.spi_target(index))
-    }
-
-    fn map_hardware(&mut self, intid: u32, vcpu: usize, physical: u32) -> Result<(), VgicError> {
-        self.irqs.map_hardware(intid, vcpu, physical)
-    }
-
-    /// GICv3 registers are not banked by the accessing vCPU (each vCPU has its own
-    /// redistributor frames), so `vcpu` is not needed: this is
-    /// [`MmioDevice::read`].
-    fn mmio_read(&mut self, _vcpu: usize, offset: u64, width: AccessWidth) -> u64 {
-        MmioDevice::read(self, offset, width)
-    }
-
-    /// [`MmioDevice::write`]; `vcpu` is not needed (see [`mmio_read`](Self::mmio_read)).
-    fn mmio_write(&mut self, _vcpu: usize, offset: u64, width: AccessWidth, value: u64) {
-        MmioDevice::write(self, offset, width, value);
-    }
-
-    /// GICv3 SGIs come from `ICC_SGI1R_EL1` and
-    /// [`send_sgi_from_register`](Vgic::send_sgi_from_register) returns their targets;
-    /// these are the vCPUs distributor and redistributor writes affect, and the new
-    /// targets of SPIs moved while another vCPU held them (found by its
-    /// [`sync`](Vgic::sync)).
-    fn take_kicks(&mut self) -> SgiTargets {
-        self.kicks.take(self.config.vcpus)
-    }
-
-    fn window_size(&self) -> u64 {
-        VgicV3::window_size(self)
-    }
-
-    fn stats(&self) -> &VgicStats {
-        VgicV3::stats(self)
+    /// The counters.
+    pub const fn stats(&self) -> &VgicStats {
+        &self.irqs.stats
     }
 }
 
@@ -528,7 +413,7 @@ impl MmioDevice for VgicV3 {
         if offset < DISTRIBUTOR_SIZE {
             return self.distributor_read(offset, width);
         }
-        match offset.checked_sub(self.config.redistributor_offset) {
+        match offset.checked_sub(self.front.config.redistributor_offset) {
             Some(within) => self.redistributor_read(within, width),
             None => {
                 self.ignore(GicFrame::Unmapped, offset, width, None);
@@ -541,7 +426,7 @@ impl MmioDevice for VgicV3 {
         if offset < DISTRIBUTOR_SIZE {
             return self.distributor_write(offset, width, value);
         }
-        match offset.checked_sub(self.config.redistributor_offset) {
+        match offset.checked_sub(self.front.config.redistributor_offset) {
             Some(within) => self.redistributor_write(within, width, value),
             None => self.ignore(
                 GicFrame::Unmapped,

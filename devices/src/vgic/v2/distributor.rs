@@ -18,15 +18,16 @@
 //! | `0xF00` | `GICD_SGIR` | write-only: sends an SGI |
 //! | `0xF10`-`0xF1C` | `CPENDSGIR<n>` | byte- or word-accessible, banked: one byte per SGI, one bit per source |
 //! | `0xF20`-`0xF2C` | `SPENDSGIR<n>` | likewise, write 1 to set |
-//! | `0xFD0`-`0xFFC` | ID registers | the GIC-400's, see `id_registers` |
+//! | `0xFD0`-`0xFFC` | ID registers | the GIC-400's, see `core::id_registers` |
 //!
 //! Registers of unimplemented INTIDs read as zero and ignore writes. Any other offset
 //! or width is left to the caller to count as ignored.
 
-use super::registers::{BitRegister, IrqAccess};
-use super::sgi_v2::{GicdSgir, cpu_bit};
-use super::{FIRST_SPI, PRIVATE_INTERRUPTS, SGIS, VgicV2, id_registers};
+use super::VgicV2;
+use super::sgi::{GicdSgir, cpu_bit};
 use crate::mmio::AccessWidth;
+use crate::vgic::core::{BitRegister, IrqAccess, read_gic400_id_register};
+use crate::vgic::{FIRST_SPI, PRIVATE_INTERRUPTS, SGIS};
 use core::ops::Range;
 
 /// Register offsets (the per-interrupt blocks are in `registers::block`).
@@ -49,14 +50,6 @@ pub(super) mod gicd {
     pub const CPENDSGIR: Range<u64> = 0xF10..0xF20;
     /// `GICD_SPENDSGIR<n>`: one byte per SGI (SGI `n` at `0xF20 + n`).
     pub const SPENDSGIR: Range<u64> = 0xF20..0xF30;
-}
-
-/// `GICD_CTLR` bits without the Security Extensions.
-mod ctlr {
-    /// EnableGrp0, bit \[0\].
-    pub const ENABLE_GRP0: u32 = 1 << 0;
-    /// EnableGrp1, bit \[1\].
-    pub const ENABLE_GRP1: u32 = 1 << 1;
 }
 
 /// `GICD_TYPER` fields.
@@ -88,6 +81,18 @@ pub(super) const IIDR: u32 = iidr::PRODUCT_ID_GIC400 | iidr::REVISION | iidr::IM
 /// cleared per source through `GICD_SPENDSGIRn` / `GICD_CPENDSGIRn`).
 const SGI_PENDING_BITS: u32 = (1 << SGIS) - 1;
 
+/// One distributor access: the vCPU making it (the registers of INTIDs 0 to 31 are
+/// banked), where, how wide.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Access {
+    /// The accessing vCPU.
+    pub vcpu: usize,
+    /// Offset from the distributor's base.
+    pub offset: u64,
+    /// Width.
+    pub width: AccessWidth,
+}
+
 /// A byte- or word-wide, naturally aligned access inside `block`: the index of its
 /// first byte in the block and the number of bytes.
 fn byte_access(block: &Range<u64>, offset: u64, width: AccessWidth) -> Option<(u32, u32)> {
@@ -100,29 +105,17 @@ impl VgicV2 {
     /// `GICD_TYPER`.
     fn typer(&self) -> u32 {
         let it_lines = self.intid_limit().div_ceil(typer::INTIDS_PER_LINE) - 1;
-        let cpus = self.config.vcpus as u32 - 1;
+        let cpus = self.front.config.vcpus as u32 - 1;
         (it_lines << typer::IT_LINES_SHIFT) | (cpus << typer::CPU_NUMBER_SHIFT)
     }
 
-    /// `GICD_CTLR` as read.
-    fn ctlr(&self) -> u32 {
-        let mut value = 0;
-        if self.irqs.group0_enabled {
-            value |= ctlr::ENABLE_GRP0;
-        }
-        if self.irqs.group1_enabled {
-            value |= ctlr::ENABLE_GRP1;
-        }
-        value
-    }
-
-    /// Reads the distributor as vCPU `vcpu`; `None` for an access no register answers.
-    pub(super) fn gicd_read(
-        &mut self,
-        vcpu: usize,
-        offset: u64,
-        width: AccessWidth,
-    ) -> Option<u64> {
+    /// Reads the distributor; `None` for an access no register answers.
+    pub(super) fn gicd_read(&mut self, at: Access) -> Option<u64> {
+        let Access {
+            vcpu,
+            offset,
+            width,
+        } = at;
         if gicd::IMPLEMENTATION_DEFINED.contains(&offset) {
             return None;
         }
@@ -145,45 +138,46 @@ impl VgicV2 {
         {
             return Some(self.bytes(first, count, |gic, sgi| gic.sgi_sources(vcpu, sgi)));
         }
-        if width != AccessWidth::Word || !width.is_aligned(offset) {
-            return None;
-        }
-        let value = match offset {
-            gicd::CTLR => self.ctlr(),
+        let word = width == AccessWidth::Word && width.is_aligned(offset);
+        word.then(|| self.word_register(offset))?.map(u64::from)
+    }
+
+    /// The 32-bit register at `offset` outside the per-interrupt blocks, as read.
+    fn word_register(&self, offset: u64) -> Option<u32> {
+        Some(match offset {
+            gicd::CTLR => self.group_enable_bits(),
             gicd::TYPER => self.typer(),
             gicd::IIDR => IIDR,
             // Write-only.
             gicd::SGIR => 0,
-            _ => id_registers::read_gic400(offset)?,
-        };
-        Some(u64::from(value))
+            _ => return read_gic400_id_register(offset),
+        })
     }
 
-    /// Writes the distributor as vCPU `vcpu`; false for an access no register answers.
-    pub(super) fn gicd_write(
-        &mut self,
-        vcpu: usize,
-        offset: u64,
-        width: AccessWidth,
-        value: u64,
-    ) -> bool {
+    /// Writes the low `width` bytes of `value32` to the distributor; false for an
+    /// access no register answers.
+    pub(super) fn gicd_write(&mut self, at: Access, value32: u32) -> bool {
+        let Access {
+            vcpu,
+            offset,
+            width,
+        } = at;
         if gicd::IMPLEMENTATION_DEFINED.contains(&offset) {
             return false;
         }
-        let value32 = value as u32;
         if let Some(access) = IrqAccess::decode(offset, width) {
             self.write_interrupts(vcpu, &access, value32);
             return true;
         }
         if let Some((first, count)) = byte_access(&gicd::ITARGETSR, offset, width) {
-            let mask = self.target_mask();
+            let mask = self.front.target_mask();
             for byte in 0..count {
                 let spi = (first + byte).checked_sub(FIRST_SPI);
-                if let Some(target) = spi.and_then(|spi| self.targets.get_mut(spi as usize)) {
+                if let Some(target) = spi.and_then(|spi| self.front.targets.get_mut(spi as usize)) {
                     *target = (value32 >> (8 * byte)) as u8 & mask;
                 }
             }
-            self.note_spi_kicks(first, count);
+            self.note_write(None, first..first + count);
             return true;
         }
         if let Some((first, count)) = byte_access(&gicd::CPENDSGIR, offset, width) {
@@ -199,12 +193,7 @@ impl VgicV2 {
         }
         match offset {
             gicd::CTLR => {
-                self.irqs.group0_enabled = value32 & ctlr::ENABLE_GRP0 != 0;
-                self.irqs.group1_enabled = value32 & ctlr::ENABLE_GRP1 != 0;
-                let kicks = self
-                    .irqs
-                    .affected_by_group_enables(|index| self.spi_target(index));
-                self.kicks |= kicks.low_byte();
+                self.write_group_enables(value32);
                 true
             }
             gicd::SGIR => {
@@ -213,15 +202,17 @@ impl VgicV2 {
             }
             // Read-only.
             gicd::TYPER | gicd::IIDR => true,
-            _ => id_registers::read_gic400(offset).is_some(),
+            _ => read_gic400_id_register(offset).is_some(),
         }
     }
 
     /// A write to one of the per-interrupt blocks.
     fn write_interrupts(&mut self, vcpu: usize, access: &IrqAccess, value: u32) {
-        if access.first_intid() >= FIRST_SPI {
+        let first = access.first_intid();
+        let intids = first..first.saturating_add(access.intids());
+        if first >= FIRST_SPI {
             access.write(&mut self.irqs.spis, FIRST_SPI, value);
-            self.note_spi_kicks(access.first_intid(), access.intids());
+            self.note_write(None, intids);
             return;
         }
         let value = match access {
@@ -233,6 +224,7 @@ impl VgicV2 {
         };
         if let Some(irqs) = self.irqs.private.get_mut(vcpu) {
             access.write(irqs, 0, value);
+            self.note_write(Some(vcpu), intids);
         }
     }
 
@@ -248,20 +240,20 @@ impl VgicV2 {
     fn target_byte(&self, vcpu: usize, intid: u32) -> u8 {
         if intid < PRIVATE_INTERRUPTS {
             // Banked and read-only: the reading CPU's own bit.
-            return if vcpu < self.config.vcpus {
-                cpu_bit(vcpu) & self.target_mask()
+            return if vcpu < self.front.config.vcpus {
+                cpu_bit(vcpu) & self.front.target_mask()
             } else {
                 0
             };
         }
         let index = (intid - FIRST_SPI) as usize;
-        self.targets.get(index).copied().unwrap_or(0)
+        self.front.targets.get(index).copied().unwrap_or(0)
     }
 
     /// The `GICD_C/SPENDSGIR` byte of SGI `sgi` as vCPU `vcpu` reads it: the sources
     /// it is pending from, including one placed in a list register.
     fn sgi_sources(&self, vcpu: usize, sgi: u32) -> u8 {
-        let Some(sgis) = self.sgis.get(vcpu) else {
+        let Some(sgis) = self.front.sgis.get(vcpu) else {
             return 0;
         };
         let listed = self.irqs.shadows.get(vcpu).map_or(0, |shadow| {
@@ -278,9 +270,11 @@ impl VgicV2 {
     /// `vcpu`. A source already in a list register stays there (it cannot be when the
     /// vCPU's list registers are synced before its accesses, as [`Vgic::sync`] asks).
     fn write_sgi_sources(&mut self, vcpu: usize, first: u32, count: u32, value: u32, set: bool) {
-        let cpus = self.cpu_mask();
-        let (Some(sgis), Some(irqs)) = (self.sgis.get_mut(vcpu), self.irqs.private.get_mut(vcpu))
-        else {
+        let cpus = self.front.cpu_mask();
+        let (Some(sgis), Some(irqs)) = (
+            self.front.sgis.get_mut(vcpu),
+            self.irqs.private.get_mut(vcpu),
+        ) else {
             return;
         };
         for byte in 0..count {
@@ -295,31 +289,23 @@ impl VgicV2 {
                 irq.set_latch(sgis.any_pending(sgi));
             }
         }
+        for sgi in first..first + count {
+            self.touch(Some(vcpu), sgi);
+        }
     }
 
     /// A `GICD_SGIR` write by vCPU `sender`.
     fn send_sgi(&mut self, sender: usize, value: u32) {
-        if sender >= self.config.vcpus {
+        if sender >= self.front.config.vcpus {
             return;
         }
         let request = GicdSgir::decode(value);
-        let targets = request.targets(sender, self.cpu_mask());
-        for target in 0..self.config.vcpus {
+        let targets = request.targets(sender, self.front.cpu_mask());
+        for target in 0..self.front.config.vcpus {
             if targets & cpu_bit(target) != 0 {
-                self.raise_sgi(target, request.intid, sender);
+                self.raise_sgi_from(target, request.intid, sender);
+                self.kicks.add(target);
             }
         }
-        self.kicks |= targets;
-    }
-
-    /// Adds to the kicks the vCPUs a write to SPIs `first_intid..first_intid + count`
-    /// affects: those they are routed to and now have something to list on, and
-    /// those holding one in a list register.
-    pub(super) fn note_spi_kicks(&mut self, first_intid: u32, count: u32) {
-        let intids = first_intid..first_intid.saturating_add(count);
-        let kicks = self
-            .irqs
-            .affected_by_write(None, intids, |index| self.spi_target(index));
-        self.kicks |= kicks.low_byte();
     }
 }

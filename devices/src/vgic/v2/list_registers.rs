@@ -2,13 +2,13 @@
 //! extensions, and the `GICH_HCR` maintenance enables (IHI 0048B.b, chapter 5,
 //! "GIC Support for Virtualization": `GICH_HCR` and `GICH_LRn`).
 //!
-//! A GICv2 list register is 32 bits; [`LrPlan`](super::LrPlan) values and the values
-//! handed to [`Vgic::sync`](super::Vgic::sync) stay `u64`, and a GICv2 plan never
+//! A GICv2 list register is 32 bits; [`LrPlan`](crate::vgic::LrPlan) values and the values
+//! handed to [`Vgic::sync`](crate::vgic::Vgic::sync) stay `u64`, and a GICv2 plan never
 //! sets a bit above bit 31, so the hypervisor truncates them (`value as u32`) when
 //! writing `GICH_LR<n>` and zero-extends what it reads back.
 //!
 //! `GICH_HCR.UIE` (bit 1) and `GICH_HCR.NPIE` (bit 3) sit where `ICH_HCR_EL2` has
-//! them, so [`LrPlan::maintenance_bits`](super::LrPlan::maintenance_bits) is
+//! them, so [`LrPlan::maintenance_bits`](crate::vgic::LrPlan::maintenance_bits) is
 //! meaningful for both: OR it into `GICH_HCR` (truncated) as into `ICH_HCR_EL2`.
 //!
 //! The EOI maintenance interrupt needs no enable on a GICv2: a list register with
@@ -16,8 +16,7 @@
 //! `GICH_EISR<n>`) until the hypervisor rewrites that list register, which the next
 //! flush does.
 
-use super::list_registers::LrEntry;
-use super::state::LrState;
+use crate::vgic::core::{LrEntry, LrState};
 
 /// `GICH_LR<n>` fields.
 pub mod gich_lr {
@@ -52,7 +51,7 @@ pub mod gich_lr {
 }
 
 /// `GICH_HCR` bits a GICv2 hypervisor combines with
-/// [`LrPlan::maintenance_bits`](super::LrPlan::maintenance_bits).
+/// [`LrPlan::maintenance_bits`](crate::vgic::LrPlan::maintenance_bits).
 pub mod gich_hcr {
     /// En, bit \[0\]: the virtual CPU interface is enabled.
     pub const EN: u32 = 1 << 0;
@@ -64,35 +63,33 @@ pub mod gich_hcr {
     pub const NPIE: u32 = 1 << 3;
 }
 
-impl LrEntry {
-    /// The `GICH_LR<n>` value, zero-extended.
-    pub(crate) fn encode_v2(&self) -> u64 {
-        let priority = u32::from(self.priority) >> gich_lr::PRIORITY_DROPPED_BITS;
-        let mut value = (self.intid & gich_lr::VIRTUAL_ID_MASK)
-            | ((priority & gich_lr::PRIORITY_MASK) << gich_lr::PRIORITY_SHIFT);
-        if self.group1 {
-            value |= gich_lr::GRP1;
-        }
-        match self.physical {
-            Some(physical) => {
-                value |= gich_lr::HW
-                    | ((physical & gich_lr::PHYSICAL_ID_MASK) << gich_lr::PHYSICAL_ID_SHIFT);
-            }
-            None => {
-                value |= (u32::from(self.source) & gich_lr::CPUID_MASK) << gich_lr::CPUID_SHIFT;
-                if self.eoi_maintenance {
-                    value |= gich_lr::EOI;
-                }
-            }
-        }
-        if self.state.pending {
-            value |= gich_lr::STATE_PENDING;
-        }
-        if self.state.active {
-            value |= gich_lr::STATE_ACTIVE;
-        }
-        u64::from(value)
+/// The `GICH_LR<n>` value for `entry`, zero-extended.
+pub(crate) fn encode(entry: &LrEntry) -> u64 {
+    let priority = u32::from(entry.priority) >> gich_lr::PRIORITY_DROPPED_BITS;
+    let mut value = (entry.intid & gich_lr::VIRTUAL_ID_MASK)
+        | ((priority & gich_lr::PRIORITY_MASK) << gich_lr::PRIORITY_SHIFT);
+    if entry.group1 {
+        value |= gich_lr::GRP1;
     }
+    match entry.physical {
+        Some(physical) => {
+            value |= gich_lr::HW
+                | ((physical & gich_lr::PHYSICAL_ID_MASK) << gich_lr::PHYSICAL_ID_SHIFT);
+        }
+        None => {
+            value |= (u32::from(entry.source) & gich_lr::CPUID_MASK) << gich_lr::CPUID_SHIFT;
+            if entry.eoi_maintenance {
+                value |= gich_lr::EOI;
+            }
+        }
+    }
+    if entry.state.pending {
+        value |= gich_lr::STATE_PENDING;
+    }
+    if entry.state.active {
+        value |= gich_lr::STATE_ACTIVE;
+    }
+    u64::from(value)
 }
 
 /// What a `GICH_LR<n>` value read back says.
@@ -107,7 +104,7 @@ pub(crate) struct LrV2 {
 }
 
 /// Decodes a `GICH_LR<n>` value (bits above 31 are ignored).
-pub(crate) fn decode_v2(value: u64) -> LrV2 {
+pub(crate) fn decode(value: u64) -> LrV2 {
     let value = value as u32;
     let cpuid = ((value >> gich_lr::CPUID_SHIFT) & gich_lr::CPUID_MASK) as u8;
     let source = (value & gich_lr::HW == 0).then_some(cpuid);
@@ -123,8 +120,8 @@ pub(crate) fn decode_v2(value: u64) -> LrV2 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::list_registers::{LrPlan, ich_hcr};
     use super::*;
+    use crate::vgic::core::{LrPlan, ich_hcr};
 
     const PENDING: LrState = LrState {
         pending: true,
@@ -136,14 +133,8 @@ mod tests {
         // IHI 0048B.b GICH_LRn: HW [31], Grp1 [30], State [29:28] (01 pending,
         // 10 active), Priority [27:23], PhysicalID [19:10] (HW = 1) or EOI [19] and
         // CPUID [12:10] (HW = 0), VirtualID [9:0].
-        let uart = LrEntry {
-            intid: 33,
-            state: PENDING,
-            priority: 0xA0,
-            group1: false,
-            ..LrEntry::default()
-        };
-        assert_eq!(uart.encode_v2(), (0b01 << 28) | (0x14 << 23) | 33);
+        let uart = LrEntry::example(33, false, 0xA0, false, None);
+        assert_eq!(encode(&uart), (0b01 << 28) | (0x14 << 23) | 33);
         let ipi = LrEntry {
             intid: 1,
             state: PENDING,
@@ -154,33 +145,26 @@ mod tests {
             ..LrEntry::default()
         };
         assert_eq!(
-            ipi.encode_v2(),
+            encode(&ipi),
             (1 << 30) | (0b01 << 28) | (0x1F << 23) | (1 << 19) | (5 << 10) | 1
         );
         let timer = LrEntry {
-            intid: 27,
-            state: LrState {
-                pending: false,
-                active: true,
-            },
-            priority: 0x80,
-            group1: false,
-            physical: Some(27),
             // Ignored with HW set: the bits hold PhysicalID.
             source: 7,
             eoi_maintenance: true,
+            ..LrEntry::example(27, true, 0x80, false, Some(27))
         };
         assert_eq!(
-            timer.encode_v2(),
+            encode(&timer),
             (1 << 31) | (0b10 << 28) | (0x10 << 23) | (27 << 10) | 27
         );
-        assert!(timer.encode_v2() <= u64::from(u32::MAX));
+        assert!(encode(&timer) <= u64::from(u32::MAX));
     }
 
     #[test]
     fn decodes_intid_source_and_state() {
         assert_eq!(
-            decode_v2((0b11 << 28) | (3 << 10) | 5),
+            decode((0b11 << 28) | (3 << 10) | 5),
             LrV2 {
                 intid: 5,
                 source: Some(3),
@@ -190,14 +174,14 @@ mod tests {
                 }
             }
         );
-        let hw = decode_v2((1 << 31) | (27 << 10) | 27);
+        let hw = decode((1 << 31) | (27 << 10) | 27);
         assert_eq!(
             (hw.intid, hw.source, hw.state),
             (27, None, LrState::default())
         );
         // Bits above 31 are not part of a GICv2 list register.
-        assert_eq!(decode_v2(0xFFFF_FFFF_0000_0021).intid, 33);
-        assert_eq!(decode_v2(0xFFFF_FFFF_0000_0021).state, LrState::default());
+        assert_eq!(decode(0xFFFF_FFFF_0000_0021).intid, 33);
+        assert_eq!(decode(0xFFFF_FFFF_0000_0021).state, LrState::default());
     }
 
     #[test]

@@ -1,41 +1,28 @@
-//! The list registers: what the hypervisor loads into `ICH_LR<n>_EL2` before entering
-//! a vCPU and reads back after an exit, and how the interrupts to list are chosen.
+//! The list registers, whatever their format: one listed interrupt ([`LrEntry`],
+//! which each front-end encodes as its list register value), the plan the
+//! hypervisor loads ([`LrPlan`]), what the model remembers it placed ([`Shadow`]),
+//! and the choice of what to list ([`Selection`]).
 //!
-//! Field positions are from the Arm ARM (DDI 0487) and IHI 0069H, registers
-//! `ICH_LR<n>_EL2` and `ICH_HCR_EL2` (the maintenance interrupt enables).
+//! The maintenance interrupt enables are those of `ICH_HCR_EL2` (Arm ARM DDI 0487,
+//! IHI 0069H); a GICv2's `GICH_HCR` has UIE and NPIE at the same positions.
 
 use super::state::LrState;
-
-/// `ICH_LR<n>_EL2` fields.
-pub mod ich_lr {
-    /// vINTID, bits \[31:0\]: the virtual INTID.
-    pub const VINTID_MASK: u64 = 0xFFFF_FFFF;
-    /// pINTID, bits \[44:32\]: the physical INTID, when `HW` is set.
-    pub const PINTID_SHIFT: u32 = 32;
-    /// Width mask of pINTID once shifted down (13 bits).
-    pub const PINTID_MASK: u64 = 0x1FFF;
-    /// Priority, bits \[55:48\].
-    pub const PRIORITY_SHIFT: u32 = 48;
-    /// Group, bit \[60\]: 1 for Group 1.
-    pub const GROUP: u64 = 1 << 60;
-    /// HW, bit \[61\]: deactivating the virtual interrupt deactivates pINTID.
-    pub const HW: u64 = 1 << 61;
-    /// State, bits \[63:62\].
-    pub const STATE_SHIFT: u32 = 62;
-    /// State bit 62: pending.
-    pub const STATE_PENDING: u64 = 1 << 62;
-    /// State bit 63: active.
-    pub const STATE_ACTIVE: u64 = 1 << 63;
-}
 
 /// `ICH_HCR_EL2` maintenance interrupt enables a plan may ask for.
 pub mod ich_hcr {
     /// UIE, bit \[1\]: maintenance interrupt when at most one list register holds a
     /// valid (pending or active) interrupt.
     pub const UIE: u64 = 1 << 1;
+    /// LRENPIE, bit \[2\]: maintenance interrupt while `EOIcount` is not zero (the
+    /// guest ended interrupts that no list register held).
+    pub const LRENPIE: u64 = 1 << 2;
     /// NPIE, bit \[3\]: maintenance interrupt while no list register holds a pending
     /// interrupt.
     pub const NPIE: u64 = 1 << 3;
+    /// EOIcount, bits \[31:27\]: ends of interrupts no list register held.
+    pub const EOICOUNT_SHIFT: u32 = 27;
+    /// Width mask of EOIcount once shifted down.
+    pub const EOICOUNT_MASK: u64 = 0x1F;
 }
 
 /// The most list registers a CPU interface has (`ICH_VTR_EL2.ListRegs` is 4 bits:
@@ -44,7 +31,7 @@ pub const MAX_LIST_REGISTERS: usize = 16;
 
 /// One interrupt placed in a list register, independent of the register format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct LrEntry {
+pub struct LrEntry {
     /// The virtual INTID.
     pub(crate) intid: u32,
     /// Pending and/or active.
@@ -63,36 +50,29 @@ pub(crate) struct LrEntry {
     pub(crate) eoi_maintenance: bool,
 }
 
+#[cfg(test)]
 impl LrEntry {
-    /// The `ICH_LR<n>_EL2` value.
-    pub(crate) fn encode_v3(&self) -> u64 {
-        let mut value = u64::from(self.intid) & ich_lr::VINTID_MASK;
-        value |= u64::from(self.priority) << ich_lr::PRIORITY_SHIFT;
-        if self.group1 {
-            value |= ich_lr::GROUP;
+    /// For the format tests: `intid` pending (or, `active`, active only) with
+    /// `priority` in Group 1 if `group1`, with HW and `physical` if given.
+    pub(crate) fn example(
+        intid: u32,
+        active: bool,
+        priority: u8,
+        group1: bool,
+        physical: Option<u32>,
+    ) -> Self {
+        Self {
+            intid,
+            state: LrState {
+                pending: !active,
+                active,
+            },
+            priority,
+            group1,
+            physical,
+            ..Self::default()
         }
-        if let Some(physical) = self.physical {
-            value |=
-                ich_lr::HW | ((u64::from(physical) & ich_lr::PINTID_MASK) << ich_lr::PINTID_SHIFT);
-        }
-        if self.state.pending {
-            value |= ich_lr::STATE_PENDING;
-        }
-        if self.state.active {
-            value |= ich_lr::STATE_ACTIVE;
-        }
-        value
     }
-}
-
-/// The vINTID and state of an `ICH_LR<n>_EL2` value.
-pub(crate) fn decode_v3(value: u64) -> (u32, LrState) {
-    let intid = (value & ich_lr::VINTID_MASK) as u32;
-    let state = LrState {
-        pending: value & ich_lr::STATE_PENDING != 0,
-        active: value & ich_lr::STATE_ACTIVE != 0,
-    };
-    (intid, state)
 }
 
 /// What to load into a vCPU's list registers before entering it.
@@ -106,6 +86,12 @@ pub struct LrPlan {
     /// More interrupts wait and none of the listed ones is pending (all are active):
     /// also enable `ICH_HCR_EL2.NPIE`.
     pub no_pending_maintenance: bool,
+    /// More interrupts are active than fit: the guest may end one that no list
+    /// register holds, which the CPU interface only counts (`ICH_HCR_EL2.EOIcount`,
+    /// `GICH_HCR.EOICount`). A hypervisor that reads the count back and hands it to
+    /// [`Vgic::sync_with_eoi_count`](super::super::Vgic::sync_with_eoi_count) enables
+    /// the maintenance interrupt for it ([`eoi_count_bits`](Self::eoi_count_bits)).
+    pub unlisted_active: bool,
 }
 
 impl LrPlan {
@@ -116,12 +102,13 @@ impl LrPlan {
             count: 0,
             underflow_maintenance: false,
             no_pending_maintenance: false,
+            unlisted_active: false,
         }
     }
 
     /// The values for list registers 0, 1, ... in order. The list registers after
     /// these must be written with 0 (invalid). A GICv2 plan's values fit in 32 bits
-    /// (`GICH_LR<n>`, see [`gich_lr`](super::gich_lr)).
+    /// (`GICH_LR<n>`, see [`gich_lr`](crate::vgic::gich_lr)).
     pub fn list_registers(&self) -> &[u64] {
         &self.values[..self.count]
     }
@@ -143,7 +130,7 @@ impl LrPlan {
 
     /// The `ICH_HCR_EL2` maintenance enables ([`ich_hcr::UIE`], [`ich_hcr::NPIE`]) to
     /// OR into the register's other settings. On a GICv2 the same bits are
-    /// `GICH_HCR.UIE` and `GICH_HCR.NPIE` ([`gich_hcr`](super::gich_hcr)).
+    /// `GICH_HCR.UIE` and `GICH_HCR.NPIE` ([`gich_hcr`](crate::vgic::gich_hcr)).
     pub const fn maintenance_bits(&self) -> u64 {
         let mut bits = 0;
         if self.underflow_maintenance {
@@ -153,6 +140,19 @@ impl LrPlan {
             bits |= ich_hcr::NPIE;
         }
         bits
+    }
+
+    /// `ICH_HCR_EL2.LRENPIE` ([`ich_hcr::LRENPIE`], also `GICH_HCR.LRENPIE`) when
+    /// active interrupts were left out, for a hypervisor that passes `EOIcount` to
+    /// [`Vgic::sync_with_eoi_count`](super::super::Vgic::sync_with_eoi_count); not
+    /// part of [`maintenance_bits`](Self::maintenance_bits), since without that the
+    /// maintenance interrupt would stay asserted.
+    pub const fn eoi_count_bits(&self) -> u64 {
+        if self.unlisted_active {
+            ich_hcr::LRENPIE
+        } else {
+            0
+        }
     }
 
     pub(crate) fn push(&mut self, value: u64) {
@@ -201,6 +201,29 @@ impl Shadow {
     }
 }
 
+/// What to list for one SGI of a front-end that keeps SGIs pending per source CPU
+/// (the GICv2); the GICv3 lists the state as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SgiListing {
+    /// The state to list.
+    pub(crate) state: LrState,
+    /// The source CPU (`GICH_LR.CPUID`).
+    pub(crate) source: u8,
+    /// Other sources wait: ask for an EOI maintenance interrupt.
+    pub(crate) more: bool,
+}
+
+impl SgiListing {
+    /// `state` as it is, from no particular source.
+    pub(crate) const fn plain(state: LrState) -> Self {
+        Self {
+            state,
+            source: 0,
+            more: false,
+        }
+    }
+}
+
 /// An interrupt that could be listed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Candidate {
@@ -216,7 +239,7 @@ impl Candidate {
     /// Sort key, lowest first: active interrupts (which must stay listed for the
     /// guest to deactivate them), then by priority value (lower is higher priority,
     /// IHI 0069H "Interrupt prioritization"), then by INTID.
-    fn rank(&self) -> (bool, u8, u32) {
+    pub(crate) fn rank(&self) -> (bool, u8, u32) {
         (!self.state.active, self.priority, self.intid)
     }
 }
@@ -306,52 +329,6 @@ mod tests {
 
     fn ids(selection: &Selection) -> Vec<u32> {
         selection.chosen().iter().map(|c| c.intid).collect()
-    }
-
-    #[test]
-    fn encodes_the_architectural_fields() {
-        // ICH_LR<n>_EL2: State [63:62] (01 pending, 10 active), HW [61], Group [60],
-        // Priority [55:48], pINTID [44:32], vINTID [31:0].
-        let entry = LrEntry {
-            intid: 33,
-            state: LrState {
-                pending: true,
-                active: false,
-            },
-            priority: 0xA0,
-            group1: true,
-            physical: None,
-            ..LrEntry::default()
-        };
-        assert_eq!(
-            entry.encode_v3(),
-            (0b01 << 62) | (1 << 60) | (0xA0 << 48) | 33
-        );
-        let timer = LrEntry {
-            intid: 27,
-            state: LrState {
-                pending: false,
-                active: true,
-            },
-            priority: 0x80,
-            group1: true,
-            physical: Some(27),
-            ..LrEntry::default()
-        };
-        assert_eq!(
-            timer.encode_v3(),
-            (0b10 << 62) | (1 << 61) | (1 << 60) | (0x80 << 48) | (27 << 32) | 27
-        );
-        assert_eq!(
-            decode_v3(0xC000_0000_0000_0005),
-            (
-                5,
-                LrState {
-                    pending: true,
-                    active: true
-                }
-            )
-        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! | `0x0070` | `GICR_PROPBASER` | zero, writes ignored (no LPIs) |
 //! | `0x0078` | `GICR_PENDBASER` | zero, writes ignored (no LPIs) |
 //! | `0x00C0` | `GICR_SYNCR` | zero (never busy) |
-//! | `0xFFD0`-`0xFFFC` | ID registers | see `id_registers` |
+//! | `0xFFD0`-`0xFFFC` | ID registers | see `core::id_registers` |
 //!
 //! SGI frame: `GICR_IGROUPR0`, `ISENABLER0`/`ICENABLER0`, `ISPENDR0`/`ICPENDR0`,
 //! `ISACTIVER0`/`ICACTIVER0`, `IPRIORITYR0-7`, `ICFGR0` (read-only: SGIs are edge)
@@ -22,9 +22,10 @@
 //! `registers`).
 
 use super::distributor::IIDR;
-use super::registers::IrqAccess;
-use super::{PRIVATE_INTERRUPTS, VgicV3, id_registers, vcpu_affinity};
+use super::{VgicV3, vcpu_affinity};
 use crate::mmio::AccessWidth;
+use crate::vgic::PRIVATE_INTERRUPTS;
+use crate::vgic::core::{IrqAccess, read_id_register};
 
 /// RD frame register offsets.
 mod gicr {
@@ -69,7 +70,7 @@ impl VgicV3 {
     pub(super) fn redistributor_typer(&self, vcpu: usize) -> u64 {
         let mut value = (u64::from(vcpu_affinity(vcpu)) << typer::AFFINITY_SHIFT)
             | ((vcpu as u64) << typer::PROCESSOR_NUMBER_SHIFT);
-        if vcpu + 1 == self.config.vcpus {
+        if vcpu + 1 == self.front.config.vcpus {
             value |= typer::LAST;
         }
         value
@@ -107,13 +108,13 @@ impl VgicV3 {
             gicr::CTLR | gicr::STATUSR | gicr::SYNCR => 0,
             gicr::IIDR => IIDR,
             gicr::WAKER => {
-                if *self.asleep.get(vcpu)? {
+                if *self.front.asleep.get(vcpu)? {
                     waker::PROCESSOR_SLEEP | waker::CHILDREN_ASLEEP
                 } else {
                     0
                 }
             }
-            _ => id_registers::read(offset)?,
+            _ => read_id_register(offset)?,
         };
         Some(u64::from(value))
     }
@@ -138,21 +139,16 @@ impl VgicV3 {
         }
         match offset {
             gicr::WAKER => {
-                let Some(asleep) = self.asleep.get_mut(vcpu) else {
+                let Some(asleep) = self.front.asleep.get_mut(vcpu) else {
                     return false;
                 };
                 *asleep = value as u32 & waker::PROCESSOR_SLEEP != 0;
-                let before = self.any_pe_target;
+                // "Any PE" SPIs may move: both vCPUs then look again.
                 self.update_any_pe_target();
-                if self.any_pe_target != before {
-                    // "Any PE" SPIs moved: both vCPUs look again.
-                    self.kicks.add(before);
-                    self.kicks.add(self.any_pe_target);
-                }
                 true
             }
             gicr::CTLR | gicr::STATUSR | gicr::SYNCR | gicr::IIDR => true,
-            _ => id_registers::read(offset).is_some(),
+            _ => read_id_register(offset).is_some(),
         }
     }
 

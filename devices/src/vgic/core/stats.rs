@@ -76,7 +76,7 @@ pub struct VgicStats {
 
 impl VgicStats {
     /// Counts an ignored access.
-    pub(super) fn ignore(
+    pub(crate) fn ignore(
         &mut self,
         frame: GicFrame,
         offset: u64,
