@@ -174,7 +174,10 @@ impl<D> MmioBus<D> {
             .partition_point(|window| window.base <= base);
         let neighbours = [position.checked_sub(1), Some(position)];
         for index in neighbours.into_iter().flatten() {
-            if let Some(&Window { slot: slot_index, .. }) = self.by_address.get(index) {
+            if let Some(&Window {
+                slot: slot_index, ..
+            }) = self.by_address.get(index)
+            {
                 let slot = &self.slots[slot_index];
                 if slot.base <= last && base <= slot.last {
                     return Err(BusError::Overlap {

@@ -248,22 +248,21 @@ impl DeviceHost for Host<'_> {
 }
 
 /// Performs the guest's access at `ipa` on the device there: one bus lookup and one
-/// call under one lock, then the effects, applied once the lock is released. False
-/// when no device holds every byte of the access.
+/// call under one lock, then the effects, applied once the lock is released. `None`
+/// when no device holds every byte of the access; else whether the device is a
+/// UART that may take typed input waiting for it (the caller's console moves it in).
 pub fn emulate(
     vm: &Vm,
     access: &MmioAccess,
     ipa: u64,
     registers: &mut impl GuestRegisters,
-) -> bool {
+) -> Option<bool> {
     let mut bus = vm.bus.lock();
-    let Some((device, offset)) = bus.target_mut(ipa, access.width) else {
-        return false;
-    };
+    let (device, offset) = bus.target_mut(ipa, access.width)?;
     let mut host = Host(GuestRamMemory(&vm.ram));
     let effects = mmio::emulate_device(access, offset, registers, device, &mut host);
     apply(vm, bus, ipa - offset, effects);
-    true
+    Some(effects.takes_input)
 }
 
 /// Gives device `id` bytes typed for the guest and applies the effects; returns how
@@ -292,7 +291,7 @@ fn report_fault(vm: &Vm, base: u64) {
 }
 
 /// Does what the device at `base` asked for: sets its interrupt line, releases
-/// `bus`, then reports a fault and moves waiting input in.
+/// `bus`, then reports a fault. (Waiting input is the caller's to move in.)
 fn apply(vm: &Vm, bus: BusGuard<'_>, base: u64, effects: Effects) {
     if let Some(LineChange { intid, level }) = effects.line {
         interrupts::set_line(vm, intid, level);
@@ -300,8 +299,5 @@ fn apply(vm: &Vm, bus: BusGuard<'_>, base: u64, effects: Effects) {
     drop(bus);
     if effects.fault {
         report_fault(vm, base);
-    }
-    if effects.takes_input {
-        super::console::refill(vm);
     }
 }
