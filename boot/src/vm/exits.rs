@@ -270,12 +270,17 @@ fn device_access(
             return true;
         }
     }
-    if ipa & (access.width.bytes() - 1) == 0 && super::devices::emulate(vm, access, ipa, registers)
-    {
-        registers.pc += INSTRUCTION_SIZE;
-        return true;
+    if ipa & (access.width.bytes() - 1) != 0 {
+        return false;
     }
-    false
+    let Some(takes_input) = super::devices::emulate(vm, access, ipa, registers) else {
+        return false;
+    };
+    registers.pc += INSTRUCTION_SIZE;
+    if takes_input {
+        super::console::refill(vm);
+    }
+    true
 }
 
 /// A guest access to the vGIC's registers, at `offset` in its window: emulated
