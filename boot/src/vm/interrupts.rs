@@ -60,26 +60,30 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
         }
         return;
     }
-    let (plan, kicks) = {
+    let (writes, maintenance, kicks) = {
         let mut vgic = vgic.lock();
-        (vgic.flush(run.index, run.list_registers), vgic.take_kicks())
+        let plan = vgic.flush(run.index, run.list_registers);
+        let kicks = vgic.take_kicks();
+        // A change made meanwhile by another CPU bumps the generation past the one
+        // read above, so the next entry plans again; a flush that moved work to
+        // other vCPUs makes them plan again too.
+        let generation = if kicks.is_empty() {
+            generation
+        } else {
+            vgic_changed(vm)
+        };
+        let maintenance = plan.maintenance_bits();
+        let writes = run.lists.record(
+            generation,
+            run.list_registers,
+            |n| plan.value(n),
+            maintenance,
+        );
+        (writes, maintenance, kicks)
     };
-    // A change made meanwhile by another CPU bumps the generation past the one
-    // read above, so the next entry plans again; a flush that moved work to other
-    // vCPUs makes them plan again too.
-    let generation = if kicks.is_empty() {
-        generation
-    } else {
+    if !kicks.is_empty() {
         kick_others(run.index, kicks);
-        vgic_changed(vm)
-    };
-    let maintenance = plan.maintenance_bits();
-    let writes = run.lists.record(
-        generation,
-        run.list_registers,
-        |n| plan.value(n),
-        maintenance,
-    );
+    }
     for n in 0..writes {
         gic::write_list_register(n, run.lists.value(n));
     }

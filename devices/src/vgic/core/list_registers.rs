@@ -195,6 +195,18 @@ impl Shadow {
         self.count = 0;
     }
 
+    /// Ends the flight: forgets the entries and returns how many there were. They
+    /// stay readable with [`Self::recorded`] until the next [`Self::push`], so a sync
+    /// can walk them without copying the shadow out.
+    pub(crate) fn land(&mut self) -> usize {
+        core::mem::take(&mut self.count)
+    }
+
+    /// Entry `n` as last recorded, in flight or just landed.
+    pub(crate) fn recorded(&self, n: usize) -> Option<LrEntry> {
+        self.entries.get(n).copied()
+    }
+
     /// Whether nothing is in flight.
     pub(crate) fn is_empty(&self) -> bool {
         self.count == 0

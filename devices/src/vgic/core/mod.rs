@@ -341,7 +341,6 @@ impl<F: Frontend> Vgic for Core<F> {
                 priority,
             });
         }
-        let mut shadow = Shadow::default();
         for candidate in selection.chosen() {
             let Some(irq) = self.irqs.irq_of_mut(vcpu, candidate.intid) else {
                 continue;
@@ -359,9 +358,8 @@ impl<F: Frontend> Vgic for Core<F> {
                 self.front.sgi_listed(vcpu, listing, irq, &mut entry);
             }
             plan.push(F::encode(&entry));
-            shadow.push(entry);
+            self.irqs.shadows[vcpu].push(entry);
         }
-        self.irqs.shadows[vcpu] = shadow;
         plan.underflow_maintenance = selection.left_out_pending;
         plan.no_pending_maintenance =
             selection.left_out_pending && selection.chosen().iter().all(|c| !c.state.pending);
@@ -377,13 +375,18 @@ impl<F: Frontend> Vgic for Core<F> {
     }
 
     fn sync_with_eoi_count(&mut self, vcpu: usize, list_registers: &[u64], eoi_count: u32) {
-        let Some(shadow) = self.irqs.shadows.get_mut(vcpu).map(core::mem::take) else {
+        // The shadow lands in place (no copy): its entries stay readable until the
+        // next flush records new ones, which nothing here does.
+        let Some(count) = self.irqs.shadows.get_mut(vcpu).map(Shadow::land) else {
             return;
         };
         self.end_unlisted(vcpu, eoi_count);
-        for (n, entry) in shadow.entries().iter().enumerate() {
+        for n in 0..count {
+            let Some(entry) = self.irqs.shadows[vcpu].recorded(n) else {
+                break;
+            };
             let returned = match list_registers.get(n) {
-                Some(&value) => F::read_back(entry, value).unwrap_or_else(|| {
+                Some(&value) => F::read_back(&entry, value).unwrap_or_else(|| {
                     self.irqs.stats.lr_mismatches += 1;
                     entry.state
                 }),
@@ -397,10 +400,13 @@ impl<F: Frontend> Vgic for Core<F> {
             }
             irq.end_flight(returned);
             if entry.intid < SGIS {
-                self.front.sgi_returned(vcpu, entry, returned, irq);
+                self.front.sgi_returned(vcpu, &entry, returned, irq);
             }
         }
-        for entry in shadow.entries() {
+        for n in 0..count {
+            let Some(entry) = self.irqs.shadows[vcpu].recorded(n) else {
+                break;
+            };
             let index = entry.intid.checked_sub(FIRST_SPI);
             if index.is_some_and(|index| self.front.spi_target(index as usize) != Some(vcpu)) {
                 // Moved while this vCPU held it: its new target takes it now.
