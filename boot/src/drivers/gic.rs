@@ -4,6 +4,7 @@
 
 use super::gicv2::{GICH_HCR_EN, HOST_GIC_V2};
 use super::gicv3;
+use aerie_devices::vgic::ich_hcr;
 use aerie_hyp::vcpu::GicCpuInterface;
 
 /// The SGI that makes another CPU leave its guest.
@@ -78,6 +79,17 @@ pub fn enable_virtual_interface(maintenance: u64) {
         Some(gic) => gic.write_hcr(GICH_HCR_EN | maintenance as u32),
         None => gicv3::write_hcr(gicv3::ICH_HCR_EN | maintenance),
     }
+}
+
+/// How many times the guest ended an active interrupt that no list register held
+/// since the count was last cleared (ICH_HCR_EL2.EOIcount, GICH_HCR.EOICount, bits
+/// \[31:27\] of both). Writing the control register clears it.
+pub fn unlisted_end_count() -> u32 {
+    let hcr = match HOST_GIC_V2.get() {
+        Some(gic) => u64::from(gic.read_hcr()),
+        None => gicv3::read_hcr(),
+    };
+    ((hcr >> ich_hcr::EOICOUNT_SHIFT) & ich_hcr::EOICOUNT_MASK) as u32
 }
 
 /// The guest's CPU interface state held in this CPU's virtual interface.

@@ -248,6 +248,11 @@ impl HostGicV2 {
     pub fn write_hcr(&self, value: u32) {
         self.hypervisor.write(GICH_HCR, value);
     }
+
+    /// Reads GICH_HCR (for its EOICount field).
+    pub fn read_hcr(&self) -> u32 {
+        self.hypervisor.read(GICH_HCR)
+    }
 }
 
 fn interface_of(mpidr: u64) -> Option<u8> {

@@ -362,6 +362,16 @@ pub fn write_hcr(value: u64) {
     unsafe { asm!("msr ICH_HCR_EL2, {}", in(reg) value, options(nostack, preserves_flags)) };
 }
 
+/// Reads ICH_HCR_EL2 (for its EOIcount field).
+pub fn read_hcr() -> u64 {
+    let value: u64;
+    // SAFETY: reading the virtual interface's control register has no side effects.
+    unsafe {
+        asm!("mrs {}, ICH_HCR_EL2", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
+    value
+}
+
 /// ICH_VTR_EL2.PREbits, bits \[31:29\]: preemption bits implemented, minus one.
 const VTR_PREBITS_SHIFT: u64 = 29;
 

@@ -8,7 +8,7 @@ use super::vcpu::VcpuRun;
 use crate::drivers::gic::{
     self, HYPERVISOR_TIMER_INTID, KICK_SGI, MAINTENANCE_INTID, VIRTUAL_TIMER_INTID,
 };
-use aerie_devices::vgic::Vgic;
+use aerie_devices::vgic::{Vgic, ich_hcr};
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
 use aerie_hyp::run::list_registers::MAX_LIST_REGISTERS;
@@ -72,7 +72,10 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
         } else {
             vgic_changed(vm)
         };
-        let maintenance = plan.maintenance_bits();
+        // With more active interrupts than list registers, the guest may end one
+        // that none holds: the CPU interface counts those (EOIcount), `save` hands
+        // the count back.
+        let maintenance = plan.maintenance_bits() | plan.eoi_count_bits();
         let writes = run.lists.record(
             generation,
             run.list_registers,
@@ -95,13 +98,20 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
 /// ended an interrupt).
 pub fn save(vm: &Vm, run: &mut VcpuRun) {
     let Some(vgic) = &vm.vgic else { return };
+    // Read before the control register is written, which clears the count.
+    let unlisted_ends = if run.lists.maintenance() & ich_hcr::LRENPIE != 0 {
+        gic::unlisted_end_count()
+    } else {
+        0
+    };
     if run.lists.maintenance() != 0 {
         // No maintenance interrupt while Aerie runs (it would end an idle WFI).
         gic::enable_virtual_interface(0);
     }
-    if !run.lists.guest_changed(gic::read_list_register) {
+    if !run.lists.guest_changed(gic::read_list_register) && unlisted_ends == 0 {
         return;
     }
+    run.lists.invalidate();
     let count = run.list_registers.min(MAX_LIST_REGISTERS);
     let mut values = [0u64; MAX_LIST_REGISTERS];
     for (n, value) in values.iter_mut().enumerate().take(count) {
@@ -109,7 +119,7 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
     }
     let kicks = {
         let mut vgic = vgic.lock();
-        vgic.sync(run.index, &values[..count]);
+        vgic.sync_with_eoi_count(run.index, &values[..count], unlisted_ends);
         vgic.take_kicks()
     };
     // After the sync, so that a plan another vCPU makes meanwhile is made again.
