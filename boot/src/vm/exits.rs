@@ -15,7 +15,7 @@ use crate::arch::el1_state;
 use crate::arch::{cpu, hyp_config};
 use crate::stop;
 use aerie_devices::mmio::AccessWidth;
-use aerie_devices::vgic::Vgic;
+use aerie_devices::vgic::{SgiTargets, Vgic};
 use aerie_hyp::cpu_model::id_space_index;
 use aerie_hyp::exit::{
     Exit, GuestDataAbort, MmioAccess, SysReg, SysRegAccess, TrapInfo, VectorKind, emulated_access,
@@ -308,7 +308,13 @@ fn vgic_access(
         let ignored = (stats.ignored_accesses != ignored_before)
             .then_some(stats.last_ignored)
             .flatten();
-        (ignored, vgic.take_kicks())
+        // Only a write can make work for another vCPU.
+        let kicks = if access.is_write {
+            vgic.take_kicks()
+        } else {
+            SgiTargets::none()
+        };
+        (ignored, kicks)
     };
     registers.pc += INSTRUCTION_SIZE;
     if access.is_write {

@@ -80,7 +80,17 @@ pub(crate) enum BitRegister {
     ClearActive,
 }
 
+// `IrqAccess::decode` finds a bit register's block by arithmetic.
+const _: () = {
+    let mut n = 0;
+    while n < BitRegister::BLOCKS.len() {
+        assert!(BitRegister::BLOCKS[n].0 == block::IGROUPR + n as u64 * block::BIT_BLOCK_SIZE);
+        n += 1;
+    }
+};
+
 impl BitRegister {
+    /// In offset order, each [`block::BIT_BLOCK_SIZE`] after the one before.
     const BLOCKS: [(u64, Self); 7] = [
         (block::IGROUPR, Self::Group),
         (block::ISENABLER, Self::SetEnable),
@@ -173,9 +183,13 @@ impl IrqAccess {
             return None;
         }
         let word = width == AccessWidth::Word;
-        if let Some(&(base, register)) = BitRegister::BLOCKS
-            .iter()
-            .find(|(base, _)| (*base..*base + block::BIT_BLOCK_SIZE).contains(&offset))
+        // The bit-register blocks lie back to back from IGROUPR: the block is found
+        // by arithmetic, not by a search.
+        let block_index = offset
+            .checked_sub(block::IGROUPR)
+            .map(|within| within / block::BIT_BLOCK_SIZE);
+        if let Some(&(base, register)) =
+            block_index.and_then(|index| BitRegister::BLOCKS.get(usize::try_from(index).ok()?))
         {
             let first_intid = ((offset - base) * 8) as u32;
             return word.then_some(Self::Bits {
