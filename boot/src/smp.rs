@@ -3,9 +3,11 @@
 //! CPUs start through PSCI `CPU_ON` (QEMU virt, Raspberry Pi 5) or a spin table
 //! (Raspberry Pi 4), one at a time. Each secondary gets the two guarded stacks
 //! reserved for it at boot (`crate::stacks`), with its [`SecondaryBoot`] block at
-//! the bottom of its Aerie stack (far from the top, where the stack starts). Once in Rust, it marks itself online and waits in `WFE`
-//! for a job in its mailbox. Today the only job is [`Job::Ping`], which proves the
-//! CPU runs Aerie's code with the MMU on; running vCPUs comes next.
+//! the bottom of its Aerie stack (far from the top, where the stack starts). Once in
+//! Rust, it marks itself online and waits in `WFE` for a job in its mailbox:
+//! [`Job::Ping`] proves the CPU runs Aerie's code with the MMU on; [`Job::RunVcpu`]
+//! runs the closure a VM posted with [`run_on_host_of`] (the VM's code, not this
+//! module's: nothing here knows about VMs).
 
 use crate::arch::cache;
 use crate::arch::cpu;
@@ -37,24 +39,12 @@ enum Job {
 /// The self-test a CPU was asked to run (see [`run_self_test_on`]).
 static SELF_TEST: spin::Once<fn() -> !> = spin::Once::new();
 
-/// A request to start a vCPU.
-#[derive(Debug)]
-struct StartRequest {
-    vcpu: usize,
-    from: StartFrom,
-}
-
-/// Where a vCPU starts.
-#[derive(Debug)]
-enum StartFrom {
-    /// Power-on state at `entry` with `context_id` in x0 (PSCI CPU_ON).
-    PowerOn { entry: u64, context_id: u64 },
-    /// A saved state (a restored snapshot).
-    Saved(alloc::boxed::Box<aerie_hyp::vcpu::VcpuState>),
-}
+/// Work for a parked CPU: run a vCPU (the VM hands over a closure, so this module
+/// knows nothing of VMs).
+type VcpuJob = alloc::boxed::Box<dyn FnOnce() + Send>;
 
 /// One start request slot per CPU.
-static START_REQUESTS: [spin::Mutex<Option<StartRequest>>; MAX_CPUS] =
+static START_REQUESTS: [spin::Mutex<Option<VcpuJob>>; MAX_CPUS] =
     [const { spin::Mutex::new(None) }; MAX_CPUS];
 /// The MPIDR of each CPU, by index in the platform's CPU list.
 static HOST_MPIDR: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -209,27 +199,16 @@ pub fn assign_vcpus(platform: &Platform<'_>, vcpus: usize) -> Result<(), usize> 
     Ok(())
 }
 
-/// Asks the CPU that hosts `vcpu` to start it at `entry` with `context_id` in x0.
-/// Returns false if no CPU hosts that vCPU.
-pub fn start_vcpu(vcpu: usize, entry: u64, context_id: u64) -> bool {
-    post_start(vcpu, StartFrom::PowerOn { entry, context_id })
-}
-
-/// Asks the CPU that hosts `vcpu` to run it from a saved `state`. Returns false if
-/// no CPU hosts that vCPU.
-pub fn resume_vcpu(vcpu: usize, state: aerie_hyp::vcpu::VcpuState) -> bool {
-    post_start(vcpu, StartFrom::Saved(alloc::boxed::Box::new(state)))
-}
-
-/// Posts a start request to the CPU that hosts `vcpu`.
-fn post_start(vcpu: usize, from: StartFrom) -> bool {
+/// Asks the CPU that hosts `vcpu` to run `job` (which runs the vCPU). Returns false
+/// if no CPU hosts that vCPU.
+pub fn run_on_host_of(vcpu: usize, job: impl FnOnce() + Send + 'static) -> bool {
     let Some(host) = VCPU_HOST.get(vcpu).map(|h| h.load(Ordering::Acquire)) else {
         return false;
     };
     if host >= MAX_CPUS {
         return false;
     }
-    *START_REQUESTS[host].lock() = Some(StartRequest { vcpu, from });
+    *START_REQUESTS[host].lock() = Some(alloc::boxed::Box::new(job));
     MAILBOX[host].store(Job::RunVcpu as u8, Ordering::Release);
     cpu::send_event();
     true
@@ -276,15 +255,9 @@ pub fn park(index: usize) -> ! {
 }
 
 fn run_requested_vcpu(index: usize) {
-    let request = START_REQUESTS[index].lock().take();
-    if let (Some(request), Some(vm)) = (request, crate::vm::get()) {
-        let state = match request.from {
-            StartFrom::PowerOn { entry, context_id } => {
-                aerie_hyp::vcpu::VcpuState::at_power_on(entry, context_id)
-            }
-            StartFrom::Saved(state) => *state,
-        };
-        crate::vm::run_vcpu(vm, request.vcpu, state);
+    let job = START_REQUESTS[index].lock().take();
+    if let Some(job) = job {
+        job();
     }
 }
 

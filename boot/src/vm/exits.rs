@@ -474,7 +474,11 @@ fn dispatch_hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuR
             entry,
             context_id,
         } => {
-            if crate::smp::start_vcpu(target, entry, context_id) {
+            let start = move || {
+                let state = aerie_hyp::vcpu::VcpuState::at_power_on(entry, context_id);
+                super::run_vcpu(vm, target, state);
+            };
+            if crate::smp::run_on_host_of(target, start) {
                 answer([0; 4]);
             } else {
                 vm.psci.lock().mark_off(target);

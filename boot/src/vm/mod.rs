@@ -101,11 +101,6 @@ impl Vm {
 
 static VM: spin::Once<Vm> = spin::Once::new();
 
-/// The running VM, once created.
-pub fn get() -> Option<&'static Vm> {
-    VM.get()
-}
-
 /// The guest's virtual GIC window (the registers Aerie emulates by trapping).
 pub fn vgic_window(vgic: &dyn Vgic) -> Range {
     Range::from_start_size(guest_layout::GIC_DISTRIBUTOR, vgic.window_size())

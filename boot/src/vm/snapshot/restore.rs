@@ -383,7 +383,10 @@ pub fn run(platform: &Platform<'_>, restored: Restored) -> ! {
     let Restored { vm, vcpus } = restored;
     for (index, state) in vcpus.iter().enumerate().skip(1) {
         if let Some(state) = state {
-            if !smp::resume_vcpu(index, *state) {
+            let state = *state;
+            if !smp::run_on_host_of(index, move || {
+                vm::run_vcpu(vm, index, state);
+            }) {
                 crate::stop::refuse_guest(format_args!("no CPU hosts vCPU {index}"));
             }
         }
