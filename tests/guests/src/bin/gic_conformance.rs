@@ -541,6 +541,52 @@ fn spis() {
         );
     }
     write_bit(reg::ICENABLER, SPI, 0);
+    moved_spi();
+}
+
+/// Points [`SPI`] at vCPU `vcpu` alone (GICD_IROUTER on a GICv3, GICD_ITARGETSR on
+/// a GICv2), changing nothing else.
+fn retarget_spi(vcpu: u64) {
+    if v3() {
+        write32(gicd() + reg::IROUTER + 8 * u64::from(SPI), vcpu as u32);
+    } else {
+        write8(gicd() + reg::ITARGETSR + u64::from(SPI), 1 << vcpu);
+    }
+}
+
+/// An SPI pending for vCPU 0 (which has IRQs masked, so it stays there, in a list
+/// register once vCPU 0 has run) and then routed to vCPU 1 reaches vCPU 1 within
+/// [`DELIVERY_MS`]: the routing write itself makes it deliverable there and kicks
+/// vCPU 1 out of its WFI, with no timer tick or later exit needed; vCPU 0 never
+/// takes it, even once it unmasks IRQs.
+fn moved_spi() {
+    disable_irqs();
+    route_spi(0);
+    write_bit(reg::ISPENDR, SPI, 0);
+    // A few exits on vCPU 0, so that its list registers take the SPI.
+    for _ in 0..3 {
+        let _ = read32(gicd() + reg::GICD_CTLR);
+    }
+    let expected = Counts::now().plus(SPI, &[1]);
+    retarget_spi(1);
+    let start = cpu::counter();
+    let arrived = cpu::wait_until(DELIVERY_MS, || Counts::now() == expected);
+    let took = cpu::us_from_ticks(cpu::counter() - start);
+    enable_irqs();
+    cpu::wait_until(QUIET_MS, || false);
+    disable_irqs();
+    let after = Counts::now();
+    check!(
+        arrived && after == expected,
+        if v3() {
+            "gic_conformance: GICD_IROUTER: a pending SPI moved from vCPU 0 to vCPU 1 arrives at once there, and only there"
+        } else {
+            "gic_conformance: GICD_ITARGETSR: a pending SPI moved from vCPU 0 to vCPU 1 arrives at once there, and only there"
+        },
+        "{}(waited {took} us)",
+        after.describe_against(&expected)
+    );
+    write_bit(reg::ICENABLER, SPI, 0);
 }
 
 /// Whether the virtual timer's PPI reads pending (GICR_ISPENDR0 / GICD_ISPENDR0).
