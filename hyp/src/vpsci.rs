@@ -191,9 +191,14 @@ impl PsciState {
     /// `guest_ram` is where `CPU_ON` entry points and `DEBUG_WRITE` buffers must
     /// lie. Never panics, whatever the arguments.
     pub fn handle(&mut self, caller: usize, args: [u64; 4], guest_ram: Range) -> Action {
-        if let Some(action) = answer_without_state(args, guest_ram) {
-            return action;
-        }
+        answer_without_state(args, guest_ram)
+            .unwrap_or_else(|| self.handle_power(caller, args, guest_ram))
+    }
+
+    /// The calls [`answer_without_state`] leaves: those on the vCPUs' power state
+    /// (`CPU_ON`, `CPU_OFF`, `AFFINITY_INFO`), and NOT_SUPPORTED for anything else.
+    /// For a hypervisor that tried [`answer_without_state`] first, outside the lock.
+    pub fn handle_power(&mut self, caller: usize, args: [u64; 4], guest_ram: Range) -> Action {
         let function = psci::function_id(args[0]);
         // SMC32 functions take 32-bit arguments: the upper halves are ignored.
         let argument = |n: usize| {

@@ -464,7 +464,7 @@ fn dispatch_hypercall(vm: &'static Vm, vcpu: &mut VcpuRun, registers: &mut VcpuR
     // Most calls (versions, features, Aerie's own) need no shared state.
     let action = match vpsci::answer_without_state(args, vm.ram.guest) {
         Some(action) => action,
-        None => vm.psci.lock().handle(vcpu.index, args, vm.ram.guest),
+        None => vm.psci.lock().handle_power(vcpu.index, args, vm.ram.guest),
     };
     let mut answer = |values: [u64; 4]| registers.x[..4].copy_from_slice(&values);
     match action {
