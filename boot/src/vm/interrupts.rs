@@ -11,7 +11,6 @@ use crate::drivers::gic::{
 use aerie_devices::vgic::{Vgic, ich_hcr};
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
-use aerie_hyp::run::list_registers::MAX_LIST_REGISTERS;
 use aerie_hyp::vcpu::{TIMER_CTL_ENABLE, TIMER_CTL_IMASK, TIMER_CTL_ISTATUS};
 use arrayvec::ArrayVec;
 use core::sync::atomic::Ordering;
@@ -62,7 +61,7 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
     }
     let (writes, maintenance, kicks) = {
         let mut vgic = vgic.lock();
-        let plan = vgic.flush(run.index, run.list_registers);
+        vgic.flush_into(run.index, run.list_registers, &mut run.plan);
         let kicks = vgic.take_kicks();
         // A change made meanwhile by another CPU bumps the generation past the one
         // read above, so the next entry plans again; a flush that moved work to
@@ -75,6 +74,7 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
         // With more active interrupts than list registers, the guest may end one
         // that none holds: the CPU interface counts those (EOIcount), `save` hands
         // the count back.
+        let plan = &run.plan;
         let maintenance = plan.maintenance_bits() | plan.eoi_count_bits();
         let writes = run.lists.record(
             generation,
@@ -112,14 +112,9 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
         return;
     }
     run.lists.invalidate();
-    let count = run.list_registers.min(MAX_LIST_REGISTERS);
-    let mut values = [0u64; MAX_LIST_REGISTERS];
-    for (n, value) in values.iter_mut().enumerate().take(count) {
-        *value = gic::read_list_register(n);
-    }
     let kicks = {
         let mut vgic = vgic.lock();
-        vgic.sync_with_eoi_count(run.index, &values[..count], unlisted_ends);
+        vgic.sync_with_eoi_count(run.index, run.lists.returned(), unlisted_ends);
         vgic.take_kicks()
     };
     // After the sync, so that a plan another vCPU makes meanwhile is made again.

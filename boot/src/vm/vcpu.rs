@@ -1,6 +1,7 @@
 //! A running vCPU's state that lives outside the CPU: what the run loop, the exit
 //! handlers and the interrupt plumbing share between two guest runs.
 
+use aerie_devices::vgic::LrPlan;
 use aerie_hyp::run::debug_line::DebugLine;
 use aerie_hyp::run::list_registers::ListRegisterCache;
 use aerie_hyp::vcpu::EmulatedTimer;
@@ -20,6 +21,8 @@ pub struct VcpuRun {
     pub list_registers: usize,
     /// What the list registers hold (see `interrupts::load`).
     pub lists: ListRegisterCache,
+    /// The vGIC's last plan for the list registers, kept to be filled in place.
+    pub plan: LrPlan,
     /// The emulated physical timer's last line level and deadline given to the vGIC
     /// and the EL2 timer.
     pub timer_line: Option<(bool, Option<u64>)>,
@@ -41,6 +44,7 @@ impl VcpuRun {
             timer_dirty: true,
             list_registers,
             lists: ListRegisterCache::new(),
+            plan: LrPlan::empty(),
             timer_line: None,
             virtual_timer_line: false,
             debug: DebugLine::new(),

@@ -183,7 +183,15 @@ pub trait Vgic {
     /// (at most [`MAX_LIST_REGISTERS`]): its active interrupts, then its pending,
     /// enabled interrupts of enabled groups by priority. The interrupts listed are in
     /// flight until [`sync`](Vgic::sync). An out-of-range `vcpu` gets an empty plan.
-    fn flush(&mut self, vcpu: usize, list_registers: usize) -> LrPlan;
+    fn flush(&mut self, vcpu: usize, list_registers: usize) -> LrPlan {
+        let mut plan = LrPlan::empty();
+        self.flush_into(vcpu, list_registers, &mut plan);
+        plan
+    }
+
+    /// [`flush`](Vgic::flush) into `plan`, which is emptied first: for a caller that
+    /// keeps one plan per vCPU rather than copying a new one out on every entry.
+    fn flush_into(&mut self, vcpu: usize, list_registers: usize, plan: &mut LrPlan);
 
     /// Takes back the list registers of vCPU `vcpu` after an exit: `list_registers[n]`
     /// is the value read from list register `n`, for the registers the last

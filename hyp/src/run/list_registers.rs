@@ -21,6 +21,8 @@ pub struct ListRegisterCache {
     generation: Option<u64>,
     /// The values written, `values[n]` for list register `n`.
     values: [u64; MAX_LIST_REGISTERS],
+    /// The used registers as last read back by [`Self::guest_changed`].
+    returned: [u64; MAX_LIST_REGISTERS],
     /// List registers `0..used` hold the plan's interrupts; the rest are zero.
     used: usize,
     /// List registers `0..dirty` may hold something in the hardware (a previous
@@ -43,6 +45,7 @@ impl ListRegisterCache {
         Self {
             generation: None,
             values: [0; MAX_LIST_REGISTERS],
+            returned: [0; MAX_LIST_REGISTERS],
             used: 0,
             dirty: MAX_LIST_REGISTERS,
             maintenance: 0,
@@ -98,16 +101,27 @@ impl ListRegisterCache {
         self.maintenance
     }
 
-    /// Checks the list registers read back after a guest run (`read(n)` for each
-    /// used one, in order, stopping at the first difference). Returns `true` when
-    /// the guest changed one: the plan no longer holds, and the vGIC must be given
-    /// every register back.
+    /// Reads the used list registers back after a guest run (`read(n)` for each,
+    /// in order) and checks them. Returns `true` when the guest changed one: the
+    /// plan no longer holds, and the vGIC must be given them back
+    /// ([`Self::returned`]).
     pub fn guest_changed(&mut self, read: impl Fn(usize) -> u64) -> bool {
-        let changed = (0..self.used).any(|n| read(n) != self.values[n]);
+        let mut changed = false;
+        for n in 0..self.used {
+            let value = read(n);
+            self.returned[n] = value;
+            changed |= value != self.values[n];
+        }
         if changed {
             self.generation = None;
         }
         changed
+    }
+
+    /// The used list registers as [`Self::guest_changed`] last read them: all the
+    /// vGIC needs back (the registers beyond held nothing of the plan).
+    pub fn returned(&self) -> &[u64] {
+        &self.returned[..self.used]
     }
 
     /// Forgets the plan: the next entry makes a new one (after a snapshot restore,
@@ -162,6 +176,7 @@ mod tests {
         cache.record(7, 4, plan_of(&[0xA, 0xB]), 0);
         assert!(cache.guest_changed(|n| [0xA, 0xC][n]));
         assert!(!cache.holds_at(7), "the vGIC must take the registers back");
+        assert_eq!(cache.returned(), [0xA, 0xC], "as read, for the sync");
     }
 
     #[test]

@@ -155,6 +155,14 @@ impl LrPlan {
         }
     }
 
+    /// Empties the plan, to be filled again (without clearing its values).
+    pub(crate) fn clear(&mut self) {
+        self.count = 0;
+        self.underflow_maintenance = false;
+        self.no_pending_maintenance = false;
+        self.unlisted_active = false;
+    }
+
     pub(crate) fn push(&mut self, value: u64) {
         if let Some(slot) = self.values.get_mut(self.count) {
             *slot = value;
@@ -245,6 +253,8 @@ pub(crate) struct Candidate {
     pub(crate) state: LrState,
     /// Its priority.
     pub(crate) priority: u8,
+    /// For an SGI, what the front-end chose to list (its `state` is `state`).
+    pub(crate) sgi: SgiListing,
 }
 
 impl Candidate {
@@ -271,13 +281,24 @@ pub(crate) struct Selection {
 impl Selection {
     /// A selection of at most `capacity` (clamped to [`MAX_LIST_REGISTERS`]).
     pub(crate) fn new(capacity: usize) -> Self {
-        Self {
+        let mut selection = Self {
             best: [Candidate::default(); MAX_LIST_REGISTERS],
             len: 0,
-            capacity: capacity.min(MAX_LIST_REGISTERS),
+            capacity: 0,
             left_out_pending: false,
             left_out_active: false,
-        }
+        };
+        selection.restart(capacity);
+        selection
+    }
+
+    /// Empties the selection for a new choice of at most `capacity` (a flush reuses
+    /// one selection rather than clearing a new one).
+    pub(crate) fn restart(&mut self, capacity: usize) {
+        self.len = 0;
+        self.capacity = capacity.min(MAX_LIST_REGISTERS);
+        self.left_out_pending = false;
+        self.left_out_active = false;
     }
 
     fn leave_out(&mut self, candidate: &Candidate) {
@@ -325,6 +346,7 @@ mod tests {
                 active: false,
             },
             priority,
+            sgi: SgiListing::default(),
         }
     }
 
@@ -336,6 +358,7 @@ mod tests {
                 active: true,
             },
             priority,
+            sgi: SgiListing::default(),
         }
     }
 

@@ -144,6 +144,9 @@ pub struct Core<F> {
     pub(crate) front: F,
     /// vCPUs to kick since the last [`Vgic::take_kicks`].
     pub(crate) kicks: KickSet,
+    /// The flush's choice of what to list, kept between flushes so that a flush
+    /// does not clear a new one.
+    selection: Selection,
 }
 
 impl<F: Frontend> Core<F> {
@@ -154,6 +157,7 @@ impl<F: Frontend> Core<F> {
             irqs: IrqTable::new(vcpus, spis, group1),
             front,
             kicks: KickSet::default(),
+            selection: Selection::new(0),
         }
     }
 
@@ -309,39 +313,40 @@ impl<F: Frontend> Vgic for Core<F> {
         F::send_sgi_from_register(self, sender, icc_sgi1r)
     }
 
-    fn flush(&mut self, vcpu: usize, list_registers: usize) -> LrPlan {
-        let mut plan = LrPlan::empty();
+    fn flush_into(&mut self, vcpu: usize, list_registers: usize, plan: &mut LrPlan) {
+        plan.clear();
         if vcpu >= self.irqs.vcpus() {
-            return plan;
+            return;
         }
         if !self.irqs.shadows[vcpu].is_empty() {
             // Never synced: the list registers are taken back as they were loaded.
             self.sync(vcpu, &[]);
         }
-        let mut selection = Selection::new(list_registers);
-        let mut sgi_listings = [SgiListing::default(); SGIS as usize];
-        for intid in self.irqs.queue(vcpu).iter() {
+        self.selection.restart(list_registers);
+        let mut cursor = self.irqs.queue(vcpu).cursor();
+        while let Some(intid) = cursor.next_in(self.irqs.queue(vcpu)) {
             if !self.irqs.prune(vcpu, intid) {
                 continue;
             }
             let Some(irq) = self.irqs.irq_of(vcpu, intid) else {
                 continue;
             };
-            let Some(mut state) = irq.lr_state(self.irqs.group_enabled(irq.group1)) else {
+            let Some(state) = irq.lr_state(self.irqs.group_enabled(irq.group1)) else {
                 continue;
             };
-            let priority = irq.priority();
-            if let Some(slot) = sgi_listings.get_mut(intid as usize) {
-                *slot = self.front.sgi_listing(vcpu, intid, state);
-                state = slot.state;
-            }
-            selection.offer(Candidate {
+            let sgi = if intid < SGIS {
+                self.front.sgi_listing(vcpu, intid, state)
+            } else {
+                SgiListing::plain(state)
+            };
+            self.selection.offer(Candidate {
                 intid,
-                state,
-                priority,
+                state: sgi.state,
+                priority: irq.priority(),
+                sgi,
             });
         }
-        for candidate in selection.chosen() {
+        for candidate in self.selection.chosen() {
             let Some(irq) = self.irqs.irq_of_mut(vcpu, candidate.intid) else {
                 continue;
             };
@@ -354,12 +359,13 @@ impl<F: Frontend> Vgic for Core<F> {
                 physical,
                 ..LrEntry::default()
             };
-            if let Some(listing) = sgi_listings.get(candidate.intid as usize) {
-                self.front.sgi_listed(vcpu, listing, irq, &mut entry);
+            if candidate.intid < SGIS {
+                self.front.sgi_listed(vcpu, &candidate.sgi, irq, &mut entry);
             }
             plan.push(F::encode(&entry));
             self.irqs.shadows[vcpu].push(entry);
         }
+        let selection = &self.selection;
         plan.underflow_maintenance = selection.left_out_pending;
         plan.no_pending_maintenance =
             selection.left_out_pending && selection.chosen().iter().all(|c| !c.state.pending);
@@ -367,7 +373,6 @@ impl<F: Frontend> Vgic for Core<F> {
         if selection.left_out_active {
             self.irqs.stats.unlisted_active += 1;
         }
-        plan
     }
 
     fn sync(&mut self, vcpu: usize, list_registers: &[u64]) {

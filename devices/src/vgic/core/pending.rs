@@ -23,6 +23,12 @@ pub(crate) struct IntidSet {
 }
 
 impl IntidSet {
+    /// The empty set.
+    pub(crate) const EMPTY: Self = Self {
+        words: [0; WORDS],
+        summary: 0,
+    };
+
     /// Adds `intid` (ignored from 1024 on).
     pub(crate) fn insert(&mut self, intid: u32) {
         let (word, bit) = split(intid);
@@ -43,10 +49,22 @@ impl IntidSet {
         }
     }
 
-    /// The members in increasing order (of the set as it is now: changing the set
-    /// while walking a copy is fine).
-    pub(crate) fn iter(&self) -> Members {
-        Members { set: *self }
+    /// The members in increasing order.
+    pub(crate) fn iter(&self) -> Members<'_> {
+        Members {
+            set: self,
+            cursor: self.cursor(),
+        }
+    }
+
+    /// A position before the first member, for a walk that changes the set as it
+    /// goes (see [`Cursor`]).
+    pub(crate) const fn cursor(&self) -> Cursor {
+        Cursor {
+            words_left: self.summary,
+            word: 0,
+            bits: 0,
+        }
     }
 }
 
@@ -55,24 +73,49 @@ const fn split(intid: u32) -> (usize, u64) {
     ((intid / u64::BITS) as usize, 1 << (intid % u64::BITS))
 }
 
-/// Iterator over an [`IntidSet`]'s members, lowest first.
-#[derive(Clone, Debug)]
-pub(crate) struct Members {
-    set: IntidSet,
+/// A walk over an [`IntidSet`] that does not borrow it, so the walker may remove
+/// the members it has seen: each word is read when the walk reaches it, and only
+/// the words that held members when the walk began are visited. Nothing is
+/// copied but the 16-bit summary (a flush walks a pending list on every entry).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cursor {
+    /// Words not reached yet that held members when the walk began.
+    words_left: u16,
+    /// The word being walked.
+    word: usize,
+    /// Its members not yet returned.
+    bits: u64,
 }
 
-impl Iterator for Members {
+impl Cursor {
+    /// The next member of `set` (the set the cursor was made from), lowest first.
+    pub(crate) fn next_in(&mut self, set: &IntidSet) -> Option<u32> {
+        while self.bits == 0 {
+            if self.words_left == 0 {
+                return None;
+            }
+            self.word = self.words_left.trailing_zeros() as usize;
+            self.words_left &= self.words_left - 1;
+            self.bits = set.words.get(self.word).copied().unwrap_or(0);
+        }
+        let bit = self.bits.trailing_zeros();
+        self.bits &= self.bits - 1;
+        Some(self.word as u32 * u64::BITS + bit)
+    }
+}
+
+/// Iterator over an [`IntidSet`]'s members, lowest first.
+#[derive(Clone, Debug)]
+pub(crate) struct Members<'a> {
+    set: &'a IntidSet,
+    cursor: Cursor,
+}
+
+impl Iterator for Members<'_> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {
-        let word = self.set.summary.trailing_zeros() as usize;
-        let slot = self.set.words.get_mut(word)?;
-        let bit = slot.trailing_zeros();
-        *slot &= *slot - 1;
-        if *slot == 0 {
-            self.set.summary &= !(1 << word);
-        }
-        Some(word as u32 * u64::BITS + bit)
+        self.cursor.next_in(self.set)
     }
 }
 
@@ -106,16 +149,36 @@ mod tests {
     }
 
     #[test]
-    fn walking_a_copy_while_changing_the_set() {
+    fn a_cursor_walk_may_remove_the_members_it_has_seen() {
         let mut set = IntidSet::default();
-        for intid in 30..40 {
+        for intid in (30..40).chain([64, 130, 1023]) {
             set.insert(intid);
         }
-        for intid in set.iter() {
+        let mut cursor = set.cursor();
+        let mut seen = Vec::new();
+        while let Some(intid) = cursor.next_in(&set) {
+            seen.push(intid);
             if intid % 2 == 0 {
                 set.remove(intid);
             }
         }
-        assert_eq!(set.iter().collect::<Vec<_>>(), [31, 33, 35, 37, 39]);
+        assert_eq!(
+            seen,
+            [30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 64, 130, 1023]
+        );
+        assert_eq!(set.iter().collect::<Vec<_>>(), [31, 33, 35, 37, 39, 1023]);
+    }
+
+    #[test]
+    fn a_cursor_reads_a_word_when_it_reaches_it() {
+        let mut set = IntidSet::default();
+        set.insert(3);
+        set.insert(70);
+        let mut cursor = set.cursor();
+        assert_eq!(cursor.next_in(&set), Some(3));
+        set.remove(70);
+        set.insert(71);
+        assert_eq!(cursor.next_in(&set), Some(71), "word 1 is read now");
+        assert_eq!(cursor.next_in(&set), None);
     }
 }

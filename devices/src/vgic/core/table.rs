@@ -207,10 +207,9 @@ impl IrqTable {
         }
     }
 
-    /// The members of vCPU `vcpu`'s pending list, as they are now (empty for an
-    /// out-of-range vCPU).
-    pub(crate) fn queue(&self, vcpu: usize) -> IntidSet {
-        self.queues.get(vcpu).copied().unwrap_or_default()
+    /// vCPU `vcpu`'s pending list (empty for an out-of-range vCPU).
+    pub(crate) fn queue(&self, vcpu: usize) -> &IntidSet {
+        self.queues.get(vcpu).unwrap_or(&IntidSet::EMPTY)
     }
 
     /// Drops `intid` from vCPU `vcpu`'s pending list if it is stale there: an idle
