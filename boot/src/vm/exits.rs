@@ -36,6 +36,7 @@ const INSTRUCTION_SIZE: u64 = 4;
 const REPORT_LIMIT: u32 = 5;
 
 /// What the run loop does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
     /// Enter the guest again.
     Continue,

@@ -11,6 +11,7 @@ use crate::drivers::gic::{
 use aerie_devices::vgic::{Vgic, ich_hcr};
 use aerie_hyp::guest_layout;
 use aerie_hyp::platform::MAX_CPUS;
+use aerie_hyp::run::list_registers::Returned;
 use aerie_hyp::vcpu::{TIMER_CTL_ENABLE, TIMER_CTL_IMASK, TIMER_CTL_ISTATUS};
 use arrayvec::ArrayVec;
 use core::sync::atomic::Ordering;
@@ -20,6 +21,9 @@ pub const GUEST_UART_INTID: u32 = 32 + guest_layout::UART_SPI;
 
 /// The guest's EL1 physical timer PPI (INTID 30), emulated by Aerie.
 pub const GUEST_PHYSICAL_TIMER_INTID: u32 = 30;
+
+/// The VM's vGIC behind its lock.
+type VgicLock = spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>;
 
 /// Records that the vGIC's state changed, so that every vCPU makes a new plan.
 pub fn vgic_changed(vm: &Vm) -> u64 {
@@ -96,7 +100,12 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
 /// Reads the list registers the plan used back after the vCPU stopped running, and
 /// hands them all to the vGIC only if the guest changed one (it acknowledged or
 /// ended an interrupt).
-pub fn save(vm: &Vm, run: &mut VcpuRun) {
+///
+/// On an exit for a physical interrupt (`interrupt_exit`), ends of hardware-linked
+/// interrupts are set aside instead: the virtual timer that fires again lists its
+/// interrupt again as planned, without the vGIC ([`virtual_timer_fired`]), and
+/// [`settle`] gives the vGIC whatever the handlers left.
+pub fn save(vm: &Vm, run: &mut VcpuRun, interrupt_exit: bool) {
     let Some(vgic) = &vm.vgic else { return };
     // Read before the control register is written, which clears the count.
     let unlisted_ends = if run.lists.maintenance() & ich_hcr::LRENPIE != 0 {
@@ -108,9 +117,38 @@ pub fn save(vm: &Vm, run: &mut VcpuRun) {
         // No maintenance interrupt while Aerie runs (it would end an idle WFI).
         gic::enable_virtual_interface(0);
     }
-    if !run.lists.guest_changed(gic::read_list_register) && unlisted_ends == 0 {
+    let format = run.list_register_format;
+    let returned = run
+        .lists
+        .check_returned(gic::read_list_register, |planned, back| {
+            format.pending_hardware_ended(planned, back)
+        });
+    let set_aside = match returned {
+        Returned::Unchanged => true,
+        Returned::HardwareEnded => interrupt_exit,
+        Returned::Changed => false,
+    };
+    if set_aside && unlisted_ends == 0 {
         return;
     }
+    give_back(vm, vgic, run, unlisted_ends);
+}
+
+/// After an interrupt exit's handlers ran: gives the vGIC the list registers if
+/// ends of hardware-linked interrupts that no handler listed again remain (see
+/// [`save`]), before anything else looks at it.
+pub fn settle(vm: &Vm, run: &mut VcpuRun) {
+    if !run.lists.has_unlisted_ends() {
+        return;
+    }
+    if let Some(vgic) = &vm.vgic {
+        give_back(vm, vgic, run, 0);
+    }
+}
+
+/// Syncs the vGIC with the list registers as read back, and the ends of
+/// `unlisted_ends` interrupts no list register held.
+fn give_back(vm: &Vm, vgic: &VgicLock, run: &mut VcpuRun, unlisted_ends: u32) {
     run.lists.invalidate();
     let kicks = {
         let mut vgic = vgic.lock();
@@ -141,6 +179,20 @@ pub fn virtual_timer_fired(vm: &Vm, run: &mut VcpuRun) -> Completion {
     if !virtual_timer_condition() {
         return Completion::Deactivate;
     }
+    // The guest ended the timer's interrupt during this run and changed nothing
+    // else: listing it again as planned is all there is to do.
+    let format = run.list_register_format;
+    if let Some(n) = run
+        .lists
+        .ended_register(|planned| format.lists(planned, VIRTUAL_TIMER_INTID))
+    {
+        gic::write_list_register(n, run.lists.relist(n));
+        run.virtual_timer_line = true;
+        return Completion::GuestDeactivates;
+    }
+    // The vGIC must know of the ends first (the trigger is ignored while the
+    // interrupt is listed).
+    settle(vm, run);
     let _ = vgic
         .lock()
         .trigger_edge(VIRTUAL_TIMER_INTID, Some(run.index));
@@ -218,11 +270,7 @@ pub fn update_virtual_timer(vm: &Vm, run: &mut VcpuRun) {
 /// Sets the emulated EL1 physical timer's interrupt line, and arms Aerie's own EL2
 /// physical timer for its deadline so that a sleeping or running vCPU leaves the
 /// guest when it expires.
-fn update_physical_timer(
-    vm: &Vm,
-    vgic: &spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>,
-    run: &mut VcpuRun,
-) {
+fn update_physical_timer(vm: &Vm, vgic: &VgicLock, run: &mut VcpuRun) {
     let counter = crate::arch::cpu::counter();
     let level = run.timer.interrupt_pending(counter);
     let emulated = run.timer.deadline().filter(|_| !level);

@@ -15,7 +15,8 @@ use crate::arch::el1_state;
 use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
 use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
-use aerie_hyp::exit::TrapInfo;
+use aerie_devices::vgic::ListRegisterFormat;
+use aerie_hyp::exit::{TrapInfo, VectorKind};
 use aerie_hyp::vcpu::VcpuState;
 use core::arch::asm;
 
@@ -46,16 +47,15 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     vm.psci.lock().mark_on(index);
     log::debug!("vCPU {index} starting at {:#x}", state.registers.pc);
 
-    let list_registers = match &vm.vgic {
+    let (list_registers, format) = match &vm.vgic {
         Some(vgic) => {
-            let _ = vgic
-                .lock()
-                .map_hardware(VIRTUAL_TIMER_INTID, index, VIRTUAL_TIMER_INTID);
-            gic::list_register_count()
+            let mut vgic = vgic.lock();
+            let _ = vgic.map_hardware(VIRTUAL_TIMER_INTID, index, VIRTUAL_TIMER_INTID);
+            (gic::list_register_count(), vgic.list_register_format())
         }
-        None => 0,
+        None => (0, ListRegisterFormat::default()),
     };
-    let mut run = VcpuRun::new(index, state.physical_timer, list_registers);
+    let mut run = VcpuRun::new(index, state.physical_timer, list_registers, format);
     let mut frame = SwitchFrame::new(state.registers, state.el1.sp_el0);
     loop {
         if snapshot::requested() {
@@ -71,10 +71,12 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         // SAFETY: guest mode is set up for this vCPU; the frame's PSTATE comes from
         // the guest's own exits or from a reset state, so it never names EL2.
         let vector = unsafe { enter_guest(&mut frame) };
-        interrupts::save(vm, &mut run);
-        match exits::handle(vm, &mut run, &mut frame.guest, vector, &trap_info()) {
-            Flow::Continue => {}
-            Flow::VcpuOff => break,
+        let interrupt_exit = matches!(vector, VectorKind::Irq | VectorKind::Fiq);
+        interrupts::save(vm, &mut run, interrupt_exit);
+        let flow = exits::handle(vm, &mut run, &mut frame.guest, vector, &trap_info());
+        interrupts::settle(vm, &mut run);
+        if flow == Flow::VcpuOff {
+            break;
         }
     }
     run.flush_debug_output();

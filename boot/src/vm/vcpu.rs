@@ -1,7 +1,7 @@
 //! A running vCPU's state that lives outside the CPU: what the run loop, the exit
 //! handlers and the interrupt plumbing share between two guest runs.
 
-use aerie_devices::vgic::LrPlan;
+use aerie_devices::vgic::{ListRegisterFormat, LrPlan};
 use aerie_hyp::run::debug_line::DebugLine;
 use aerie_hyp::run::list_registers::ListRegisterCache;
 use aerie_hyp::vcpu::EmulatedTimer;
@@ -23,6 +23,8 @@ pub struct VcpuRun {
     pub lists: ListRegisterCache,
     /// The vGIC's last plan for the list registers, kept to be filled in place.
     pub plan: LrPlan,
+    /// The vGIC's list-register format (GICv3's if there is no vGIC: unused).
+    pub list_register_format: ListRegisterFormat,
     /// The emulated physical timer's last line level and deadline given to the vGIC
     /// and the EL2 timer.
     pub timer_line: Option<(bool, Option<u64>)>,
@@ -36,8 +38,14 @@ pub struct VcpuRun {
 
 impl VcpuRun {
     /// vCPU `index` about to run for the first time on this CPU, with its emulated
-    /// physical timer in `timer` and `list_registers` list registers.
-    pub fn new(index: usize, timer: EmulatedTimer, list_registers: usize) -> Self {
+    /// physical timer in `timer` and `list_registers` list registers in
+    /// `list_register_format`.
+    pub fn new(
+        index: usize,
+        timer: EmulatedTimer,
+        list_registers: usize,
+        list_register_format: ListRegisterFormat,
+    ) -> Self {
         Self {
             index,
             timer,
@@ -45,6 +53,7 @@ impl VcpuRun {
             list_registers,
             lists: ListRegisterCache::new(),
             plan: LrPlan::empty(),
+            list_register_format,
             timer_line: None,
             virtual_timer_line: false,
             debug: DebugLine::new(),

@@ -95,8 +95,8 @@ mod v3;
 mod tests;
 
 pub use self::core::{
-    Core, GicFrame, GicState, IgnoredAccess, IrqSnapshot, LrPlan, MAX_LIST_REGISTERS,
-    PRIORITY_MASK, SgiTargets, SgiTargetsIter, VgicStats, ich_hcr,
+    Core, GicFrame, GicState, IgnoredAccess, IrqSnapshot, ListRegisterFormat, LrPlan,
+    MAX_LIST_REGISTERS, PRIORITY_MASK, SgiTargets, SgiTargetsIter, VgicStats, ich_hcr,
 };
 pub use v2::{
     SpiV2Snapshot, V2, VcpuV2Snapshot, VgicV2, VgicV2Config, VgicV2State, gich_hcr, gich_lr,
@@ -261,6 +261,10 @@ pub trait Vgic {
     /// [`flush`](Vgic::flush) anew before it runs again). GICv3 SGIs are returned by
     /// [`send_sgi_from_register`](Vgic::send_sgi_from_register) instead.
     fn take_kicks(&mut self) -> SgiTargets;
+
+    /// This vGIC's list-register format, for a hypervisor that looks at list
+    /// registers without the model (see [`ListRegisterFormat`]).
+    fn list_register_format(&self) -> ListRegisterFormat;
 
     /// The size of the register window [`mmio_read`](Vgic::mmio_read) and
     /// [`mmio_write`](Vgic::mmio_write) serve, from its base.

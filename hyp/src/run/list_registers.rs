@@ -8,6 +8,15 @@
 //! the registers come back as written and the generation stands, the plan still
 //! holds: no sync, no flush, no register write on the next entry. This is KVM's
 //! "used LRs" and Xen's `lr_mask` idea: nothing beyond the used registers is read.
+//!
+//! One change the guest makes is undone without the vGIC: ending a
+//! hardware-linked interrupt (the virtual timer) whose physical interrupt then
+//! fires again before the vCPU runs. The list register went from the plan's value
+//! to the same value with no state; written back, it says exactly what the vGIC
+//! still believes (the interrupt listed and pending), so the plan holds again. The
+//! cache keeps such ends aside ([`Returned::HardwareEnded`]) for the exit's
+//! interrupt handlers to re-list ([`ListRegisterCache::relist`]); what they leave
+//! must be synced before anything else looks at the vGIC.
 
 /// Most list registers the architecture has (ICH_VTR_EL2.ListRegs + 1 <= 16).
 pub const MAX_LIST_REGISTERS: usize = 16;
@@ -31,6 +40,22 @@ pub struct ListRegisterCache {
     /// The maintenance-interrupt bits of the hypervisor control register for this
     /// plan (underflow, no-pending).
     maintenance: u64,
+    /// Bit `n`: the guest ended the hardware-linked interrupt of list register `n`
+    /// and nothing re-listed it yet (see [`Returned::HardwareEnded`]).
+    ended: u16,
+}
+
+/// What the guest did to the list registers, as read back after it ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returned {
+    /// Nothing: the plan holds.
+    Unchanged,
+    /// It ended hardware-linked interrupts and changed nothing else. The plan holds
+    /// again once each is re-listed ([`ListRegisterCache::relist`]); otherwise the
+    /// vGIC must be given the registers back ([`ListRegisterCache::returned`]).
+    HardwareEnded,
+    /// Anything else: the vGIC must be given the registers back.
+    Changed,
 }
 
 impl Default for ListRegisterCache {
@@ -49,13 +74,14 @@ impl ListRegisterCache {
             used: 0,
             dirty: MAX_LIST_REGISTERS,
             maintenance: 0,
+            ended: 0,
         }
     }
 
     /// Whether the loaded plan still holds at vGIC `generation`: nothing to do
     /// before the next guest run.
     pub fn holds_at(&self, generation: u64) -> bool {
-        self.generation == Some(generation)
+        self.generation == Some(generation) && self.ended == 0
     }
 
     /// Records a new plan made at `generation`: `plan` gives each list register's
@@ -79,6 +105,7 @@ impl ListRegisterCache {
         }
         let writes = used.max(self.dirty).min(available);
         self.generation = Some(generation);
+        self.ended = 0;
         self.used = used;
         self.dirty = used;
         self.maintenance = maintenance;
@@ -106,16 +133,70 @@ impl ListRegisterCache {
     /// plan no longer holds, and the vGIC must be given them back
     /// ([`Self::returned`]).
     pub fn guest_changed(&mut self, read: impl Fn(usize) -> u64) -> bool {
+        self.check_returned(read, |_, _| false) != Returned::Unchanged
+    }
+
+    /// [`Self::guest_changed`], telling apart the ends of hardware-linked
+    /// interrupts: `hardware_end(planned, returned)` says whether a register that
+    /// held `planned` now holding `returned` is such an end (the format's state
+    /// bits cleared, nothing else changed). Those are kept aside for
+    /// [`Self::relist`]; the plan holds only once none is left.
+    pub fn check_returned(
+        &mut self,
+        read: impl Fn(usize) -> u64,
+        hardware_end: impl Fn(u64, u64) -> bool,
+    ) -> Returned {
+        let mut ended = 0u16;
         let mut changed = false;
         for n in 0..self.used {
             let value = read(n);
             self.returned[n] = value;
-            changed |= value != self.values[n];
+            let planned = self.values[n];
+            if value == planned {
+                continue;
+            }
+            if hardware_end(planned, value) {
+                ended |= 1 << n;
+            } else {
+                changed = true;
+            }
         }
         if changed {
             self.generation = None;
+            self.ended = 0;
+            return Returned::Changed;
         }
-        changed
+        self.ended = ended;
+        if ended == 0 {
+            Returned::Unchanged
+        } else {
+            Returned::HardwareEnded
+        }
+    }
+
+    /// The first list register whose hardware-linked interrupt the guest ended
+    /// (still set aside) and whose planned value passes `wanted`.
+    pub fn ended_register(&self, wanted: impl Fn(u64) -> bool) -> Option<usize> {
+        (0..self.used).find(|&n| self.ended & (1 << n) != 0 && wanted(self.values[n]))
+    }
+
+    /// Re-lists the interrupt list register `n` held (one the guest ended, whose
+    /// physical interrupt fired again): returns the value to write back, the
+    /// plan's own.
+    pub fn relist(&mut self, n: usize) -> u64 {
+        self.ended &= !(1 << n);
+        let value = self.value(n);
+        if let Some(returned) = self.returned.get_mut(n) {
+            // What the register holds again, should the others still need a sync.
+            *returned = value;
+        }
+        value
+    }
+
+    /// Whether ends of hardware-linked interrupts are still set aside: the vGIC
+    /// must be given the registers back before it is used.
+    pub fn has_unlisted_ends(&self) -> bool {
+        self.ended != 0
     }
 
     /// The used list registers as [`Self::guest_changed`] last read them: all the
@@ -128,6 +209,7 @@ impl ListRegisterCache {
     /// or when the vCPU starts).
     pub fn invalidate(&mut self) {
         self.generation = None;
+        self.ended = 0;
     }
 }
 
@@ -220,5 +302,68 @@ mod tests {
         cache.record(1, 4, plan_of(&[]), 0);
         cache.invalidate();
         assert!(!cache.holds_at(1));
+    }
+
+    /// A format-free stand-in for "the guest ended a pending hardware-linked
+    /// interrupt": bit 62 (pending) cleared, bit 61 (HW) set.
+    fn ended(planned: u64, returned: u64) -> bool {
+        planned & (1 << 61) != 0 && returned == planned & !(1 << 62)
+    }
+
+    const TIMER: u64 = (1 << 62) | (1 << 61) | 27;
+    const SPI: u64 = (1 << 62) | 40;
+
+    #[test]
+    fn an_ended_hardware_interrupt_is_set_aside_and_relisting_it_restores_the_plan() {
+        let mut cache = ListRegisterCache::new();
+        cache.record(3, 4, plan_of(&[SPI, TIMER]), 0);
+        let back = [SPI, TIMER & !(1 << 62)];
+        assert_eq!(
+            cache.check_returned(|n| back[n], ended),
+            Returned::HardwareEnded
+        );
+        assert!(!cache.holds_at(3), "not while the end is set aside");
+        assert!(cache.has_unlisted_ends());
+        assert_eq!(cache.ended_register(|v| v & 0xFFFF == 40), None);
+        let n = cache.ended_register(|v| v & 0xFFFF == 27);
+        assert_eq!(n, Some(1));
+        assert_eq!(cache.relist(1), TIMER, "written back as planned");
+        assert!(!cache.has_unlisted_ends());
+        assert!(cache.holds_at(3), "the plan holds again");
+        assert_eq!(
+            cache.returned(),
+            [SPI, TIMER],
+            "a later sync sees it listed"
+        );
+    }
+
+    #[test]
+    fn any_other_change_beside_an_end_hands_everything_back() {
+        let mut cache = ListRegisterCache::new();
+        cache.record(3, 4, plan_of(&[SPI, TIMER]), 0);
+        let back = [SPI | (1 << 63), TIMER & !(1 << 62)];
+        assert_eq!(cache.check_returned(|n| back[n], ended), Returned::Changed);
+        assert!(
+            !cache.has_unlisted_ends(),
+            "nothing to relist: the vGIC syncs all"
+        );
+        assert_eq!(cache.ended_register(|_| true), None);
+        assert!(!cache.holds_at(3));
+        assert_eq!(cache.returned(), back);
+    }
+
+    #[test]
+    fn an_end_left_unlisted_is_dropped_by_a_new_plan_or_an_invalidation() {
+        let mut cache = ListRegisterCache::new();
+        cache.record(1, 4, plan_of(&[TIMER]), 0);
+        assert_eq!(
+            cache.check_returned(|_| TIMER & !(1 << 62), ended),
+            Returned::HardwareEnded
+        );
+        cache.invalidate();
+        assert!(!cache.has_unlisted_ends());
+        cache.record(2, 4, plan_of(&[TIMER]), 0);
+        assert_eq!(cache.check_returned(|_| TIMER, ended), Returned::Unchanged);
+        assert!(cache.holds_at(2));
     }
 }

@@ -177,6 +177,39 @@ impl Default for LrPlan {
     }
 }
 
+/// Where a GIC version keeps the list-register fields a hypervisor looks at
+/// without the model: the state bits, the HW bit and the virtual INTID. The
+/// default has no fields: no list register value is a hardware-linked interrupt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListRegisterFormat {
+    /// The pending bit.
+    pub(crate) pending: u64,
+    /// The active bit.
+    pub(crate) active: u64,
+    /// The HW bit (hardware-linked).
+    pub(crate) hardware: u64,
+    /// The virtual INTID field (from bit 0).
+    pub(crate) virtual_intid: u64,
+}
+
+impl ListRegisterFormat {
+    /// Whether a list register loaded with `planned`, a pending hardware-linked
+    /// interrupt, came back as `returned` because the guest took and ended it: the
+    /// same value with neither pending nor active set (deactivating the virtual
+    /// interrupt deactivated the physical one).
+    pub const fn pending_hardware_ended(&self, planned: u64, returned: u64) -> bool {
+        let state = self.pending | self.active;
+        planned & self.hardware != 0
+            && planned & state == self.pending
+            && returned == planned & !state
+    }
+
+    /// Whether `value` lists virtual INTID `intid`.
+    pub const fn lists(&self, value: u64, intid: u32) -> bool {
+        value & self.virtual_intid == intid as u64
+    }
+}
+
 /// What the model placed in one vCPU's list registers at the last flush.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Shadow {
@@ -417,5 +450,45 @@ mod tests {
         none.offer(active(1, 0));
         assert!(none.chosen().is_empty());
         assert!(none.left_out_active);
+    }
+
+    #[test]
+    fn both_formats_recognise_the_end_of_a_pending_hardware_interrupt_only() {
+        use crate::vgic::core::Frontend;
+        use crate::vgic::{V2, V3};
+        for (format, name) in [
+            (V3::LIST_REGISTER_FORMAT, "GICv3"),
+            (V2::LIST_REGISTER_FORMAT, "GICv2"),
+        ] {
+            let hw = |active: bool| LrEntry::example(27, active, 0x80, true, Some(27));
+            let encode = |entry: &LrEntry| match name {
+                "GICv3" => V3::encode(entry),
+                _ => V2::encode(entry),
+            };
+            let pending = encode(&hw(false));
+            let ended = pending & !(format.pending | format.active);
+            assert!(format.pending_hardware_ended(pending, ended), "{name}");
+            assert!(
+                format.lists(pending, 27) && !format.lists(pending, 28),
+                "{name}"
+            );
+            let acknowledged = (pending & !format.pending) | format.active;
+            assert!(
+                !format.pending_hardware_ended(pending, acknowledged),
+                "{name}: still active"
+            );
+            let active = encode(&hw(true));
+            assert!(
+                !format.pending_hardware_ended(active, ended),
+                "{name}: listed active, it would come back pending"
+            );
+            let software = encode(&LrEntry::example(40, false, 0x80, true, None));
+            let software_ended = software & !(format.pending | format.active);
+            assert!(
+                !format.pending_hardware_ended(software, software_ended),
+                "{name}"
+            );
+            assert!(!ListRegisterFormat::default().pending_hardware_ended(pending, ended));
+        }
     }
 }

@@ -27,8 +27,8 @@ mod table;
 mod targets;
 
 pub(crate) use id_registers::{read as read_id_register, read_gic400 as read_gic400_id_register};
+pub use list_registers::{ListRegisterFormat, LrPlan, MAX_LIST_REGISTERS, ich_hcr};
 pub(crate) use list_registers::{LrEntry, SgiListing};
-pub use list_registers::{LrPlan, MAX_LIST_REGISTERS, ich_hcr};
 pub(crate) use registers::{BitRegister, IrqAccess};
 pub(crate) use snapshot::saved_records;
 pub use snapshot::{GicState, IrqSnapshot, SavedSpi, SavedVcpu};
@@ -84,6 +84,9 @@ pub trait Frontend: Sized + 'static {
 
     /// The list register value for `entry`.
     fn encode(entry: &LrEntry) -> u64;
+
+    /// Where the list register format keeps what [`ListRegisterFormat`] describes.
+    const LIST_REGISTER_FORMAT: ListRegisterFormat;
 
     /// The state list register value `value` gives back for `entry`, or `None` if
     /// it holds another interrupt (another INTID, or another SGI source).
@@ -446,6 +449,10 @@ impl<F: Frontend> Vgic for Core<F> {
 
     fn take_kicks(&mut self) -> SgiTargets {
         self.kicks.take(self.irqs.vcpus())
+    }
+
+    fn list_register_format(&self) -> ListRegisterFormat {
+        F::LIST_REGISTER_FORMAT
     }
 
     fn window_size(&self) -> u64 {

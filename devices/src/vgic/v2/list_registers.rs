@@ -16,7 +16,7 @@
 //! `GICH_EISR<n>`) until the hypervisor rewrites that list register, which the next
 //! flush does.
 
-use crate::vgic::core::{LrEntry, LrState};
+use crate::vgic::core::{ListRegisterFormat, LrEntry, LrState};
 
 /// `GICH_LR<n>` fields.
 pub mod gich_lr {
@@ -62,6 +62,14 @@ pub mod gich_hcr {
     /// interrupt (same position as `ICH_HCR_EL2.NPIE`).
     pub const NPIE: u32 = 1 << 3;
 }
+
+/// Where `GICH_LR<n>` keeps the state, HW and VirtualID fields.
+pub(crate) const FORMAT: ListRegisterFormat = ListRegisterFormat {
+    pending: gich_lr::STATE_PENDING as u64,
+    active: gich_lr::STATE_ACTIVE as u64,
+    hardware: gich_lr::HW as u64,
+    virtual_intid: gich_lr::VIRTUAL_ID_MASK as u64,
+};
 
 /// The `GICH_LR<n>` value for `entry`, zero-extended.
 pub(crate) fn encode(entry: &LrEntry) -> u64 {

@@ -11,7 +11,8 @@ pub use list_registers::{gich_hcr, gich_lr};
 pub use save::{SpiV2Snapshot, VcpuV2Snapshot, VgicV2State};
 
 use super::core::{
-    Core, Frontend, GicFrame, IrqState, LrEntry, LrState, SgiListing, VgicStats, check_config,
+    Core, Frontend, GicFrame, IrqState, ListRegisterFormat, LrEntry, LrState, SgiListing,
+    VgicStats, check_config,
 };
 use super::{FIRST_SPI, VgicError};
 use crate::mmio::AccessWidth;
@@ -270,6 +271,8 @@ impl Frontend for V2 {
     fn encode(entry: &LrEntry) -> u64 {
         list_registers::encode(entry)
     }
+
+    const LIST_REGISTER_FORMAT: ListRegisterFormat = list_registers::FORMAT;
 
     /// The list register must hold the same INTID and the same source: the CPUID of
     /// a software interrupt, or no CPUID (HW set) for a hardware-backed one.

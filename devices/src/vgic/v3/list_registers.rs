@@ -1,7 +1,7 @@
 //! The GICv3 list registers: the `ICH_LR<n>_EL2` format (Arm ARM DDI 0487 and
 //! IHI 0069H, register `ICH_LR<n>_EL2`).
 
-use crate::vgic::core::{LrEntry, LrState};
+use crate::vgic::core::{ListRegisterFormat, LrEntry, LrState};
 
 /// `ICH_LR<n>_EL2` fields.
 pub mod ich_lr {
@@ -24,6 +24,14 @@ pub mod ich_lr {
     /// State bit 63: active.
     pub const STATE_ACTIVE: u64 = 1 << 63;
 }
+
+/// Where `ICH_LR<n>_EL2` keeps the state, HW and vINTID fields.
+pub(crate) const FORMAT: ListRegisterFormat = ListRegisterFormat {
+    pending: ich_lr::STATE_PENDING,
+    active: ich_lr::STATE_ACTIVE,
+    hardware: ich_lr::HW,
+    virtual_intid: ich_lr::VINTID_MASK,
+};
 
 /// The `ICH_LR<n>_EL2` value for `entry`.
 pub(crate) fn encode(entry: &LrEntry) -> u64 {

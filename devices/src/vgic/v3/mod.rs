@@ -13,7 +13,8 @@ pub use save::{SpiSnapshot, VcpuSnapshot, VgicState};
 pub use sgi::SgiRequest;
 
 use super::core::{
-    Core, Frontend, GicFrame, LrEntry, LrState, SgiTargets, VgicStats, check_config,
+    Core, Frontend, GicFrame, ListRegisterFormat, LrEntry, LrState, SgiTargets, VgicStats,
+    check_config,
 };
 use super::{FIRST_SPI, VgicError};
 use crate::mmio::{AccessWidth, MmioDevice};
@@ -348,6 +349,8 @@ impl Frontend for V3 {
     fn encode(entry: &LrEntry) -> u64 {
         list_registers::encode(entry)
     }
+
+    const LIST_REGISTER_FORMAT: ListRegisterFormat = list_registers::FORMAT;
 
     fn read_back(entry: &LrEntry, value: u64) -> Option<LrState> {
         let (intid, state) = list_registers::decode(value);
