@@ -24,6 +24,11 @@
 //! | `vtimer-busy` | from the virtual timer's deadline (CNTV_CVAL_EL0) to the handler, vCPU spinning with IRQs unmasked |
 //! | `vtimer-wfi` | the same with the vCPU waiting in WFI |
 //!
+//! `cargo xtask profile ROW` boots this guest under Aerie with `aerie-bench.profile=ROW`
+//! on its command line (the device tree's `/chosen/bootargs`): it then runs only that
+//! row, over and over, and xtask cuts QEMU's execution log into operations at the
+//! entry of the row's `bench_mark_*` function, which runs once per operation.
+//!
 //! Where it runs, and how it talks:
 //!
 //! - under Aerie (x0 holds Aerie's device tree): output through Aerie's DEBUG_WRITE
@@ -442,7 +447,7 @@ fn register_rows(testdev: bool, wanted: &impl Fn(&str) -> bool) {
             row(
                 "mmio-testdev-id",
                 CALLS,
-                time(CALLS, || bench_mark_mmio_testdev_id(TEST_DEVICE)),
+                time(CALLS, || bench_mark_load(TEST_DEVICE)),
             );
         } else {
             skip("mmio-testdev-id", "no-test-device");
@@ -454,7 +459,7 @@ fn register_rows(testdev: bool, wanted: &impl Fn(&str) -> bool) {
             row(
                 "mmio-pl011-fr",
                 CALLS,
-                time(CALLS, || bench_mark_mmio_pl011_fr(flags)),
+                time(CALLS, || bench_mark_load(flags)),
             );
         } else {
             skip("mmio-pl011-fr", "no-pl011");
@@ -466,7 +471,7 @@ fn register_rows(testdev: bool, wanted: &impl Fn(&str) -> bool) {
             row(
                 "mmio-virtio-id",
                 CALLS,
-                time(CALLS, || bench_mark_mmio_virtio_id(device_id)),
+                time(CALLS, || bench_mark_load(device_id)),
             );
         } else {
             skip("mmio-virtio-id", "no-virtio-mmio");
@@ -474,16 +479,12 @@ fn register_rows(testdev: bool, wanted: &impl Fn(&str) -> bool) {
     }
     if wanted("gicd-typer") {
         let typer = gicd() + gic::GICD_TYPER;
-        row(
-            "gicd-typer",
-            CALLS,
-            time(CALLS, || bench_mark_gicd_typer(typer)),
-        );
+        row("gicd-typer", CALLS, time(CALLS, || bench_mark_load(typer)));
     }
 }
 
-// The operations of the register rows, one function each so that `cargo xtask
-// profile` finds a symbol that runs once per operation (the call and return add two
+// The operations of the register rows as functions, so that `cargo xtask profile`
+// finds a symbol that runs once per operation (the call and return add two
 // instructions to each, the same in every column).
 
 /// `HVC #0` with PSCI_VERSION.
@@ -500,31 +501,12 @@ extern "C" fn bench_mark_hvc_aerie_revision() {
     smccc::hvc(AERIE_REVISION, 0, 0, 0);
 }
 
-/// A load of the test device's ID register at `address`.
+/// A 32-bit load of the device register at `address`: the operation of every
+/// register-read row (one function for all, as the linker would fold identical ones
+/// into one anyway; a profiled guest runs one row).
 #[unsafe(no_mangle)]
 #[inline(never)]
-extern "C" fn bench_mark_mmio_testdev_id(address: u64) {
-    read32(address);
-}
-
-/// A load of the PL011's UARTFR at `address`.
-#[unsafe(no_mangle)]
-#[inline(never)]
-extern "C" fn bench_mark_mmio_pl011_fr(address: u64) {
-    read32(address);
-}
-
-/// A load of the first virtio-mmio transport's DeviceID at `address`.
-#[unsafe(no_mangle)]
-#[inline(never)]
-extern "C" fn bench_mark_mmio_virtio_id(address: u64) {
-    read32(address);
-}
-
-/// A load of GICD_TYPER at `address`.
-#[unsafe(no_mangle)]
-#[inline(never)]
-extern "C" fn bench_mark_gicd_typer(address: u64) {
+extern "C" fn bench_mark_load(address: u64) {
     read32(address);
 }
 
@@ -542,6 +524,10 @@ fn interrupt_rows(wanted: &impl Fn(&str) -> bool) {
     }
     if wanted("ipi-round-trip") {
         ipi_rows();
+    } else {
+        // A profiled timer row runs as in the whole benchmark, after the IPI rows:
+        // with vCPU 1 waiting in WFI.
+        let _ = start_secondary();
     }
     timer_rows(wanted);
 }
