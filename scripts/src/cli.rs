@@ -17,6 +17,8 @@ Commands:
   fixtures       Regenerate the device-tree fixtures in tests/fixtures/ from QEMU
   bench          Measure Aerie against no hypervisor and Xen; write docs/bench/latest.md
                  and latest.json (about 15 minutes)
+  profile ROW    Where the instructions of one exit-cost row of `bench --only exits` go:
+                 the median iteration by function of Aerie and of the bench guest
   sdcard         Write a folder to copy onto a FAT32 SD card: Aerie, its guest and the
                  firmware files that boot them on a Raspberry Pi 4 or 5
   snapshot list|info|verify FILE
@@ -76,6 +78,12 @@ Options of bench (a full run fetches Xen 4.17 with APT once, like the default gu
   --only PART    Only these rows: boot, disk, exits or snapshot (written, like --quick,
                  to target/aerie/bench/ unless --out is given)
 
+Options of profile (ROW: hvc-psci-version or hvc, hvc-aerie-revision or revision,
+mmio-testdev-id or testdev, mmio-pl011-fr or pl011 or uart, mmio-virtio-id or virtio,
+gicd-typer or gicd, ipi-round-trip or ipi, vtimer-busy, vtimer-wfi):
+  --iterations N Iterations measured (default 50)
+  --detail       Under each function, its straight-line blocks of instructions
+
 Options of sdcard (the guest is packed as by run: without --kernel, the default guest):
   --board rpi4|rpi5  The board: Raspberry Pi 4 Model B or Raspberry Pi 5 (required)
   --out DIR      The folder to write (created if missing; required)
@@ -129,6 +137,8 @@ pub enum Command {
     Fixtures,
     /// `cargo xtask bench`.
     Bench(BenchOptions),
+    /// `cargo xtask profile`.
+    Profile(ProfileOptions),
     /// `cargo xtask sdcard`.
     Sdcard(SdcardOptions),
     /// `cargo xtask snapshot`.
@@ -383,6 +393,17 @@ pub struct BenchOptions {
     pub only: Option<BenchPart>,
 }
 
+/// Options of `cargo xtask profile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileOptions {
+    /// The row, by the name the bench guest prints (`row=NAME`).
+    pub row: String,
+    /// Iterations measured.
+    pub iterations: usize,
+    /// Each function's blocks too.
+    pub detail: bool,
+}
+
 /// A part of `cargo xtask bench` that `--only` can pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchPart {
@@ -516,6 +537,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         "stress" => Command::Stress(parse_stress(&mut options)?),
         "fixtures" => Command::Fixtures,
         "bench" => Command::Bench(parse_bench(&mut options)?),
+        "profile" => Command::Profile(parse_profile(&mut options)?),
         "sdcard" => Command::Sdcard(parse_sdcard(&mut options)?),
         "snapshot" => Command::Snapshot(parse_snapshot(&mut options)?),
         "help" => Command::Help,
@@ -790,6 +812,44 @@ fn parse_bench(options: &mut Options<'_>) -> Result<BenchOptions, UsageError> {
         }
     }
     Ok(bench)
+}
+
+fn parse_profile(options: &mut Options<'_>) -> Result<ProfileOptions, UsageError> {
+    let Some(name) = options.positional() else {
+        return Err(UsageError(format!(
+            "profile needs a ROW: {}",
+            crate::profile::rows::names()
+        )));
+    };
+    let Some(row) = crate::profile::rows::find(name) else {
+        return Err(UsageError(format!(
+            "profile has no row `{name}`: {}",
+            crate::profile::rows::names()
+        )));
+    };
+    let mut profile = ProfileOptions {
+        row: row.name.to_string(),
+        iterations: crate::profile::DEFAULT_ITERATIONS,
+        detail: false,
+    };
+    while let Some(option) = options.peek() {
+        match option.name {
+            "--iterations" => {
+                let value = options.value()?;
+                profile.iterations = match value.parse::<usize>() {
+                    Ok(n) if (1..=100_000).contains(&n) => n,
+                    _ => {
+                        return Err(UsageError(format!(
+                            "--iterations needs a number from 1 to 100000, not `{value}`"
+                        )));
+                    }
+                };
+            }
+            "--detail" => profile.detail = options.flag()?,
+            _ => break,
+        }
+    }
+    Ok(profile)
 }
 
 fn parse_sdcard(options: &mut Options<'_>) -> Result<SdcardOptions, UsageError> {
@@ -1329,6 +1389,33 @@ mod tests {
         assert_eq!(error("bench --smp 2"), "`bench` does not take `--smp`");
     }
 
+    #[test]
+    fn profile_options() {
+        assert_eq!(
+            parse_line("profile hvc"),
+            Ok(Command::Profile(ProfileOptions {
+                row: "hvc-psci-version".into(),
+                iterations: crate::profile::DEFAULT_ITERATIONS,
+                detail: false,
+            }))
+        );
+        assert_eq!(
+            parse_line("profile vtimer-wfi --iterations 7 --detail"),
+            Ok(Command::Profile(ProfileOptions {
+                row: "vtimer-wfi".into(),
+                iterations: 7,
+                detail: true,
+            }))
+        );
+        assert!(error("profile").starts_with("profile needs a ROW: hvc-psci-version (hvc), "));
+        assert!(error("profile loop").starts_with("profile has no row `loop`: "));
+        assert!(error("profile ipi --iterations 0").contains("from 1 to 100000, not `0`"));
+        assert_eq!(
+            error("profile ipi --pairs 2"),
+            "`profile` does not take `--pairs`"
+        );
+    }
+
     fn sdcard(line: &str) -> SdcardOptions {
         match parse_line(line) {
             Ok(Command::Sdcard(options)) => options,
@@ -1418,6 +1505,9 @@ mod tests {
             "--snapshot ",
             "--restore",
             "snapshot list|info|verify FILE",
+            "profile ROW",
+            "--iterations",
+            "--detail",
         ] {
             assert!(USAGE.contains(option), "usage lacks {option}");
         }

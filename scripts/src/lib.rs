@@ -63,6 +63,7 @@ pub mod no_hyp;
 pub mod os_release;
 pub mod paths;
 pub mod process;
+pub mod profile;
 pub mod qemu;
 pub mod run;
 pub mod sdcard;
@@ -103,6 +104,7 @@ pub fn main(args: &[String]) -> ExitCode {
         Command::Stress(options) => stress::run(&layout, &options),
         Command::Fixtures => fixtures::run(&layout).map(|()| ExitCode::SUCCESS),
         Command::Bench(options) => bench::run(&layout, &options),
+        Command::Profile(options) => profile::run(&layout, &options),
         Command::Sdcard(options) => sdcard::run(&layout, &options).map(|()| ExitCode::SUCCESS),
         Command::Snapshot(options) => snapshot_tool::run(&options),
     };

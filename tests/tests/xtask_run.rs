@@ -81,3 +81,44 @@ fn runs_side_by_side_never_hang() {
         run.story()
     );
 }
+
+/// `cargo xtask profile`: the instructions of one HVC of the bench guest, function by
+/// function, from QEMU's execution log. The total is the bench's HVC row and the
+/// timing loop's two instructions, a few hundred at most; nearly all are Aerie's, and
+/// both ELF files name their code.
+#[test]
+fn profile_breaks_an_hvc_down_by_function() {
+    let run = aerie_tests::xtask::xtask_within(
+        &["profile", "hvc", "--iterations", "20"],
+        Duration::from_secs(180),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    let median: u64 = run
+        .stdout
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix("instructions per iteration (20 iterations): median ")?;
+            rest.split(',').next()?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no median line\n{}", run.story()));
+    assert!((50..=1_000).contains(&median), "{}", run.story());
+    let total = run
+        .stdout
+        .lines()
+        .find_map(|line| {
+            line.split_once("  total: aerie ")
+                .map(|(_, rest)| rest.to_string())
+        })
+        .unwrap_or_else(|| panic!("no total line\n{}", run.story()));
+    let (aerie, guest) = total
+        .split_once(", guest ")
+        .map(|(aerie, guest)| (aerie.parse::<u64>().unwrap(), guest.parse::<u64>().unwrap()))
+        .unwrap_or_else(|| panic!("`{total}`\n{}", run.story()));
+    assert!(aerie > 10 * guest && guest > 0, "{}", run.story());
+    assert!(
+        run.stdout
+            .contains("  guest  bench_mark_hvc_psci_version\n"),
+        "{}",
+        run.story()
+    );
+}

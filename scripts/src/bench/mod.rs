@@ -263,16 +263,14 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
     );
     let mut micro_systems = Vec::new();
     let micro = if plan.micro {
-        let guests = test_guests::build(layout)?;
-        let flat = guests.dir.join("bench.bin");
-        let mut micro = MicroGuest {
-            elf: layout.binary(Profile::Release, "bench"),
-            flat: flat.clone(),
-            bundle: guest::pack(&flat, None, None, &work.join("bench.cpio"))?,
-            image: built.image.clone(),
-            snapshots,
-            xen: None,
-        };
+        let mut micro = micro_guest(
+            layout,
+            &built.image,
+            &snapshots,
+            None,
+            &work.join("bench.cpio"),
+        )?;
+        let flat = micro.flat.clone();
         micro_systems = vec![System::None, System::Aerie];
         if let Some(xen) = &xen {
             let size = std::fs::metadata(&flat)
@@ -577,7 +575,9 @@ fn exit_table(runs: &[(System, Vec<Option<GuestResults>>)], in_ticks: bool) -> T
                     Xen's guest layout (GIC distributor at 0x0300_1000, an emulated SBSA UART, \
                     a subset of the PL011, at 0x2200_0000, and no virtio-mmio transport), which \
                     it reads from its device tree. A row that took less than a tick per operation (interrupt \
-                    acknowledge + EOI) is at the counter's resolution: 16 instructions."
+                    acknowledge + EOI) is at the counter's resolution: 16 instructions. \
+                    `cargo xtask profile ROW` shows where one row's instructions go under \
+                    Aerie, function by function (README, Benchmarks)."
                 .into(),
             unit: "instructions per operation",
             decimals: 0,
@@ -763,8 +763,29 @@ fn not_yet_measurable(plan: &Plan) -> Vec<(String, String)> {
     rows
 }
 
+/// Builds the micro-benchmark guest and packs it for Aerie into `bundle`, with
+/// `cmdline` as its command line (read from the device tree's `/chosen/bootargs`).
+pub fn micro_guest(
+    layout: &Layout,
+    image: &Path,
+    snapshots: &Path,
+    cmdline: Option<&str>,
+    bundle: &Path,
+) -> Result<MicroGuest> {
+    let guests = test_guests::build(layout)?;
+    let flat = guests.dir.join("bench.bin");
+    Ok(MicroGuest {
+        elf: layout.binary(Profile::Release, "bench"),
+        bundle: guest::pack(&flat, None, cmdline, bundle)?,
+        flat,
+        image: image.to_path_buf(),
+        snapshots: snapshots.to_path_buf(),
+        xen: None,
+    })
+}
+
 /// The size of the bench's disks (the guest's and Aerie's snapshot disk).
-const DISK_BYTES: u64 = 256 << 20;
+pub(crate) const DISK_BYTES: u64 = 256 << 20;
 
 fn disk_table(plan: &Plan, samples: &Samples) -> Table {
     let rows: Vec<RowSamples> = [("read", &samples.disk_read), ("write", &samples.disk_write)]

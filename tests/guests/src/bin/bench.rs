@@ -24,6 +24,11 @@
 //! | `vtimer-busy` | from the virtual timer's deadline (CNTV_CVAL_EL0) to the handler, vCPU spinning with IRQs unmasked |
 //! | `vtimer-wfi` | the same with the vCPU waiting in WFI |
 //!
+//! `cargo xtask profile ROW` boots this guest under Aerie with `aerie-bench.profile=ROW`
+//! on its command line (the device tree's `/chosen/bootargs`): it then runs only that
+//! row, over and over, and xtask cuts QEMU's execution log into operations at the
+//! entry of the row's `bench_mark_*` function, which runs once per operation.
+//!
 //! Where it runs, and how it talks:
 //!
 //! - under Aerie (x0 holds Aerie's device tree): output through Aerie's DEBUG_WRITE
@@ -345,6 +350,7 @@ fn discover() -> bool {
 
 fn run() {
     let testdev = discover();
+    let profiled = profiled_row();
     if host() == Host::Bare {
         write32(uart() + UARTCR, UARTCR_ENABLE_TX);
     }
@@ -354,89 +360,176 @@ fn run() {
         host().name(),
         cpu::counter_frequency()
     );
-
-    row("loop", CALLS, time(CALLS, nothing));
-    row(
-        "hvc-psci-version",
-        CALLS,
-        time(CALLS, || {
-            smccc::hvc(psci::VERSION, 0, 0, 0);
-        }),
-    );
-    if host() == Host::Aerie {
-        row(
-            "hvc-aerie-revision",
-            CALLS,
-            time(CALLS, || {
-                smccc::hvc(AERIE_REVISION, 0, 0, 0);
-            }),
-        );
-    } else {
-        skip("hvc-aerie-revision", "not-aerie");
+    let wanted = |name: &str| profiled.is_none_or(|row| row == name);
+    let mut interrupts_set_up = false;
+    loop {
+        register_rows(testdev, &wanted);
+        if PROFILED_INTERRUPT_ROWS.iter().any(|&name| wanted(name)) {
+            if !interrupts_set_up {
+                setup_distributor();
+                setup_cpu_interface(0);
+                interrupts_set_up = true;
+            }
+            interrupt_rows(&wanted);
+        }
+        // Profiled, the row runs again and again until xtask stops QEMU.
+        if profiled.is_none() {
+            break;
+        }
     }
-    if testdev {
-        row(
-            "mmio-testdev-id",
-            CALLS,
-            time(CALLS, || {
-                read32(TEST_DEVICE);
-            }),
-        );
-    } else {
-        skip("mmio-testdev-id", "no-test-device");
-    }
-    if uart() != 0 {
-        let flags = uart() + UARTFR;
-        row(
-            "mmio-pl011-fr",
-            CALLS,
-            time(CALLS, || {
-                read32(flags);
-            }),
-        );
-    } else {
-        skip("mmio-pl011-fr", "no-pl011");
-    }
-    if VIRTIO_BASE.load() != 0 {
-        let device_id = VIRTIO_BASE.load() + VIRTIO_DEVICE_ID;
-        row(
-            "mmio-virtio-id",
-            CALLS,
-            time(CALLS, || {
-                read32(device_id);
-            }),
-        );
-    } else {
-        skip("mmio-virtio-id", "no-virtio-mmio");
-    }
-    let typer = gicd() + gic::GICD_TYPER;
-    row(
-        "gicd-typer",
-        CALLS,
-        time(CALLS, || {
-            read32(typer);
-        }),
-    );
-
-    setup_distributor();
-    setup_cpu_interface(0);
-    interrupt_rows();
     report!("done");
     finish(0)
 }
 
-/// The rows that take interrupts.
-fn interrupt_rows() {
+/// The guest command line's option naming the row `cargo xtask profile` follows:
+/// with it this guest runs only that row, over and over (`aerie-bench.profile=ROW`).
+const PROFILE_OPTION: &str = "aerie-bench.profile=";
+
+/// The rows `cargo xtask profile` can follow: each has a marker function below that
+/// runs once per operation.
+const PROFILED_ROWS: [&str; 9] = [
+    "hvc-psci-version",
+    "hvc-aerie-revision",
+    "mmio-testdev-id",
+    "mmio-pl011-fr",
+    "mmio-virtio-id",
+    "gicd-typer",
+    "ipi-round-trip",
+    "vtimer-busy",
+    "vtimer-wfi",
+];
+
+/// Those of [`PROFILED_ROWS`] that take interrupts.
+const PROFILED_INTERRUPT_ROWS: [&str; 3] = ["ipi-round-trip", "vtimer-busy", "vtimer-wfi"];
+
+/// The row named by [`PROFILE_OPTION`] in the device tree's `/chosen/bootargs`, if
+/// any (never without a device tree: bare QEMU runs every row).
+fn profiled_row() -> Option<&'static str> {
+    if devtree::address() == 0 {
+        return None;
+    }
+    devtree::with_device_tree(|tree| {
+        let bootargs = tree.find_node("/chosen")?.property("bootargs")?.as_str()?;
+        let wanted = bootargs
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(PROFILE_OPTION))?;
+        PROFILED_ROWS.iter().copied().find(|&row| row == wanted)
+    })
+    .ok()
+    .flatten()
+}
+
+/// The rows that time an HVC or a register read, those `wanted` says.
+fn register_rows(testdev: bool, wanted: &impl Fn(&str) -> bool) {
+    if wanted("loop") {
+        row("loop", CALLS, time(CALLS, nothing));
+    }
+    if wanted("hvc-psci-version") {
+        row(
+            "hvc-psci-version",
+            CALLS,
+            time(CALLS, || bench_mark_hvc_psci_version()),
+        );
+    }
+    if wanted("hvc-aerie-revision") {
+        if host() == Host::Aerie {
+            row(
+                "hvc-aerie-revision",
+                CALLS,
+                time(CALLS, || bench_mark_hvc_aerie_revision()),
+            );
+        } else {
+            skip("hvc-aerie-revision", "not-aerie");
+        }
+    }
+    if wanted("mmio-testdev-id") {
+        if testdev {
+            row(
+                "mmio-testdev-id",
+                CALLS,
+                time(CALLS, || bench_mark_load(TEST_DEVICE)),
+            );
+        } else {
+            skip("mmio-testdev-id", "no-test-device");
+        }
+    }
+    if wanted("mmio-pl011-fr") {
+        if uart() != 0 {
+            let flags = uart() + UARTFR;
+            row(
+                "mmio-pl011-fr",
+                CALLS,
+                time(CALLS, || bench_mark_load(flags)),
+            );
+        } else {
+            skip("mmio-pl011-fr", "no-pl011");
+        }
+    }
+    if wanted("mmio-virtio-id") {
+        if VIRTIO_BASE.load() != 0 {
+            let device_id = VIRTIO_BASE.load() + VIRTIO_DEVICE_ID;
+            row(
+                "mmio-virtio-id",
+                CALLS,
+                time(CALLS, || bench_mark_load(device_id)),
+            );
+        } else {
+            skip("mmio-virtio-id", "no-virtio-mmio");
+        }
+    }
+    if wanted("gicd-typer") {
+        let typer = gicd() + gic::GICD_TYPER;
+        row("gicd-typer", CALLS, time(CALLS, || bench_mark_load(typer)));
+    }
+}
+
+// The operations of the register rows as functions, so that `cargo xtask profile`
+// finds a symbol that runs once per operation (the call and return add two
+// instructions to each, the same in every column).
+
+/// `HVC #0` with PSCI_VERSION.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn bench_mark_hvc_psci_version() {
+    smccc::hvc(psci::VERSION, 0, 0, 0);
+}
+
+/// `HVC #0` with Aerie's REVISION hypercall.
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn bench_mark_hvc_aerie_revision() {
+    smccc::hvc(AERIE_REVISION, 0, 0, 0);
+}
+
+/// A 32-bit load of the device register at `address`: the operation of every
+/// register-read row (one function for all, as the linker would fold identical ones
+/// into one anyway; a profiled guest runs one row).
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn bench_mark_load(address: u64) {
+    read32(address);
+}
+
+/// The rows that take interrupts, those `wanted` says.
+fn interrupt_rows(wanted: &impl Fn(&str) -> bool) {
     // One counter read, as the handler makes around ack + EOI, alone.
-    row(
-        "counter-read",
-        CALLS,
-        time(CALLS, || {
-            core::hint::black_box(counter());
-        }),
-    );
-    ipi_rows();
-    timer_rows();
+    if wanted("counter-read") {
+        row(
+            "counter-read",
+            CALLS,
+            time(CALLS, || {
+                core::hint::black_box(counter());
+            }),
+        );
+    }
+    if wanted("ipi-round-trip") {
+        ipi_rows();
+    } else {
+        // A profiled timer row runs as in the whole benchmark, after the IPI rows:
+        // with vCPU 1 waiting in WFI.
+        let _ = start_secondary();
+    }
+    timer_rows(wanted);
 }
 
 /// The counter when vCPU 0's handler saw vCPU 1's answering IPI (0: not yet).
@@ -460,17 +553,13 @@ fn sgi_to(mpidr: u64) -> u64 {
 /// runs the vCPUs one at a time, so the round trip counts every instruction both
 /// executed for it, hypervisor included.
 fn ipi_rows() {
-    smp::set_secondary_main(secondary);
-    let started = smp::cpu_on(cpu::vcpu_mpidr(1), 1);
-    if started != psci::SUCCESS {
-        skip("ipi-round-trip", "one-vcpu");
-        skip("irq-ack-eoi", "one-vcpu");
-        return;
-    }
-    if !cpu::wait_until(WAIT_MS, || SECONDARY_READY.load() == 1) {
-        skip("ipi-round-trip", "second-vcpu-not-ready");
-        skip("irq-ack-eoi", "second-vcpu-not-ready");
-        return;
+    match start_secondary() {
+        Ok(()) => {}
+        Err(reason) => {
+            skip("ipi-round-trip", reason);
+            skip("irq-ack-eoi", reason);
+            return;
+        }
     }
     let ping = sgi_to(cpu::vcpu_mpidr(1));
     let mut total = 0;
@@ -488,6 +577,26 @@ fn ipi_rows() {
     row("irq-ack-eoi", ACK_EOI_COUNT.load(), ACK_EOI_TICKS.load());
 }
 
+/// vCPU 1 is running [`secondary`] (1: started; a profiled row comes here again).
+static SECONDARY_STARTED: Shared = Shared::new(0);
+
+/// Starts vCPU 1 in [`secondary`] unless it runs already, and waits until it is
+/// ready; the error is the reason the IPI rows are skipped.
+fn start_secondary() -> Result<(), &'static str> {
+    if SECONDARY_STARTED.load() == 1 {
+        return Ok(());
+    }
+    smp::set_secondary_main(secondary);
+    if smp::cpu_on(cpu::vcpu_mpidr(1), 1) != psci::SUCCESS {
+        return Err("one-vcpu");
+    }
+    SECONDARY_STARTED.store(1);
+    if !cpu::wait_until(WAIT_MS, || SECONDARY_READY.load() == 1) {
+        return Err("second-vcpu-not-ready");
+    }
+    Ok(())
+}
+
 /// vCPU 1: set up its GIC interface and wait for IPIs in WFI, forever.
 fn secondary(_slot: usize) {
     install_vectors();
@@ -499,8 +608,11 @@ fn secondary(_slot: usize) {
     }
 }
 
-fn timer_rows() {
+fn timer_rows(wanted: &impl Fn(&str) -> bool) {
     for (name, wfi) in [("vtimer-busy", false), ("vtimer-wfi", true)] {
+        if !wanted(name) {
+            continue;
+        }
         let mut total = 0;
         for _ in 0..TIMER_SHOTS {
             TIMER_SEEN.store(0);
@@ -604,15 +716,31 @@ extern "C" fn bench_irq() {
     }
     let ended = counter();
     match intid {
-        i if i == u64::from(BENCH_SGI) && cpu::mpidr() == 0 => REPLY_SEEN.store(entered),
+        i if i == u64::from(BENCH_SGI) && cpu::mpidr() == 0 => bench_mark_ipi_reply(entered),
         i if i == u64::from(BENCH_SGI) => {
             ACK_EOI_TICKS.store(ACK_EOI_TICKS.load() + (ended - entered));
             ACK_EOI_COUNT.store(ACK_EOI_COUNT.load() + 1);
             write_icc!("ICC_SGI1R_EL1", sgi_to(0));
         }
-        i if i == u64::from(VTIMER_INTID) => TIMER_SEEN.store(entered),
+        i if i == u64::from(VTIMER_INTID) => bench_mark_vtimer(entered),
         _ => {}
     }
+}
+
+/// vCPU 0's handler has the answering IPI of the IPI row, taken at `entered`: once
+/// per round trip (`cargo xtask profile ipi-round-trip` cuts its trace here).
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn bench_mark_ipi_reply(entered: u64) {
+    REPLY_SEEN.store(entered);
+}
+
+/// The handler has the virtual timer's interrupt, taken at `entered`: once per
+/// shot of the timer rows (`cargo xtask profile vtimer-busy` cuts its trace here).
+#[unsafe(no_mangle)]
+#[inline(never)]
+extern "C" fn bench_mark_vtimer(entered: u64) {
+    TIMER_SEEN.store(entered);
 }
 
 /// Any exception but an IRQ: report it and stop.
