@@ -15,7 +15,7 @@ use crate::arch::el1_state;
 use crate::arch::{cpu, hyp_config};
 use crate::stop;
 use aerie_devices::mmio::AccessWidth;
-use aerie_devices::vgic::{SgiTargets, Vgic};
+use aerie_devices::vgic::Vgic;
 use aerie_hyp::cpu_model::id_space_index;
 use aerie_hyp::exit::{
     Exit, GuestDataAbort, MmioAccess, SysReg, SysRegAccess, TrapInfo, VectorKind, emulated_access,
@@ -310,20 +310,14 @@ fn vgic_access(
             .then_some(stats.last_ignored)
             .flatten();
         // Only a write can make work for another vCPU.
-        let kicks = if access.is_write {
-            vgic.take_kicks()
-        } else {
-            SgiTargets::none()
-        };
+        let kicks = access.is_write.then(|| vgic.take_kicks());
         (ignored, kicks)
     };
     registers.pc += INSTRUCTION_SIZE;
-    if access.is_write {
+    if let Some(kicks) = kicks {
         // A write may change what any vCPU should see (an SGI to itself, an
         // interrupt set pending, enabled, made active, moved...).
         interrupts::vgic_changed(vm);
-    }
-    if !kicks.is_empty() {
         interrupts::kick_others(vcpu.index, kicks);
     }
     if let Some(access) = ignored {

@@ -106,6 +106,10 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
 /// interrupt again as planned, without the vGIC ([`virtual_timer_fired`]), and
 /// [`settle`] gives the vGIC whatever the handlers left.
 pub fn save(vm: &Vm, run: &mut VcpuRun, interrupt_exit: bool) {
+    if run.lists.used() == 0 && run.lists.maintenance() == 0 {
+        // Nothing listed, no maintenance interrupt: nothing to read back.
+        return;
+    }
     let Some(vgic) = &vm.vgic else { return };
     // Read before the control register is written, which clears the count.
     let unlisted_ends = if run.lists.maintenance() & ich_hcr::LRENPIE != 0 {

@@ -122,6 +122,19 @@ impl VgicV3 {
 
     /// Reads the distributor; `None` for an access no register answers.
     pub(super) fn gicd_read(&mut self, offset: u64, width: AccessWidth) -> Option<u64> {
+        if width == AccessWidth::Word {
+            // The control registers first: the ones a guest reads most (polling
+            // GICD_CTLR.RWP), and the cheapest to tell apart.
+            let control = match offset {
+                gicd::CTLR => Some(self.ctlr()),
+                gicd::TYPER => Some(self.typer()),
+                gicd::IIDR => Some(IIDR),
+                _ => None,
+            };
+            if let Some(value) = control {
+                return Some(u64::from(value));
+            }
+        }
         if let Some(access) = IrqAccess::decode(offset, width) {
             if access.first_intid() < FIRST_SPI {
                 return Some(0);
