@@ -121,6 +121,10 @@ pub struct MmioBus<D> {
     /// Every window with its index in `slots`, sorted by base address: the lookup
     /// searches this flat array alone, touching a slot only once it is found.
     by_address: Vec<Window>,
+    /// The position in `by_address` of the window the last access hit, tried first:
+    /// a guest usually goes on with the device it just used. Any position is safe
+    /// to try, as windows do not overlap.
+    last_hit: usize,
 }
 
 /// A window in the lookup array.
@@ -143,6 +147,7 @@ impl<D> MmioBus<D> {
         Self {
             slots: Vec::new(),
             by_address: Vec::new(),
+            last_hit: 0,
         }
     }
 
@@ -206,17 +211,33 @@ impl<D> MmioBus<D> {
     /// The index in `slots` of the device whose window holds `address`.
     #[inline]
     fn find(&self, address: u64) -> Option<usize> {
+        self.locate(address).map(|(_, slot)| slot)
+    }
+
+    /// The position in `by_address` and the index in `slots` of the window that
+    /// holds `address`.
+    #[inline]
+    fn locate(&self, address: u64) -> Option<(usize, usize)> {
         let position = self
             .by_address
-            .partition_point(|window| window.base <= address);
-        let window = self.by_address.get(position.checked_sub(1)?)?;
-        (address <= window.last).then_some(window.slot)
+            .partition_point(|window| window.base <= address)
+            .checked_sub(1)?;
+        let window = self.by_address.get(position)?;
+        (address <= window.last).then_some((position, window.slot))
     }
 
     /// The device and offset for an access of `width` at `address`, if a device's
-    /// window holds every byte of the access: the one lookup of an emulated access.
+    /// window holds every byte of the access: the one lookup of an emulated access
+    /// (the window of the last one first).
     pub fn target_mut(&mut self, address: u64, width: AccessWidth) -> Option<(&mut D, u64)> {
-        let index = self.find(address)?;
+        let index = match self.by_address.get(self.last_hit) {
+            Some(window) if window.base <= address && address <= window.last => window.slot,
+            _ => {
+                let (position, slot) = self.locate(address)?;
+                self.last_hit = position;
+                slot
+            }
+        };
         let slot = &mut self.slots[index];
         let offset = address - slot.base;
         // `last - address` is the number of bytes after the first one; the access
@@ -363,6 +384,32 @@ mod tests {
         for address in [0, 0x1004, 0x10FF, 0x2000, 0x3001] {
             assert_eq!(bus.device_at(address), None, "{address:#x}");
         }
+    }
+
+    #[test]
+    fn the_last_window_hit_is_tried_first_and_never_answers_for_another() {
+        let mut bus = MmioBus::new();
+        bus.add(0x3000, 0x100, recorder()).unwrap();
+        bus.add(0x1000, 0x100, recorder()).unwrap();
+        bus.add(0x2000, 0x100, recorder()).unwrap();
+        // Alternate between windows, then step just outside the one last hit.
+        for address in [0x1004, 0x1004, 0x3008, 0x1004, 0x20FC, 0x3000] {
+            let (_, offset) = bus.target_mut(address, AccessWidth::Word).unwrap();
+            assert_eq!(offset, address & 0xFF, "{address:#x}");
+        }
+        for address in [0x2FFF, 0x3100, 0x0FFF, 0x1100] {
+            assert!(
+                bus.target_mut(address, AccessWidth::Byte).is_none(),
+                "{address:#x}"
+            );
+        }
+        assert!(
+            bus.target_mut(0x30FE, AccessWidth::Word).is_none(),
+            "an access overrunning the window last hit"
+        );
+        bus.add(0x0, 0x100, recorder()).unwrap();
+        let (_, offset) = bus.target_mut(0x3010, AccessWidth::Word).unwrap();
+        assert_eq!(offset, 0x10, "positions moved by an insertion");
     }
 
     #[test]

@@ -15,17 +15,19 @@
 use crate::virtio::GuestMemory;
 use core::fmt;
 
-/// The width of a single MMIO access.
+/// The width of a single MMIO access. Each variant's value is its size in bytes,
+/// so that the sizes and masks every access needs cost no lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
 pub enum AccessWidth {
     /// 8 bits (`ldrb`/`strb`).
-    Byte,
+    Byte = 1,
     /// 16 bits (`ldrh`/`strh`).
-    Half,
+    Half = 2,
     /// 32 bits (`ldr w`/`str w`).
-    Word,
+    Word = 4,
     /// 64 bits (`ldr x`/`str x`).
-    Double,
+    Double = 8,
 }
 
 impl AccessWidth {
@@ -42,12 +44,7 @@ impl AccessWidth {
 
     /// The access size in bytes.
     pub const fn bytes(self) -> u64 {
-        match self {
-            Self::Byte => 1,
-            Self::Half => 2,
-            Self::Word => 4,
-            Self::Double => 8,
-        }
+        self as u64
     }
 
     /// The access size in bits.
@@ -182,8 +179,8 @@ impl Effects {
     };
 
     /// Whether there is nothing to do.
-    pub fn is_none(&self) -> bool {
-        *self == Self::NONE
+    pub const fn is_none(&self) -> bool {
+        self.line.is_none() && !self.takes_input && !self.fault
     }
 }
 

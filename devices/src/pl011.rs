@@ -796,6 +796,15 @@ impl Persist for Pl011 {
     }
 }
 
+impl Pl011 {
+    /// Whether reading the register at `offset` can change the UART's state: only
+    /// UARTDR does (it takes a byte from the receive FIFO). Every other read leaves
+    /// the interrupt line, the FIFOs and the output as they were.
+    pub const fn read_changes_state(offset: u64) -> bool {
+        offset == regs::DR
+    }
+}
+
 impl MmioDevice for Pl011 {
     fn read(&mut self, offset: u64, width: AccessWidth) -> u64 {
         if width == AccessWidth::Double || !AccessWidth::Word.is_aligned(offset) {

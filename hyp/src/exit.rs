@@ -587,6 +587,26 @@ pub enum Exit {
 /// The common case of a guest device access, decoded straight from the syndrome:
 /// what the run loop needs to emulate a load or store that missed stage 2.
 ///
+/// Bit `n` set: fault status code (DFSC) `n` is an address size, translation or
+/// access flag fault, one a device access takes (built from
+/// [`FaultStatus::decode`], so the two cannot disagree).
+const EMULATED_FAULT_CODES: u64 = {
+    let mut codes = 0u64;
+    let mut code = 0u8;
+    while code < 64 {
+        if matches!(
+            FaultStatus::decode(code),
+            FaultStatus::Translation { .. }
+                | FaultStatus::AccessFlag { .. }
+                | FaultStatus::AddressSize { .. }
+        ) {
+            codes |= 1 << code;
+        }
+        code += 1;
+    }
+    codes
+};
+
 /// `Some((ipa, access))` exactly when [`Exit::decode`] gives a
 /// [`GuestDataAbort`] with an address and an [`MmioAccess`] that is not cache
 /// maintenance (the equivalence is tested over every syndrome bit that matters);
@@ -605,11 +625,8 @@ pub fn emulated_access(info: &TrapInfo) -> Option<(u64, MmioAccess)> {
     }
     // DFSC: an address size, translation or access flag fault, for which
     // HPFAR_EL2 holds the page (see `faulting_ipa`).
-    match FaultStatus::decode((esr & 0x3F) as u8) {
-        FaultStatus::Translation { .. }
-        | FaultStatus::AccessFlag { .. }
-        | FaultStatus::AddressSize { .. } => {}
-        _ => return None,
+    if EMULATED_FAULT_CODES & (1 << (esr & 0x3F)) == 0 {
+        return None;
     }
     let width = match (esr >> 22) & 0b11 {
         0 => AccessWidth::Byte,

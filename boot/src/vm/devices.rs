@@ -70,6 +70,17 @@ impl GuestDevice {
         }
     }
 
+    /// Whether a read at `offset` leaves the device as it was, so that it has no
+    /// work or effects to look for (most UART reads: the flags, the control
+    /// registers).
+    fn read_changes_nothing(&self, offset: u64) -> bool {
+        match &self.model {
+            Model::Uart(_) => !Pl011::read_changes_state(offset),
+            Model::Rtc(_) | Model::Test(_) => true,
+            Model::Block(_) | Model::Console(_) | Model::Rng(_) => false,
+        }
+    }
+
     /// The work an access (or input) entails, and its effects: the UART's output
     /// goes to the console; a virtio transport runs its queues if the access asked
     /// for it; the interrupt line follows the device.
@@ -216,6 +227,9 @@ impl Device for GuestDevice {
         host: &mut dyn DeviceHost,
     ) -> (u64, Effects) {
         let value = self.registers().read(offset, width);
+        if self.read_changes_nothing(offset) {
+            return (value, Effects::NONE);
+        }
         (value, self.serve(host))
     }
 
@@ -261,6 +275,10 @@ pub fn emulate(
     let (device, offset) = bus.target_mut(ipa, access.width)?;
     let mut host = Host(GuestRamMemory(&vm.ram));
     let effects = mmio::emulate_device(access, offset, registers, device, &mut host);
+    if effects.is_none() {
+        // Most accesses: nothing to apply.
+        return Some(false);
+    }
     apply(vm, bus, ipa - offset, effects);
     Some(effects.takes_input)
 }
