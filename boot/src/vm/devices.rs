@@ -71,13 +71,16 @@ impl GuestDevice {
     }
 
     /// Whether a read at `offset` leaves the device as it was, so that it has no
-    /// work or effects to look for (most UART reads: the flags, the control
-    /// registers).
+    /// work or effects to look for: most UART reads (the flags, the control
+    /// registers), and any read of a virtio transport with nothing to service
+    /// (its registers and configuration read without side effects).
     fn read_changes_nothing(&self, offset: u64) -> bool {
         match &self.model {
             Model::Uart(_) => !Pl011::read_changes_state(offset),
             Model::Rtc(_) | Model::Test(_) => true,
-            Model::Block(_) | Model::Console(_) | Model::Rng(_) => false,
+            Model::Block(block) => block.is_quiet(),
+            Model::Console(console) => console.is_quiet(),
+            Model::Rng(rng) => rng.is_quiet(),
         }
     }
 

@@ -253,6 +253,10 @@ impl VirtioDevice for Console {
         !self.input.is_empty() || self.transmitting.is_some()
     }
 
+    fn has_output(&self) -> bool {
+        !self.output.is_empty()
+    }
+
     fn hand_over_output(&mut self, host: &mut dyn DeviceHost) -> bool {
         if self.output.is_empty() {
             return false;

@@ -156,6 +156,11 @@ pub trait VirtioDevice {
         false
     }
 
+    /// Whether output waits to be handed over ([`Self::hand_over_output`]).
+    fn has_output(&self) -> bool {
+        false
+    }
+
     /// Hands what the guest transmitted to the host's console; whether there was
     /// anything (devices without output have none).
     fn hand_over_output(&mut self, host: &mut dyn DeviceHost) -> bool {
@@ -357,6 +362,13 @@ impl<D: VirtioDevice> MmioTransport<D> {
     /// left over from a batch), or the device's own work, while the device is live.
     pub fn needs_processing(&self) -> bool {
         self.has_pending_work() || (self.is_live() && self.device.has_own_work())
+    }
+
+    /// Whether [`service`](Self::service) would do nothing: no queue work, no
+    /// output waiting. A register read changes no state, so after one the transport
+    /// is still quiet and needs no service.
+    pub fn is_quiet(&self) -> bool {
+        !self.needs_processing() && !self.device.has_output()
     }
 
     /// What follows an access or host input: runs the queues if they have work,

@@ -255,3 +255,20 @@ fn disabling_the_transmit_queue_forgets_the_partial_buffer() {
     d.write32(regs::QUEUE_READY, 0);
     assert_eq!(d.transport.device().save().transmitting, None);
 }
+
+#[test]
+fn a_transport_is_quiet_only_with_no_queue_work_and_no_output_waiting() {
+    let mut d = driver();
+    assert!(d.transport.is_quiet(), "a fresh live transport");
+    let text = d.put(b"quiet?\n");
+    let head = d.write_chain(TX, &[Buf::read(text, 7)]);
+    d.publish(TX, head);
+    d.write32(regs::QUEUE_NOTIFY, TX as u32);
+    assert!(!d.transport.is_quiet(), "a notification waits");
+    d.transport.process(&mut d.memory);
+    assert!(!d.transport.is_quiet(), "output waits to be handed over");
+    assert_eq!(d.read32(regs::DEVICE_ID), 3);
+    assert!(!d.transport.is_quiet(), "a read hands nothing over");
+    assert_eq!(d.service(), b"quiet?\n");
+    assert!(d.transport.is_quiet(), "serviced");
+}
