@@ -56,7 +56,8 @@ impl Range {
 
     /// True if `address` lies inside.
     pub const fn contains(&self, address: u64) -> bool {
-        self.start <= address && address < self.end
+        // One comparison: below `start` the difference wraps to a huge value.
+        address.wrapping_sub(self.start) < self.size()
     }
 
     /// True if `other` lies entirely inside this range.

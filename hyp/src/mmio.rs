@@ -55,15 +55,22 @@ const fn register_mask(access: &MmioAccess) -> u64 {
 /// What a load of `value` (as the device returned it) writes to the register.
 pub const fn load_result(access: &MmioAccess, value: u64) -> u64 {
     let width: AccessWidth = access.width;
-    let value = width.truncate(value);
-    let extended = if access.sign_extend {
-        // Move the access's sign bit to bit 63, then shift back arithmetically.
-        let unused = u64::BITS - width.bits();
-        (((value << unused) as i64) >> unused) as u64
-    } else {
-        value
-    };
+    if !access.sign_extend {
+        // The common case: zero-extended (and a Wn load narrower than the register).
+        return width.truncate(value) & register_mask(access);
+    }
+    // Move the access's sign bit to bit 63, then shift back arithmetically.
+    let unused = u64::BITS - width.bits();
+    let extended = (((value << unused) as i64) >> unused) as u64;
     extended & register_mask(access)
+}
+
+/// Ends the guest's load `access` that read `value`: writes the transfer register
+/// (unless it is the zero register), extended as the instruction asks.
+pub fn complete_load(access: &MmioAccess, value: u64, registers: &mut impl GuestRegisters) {
+    if access.register < ZERO_REGISTER {
+        registers.set(access.register, load_result(access, value));
+    }
 }
 
 /// Something guest loads and stores can reach: the MMIO bus, or a single device
@@ -146,11 +153,8 @@ pub fn emulate(
         };
         bus.write(ipa, access.width, value & register_mask(access))
     } else {
-        bus.read(ipa, access.width).map(|value| {
-            if !zero_register {
-                registers.set(access.register, load_result(access, value));
-            }
-        })
+        bus.read(ipa, access.width)
+            .map(|value| complete_load(access, value, registers))
     };
     match done {
         Some(()) => MmioResult::Done,

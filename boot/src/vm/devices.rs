@@ -230,9 +230,6 @@ impl Device for GuestDevice {
         host: &mut dyn DeviceHost,
     ) -> (u64, Effects) {
         let value = self.registers().read(offset, width);
-        if self.read_changes_nothing(offset) {
-            return (value, Effects::NONE);
-        }
         (value, self.serve(host))
     }
 
@@ -276,6 +273,13 @@ pub fn emulate(
 ) -> Option<bool> {
     let mut bus = vm.bus.lock();
     let (device, offset) = bus.target_mut(ipa, access.width)?;
+    if !access.is_write && device.read_changes_nothing(offset) {
+        // The commonest access: a read with no work behind it and no effects.
+        let value = device.registers().read(offset, access.width);
+        drop(bus);
+        mmio::complete_load(access, value, registers);
+        return Some(false);
+    }
     let mut host = Host(GuestRamMemory(&vm.ram));
     let effects = mmio::emulate_device(access, offset, registers, device, &mut host);
     if effects.is_none() {

@@ -265,8 +265,8 @@ fn device_access(
     ipa: u64,
     access: &MmioAccess,
 ) -> bool {
-    if let (Some(vgic), Some(window)) = (&vm.vgic, vm.vgic_window) {
-        if window.contains(ipa) {
+    if let Some(window) = &vm.vgic_window {
+        if let (true, Some(vgic)) = (window.contains(ipa), &vm.vgic) {
             vgic_access(vm, vgic, vcpu, registers, access, ipa - window.start());
             return true;
         }
