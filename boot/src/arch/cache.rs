@@ -17,6 +17,58 @@ fn line_size() -> usize {
     4 << ((ctr >> DMIN_LINE_SHIFT) & 0xf)
 }
 
+/// Bytes [`copy`] moves per loop iteration.
+const COPY_BLOCK: usize = 64;
+
+/// Copies `size` bytes from `source` to `destination`, 64 bytes per iteration with
+/// paired 16-byte loads and stores. Aerie is built soft-float, so the compiler's own
+/// `memcpy` moves 8 bytes at a time; loading a guest's kernel and initrd (tens of
+/// MiB) or restoring its RAM is most of what Aerie does before the guest runs, and
+/// this makes that copy about twice as fast.
+///
+/// # Safety
+/// `source..source + size` must be readable and `destination..destination + size`
+/// writable, and the two must not overlap.
+pub unsafe fn copy(destination: *mut u8, source: *const u8, size: usize) {
+    let blocks = size / COPY_BLOCK;
+    if blocks > 0 {
+        // SAFETY: the caller guarantees both ranges; the loop touches exactly
+        // `blocks * 64` bytes of each, from their starts, and clobbers only the
+        // registers it declares.
+        unsafe {
+            asm!(
+                "2:",
+                "ldp {a}, {b}, [{src}]",
+                "ldp {c}, {d}, [{src}, #16]",
+                "stp {a}, {b}, [{dst}]",
+                "stp {c}, {d}, [{dst}, #16]",
+                "ldp {a}, {b}, [{src}, #32]",
+                "ldp {c}, {d}, [{src}, #48]",
+                "add {src}, {src}, #64",
+                "stp {a}, {b}, [{dst}, #32]",
+                "stp {c}, {d}, [{dst}, #48]",
+                "add {dst}, {dst}, #64",
+                "subs {n}, {n}, #1",
+                "b.ne 2b",
+                src = inout(reg) source => _,
+                dst = inout(reg) destination => _,
+                n = inout(reg) blocks => _,
+                a = out(reg) _,
+                b = out(reg) _,
+                c = out(reg) _,
+                d = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+    let done = blocks * COPY_BLOCK;
+    // The tail: `done <= size`, so both offsets stay inside the caller's ranges.
+    let tail_source = source.wrapping_add(done);
+    let tail_destination = destination.wrapping_add(done);
+    // SAFETY: the tail lies inside both ranges, which the caller guarantees.
+    unsafe { core::ptr::copy_nonoverlapping(tail_source, tail_destination, size - done) };
+}
+
 /// Cleans `[start, start + size)` to the point of coherency, so that an observer
 /// with caches off sees what this CPU wrote.
 pub fn clean_to_poc(start: usize, size: usize) {

@@ -32,9 +32,7 @@ impl GuestRam {
         // SAFETY: `host` lies inside the guest's RAM block, which Aerie took out of
         // the free memory for this VM alone and maps read-write; no Rust reference
         // to it exists.
-        unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), host.start() as *mut u8, bytes.len());
-        }
+        unsafe { cache::copy(host.start() as *mut u8, bytes.as_ptr(), bytes.len()) };
         cache::clean_to_poc(host.start() as usize, bytes.len());
         Some(())
     }
@@ -45,9 +43,7 @@ impl GuestRam {
     pub fn write_coherent(&self, address: u64, bytes: &[u8]) -> Option<()> {
         let host = self.host_range(address, bytes.len() as u64)?;
         // SAFETY: as for `write`.
-        unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), host.start() as *mut u8, bytes.len());
-        }
+        unsafe { cache::copy(host.start() as *mut u8, bytes.as_ptr(), bytes.len()) };
         Some(())
     }
 
@@ -58,14 +54,8 @@ impl GuestRam {
         // SAFETY: as for `write`; the guest may be writing the same bytes
         // concurrently, which can only make the copy's content arbitrary, never
         // unsound, since plain bytes have no invalid values and the copy is
-        // volatile-free memcpy of a region no Rust reference covers.
-        unsafe {
-            core::ptr::copy_nonoverlapping(
-                host.start() as *const u8,
-                buffer.as_mut_ptr(),
-                buffer.len(),
-            );
-        }
+        // plain copy of a region no Rust reference covers.
+        unsafe { cache::copy(buffer.as_mut_ptr(), host.start() as *const u8, buffer.len()) };
         Some(())
     }
 
