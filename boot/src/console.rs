@@ -22,7 +22,7 @@ static UART_BASE: AtomicUsize = AtomicUsize::new(FALLBACK_UART);
 /// Set once the MMU is on and the lock may be used.
 static LOCKING: AtomicBool = AtomicBool::new(false);
 /// Serialises lines from different CPUs.
-static LOCK: spin::Mutex<()> = spin::Mutex::new(());
+static LOCK: crate::sync::Mutex<()> = crate::sync::Mutex::new(());
 
 fn uart() -> Pl011 {
     // SAFETY: UART_BASE only ever holds FALLBACK_UART or the PL011 address taken

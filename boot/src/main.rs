@@ -43,6 +43,7 @@ mod smp;
 mod stacks;
 mod start;
 mod stop;
+mod sync;
 mod virtio_probe;
 mod vm;
 mod wall_clock;

@@ -123,7 +123,8 @@ pub fn plan(
 static HEAP: LockedHeap = LockedHeap::empty();
 
 /// Page frames not yet handed out, by frame number.
-static FRAMES: spin::Mutex<FrameAllocator<32>> = spin::Mutex::new(FrameAllocator::new());
+static FRAMES: crate::sync::Mutex<FrameAllocator<32>> =
+    crate::sync::Mutex::new(FrameAllocator::new());
 /// Bytes in [`FRAMES`].
 static FREE_BYTES: AtomicU64 = AtomicU64::new(0);
 

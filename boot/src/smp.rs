@@ -44,8 +44,8 @@ static SELF_TEST: spin::Once<fn() -> !> = spin::Once::new();
 type VcpuJob = alloc::boxed::Box<dyn FnOnce() + Send>;
 
 /// One start request slot per CPU.
-static START_REQUESTS: [spin::Mutex<Option<VcpuJob>>; MAX_CPUS] =
-    [const { spin::Mutex::new(None) }; MAX_CPUS];
+static START_REQUESTS: [crate::sync::Mutex<Option<VcpuJob>>; MAX_CPUS] =
+    [const { crate::sync::Mutex::new(None) }; MAX_CPUS];
 /// The MPIDR of each CPU, by index in the platform's CPU list.
 static HOST_MPIDR: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Which CPU (index in the platform's CPU list) hosts each vCPU; `usize::MAX` for none.
@@ -128,7 +128,7 @@ fn start_one(
         if crate::logger::uptime_micros() > deadline {
             return Err("released, but it never reached Aerie's code");
         }
-        core::hint::spin_loop();
+        cpu::relax();
     }
     Ok(())
 }
@@ -174,7 +174,7 @@ pub fn ping_all(platform: &Platform<'_>) -> usize {
         if crate::logger::uptime_micros() > deadline {
             break;
         }
-        core::hint::spin_loop();
+        cpu::relax();
     }
     1 + PING_ANSWERS.load(Ordering::Acquire)
 }

@@ -21,8 +21,8 @@ fn read32(slot: &VirtioSlot, offset: u64) -> u32 {
 
 /// The host disks Aerie has opened (for guest disk backends and snapshots), with
 /// their serial numbers.
-pub static HOST_DISKS: spin::Mutex<alloc::vec::Vec<OpenDisk>> =
-    spin::Mutex::new(alloc::vec::Vec::new());
+pub static HOST_DISKS: crate::sync::Mutex<alloc::vec::Vec<OpenDisk>> =
+    crate::sync::Mutex::new(alloc::vec::Vec::new());
 
 /// A host disk and its serial number.
 pub struct OpenDisk {
@@ -79,7 +79,7 @@ const GUEST_DISK_SERIAL: &str = "aerie-disk";
 
 /// The host's entropy device, if it has one (the guest's virtio-rng source when the
 /// CPU has no RNDR).
-pub static HOST_RNG: spin::Mutex<Option<HostRng>> = spin::Mutex::new(None);
+pub static HOST_RNG: crate::sync::Mutex<Option<HostRng>> = crate::sync::Mutex::new(None);
 
 /// Opens the entropy device in `slot` (the first one found).
 fn open_rng(slot: &VirtioSlot) {

@@ -104,6 +104,16 @@ pub fn wait_for_interrupt() {
     aarch64_cpu::asm::wfi();
 }
 
+/// The body of a loop that waits for another CPU (a lock's holder, a flag it will
+/// set): the `YIELD` hint. A real CPU may give way to another hardware thread; an
+/// emulator running its CPUs one at a time (QEMU's single-threaded TCG) switches
+/// to the next CPU, which may be the one being waited for, instead of spinning out
+/// its time slice. (`core::hint::spin_loop` is an `ISB`, which neither does.)
+pub fn relax() {
+    // SAFETY: YIELD is a hint with no architectural effect.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+}
+
 /// Wakes CPUs waiting in [`wait_for_event`] (`SEV`).
 pub fn send_event() {
     aarch64_cpu::asm::sev();

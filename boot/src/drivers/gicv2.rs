@@ -118,7 +118,8 @@ pub static HOST_GIC_V2: spin::Once<HostGicV2> = spin::Once::new();
 
 /// Each CPU's interface number (its bit in target lists), by MPIDR, learnt from
 /// the banked GICD_ITARGETSR0 when the CPU sets itself up.
-static INTERFACE_OF: spin::Mutex<[(u64, u8); 8]> = spin::Mutex::new([(u64::MAX, 0); 8]);
+static INTERFACE_OF: crate::sync::Mutex<[(u64, u8); 8]> =
+    crate::sync::Mutex::new([(u64::MAX, 0); 8]);
 
 impl HostGicV2 {
     /// The GIC with these register frames.

@@ -15,15 +15,15 @@ use arrayvec::ArrayVec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 /// The console's state (escape decoder, mode, prompt line).
-static CONSOLE: spin::Mutex<Console> = spin::Mutex::new(Console::new());
+static CONSOLE: crate::sync::Mutex<Console> = crate::sync::Mutex::new(Console::new());
 
 /// Bytes typed for the guest that its UART cannot take yet (its FIFO is full): a
 /// paste must not lose characters. Beyond this, input is dropped, like an overrun.
 const PENDING_CAPACITY: usize = 4096;
 
 /// Input waiting for room in the guest's receive FIFO.
-static PENDING: spin::Mutex<ArrayVec<u8, PENDING_CAPACITY>> =
-    spin::Mutex::new(ArrayVec::new_const());
+static PENDING: crate::sync::Mutex<ArrayVec<u8, PENDING_CAPACITY>> =
+    crate::sync::Mutex::new(ArrayVec::new_const());
 
 /// Set while typed input goes to the guest's virtio-console (`hvc0`) instead of its
 /// UART (Ctrl-A v toggles).

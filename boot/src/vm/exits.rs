@@ -289,7 +289,7 @@ fn device_access(
 /// kicks those it affects elsewhere.
 fn vgic_access(
     vm: &Vm,
-    vgic: &spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>,
+    vgic: &crate::sync::Mutex<alloc::boxed::Box<dyn Vgic + Send>>,
     vcpu: &mut VcpuRun,
     registers: &mut VcpuRegisters,
     access: &MmioAccess,

@@ -23,7 +23,7 @@ pub const GUEST_UART_INTID: u32 = 32 + guest_layout::UART_SPI;
 pub const GUEST_PHYSICAL_TIMER_INTID: u32 = 30;
 
 /// The VM's vGIC behind its lock.
-type VgicLock = spin::Mutex<alloc::boxed::Box<dyn Vgic + Send>>;
+type VgicLock = crate::sync::Mutex<alloc::boxed::Box<dyn Vgic + Send>>;
 
 /// Records that the vGIC's state changed, so that every vCPU makes a new plan.
 pub fn vgic_changed(vm: &Vm) -> u64 {

@@ -58,7 +58,7 @@ pub struct Vm {
     pub ram: GuestRam,
     /// Emulated devices by guest physical address: every device the guest reaches
     /// by MMIO but the vGIC, added in the order snapshots describe them.
-    pub bus: spin::Mutex<MmioBus<GuestDevice>>,
+    pub bus: crate::sync::Mutex<MmioBus<GuestDevice>>,
     /// The guest's UART on the bus, for typed input.
     pub uart: DeviceId,
     /// The guest's virtio-console on the bus, for typed input switched to it.
@@ -66,7 +66,7 @@ pub struct Vm {
     /// The guest kernel's command line (recorded in snapshots).
     pub command_line: String,
     /// The virtual GIC: a GICv3 on GICv3 hosts, a GICv2 on GICv2 hosts.
-    pub vgic: Option<spin::Mutex<Box<dyn Vgic + Send>>>,
+    pub vgic: Option<crate::sync::Mutex<Box<dyn Vgic + Send>>>,
     /// Bumped on every change to the vGIC's state (see `interrupts::vgic_changed`).
     pub vgic_generation: core::sync::atomic::AtomicU64,
     /// The vGIC's register window in guest physical addresses.
@@ -74,7 +74,7 @@ pub struct Vm {
     /// What Aerie does with each physical interrupt that arrives while a vCPU runs.
     pub host_interrupts: host_irq::HostInterrupts,
     /// PSCI power states of the vCPUs.
-    pub psci: spin::Mutex<PsciState>,
+    pub psci: crate::sync::Mutex<PsciState>,
     /// Where vCPU 0 starts, and its x0 (the device tree).
     pub boot_entry: (u64, u64),
     /// Whether the guest's virtual count is ahead of the host counter (a restored
@@ -367,15 +367,15 @@ fn assemble(
     let vm = Vm {
         vcpus: config.vcpus,
         ram,
-        bus: spin::Mutex::new(bus),
+        bus: crate::sync::Mutex::new(bus),
         uart,
         hvc0,
         command_line: boot.command_line,
         vgic_window: vgic.as_deref().map(|vgic| vgic_window(vgic)),
-        vgic: vgic.map(spin::Mutex::new),
+        vgic: vgic.map(crate::sync::Mutex::new),
         vgic_generation: core::sync::atomic::AtomicU64::new(0),
         host_interrupts,
-        psci: spin::Mutex::new(PsciState::new(config.vcpus)),
+        psci: crate::sync::Mutex::new(PsciState::new(config.vcpus)),
         boot_entry: boot.entry,
         virtual_offset_wraps: boot.cntvoff > cpu::counter(),
         cpu: cpu::guest_cpu(matches!(config.gic, Some(GuestGic::V3))),

@@ -18,7 +18,7 @@ use core::fmt;
 use disk::SnapshotDisk;
 
 /// The snapshot disk, once found.
-static DISK: spin::Mutex<Option<SnapshotDisk>> = spin::Mutex::new(None);
+static DISK: crate::sync::Mutex<Option<SnapshotDisk>> = crate::sync::Mutex::new(None);
 
 /// Hands Aerie the snapshot disk (the host disk with serial `aerie-snapshots`).
 pub fn install_disk(disk: OpenDisk) {

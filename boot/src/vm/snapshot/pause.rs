@@ -37,8 +37,8 @@ static RELEASES: AtomicU64 = AtomicU64::new(0);
 /// Which vCPUs are parked in their checkpoint.
 static PARKED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 /// The state each parked vCPU recorded.
-static STATES: [spin::Mutex<Option<VcpuState>>; MAX_CPUS] =
-    [const { spin::Mutex::new(None) }; MAX_CPUS];
+static STATES: [crate::sync::Mutex<Option<VcpuState>>; MAX_CPUS] =
+    [const { crate::sync::Mutex::new(None) }; MAX_CPUS];
 
 /// Proof that every vCPU is stopped, with their states: what a job gets.
 pub struct Paused {
@@ -178,6 +178,6 @@ fn wait_for_others(vm: &Vm, me: usize) -> Result<(), usize> {
         if uptime_micros() > deadline {
             return first.and_then(|()| others_stopped(vm, me));
         }
-        core::hint::spin_loop();
+        cpu::relax();
     }
 }
