@@ -30,7 +30,7 @@ pub struct ListRegisterCache {
     generation: Option<u64>,
     /// The values written, `values[n]` for list register `n`.
     values: [u64; MAX_LIST_REGISTERS],
-    /// The used registers as last read back by [`Self::guest_changed`].
+    /// The used registers as last read back by [`Self::check_returned`].
     returned: [u64; MAX_LIST_REGISTERS],
     /// List registers `0..used` hold the plan's interrupts; the rest are zero.
     used: usize,
@@ -129,18 +129,13 @@ impl ListRegisterCache {
     }
 
     /// Reads the used list registers back after a guest run (`read(n)` for each,
-    /// in order) and checks them. Returns `true` when the guest changed one: the
-    /// plan no longer holds, and the vGIC must be given them back
+    /// in order) and says what the guest did to them, telling apart the ends of
+    /// hardware-linked interrupts: `hardware_end(planned, returned)` says whether a
+    /// register that held `planned` now holding `returned` is such an end (the
+    /// format's state bits cleared, nothing else changed). Those are kept aside for
+    /// [`Self::relist`]; the plan holds only once none is left. Any other change
+    /// ends the plan: the vGIC must be given the registers back
     /// ([`Self::returned`]).
-    pub fn guest_changed(&mut self, read: impl Fn(usize) -> u64) -> bool {
-        self.check_returned(read, |_, _| false) != Returned::Unchanged
-    }
-
-    /// [`Self::guest_changed`], telling apart the ends of hardware-linked
-    /// interrupts: `hardware_end(planned, returned)` says whether a register that
-    /// held `planned` now holding `returned` is such an end (the format's state
-    /// bits cleared, nothing else changed). Those are kept aside for
-    /// [`Self::relist`]; the plan holds only once none is left.
     pub fn check_returned(
         &mut self,
         read: impl Fn(usize) -> u64,
@@ -199,7 +194,7 @@ impl ListRegisterCache {
         self.ended != 0
     }
 
-    /// The used list registers as [`Self::guest_changed`] last read them: all the
+    /// The used list registers as [`Self::check_returned`] last read them: all the
     /// vGIC needs back (the registers beyond held nothing of the plan).
     pub fn returned(&self) -> &[u64] {
         &self.returned[..self.used]
@@ -216,6 +211,11 @@ impl ListRegisterCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No value is the end of a hardware-linked interrupt.
+    fn no_hardware(_: u64, _: u64) -> bool {
+        false
+    }
 
     fn plan_of(values: &'static [u64]) -> impl Fn(usize) -> u64 {
         move |n| values.get(n).copied().unwrap_or(0)
@@ -237,17 +237,25 @@ mod tests {
         let mut cache = ListRegisterCache::new();
         cache.record(1, 4, plan_of(&[]), 0);
         let reads = core::cell::Cell::new(0);
-        assert!(!cache.guest_changed(|_| {
-            reads.set(reads.get() + 1);
-            0
-        }));
+        let unchanged = cache.check_returned(
+            |_| {
+                reads.set(reads.get() + 1);
+                0
+            },
+            no_hardware,
+        );
+        assert_eq!(unchanged, Returned::Unchanged);
         assert_eq!(reads.get(), 0);
 
         cache.record(2, 4, plan_of(&[0xA, 0xB]), 0);
-        assert!(!cache.guest_changed(|n| {
-            reads.set(reads.get() + 1);
-            [0xA, 0xB][n]
-        }));
+        let unchanged = cache.check_returned(
+            |n| {
+                reads.set(reads.get() + 1);
+                [0xA, 0xB][n]
+            },
+            no_hardware,
+        );
+        assert_eq!(unchanged, Returned::Unchanged);
         assert_eq!(reads.get(), 2);
         assert!(cache.holds_at(2));
     }
@@ -256,7 +264,10 @@ mod tests {
     fn a_register_the_guest_changed_ends_the_plan() {
         let mut cache = ListRegisterCache::new();
         cache.record(7, 4, plan_of(&[0xA, 0xB]), 0);
-        assert!(cache.guest_changed(|n| [0xA, 0xC][n]));
+        assert_eq!(
+            cache.check_returned(|n| [0xA, 0xC][n], no_hardware),
+            Returned::Changed
+        );
         assert!(!cache.holds_at(7), "the vGIC must take the registers back");
         assert_eq!(cache.returned(), [0xA, 0xC], "as read, for the sync");
     }

@@ -129,6 +129,7 @@ impl VgicV3 {
                 gicd::CTLR => Some(self.ctlr()),
                 gicd::TYPER => Some(self.typer()),
                 gicd::IIDR => Some(IIDR),
+                gicd::TYPER2 | gicd::STATUSR | gicd::SGIR => Some(0),
                 _ => None,
             };
             if let Some(value) = control {
@@ -155,14 +156,7 @@ impl VgicV3 {
         if width != AccessWidth::Word || !width.is_aligned(offset) {
             return None;
         }
-        let value = match offset {
-            gicd::CTLR => self.ctlr(),
-            gicd::TYPER => self.typer(),
-            gicd::IIDR => IIDR,
-            gicd::TYPER2 | gicd::STATUSR | gicd::SGIR => 0,
-            _ => read_id_register(offset)?,
-        };
-        Some(u64::from(value))
+        Some(u64::from(read_id_register(offset)?))
     }
 
     /// Writes the distributor; false for an access no register answers.

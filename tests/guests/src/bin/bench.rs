@@ -442,44 +442,42 @@ fn register_rows(testdev: bool, wanted: &impl Fn(&str) -> bool) {
             skip("hvc-aerie-revision", "not-aerie");
         }
     }
-    if wanted("mmio-testdev-id") {
-        if testdev {
-            row(
-                "mmio-testdev-id",
-                CALLS,
-                time(CALLS, || bench_mark_load(TEST_DEVICE)),
-            );
-        } else {
-            skip("mmio-testdev-id", "no-test-device");
+    let register_reads = [
+        (
+            "mmio-testdev-id",
+            Some(TEST_DEVICE)
+                .filter(|_| testdev)
+                .ok_or("no-test-device"),
+        ),
+        (
+            "mmio-pl011-fr",
+            Some(uart())
+                .filter(|&base| base != 0)
+                .map(|base| base + UARTFR)
+                .ok_or("no-pl011"),
+        ),
+        (
+            "mmio-virtio-id",
+            Some(VIRTIO_BASE.load())
+                .filter(|&base| base != 0)
+                .map(|base| base + VIRTIO_DEVICE_ID)
+                .ok_or("no-virtio-mmio"),
+        ),
+        ("gicd-typer", Ok(gicd() + gic::GICD_TYPER)),
+    ];
+    for (name, address) in register_reads {
+        if wanted(name) {
+            load_row(name, address);
         }
     }
-    if wanted("mmio-pl011-fr") {
-        if uart() != 0 {
-            let flags = uart() + UARTFR;
-            row(
-                "mmio-pl011-fr",
-                CALLS,
-                time(CALLS, || bench_mark_load(flags)),
-            );
-        } else {
-            skip("mmio-pl011-fr", "no-pl011");
-        }
-    }
-    if wanted("mmio-virtio-id") {
-        if VIRTIO_BASE.load() != 0 {
-            let device_id = VIRTIO_BASE.load() + VIRTIO_DEVICE_ID;
-            row(
-                "mmio-virtio-id",
-                CALLS,
-                time(CALLS, || bench_mark_load(device_id)),
-            );
-        } else {
-            skip("mmio-virtio-id", "no-virtio-mmio");
-        }
-    }
-    if wanted("gicd-typer") {
-        let typer = gicd() + gic::GICD_TYPER;
-        row("gicd-typer", CALLS, time(CALLS, || bench_mark_load(typer)));
+}
+
+/// A register-read row: [`bench_mark_load`] of `address`, [`CALLS`] times; or,
+/// when there is no such register, a skip with the reason.
+fn load_row(name: &str, address: Result<u64, &str>) {
+    match address {
+        Ok(address) => row(name, CALLS, time(CALLS, || bench_mark_load(address))),
+        Err(reason) => skip(name, reason),
     }
 }
 
