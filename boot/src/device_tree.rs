@@ -12,6 +12,16 @@ pub struct DeviceTree {
     pub range: Range,
 }
 
+impl DeviceTree {
+    /// Copies the blob onto the heap, for good, and returns the copy with the range
+    /// the loader's original occupies: once every reference into the original is
+    /// gone (this consumes the one `load` made), that memory is Aerie's to reuse.
+    pub fn keep_on_heap(self) -> (&'static [u8], Range) {
+        let copy: &'static [u8] = alloc::boxed::Box::leak(alloc::boxed::Box::from(self.blob));
+        (copy, self.range)
+    }
+}
+
 /// Why there is no usable device tree.
 #[derive(Debug, Clone, Copy)]
 pub enum LoadError {
@@ -66,7 +76,8 @@ pub fn load(address: usize) -> Result<DeviceTree, LoadError> {
     let size = fdt_check::read_header(header).map_err(invalid)?.total_size as usize;
     // SAFETY: the header's total size is bounded by MAX_TOTAL_SIZE; the blob belongs
     // to Aerie from now on (the protocol hands it over), so nothing else aliases it
-    // while it is edited, and it is never written again afterwards.
+    // while it is edited, and it is never written again until
+    // [`DeviceTree::keep_on_heap`] consumes this reference and hands the memory back.
     let blob: &'static mut [u8] =
         unsafe { core::slice::from_raw_parts_mut(address as *mut u8, size) };
     fdt_check::validate_and_remove_nops(blob).map_err(invalid)?;

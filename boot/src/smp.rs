@@ -4,7 +4,10 @@
 //! (Raspberry Pi 4), one at a time. Each secondary gets the two guarded stacks
 //! reserved for it at boot (`crate::stacks`), with its [`SecondaryBoot`] block at
 //! the bottom of its Aerie stack (far from the top, where the stack starts). Once in
-//! Rust, it marks itself online and waits in `WFE` for a job in its mailbox:
+//! Rust, it sets up its GIC CPU interface, marks itself online and waits in `WFI`
+//! for a job in its mailbox, woken by the kick SGI that comes with every job (not in
+//! `WFE`: QEMU's TCG runs `WFE` as a no-op, so a CPU parked there would spin a host
+//! core for as long as it waits):
 //! [`Job::Ping`] proves the CPU runs Aerie's code with the MMU on; [`Job::RunVcpu`]
 //! runs the closure a VM posted with [`run_on_host_of`] (the VM's code, not this
 //! module's: nothing here knows about VMs).
@@ -13,6 +16,7 @@ use crate::arch::cache;
 use crate::arch::cpu;
 use crate::arch::entry::{AERIE_SPIN_TABLE_BOOT, SecondaryBoot, secondary_entry, spin_table_entry};
 use crate::arch::mmu::MmuSettings;
+use crate::drivers::gic;
 use crate::psci;
 use aerie_hyp::platform::{EnableMethod, MAX_CPUS, Platform};
 use aerie_hyp::summary::CpuFailure;
@@ -57,6 +61,9 @@ static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_C
 static MAILBOX: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(Job::None as u8) }; MAX_CPUS];
 /// Pings answered.
 static PING_ANSWERS: AtomicUsize = AtomicUsize::new(0);
+/// The most interrupts a parked CPU takes each time it wakes (see
+/// `gic::discard_pending`) before it looks at its mailbox again.
+const DISCARDED_PER_WAKE: usize = 4;
 
 /// Starts every CPU but the boot CPU. Returns the ones that failed, with reasons.
 pub fn start_secondaries(
@@ -164,11 +171,10 @@ pub fn ping_all(platform: &Platform<'_>) -> usize {
     let mut expected = 0;
     for (index, cpu) in platform.cpus.iter().enumerate() {
         if cpu.mpidr != boot_mpidr && ONLINE[index].load(Ordering::Acquire) {
-            MAILBOX[index].store(Job::Ping as u8, Ordering::Release);
+            post(index, cpu.mpidr, Job::Ping);
             expected += 1;
         }
     }
-    cpu::send_event();
     let deadline = crate::logger::uptime_micros() + START_TIMEOUT_MICROS;
     while PING_ANSWERS.load(Ordering::Acquire) < expected {
         if crate::logger::uptime_micros() > deadline {
@@ -209,8 +215,7 @@ pub fn run_on_host_of(vcpu: usize, job: impl FnOnce() + Send + 'static) -> bool 
         return false;
     }
     *START_REQUESTS[host].lock() = Some(alloc::boxed::Box::new(job));
-    MAILBOX[host].store(Job::RunVcpu as u8, Ordering::Release);
-    cpu::send_event();
+    post(host, HOST_MPIDR[host].load(Ordering::Acquire), Job::RunVcpu);
     true
 }
 
@@ -225,9 +230,18 @@ pub fn run_self_test_on_last_secondary(platform: &Platform<'_>, test: fn() -> !)
         return false;
     };
     SELF_TEST.call_once(|| test);
-    MAILBOX[index].store(Job::SelfTest as u8, Ordering::Release);
-    cpu::send_event();
+    post(index, platform.cpus[index].mpidr, Job::SelfTest);
     true
+}
+
+/// Puts `job` in the mailbox of CPU `index` (affinity `mpidr`) and wakes it.
+fn post(index: usize, mpidr: u64, job: Job) {
+    MAILBOX[index].store(job as u8, Ordering::Release);
+    // The store must be visible before the kick arrives: the SGI is sent by a
+    // system-register write (GICv3) or a device store (GICv2), neither of which is
+    // ordered after the store by the release alone.
+    core::sync::atomic::fence(Ordering::SeqCst);
+    gic::kick(mpidr);
 }
 
 /// The MPIDR of the CPU that hosts `vcpu`, if any.
@@ -237,6 +251,9 @@ pub fn host_mpidr_of_vcpu(vcpu: usize) -> Option<u64> {
 }
 
 /// Waits for work forever: the idle loop of every CPU that is not running a vCPU.
+/// It sleeps in `WFI` until an interrupt is pending (a kick from [`post`], which
+/// comes after the mailbox is written, so that a job posted just before the CPU
+/// went to sleep still wakes it: the kick stays pending until it is taken).
 pub fn park(index: usize) -> ! {
     loop {
         match MAILBOX[index].swap(Job::None as u8, Ordering::AcqRel) {
@@ -249,7 +266,10 @@ pub fn park(index: usize) -> ! {
                     test()
                 }
             }
-            _ => cpu::wait_for_event(),
+            _ => {
+                cpu::wait_for_interrupt();
+                gic::discard_pending(DISCARDED_PER_WAKE);
+            }
         }
     }
 }

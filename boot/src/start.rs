@@ -37,6 +37,83 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         Ok(tree) => tree,
         Err(error) => stop::refuse(format_args!("{error}")),
     };
+    let Prepared {
+        image,
+        mut free,
+        mmu_settings,
+        options,
+        heap_size,
+    } = prepare(&tree, exception_level);
+    // The loader's device tree may lie where the guest's RAM is best placed (QEMU
+    // puts it right after the guest bundle): from here on Aerie reads a copy on its
+    // heap, and the original's memory is free. `prepare` kept no reference to it.
+    let (blob, original) = tree.keep_on_heap();
+    let platform = match Platform::parse(blob) {
+        Ok(platform) => platform,
+        Err(error) => stop::refuse(format_args!("{error}")),
+    };
+    give_back_device_tree(&mut free, original, &platform, &image);
+    let guest_memory = (platform.chosen.initrd.is_some() || options.restore)
+        .then(|| take_guest_memory(&mut free, &options, platform.chosen.initrd));
+    memory::init_frames(&free);
+
+    init_host_gic(&platform);
+    crate::wall_clock::init(&platform);
+    let virtio_devices = virtio_probe::probe(&platform.virtio_mmio);
+    let vbar = &raw const exception_vectors as u64;
+    let cpu_failures = smp::start_secondaries(&platform, &mmu_settings, vbar);
+    let cpus_online = smp::ping_all(&platform);
+    let psci_version = platform
+        .psci
+        .and_then(|psci| crate::psci::version(psci.conduit));
+
+    let summary = Summary {
+        platform: &platform,
+        version: VERSION,
+        entered_el: exception_level as u8,
+        cpu: CpuIdentity(cpu::midr()),
+        counter_hz: cpu::counter_frequency(),
+        cpus_online,
+        cpu_failures: &cpu_failures,
+        psci_version,
+        image: image.whole,
+        free_memory: memory::free_bytes(),
+        heap_size,
+        virtio_devices: &virtio_devices,
+    };
+    crate::console::write_fmt(format_args!("{summary}"));
+
+    match options.selftest {
+        Some(SelfTest::Exception) => provoke_exception(&platform),
+        Some(SelfTest::Panic) => panic!("self-test requested by aerie.selftest=panic"),
+        Some(SelfTest::Disk) => disk_self_test(),
+        Some(SelfTest::StackOverflow) => crate::selftest::stack_overflow(&platform),
+        Some(SelfTest::BrokenStack) => crate::selftest::broken_stack(&platform),
+        Some(SelfTest::BrokenExceptionStack) => crate::selftest::broken_exception_stack(&platform),
+        None => {}
+    }
+    match (platform.chosen.initrd, guest_memory) {
+        (bundle, Some(ram)) => start_guest(&platform, &options, bundle, ram, cpus_online),
+        _ => {
+            println!("Aerie: no guest given (pass a guest bundle as the initrd; see README)");
+            stop::power_off()
+        }
+    }
+}
+
+/// What the first boot steps leave for the rest.
+struct Prepared {
+    image: ImageLayout,
+    free: memory::FreeMemory,
+    mmu_settings: mmu::MmuSettings,
+    options: bootargs::BootOptions,
+    heap_size: u64,
+}
+
+/// Steps 1 to 4 on the device tree the loader passed: the console, the checks of
+/// the machine, the memory plan, the MMU, the logger and the heap. Nothing returned
+/// borrows from `tree`.
+fn prepare(tree: &device_tree::DeviceTree, exception_level: u64) -> Prepared {
     let parsed = Platform::parse(tree.blob);
     if let Ok(platform) = &parsed {
         crate::console::use_uart(platform.uart.registers.start() as usize);
@@ -85,57 +162,50 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     let Some(heap_size) = memory::init_heap(&mut free) else {
         stop::refuse(format_args!("no contiguous RAM for Aerie's heap"))
     };
-    let guest_memory = (platform.chosen.initrd.is_some() || options.restore)
-        .then(|| take_guest_memory(&mut free, &options));
-    memory::init_frames(&free);
-
-    init_host_gic(&platform);
-    crate::wall_clock::init(&platform);
-    let virtio_devices = virtio_probe::probe(&platform.virtio_mmio);
-    let vbar = &raw const exception_vectors as u64;
-    let cpu_failures = smp::start_secondaries(&platform, &mmu_settings, vbar);
-    let cpus_online = smp::ping_all(&platform);
-    let psci_version = platform
-        .psci
-        .and_then(|psci| crate::psci::version(psci.conduit));
-
-    let summary = Summary {
-        platform: &platform,
-        version: VERSION,
-        entered_el: exception_level as u8,
-        cpu: CpuIdentity(cpu::midr()),
-        counter_hz: cpu::counter_frequency(),
-        cpus_online,
-        cpu_failures: &cpu_failures,
-        psci_version,
-        image: image.whole,
-        free_memory: memory::free_bytes(),
+    Prepared {
+        image,
+        free,
+        mmu_settings,
+        options,
         heap_size,
-        virtio_devices: &virtio_devices,
-    };
-    crate::console::write_fmt(format_args!("{summary}"));
-
-    match options.selftest {
-        Some(SelfTest::Exception) => provoke_exception(&platform),
-        Some(SelfTest::Panic) => panic!("self-test requested by aerie.selftest=panic"),
-        Some(SelfTest::Disk) => disk_self_test(),
-        Some(SelfTest::StackOverflow) => crate::selftest::stack_overflow(&platform),
-        Some(SelfTest::BrokenStack) => crate::selftest::broken_stack(&platform),
-        Some(SelfTest::BrokenExceptionStack) => crate::selftest::broken_exception_stack(&platform),
-        None => {}
     }
-    match (platform.chosen.initrd, guest_memory) {
-        (bundle, Some(ram)) => start_guest(&platform, &options, bundle, ram, cpus_online),
-        _ => {
-            println!("Aerie: no guest given (pass a guest bundle as the initrd; see README)");
-            stop::power_off()
-        }
+}
+
+/// Makes the memory of the loader's device tree free again (Aerie reads a copy), if
+/// it is ordinary RAM: inside a RAM bank, clear of the firmware's reservations,
+/// Aerie's image and the initrd.
+fn give_back_device_tree(
+    free: &mut memory::FreeMemory,
+    original: Range,
+    platform: &Platform<'_>,
+    image: &ImageLayout,
+) {
+    let Some(pages) = original.align_inward(aerie_hyp::paging::PAGE_SIZE) else {
+        return;
+    };
+    let in_ram = platform.memory.iter().any(|bank| bank.covers(&pages));
+    let mut taken = platform
+        .reserved
+        .iter()
+        .map(|reserved| reserved.range)
+        .chain([image.whole])
+        .chain(platform.chosen.initrd);
+    if in_ram && !taken.any(|range| range.overlaps(&pages)) && free.insert(pages).is_err() {
+        log::debug!("the device tree's memory stays reserved: too many free ranges");
     }
 }
 
 /// Takes the guest's RAM out of the free memory, before the frame allocator gets
-/// the rest. Guest RAM is one contiguous block of 2 MiB-aligned host memory.
-fn take_guest_memory(free: &mut memory::FreeMemory, options: &bootargs::BootOptions) -> Range {
+/// the rest. Guest RAM is one contiguous block of 2 MiB-aligned host memory: around
+/// the kernel in the guest `bundle` when the boot loader left it on a 2 MiB boundary
+/// (so that it need not be copied), else the lowest free block that fits. Not when
+/// restoring a snapshot: the snapshot fills guest RAM before Aerie knows whether the
+/// restore succeeds, and the bundle must survive to boot fresh instead.
+fn take_guest_memory(
+    free: &mut memory::FreeMemory,
+    options: &bootargs::BootOptions,
+    bundle: Option<Range>,
+) -> Range {
     const BLOCK: u64 = 2 << 20;
     let largest = free
         .iter()
@@ -152,6 +222,15 @@ fn take_guest_memory(free: &mut memory::FreeMemory, options: &bootargs::BootOpti
             "cannot give the guest {} of RAM",
             aerie_hyp::units::ByteSize(size)
         ));
+    }
+    let around_kernel = bundle.filter(|_| !options.restore).and_then(|bundle| {
+        let (kernel, text_offset) = vm::bundle::kernel_placement(bundle)?;
+
+        aerie_hyp::loader::ram_around_kernel(free, bundle, kernel, text_offset, size)
+    });
+    if let Some(host) = around_kernel.filter(|&host| free.remove(host).is_ok()) {
+        log::debug!("guest RAM at {host} holds the kernel where the loader put it");
+        return host;
     }
     match free.take(size, BLOCK) {
         Some(host) => host,
@@ -209,11 +288,10 @@ fn start_guest(
              (Aerie runs one vCPU per CPU)"
         ));
     }
-    // SAFETY: the bundle is the initrd the loader placed in RAM and reported in
-    // /chosen; the memory plan keeps it out of every allocation, Aerie maps all RAM
-    // one-to-one, and nothing writes to it.
-    let bytes =
-        unsafe { core::slice::from_raw_parts(bundle.start() as *const u8, bundle.size() as usize) };
+    let bundle = match vm::bundle::BundleInRam::read(bundle) {
+        Ok(bundle) => bundle,
+        Err(error) => stop::refuse_guest(format_args!("{error}")),
+    };
     let ram = vm::GuestRam {
         guest: Range::from_start_size(aerie_hyp::guest_layout::RAM_BASE, host_ram.size())
             .expect("guest RAM fits the address space"),
@@ -228,7 +306,7 @@ fn start_guest(
         host_uart_intid,
         disks,
     };
-    let vm = match vm::create(bytes, config) {
+    let vm = match vm::create(&bundle, config) {
         Ok(vm) => vm,
         Err(error) => stop::refuse_guest(format_args!("{error}")),
     };

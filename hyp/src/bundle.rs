@@ -17,10 +17,17 @@
 //! | `kernel`  | yes      | an uncompressed arm64 `Image`                          |
 //! | `initrd`  | no       | the guest's initrd or initramfs, passed through as is  |
 //! | `cmdline` | no       | the guest's kernel command line, UTF-8; trailing newlines are dropped |
+//! | `padding` | no       | ignored: bytes that align the member after it           |
 //!
 //! Names may carry a leading `./` (as `find . | cpio -o` writes them), and the
 //! directory entry `.` is ignored. Anything else is refused by name, so a typo never
 //! silently boots a guest without its initrd.
+//!
+//! [`write_aligned`] puts a `padding` member first, so that the kernel's bytes start
+//! [`KERNEL_ALIGN`] into the archive. A loader that puts the archive at a 2 MiB
+//! boundary (QEMU does, for any machine with 256 MiB of RAM or more) then leaves the
+//! kernel where an arm64 kernel may run, and Aerie places the guest's RAM around it
+//! instead of copying tens of megabytes (see `loader::ram_around_kernel`).
 //!
 //! # The format
 //!
@@ -61,6 +68,10 @@ pub const HEADER_LEN: usize = MAGIC_LEN + FIELD_COUNT * FIELD_LEN;
 pub const TRAILER: &str = "TRAILER!!!";
 /// The `c_mode` of members written by [`write`]: a regular file, `rw-r--r--`.
 pub const MEMBER_MODE: u32 = S_IFREG | 0o644;
+/// The name of the member that only aligns the one after it; its bytes are ignored.
+pub const PADDING: &str = "padding";
+/// Where [`write`] starts the kernel's bytes: an arm64 kernel's base alignment.
+pub const KERNEL_ALIGN: usize = 2 << 20;
 
 /// Length of the magic.
 const MAGIC_LEN: usize = 6;
@@ -422,7 +433,7 @@ impl fmt::Display for BundleError {
             Self::UnknownMember { name } => write!(
                 f,
                 "unknown member {name} in the guest bundle; the members are 'kernel' \
-                 (required), 'initrd' and 'cmdline'"
+                 (required), 'initrd', 'cmdline' and 'padding'"
             ),
             Self::DuplicateMember { member } => {
                 write!(f, "the guest bundle has member '{member}' twice")
@@ -612,8 +623,9 @@ impl<'a> Bundle<'a> {
             let data_end = entry.data_start.checked_add(size);
             let data = data_end.and_then(|end| bytes.get(entry.data_start..end));
             let is_directory = entry.mode & S_IFMT == S_IFDIR;
-            if name == "." && is_directory {
-                // The archive's root directory (`find . | cpio -o`): nothing to load.
+            if (name == "." && is_directory) || (name == PADDING && !is_directory) {
+                // The archive's root directory (`find . | cpio -o`), or bytes that
+                // only align the next member: nothing to load.
                 data.ok_or(BundleError::TruncatedHeader { offset })?;
             } else {
                 let member = Member::from_name(name).ok_or(BundleError::UnknownMember {
@@ -711,6 +723,19 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
     out.resize(out.len().next_multiple_of(ALIGN), 0);
 }
 
+/// The length of the newc entry for a member called `name` with `data_len` bytes,
+/// padding included.
+const fn entry_len(name: &str, data_len: usize) -> usize {
+    (HEADER_LEN + name.len() + 1).next_multiple_of(ALIGN) + data_len.next_multiple_of(ALIGN)
+}
+
+/// How many bytes of `padding` make the next member's data start at [`KERNEL_ALIGN`]:
+/// the padding entry, then the header and name of a member called `next`.
+pub const fn padding_before(next: &str) -> usize {
+    let headers = entry_len(PADDING, 0) + entry_len(next, 0);
+    KERNEL_ALIGN - headers
+}
+
 /// Writes a guest bundle: `kernel`, then `initrd` and `cmdline` when given, then the
 /// trailer. Members are regular files ([`MEMBER_MODE`]) owned by root with mtime 0
 /// and inode numbers 1, 2, 3, so the output depends only on the inputs. `cmdline` is
@@ -720,28 +745,48 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
 ///
 /// If a member is 4 GiB or larger, which the newc format cannot describe.
 pub fn write(kernel: &[u8], initrd: Option<&[u8]>, cmdline: Option<&str>) -> Vec<u8> {
-    let members = [
-        (Member::Kernel, Some(kernel)),
-        (Member::Initrd, initrd),
-        (Member::Cmdline, cmdline.map(str::as_bytes)),
-    ];
-    // Header, name and NUL, data, and at most ALIGN - 1 padding bytes twice.
-    let entry_len = |name: &str, data: &[u8]| HEADER_LEN + name.len() + 1 + data.len() + 2 * ALIGN;
+    write_members(&[
+        (Member::Kernel.name(), Some(kernel)),
+        (Member::Initrd.name(), initrd),
+        (Member::Cmdline.name(), cmdline.map(str::as_bytes)),
+    ])
+}
+
+/// Writes a guest bundle like [`write`], but with a [`PADDING`] member first that puts
+/// the kernel's bytes [`KERNEL_ALIGN`] into the archive (inode numbers 1 to 4): the
+/// form to hand a boot loader, so that Aerie can run the kernel where it was loaded.
+///
+/// # Panics
+///
+/// If a member is 4 GiB or larger, which the newc format cannot describe.
+pub fn write_aligned(kernel: &[u8], initrd: Option<&[u8]>, cmdline: Option<&str>) -> Vec<u8> {
+    let padding = alloc::vec![0u8; padding_before(Member::Kernel.name())];
+    write_members(&[
+        (PADDING, Some(&padding[..])),
+        (Member::Kernel.name(), Some(kernel)),
+        (Member::Initrd.name(), initrd),
+        (Member::Cmdline.name(), cmdline.map(str::as_bytes)),
+    ])
+}
+
+/// Writes the given members (those with data) in order, then the trailer.
+fn write_members(members: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
     let capacity = members
         .iter()
-        .filter_map(|&(member, data)| Some(entry_len(member.name(), data?)))
+        .filter_map(|&(name, data)| Some(entry_len(name, data?.len())))
         .sum::<usize>()
-        + entry_len(TRAILER, &[]);
+        + entry_len(TRAILER, 0);
     let mut out = Vec::with_capacity(capacity);
     let mut ino = 1;
-    for (member, data) in members {
+    for &(name, data) in members {
         if let Some(data) = data {
-            push_entry(&mut out, ino, MEMBER_MODE, member.name(), data);
+            push_entry(&mut out, ino, MEMBER_MODE, name, data);
             ino += 1;
         }
     }
     // GNU cpio's trailer: inode 0, mode 0, one link.
     push_entry(&mut out, 0, 0, TRAILER, &[]);
+    debug_assert_eq!(out.len(), capacity);
     out
 }
 
@@ -1271,6 +1316,39 @@ mod tests {
     }
 
     #[test]
+    fn the_aligned_writer_starts_the_kernel_at_2_mib_and_parses_back() {
+        let kernel = [0x5a; 5000];
+        for (initrd, cmdline) in [(None, None), (Some(&b"ramdisk"[..]), Some("quiet"))] {
+            let archive = write_aligned(&kernel, initrd, cmdline);
+            let bundle = Bundle::parse(&archive).unwrap();
+            let offset = bundle.kernel.as_ptr() as usize - archive.as_ptr() as usize;
+            assert_eq!(offset, KERNEL_ALIGN);
+            assert_eq!(bundle.kernel, &kernel[..]);
+            assert_eq!(bundle.initrd, initrd);
+            assert_eq!(bundle.cmdline, cmdline);
+            // Only the padding member comes before the kernel.
+            assert_eq!(&archive[110..118], b"padding\0");
+        }
+    }
+
+    #[test]
+    fn padding_members_are_ignored_wherever_they_are_but_must_be_files() {
+        let padded = archive(&[
+            entry(REG, "padding", &[1, 2, 3]),
+            entry(REG, "kernel", b"K"),
+            entry(REG, "./padding", &[0; 64]),
+            entry(REG, "initrd", b"I"),
+        ]);
+        let bundle = Bundle::parse(&padded).unwrap();
+        assert_eq!((bundle.kernel, bundle.initrd), (&b"K"[..], Some(&b"I"[..])));
+        let directory = archive(&[entry(0o040_755, "padding", &[]), entry(REG, "kernel", b"K")]);
+        assert!(matches!(
+            Bundle::parse(&directory),
+            Err(BundleError::UnknownMember { .. })
+        ));
+    }
+
+    #[test]
     fn messages() {
         let message = |error: BundleError| error.to_string();
         assert_eq!(
@@ -1278,7 +1356,7 @@ mod tests {
                 name: ShownName::new("vmlinuz")
             }),
             "unknown member \"vmlinuz\" in the guest bundle; the members are 'kernel' \
-             (required), 'initrd' and 'cmdline'"
+             (required), 'initrd', 'cmdline' and 'padding'"
         );
         assert_eq!(
             message(BundleError::TruncatedMember {

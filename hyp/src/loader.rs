@@ -24,9 +24,15 @@
 //!
 //! Aerie runs little-endian guests with 4 KiB pages (CONFIG_ARM64_4K_PAGES), so
 //! other kernels are refused before anything is copied.
+//!
+//! Copying the kernel is most of the time Aerie takes to start a guest under QEMU
+//! (tens of megabytes through emulated loads and stores). When the boot loader left
+//! the kernel's bytes on a 2 MiB boundary (plus `text_offset`), Aerie instead puts
+//! the guest's RAM around them ([`ram_around_kernel`]), so that the kernel already
+//! lies where this plan wants it.
 
 use crate::image::ImageHeader;
-use crate::memory::Range;
+use crate::memory::{Range, RangeSet};
 use crate::units::{ByteSize, GIB, KIB, MIB};
 use core::fmt;
 
@@ -300,6 +306,30 @@ pub fn plan(
         device_tree,
         entry: kernel_range.start(),
     })
+}
+
+/// Where `size` bytes of guest RAM can go in host memory so that the kernel's bytes,
+/// left by the boot loader at `kernel` inside the bundle at `bundle`, are already
+/// where [`plan`] puts a kernel with `text_offset`: `text_offset` bytes above the
+/// start of guest RAM. `None` unless that start is 2 MiB aligned, the kernel fits,
+/// and every byte of the range is either `free` or the bundle's own (the bundle's
+/// other members are then moved out of the kernel's way, or overwritten by the
+/// guest).
+pub fn ram_around_kernel<const N: usize>(
+    free: &RangeSet<N>,
+    bundle: Range,
+    kernel: Range,
+    text_offset: u64,
+    size: u64,
+) -> Option<Range> {
+    let base = kernel.start().checked_sub(text_offset)?;
+    if base % KERNEL_BASE_ALIGN != 0 || !bundle.covers(&kernel) {
+        return None;
+    }
+    let ram = Range::from_start_size(base, size)?;
+    let mut usable = free.clone();
+    usable.insert(bundle).ok()?;
+    (ram.covers(&kernel) && usable.covers(&ram)).then_some(ram)
 }
 
 #[cfg(test)]
@@ -624,6 +654,58 @@ mod tests {
         assert_eq!(
             LoadError::DeviceTreeTooLarge { size: 3_000_000 }.to_string(),
             "the guest's device tree is 3000000 bytes, more than the 2 MiB a kernel accepts"
+        );
+    }
+
+    /// QEMU `virt` with 1218 MiB: Aerie's image and heap low, the bundle 128 MiB in
+    /// with the kernel's bytes 2 MiB into it, as `bundle::write_aligned` makes it.
+    fn qemu_like() -> (RangeSet<8>, Range, Range) {
+        let mut free = RangeSet::<8>::new();
+        free.insert(r(0x4000_0000, 0x8c20_0000)).unwrap();
+        let bundle = r(0x4800_0000, 0x4a40_0000);
+        for taken in [r(0x4020_0000, 0x4140_0000), bundle] {
+            free.remove(taken).unwrap();
+        }
+        (free, bundle, r(0x4820_0000, 0x4a1c_0000))
+    }
+
+    #[test]
+    fn guest_ram_goes_around_a_kernel_left_on_a_2_mib_boundary() {
+        let (free, bundle, kernel) = qemu_like();
+        assert_eq!(
+            ram_around_kernel(&free, bundle, kernel, 0, GIB),
+            Some(r(0x4820_0000, 0x4820_0000 + GIB))
+        );
+        // text_offset 0x80000: the base is 512 KiB below the kernel's bytes.
+        let shifted = r(0x4828_0000, 0x4a1c_0000);
+        assert_eq!(
+            ram_around_kernel(&free, bundle, shifted, 0x8_0000, GIB),
+            Some(r(0x4820_0000, 0x4820_0000 + GIB))
+        );
+    }
+
+    #[test]
+    fn guest_ram_is_not_put_around_a_kernel_it_cannot_hold_safely() {
+        let (free, bundle, kernel) = qemu_like();
+        // Not on a 2 MiB boundary (QEMU with less RAM puts the bundle 4 KiB aligned).
+        let unaligned = r(0x4820_1000, 0x4a1c_1000);
+        assert_eq!(ram_around_kernel(&free, bundle, unaligned, 0, GIB), None);
+        assert_eq!(ram_around_kernel(&free, bundle, kernel, 0x1000, GIB), None);
+        // Past the end of RAM.
+        assert_eq!(ram_around_kernel(&free, bundle, kernel, 0, 2 * GIB), None);
+        // Smaller than the kernel.
+        assert_eq!(ram_around_kernel(&free, bundle, kernel, 0, 2 * MIB), None);
+        // Over memory that is not free (Aerie's heap, say).
+        let mut busy = free.clone();
+        busy.remove(r(0x6000_0000, 0x6000_1000)).unwrap();
+        assert_eq!(ram_around_kernel(&busy, bundle, kernel, 0, GIB), None);
+        // A "kernel" outside the bundle.
+        let elsewhere = r(0x5000_0000, 0x5100_0000);
+        assert_eq!(ram_around_kernel(&free, bundle, elsewhere, 0, GIB), None);
+        // text_offset above the kernel's address.
+        assert_eq!(
+            ram_around_kernel(&free, bundle, kernel, u64::MAX, GIB),
+            None
         );
     }
 }

@@ -57,7 +57,7 @@ pub fn pack(
         ),
         None => None,
     };
-    let bytes = aerie_hyp::bundle::write(&kernel, initrd.as_deref(), cmdline);
+    let bytes = aerie_hyp::bundle::write_aligned(&kernel, initrd.as_deref(), cmdline);
     atomic_file::write(bundle, &bytes)?;
     Ok(PackedGuest {
         bundle: bundle.to_path_buf(),

@@ -34,7 +34,8 @@ fn image_in(dir: Option<OsString>, name: &str) -> PathBuf {
 
 /// Writes a guest bundle (a cpio archive with test guest `name` as its kernel, no
 /// initrd and no command line) into the current test's temporary directory and
-/// returns its path, for [`Qemu::initrd`](crate::Qemu::initrd).
+/// returns its path, for [`Qemu::initrd`](crate::Qemu::initrd). It is written as
+/// `cargo xtask run` writes one, with the kernel's bytes 2 MiB into the archive.
 pub fn guest_bundle(name: &str) -> PathBuf {
     bundle_of(&test_guest(name), name)
 }
@@ -42,7 +43,7 @@ pub fn guest_bundle(name: &str) -> PathBuf {
 fn bundle_of(image: &Path, name: &str) -> PathBuf {
     let kernel =
         std::fs::read(image).unwrap_or_else(|e| panic!("cannot read {}: {e}", image.display()));
-    let bundle = aerie_hyp::bundle::write(&kernel, None, None);
+    let bundle = aerie_hyp::bundle::write_aligned(&kernel, None, None);
     paths::temp_file(&format!("{name}.bundle.cpio"), &bundle)
 }
 

@@ -212,6 +212,30 @@ fn the_exit_hypercall_sets_qemus_status() {
         .assert_line_with(&["guest: exit_status: calling EXIT with status 7"]);
 }
 
+/// QEMU puts the bundle on a 2 MiB boundary in a 256 MiB machine, and `cargo xtask`
+/// writes the kernel's bytes 2 MiB into it: Aerie then places the guest's RAM around
+/// the kernel instead of copying it. A bundle without that padding has its kernel
+/// copied. The guest runs either way.
+#[test]
+fn a_kernel_the_loader_left_on_a_2_mib_boundary_runs_where_it_lies() {
+    let not_copied = "(where the loader put it: not copied)";
+    run_guest("poweroff", 1, 1)
+        .assert_exit(0)
+        .assert_line_with(&["guest: 1 vCPU(s)", not_copied])
+        .assert_line_with(&["Aerie", "guest", "powered off"]);
+    let kernel = std::fs::read(aerie_tests::test_guest("poweroff")).unwrap();
+    let unpadded = aerie_hyp::bundle::write(&kernel, None, None);
+    Qemu::virt()
+        .smp(1)
+        .initrd(aerie_tests::temp_file("unpadded.cpio", &unpadded))
+        .append(GUEST_OPTIONS)
+        .run()
+        .assert_exit(0)
+        .assert_line_with(&["guest: 1 vCPU(s)", "kernel at 0x40000000, device tree"])
+        .assert_not_contains(not_copied)
+        .assert_line_with(&["Aerie", "guest", "powered off"]);
+}
+
 /// A bundle whose kernel is not an arm64 Image is refused, naming the problem.
 #[test]
 fn a_bundle_without_a_valid_kernel_is_refused() {

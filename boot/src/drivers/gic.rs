@@ -40,6 +40,24 @@ pub fn deactivate(intid: u32) {
     }
 }
 
+/// Takes up to `limit` pending interrupts on this CPU and ends each at once: for a
+/// parked CPU, which has no vCPU to give them to. They are kicks (which only wake
+/// it) or its own timers and maintenance interrupt, level interrupts whose source a
+/// stopped vCPU left (the run loop recomputes those from the vCPU's state when one
+/// runs here again); a level interrupt that is still asserted is pending again at
+/// once, which `limit` keeps from holding the CPU here.
+pub fn discard_pending(limit: usize) {
+    for _ in 0..limit {
+        let intid = acknowledge();
+        // 1020 to 1023 are special INTIDs (1023: nothing pending).
+        if intid >= 1020 {
+            return;
+        }
+        end_of_interrupt(intid);
+        deactivate(intid);
+    }
+}
+
 /// Sends the kick SGI to the CPU with affinity `mpidr`.
 pub fn kick(mpidr: u64) {
     match HOST_GIC_V2.get() {

@@ -6,6 +6,7 @@
 //! and sets up the emulated devices. [`run_vcpu`] then runs one vCPU on the calling
 //! CPU until the vCPU turns itself off.
 
+pub mod bundle;
 mod console;
 mod devices;
 mod exits;
@@ -29,11 +30,9 @@ use aerie_devices::pl011::Pl011;
 use aerie_devices::pl031::Pl031;
 use aerie_devices::testdev::TestDevice;
 use aerie_devices::vgic::{Vgic, VgicV2, VgicV2Config, VgicV3, VgicV3Config};
-use aerie_hyp::bundle::Bundle;
 use aerie_hyp::cpu_model::GuestCpu;
 use aerie_hyp::guest_fdt::{self, GicDescription, GuestDescription};
 use aerie_hyp::guest_layout;
-use aerie_hyp::image::ImageHeader;
 use aerie_hyp::loader::{self, LoadPlan};
 use aerie_hyp::memory::Range;
 use aerie_hyp::stage2;
@@ -202,14 +201,15 @@ fn virtio_count(config: &GuestConfig) -> usize {
 }
 
 /// Builds the VM from the bundle: loads the kernel, initrd and a generated device
-/// tree into guest RAM, ready for vCPU 0 to start at [`Vm::boot_entry`].
-pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, VmError> {
-    let bundle = Bundle::parse(bundle_bytes).map_err(|e| error(format!("guest bundle: {e}")))?;
-    let header =
-        ImageHeader::parse(bundle.kernel).map_err(|e| error(format!("guest kernel: {e}")))?;
+/// tree into guest RAM, ready for vCPU 0 to start at [`Vm::boot_entry`]. A kernel
+/// that already lies where the plan puts it (guest RAM was placed around it) is not
+/// copied; the bundle's other members may lie in guest RAM too, so they are moved
+/// out of the way before anything else is written there.
+pub fn create(bundle: &bundle::BundleInRam, config: GuestConfig) -> Result<&'static Vm, VmError> {
+    let header = bundle.header;
     let ram = config.ram;
     let initrd = bundle.initrd;
-    let cmdline = bundle.cmdline.unwrap_or("");
+    let cmdline = bundle.cmdline.as_str();
     let vgic = make_vgic(&config)?;
     let gic_description = vgic.1;
     let describe = |initrd_range: Option<Range>| GuestDescription {
@@ -225,34 +225,46 @@ pub fn create(bundle_bytes: &[u8], config: GuestConfig) -> Result<&'static Vm, V
         virtio_mmio: virtio_count(&config),
     };
     let probe = guest_fdt::build(&describe(
-        initrd.map(|i| Range::from_start_size(0, i.len() as u64).unwrap()),
+        initrd.map(|i| Range::from_start_size(0, i.size()).unwrap()),
     ))
     .map_err(|e| error(format!("guest device tree: {e}")))?;
     let plan: LoadPlan = loader::plan(
         ram.guest,
         &header,
-        bundle.kernel.len() as u64,
-        initrd.map(|i| i.len() as u64),
+        bundle.kernel.size(),
+        initrd.map(|i| i.size()),
         probe.len() as u64,
     )
     .map_err(|e| error(format!("{e}")))?;
     let device_tree = guest_fdt::build(&describe(plan.initrd))
         .map_err(|e| error(format!("guest device tree: {e}")))?;
 
-    ram.write(plan.kernel.start(), bundle.kernel)
+    // SAFETY: the kernel's range is the bundle's member, in RAM that Aerie maps
+    // one-to-one, and no Rust reference covers it (`BundleInRam` keeps addresses
+    // only). When it is not already in place, guest RAM does not overlap the bundle
+    // at all.
+    let kernel = unsafe { ram.place(plan.kernel.start(), bundle.kernel) }
         .ok_or_else(|| error("kernel does not fit"))?;
     if let (Some(bytes), Some(range)) = (initrd, plan.initrd) {
-        ram.write(range.start(), bytes)
-            .ok_or_else(|| error("initrd does not fit"))?;
+        // SAFETY: as for the kernel. When the kernel is in place, the initrd's bytes
+        // follow its bytes inside guest RAM (where the kernel's BSS will be) and
+        // `place` moves them even if the ranges overlap; the device tree, which may
+        // land on them, is written only after that.
+        unsafe { ram.place(range.start(), bytes) }.ok_or_else(|| error("initrd does not fit"))?;
     }
     ram.write(plan.device_tree.start(), &device_tree)
         .ok_or_else(|| error("device tree does not fit"))?;
 
     log::info!(
-        "guest: {} vCPU(s), {} RAM, kernel at {:#x}, device tree at {:#x}{}",
+        "guest: {} vCPU(s), {} RAM, kernel at {:#x}{}, device tree at {:#x}{}",
         config.vcpus,
         aerie_hyp::units::ByteSize(ram.guest.size()),
         plan.kernel.start(),
+        if kernel == ram::Placement::AlreadyThere {
+            " (where the loader put it: not copied)"
+        } else {
+            ""
+        },
         plan.device_tree.start(),
         plan.initrd.map_or(String::new(), |r| format!(
             ", initrd at {:#x} ({})",

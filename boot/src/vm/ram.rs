@@ -4,6 +4,15 @@
 use crate::arch::cache;
 use aerie_hyp::memory::Range;
 
+/// How [`GuestRam::place`] got bytes where they belong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// They were there already: nothing was copied.
+    AlreadyThere,
+    /// They were copied.
+    Copied,
+}
+
 /// Guest RAM and where it lives in host memory.
 #[derive(Debug, Clone, Copy)]
 pub struct GuestRam {
@@ -35,6 +44,36 @@ impl GuestRam {
         unsafe { cache::copy(host.start() as *mut u8, bytes.as_ptr(), bytes.len()) };
         cache::clean_to_poc(host.start() as usize, bytes.len());
         Some(())
+    }
+
+    /// Puts the host bytes at `source` into guest RAM at `address`, cleaning the
+    /// written lines to the point of coherency like [`Self::write`]. Nothing is
+    /// copied when they are already there (a kernel the guest's RAM was placed
+    /// around); the two ranges may overlap. `None` if the bytes do not fit.
+    ///
+    /// # Safety
+    /// `source` must be readable memory that no Rust reference covers.
+    pub unsafe fn place(&self, address: u64, source: Range) -> Option<Placement> {
+        let host = self.host_range(address, source.size())?;
+        if host.start() == source.start() {
+            return Some(Placement::AlreadyThere);
+        }
+        let (to, from, length) = (
+            host.start() as *mut u8,
+            source.start() as *const u8,
+            source.size() as usize,
+        );
+        if host.overlaps(&source) {
+            // SAFETY: `host` lies inside this VM's RAM block (see `write`), `source`
+            // is readable and unreferenced (the caller's promise); `copy` allows the
+            // overlap.
+            unsafe { core::ptr::copy(from, to, length) };
+        } else {
+            // SAFETY: as above, and the ranges do not overlap.
+            unsafe { cache::copy(to, from, length) };
+        }
+        cache::clean_to_poc(host.start() as usize, length);
+        Some(Placement::Copied)
     }
 
     /// Copies `bytes` into guest RAM at `address` without cache maintenance: for

@@ -11,6 +11,7 @@ use super::exits::{self, Flow};
 use super::interrupts;
 use super::snapshot;
 use super::vcpu::VcpuRun;
+use crate::arch::cpu;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
@@ -91,8 +92,11 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     el1_state::save_fp(&mut state.fp);
     if vm.vgic.is_some() {
         state.gic = gic::save_cpu_interface();
+        // No maintenance interrupt for a vCPU that is gone.
+        gic::enable_virtual_interface(0);
     }
-    // A stopped vCPU's timer must not keep interrupting this CPU.
+    // A stopped vCPU's timers must not keep interrupting this CPU, which parks.
     el1_state::disable_virtual_timer();
+    cpu::stop_hypervisor_timer();
     state
 }
