@@ -59,6 +59,7 @@ pub mod memory;
 pub mod mmio;
 pub mod paging;
 pub mod platform;
+pub mod pmu;
 pub mod psci;
 pub mod run;
 pub mod snapshot;
