@@ -171,6 +171,10 @@ fn idle(vm: &Vm, vcpu: &mut VcpuRun) {
                 // still held its physical interrupt, it would never fire again.
                 interrupts::update_virtual_timer(vm, vcpu);
             }
+            if vcpu.pmu_line {
+                // The same for the PMU's overflow interrupt.
+                super::pmu::update_overflow_line(vm, vcpu);
+            }
             if !vgic.lock().has_pending(vcpu.index) {
                 cpu::wait_for_interrupt();
                 vm.host_interrupts.take_all(vm, vcpu);
@@ -295,8 +299,12 @@ fn vgic_access(
     access: &MmioAccess,
     offset: u64,
 ) {
-    // The guest may read the virtual timer's pending state: bring it up to date.
+    // The guest may read the virtual timer's pending state: bring it up to date
+    // (and the PMU's, while the vGIC has it high).
     interrupts::update_virtual_timer(vm, vcpu);
+    if vcpu.pmu_line {
+        super::pmu::update_overflow_line(vm, vcpu);
+    }
     let (ignored, kicks) = {
         let mut vgic = vgic.lock();
         let ignored_before = vgic.stats().ignored_accesses;

@@ -54,6 +54,9 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
     if run.virtual_timer_line {
         update_virtual_timer(vm, run);
     }
+    if run.pmu_line {
+        super::pmu::update_overflow_line(vm, run);
+    }
     let generation = vm.vgic_generation.load(Ordering::Acquire);
     if run.lists.holds_at(generation) {
         let maintenance = run.lists.maintenance();
@@ -177,30 +180,45 @@ pub fn kick_others(me: usize, targets: aerie_devices::vgic::SgiTargets) {
 /// interrupt deactivates the physical one, unless the guest silenced the timer
 /// before Aerie saw it (a level that fell: nothing to deliver).
 pub fn virtual_timer_fired(vm: &Vm, run: &mut VcpuRun) -> Completion {
+    let level = virtual_timer_condition();
+    hardware_fired(vm, run, VIRTUAL_TIMER_INTID, level, |run| {
+        &mut run.virtual_timer_line
+    })
+}
+
+/// The physical PPI `intid` of a device the guest owns (its virtual timer, its PMU)
+/// fired, and the device's output is now `level`: when high, the interrupt goes to
+/// the guest as the same PPI, hardware-linked, and `line` (the vCPU's record of
+/// what the vGIC has) is set.
+pub fn hardware_fired(
+    vm: &Vm,
+    run: &mut VcpuRun,
+    intid: u32,
+    level: bool,
+    line: impl Fn(&mut VcpuRun) -> &mut bool,
+) -> Completion {
     let Some(vgic) = &vm.vgic else {
         return Completion::Deactivate;
     };
-    if !virtual_timer_condition() {
+    if !level {
         return Completion::Deactivate;
     }
-    // The guest ended the timer's interrupt during this run and changed nothing
-    // else: listing it again as planned is all there is to do.
+    // The guest ended the interrupt during this run and changed nothing else:
+    // listing it again as planned is all there is to do.
     let format = run.list_register_format;
     if let Some(n) = run
         .lists
-        .ended_register(|planned| format.lists(planned, VIRTUAL_TIMER_INTID))
+        .ended_register(|planned| format.lists(planned, intid))
     {
         gic::write_list_register(n, run.lists.relist(n));
-        run.virtual_timer_line = true;
+        *line(run) = true;
         return Completion::GuestDeactivates;
     }
     // The vGIC must know of the ends first (the trigger is ignored while the
     // interrupt is listed).
     settle(vm, run);
-    let _ = vgic
-        .lock()
-        .trigger_edge(VIRTUAL_TIMER_INTID, Some(run.index));
-    run.virtual_timer_line = true;
+    let _ = vgic.lock().trigger_edge(intid, Some(run.index));
+    *line(run) = true;
     vgic_changed(vm);
     Completion::GuestDeactivates
 }
@@ -252,16 +270,31 @@ fn virtual_timer_condition() -> bool {
 /// again on every entry while it is high, when the vCPU waits, and before each
 /// access to the vGIC's registers (so that ISPENDR reads it as it is).
 pub fn update_virtual_timer(vm: &Vm, run: &mut VcpuRun) {
-    let Some(vgic) = &vm.vgic else { return };
     let level = virtual_timer_condition();
-    if level == run.virtual_timer_line {
+    update_hardware_level(vm, run, VIRTUAL_TIMER_INTID, level, |run| {
+        &mut run.virtual_timer_line
+    });
+}
+
+/// Gives the vGIC the line of hardware-backed PPI `intid` as its device's output
+/// now is (`level`), if that is not what `line` says the vGIC has: see
+/// [`update_virtual_timer`].
+pub fn update_hardware_level(
+    vm: &Vm,
+    run: &mut VcpuRun,
+    intid: u32,
+    level: bool,
+    line: impl Fn(&mut VcpuRun) -> &mut bool,
+) {
+    let Some(vgic) = &vm.vgic else { return };
+    if level == *line(run) {
         // What the vGIC was last told (a firing counts as high): nothing to do.
         return;
     }
-    run.virtual_timer_line = level;
+    *line(run) = level;
     let released = vgic
         .lock()
-        .set_hardware_level(VIRTUAL_TIMER_INTID, Some(run.index), level);
+        .set_hardware_level(intid, Some(run.index), level);
     if let Ok(Some(physical)) = released {
         gic::deactivate(physical);
         // The list registers may still hold it pending with the HW bit. (Otherwise

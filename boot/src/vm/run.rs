@@ -55,6 +55,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         }
         None => (0, ListRegisterFormat::default()),
     };
+    super::pmu::start(vm, index, &state.pmu);
     let mut run = VcpuRun::new(index, state.physical_timer, list_registers, format);
     let mut frame = SwitchFrame::new(state.registers, state.el1.sp_el0);
     loop {
@@ -92,7 +93,8 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
     if vm.vgic.is_some() {
         state.gic = gic::save_cpu_interface();
     }
-    // A stopped vCPU's timer must not keep interrupting this CPU.
+    // A stopped vCPU's timer and PMU must not keep interrupting this CPU.
+    state.pmu = super::pmu::stop(vm);
     el1_state::disable_virtual_timer();
     state
 }

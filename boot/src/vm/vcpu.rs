@@ -32,6 +32,9 @@ pub struct VcpuRun {
     /// `interrupts::update_virtual_timer`): while it is high, every entry reads the
     /// timer again.
     pub virtual_timer_line: bool,
+    /// The PMU's overflow interrupt line as last given to the vGIC (see
+    /// `pmu::update_overflow_line`): while it is high, every entry reads the PMU.
+    pub pmu_line: bool,
     /// Guest debug output not yet printed.
     debug: DebugLine,
 }
@@ -56,6 +59,7 @@ impl VcpuRun {
             list_register_format,
             timer_line: None,
             virtual_timer_line: false,
+            pmu_line: false,
             debug: DebugLine::new(),
         }
     }
