@@ -490,3 +490,47 @@ fn gicv2_distributor_writes_and_the_virtual_timer_level_take_effect_at_once() {
     let outcome = boot("gic_conformance", 2, 2, Qemu::virt().gic(2));
     assert_gic_conformance(&outcome, 2);
 }
+
+/// QEMU counts instructions (event INST_RETIRED) only under `-icount`; at shift 0 one
+/// instruction is one nanosecond of guest time.
+fn with_instruction_counting(qemu: Qemu) -> Qemu {
+    qemu.arg("-icount").arg("shift=0,sleep=off")
+}
+
+/// The checks of the `pmu` guest, on either GIC version.
+fn assert_pmu(outcome: &Outcome, version: u32) {
+    assert_guest_exited(outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&[&format!("guest: pmu: GICv{version}")])
+        .assert_line_with(&["guest: pmu: PMCR_EL0.N = 6"])
+        .assert_guest_passed(
+            "pmu: the device tree's arm,armv8-pmuv3 node has PPI 7 (INTID 23), level high",
+        )
+        .assert_guest_passed("pmu: ID_AA64DFR0_EL1.PMUVer names a PMUv3")
+        .assert_guest_passed("pmu: PMCR_EL0.N is at least 2")
+        .assert_guest_passed("pmu: the cycle counter moves")
+        .assert_guest_passed("pmu: PMCEID0_EL0 advertises INST_RETIRED (event 0x08)")
+        .assert_guest_passed("pmu: an INST_RETIRED counter counts the loop's instructions")
+        .assert_guest_passed("pmu: a counter not enabled in PMCNTENSET_EL0 does not move")
+        .assert_guest_passed("pmu: an enabled counter does not move while PMCR_EL0.E is clear")
+        .assert_guest_passed("pmu: event counter 0 overflows (PMOVSSET_EL0) and raises INTID 23")
+        .assert_guest_passed("pmu: the cycle counter overflows (PMOVSSET_EL0) and raises INTID 23")
+        .assert_guest_passed("pmu: with IRQs masked, an overflow reads pending in the GIC")
+        .assert_guest_passed("pmu: clearing the overflow (PMOVSCLR_EL0) clears the pending state")
+        .assert_guest_passed("pmu: the cleared overflow is not delivered")
+        .assert_guest_passed("pmu: no other interrupt arrives");
+}
+
+/// A Cortex-A72 host (PMUv3, six event counters) gives its guest the PMU.
+#[test]
+fn gicv3_guest_pmu_counts_overflows_and_interrupts() {
+    let outcome = boot("pmu", 1, 1, with_instruction_counting(Qemu::virt()));
+    assert_pmu(&outcome, 3);
+}
+
+#[test]
+fn gicv2_guest_pmu_counts_overflows_and_interrupts() {
+    let outcome = boot("pmu", 1, 1, with_instruction_counting(Qemu::virt().gic(2)));
+    assert_pmu(&outcome, 2);
+}
