@@ -5,7 +5,7 @@
 use super::Vm;
 use super::host_irq::Completion;
 use super::interrupts;
-use super::vcpu::VcpuRun;
+use super::vcpu::{Line, VcpuRun};
 use crate::arch::pmu;
 use crate::drivers::gic;
 use aerie_hyp::platform::Platform;
@@ -64,14 +64,15 @@ pub fn overflow_fired(vm: &Vm, run: &mut VcpuRun) -> Completion {
         return Completion::Deactivate;
     };
     let level = pmu::overflow_interrupt();
-    interrupts::hardware_fired(vm, run, intid, level, |run| &mut run.pmu_line)
+    interrupts::hardware_fired(vm, run, intid, level, Line::Pmu)
 }
 
 /// Gives the vGIC the overflow interrupt's line as the PMU now has it: it is a level
 /// (Arm ARM D13.4), and the guest clears it by writing PMOVSCLR_EL0 or PMINTENCLR_EL1
-/// without an exit. Called while the vGIC has it high.
+/// without an exit. Called (by `interrupts::update_hardware_lines`) while the vGIC
+/// has it high.
 pub fn update_overflow_line(vm: &Vm, run: &mut VcpuRun) {
     let Some(intid) = vm.pmu_intid else { return };
     let level = pmu::overflow_interrupt();
-    interrupts::update_hardware_level(vm, run, intid, level, |run| &mut run.pmu_line);
+    interrupts::update_hardware_level(vm, run, intid, level, Line::Pmu);
 }
