@@ -297,6 +297,14 @@ pub struct PmuState {
     pub event_type: [u64; crate::pmu::MAX_EVENT_COUNTERS],
 }
 
+impl PmuState {
+    /// How many event counters the CPU it was saved on had (PMCR_EL0.N); 0 for a
+    /// reset PMU, which was never read from a CPU.
+    pub fn counters(&self) -> u8 {
+        crate::pmu::counters(self.pmcr)
+    }
+}
+
 /// The part of a vCPU's GIC CPU interface that lives in the host's virtual interface
 /// registers rather than in the vGIC model: the guest's priority mask, binary point,
 /// group enables and EOI mode (GICv3 `ICH_VMCR_EL2`, GICv2 `GICH_VMCR`), the
@@ -460,6 +468,14 @@ mod tests {
             ..El1SystemRegisters::default()
         };
         assert_eq!(state.el1, expected_el1);
+        // A reset PMU: nothing enabled, no counters read from a CPU.
+        assert_eq!(state.pmu, PmuState::default());
+        assert_eq!(state.pmu.counters(), 0);
+        let saved = PmuState {
+            pmcr: 0x4102_3001,
+            ..PmuState::default()
+        };
+        assert_eq!(saved.counters(), 6, "a Cortex-A72's PMCR_EL0.N");
         assert_eq!(state.fp, FpRegisters::default());
         assert_eq!(state.physical_timer, EmulatedTimer::default());
         // GICv3: system registers on, FIQ and IRQ bypass off; nothing else.

@@ -241,6 +241,16 @@ fn read_and_check(
             differing.join(", ")
         ));
     }
+    // PMCR_EL0.N is no ID register: a guest that used six event counters must not
+    // come back to a CPU with four.
+    if let Some((_, counters)) = crate::arch::pmu::host_pmu().filter(|_| pmu) {
+        let saved = machine.vcpus.iter().map(|v| v.state.pmu.counters());
+        if let Some(other) = saved.filter(|&n| n != 0).find(|&n| n != counters) {
+            return mismatch(format!(
+                "the snapshot's guest had {other} PMU event counters, this CPU has                  {counters} (restore on the same CPU model: with QEMU, the same -cpu)"
+            ));
+        }
+    }
     if metadata.counter_frequency != cpu::counter_frequency() {
         return mismatch(format!(
             "the snapshot's counter ran at {} Hz, this machine's at {} Hz: the guest's \
