@@ -529,6 +529,19 @@ fn gicv3_guest_pmu_counts_overflows_and_interrupts() {
     assert_pmu(&outcome, 3);
 }
 
+/// A PMUv3p5 host (`-cpu max`): Aerie also sets MDCR_EL2.HPMD and HCCD, and the
+/// guest sees at most PMUv3p5.
+#[test]
+fn pmuv3p5_guest_pmu_counts_overflows_and_interrupts() {
+    let outcome = boot(
+        "pmu",
+        1,
+        1,
+        with_instruction_counting(Qemu::virt().cpu("max")),
+    );
+    assert_pmu(&outcome, 3);
+}
+
 #[test]
 fn gicv2_guest_pmu_counts_overflows_and_interrupts() {
     let outcome = boot("pmu", 1, 1, with_instruction_counting(Qemu::virt().gic(2)));
