@@ -305,6 +305,7 @@ fn start_guest(
         gic,
         host_uart_intid,
         disks,
+        pmu_intid: vm::pmu::host_interrupt(platform, gic.is_some()),
     };
     let vm = match vm::create(&bundle, config) {
         Ok(vm) => vm,

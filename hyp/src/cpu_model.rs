@@ -38,7 +38,8 @@
 //! | RAS | PFR0.RAS, PFR1.RAS_frac | the error records and DISR are not virtualised (HCR_EL2.TERR traps them) |
 //! | MPAM, AMU, RME, SEL2, EL2 | PFR0, PFR1.MPAM_frac | host partitioning and activity monitors; no nested EL2 (CPTR_EL2.TAM traps the AMU) |
 //! | SCXTNUM (CSV2_2, CSV2_1p2) | PFR0.CSV2 and PFR1.CSV2_frac capped at 1 | HCR_EL2.EnSCXT is clear, so SCXTNUM_ELx trap, and they are not saved |
-//! | PMU, SPE, trace, TRBE, BRBE | DFR0 | no virtual PMU (its registers read as zero); profiling and trace are the host's (MDCR_EL2 and CPTR_EL2.TTA trap all but BRBE) |
+//! | PMU above PMUv3p5, or any PMU without [`ModelOptions::pmu`] | DFR0.PMUVer (capped at PMUv3p5, 0 without a guest PMU), PMSS, HPMN0, MTPMU | the guest owns the host's PMUv3 ([`crate::pmu`]) where it has one with a PPI; later PMU versions add state Aerie does not save |
+//! | SPE, trace, TRBE, BRBE | DFR0 | profiling and trace are the host's (MDCR_EL2 and CPTR_EL2.TTA trap all but BRBE) |
 //! | GCS, NMI, THE, FPMR, LS64, MOPS, TME, LORegions, TCR2/SCTLR2, permission indirection and overlays, 128-bit system registers | PFR1, PFR2, ISAR0..3, MMFR1, MMFR3 | their registers are not saved, or they need HCRX_EL2 enables Aerie does not set |
 //! | PARange above 40 bits | MMFR0.PARange | the guest's physical address space is [`IPA_BITS`] bits |
 //! | GICv4.1 system registers | PFR0.GIC capped at 1 (0 without a virtual GICv3) | the guest gets a virtual GICv3 (or a GICv2, without system registers) |
@@ -256,6 +257,8 @@ const fn hidden_signed(name: &'static str, shift: u8) -> Field {
 pub const GUEST_PA_RANGE: u8 = 0b010;
 const _: () = assert!(IPA_BITS <= 40 && IPA_BITS > 36);
 
+/// The name of the DFR0 field that depends on whether the guest has a PMU.
+const PMUVER_FIELD: &str = "PMUVer";
 /// The name of the PFR0 field whose limit depends on the guest's GIC.
 const GIC_FIELD: &str = "GIC";
 /// ID_AA64PFR0_EL1.GIC for the GICv3 (and v4.0) system-register interface.
@@ -338,7 +341,8 @@ pub const REGISTERS: &[Layout] = &[
         fields: &[
             host("DebugVer", 0),
             hidden("TraceVer", 4),
-            hidden("PMUVer", 8),
+            // Hidden without a guest PMU (see `guest_id_registers`).
+            at_most(PMUVER_FIELD, 8, crate::pmu::PMUV3P5),
             host("BRPs", 12),
             hidden("PMSS", 16),
             host("WRPs", 20),
@@ -515,6 +519,10 @@ pub struct ModelOptions {
     /// The guest has a virtual GICv3, whose CPU interface is the GICv3 system
     /// registers (ID_AA64PFR0_EL1.GIC = 1); without one the field is 0.
     pub gic_v3: bool,
+    /// The guest owns the host's PMUv3 ([`crate::pmu`]): ID_AA64DFR0_EL1.PMUVer is
+    /// the host's (at most PMUv3p5); without, it is 0, as it is for a host PMU that
+    /// is not a PMUv3 (0b1111, IMPLEMENTATION DEFINED).
+    pub pmu: bool,
 }
 
 /// The guest's view of the feature ID registers, computed from the host's.
@@ -524,11 +532,18 @@ pub fn guest_id_registers(host: &IdRegisters, options: ModelOptions) -> IdRegist
         let host_value = host.get(layout.reg).unwrap_or(0);
         let mut value = 0;
         for field in layout.fields {
+            let host_field = field.get(host_value);
             let rule = match field.rule {
                 Rule::AtMost(_) if field.name == GIC_FIELD && !options.gic_v3 => Rule::Hidden,
+                Rule::AtMost(_)
+                    if field.name == PMUVER_FIELD
+                        && (!options.pmu || host_field == crate::pmu::PMUVER_IMPDEF) =>
+                {
+                    Rule::Hidden
+                }
                 rule => rule,
             };
-            let guest_field = field.guest_value(field.get(host_value), rule);
+            let guest_field = field.guest_value(host_field, rule);
             value |= u64::from(guest_field) << field.shift;
         }
         guest.set(layout.reg, value);

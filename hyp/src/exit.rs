@@ -106,7 +106,7 @@ sys_regs! {
     ICC_SGI1R_EL1 = (3, 0, 12, 11, 5);
     /// GICv3 system register enable at EL1.
     ICC_SRE_EL1 = (3, 0, 12, 12, 5);
-    /// PMU control (trapped by MDCR_EL2.TPM/TPMCR).
+    /// PMU control (trapped by MDCR_EL2.TPMCR for a guest without a PMU).
     PMCR_EL0 = (3, 3, 9, 12, 0);
     /// PMU counter enable set.
     PMCNTENSET_EL0 = (3, 3, 9, 12, 1);
@@ -154,8 +154,8 @@ sys_regs! {
 
 impl SysReg {
     /// The PMU registers Aerie handles as a group (Arm ARM D23.5, "Performance
-    /// Monitors registers"): without a virtual PMU they all read as zero and ignore
-    /// writes, or the access is refused.
+    /// Monitors registers"): they trap only for a guest without a PMU (see
+    /// [`crate::pmu`]), and then all read as zero and ignore writes.
     pub const PMU: [Self; 16] = [
         Self::PMCR_EL0,
         Self::PMCNTENSET_EL0,

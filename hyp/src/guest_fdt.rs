@@ -12,6 +12,7 @@
 //!   cpus/cpu@N        one per vCPU, reg = its MPIDR affinity, enable-method "psci"
 //!   psci              PSCI 1.0 through hvc
 //!   timer             arm,armv8-timer (only with a GIC)
+//!   pmu               arm,armv8-pmuv3 and its PPI (when the guest owns the host's PMU)
 //!   apb-pclk          the fixed 24 MHz clock the PL011 binding asks for (with the UART)
 //!   pl011@9000000     the UART (when the guest has one)
 //!   test-device@9060000  Aerie's test device (test guests only)
@@ -21,7 +22,7 @@
 //! Bindings: Devicetree Specification v0.4 (chapters 2-3: root, `/chosen`,
 //! `/memory`, `/cpus`); Linux `Documentation/devicetree/bindings/`:
 //! `arm/cpus.yaml` (`reg` is MPIDR[23:0] with one address cell), `arm/psci.yaml`,
-//! `timer/arm,arch_timer.yaml`, `serial/pl011.yaml`, `clock/fixed-clock.yaml`,
+//! `timer/arm,arch_timer.yaml`, `arm/pmu.yaml`, `serial/pl011.yaml`, `clock/fixed-clock.yaml`,
 //! `interrupt-controller/arm,gic-v3.yaml` (three interrupt cells: type, number,
 //! flags), and `chosen.yaml` for the initrd properties.
 
@@ -87,6 +88,9 @@ const PL011_COMPATIBLE: &[u8] = b"arm,pl011\0arm,primecell\0";
 const PL031_COMPATIBLE: &[u8] = b"arm,pl031\0arm,primecell\0";
 /// The PL011's `clock-names`: the reference clock, then the bus clock.
 const PL011_CLOCK_NAMES: &[u8] = b"uartclk\0apb_pclk\0";
+/// The PMU's `compatible`: the generic PMUv3 (the guest learns the events it may
+/// count from PMCEID0/1).
+const PMU_COMPATIBLE: &str = "arm,armv8-pmuv3";
 /// The test device's `compatible`.
 const TEST_DEVICE_COMPATIBLE: &str = "aerie,test-device";
 
@@ -162,6 +166,9 @@ pub struct GuestDescription<'a> {
     /// Whether to describe the architected timer (only done when there is a GIC to
     /// deliver its interrupts).
     pub timer: bool,
+    /// The PMU's overflow interrupt as a PPI number (INTID = 16 + ppi), when the
+    /// guest owns the host's PMU (see [`crate::pmu`]); described only with a GIC.
+    pub pmu_ppi: Option<u32>,
     /// How many virtio-mmio transports the guest has: transport `i` at
     /// [`guest_layout::VIRTIO_MMIO`] + `i` × [`guest_layout::VIRTIO_MMIO_STRIDE`], on
     /// SPI [`guest_layout::VIRTIO_MMIO_FIRST_SPI`] + `i`.
@@ -192,6 +199,11 @@ pub enum GuestFdtError {
         /// The number given.
         ppi: u32,
     },
+    /// The PMU's interrupt is not a PPI number.
+    BadPmuPpi {
+        /// The number given.
+        ppi: u32,
+    },
     /// The device tree writer refused something (a bug in Aerie).
     Writer(vm_fdt::Error),
 }
@@ -217,6 +229,9 @@ impl fmt::Display for GuestFdtError {
                 f,
                 "the guest's GIC maintenance interrupt PPI {ppi} is not a PPI (0-15)"
             ),
+            Self::BadPmuPpi { ppi } => {
+                write!(f, "the guest's PMU interrupt PPI {ppi} is not a PPI (0-15)")
+            }
             Self::Writer(error) => write!(f, "writing the guest's device tree failed: {error}"),
         }
     }
@@ -282,6 +297,9 @@ fn check(guest: &GuestDescription<'_>) -> Result<(), GuestFdtError> {
         }
         None => {}
     }
+    if let Some(ppi) = guest.pmu_ppi.filter(|&ppi| ppi >= PPI_COUNT) {
+        return Err(GuestFdtError::BadPmuPpi { ppi });
+    }
     Ok(())
 }
 
@@ -309,6 +327,9 @@ pub fn build(guest: &GuestDescription<'_>) -> Result<Vec<u8>, GuestFdtError> {
     write_psci(&mut fdt)?;
     if guest.timer && guest.gic.is_some() {
         write_timer(&mut fdt)?;
+    }
+    if let Some(ppi) = guest.pmu_ppi.filter(|_| guest.gic.is_some()) {
+        write_pmu(&mut fdt, ppi)?;
     }
     if guest.uart || guest.rtc {
         write_bus_clock(&mut fdt)?;
@@ -409,6 +430,17 @@ fn write_timer(fdt: &mut FdtWriter) -> Result<(), GuestFdtError> {
     fdt.property_array_u32("interrupts", &interrupts)?;
     // The timer keeps counting in every power state the guest can enter.
     fdt.property_null("always-on")?;
+    fdt.end_node(node)?;
+    Ok(())
+}
+
+/// `/pmu`: a PMUv3 whose overflow interrupt is PPI `ppi` on every vCPU, level
+/// high as QEMU `virt` describes it (`arm/pmu.yaml`: one PPI, no
+/// `interrupt-affinity`, means every CPU).
+fn write_pmu(fdt: &mut FdtWriter, ppi: u32) -> Result<(), GuestFdtError> {
+    let node = fdt.begin_node("pmu")?;
+    fdt.property_string("compatible", PMU_COMPATIBLE)?;
+    fdt.property_array_u32("interrupts", &[GIC_PPI, ppi, IRQ_TYPE_LEVEL_HIGH])?;
     fdt.end_node(node)?;
     Ok(())
 }
@@ -579,6 +611,7 @@ mod tests {
             test_device: true,
             gic: Some(gic_v3(vcpus)),
             timer: true,
+            pmu_ppi: None,
             virtio_mmio: 0,
         }
     }
@@ -595,6 +628,7 @@ mod tests {
             test_device: false,
             gic: None,
             timer: false,
+            pmu_ppi: None,
             virtio_mmio: 0,
         }
     }
@@ -1070,6 +1104,46 @@ mod tests {
         assert_eq!(chosen.property("bootargs").unwrap().value, b"\0");
         // No phandles at all without a GIC or a UART.
         assert!(tree.all_nodes().all(|n| n.property("phandle").is_none()));
+    }
+
+    #[test]
+    fn the_pmu_node_names_its_ppi_and_needs_a_gic() {
+        let with_pmu = GuestDescription {
+            pmu_ppi: Some(7),
+            ..full(2)
+        };
+        let blob = blob(&with_pmu);
+        let tree = Fdt::new(&blob).unwrap();
+        let pmu = tree.find_node("/pmu").unwrap();
+        assert_eq!(string(&pmu, "compatible"), "arm,armv8-pmuv3");
+        // <PPI 7 level-high>: INTID 23 on every vCPU.
+        assert_eq!(u32_cells(&pmu, "interrupts"), [1, 7, 4]);
+        assert_eq!(property_names(&pmu), ["compatible", "interrupts"]);
+        // Parsed back as a host tree, it is the PMU Aerie itself would use.
+        let platform = crate::platform::Platform::parse(&blob).unwrap();
+        assert_eq!(platform.pmu, Some(crate::platform::Irq(23)));
+
+        assert!(
+            Fdt::new(&self::blob(&full(2)))
+                .unwrap()
+                .find_node("/pmu")
+                .is_none()
+        );
+        let no_gic = GuestDescription {
+            pmu_ppi: Some(7),
+            ..bare(1)
+        };
+        let blob = self::blob(&no_gic);
+        assert!(Fdt::new(&blob).unwrap().find_node("/pmu").is_none());
+        let bad = GuestDescription {
+            pmu_ppi: Some(16),
+            ..full(1)
+        };
+        assert_eq!(build(&bad), Err(GuestFdtError::BadPmuPpi { ppi: 16 }));
+        assert_eq!(
+            GuestFdtError::BadPmuPpi { ppi: 16 }.to_string(),
+            "the guest's PMU interrupt PPI 16 is not a PPI (0-15)"
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@
 //! | [`loader`] | where the kernel, initrd and device tree go in guest RAM |
 //! | [`console`] | the console escape (Ctrl-A) and Aerie's console commands |
 //! | [`cpu_model`] | the guest's CPU model: the feature ID registers it reads |
+//! | [`pmu`] | the guest's PMU: the host's PMUv3, untrapped; MDCR_EL2 and the overflow level |
 //! | [`snapshot`] | the on-disk snapshot format: two slots, checksummed chunks, zero pages skipped |
 //! | `fuzz` | fuzz targets of the parsers above (tests and the `fuzzing` feature only) |
 #![no_std]
@@ -59,6 +60,7 @@ pub mod memory;
 pub mod mmio;
 pub mod paging;
 pub mod platform;
+pub mod pmu;
 pub mod psci;
 pub mod run;
 pub mod snapshot;

@@ -327,6 +327,11 @@ pub struct Platform<'a> {
     pub gic: Gic,
     /// The architected timer's interrupts.
     pub timer: Option<Timer>,
+    /// The PMU's interrupt, when the PMU node (`arm,armv8-pmuv3` or a CPU's own
+    /// `arm,cortex-*-pmu`) gives one PPI for every CPU. A PMU with one SPI per CPU
+    /// (the Raspberry Pi 4) has none here: Aerie cannot hand a CPU's SPI to its vCPU
+    /// as the private interrupt a guest expects, so that guest gets no PMU.
+    pub pmu: Option<Irq>,
     /// virtio-mmio slots, in tree order.
     pub virtio_mmio: ArrayVec<VirtioSlot, MAX_VIRTIO_SLOTS>,
     /// `/chosen`.
@@ -422,6 +427,7 @@ struct Found<'a> {
     gic: Option<GicCandidate<'a>>,
     unsupported_gic: Option<&'a str>,
     timer: Option<RawInterrupts<'a>>,
+    pmu: Option<RawInterrupts<'a>>,
     virtio: ArrayVec<(Range, Option<RawInterrupts<'a>>), MAX_VIRTIO_SLOTS>,
     chosen: Chosen<'a>,
     notes: ArrayVec<Note, 8>,
@@ -459,6 +465,7 @@ impl<'a> Found<'a> {
             gic: None,
             unsupported_gic: None,
             timer: None,
+            pmu: None,
             virtio: ArrayVec::new(),
             chosen: Chosen::default(),
             notes: ArrayVec::new(),
@@ -537,6 +544,13 @@ impl<'a> Found<'a> {
         };
 
         let timer = self.timer.and_then(|raw| decoder.timer(raw));
+        let pmu =
+            self.pmu
+                .and_then(|raw| decoder.all(raw))
+                .and_then(|irqs| match irqs.as_slice() {
+                    [irq] if irq.is_ppi() => Some(*irq),
+                    _ => None,
+                });
         let virtio_mmio = self
             .virtio
             .iter()
@@ -556,6 +570,7 @@ impl<'a> Found<'a> {
             uart,
             gic,
             timer,
+            pmu,
             virtio_mmio,
             chosen: self.chosen,
             notes: self.notes,
@@ -964,6 +979,14 @@ fn visit<'a>(
     }
     if compatible_with(node, |c| c == "arm,armv8-timer" || c == "arm,armv7-timer").is_some() {
         found.timer = raw_interrupts;
+        return Ok(());
+    }
+    if compatible_with(node, |c| {
+        c == "arm,armv8-pmuv3" || (c.starts_with("arm,cortex-a") && c.ends_with("-pmu"))
+    })
+    .is_some()
+    {
+        found.pmu = raw_interrupts;
         return Ok(());
     }
     if compatible_with(node, |c| {

@@ -265,6 +265,44 @@ pub struct VcpuState {
     pub physical_timer: EmulatedTimer,
     /// The vCPU's GIC CPU interface state kept in the host's virtual interface.
     pub gic: GicCpuInterface,
+    /// The vCPU's PMU (all zero, a reset PMU, for a guest without one).
+    pub pmu: PmuState,
+}
+
+/// A vCPU's PMUv3 registers (see [`crate::pmu`]). The guest owns the CPU's PMU while
+/// it runs, so these are only read and written when the vCPU starts, stops or is
+/// saved in a snapshot. All zero is a reset PMU: counters disabled and zero, no
+/// overflow, no interrupt enabled, EL0 access off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PmuState {
+    /// PMCR_EL0 (E, D, X, DP, LC, LP; N is the CPU's and read-only).
+    pub pmcr: u64,
+    /// PMCNTENSET_EL0: enabled counters (bit 31 the cycle counter).
+    pub counter_enable: u64,
+    /// PMINTENSET_EL1: counters whose overflow interrupts.
+    pub interrupt_enable: u64,
+    /// PMOVSSET_EL0: counters that overflowed.
+    pub overflow: u64,
+    /// PMUSERENR_EL0: what EL0 may access.
+    pub user_enable: u64,
+    /// PMSELR_EL0: the counter PMXEVCNTR/PMXEVTYPER select.
+    pub select: u64,
+    /// PMCCNTR_EL0: the cycle counter.
+    pub cycle_count: u64,
+    /// PMCCFILTR_EL0: the cycle counter's filter.
+    pub cycle_filter: u64,
+    /// PMEVCNTR<n>_EL0 for the CPU's event counters (the others stay zero).
+    pub event_count: [u64; crate::pmu::MAX_EVENT_COUNTERS],
+    /// PMEVTYPER<n>_EL0: each event counter's event and filter.
+    pub event_type: [u64; crate::pmu::MAX_EVENT_COUNTERS],
+}
+
+impl PmuState {
+    /// How many event counters the CPU it was saved on had (PMCR_EL0.N); 0 for a
+    /// reset PMU, which was never read from a CPU.
+    pub fn counters(&self) -> u8 {
+        crate::pmu::counters(self.pmcr)
+    }
 }
 
 /// The part of a vCPU's GIC CPU interface that lives in the host's virtual interface
@@ -430,6 +468,14 @@ mod tests {
             ..El1SystemRegisters::default()
         };
         assert_eq!(state.el1, expected_el1);
+        // A reset PMU: nothing enabled, no counters read from a CPU.
+        assert_eq!(state.pmu, PmuState::default());
+        assert_eq!(state.pmu.counters(), 0);
+        let saved = PmuState {
+            pmcr: 0x4102_3001,
+            ..PmuState::default()
+        };
+        assert_eq!(saved.counters(), 6, "a Cortex-A72's PMCR_EL0.N");
         assert_eq!(state.fp, FpRegisters::default());
         assert_eq!(state.physical_timer, EmulatedTimer::default());
         // GICv3: system registers on, FIQ and IRQ bypass off; nothing else.

@@ -7,7 +7,7 @@
 //! `Aerie: guest requested a system reset` and `Aerie: guest exited with status N`;
 //! the assertions below match them by their key words.
 
-use aerie_tests::{Outcome, Qemu, guest_bundle};
+use aerie_tests::{DtbEditor, Outcome, Qemu, fixture, guest_bundle, temp_file};
 
 /// Aerie's options for every test guest: the test device on, 64 MiB of guest RAM.
 const GUEST_OPTIONS: &str = "aerie.guest.testdev=on aerie.guest.mem=64M";
@@ -124,9 +124,21 @@ fn a_guest_cannot_reach_aeries_memory() {
         .assert_guest_passed("isolation: Aerie still answers PSCI_VERSION afterwards");
 }
 
+/// A virt machine like the one QEMU's own tree (the fixture, 4 CPUs and 1 GiB)
+/// describes, but whose tree has no PMU node: the CPU has a PMU, and Aerie, without
+/// its interrupt, must hide it from the guest.
+fn virt_without_pmu_node(file: &str) -> Qemu {
+    let blob = std::fs::read(fixture("qemu-virt-gicv3.dtb")).unwrap();
+    let mut tree = DtbEditor::from_bytes(&blob).unwrap();
+    assert_eq!(tree.remove_nodes_compatible("arm,armv8-pmuv3"), 1);
+    let dtb = temp_file(file, &tree.to_bytes().unwrap());
+    Qemu::virt().smp(4).mem_mib(1024).dtb(dtb)
+}
+
+/// The PMU registers trap and read as zero where the guest has no PMU.
 #[test]
 fn system_registers_are_emulated_or_undefined() {
-    let outcome = run_guest("sysreg", 1, 1);
+    let outcome = boot("sysreg", 4, 1, virt_without_pmu_node("no-pmu.dtb"));
     assert_guest_exited(&outcome, 0);
     outcome
         .assert_guest_checks_passed()
@@ -157,7 +169,9 @@ fn the_guest_reads_aeries_cpu_model_not_the_hosts() {
         .assert_guest_passed("cpu_model: ID_AA64PFR0_EL1.EL0 is AArch64 only")
         .assert_guest_passed("cpu_model: ID_AA64PFR0_EL1.GIC is the GICv3 interface")
         .assert_guest_passed("cpu_model: FP and AdvSIMD are implemented")
-        .assert_guest_passed("cpu_model: ID_AA64DFR0_EL1.PMUVer is 0")
+        .assert_guest_passed(
+            "cpu_model: ID_AA64DFR0_EL1.PMUVer is PMUv3 to PMUv3p5 with a PMU node",
+        )
         .assert_guest_passed("cpu_model: ID_AA64DFR0_EL1.PMSVer is 0")
         .assert_guest_passed("cpu_model: ID_AA64MMFR0_EL1.PARange is 40 bits")
         .assert_guest_passed("cpu_model: ID_AA64ISAR0_EL1.Atomic passes through (LSE)")
@@ -168,6 +182,23 @@ fn the_guest_reads_aeries_cpu_model_not_the_hosts() {
         .assert_guest_passed("cpu_model: MRS ZCR_EL1 is UNDEFINED")
         .assert_guest_passed("cpu_model: SME SMSTART is UNDEFINED")
         .assert_guest_passed("cpu_model: MRS SMCR_EL1 is UNDEFINED");
+}
+
+/// Where the host's tree gives the PMU no interrupt, the guest has no PMU at all:
+/// PMUVer 0 (and no PMU node: the `sysreg` guest reads its registers as zero).
+#[test]
+fn without_a_pmu_interrupt_the_guest_has_no_pmu() {
+    let outcome = boot(
+        "cpu_model",
+        4,
+        1,
+        virt_without_pmu_node("no-pmu-max.dtb").cpu("max"),
+    );
+    assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("cpu_model: ID_AA64DFR0_EL1.PMUVer is 0 without a PMU node")
+        .assert_guest_passed("cpu_model: ID_AA64DFR0_EL1.PMSVer is 0");
 }
 
 #[test]
@@ -482,4 +513,61 @@ fn gicv3_distributor_writes_and_the_virtual_timer_level_take_effect_at_once() {
 fn gicv2_distributor_writes_and_the_virtual_timer_level_take_effect_at_once() {
     let outcome = boot("gic_conformance", 2, 2, Qemu::virt().gic(2));
     assert_gic_conformance(&outcome, 2);
+}
+
+/// QEMU counts instructions (event INST_RETIRED) only under `-icount`; at shift 0 one
+/// instruction is one nanosecond of guest time.
+fn with_instruction_counting(qemu: Qemu) -> Qemu {
+    qemu.arg("-icount").arg("shift=0,sleep=off")
+}
+
+/// The checks of the `pmu` guest, on either GIC version.
+fn assert_pmu(outcome: &Outcome, version: u32) {
+    assert_guest_exited(outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_line_with(&[&format!("guest: pmu: GICv{version}")])
+        .assert_line_with(&["guest: pmu: PMCR_EL0.N = 6"])
+        .assert_guest_passed(
+            "pmu: the device tree's arm,armv8-pmuv3 node has PPI 7 (INTID 23), level high",
+        )
+        .assert_guest_passed("pmu: ID_AA64DFR0_EL1.PMUVer names a PMUv3")
+        .assert_guest_passed("pmu: PMCR_EL0.N is at least 2")
+        .assert_guest_passed("pmu: the cycle counter moves")
+        .assert_guest_passed("pmu: PMCEID0_EL0 advertises INST_RETIRED (event 0x08)")
+        .assert_guest_passed("pmu: an INST_RETIRED counter counts the loop's instructions")
+        .assert_guest_passed("pmu: a counter not enabled in PMCNTENSET_EL0 does not move")
+        .assert_guest_passed("pmu: an enabled counter does not move while PMCR_EL0.E is clear")
+        .assert_guest_passed("pmu: event counter 0 overflows (PMOVSSET_EL0) and raises INTID 23")
+        .assert_guest_passed("pmu: the cycle counter overflows (PMOVSSET_EL0) and raises INTID 23")
+        .assert_guest_passed("pmu: with IRQs masked, an overflow reads pending in the GIC")
+        .assert_guest_passed("pmu: clearing the overflow (PMOVSCLR_EL0) clears the pending state")
+        .assert_guest_passed("pmu: the cleared overflow is not delivered")
+        .assert_guest_passed("pmu: no other interrupt arrives");
+}
+
+/// A Cortex-A72 host (PMUv3, six event counters) gives its guest the PMU.
+#[test]
+fn gicv3_guest_pmu_counts_overflows_and_interrupts() {
+    let outcome = boot("pmu", 1, 1, with_instruction_counting(Qemu::virt()));
+    assert_pmu(&outcome, 3);
+}
+
+/// A PMUv3p5 host (`-cpu max`): Aerie also sets MDCR_EL2.HPMD and HCCD, and the
+/// guest sees at most PMUv3p5.
+#[test]
+fn pmuv3p5_guest_pmu_counts_overflows_and_interrupts() {
+    let outcome = boot(
+        "pmu",
+        1,
+        1,
+        with_instruction_counting(Qemu::virt().cpu("max")),
+    );
+    assert_pmu(&outcome, 3);
+}
+
+#[test]
+fn gicv2_guest_pmu_counts_overflows_and_interrupts() {
+    let outcome = boot("pmu", 1, 1, with_instruction_counting(Qemu::virt().gic(2)));
+    assert_pmu(&outcome, 2);
 }

@@ -381,3 +381,46 @@ fn is_hidden_from_guests(feature: &str) -> bool {
             .iter()
             .any(|prefix| feature.starts_with(prefix))
 }
+
+/// What Linux's PMU driver (arm_pmu, built into Debian's kernel) prints when it
+/// finds a PMUv3: the Cortex-A72's six event counters and its cycle counter, as on
+/// QEMU without Aerie.
+const PMU_DRIVER_LINE: &str =
+    "hw perfevents: enabled with armv8_pmuv3 PMU driver, 7 counters available";
+/// The kernel log's PMU lines without their timestamps (none: no output).
+const PMU_LOG: &str = "dmesg | grep 'hw perfevents' | sed 's/^\\[[^]]*\\] //'";
+
+/// The guest owns the host's PMU: Linux finds it through the device tree and reads
+/// its counters from PMCR_EL0.N, with either GIC.
+#[test]
+fn linux_finds_the_pmu_and_its_counters() {
+    assert_exec(
+        Host::Aerie,
+        "1",
+        PMU_LOG,
+        0,
+        &format!("{PMU_DRIVER_LINE}\n"),
+    );
+    let run = xtask_run(&["--gic", "2", "--exec", PMU_LOG]);
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    assert!(
+        run.stdout.lines().any(|line| line == PMU_DRIVER_LINE),
+        "{}",
+        run.story()
+    );
+}
+
+/// On the Raspberry Pi 4 model the host's tree gives the PMU one SPI per CPU, which
+/// Aerie cannot hand to a vCPU as the PPI a guest expects: the guest has no PMU, and
+/// Linux reports none.
+#[test]
+fn linux_on_the_raspberry_pi_4_model_has_no_pmu() {
+    let run = xtask_run(&[
+        "--board",
+        "raspi4b",
+        "--exec",
+        "dmesg | grep -c 'hw perfevents' || true",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.story());
+    assert!(run.stdout.lines().any(|l| l == "0"), "{}", run.story());
+}

@@ -185,10 +185,11 @@ pub fn cache_type() -> u64 {
     value
 }
 
-/// The CPU a guest sees on this CPU (`gic_v3`: the guest has a virtual GICv3).
-pub fn guest_cpu(gic_v3: bool) -> GuestCpu {
+/// The CPU a guest sees on this CPU (`gic_v3`: the guest has a virtual GICv3;
+/// `pmu`: it owns this CPU's PMU).
+pub fn guest_cpu(gic_v3: bool, pmu: bool) -> GuestCpu {
     GuestCpu {
-        id: cpu_model::guest_id_registers(&id_registers(), ModelOptions { gic_v3 }),
+        id: cpu_model::guest_id_registers(&id_registers(), ModelOptions { gic_v3, pmu }),
         ctr: cache_type(),
     }
 }

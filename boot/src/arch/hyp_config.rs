@@ -69,13 +69,9 @@ mod cnthctl {
     pub const EVNTI_SHIFT: u64 = 4;
 }
 
-/// MDCR_EL2 bits.
+/// MDCR_EL2 bits besides the PMU's (`aerie_hyp::pmu::guest_mdcr` decides those: the
+/// guest owns the PMU untrapped where it has one, else every PMU register traps).
 mod mdcr {
-    /// Trap PMU register accesses: the host's counters are not the guest's business
-    /// (they read as zero).
-    pub const TPM: u64 = 1 << 6;
-    /// Trap PMCR_EL0 accesses (read as zero too).
-    pub const TPMCR: u64 = 1 << 5;
     /// Trap the statistical profiling (SPE) sampling controls; E2PB = 0b00 (bits
     /// \[13:12\], left zero) already traps its profiling buffer. RES0 without SPE.
     pub const TPMS: u64 = 1 << 14;
@@ -128,9 +124,6 @@ macro_rules! read_id {
     }};
 }
 
-/// ID_AA64DFR0_EL1.PMUVer, bits [11:8]: 0 means no PMU (PMCR_EL0 is UNDEFINED).
-const DFR0_PMUVER_SHIFT: u64 = 8;
-
 /// HCR_EL2 for running a guest on this CPU.
 pub fn guest_hcr() -> u64 {
     let mut value = hcr::VM
@@ -177,6 +170,8 @@ pub struct GuestControl {
     pub cntvoff: u64,
     /// VMPIDR_EL2: the MPIDR the guest reads.
     pub vmpidr: u64,
+    /// The guest owns this CPU's PMU (`aerie_hyp::pmu`); without, its registers trap.
+    pub pmu: bool,
 }
 
 /// Programs this CPU's EL2 controls for a guest vCPU and flushes any stale stage-1
@@ -186,18 +181,12 @@ pub struct GuestControl {
 /// `control.vttbr` must point to the VM's complete stage-2 tables; from now on EL1
 /// and EL0 on this CPU run the guest.
 pub unsafe fn enter_guest_mode(control: &GuestControl) {
-    let has_pmu = (read_id!("ID_AA64DFR0_EL1") >> DFR0_PMUVER_SHIFT) & 0xf != 0;
-    let pmcr_n = if has_pmu {
-        let pmcr: u64;
-        // SAFETY: reading PMCR_EL0 at EL2 has no side effects (the CPU has a PMU).
-        unsafe { asm!("mrs {}, PMCR_EL0", out(reg) pmcr, options(nomem, nostack)) };
-        (pmcr >> 11) & 0x1f
-    } else {
-        0
+    let (pmu_version, counters) = match super::pmu::host_pmu() {
+        Some((version, counters)) => (Some(version), counters),
+        None => (None, 0),
     };
-    // HPMN = all counters, so the trap bits decide (and the host keeps none).
     let dfr0 = read_id!("ID_AA64DFR0_EL1");
-    let mut mdcr = mdcr::TPM | mdcr::TPMCR | pmcr_n;
+    let mut mdcr = aerie_hyp::pmu::guest_mdcr(pmu_version, counters, control.pmu);
     if dfr0 & DFR0_PMSVER != 0 {
         mdcr |= mdcr::TPMS;
     }

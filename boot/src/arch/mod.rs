@@ -8,5 +8,6 @@ pub mod entry;
 pub mod guest_entry;
 pub mod hyp_config;
 pub mod mmu;
+pub mod pmu;
 pub mod semihosting;
 pub mod vectors;

@@ -58,6 +58,19 @@ pub fn discard_pending(limit: usize) {
     }
 }
 
+/// Enables private interrupt `intid` (a PPI) on this CPU, besides the ones every CPU
+/// enables when it starts (the kick, maintenance and timer interrupts).
+pub fn enable_private_interrupt(intid: u32) {
+    match HOST_GIC_V2.get() {
+        Some(gic) => gic.enable_private(intid),
+        None => {
+            if let Some(gic) = gicv3::HOST_GIC.get() {
+                let _ = gic.enable_private(intid, crate::arch::cpu::mpidr());
+            }
+        }
+    }
+}
+
 /// Sends the kick SGI to the CPU with affinity `mpidr`.
 pub fn kick(mpidr: u64) {
     match HOST_GIC_V2.get() {

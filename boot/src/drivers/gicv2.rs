@@ -161,6 +161,12 @@ impl HostGicV2 {
         );
     }
 
+    /// Enables private interrupt `intid` (a PPI) on the calling CPU: GICD_ISENABLER0
+    /// is banked per CPU.
+    pub fn enable_private(&self, intid: u32) {
+        self.distributor.write(GICD_ISENABLER, 1 << (intid % 32));
+    }
+
     /// Per-CPU setup: this CPU's private interrupts and its CPU interface.
     pub fn init_cpu(&self, mpidr: u64) {
         let d = self.distributor;

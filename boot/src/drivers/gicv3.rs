@@ -191,6 +191,16 @@ impl HostGic {
         );
     }
 
+    /// Enables private interrupt `intid` (a PPI) of the CPU with affinity `mpidr`
+    /// (GICR_ISENABLER0 in its redistributor); false if it has none.
+    pub fn enable_private(&self, intid: u32, mpidr: u64) -> bool {
+        let Some(r) = self.redistributor_of(mpidr) else {
+            return false;
+        };
+        r.write32(GICR_ISENABLER0, 1 << (intid % 32));
+        true
+    }
+
     /// The redistributor of the CPU with affinity `mpidr`.
     fn redistributor_of(&self, mpidr: u64) -> Option<Frame> {
         let affinity = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);

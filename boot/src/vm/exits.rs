@@ -166,10 +166,11 @@ fn idle(vm: &Vm, vcpu: &mut VcpuRun) {
                 // exited, and only Aerie's EL2 timer fires it (see `interrupts`).
                 interrupts::update_timers(vm, vcpu);
             }
-            if vcpu.virtual_timer_line {
-                // The guest may have silenced or re-armed its virtual timer: if Aerie
-                // still held its physical interrupt, it would never fire again.
-                interrupts::update_virtual_timer(vm, vcpu);
+            if vcpu.lines.any() {
+                // The guest may have silenced or re-armed its virtual timer (or
+                // cleared its PMU's overflow): if Aerie still held the physical
+                // interrupt, it would never fire again.
+                interrupts::update_hardware_lines(vm, vcpu);
             }
             if !vgic.lock().has_pending(vcpu.index) {
                 cpu::wait_for_interrupt();
@@ -295,8 +296,9 @@ fn vgic_access(
     access: &MmioAccess,
     offset: u64,
 ) {
-    // The guest may read the virtual timer's pending state: bring it up to date.
-    interrupts::update_virtual_timer(vm, vcpu);
+    // The guest may read the virtual timer's (or the PMU's) pending state: bring it
+    // up to date.
+    interrupts::update_hardware_lines(vm, vcpu);
     let (ignored, kicks) = {
         let mut vgic = vgic.lock();
         let ignored_before = vgic.stats().ignored_accesses;

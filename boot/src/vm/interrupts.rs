@@ -4,7 +4,7 @@
 
 use super::Vm;
 use super::host_irq::{Completion, HostInterrupts};
-use super::vcpu::VcpuRun;
+use super::vcpu::{Line, VcpuRun};
 use crate::drivers::gic::{
     self, HYPERVISOR_TIMER_INTID, KICK_SGI, MAINTENANCE_INTID, VIRTUAL_TIMER_INTID,
 };
@@ -51,8 +51,8 @@ pub fn load(vm: &Vm, run: &mut VcpuRun) {
         run.timer_dirty = false;
         update_physical_timer(vm, vgic, run);
     }
-    if run.virtual_timer_line {
-        update_virtual_timer(vm, run);
+    if run.lines.any() {
+        update_hardware_lines(vm, run);
     }
     let generation = vm.vgic_generation.load(Ordering::Acquire);
     if run.lists.holds_at(generation) {
@@ -177,30 +177,43 @@ pub fn kick_others(me: usize, targets: aerie_devices::vgic::SgiTargets) {
 /// interrupt deactivates the physical one, unless the guest silenced the timer
 /// before Aerie saw it (a level that fell: nothing to deliver).
 pub fn virtual_timer_fired(vm: &Vm, run: &mut VcpuRun) -> Completion {
+    let level = virtual_timer_condition();
+    hardware_fired(vm, run, VIRTUAL_TIMER_INTID, level, Line::VirtualTimer)
+}
+
+/// The physical PPI `intid` of a device the guest owns (its virtual timer, its PMU)
+/// fired, and the device's output is now `level`: when high, the interrupt goes to
+/// the guest as the same PPI, hardware-linked, and `line` is recorded high.
+#[inline(always)]
+pub fn hardware_fired(
+    vm: &Vm,
+    run: &mut VcpuRun,
+    intid: u32,
+    level: bool,
+    line: Line,
+) -> Completion {
     let Some(vgic) = &vm.vgic else {
         return Completion::Deactivate;
     };
-    if !virtual_timer_condition() {
+    if !level {
         return Completion::Deactivate;
     }
-    // The guest ended the timer's interrupt during this run and changed nothing
-    // else: listing it again as planned is all there is to do.
+    // The guest ended the interrupt during this run and changed nothing else:
+    // listing it again as planned is all there is to do.
     let format = run.list_register_format;
     if let Some(n) = run
         .lists
-        .ended_register(|planned| format.lists(planned, VIRTUAL_TIMER_INTID))
+        .ended_register(|planned| format.lists(planned, intid))
     {
         gic::write_list_register(n, run.lists.relist(n));
-        run.virtual_timer_line = true;
+        run.lines.set(line, true);
         return Completion::GuestDeactivates;
     }
     // The vGIC must know of the ends first (the trigger is ignored while the
     // interrupt is listed).
     settle(vm, run);
-    let _ = vgic
-        .lock()
-        .trigger_edge(VIRTUAL_TIMER_INTID, Some(run.index));
-    run.virtual_timer_line = true;
+    let _ = vgic.lock().trigger_edge(intid, Some(run.index));
+    run.lines.set(line, true);
     vgic_changed(vm);
     Completion::GuestDeactivates
 }
@@ -241,27 +254,57 @@ fn virtual_timer_condition() -> bool {
 }
 
 /// Gives the vGIC the virtual timer's interrupt line as the timer's condition now
-/// has it: the interrupt is a level, pending exactly while the condition holds.
-/// When it fell before the guest took the interrupt, the vGIC lets go of the
-/// physical interrupt, which Aerie then deactivates, and the vCPU's list registers
-/// are planned anew before it runs. When the level is what the vGIC already has,
-/// this costs one system register read.
+/// has it, and the PMU's overflow line if the vGIC has it high: both interrupts are
+/// levels, pending exactly while their condition holds. When one fell before the
+/// guest took the interrupt, the vGIC lets go of the physical interrupt, which Aerie
+/// then deactivates, and the vCPU's list registers are planned anew before it runs.
+/// When the timer's level is what the vGIC already has and the PMU's is low, this
+/// costs one system register read and one comparison.
 ///
-/// The guest owns its virtual timer, so its writes to CNTV_CTL/CVAL/TVAL do not trap:
-/// the line rises through the physical interrupt ([`handle_physical`]) and is read
-/// again on every entry while it is high, when the vCPU waits, and before each
-/// access to the vGIC's registers (so that ISPENDR reads it as it is).
-pub fn update_virtual_timer(vm: &Vm, run: &mut VcpuRun) {
-    let Some(vgic) = &vm.vgic else { return };
+/// The guest owns its virtual timer and its PMU, so its writes to CNTV_CTL/CVAL/TVAL
+/// or PMOVSCLR do not trap: a line rises through the physical interrupt
+/// ([`hardware_fired`]) and is read again on every entry while it is high, when the
+/// vCPU waits, and before each access to the vGIC's registers (so that ISPENDR reads
+/// it as it is).
+#[inline(always)]
+pub fn update_hardware_lines(vm: &Vm, run: &mut VcpuRun) {
     let level = virtual_timer_condition();
-    if level == run.virtual_timer_line {
+    if run.lines.only_timer_at(level) {
+        return;
+    }
+    update_changed_lines(vm, run, level);
+}
+
+/// [`update_hardware_lines`] when something may have changed (out of line: the exit
+/// path only pays for the comparison).
+#[cold]
+#[inline(never)]
+fn update_changed_lines(vm: &Vm, run: &mut VcpuRun, timer_level: bool) {
+    update_hardware_level(
+        vm,
+        run,
+        VIRTUAL_TIMER_INTID,
+        timer_level,
+        Line::VirtualTimer,
+    );
+    if run.lines.is_high(Line::Pmu) {
+        super::pmu::update_overflow_line(vm, run);
+    }
+}
+
+/// Gives the vGIC the line of hardware-backed PPI `intid` as its device's output
+/// now is (`level`), if that is not what `run.lines` says the vGIC has for `line`:
+/// see [`update_hardware_lines`].
+pub fn update_hardware_level(vm: &Vm, run: &mut VcpuRun, intid: u32, level: bool, line: Line) {
+    let Some(vgic) = &vm.vgic else { return };
+    if level == run.lines.is_high(line) {
         // What the vGIC was last told (a firing counts as high): nothing to do.
         return;
     }
-    run.virtual_timer_line = level;
+    run.lines.set(line, level);
     let released = vgic
         .lock()
-        .set_hardware_level(VIRTUAL_TIMER_INTID, Some(run.index), level);
+        .set_hardware_level(intid, Some(run.index), level);
     if let Ok(Some(physical)) = released {
         gic::deactivate(physical);
         // The list registers may still hold it pending with the HW bit. (Otherwise

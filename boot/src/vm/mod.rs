@@ -12,6 +12,7 @@ mod devices;
 mod exits;
 mod host_irq;
 mod interrupts;
+pub mod pmu;
 mod ram;
 mod run;
 pub mod snapshot;
@@ -79,6 +80,9 @@ pub struct Vm {
     /// Whether the guest's virtual count is ahead of the host counter (a restored
     /// snapshot), so CNTVOFF_EL2 wraps (see `interrupts::virtual_timer_deadline`).
     pub virtual_offset_wraps: bool,
+    /// The PMU's overflow interrupt (an INTID, the same physical and virtual PPI)
+    /// when the guest owns the host's PMU (`pmu`); `None`: the guest has no PMU.
+    pub pmu_intid: Option<u32>,
     /// The CPU the guest sees: its feature ID registers (HCR_EL2.TID3 traps the
     /// guest's reads, `exits` answers them from here) and CTR_EL0.
     pub cpu: GuestCpu,
@@ -136,6 +140,9 @@ pub struct GuestConfig {
     pub host_uart_intid: Option<u32>,
     /// Host disks to give the guest as virtio-blk devices.
     pub disks: alloc::vec::Vec<crate::virtio_probe::OpenDisk>,
+    /// The PMU's overflow interrupt (an INTID) when the guest owns the host's PMU
+    /// ([`pmu::host_interrupt`]).
+    pub pmu_intid: Option<u32>,
 }
 
 /// Why the guest cannot be created. The message says what to change.
@@ -146,6 +153,9 @@ impl fmt::Display for VmError {
         f.write_str(&self.0)
     }
 }
+
+/// The first PPI's INTID.
+const PPI_BASE: u32 = 16;
 
 fn range(start: u64, size: u64) -> Range {
     Range::from_start_size(start, size).expect("guest layout constants do not wrap")
@@ -222,6 +232,7 @@ pub fn create(bundle: &bundle::BundleInRam, config: GuestConfig) -> Result<&'sta
         test_device: config.test_device,
         gic: gic_description,
         timer: gic_description.is_some(),
+        pmu_ppi: config.pmu_intid.map(|intid| intid - PPI_BASE),
         virtio_mmio: virtio_count(&config),
     };
     let probe = guest_fdt::build(&describe(
@@ -376,6 +387,9 @@ fn assemble(
     if let Some(intid) = config.host_uart_intid {
         host_interrupts.register(intid, console::host_input);
     }
+    if let Some(intid) = config.pmu_intid {
+        host_interrupts.register(intid, pmu::overflow_fired);
+    }
     let vm = Vm {
         vcpus: config.vcpus,
         ram,
@@ -390,13 +404,18 @@ fn assemble(
         psci: crate::sync::Mutex::new(PsciState::new(config.vcpus)),
         boot_entry: boot.entry,
         virtual_offset_wraps: boot.cntvoff > cpu::counter(),
-        cpu: cpu::guest_cpu(matches!(config.gic, Some(GuestGic::V3))),
+        pmu_intid: config.pmu_intid,
+        cpu: cpu::guest_cpu(
+            matches!(config.gic, Some(GuestGic::V3)),
+            config.pmu_intid.is_some(),
+        ),
         control: hyp_config::GuestControl {
             hcr: hyp_config::guest_hcr(),
             vtcr,
             vttbr: stage2::vttbr(VMID, root),
             cntvoff: boot.cntvoff,
             vmpidr: 0,
+            pmu: config.pmu_intid.is_some(),
         },
     };
     Ok(VM.call_once(|| vm))

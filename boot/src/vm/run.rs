@@ -56,6 +56,7 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         }
         None => (0, ListRegisterFormat::default()),
     };
+    super::pmu::start(vm, index, &state.pmu);
     let mut run = VcpuRun::new(index, state.physical_timer, list_registers, format);
     let mut frame = SwitchFrame::new(state.registers, state.el1.sp_el0);
     loop {
@@ -95,7 +96,9 @@ pub fn run_vcpu(vm: &'static Vm, index: usize, mut state: VcpuState) -> VcpuStat
         // No maintenance interrupt for a vCPU that is gone.
         gic::enable_virtual_interface(0);
     }
-    // A stopped vCPU's timers must not keep interrupting this CPU, which parks.
+    // A stopped vCPU's timers and PMU must not keep interrupting this CPU, which
+    // parks.
+    state.pmu = super::pmu::stop(vm);
     el1_state::disable_virtual_timer();
     cpu::stop_hypervisor_timer();
     state

@@ -28,10 +28,10 @@ pub struct VcpuRun {
     /// The emulated physical timer's last line level and deadline given to the vGIC
     /// and the EL2 timer.
     pub timer_line: Option<(bool, Option<u64>)>,
-    /// The virtual timer's interrupt line as last given to the vGIC (see
-    /// `interrupts::update_virtual_timer`): while it is high, every entry reads the
-    /// timer again.
-    pub virtual_timer_line: bool,
+    /// The lines of the hardware-backed interrupts (the virtual timer's, the PMU's)
+    /// as last given to the vGIC (see `interrupts::update_hardware_lines`): while one
+    /// is high, every entry reads its device again.
+    pub lines: HardwareLines,
     /// Guest debug output not yet printed.
     debug: DebugLine,
 }
@@ -55,7 +55,7 @@ impl VcpuRun {
             plan: LrPlan::empty(),
             list_register_format,
             timer_line: None,
-            virtual_timer_line: false,
+            lines: HardwareLines::default(),
             debug: DebugLine::new(),
         }
     }
@@ -68,5 +68,48 @@ impl VcpuRun {
     /// Prints what is left of the current debug line.
     pub fn flush_debug_output(&mut self) {
         self.debug.flush(|line| println!("guest: {line}"));
+    }
+}
+
+/// A hardware-backed interrupt: a device the guest owns raises its PPI physically,
+/// and Aerie lists it hardware-linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    /// The virtual timer (PPI 11).
+    VirtualTimer = 1 << 0,
+    /// The PMU's overflow interrupt.
+    Pmu = 1 << 1,
+}
+
+/// Which hardware-backed interrupt lines the vGIC was last told are high, one bit
+/// per [`Line`]: one byte, so that the common case (all low, or only the timer's
+/// as expected) costs one comparison on the exit path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HardwareLines(u8);
+
+impl HardwareLines {
+    /// Whether any line is high.
+    pub fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Whether `line` is high.
+    pub fn is_high(self, line: Line) -> bool {
+        self.0 & line as u8 != 0
+    }
+
+    /// Records `line` as `level`.
+    pub fn set(&mut self, line: Line, level: bool) {
+        if level {
+            self.0 |= line as u8;
+        } else {
+            self.0 &= !(line as u8);
+        }
+    }
+
+    /// Whether the virtual timer's line is `timer` and every other line is low:
+    /// then, with the timer's output at `timer`, nothing needs an update.
+    pub fn only_timer_at(self, timer: bool) -> bool {
+        self.0 == timer as u8 * Line::VirtualTimer as u8
     }
 }

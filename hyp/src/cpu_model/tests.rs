@@ -3,8 +3,19 @@
 
 use super::*;
 
-const GICV3: ModelOptions = ModelOptions { gic_v3: true };
-const NO_GICV3: ModelOptions = ModelOptions { gic_v3: false };
+const GICV3: ModelOptions = ModelOptions {
+    gic_v3: true,
+    pmu: false,
+};
+const NO_GICV3: ModelOptions = ModelOptions {
+    gic_v3: false,
+    pmu: false,
+};
+/// A GICv3 guest that owns the host's PMU.
+const WITH_PMU: ModelOptions = ModelOptions {
+    gic_v3: true,
+    pmu: true,
+};
 
 /// A host whose listed registers hold `values`.
 fn host_with(values: &[(SysReg, u64)]) -> IdRegisters {
@@ -155,6 +166,24 @@ fn dfr0_keeps_debug_and_hides_pmu_profiling_and_trace() {
     let guest = guest_id_registers(&host, GICV3);
     // MTPMU (signed) hidden as 0b1111; DoubleLock 0 (implemented) kept.
     assert_eq!(guest.get(ID_AA64DFR0_EL1), Some(0x000f_0000_1030_5009));
+}
+
+#[test]
+fn a_guest_pmu_shows_the_hosts_pmu_version_up_to_pmuv3p5() {
+    let pmu_version = |host_dfr0: u64| {
+        let host = host_with(&[(ID_AA64DFR0_EL1, host_dfr0)]);
+        guest_field(&guest_id_registers(&host, WITH_PMU), ID_AA64DFR0_EL1, 8)
+    };
+    assert_eq!(pmu_version(0x1 << 8), 1, "PMUv3 (Cortex-A72)");
+    assert_eq!(pmu_version(0x4 << 8), 4, "PMUv3p1");
+    assert_eq!(pmu_version(0x6 << 8), 6, "PMUv3p5");
+    assert_eq!(pmu_version(0x8 << 8), 6, "PMUv3p8 capped at PMUv3p5");
+    assert_eq!(pmu_version(0), 0, "no PMU");
+    assert_eq!(pmu_version(0xf << 8), 0, "IMPLEMENTATION DEFINED: hidden");
+    // The rest of DFR0 is as without a PMU: PMSS, MTPMU and HPMN0 stay hidden.
+    let host = host_with(&[(ID_AA64DFR0_EL1, 0x1111_1103_1131_5819)]);
+    let with = guest_id_registers(&host, WITH_PMU).get(ID_AA64DFR0_EL1);
+    assert_eq!(with, Some(0x000f_0000_1030_5609));
 }
 
 #[test]

@@ -68,6 +68,8 @@ fn qemu_virt_gicv3() {
         ),
         (Irq(29), Irq(30), Irq(27), Irq(26))
     );
+    // `pmu` (arm,armv8-pmuv3): PPI 7.
+    assert_eq!(platform.pmu, Some(Irq(23)));
     assert_eq!(platform.virtio_mmio.len(), 32);
     let first = platform
         .virtio_mmio
@@ -99,6 +101,8 @@ fn qemu_virt_gicv2_has_the_virtualization_interface() {
         }
         other => panic!("expected a GICv2, got {other:?}"),
     }
+    // PPI 7 with a GICv2 CPU mask in the flags cell.
+    assert_eq!(platform.pmu, Some(Irq(23)));
 }
 
 #[test]
@@ -138,6 +142,8 @@ fn raspberry_pi_4_translates_bus_addresses() {
     // The GPIO controller, behind the same bus translation (0x7e200000 -> 0xfe200000).
     assert_eq!(platform.broadcom_gpio.map(|r| r.start()), Some(0xfe20_0000));
     assert!(platform.reserved.iter().any(|r| r.name == "memreserve"));
+    // The PMU has one SPI per CPU (SPIs 16 to 19): no PPI to give a guest.
+    assert_eq!(platform.pmu, None);
 }
 
 /// A small virt-like tree; `edit` adds or changes nodes inside the root.

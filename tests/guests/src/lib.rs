@@ -36,6 +36,7 @@
 //! | [`smp`] | starting secondary vCPUs with PSCI `CPU_ON` |
 //! | [`device`] | device registers: 32/8-bit loads and stores, `write_icc!` / `read_icc!` |
 //! | [`devtree`] | RAM and vCPUs from the device tree Aerie wrote |
+//! | [`gic`] | the GIC from the device tree: private interrupts on one vCPU |
 //! | [`shared`] | values shared between CPUs without read-modify-write atomics |
 #![no_std]
 
@@ -50,6 +51,7 @@ pub mod device;
 pub mod devtree;
 pub mod entry;
 pub mod exception;
+pub mod gic;
 pub mod report;
 pub mod shared;
 pub mod smccc;

@@ -96,6 +96,7 @@ fn current_state(vm: &Vm, run: &VcpuRun, frame: &SwitchFrame) -> VcpuState {
     if vm.vgic.is_some() {
         state.gic = gic::save_cpu_interface();
     }
+    state.pmu = crate::vm::pmu::save(vm);
     state
 }
 

@@ -74,6 +74,7 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
         gic,
         host_uart_intid,
         disks,
+        pmu_intid: vm::pmu::host_interrupt(platform, gic.is_some()),
     };
     // From here on the VM exists: a failure is Aerie's own bug (the snapshot's
     // layout and states were checked above), and stops Aerie.
@@ -227,7 +228,8 @@ fn read_and_check(
     }
     // The metadata check made sure the record is complete.
     let recorded = metadata.cpu.guest_cpu().unwrap_or_default();
-    let here = cpu::guest_cpu(metadata.gic == GicKind::V3);
+    let pmu = vm::pmu::host_interrupt(platform, gic.is_some()).is_some();
+    let here = cpu::guest_cpu(metadata.gic == GicKind::V3, pmu);
     let differing = recorded.differences(&here);
     if !differing.is_empty() {
         return mismatch(format!(
@@ -238,6 +240,16 @@ fn read_and_check(
             cpu::midr(),
             differing.join(", ")
         ));
+    }
+    // PMCR_EL0.N is no ID register: a guest that used six event counters must not
+    // come back to a CPU with four.
+    if let Some((_, counters)) = crate::arch::pmu::host_pmu().filter(|_| pmu) {
+        let saved = machine.vcpus.iter().map(|v| v.state.pmu.counters());
+        if let Some(other) = saved.filter(|&n| n != 0).find(|&n| n != counters) {
+            return mismatch(format!(
+                "the snapshot's guest had {other} PMU event counters, this CPU has                  {counters} (restore on the same CPU model: with QEMU, the same -cpu)"
+            ));
+        }
     }
     if metadata.counter_frequency != cpu::counter_frequency() {
         return mismatch(format!(

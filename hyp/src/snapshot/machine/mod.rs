@@ -39,7 +39,7 @@ pub use vcpu::{SavedVcpu, VcpuPower, decode_vcpu, encode_vcpu};
 use super::{ChunkKind, Disk, PAGE_SIZE, Snapshot, SnapshotError, SnapshotWriter};
 
 /// The version of the vCPU and device state encoding this code writes and reads.
-pub const STATE_VERSION: u32 = 2;
+pub const STATE_VERSION: u32 = 3;
 /// The `format` field of every snapshot's metadata.
 pub const FORMAT_NAME: &str = "aerie-snapshot";
 /// The metadata chunk's id.

@@ -1,7 +1,8 @@
 //! The CPU model Aerie shows its guest: the feature ID registers (trapped by
 //! HCR_EL2.TID3) read as Aerie's sanitised values, not the host CPU's. Meant for a
-//! host with the features Aerie hides (QEMU `-cpu max`: SVE, SME, a PMU, AArch32
-//! EL0, 48-bit physical addresses).
+//! host with the features Aerie hides (QEMU `-cpu max`: SVE, SME, AArch32 EL0,
+//! 48-bit physical addresses, and a PMU later than PMUv3p5, or any PMU when the host
+//! device tree gives it no PPI).
 //!
 //! Specification: Arm ARM DDI 0487, D17.2 (the feature ID space `op0 = 3, op1 = 0,
 //! CRn = 0, CRm = 1..7`, unallocated encodings read as zero) and the register pages
@@ -14,7 +15,7 @@
 use core::arch::asm;
 
 use aerie_test_guests::exception::{catch, describe, esr};
-use aerie_test_guests::{check, check_eq, println};
+use aerie_test_guests::{check, check_eq, devtree, println};
 
 aerie_test_guests::guest_main!(run);
 
@@ -72,7 +73,24 @@ fn run() {
         "cpu_model: FP and AdvSIMD are implemented",
         "PFR0 {pfr0:#x}"
     );
-    check_eq!(field(dfr0, 8), 0, "cpu_model: ID_AA64DFR0_EL1.PMUVer is 0");
+    // The guest owns the host's PMU where its device tree describes one (PMUv3 to
+    // PMUv3p5: later versions add state Aerie does not save), else it has none.
+    let has_pmu_node =
+        devtree::with_device_tree(|tree| tree.find_compatible(&["arm,armv8-pmuv3"]).is_some());
+    if has_pmu_node == Ok(true) {
+        check!(
+            (1..=6).contains(&field(dfr0, 8)),
+            "cpu_model: ID_AA64DFR0_EL1.PMUVer is PMUv3 to PMUv3p5 with a PMU node",
+            "PMUVer {}",
+            field(dfr0, 8)
+        );
+    } else {
+        check_eq!(
+            field(dfr0, 8),
+            0,
+            "cpu_model: ID_AA64DFR0_EL1.PMUVer is 0 without a PMU node"
+        );
+    }
     check_eq!(field(dfr0, 32), 0, "cpu_model: ID_AA64DFR0_EL1.PMSVer is 0");
     check_eq!(
         field(dfr0, 4),

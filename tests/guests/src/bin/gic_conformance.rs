@@ -25,10 +25,9 @@
 use core::arch::asm;
 
 use aerie_test_guests::device::{read32, write8, write32};
+use aerie_test_guests::gic::{self, reg, v3};
 use aerie_test_guests::shared::Shared;
-use aerie_test_guests::{
-    check, check_eq, cpu, devtree, exception, println, read_icc, smp, timer, write_icc,
-};
+use aerie_test_guests::{check, check_eq, cpu, exception, println, smp, timer, write_icc};
 
 aerie_test_guests::guest_main!(run);
 
@@ -54,43 +53,6 @@ const PRIORITY: u8 = 0x80;
 /// INTIDs counted per vCPU; anything else is counted as unexpected.
 const COUNTED: usize = 64;
 
-/// The register offsets both GIC versions share (per-interrupt blocks at the
-/// distributor, and in the GICv3 redistributor's SGI frame).
-mod reg {
-    pub const IGROUPR: u64 = 0x080;
-    pub const ISENABLER: u64 = 0x100;
-    pub const ICENABLER: u64 = 0x180;
-    pub const ISPENDR: u64 = 0x200;
-    pub const ISACTIVER: u64 = 0x300;
-    pub const ICACTIVER: u64 = 0x380;
-    pub const IPRIORITYR: u64 = 0x400;
-    /// GICv2 only: one target byte per INTID.
-    pub const ITARGETSR: u64 = 0x800;
-    /// GICv2 only.
-    pub const SGIR: u64 = 0xF00;
-    /// GICv3 only: 64-bit routing per INTID.
-    pub const IROUTER: u64 = 0x6000;
-    pub const GICD_CTLR: u64 = 0x000;
-    /// GICv3 redistributor: GICR_WAKER, its bits, the SGI frame, the stride.
-    pub const GICR_WAKER: u64 = 0x0014;
-    pub const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
-    pub const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
-    pub const SGI_FRAME: u64 = 0x1_0000;
-    pub const GICR_STRIDE: u64 = 0x2_0000;
-    /// GICv2 CPU interface (the GICV Aerie maps there).
-    pub const GICC_CTLR: u64 = 0x000;
-    pub const GICC_PMR: u64 = 0x004;
-    pub const GICC_IAR: u64 = 0x00C;
-    pub const GICC_EOIR: u64 = 0x010;
-}
-
-/// The GIC the device tree describes: version 3 (distributor, redistributors) or 2
-/// (distributor, CPU interface).
-static VERSION: Shared = Shared::new(0);
-static GICD: Shared = Shared::new(0);
-/// GICv3: the first redistributor; GICv2: the CPU interface.
-static SECOND: Shared = Shared::new(0);
-
 /// Interrupts taken: `SEEN[vcpu][intid]`, and any other INTID per vCPU.
 static SEEN: [[Shared; COUNTED]; 2] = [
     [const { Shared::new(0) }; COUNTED],
@@ -100,22 +62,8 @@ static UNEXPECTED: [Shared; 2] = [const { Shared::new(0) }; 2];
 /// vCPU 1 is set up and waiting for interrupts.
 static SECONDARY_READY: Shared = Shared::new(0);
 
-fn v3() -> bool {
-    VERSION.load() == 3
-}
-
 fn gicd() -> u64 {
-    GICD.load()
-}
-
-/// vCPU `vcpu`'s redistributor SGI frame (GICv3) or the distributor, where the
-/// registers of SGIs and PPIs are (banked by the accessing CPU on a GICv2).
-fn private_frame(vcpu: u64) -> u64 {
-    if v3() {
-        SECOND.load() + vcpu * reg::GICR_STRIDE + reg::SGI_FRAME
-    } else {
-        gicd()
-    }
+    gic::distributor()
 }
 
 /// The bit of INTID `intid` in its one-bit-per-interrupt register, and that
@@ -127,7 +75,7 @@ fn bit(intid: u32) -> (u64, u32) {
 /// The frame holding the registers of `intid` as vCPU `vcpu` sees them.
 fn frame_of(intid: u32, vcpu: u64) -> u64 {
     if intid < 32 {
-        private_frame(vcpu)
+        gic::private_frame(vcpu)
     } else {
         gicd()
     }
@@ -145,69 +93,10 @@ fn read_bit(block: u64, intid: u32, vcpu: u64) -> bool {
     read32(frame_of(intid, vcpu) + block + offset) & mask != 0
 }
 
-/// Finds the GIC in the device tree.
-fn discover() -> bool {
-    let found = devtree::with_device_tree(|tree| {
-        let regs = |compatible: &[&str]| {
-            let node = tree.find_compatible(compatible)?;
-            let mut reg = node.reg()?;
-            let first = reg.next()?.starting_address as u64;
-            let second = reg.next()?.starting_address as u64;
-            Some((first, second))
-        };
-        if let Some((distributor, redistributors)) = regs(&["arm,gic-v3"]) {
-            Some((3, distributor, redistributors))
-        } else {
-            regs(&["arm,gic-400", "arm,cortex-a15-gic"])
-                .map(|(distributor, cpu_interface)| (2, distributor, cpu_interface))
-        }
-    });
-    match found {
-        Ok(Some((version, distributor, second))) => {
-            VERSION.store(version);
-            GICD.store(distributor);
-            SECOND.store(second);
-            true
-        }
-        _ => false,
-    }
-}
-
-/// Turns on the distributor: GICv3 with affinity routing and both groups, GICv2
-/// with Group 0 (the reset group of its interrupts).
-fn setup_distributor() {
-    let ctlr = if v3() { (1 << 4) | (1 << 1) | 1 } else { 1 };
-    write32(gicd() + reg::GICD_CTLR, ctlr);
-}
-
-/// Sets up vCPU `vcpu`'s interface: its redistributor awake (GICv3), its SGIs and
-/// the timer PPI at [`PRIORITY`] (in Group 1 on a GICv3) and enabled, the CPU
-/// interface on with every priority unmasked.
+/// Sets up vCPU `vcpu`'s interface: its SGIs and the timer PPI at [`PRIORITY`] and
+/// enabled.
 fn setup_cpu_interface(vcpu: u64) {
-    let frame = private_frame(vcpu);
-    if v3() {
-        let rd = SECOND.load() + vcpu * reg::GICR_STRIDE;
-        let waker = read32(rd + reg::GICR_WAKER);
-        write32(rd + reg::GICR_WAKER, waker & !reg::WAKER_PROCESSOR_SLEEP);
-        cpu::wait_until(START_MS, || {
-            read32(rd + reg::GICR_WAKER) & reg::WAKER_CHILDREN_ASLEEP == 0
-        });
-        write32(frame + reg::IGROUPR, u32::MAX);
-    }
-    for intid in (0..16).chain([VTIMER]) {
-        write8(frame + reg::IPRIORITYR + u64::from(intid), PRIORITY);
-    }
-    write32(frame + reg::ISENABLER, 0xFFFF | (1 << VTIMER));
-    if v3() {
-        write_icc!("ICC_SRE_EL1", 0b111);
-        write_icc!("ICC_PMR_EL1", 0xFF);
-        write_icc!("ICC_BPR1_EL1", 0);
-        write_icc!("ICC_IGRPEN1_EL1", 1);
-    } else {
-        let cpu_interface = SECOND.load();
-        write32(cpu_interface + reg::GICC_PMR, 0xFF);
-        write32(cpu_interface + reg::GICC_CTLR, 1);
-    }
+    gic::enable_cpu_interface(vcpu, 0xFFFF | (1 << VTIMER), PRIORITY);
 }
 
 /// Sets up [`SPI`]: Group 1 on a GICv3, [`PRIORITY`], routed to vCPU `vcpu`,
@@ -229,11 +118,7 @@ fn route_spi(vcpu: u64) {
 /// The IRQ handler, on both vCPUs: acknowledges, counts, silences the timer, ends.
 fn handle_irq() {
     let me = (cpu::mpidr() & 0xF) as usize;
-    let iar = if v3() {
-        read_icc!("ICC_IAR1_EL1")
-    } else {
-        u64::from(read32(SECOND.load() + reg::GICC_IAR))
-    };
+    let iar = gic::acknowledge();
     // GICv2: the SGI's source CPU is in bits 12:10; the INTID in 9:0.
     let intid = (iar & 0x3FF) as usize;
     if intid >= 1020 {
@@ -250,11 +135,7 @@ fn handle_irq() {
             unexpected.store(unexpected.load() + 1);
         }
     }
-    if v3() {
-        write_icc!("ICC_EOIR1_EL1", iar);
-    } else {
-        write32(SECOND.load() + reg::GICC_EOIR, iar as u32);
-    }
+    gic::end(iar);
 }
 
 fn enable_irqs() {
@@ -386,14 +267,14 @@ fn delivered(name: &str, expected: Counts, send: impl FnOnce()) {
 
 fn run() {
     if !check!(
-        discover(),
+        gic::discover(),
         "gic_conformance: the device tree describes a GIC"
     ) {
         return;
     }
-    println!("gic_conformance: GICv{}", VERSION.load());
+    println!("gic_conformance: GICv{}", gic::version());
     exception::set_irq_handler(handle_irq);
-    setup_distributor();
+    gic::enable_distributor();
     setup_cpu_interface(0);
     smp::set_secondary_main(secondary);
     let started = smp::cpu_on(cpu::vcpu_mpidr(1), 1);

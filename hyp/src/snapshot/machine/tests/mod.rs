@@ -54,6 +54,11 @@ fn machine() -> SavedMachine {
     boot.fp.fpcr = 0x0300_0000;
     boot.physical_timer.ctl = TIMER_CTL_ENABLE;
     boot.physical_timer.cval = 55_555;
+    boot.pmu.pmcr = 1;
+    boot.pmu.counter_enable = 1 << 31 | 0b11;
+    boot.pmu.cycle_count = u64::MAX - 100;
+    boot.pmu.event_count[1] = 0xffff_fff0;
+    boot.pmu.event_type[1] = 0x8;
     let vcpus = vec![
         SavedVcpu {
             power: VcpuPower::On,

@@ -1,5 +1,6 @@
 //! Every way a snapshot's contents are refused.
 
+use alloc::format;
 use alloc::string::ToString;
 
 use super::*;
@@ -379,25 +380,30 @@ fn refuses_newer_and_unknown_state_versions() {
             c[at].2[..4].copy_from_slice(&version.to_le_bytes());
         })
     };
-    let e = with_version(3, ChunkKind::Vcpu, 0);
+    let e = with_version(4, ChunkKind::Vcpu, 0);
     assert_eq!(
         e,
         MachineError::Vcpu {
             index: 0,
-            problem: StateProblem::NewerVersion(3)
+            problem: StateProblem::NewerVersion(4)
         }
     );
     assert_eq!(
         e.to_string(),
-        "vCPU 0 state: state version 3 is newer than this Aerie supports (2)"
+        "vCPU 0 state: state version 4 is newer than this Aerie supports (3)"
     );
-    // Version 1 (before the vCPU state held ICC_SRE_EL1) is refused by name.
-    let e = with_version(1, ChunkKind::Vcpu, 0);
-    assert_eq!(
-        e.to_string(),
-        "vCPU 0 state: state version 1 was written by an older Aerie; this one reads only \
-         version 2 (take the snapshot again)"
-    );
+    // Versions 1 (before the vCPU state held ICC_SRE_EL1) and 2 (before it held the
+    // PMU) are refused by name.
+    for older in [1, 2] {
+        let e = with_version(older, ChunkKind::Vcpu, 0);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "vCPU 0 state: state version {older} was written by an older Aerie; this one \
+                 reads only version 3 (take the snapshot again)"
+            )
+        );
+    }
     assert_eq!(
         with_version(7, ChunkKind::Device, GIC),
         MachineError::Device {
