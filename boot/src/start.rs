@@ -179,6 +179,7 @@ fn start_guest(
     let gic = guest_gic(platform);
     let host_uart_intid = platform.uart.irq.map(|irq| irq.0).filter(|_| gic.is_some());
     let mut disks = virtio_probe::take_guest_disks();
+    let flash_vars = virtio_probe::take_flash_vars_disk();
     if options.restore {
         let host = restore::Host {
             platform,
@@ -227,6 +228,7 @@ fn start_guest(
         gic,
         host_uart_intid,
         disks,
+        flash_vars,
     };
     let vm = match vm::create(bytes, config) {
         Ok(vm) => vm,

@@ -120,6 +120,22 @@ pub struct CfiFlashState {
     pub buffer: Vec<(u64, Vec<u8>)>,
 }
 
+impl CfiFlashState {
+    /// Whether a bank can be in this state: its write buffer fits the bank's.
+    pub fn check(&self) -> Result<(), InvalidState> {
+        let buffered: u64 = self.buffer.iter().map(|(_, b)| b.len() as u64).sum();
+        if buffered > WRITE_BUFFER_SIZE || self.buffer_remaining > WRITE_BUFFER_SIZE {
+            return Err(InvalidState("flash write buffer larger than the bank's"));
+        }
+        if self.buffer.iter().any(|(offset, bytes)| {
+            bytes.len() > 8 || offset.saturating_add(bytes.len() as u64) > BANK_SIZE
+        }) {
+            return Err(InvalidState("flash write buffer entry outside the bank"));
+        }
+        Ok(())
+    }
+}
+
 /// One flash bank.
 pub struct CfiFlash<A> {
     array: A,
@@ -423,15 +439,7 @@ impl<A: FlashArray> Persist for CfiFlash<A> {
     }
 
     fn restore_state(&mut self, state: &CfiFlashState) -> Result<(), InvalidState> {
-        let buffered: u64 = state.buffer.iter().map(|(_, b)| b.len() as u64).sum();
-        if buffered > WRITE_BUFFER_SIZE || state.buffer_remaining > WRITE_BUFFER_SIZE {
-            return Err(InvalidState("flash write buffer larger than the bank's"));
-        }
-        if state.buffer.iter().any(|(offset, bytes)| {
-            bytes.len() > 8 || offset.saturating_add(bytes.len() as u64) > BANK_SIZE
-        }) {
-            return Err(InvalidState("flash write buffer entry outside the bank"));
-        }
+        state.check()?;
         self.mode = state.mode;
         self.status = state.status;
         self.buffer_remaining = state.buffer_remaining;

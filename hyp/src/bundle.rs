@@ -17,6 +17,11 @@
 //! | `kernel`  | yes      | an uncompressed arm64 `Image`                          |
 //! | `initrd`  | no       | the guest's initrd or initramfs, passed through as is  |
 //! | `cmdline` | no       | the guest's kernel command line, UTF-8; trailing newlines are dropped |
+//! | `firmware`| no       | firmware run in place from flash (U-Boot, EDK2), instead of a kernel |
+//!
+//! A bundle with `firmware` boots it as QEMU `virt -bios` does (see `aerie_hyp::firmware`): it needs no
+//! `kernel`, and has none of the others (the firmware finds its operating system
+//! on a disk).
 //!
 //! Names may carry a leading `./` (as `find . | cpio -o` writes them), and the
 //! directory entry `.` is ignored. Anything else is refused by name, so a typo never
@@ -164,11 +169,18 @@ pub enum Member {
     Initrd,
     /// `cmdline`: the guest's kernel command line (optional).
     Cmdline,
+    /// `firmware`: a firmware image run in place from flash instead of a kernel.
+    Firmware,
 }
 
 impl Member {
     /// Every member, in the order [`write`] stores them.
-    pub const ALL: [Member; 3] = [Member::Kernel, Member::Initrd, Member::Cmdline];
+    pub const ALL: [Member; 4] = [
+        Member::Kernel,
+        Member::Initrd,
+        Member::Cmdline,
+        Member::Firmware,
+    ];
 
     /// The member's file name in the archive.
     pub const fn name(self) -> &'static str {
@@ -176,6 +188,7 @@ impl Member {
             Member::Kernel => "kernel",
             Member::Initrd => "initrd",
             Member::Cmdline => "cmdline",
+            Member::Firmware => "firmware",
         }
     }
 
@@ -344,8 +357,15 @@ pub enum BundleError {
         /// The first non-zero byte.
         offset: usize,
     },
-    /// No `kernel` member.
+    /// No `kernel` member (and no `firmware`).
     MissingKernel,
+    /// A `firmware` bundle with another member beside it.
+    FirmwareWith {
+        /// The other member.
+        member: Member,
+    },
+    /// The `firmware` member is empty.
+    EmptyFirmware,
     /// The `kernel` member is empty.
     EmptyKernel,
     /// The `cmdline` member is not UTF-8.
@@ -422,7 +442,7 @@ impl fmt::Display for BundleError {
             Self::UnknownMember { name } => write!(
                 f,
                 "unknown member {name} in the guest bundle; the members are 'kernel' \
-                 (required), 'initrd' and 'cmdline'"
+                 (required), 'initrd' and 'cmdline', or 'firmware' alone"
             ),
             Self::DuplicateMember { member } => {
                 write!(f, "the guest bundle has member '{member}' twice")
@@ -455,6 +475,12 @@ impl fmt::Display for BundleError {
                 "the guest bundle has no member 'kernel' (the guest's arm64 Image)"
             ),
             Self::EmptyKernel => f.write_str("member 'kernel' of the guest bundle is empty"),
+            Self::FirmwareWith { member } => write!(
+                f,
+                "the guest bundle has 'firmware' and '{member}': firmware boots alone (it \
+                 loads its operating system from a disk)"
+            ),
+            Self::EmptyFirmware => f.write_str("member 'firmware' of the guest bundle is empty"),
             Self::CmdlineNotUtf8 { offset } => write!(
                 f,
                 "member 'cmdline' of the guest bundle is not UTF-8 text (invalid byte at \
@@ -471,12 +497,15 @@ impl fmt::Display for BundleError {
 /// The guest's pieces, borrowed from the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bundle<'a> {
-    /// The kernel (not yet checked to be an arm64 `Image`; see [`crate::image`]).
+    /// The kernel (not yet checked to be an arm64 `Image`; see [`crate::image`]);
+    /// empty in a firmware bundle.
     pub kernel: &'a [u8],
     /// The initrd, if the bundle has one.
     pub initrd: Option<&'a [u8]>,
     /// The kernel command line without trailing newlines, if the bundle has one.
     pub cmdline: Option<&'a str>,
+    /// The firmware to run in place from flash, if the bundle boots firmware.
+    pub firmware: Option<&'a [u8]>,
 }
 
 /// The value of one hexadecimal digit.
@@ -649,7 +678,10 @@ impl<'a> Bundle<'a> {
                 .and_then(align_up)
                 .ok_or(BundleError::TruncatedHeader { offset })?;
         }
-        let [kernel, initrd, cmdline] = members;
+        let [kernel, initrd, cmdline, firmware] = members;
+        if let Some(firmware) = firmware {
+            return firmware_bundle(firmware, &members);
+        }
         let kernel = kernel.ok_or(BundleError::MissingKernel)?;
         if kernel.is_empty() {
             return Err(BundleError::EmptyKernel);
@@ -659,8 +691,31 @@ impl<'a> Bundle<'a> {
             kernel,
             initrd,
             cmdline,
+            firmware: None,
         })
     }
+}
+
+/// The bundle of `firmware`, which must be the only member of `members`.
+fn firmware_bundle<'a>(
+    firmware: &'a [u8],
+    members: &[Option<&'a [u8]>; Member::ALL.len()],
+) -> Result<Bundle<'a>, BundleError> {
+    if let Some(member) = Member::ALL
+        .into_iter()
+        .find(|&member| member != Member::Firmware && members[member as usize].is_some())
+    {
+        return Err(BundleError::FirmwareWith { member });
+    }
+    if firmware.is_empty() {
+        return Err(BundleError::EmptyFirmware);
+    }
+    Ok(Bundle {
+        kernel: &[],
+        initrd: None,
+        cmdline: None,
+        firmware: Some(firmware),
+    })
 }
 
 /// The `cmdline` member as text, without trailing newlines.
@@ -720,11 +775,25 @@ fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
 ///
 /// If a member is 4 GiB or larger, which the newc format cannot describe.
 pub fn write(kernel: &[u8], initrd: Option<&[u8]>, cmdline: Option<&str>) -> Vec<u8> {
-    let members = [
+    write_members(&[
         (Member::Kernel, Some(kernel)),
         (Member::Initrd, initrd),
         (Member::Cmdline, cmdline.map(str::as_bytes)),
-    ];
+    ])
+}
+
+/// Writes a firmware bundle: the member `firmware` alone, as [`write`] writes
+/// members.
+///
+/// # Panics
+///
+/// If the firmware is 4 GiB or larger.
+pub fn write_firmware(firmware: &[u8]) -> Vec<u8> {
+    write_members(&[(Member::Firmware, Some(firmware))])
+}
+
+/// Writes `members` (those given) and the trailer.
+fn write_members(members: &[(Member, Option<&[u8]>)]) -> Vec<u8> {
     // Header, name and NUL, data, and at most ALIGN - 1 padding bytes twice.
     let entry_len = |name: &str, data: &[u8]| HEADER_LEN + name.len() + 1 + data.len() + 2 * ALIGN;
     let capacity = members
@@ -734,7 +803,7 @@ pub fn write(kernel: &[u8], initrd: Option<&[u8]>, cmdline: Option<&str>) -> Vec
         + entry_len(TRAILER, &[]);
     let mut out = Vec::with_capacity(capacity);
     let mut ino = 1;
-    for (member, data) in members {
+    for &(member, data) in members {
         if let Some(data) = data {
             push_entry(&mut out, ino, MEMBER_MODE, member.name(), data);
             ino += 1;
@@ -749,6 +818,37 @@ pub fn write(kernel: &[u8], initrd: Option<&[u8]>, cmdline: Option<&str>) -> Vec
 mod tests {
     use super::*;
     use std::string::ToString;
+
+    #[test]
+    fn firmware_bundles_hold_the_firmware_alone() {
+        let archive = write_firmware(b"u-boot");
+        let bundle = Bundle::parse(&archive).unwrap();
+        assert_eq!(bundle.firmware, Some(&b"u-boot"[..]));
+        assert!(bundle.kernel.is_empty());
+        assert_eq!(
+            Bundle::parse(&write(b"k", None, None)).unwrap().firmware,
+            None
+        );
+        let mut with_kernel = Vec::new();
+        push_entry(&mut with_kernel, 1, MEMBER_MODE, "firmware", b"fw");
+        push_entry(&mut with_kernel, 2, MEMBER_MODE, "kernel", b"k");
+        push_entry(&mut with_kernel, 0, 0, TRAILER, &[]);
+        let error = Bundle::parse(&with_kernel).unwrap_err();
+        assert_eq!(
+            error,
+            BundleError::FirmwareWith {
+                member: Member::Kernel
+            }
+        );
+        assert!(
+            error.to_string().contains("firmware boots alone"),
+            "{error}"
+        );
+        assert_eq!(
+            Bundle::parse(&write_firmware(b"")),
+            Err(BundleError::EmptyFirmware)
+        );
+    }
 
     /// An archive made on a Debian machine with GNU cpio 2.13:
     /// `printf 'MZkernel' > kernel; printf init > initrd;
@@ -1278,7 +1378,7 @@ mod tests {
                 name: ShownName::new("vmlinuz")
             }),
             "unknown member \"vmlinuz\" in the guest bundle; the members are 'kernel' \
-             (required), 'initrd' and 'cmdline'"
+             (required), 'initrd' and 'cmdline', or 'firmware' alone"
         );
         assert_eq!(
             message(BundleError::TruncatedMember {

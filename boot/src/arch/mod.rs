@@ -9,4 +9,5 @@ pub mod guest_entry;
 pub mod hyp_config;
 pub mod mmu;
 pub mod semihosting;
+pub mod stage2_ops;
 pub mod vectors;

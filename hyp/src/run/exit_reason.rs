@@ -63,6 +63,7 @@ mod tests {
             esr,
             far: 0,
             hpfar: 0,
+            translated_far: None,
         })
     }
 
@@ -77,6 +78,7 @@ mod tests {
             esr: 0x5A00_0000,
             far: 0,
             hpfar: 0,
+            translated_far: None,
         };
         let through = |vector| ExitReason::of(&Exit::from_vector(vector, &info));
         assert_eq!(through(VectorKind::Irq), ExitReason::Interrupt);

@@ -74,6 +74,8 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
         gic,
         host_uart_intid,
         disks,
+        // Restoring firmware guests (their flash banks) is not supported yet.
+        flash_vars: None,
     };
     // From here on the VM exists: a failure is Aerie's own bug (the snapshot's
     // layout and states were checked above), and stops Aerie.
