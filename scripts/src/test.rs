@@ -139,8 +139,10 @@ pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
             }
             // The firmware tests' firmware likewise; their `xtask run` repeats a
             // failure with what to install.
-            if let Err(e) = crate::firmware::ensure(layout, crate::firmware::UBOOT) {
-                eprintln!("xtask test: {e}");
+            for firmware in [crate::firmware::UBOOT, crate::firmware::EDK2] {
+                if let Err(e) = crate::firmware::ensure(layout, firmware) {
+                    eprintln!("xtask test: {e}");
+                }
             }
             // Without guests the boot tests still run; the guest tests then fail and
             // say that the guests are missing.

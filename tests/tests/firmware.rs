@@ -1,7 +1,10 @@
 //! Firmware guests as a user boots them: `cargo xtask run --bios u-boot` starts
 //! Debian's U-Boot for QEMU `virt` under Aerie (code run in place from flash bank 0,
 //! its environment in flash bank 1, backed by a variable store image), and U-Boot
-//! boots the default Linux guest from a virtio disk with `booti`.
+//! boots the default Linux guest from a virtio disk with `booti`;
+//! `cargo xtask run --bios edk2` starts Debian's EDK2 (UEFI), whose shell boots the
+//! same kernel, an EFI application, with its initrd from the EFI system partition
+//! of a GPT disk.
 //!
 //! One session per firmware does everything, to keep the suite quick: it saves a
 //! setting, boots Linux to its shell; a second, short session finds the setting.
@@ -43,6 +46,9 @@ fn default_guest_file(name: &str) -> PathBuf {
     );
     path
 }
+
+/// The UEFI shell's prompt.
+const SHELL_PROMPT: &str = "Shell> ";
 
 /// A raw disk holding the default guest's kernel at sector 0 and its initramfs at
 /// the next 1 MiB boundary: what U-Boot's `virtio read` loads without a filesystem.
@@ -165,6 +171,58 @@ fn uboot_keeps_its_environment_and_boots_linux_from_a_virtio_disk() {
     // A second boot of U-Boot finds the saved setting in the variable store.
     let mut session = uboot_prompt(&vars, &[]);
     uboot(&mut session, "printenv aerie_kept", "aerie_kept=6x7");
+    println!("{}", session.transcript());
+    session.stop();
+}
+
+#[test]
+fn edk2_boots_linux_from_the_efi_system_partition_of_a_gpt_disk() {
+    use aerie_tests::efi_disk::{File, gpt_with_esp};
+    let dir = aerie_tests::paths::test_tmp_dir();
+    let read = |name| {
+        let path = default_guest_file(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    };
+    let (kernel, initrd) = (read("vmlinuz"), read("initramfs.cpio"));
+    let disk = gpt_with_esp(&[
+        File {
+            name: "LINUX.EFI",
+            bytes: &kernel,
+        },
+        File {
+            name: "INITRD.IMG",
+            bytes: &initrd,
+        },
+    ]);
+    let disk_path = dir.join("esp-disk.img");
+    std::fs::write(&disk_path, &disk).expect("the test's directory is writable");
+    let vars = dir.join("edk2-vars.img");
+    let snapshots = aerie_tests::paths::snapshot_disk();
+    let mut session = ConsoleSession::start(&[
+        "--bios",
+        "edk2",
+        "--mem",
+        "512M",
+        "--smp",
+        "2",
+        "--flash-vars",
+        vars.to_str().expect("a UTF-8 path"),
+        "--snapshot-disk",
+        snapshots.to_str().expect("a UTF-8 path"),
+        "--disk",
+        disk_path.to_str().expect("a UTF-8 path"),
+    ]);
+    session.expect("UEFI firmware", TO_PROMPT);
+    // The shell maps the partition's file system as FS0.
+    session.expect("FS0:", TO_PROMPT);
+    session.expect(SHELL_PROMPT, TO_PROMPT);
+    session.type_keys("fs0:\\LINUX.EFI initrd=\\INITRD.IMG rdinit=/init console=ttyAMA0\r");
+    session.expect("EFI stub: ", COMMAND);
+    session.expect("Machine model: Aerie virtual machine", TO_SHELL);
+    session.expect("aerie-guest: ready", TO_SHELL);
+    std::thread::sleep(Duration::from_secs(1));
+    session.type_keys("echo booted-by-edk2-$((6*7))\r");
+    session.expect("booted-by-edk2-42", COMMAND);
     println!("{}", session.transcript());
     session.stop();
 }
