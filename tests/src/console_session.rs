@@ -1,6 +1,7 @@
 //! A `cargo xtask run` whose console a test drives: output read as a byte stream
-//! (firmware prompts such as U-Boot's `=> ` end no line), expected text waited for
-//! within a deadline, keys typed like a person.
+//! (firmware prompts such as U-Boot's `=> ` end no line) and kept as the text a
+//! person sees (terminal escape sequences, such as the UEFI shell's colours,
+//! dropped), expected text waited for within a deadline, keys typed like a person.
 
 use std::io::{Read, Write};
 use std::process::{ChildStdin, Stdio};
@@ -14,8 +15,10 @@ pub struct ConsoleSession {
     spawned: Spawned,
     input: ChildStdin,
     output: Receiver<Vec<u8>>,
-    /// Everything the console printed so far.
+    /// Everything the console printed so far, without escape sequences.
     seen: String,
+    /// Where the output stands in an escape sequence, across reads.
+    escape: Escape,
     /// Where the next [`ConsoleSession::expect`] starts looking.
     cursor: usize,
 }
@@ -55,6 +58,7 @@ impl ConsoleSession {
             input,
             output,
             seen: String::new(),
+            escape: Escape::Text,
             cursor: 0,
         }
     }
@@ -72,7 +76,10 @@ impl ConsoleSession {
                 break;
             };
             match self.output.recv_timeout(left) {
-                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(bytes) => {
+                    let text = self.escape.strip(&bytes);
+                    self.seen.push_str(&String::from_utf8_lossy(&text));
+                }
                 Err(_) => break,
             }
         }
@@ -102,5 +109,52 @@ impl ConsoleSession {
     /// Stops the run.
     pub fn stop(mut self) {
         self.spawned.kill_group();
+    }
+}
+
+/// Where a byte stream stands in a terminal escape sequence (ECMA-48): `ESC [`
+/// parameters and a final byte (0x40..=0x7e), or `ESC` and one more byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Escape {
+    /// Ordinary text.
+    Text,
+    /// After `ESC`.
+    Started,
+    /// Inside a control sequence, after `ESC [`.
+    Control,
+}
+
+impl Escape {
+    /// `bytes` without the escape sequences in them (or continuing from earlier).
+    fn strip(&mut self, bytes: &[u8]) -> Vec<u8> {
+        const ESC: u8 = 0x1b;
+        let mut text = Vec::with_capacity(bytes.len());
+        for &byte in bytes {
+            *self = match (*self, byte) {
+                (Escape::Text, ESC) => Escape::Started,
+                (Escape::Text, _) => {
+                    text.push(byte);
+                    Escape::Text
+                }
+                (Escape::Started, b'[') => Escape::Control,
+                (Escape::Started, _) => Escape::Text,
+                (Escape::Control, 0x40..=0x7e) => Escape::Text,
+                (Escape::Control, _) => Escape::Control,
+            };
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Escape;
+
+    #[test]
+    fn escape_sequences_are_dropped_even_when_split() {
+        let mut escape = Escape::Text;
+        let mut text = escape.strip(b"\x1b[1m\x1b[33maerie_kept\x1b[0m = 6x7\x1b[");
+        text.extend(escape.strip(b"37;40mShell> \x1bc!"));
+        assert_eq!(text, b"aerie_kept = 6x7Shell> !");
     }
 }

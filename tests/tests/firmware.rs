@@ -104,13 +104,13 @@ impl BootDisk {
     }
 }
 
-/// Starts `cargo xtask run --bios u-boot` with the variable store `vars` and
-/// `extra` arguments, and stops autoboot at the prompt.
-fn uboot_prompt(vars: &Path, extra: &[&str]) -> ConsoleSession {
+/// Starts `cargo xtask run --bios BIOS` (2 vCPUs, 512 MiB) with the variable store
+/// `vars` and `extra` arguments.
+fn firmware_session(bios: &str, vars: &Path, extra: &[&str]) -> ConsoleSession {
     let snapshots = aerie_tests::paths::snapshot_disk();
     let mut args = vec![
         "--bios",
-        "u-boot",
+        bios,
         "--mem",
         "512M",
         "--smp",
@@ -121,7 +121,13 @@ fn uboot_prompt(vars: &Path, extra: &[&str]) -> ConsoleSession {
         snapshots.to_str().expect("a UTF-8 path"),
     ];
     args.extend_from_slice(extra);
-    let mut session = ConsoleSession::start(&args);
+    ConsoleSession::start(&args)
+}
+
+/// Starts `cargo xtask run --bios u-boot` with the variable store `vars` and
+/// `extra` arguments, and stops autoboot at the prompt.
+fn uboot_prompt(vars: &Path, extra: &[&str]) -> ConsoleSession {
+    let mut session = firmware_session("u-boot", vars, extra);
     session.expect("Hit any key to stop autoboot", TO_PROMPT);
     session.type_keys("\r");
     session.expect(PROMPT, COMMAND);
@@ -176,7 +182,7 @@ fn uboot_keeps_its_environment_and_boots_linux_from_a_virtio_disk() {
 }
 
 #[test]
-fn edk2_boots_linux_from_the_efi_system_partition_of_a_gpt_disk() {
+fn edk2_keeps_its_variables_and_boots_linux_from_the_efi_system_partition_of_a_gpt_disk() {
     use aerie_tests::efi_disk::{File, gpt_with_esp};
     let dir = aerie_tests::paths::test_tmp_dir();
     let read = |name| {
@@ -197,25 +203,18 @@ fn edk2_boots_linux_from_the_efi_system_partition_of_a_gpt_disk() {
     let disk_path = dir.join("esp-disk.img");
     std::fs::write(&disk_path, &disk).expect("the test's directory is writable");
     let vars = dir.join("edk2-vars.img");
-    let snapshots = aerie_tests::paths::snapshot_disk();
-    let mut session = ConsoleSession::start(&[
-        "--bios",
+    let mut session = firmware_session(
         "edk2",
-        "--mem",
-        "512M",
-        "--smp",
-        "2",
-        "--flash-vars",
-        vars.to_str().expect("a UTF-8 path"),
-        "--snapshot-disk",
-        snapshots.to_str().expect("a UTF-8 path"),
-        "--disk",
-        disk_path.to_str().expect("a UTF-8 path"),
-    ]);
+        &vars,
+        &["--disk", disk_path.to_str().expect("a UTF-8 path")],
+    );
     session.expect("UEFI firmware", TO_PROMPT);
     // The shell maps the partition's file system as FS0.
     session.expect("FS0:", TO_PROMPT);
     session.expect(SHELL_PROMPT, TO_PROMPT);
+    // A non-volatile shell variable is a UEFI variable: written to flash bank 1.
+    session.type_keys("set aerie_kept 6x7\r");
+    session.expect(SHELL_PROMPT, COMMAND);
     session.type_keys("fs0:\\LINUX.EFI initrd=\\INITRD.IMG rdinit=/init console=ttyAMA0\r");
     session.expect("EFI stub: ", COMMAND);
     session.expect("Machine model: Aerie virtual machine", TO_SHELL);
@@ -223,6 +222,14 @@ fn edk2_boots_linux_from_the_efi_system_partition_of_a_gpt_disk() {
     std::thread::sleep(Duration::from_secs(1));
     session.type_keys("echo booted-by-edk2-$((6*7))\r");
     session.expect("booted-by-edk2-42", COMMAND);
+    println!("{}", session.transcript());
+    session.stop();
+
+    // A second boot of EDK2 finds the variable in the variable store.
+    let mut session = firmware_session("edk2", &vars, &[]);
+    session.expect(SHELL_PROMPT, TO_PROMPT);
+    session.type_keys("set\r");
+    session.expect("aerie_kept = 6x7", COMMAND);
     println!("{}", session.transcript());
     session.stop();
 }
