@@ -216,8 +216,10 @@ fn exec(
 const AERIE_SHARE_MIB: u64 = 160;
 
 /// Host RAM behind a firmware guest's flash beside the firmware's copy: the
-/// variable store bank, and 2 MiB of alignment for each bank.
-const FLASH_SHARE_MIB: u64 = (firmware::VARS_SIZE >> 20) + 4;
+/// variable store bank twice over (Aerie's frame allocator hands out blocks aligned
+/// to their power-of-two size, and a free region twice that size holds one), and
+/// 2 MiB of alignment for the code bank.
+const FLASH_SHARE_MIB: u64 = 2 * (firmware::VARS_SIZE >> 20) + 2;
 
 /// The machine's RAM in MiB: with a guest, `--mem` is the guest's and Aerie's share
 /// and the bundle come on top; with `--bios`, the flash banks' memory too (the

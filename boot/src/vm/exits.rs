@@ -17,6 +17,7 @@ use crate::stop;
 use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::cpu_model::id_space_index;
+use aerie_hyp::esr::FaultStatus;
 use aerie_hyp::exit::{
     Exit, GuestDataAbort, MmioAccess, SysReg, SysRegAccess, TrapInfo, VectorKind, emulated_access,
 };
@@ -130,7 +131,11 @@ pub fn handle(
             SERROR.report(format_args!("ESR {esr:#x} at pc {:#x}", registers.pc));
             Flow::Continue
         }
-        Exit::InstructionAbort { ipa, .. } => {
+        Exit::InstructionAbort { ipa, fault } => {
+            if ipa.is_some_and(|ipa| was_remapped(vm, *fault, ipa)) {
+                // A flash bank was mapped again while the fetch faulted: retry it.
+                return Flow::Continue;
+            }
             UNMAPPED_ACCESS.report(format_args!(
                 "instruction fetch from {:#x} (guest physical {ipa:x?})",
                 info.far
@@ -151,6 +156,15 @@ pub fn handle(
             Flow::Continue
         }
     }
+}
+
+/// Whether a translation `fault` at `ipa` came while a firmware guest's flash bank
+/// was unmapped (a command in progress, or the break of its remapping) and stage 2
+/// maps `ipa` again now, so the guest's instruction can simply run again. (Other
+/// faults, such as a write to a mapped bank, would only fault again.)
+#[cold]
+fn was_remapped(vm: &Vm, fault: FaultStatus, ipa: u64) -> bool {
+    matches!(fault, FaultStatus::Translation { .. }) && vm.stage2.lock().translate(ipa).is_some()
 }
 
 /// Idles the CPU for a vCPU waiting for an interrupt. With a vGIC: returns at once
@@ -235,6 +249,9 @@ fn data_abort(
             inject(registers, |s| {
                 inject::external_data_abort(s, info.far, abort.is_write)
             });
+        }
+        (None, true) if was_remapped(vm, abort.fault, ipa) => {
+            // A flash bank was mapped again while the access faulted: retry it.
         }
         (None, true) => {
             UNEMULATED_ACCESS.report(format_args!(

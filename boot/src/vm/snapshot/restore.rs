@@ -74,7 +74,7 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
         gic,
         host_uart_intid,
         disks,
-        // Restoring firmware guests (their flash banks) is not supported yet.
+        // `read_and_check` refused snapshots of firmware guests.
         flash_vars: None,
     };
     // From here on the VM exists: a failure is Aerie's own bug (the snapshot's
@@ -225,6 +225,16 @@ fn read_and_check(
              guests a {}",
             gic_name(metadata.gic),
             gic_name(host_gic)
+        ));
+    }
+    if metadata
+        .devices
+        .iter()
+        .any(|d| d.kind == DeviceKind::CfiFlash)
+    {
+        return mismatch(String::from(
+            "the snapshot is of a firmware guest (U-Boot, EDK2): Aerie cannot restore \
+             those yet (the snapshot does not hold its flash banks)",
         ));
     }
     // The metadata check made sure the record is complete.
