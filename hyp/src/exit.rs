@@ -41,11 +41,6 @@ pub struct TrapInfo {
     pub far: u64,
     /// `HPFAR_EL2`: the faulting guest physical page of some stage-2 aborts.
     pub hpfar: u64,
-    /// For a stage-2 Permission fault on a data access (where `HPFAR_EL2` is
-    /// UNKNOWN): the guest physical address of `FAR_EL2`, as the guest's own stage 1
-    /// translates it (`AT S1E1R`), when that translation succeeded. `None` for every
-    /// other trap.
-    pub translated_far: Option<u64>,
 }
 
 /// Which of the four lower-EL (AArch64) exception vectors was taken.
@@ -424,9 +419,6 @@ const PAGE_OFFSET_MASK: u64 = (1 << PAGE_SHIFT) - 1;
 ///   nothing about the descriptor;
 /// - otherwise `FIPA << 12 | FAR_EL2[11:0]`, unless `FnV` says `FAR_EL2` is not
 ///   valid, in which case `None`.
-///
-/// A stage-2 Permission fault on the access itself (a write to read-only mapped
-/// flash) takes its address from [`TrapInfo::translated_far`] instead, as KVM does.
 #[inline]
 pub fn faulting_ipa(
     fault: FaultStatus,
@@ -438,10 +430,7 @@ pub fn faulting_ipa(
         FaultStatus::Translation { .. }
         | FaultStatus::AccessFlag { .. }
         | FaultStatus::AddressSize { .. } => true,
-        FaultStatus::Permission { .. } if !s1ptw => {
-            return info.translated_far.filter(|_| !far_not_valid);
-        }
-        FaultStatus::Permission { .. } => true,
+        FaultStatus::Permission { .. } => s1ptw,
         _ => false,
     };
     if !hpfar_valid {
@@ -797,12 +786,7 @@ mod tests {
     const TRANSLATION_L1: u64 = 0x05;
 
     fn trap(esr: u64, far: u64, hpfar: u64) -> TrapInfo {
-        TrapInfo {
-            esr,
-            far,
-            hpfar,
-            translated_far: None,
-        }
+        TrapInfo { esr, far, hpfar }
     }
 
     fn data_abort(exit: Exit) -> GuestDataAbort {
@@ -837,7 +821,6 @@ mod tests {
                         esr: class << 26 | 1 << 25 | iss,
                         far,
                         hpfar,
-                        translated_far: None,
                     };
                     let full = match Exit::decode(&info) {
                         Exit::DataAbort(GuestDataAbort {
@@ -999,14 +982,6 @@ mod tests {
             abort.to_string(),
             "write at an unknown IPA: permission fault at level 3, 4 bytes from w1"
         );
-        // The same fault with FAR translated by the guest's stage 1 (flash writes).
-        let info = TrapInfo {
-            translated_far: Some(0x0400_0154),
-            ..trap(DABT_LOWER | 0x0181_004F, 0x1_0400_0154, hpfar)
-        };
-        let abort = data_abort(Exit::decode(&info));
-        assert_eq!(abort.ipa, Some(0x0400_0154));
-        assert!(abort.is_write);
         // Synchronous external abort (DFSC 0x10) with FnV (0x400) and EA (0x200).
         let info = trap(DABT_LOWER | 0x610, far, hpfar);
         let abort = data_abort(Exit::decode(&info));

@@ -12,7 +12,7 @@ use super::interrupts;
 use super::stats;
 use super::vcpu::VcpuRun;
 use crate::arch::el1_state;
-use crate::arch::{cpu, hyp_config};
+use crate::arch::{cpu, hyp_config, stage2_ops};
 use crate::stop;
 use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
@@ -158,6 +158,18 @@ pub fn handle(
     }
 }
 
+/// The IPA of a stage-2 Permission fault on the access itself (a write to a
+/// read-only mapped flash bank of a firmware guest), for which HPFAR_EL2 is
+/// UNKNOWN: FAR_EL2 as the guest's own stage 1 translates it, as KVM does. Off the
+/// path of every other exit.
+#[cold]
+fn permission_fault_ipa(abort: &GuestDataAbort, info: &TrapInfo) -> Option<u64> {
+    let on_the_access = matches!(abort.fault, FaultStatus::Permission { .. }) && !abort.s1ptw;
+    on_the_access
+        .then(|| stage2_ops::translate_guest_read(info.far))
+        .flatten()
+}
+
 /// Whether a translation `fault` at `ipa` came while a firmware guest's flash bank
 /// was unmapped (a command in progress, or the break of its remapping) and stage 2
 /// maps `ipa` again now, so the guest's instruction can simply run again. (Other
@@ -221,7 +233,7 @@ fn data_abort(
     abort: &GuestDataAbort,
     info: &TrapInfo,
 ) {
-    let Some(ipa) = abort.ipa else {
+    let Some(ipa) = abort.ipa.or_else(|| permission_fault_ipa(abort, info)) else {
         UNMAPPED_ACCESS.report(format_args!("fault at {:#x} without an address", info.far));
         inject(registers, |state| {
             inject::external_data_abort(state, info.far, abort.is_write)

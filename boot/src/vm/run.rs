@@ -14,7 +14,6 @@ use super::vcpu::VcpuRun;
 use crate::arch::el1_state;
 use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
-use crate::arch::stage2_ops;
 use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
 use aerie_devices::vgic::ListRegisterFormat;
 use aerie_hyp::exit::{TrapInfo, VectorKind};
@@ -28,32 +27,7 @@ fn trap_info() -> TrapInfo {
         asm!("mrs {}, ESR_EL2", "mrs {}, FAR_EL2", "mrs {}, HPFAR_EL2",
             out(reg) esr, out(reg) far, out(reg) hpfar, options(nomem, nostack, preserves_flags));
     }
-    let translated_far = if is_stage2_permission_fault_on_access(esr) {
-        stage2_ops::translate_guest_read(far)
-    } else {
-        None
-    };
-    TrapInfo {
-        esr,
-        far,
-        hpfar,
-        translated_far,
-    }
-}
-
-/// Whether `esr` is a data abort from the guest with a stage-2 Permission fault
-/// on the access itself (not on a stage-1 table walk): the write to read-only
-/// mapped flash, whose address HPFAR_EL2 does not give.
-fn is_stage2_permission_fault_on_access(esr: u64) -> bool {
-    /// ESR_EL2.EC of a data abort from a lower exception level.
-    const DATA_ABORT_LOWER: u64 = 0x24;
-    /// ISS.S1PTW, bit 7.
-    const S1PTW: u64 = 1 << 7;
-    /// ISS.DFSC bits \[5:2\] of a Permission fault (levels 0-3 in bits \[1:0\]).
-    const PERMISSION_FAULT: u64 = 0b0011;
-    (esr >> 26) & 0x3f == DATA_ABORT_LOWER
-        && esr & S1PTW == 0
-        && (esr >> 2) & 0xf == PERMISSION_FAULT
+    TrapInfo { esr, far, hpfar }
 }
 
 /// Runs vCPU `index` of `vm` on this CPU, from `state`, until it turns itself off;

@@ -391,7 +391,6 @@ fn a_trapped_id_register_read_is_found_in_the_model() {
         esr: 0x6230_0069,
         far: 0,
         hpfar: 0,
-        translated_far: None,
     };
     let crate::exit::Exit::SystemRegister(access) = crate::exit::Exit::decode(&info) else {
         panic!("not a system register access");

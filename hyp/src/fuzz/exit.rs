@@ -148,7 +148,6 @@ pub fn exit_decode(data: &[u8]) {
         let info = TrapInfo {
             esr: syndrome(&mut input),
             far: input.u64(),
-            translated_far: None,
             hpfar: match input.choose(4) {
                 0 => input.u64(),
                 _ => input.u64() & FIPA_MASK,

@@ -63,7 +63,6 @@ mod tests {
             esr,
             far: 0,
             hpfar: 0,
-            translated_far: None,
         })
     }
 
@@ -78,7 +77,6 @@ mod tests {
             esr: 0x5A00_0000,
             far: 0,
             hpfar: 0,
-            translated_far: None,
         };
         let through = |vector| ExitReason::of(&Exit::from_vector(vector, &info));
         assert_eq!(through(VectorKind::Irq), ExitReason::Interrupt);
