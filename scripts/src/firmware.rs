@@ -81,21 +81,24 @@ pub fn ensure(layout: &Layout, firmware: DebianFirmware) -> Result<PathBuf> {
     if cached.is_file() {
         return Ok(cached);
     }
-    fetch(layout, firmware, &cached).map_err(|cause| {
-        Error::new(format!(
-            "cannot prepare Debian's {name} firmware ({package}, fetched once with APT into \
-             {dir}): {cause}\n\
-             Either install it (as root: apt-get install {package}) and copy /{path} to \
-             {cached}, or let xtask fetch it (as root, once: apt-get update), or pass your \
-             own build with --bios FILE",
-            name = firmware.name,
-            package = firmware.package,
-            path = firmware.path,
-            dir = dir.display(),
-            cached = cached.display(),
-        ))
-    })?;
+    fetch(layout, firmware, &cached).map_err(|cause| advice(firmware, &cached, &cause))?;
     Ok(cached)
+}
+
+/// What to do when `firmware` could not be fetched to `cached`.
+fn advice(firmware: DebianFirmware, cached: &Path, cause: &Error) -> Error {
+    Error::new(format!(
+        "cannot prepare Debian's {name} firmware (package {package}, fetched once with APT \
+         into {dir}): {cause}\n\
+         Either install it (as root: apt-get install {package}) and copy /{path} to \
+         {cached}, or let xtask fetch it (as root, once: apt-get update), or pass your \
+         own build with --bios FILE",
+        name = firmware.name,
+        package = firmware.package,
+        path = firmware.path,
+        dir = cached.parent().unwrap_or(cached).display(),
+        cached = cached.display(),
+    ))
 }
 
 /// Downloads `firmware`'s package into `target/aerie/debs` and copies its image to
@@ -154,6 +157,20 @@ mod tests {
         let layout = Layout::discover();
         let missing = resolve(&layout, Path::new("/nonexistent/bios.bin")).unwrap_err();
         assert!(missing.to_string().contains("no such file"), "{missing}");
+    }
+
+    #[test]
+    fn a_failed_fetch_says_what_to_install() {
+        let cached = Path::new("/t/aerie/firmware/u-boot.bin");
+        let message = advice(UBOOT, cached, &Error::new("apt-get failed")).to_string();
+        for needed in [
+            "apt-get failed",
+            "apt-get install u-boot-qemu",
+            "/usr/lib/u-boot/qemu_arm64/u-boot.bin to /t/aerie/firmware/u-boot.bin",
+            "--bios FILE",
+        ] {
+            assert!(message.contains(needed), "{needed:?} not in {message}");
+        }
     }
 
     #[test]
