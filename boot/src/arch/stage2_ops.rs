@@ -33,6 +33,14 @@ pub fn invalidate_ipa(ipa: u64) {
     }
 }
 
+/// Makes the stage-2 entries just written visible to every CPU's table walker
+/// (entries that were invalid need no TLB maintenance, only this, before the guest
+/// runs again: see `aerie_hyp::stage2`).
+pub fn publish_entries() {
+    // SAFETY: a barrier only orders this CPU's memory accesses.
+    unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
+}
+
 /// The guest physical address of guest virtual address `va` as the guest's stage 1
 /// (the EL1 translation registers still loaded on this CPU) translates it for an
 /// EL1 read, or `None` if it does not. PAR_EL1 keeps the guest's value.

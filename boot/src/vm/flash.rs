@@ -6,6 +6,7 @@
 
 use super::stage2_tables::GuestTables;
 use super::{GuestRam, Vm};
+use crate::arch::stage2_ops;
 use crate::virtio_probe::OpenDisk;
 use aerie_devices::cfi_flash::{CfiFlash, FlashArray};
 use aerie_hyp::firmware::BACKING_ALIGN;
@@ -156,6 +157,7 @@ pub fn follow_mode(tables: &mut GuestTables, bank: &mut GuestFlash) -> Result<()
             guest.size(),
             BANK_ATTRIBUTES,
         )?;
+        stage2_ops::publish_entries();
     } else {
         tables.unmap(guest.start(), guest.size())?;
     }
