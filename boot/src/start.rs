@@ -258,6 +258,7 @@ fn start_guest(
     let gic = guest_gic(platform);
     let host_uart_intid = platform.uart.irq.map(|irq| irq.0).filter(|_| gic.is_some());
     let mut disks = virtio_probe::take_guest_disks();
+    let flash_vars = virtio_probe::take_flash_vars_disk();
     if options.restore {
         let host = restore::Host {
             platform,
@@ -306,6 +307,7 @@ fn start_guest(
         host_uart_intid,
         disks,
         pmu_intid: vm::pmu::host_interrupt(platform, gic.is_some()),
+        flash_vars,
     };
     let vm = match vm::create(&bundle, config) {
         Ok(vm) => vm,

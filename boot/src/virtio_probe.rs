@@ -67,10 +67,23 @@ pub const SNAPSHOT_DISK_SERIAL: &str = "aerie-snapshots";
 
 /// Takes the snapshot disk (serial [`SNAPSHOT_DISK_SERIAL`]), if the machine has one.
 pub fn take_snapshot_disk() -> Option<OpenDisk> {
+    take_disk(SNAPSHOT_DISK_SERIAL)
+}
+
+/// Serial number of the host disk behind a firmware guest's flash variable store
+/// (set by `cargo xtask run --bios`).
+pub const FLASH_VARS_SERIAL: &str = "aerie-flash-vars";
+
+/// Takes the flash variable store's disk (serial [`FLASH_VARS_SERIAL`]), if the
+/// machine has one: like the snapshot disk, the guest never sees it as a disk.
+pub fn take_flash_vars_disk() -> Option<OpenDisk> {
+    take_disk(FLASH_VARS_SERIAL)
+}
+
+/// Takes the host disk with serial number `serial`, if there is one.
+fn take_disk(serial: &str) -> Option<OpenDisk> {
     let mut disks = HOST_DISKS.lock();
-    let index = disks
-        .iter()
-        .position(|disk| disk.serial_text() == SNAPSHOT_DISK_SERIAL)?;
+    let index = disks.iter().position(|disk| disk.serial_text() == serial)?;
     Some(disks.remove(index))
 }
 

@@ -10,6 +10,7 @@
 //! | [`mmio`] | access widths, the [`mmio::MmioDevice`] trait every model implements, the [`mmio::Device`] trait and [`mmio::Effects`] of a whole device access, and [`mmio::Persist`] (save and restore) |
 //! | [`virtio`] | virtio-mmio register layout and device type identifiers |
 //! | [`bus`] | the MMIO bus: guest physical ranges to devices of one type |
+//! | [`cfi_flash`] | a CFI NOR flash bank (QEMU `virt`'s firmware flash), its command set |
 //! | [`pl011`] | the PL011 UART model |
 //! | [`pl031`] | the PL031 real-time clock model |
 //! | [`testdev`] | Aerie's test device, for test guests |
@@ -23,6 +24,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod bus;
+pub mod cfi_flash;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod mmio;

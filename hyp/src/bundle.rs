@@ -18,6 +18,11 @@
 //! | `initrd`  | no       | the guest's initrd or initramfs, passed through as is  |
 //! | `cmdline` | no       | the guest's kernel command line, UTF-8; trailing newlines are dropped |
 //! | `padding` | no       | ignored: bytes that align the member after it           |
+//! | `firmware`| no       | firmware run in place from flash (U-Boot, EDK2), instead of a kernel |
+//!
+//! A bundle with `firmware` boots it as QEMU `virt -bios` does (see `aerie_hyp::firmware`): it needs no
+//! `kernel`, and has none of the others (the firmware finds its operating system
+//! on a disk).
 //!
 //! Names may carry a leading `./` (as `find . | cpio -o` writes them), and the
 //! directory entry `.` is ignored. Anything else is refused by name, so a typo never
@@ -175,11 +180,18 @@ pub enum Member {
     Initrd,
     /// `cmdline`: the guest's kernel command line (optional).
     Cmdline,
+    /// `firmware`: a firmware image run in place from flash instead of a kernel.
+    Firmware,
 }
 
 impl Member {
     /// Every member, in the order [`write`] stores them.
-    pub const ALL: [Member; 3] = [Member::Kernel, Member::Initrd, Member::Cmdline];
+    pub const ALL: [Member; 4] = [
+        Member::Kernel,
+        Member::Initrd,
+        Member::Cmdline,
+        Member::Firmware,
+    ];
 
     /// The member's file name in the archive.
     pub const fn name(self) -> &'static str {
@@ -187,6 +199,7 @@ impl Member {
             Member::Kernel => "kernel",
             Member::Initrd => "initrd",
             Member::Cmdline => "cmdline",
+            Member::Firmware => "firmware",
         }
     }
 
@@ -355,8 +368,15 @@ pub enum BundleError {
         /// The first non-zero byte.
         offset: usize,
     },
-    /// No `kernel` member.
+    /// No `kernel` member (and no `firmware`).
     MissingKernel,
+    /// A `firmware` bundle with another member beside it.
+    FirmwareWith {
+        /// The other member.
+        member: Member,
+    },
+    /// The `firmware` member is empty.
+    EmptyFirmware,
     /// The `kernel` member is empty.
     EmptyKernel,
     /// The `cmdline` member is not UTF-8.
@@ -433,7 +453,7 @@ impl fmt::Display for BundleError {
             Self::UnknownMember { name } => write!(
                 f,
                 "unknown member {name} in the guest bundle; the members are 'kernel' \
-                 (required), 'initrd', 'cmdline' and 'padding'"
+                 (required), 'initrd', 'cmdline' and 'padding', or 'firmware' alone"
             ),
             Self::DuplicateMember { member } => {
                 write!(f, "the guest bundle has member '{member}' twice")
@@ -466,6 +486,12 @@ impl fmt::Display for BundleError {
                 "the guest bundle has no member 'kernel' (the guest's arm64 Image)"
             ),
             Self::EmptyKernel => f.write_str("member 'kernel' of the guest bundle is empty"),
+            Self::FirmwareWith { member } => write!(
+                f,
+                "the guest bundle has 'firmware' and '{member}': firmware boots alone (it \
+                 loads its operating system from a disk)"
+            ),
+            Self::EmptyFirmware => f.write_str("member 'firmware' of the guest bundle is empty"),
             Self::CmdlineNotUtf8 { offset } => write!(
                 f,
                 "member 'cmdline' of the guest bundle is not UTF-8 text (invalid byte at \
@@ -482,12 +508,15 @@ impl fmt::Display for BundleError {
 /// The guest's pieces, borrowed from the bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bundle<'a> {
-    /// The kernel (not yet checked to be an arm64 `Image`; see [`crate::image`]).
+    /// The kernel (not yet checked to be an arm64 `Image`; see [`crate::image`]);
+    /// empty in a firmware bundle.
     pub kernel: &'a [u8],
     /// The initrd, if the bundle has one.
     pub initrd: Option<&'a [u8]>,
     /// The kernel command line without trailing newlines, if the bundle has one.
     pub cmdline: Option<&'a str>,
+    /// The firmware to run in place from flash, if the bundle boots firmware.
+    pub firmware: Option<&'a [u8]>,
 }
 
 /// The value of one hexadecimal digit.
@@ -661,7 +690,10 @@ impl<'a> Bundle<'a> {
                 .and_then(align_up)
                 .ok_or(BundleError::TruncatedHeader { offset })?;
         }
-        let [kernel, initrd, cmdline] = members;
+        let [kernel, initrd, cmdline, firmware] = members;
+        if let Some(firmware) = firmware {
+            return firmware_bundle(firmware, &members);
+        }
         let kernel = kernel.ok_or(BundleError::MissingKernel)?;
         if kernel.is_empty() {
             return Err(BundleError::EmptyKernel);
@@ -671,8 +703,31 @@ impl<'a> Bundle<'a> {
             kernel,
             initrd,
             cmdline,
+            firmware: None,
         })
     }
+}
+
+/// The bundle of `firmware`, which must be the only member of `members`.
+fn firmware_bundle<'a>(
+    firmware: &'a [u8],
+    members: &[Option<&'a [u8]>; Member::ALL.len()],
+) -> Result<Bundle<'a>, BundleError> {
+    if let Some(member) = Member::ALL
+        .into_iter()
+        .find(|&member| member != Member::Firmware && members[member as usize].is_some())
+    {
+        return Err(BundleError::FirmwareWith { member });
+    }
+    if firmware.is_empty() {
+        return Err(BundleError::EmptyFirmware);
+    }
+    Ok(Bundle {
+        kernel: &[],
+        initrd: None,
+        cmdline: None,
+        firmware: Some(firmware),
+    })
 }
 
 /// The `cmdline` member as text, without trailing newlines.
@@ -769,6 +824,16 @@ pub fn write_aligned(kernel: &[u8], initrd: Option<&[u8]>, cmdline: Option<&str>
     ])
 }
 
+/// Writes a firmware bundle: the member `firmware` alone, as [`write`] writes
+/// members.
+///
+/// # Panics
+///
+/// If the firmware is 4 GiB or larger.
+pub fn write_firmware(firmware: &[u8]) -> Vec<u8> {
+    write_members(&[(Member::Firmware.name(), Some(firmware))])
+}
+
 /// Writes the given members (those with data) in order, then the trailer.
 fn write_members(members: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
     let capacity = members
@@ -794,6 +859,37 @@ fn write_members(members: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
 mod tests {
     use super::*;
     use std::string::ToString;
+
+    #[test]
+    fn firmware_bundles_hold_the_firmware_alone() {
+        let archive = write_firmware(b"u-boot");
+        let bundle = Bundle::parse(&archive).unwrap();
+        assert_eq!(bundle.firmware, Some(&b"u-boot"[..]));
+        assert!(bundle.kernel.is_empty());
+        assert_eq!(
+            Bundle::parse(&write(b"k", None, None)).unwrap().firmware,
+            None
+        );
+        let mut with_kernel = Vec::new();
+        push_entry(&mut with_kernel, 1, MEMBER_MODE, "firmware", b"fw");
+        push_entry(&mut with_kernel, 2, MEMBER_MODE, "kernel", b"k");
+        push_entry(&mut with_kernel, 0, 0, TRAILER, &[]);
+        let error = Bundle::parse(&with_kernel).unwrap_err();
+        assert_eq!(
+            error,
+            BundleError::FirmwareWith {
+                member: Member::Kernel
+            }
+        );
+        assert!(
+            error.to_string().contains("firmware boots alone"),
+            "{error}"
+        );
+        assert_eq!(
+            Bundle::parse(&write_firmware(b"")),
+            Err(BundleError::EmptyFirmware)
+        );
+    }
 
     /// An archive made on a Debian machine with GNU cpio 2.13:
     /// `printf 'MZkernel' > kernel; printf init > initrd;
@@ -1356,7 +1452,7 @@ mod tests {
                 name: ShownName::new("vmlinuz")
             }),
             "unknown member \"vmlinuz\" in the guest bundle; the members are 'kernel' \
-             (required), 'initrd', 'cmdline' and 'padding'"
+             (required), 'initrd', 'cmdline' and 'padding', or 'firmware' alone"
         );
         assert_eq!(
             message(BundleError::TruncatedMember {

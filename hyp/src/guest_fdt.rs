@@ -169,6 +169,9 @@ pub struct GuestDescription<'a> {
     /// The PMU's overflow interrupt as a PPI number (INTID = 16 + ppi), when the
     /// guest owns the host's PMU (see [`crate::pmu`]); described only with a GIC.
     pub pmu_ppi: Option<u32>,
+    /// Whether the guest has QEMU `virt`'s two CFI flash banks at
+    /// [`guest_layout::FLASH_CODE`] and [`guest_layout::FLASH_VARS`] (firmware guests).
+    pub flash: bool,
     /// How many virtio-mmio transports the guest has: transport `i` at
     /// [`guest_layout::VIRTIO_MMIO`] + `i` × [`guest_layout::VIRTIO_MMIO_STRIDE`], on
     /// SPI [`guest_layout::VIRTIO_MMIO_FIRST_SPI`] + `i`.
@@ -331,6 +334,9 @@ pub fn build(guest: &GuestDescription<'_>) -> Result<Vec<u8>, GuestFdtError> {
     if let Some(ppi) = guest.pmu_ppi.filter(|_| guest.gic.is_some()) {
         write_pmu(&mut fdt, ppi)?;
     }
+    if guest.flash {
+        write_flash(&mut fdt)?;
+    }
     if guest.uart || guest.rtc {
         write_bus_clock(&mut fdt)?;
     }
@@ -441,6 +447,25 @@ fn write_pmu(fdt: &mut FdtWriter, ppi: u32) -> Result<(), GuestFdtError> {
     let node = fdt.begin_node("pmu")?;
     fdt.property_string("compatible", PMU_COMPATIBLE)?;
     fdt.property_array_u32("interrupts", &[GIC_PPI, ppi, IRQ_TYPE_LEVEL_HIGH])?;
+    fdt.end_node(node)?;
+    Ok(())
+}
+
+/// The two flash banks as one `cfi-flash` node (`mtd/mtd-physmap.yaml`), as QEMU
+/// `virt` describes them: 32-bit bus.
+fn write_flash(fdt: &mut FdtWriter) -> Result<(), GuestFdtError> {
+    let node = fdt.begin_node(&node_name("flash", guest_layout::FLASH_CODE))?;
+    fdt.property_string("compatible", "cfi-flash")?;
+    fdt.property_array_u64(
+        "reg",
+        &[
+            guest_layout::FLASH_CODE,
+            guest_layout::FLASH_BANK_SIZE,
+            guest_layout::FLASH_VARS,
+            guest_layout::FLASH_BANK_SIZE,
+        ],
+    )?;
+    fdt.property_u32("bank-width", 4)?;
     fdt.end_node(node)?;
     Ok(())
 }
@@ -612,6 +637,7 @@ mod tests {
             gic: Some(gic_v3(vcpus)),
             timer: true,
             pmu_ppi: None,
+            flash: false,
             virtio_mmio: 0,
         }
     }
@@ -629,6 +655,7 @@ mod tests {
             gic: None,
             timer: false,
             pmu_ppi: None,
+            flash: false,
             virtio_mmio: 0,
         }
     }
@@ -1048,6 +1075,29 @@ mod tests {
         assert_eq!(platform.chosen.initrd, Some(r(0x4820_0000, 0x12_3456)));
         assert!(platform.virtio_mmio.is_empty());
         assert!(platform.notes.is_empty(), "{:?}", platform.notes);
+    }
+
+    #[test]
+    fn firmware_guests_get_both_flash_banks() {
+        let guest = GuestDescription {
+            flash: true,
+            ..bare(1)
+        };
+        let blob = blob(&guest);
+        let tree = Fdt::new(&blob).unwrap();
+        let flash = tree.find_node("/flash@0").unwrap();
+        assert_eq!(string(&flash, "compatible"), "cfi-flash");
+        assert_eq!(
+            u64_cells(&flash, "reg"),
+            [0, 0x0400_0000, 0x0400_0000, 0x0400_0000]
+        );
+        assert_eq!(u32_cells(&flash, "bank-width"), [4]);
+        assert!(
+            Fdt::new(&super::build(&bare(1)).unwrap())
+                .unwrap()
+                .find_node("/flash@0")
+                .is_none()
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! expect them.
 //!
 //! ```text
+//!   0x0000_0000  flash bank 0 (64 MiB), firmware code run in place, firmware guests only
+//!   0x0400_0000  flash bank 1 (64 MiB), the firmware's variable store, firmware guests only
 //!   0x0800_0000  GIC distributor (64 KiB; 4 KiB for GICv2)
 //!   0x0801_0000  GICv2 CPU interface (8 KiB), GICv2 hosts only
 //!   0x080a_0000  GICv3 redistributors (128 KiB per vCPU)
@@ -17,6 +19,12 @@
 //! Nothing else is mapped: Aerie's own memory never appears in this space, so a
 //! guest cannot name it.
 
+/// Flash bank 0: the firmware's code (see [`crate::firmware`]).
+pub const FLASH_CODE: u64 = 0;
+/// Flash bank 1: the firmware's variable store.
+pub const FLASH_VARS: u64 = 0x0400_0000;
+/// Size of each flash bank.
+pub const FLASH_BANK_SIZE: u64 = 0x0400_0000;
 /// Start of guest RAM.
 pub const RAM_BASE: u64 = 0x4000_0000;
 /// Guest physical addresses are below `1 << IPA_BITS` (512 GiB): stage-2 lookups

@@ -29,6 +29,7 @@
 //! | [`guest_fdt`] | the device tree Aerie writes for its guest |
 //! | [`bundle`] | the guest bundle (kernel, initrd, command line) in a cpio archive |
 //! | [`loader`] | where the kernel, initrd and device tree go in guest RAM |
+//! | [`firmware`] | firmware guests (U-Boot, EDK2): flash banks, device tree at the start of RAM, reset entry |
 //! | [`console`] | the console escape (Ctrl-A) and Aerie's console commands |
 //! | [`cpu_model`] | the guest's CPU model: the feature ID registers it reads |
 //! | [`pmu`] | the guest's PMU: the host's PMUv3, untrapped; MDCR_EL2 and the overflow level |
@@ -48,6 +49,7 @@ pub mod cpu_model;
 pub mod esr;
 pub mod exit;
 pub mod fdt_check;
+pub mod firmware;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod guest_fdt;

@@ -51,6 +51,12 @@ target/aerie/guest/; the first fetch needs root, else the message says what to d
   --disk FILE    Give the guest a virtio-blk disk backed by FILE (raw image; may be
                  repeated: /dev/vda, /dev/vdb, ...)
   --no-guest     Boot Aerie alone: hardware summary, then power off
+  --bios FW      Boot firmware instead of a kernel, as QEMU virt -bios does: code in
+                 flash bank 0, a variable store in bank 1; FW is u-boot or edk2
+                 (Debian's builds, fetched once into target/aerie/firmware/) or a file.
+                 The firmware boots from a --disk
+  --flash-vars FILE  The firmware's variable store (default
+                 target/aerie/flash-vars-FW.img, created empty); settings survive in it
   --snapshot-disk FILE  The disk Aerie keeps snapshots on (default
                  target/aerie/snapshots.img); created sparse when missing, sized for
                  two snapshots of the guest's RAM; give each concurrent run its own
@@ -247,6 +253,10 @@ pub struct RunOptions {
     pub initrd: Option<std::path::PathBuf>,
     /// The guest's command line.
     pub append: Option<String>,
+    /// Boot firmware instead of a kernel (`--bios`): `u-boot`, `edk2` or a file.
+    pub bios: Option<std::path::PathBuf>,
+    /// The firmware's variable store image (`--flash-vars`).
+    pub flash_vars: Option<std::path::PathBuf>,
     /// Number of CPUs.
     pub smp: u32,
     /// RAM in MiB.
@@ -284,6 +294,8 @@ impl Default for RunOptions {
             kernel: None,
             initrd: None,
             append: None,
+            bios: None,
+            flash_vars: None,
             smp: 2,
             mem_mib: 1024,
             cpu: "cortex-a72".to_string(),
@@ -584,6 +596,8 @@ fn parse_run(options: &mut Options<'_>) -> Result<RunOptions, UsageError> {
             "--disk" => run.disks.push(options.value()?.into()),
             "--initrd" => run.initrd = Some(options.value()?.into()),
             "--append" => run.append = Some(options.value()?),
+            "--bios" => run.bios = Some(options.value()?.into()),
+            "--flash-vars" => run.flash_vars = Some(options.value()?.into()),
             "--exec" => run.exec = Some(parse_exec(&options.value()?)?),
             "--timeout" => {
                 run.timeout_secs = parse_timeout(&options.value()?)?;
@@ -674,6 +688,7 @@ fn check_run(run: &RunOptions, timeout_given: bool, mem_given: bool) -> Result<(
     if run.kernel.is_none() && run.initrd.is_some() {
         return refuse("--initrd needs --kernel (the default guest brings its own initramfs)");
     }
+    check_bios(run)?;
     if timeout_given && run.gdb {
         return refuse(
             "--timeout cannot be combined with --gdb (a debugging session has no deadline)",
@@ -693,6 +708,33 @@ fn check_run(run: &RunOptions, timeout_given: bool, mem_given: bool) -> Result<(
             run.gic.version(),
             run.gic.max_cpus()
         )));
+    }
+    Ok(())
+}
+
+/// The combinations of `--bios` and `--flash-vars` that make no sense.
+fn check_bios(run: &RunOptions) -> Result<(), UsageError> {
+    let refuse = |message: &str| Err(UsageError(message.to_string()));
+    if run.bios.is_none() {
+        if run.flash_vars.is_some() {
+            return refuse("--flash-vars is the variable store of --bios firmware");
+        }
+        return Ok(());
+    }
+    if run.kernel.is_some() || run.append.is_some() || run.no_guest {
+        return refuse(
+            "--bios boots firmware, which loads the operating system from a --disk: drop \
+             --kernel, --initrd, --append and --no-guest",
+        );
+    }
+    if run.board == Board::Raspi4b || run.no_hyp {
+        return refuse(
+            "--bios gives Aerie's guest QEMU virt's flash: it needs --board virt and Aerie \
+             (for bare QEMU: qemu-system-aarch64 -M virt -bios FILE)",
+        );
+    }
+    if run.restore || run.snapshot || run.exec.is_some() {
+        return refuse("--bios cannot be combined with --exec, --snapshot or --restore yet");
     }
     Ok(())
 }
@@ -1172,6 +1214,20 @@ mod tests {
         );
         assert_eq!(options.append.as_deref(), Some("'quiet'"));
         assert!(error("run --initrd /k/initrd").contains("needs --kernel"));
+        let options = run("run --bios u-boot --disk /d.img --flash-vars /v.img");
+        assert_eq!(
+            options.bios.as_deref(),
+            Some(std::path::Path::new("u-boot"))
+        );
+        assert_eq!(
+            options.flash_vars.as_deref(),
+            Some(std::path::Path::new("/v.img"))
+        );
+        assert!(error("run --bios u-boot --kernel /k").contains("drop --kernel"));
+        assert!(error("run --bios u-boot --no-hyp").contains("bare QEMU"));
+        assert!(error("run --bios u-boot --board raspi4b").contains("--board virt"));
+        assert!(error("run --bios u-boot --exec true").contains("yet"));
+        assert!(error("run --flash-vars /v.img").contains("variable store"));
         // For the default guest, --append adds to its command line.
         assert_eq!(
             run("run --append loglevel=8").append.as_deref(),

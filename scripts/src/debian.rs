@@ -129,13 +129,24 @@ impl Apt {
     /// unpacks it into `dir/<package>`. Updates the package lists and tries again
     /// once if the download fails.
     pub fn fetch(&mut self, dir: &Path, package: &str) -> Result<Package> {
+        self.fetch_for(dir, package, "arm64")
+    }
+
+    /// [`Apt::fetch`] for a package of architecture `all` (firmware images built
+    /// for every machine, such as `u-boot-qemu`).
+    pub fn fetch_all(&mut self, dir: &Path, package: &str) -> Result<Package> {
+        self.fetch_for(dir, package, "all")
+    }
+
+    /// [`Apt::fetch`] of `package:arch`.
+    fn fetch_for(&mut self, dir: &Path, package: &str, arch: &str) -> Result<Package> {
         std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
         remove_debs_of(dir, package)?;
-        eprintln!("{}: downloading {package}:arm64", self.log);
+        eprintln!("{}: downloading {package}:{arch}", self.log);
         let download = || {
             process::output(
                 Command::new("apt-get")
-                    .args(["-q", "download", &format!("{package}:arm64")])
+                    .args(["-q", "download", &format!("{package}:{arch}")])
                     .current_dir(dir),
             )
         };

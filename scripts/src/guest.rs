@@ -65,6 +65,27 @@ pub fn pack(
     })
 }
 
+/// Packs the firmware image at `firmware` alone into `bundle` (see
+/// `aerie_hyp::firmware`).
+pub fn pack_firmware(firmware: &Path, bundle: &Path) -> Result<PackedGuest> {
+    let image = std::fs::read(firmware)
+        .context(|| format!("cannot read the firmware {}", firmware.display()))?;
+    if image.is_empty() || image.len() as u64 > aerie_hyp::guest_layout::FLASH_BANK_SIZE {
+        return Err(Error::new(format!(
+            "{} cannot be firmware: {} bytes, where a flash bank holds 1 to {}",
+            firmware.display(),
+            image.len(),
+            aerie_hyp::guest_layout::FLASH_BANK_SIZE
+        )));
+    }
+    let bytes = aerie_hyp::bundle::write_firmware(&image);
+    atomic_file::write(bundle, &bytes)?;
+    Ok(PackedGuest {
+        bundle: bundle.to_path_buf(),
+        size: bytes.len() as u64,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

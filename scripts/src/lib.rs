@@ -20,6 +20,7 @@
 //! | [`dtb_pack`] | cut a device-tree blob's free space |
 //! | [`debian`] | fetch Debian's arm64 packages with APT |
 //! | [`guest_material`] | the guest to boot: the user's, or the default (fetched, cached) |
+//! | [`firmware`] | `run --bios`: the firmware (Debian's U-Boot or EDK2, or a file) and its variable store |
 //! | [`initramfs`] | the default guest's busybox initramfs and `/init` |
 //! | [`cpio`] | write cpio (newc) archives |
 //! | [`serial`] | how QEMU connects the serial console to the terminal |
@@ -53,6 +54,7 @@ pub mod error;
 pub mod exec;
 pub mod exec_session;
 pub mod file_disk;
+pub mod firmware;
 pub mod fixtures;
 pub mod flat;
 pub mod guest;

@@ -13,6 +13,7 @@ use crate::disk_spec::DiskSpec;
 use crate::error::{Context, Result};
 use crate::exec::{self, ExecSpec};
 use crate::exec_session::Ready;
+use crate::firmware;
 use crate::guest::{self, PackedGuest};
 use crate::guest_material::{self, GuestFiles};
 use crate::image;
@@ -59,7 +60,14 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
         eprintln!("xtask: restoring {shape} from {}", snapshots.display());
     }
     let options = &options;
-    let guest = guest_material::choose(layout, options)?;
+    let bios = match &options.bios {
+        Some(bios) => Some(firmware::resolve(layout, bios)?),
+        None => None,
+    };
+    let guest = match bios {
+        Some(_) => None,
+        None => guest_material::choose(layout, options)?,
+    };
     let serial = match (&options.exec, options.no_hyp) {
         (Some(_), _) => Serial::Piped,
         (None, true) => Serial::Qemu,
@@ -77,14 +85,15 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
             if options.board == Board::Virt {
                 prepare_snapshot_disk(&snapshots, options)?;
             }
-            let packed = match &guest {
-                Some(guest) => Some(guest::pack(
+            let packed = match (&guest, &bios) {
+                (Some(guest), _) => Some(guest::pack(
                     &guest.kernel,
                     guest.initrd.as_deref(),
                     guest.cmdline.as_deref(),
                     &private_bundle(layout),
                 )?),
-                None => None,
+                (None, Some(bios)) => Some(guest::pack_firmware(bios, &private_bundle(layout))?),
+                (None, None) => None,
             };
             qemu.args(qemu_args(
                 options,
@@ -93,6 +102,14 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
                 packed.as_ref(),
                 serial,
             ));
+            if let Some(bios) = &options.bios {
+                let vars = options
+                    .flash_vars
+                    .clone()
+                    .unwrap_or_else(|| firmware::default_vars(layout, bios));
+                firmware::ensure_vars(&vars)?;
+                qemu.args(flash_vars_args(&vars));
+            }
             bundle = packed.map(|packed| packed.bundle);
             Some(std::path::absolute(&built.elf).unwrap_or(built.elf))
         }
@@ -198,13 +215,45 @@ fn exec(
 /// Aerie keeps its image, heap and page tables.
 const AERIE_SHARE_MIB: u64 = 160;
 
+/// Host RAM behind a firmware guest's flash beside the firmware's copy: the
+/// variable store bank twice over (Aerie's frame allocator hands out blocks aligned
+/// to their power-of-two size, and a free region twice that size holds one), and
+/// 2 MiB of alignment for the code bank.
+const FLASH_SHARE_MIB: u64 = 2 * (firmware::VARS_SIZE >> 20) + 2;
+
 /// The machine's RAM in MiB: with a guest, `--mem` is the guest's and Aerie's share
-/// and the bundle come on top.
+/// and the bundle come on top; with `--bios`, the flash banks' memory too (the
+/// firmware's copy is the bundle's size again).
 pub fn machine_mem_mib(options: &RunOptions, guest: Option<&PackedGuest>) -> u64 {
     match guest {
-        Some(guest) => options.mem_mib + AERIE_SHARE_MIB + guest.size.div_ceil(1 << 20),
+        Some(guest) => {
+            let bundle = guest.size.div_ceil(1 << 20);
+            let flash = if options.bios.is_some() {
+                bundle + FLASH_SHARE_MIB
+            } else {
+                0
+            };
+            options.mem_mib + AERIE_SHARE_MIB + bundle + flash
+        }
         None => options.mem_mib,
     }
+}
+
+/// The virtio-blk serial number that marks the disk behind a firmware guest's flash
+/// variable store (Aerie keeps it from the guest, like the snapshot disk).
+pub const FLASH_VARS_SERIAL: &str = "aerie-flash-vars";
+
+/// QEMU's arguments for the flash variable store image `vars`.
+pub fn flash_vars_args(vars: &Path) -> Vec<String> {
+    vec![
+        "-drive".into(),
+        format!(
+            "file={},if=none,format=raw,id=flashvars",
+            qemu_escape(&vars.display().to_string())
+        ),
+        "-device".into(),
+        format!("virtio-blk-device,drive=flashvars,serial={FLASH_VARS_SERIAL}"),
+    ]
 }
 
 /// The device tree `cargo xtask run --board raspi4b` gives QEMU: the Raspberry Pi 4

@@ -137,6 +137,13 @@ pub fn run(layout: &Layout, options: &TestOptions) -> Result<ExitCode> {
             if let Err(e) = guest_material::ensure(&guest_material::guest_dir(layout)) {
                 eprintln!("xtask test: {e}");
             }
+            // The firmware tests' firmware likewise; their `xtask run` repeats a
+            // failure with what to install.
+            for firmware in [crate::firmware::UBOOT, crate::firmware::EDK2] {
+                if let Err(e) = crate::firmware::ensure(layout, firmware) {
+                    eprintln!("xtask test: {e}");
+                }
+            }
             // Without guests the boot tests still run; the guest tests then fail and
             // say that the guests are missing.
             let mut command =

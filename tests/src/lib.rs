@@ -14,6 +14,8 @@
 //! | [`paths`] | the image under test, fixtures, per-test temporary files |
 //! | [`xtask`] | running `cargo xtask` as a user does, within a deadline, killing its QEMU when it strikes |
 //! | [`snapshot_runs`] | reading and damaging snapshot files for the snapshot tests |
+//! | [`console_session`] | driving a `cargo xtask run`'s console: expected text, typed keys |
+//! | [`efi_disk`] | a GPT disk with an EFI system partition (FAT16) holding given files |
 //!
 //! ```no_run
 //! use aerie_tests::Qemu;
@@ -22,7 +24,9 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod console_session;
 pub mod dtb;
+pub mod efi_disk;
 pub mod guests;
 pub mod outcome;
 pub mod paths;

@@ -10,4 +10,5 @@ pub mod hyp_config;
 pub mod mmu;
 pub mod pmu;
 pub mod semihosting;
+pub mod stage2_ops;
 pub mod vectors;

@@ -9,6 +9,7 @@
 //! or the vGIC could keep a level the device no longer has. Most accesses change
 //! nothing and take no other lock.
 
+use super::flash::GuestFlash;
 use super::virtio::{GuestBlock, GuestConsole, GuestRamMemory, GuestRng, HostBackend};
 use super::{Vm, interrupts};
 use aerie_devices::bus::{DeviceId, MmioBus};
@@ -41,6 +42,8 @@ pub enum Model {
     Console(GuestConsole),
     /// The virtio-rng.
     Rng(GuestRng),
+    /// A flash bank of a firmware guest (boxed: its write buffer).
+    Flash(Box<GuestFlash>),
 }
 
 /// One guest device on the bus, with its interrupt line if it has one.
@@ -67,6 +70,7 @@ impl GuestDevice {
             Model::Block(block) => &mut **block,
             Model::Console(console) => console,
             Model::Rng(rng) => rng,
+            Model::Flash(flash) => &mut **flash,
         }
     }
 
@@ -77,7 +81,7 @@ impl GuestDevice {
     fn read_changes_nothing(&self, offset: u64) -> bool {
         match &self.model {
             Model::Uart(_) => !Pl011::read_changes_state(offset),
-            Model::Rtc(_) | Model::Test(_) => true,
+            Model::Rtc(_) | Model::Test(_) | Model::Flash(_) => true,
             Model::Block(block) => block.is_quiet(),
             Model::Console(console) => console.is_quiet(),
             Model::Rng(rng) => rng.is_quiet(),
@@ -106,7 +110,7 @@ impl GuestDevice {
                     fault: false,
                 }
             }
-            Model::Rtc(_) | Model::Test(_) => Effects::NONE,
+            Model::Rtc(_) | Model::Test(_) | Model::Flash(_) => Effects::NONE,
             Model::Block(block) => serve_transport(&mut **block, host, changed),
             Model::Console(console) => serve_transport(console, host, changed),
             Model::Rng(rng) => serve_transport(rng, host, changed),
@@ -141,6 +145,7 @@ impl GuestDevice {
             Model::Block(_) => DeviceKind::VirtioBlock,
             Model::Console(_) => DeviceKind::VirtioConsole,
             Model::Rng(_) => DeviceKind::VirtioRng,
+            Model::Flash(_) => DeviceKind::CfiFlash,
         }
     }
 
@@ -156,7 +161,7 @@ impl GuestDevice {
             Model::Block(block) => block.take_fault(),
             Model::Console(console) => console.take_fault(),
             Model::Rng(rng) => rng.take_fault(),
-            Model::Uart(_) | Model::Rtc(_) | Model::Test(_) => None,
+            Model::Uart(_) | Model::Rtc(_) | Model::Test(_) | Model::Flash(_) => None,
         }
     }
 
@@ -177,6 +182,7 @@ impl GuestDevice {
             Model::Block(block) => DeviceState::VirtioBlock(block.save_state()),
             Model::Console(console) => DeviceState::VirtioConsole(console.save_state()),
             Model::Rng(rng) => DeviceState::VirtioRng(rng.save_state()),
+            Model::Flash(flash) => DeviceState::CfiFlash(flash.save_state()),
         }
     }
 
@@ -191,6 +197,7 @@ impl GuestDevice {
                 console.restore_state(state)
             }
             (Model::Rng(rng), DeviceState::VirtioRng(state)) => rng.restore_state(state),
+            (Model::Flash(flash), DeviceState::CfiFlash(state)) => flash.restore_state(state),
             _ => {
                 return Err(format!(
                     "a {:?} state does not fit this {:?}",
@@ -282,6 +289,10 @@ pub fn emulate(
     }
     let mut host = Host(GuestRamMemory(&vm.ram));
     let effects = mmio::emulate_device(access, offset, registers, device, &mut host);
+    if let Model::Flash(flash) = &mut device.model {
+        // A command may have moved the bank into or out of read-array mode.
+        super::flash::after_write(vm, flash);
+    }
     if effects.is_none() {
         // Most accesses: nothing to apply.
         return Some(false);

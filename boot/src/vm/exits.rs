@@ -12,11 +12,12 @@ use super::interrupts;
 use super::stats;
 use super::vcpu::VcpuRun;
 use crate::arch::el1_state;
-use crate::arch::{cpu, hyp_config};
+use crate::arch::{cpu, hyp_config, stage2_ops};
 use crate::stop;
 use aerie_devices::mmio::AccessWidth;
 use aerie_devices::vgic::Vgic;
 use aerie_hyp::cpu_model::id_space_index;
+use aerie_hyp::esr::FaultStatus;
 use aerie_hyp::exit::{
     Exit, GuestDataAbort, MmioAccess, SysReg, SysRegAccess, TrapInfo, VectorKind, emulated_access,
 };
@@ -130,7 +131,11 @@ pub fn handle(
             SERROR.report(format_args!("ESR {esr:#x} at pc {:#x}", registers.pc));
             Flow::Continue
         }
-        Exit::InstructionAbort { ipa, .. } => {
+        Exit::InstructionAbort { ipa, fault } => {
+            if ipa.is_some_and(|ipa| was_remapped(vm, *fault, ipa)) {
+                // A flash bank was mapped again while the fetch faulted: retry it.
+                return Flow::Continue;
+            }
             UNMAPPED_ACCESS.report(format_args!(
                 "instruction fetch from {:#x} (guest physical {ipa:x?})",
                 info.far
@@ -151,6 +156,27 @@ pub fn handle(
             Flow::Continue
         }
     }
+}
+
+/// The IPA of a stage-2 Permission fault on the access itself (a write to a
+/// read-only mapped flash bank of a firmware guest), for which HPFAR_EL2 is
+/// UNKNOWN: FAR_EL2 as the guest's own stage 1 translates it, as KVM does. Off the
+/// path of every other exit.
+#[cold]
+fn permission_fault_ipa(abort: &GuestDataAbort, info: &TrapInfo) -> Option<u64> {
+    let on_the_access = matches!(abort.fault, FaultStatus::Permission { .. }) && !abort.s1ptw;
+    on_the_access
+        .then(|| stage2_ops::translate_guest_read(info.far))
+        .flatten()
+}
+
+/// Whether a translation `fault` at `ipa` came while a firmware guest's flash bank
+/// was unmapped (a command in progress, or the break of its remapping) and stage 2
+/// maps `ipa` again now, so the guest's instruction can simply run again. (Other
+/// faults, such as a write to a mapped bank, would only fault again.)
+#[cold]
+fn was_remapped(vm: &Vm, fault: FaultStatus, ipa: u64) -> bool {
+    matches!(fault, FaultStatus::Translation { .. }) && vm.stage2.lock().translate(ipa).is_some()
 }
 
 /// Idles the CPU for a vCPU waiting for an interrupt. With a vGIC: returns at once
@@ -208,7 +234,7 @@ fn data_abort(
     abort: &GuestDataAbort,
     info: &TrapInfo,
 ) {
-    let Some(ipa) = abort.ipa else {
+    let Some(ipa) = abort.ipa.or_else(|| permission_fault_ipa(abort, info)) else {
         UNMAPPED_ACCESS.report(format_args!("fault at {:#x} without an address", info.far));
         inject(registers, |state| {
             inject::external_data_abort(state, info.far, abort.is_write)
@@ -236,6 +262,9 @@ fn data_abort(
             inject(registers, |s| {
                 inject::external_data_abort(s, info.far, abort.is_write)
             });
+        }
+        (None, true) if was_remapped(vm, abort.fault, ipa) => {
+            // A flash bank was mapped again while the access faulted: retry it.
         }
         (None, true) => {
             UNEMULATED_ACCESS.report(format_args!(

@@ -10,6 +10,7 @@ pub mod bundle;
 mod console;
 mod devices;
 mod exits;
+mod flash;
 mod host_irq;
 mod interrupts;
 pub mod pmu;
@@ -75,8 +76,11 @@ pub struct Vm {
     pub host_interrupts: host_irq::HostInterrupts,
     /// PSCI power states of the vCPUs.
     pub psci: crate::sync::Mutex<PsciState>,
-    /// Where vCPU 0 starts, and its x0 (the device tree).
+    /// Where vCPU 0 starts, and its x0 (the device tree; 0 for firmware).
     pub boot_entry: (u64, u64),
+    /// The guest's stage-2 tables (changed while the guest runs only for the flash
+    /// banks of a firmware guest).
+    pub stage2: crate::sync::Mutex<stage2_tables::GuestTables>,
     /// Whether the guest's virtual count is ahead of the host counter (a restored
     /// snapshot), so CNTVOFF_EL2 wraps (see `interrupts::virtual_timer_deadline`).
     pub virtual_offset_wraps: bool,
@@ -143,6 +147,8 @@ pub struct GuestConfig {
     /// The PMU's overflow interrupt (an INTID) when the guest owns the host's PMU
     /// ([`pmu::host_interrupt`]).
     pub pmu_intid: Option<u32>,
+    /// The host disk behind a firmware guest's flash variable store, if any.
+    pub flash_vars: Option<crate::virtio_probe::OpenDisk>,
 }
 
 /// Why the guest cannot be created. The message says what to change.
@@ -211,11 +217,18 @@ fn virtio_count(config: &GuestConfig) -> usize {
 }
 
 /// Builds the VM from the bundle: loads the kernel, initrd and a generated device
-/// tree into guest RAM, ready for vCPU 0 to start at [`Vm::boot_entry`]. A kernel
-/// that already lies where the plan puts it (guest RAM was placed around it) is not
+/// tree into guest RAM, ready for vCPU 0 to start at [`Vm::boot_entry`]; or, for a
+/// firmware bundle, the flash banks, started at the reset vector. A kernel that
+/// already lies where the plan puts it (guest RAM was placed around it) is not
 /// copied; the bundle's other members may lie in guest RAM too, so they are moved
 /// out of the way before anything else is written there.
 pub fn create(bundle: &bundle::BundleInRam, config: GuestConfig) -> Result<&'static Vm, VmError> {
+    let bundle = match bundle {
+        bundle::BundleInRam::Kernel(kernel) => kernel,
+        bundle::BundleInRam::Firmware(firmware) => {
+            return bundle::with_bytes(*firmware, |bytes| create_firmware_guest(bytes, config));
+        }
+    };
     let header = bundle.header;
     let ram = config.ram;
     let initrd = bundle.initrd;
@@ -233,6 +246,7 @@ pub fn create(bundle: &bundle::BundleInRam, config: GuestConfig) -> Result<&'sta
         gic: gic_description,
         timer: gic_description.is_some(),
         pmu_ppi: config.pmu_intid.map(|intid| intid - PPI_BASE),
+        flash: false,
         virtio_mmio: virtio_count(&config),
     };
     let probe = guest_fdt::build(&describe(
@@ -290,6 +304,75 @@ pub fn create(bundle: &bundle::BundleInRam, config: GuestConfig) -> Result<&'sta
         entry: (plan.entry, plan.device_tree.start()),
         command_line: String::from(cmdline),
         cntvoff: cpu::counter(),
+        flash: None,
+    };
+    assemble(config, vgic.0, boot)
+}
+
+/// Builds a firmware guest (see [`aerie_hyp::firmware`]): the firmware in flash
+/// bank 0, the variable store from its disk in bank 1, the device tree at the start
+/// of RAM, vCPU 0 at the reset vector.
+fn create_firmware_guest(firmware: &[u8], mut config: GuestConfig) -> Result<&'static Vm, VmError> {
+    let ram = config.ram;
+    let vgic = make_vgic(&config)?;
+    let description = GuestDescription {
+        ram: ram.guest,
+        vcpus: config.vcpus,
+        bootargs: "",
+        initrd: None,
+        uart: true,
+        rtc: config.rtc,
+        test_device: config.test_device,
+        gic: vgic.1,
+        timer: vgic.1.is_some(),
+        pmu_ppi: config.pmu_intid.map(|intid| intid - PPI_BASE),
+        flash: true,
+        virtio_mmio: virtio_count(&config),
+    };
+    let device_tree =
+        guest_fdt::build(&description).map_err(|e| error(format!("guest device tree: {e}")))?;
+    let vars_disk = config.flash_vars.take();
+    let vars_size = vars_disk
+        .as_ref()
+        .map(|open| open.disk.capacity_sectors() * 512);
+    let plan = aerie_hyp::firmware::plan(
+        ram.guest,
+        firmware.len() as u64,
+        vars_size,
+        device_tree.len() as u64,
+    )
+    .map_err(|e| error(format!("firmware: {e}")))?;
+    let no_memory = || error("firmware: no host memory left for the flash banks");
+    let code = flash::HostFlash::allocate(guest_layout::FLASH_CODE, plan.code_backed, None)
+        .ok_or_else(no_memory)?;
+    code.memory()
+        .write(guest_layout::FLASH_CODE, firmware)
+        .ok_or_else(|| error("firmware does not fit its flash bank"))?;
+    let mut vars =
+        flash::HostFlash::allocate(guest_layout::FLASH_VARS, plan.vars_backed, vars_disk)
+            .ok_or_else(no_memory)?;
+    vars.load_from_disk().map_err(error)?;
+    if plan.vars_backed == 0 {
+        log::warn!("firmware: no flash variable store disk: settings will not be kept");
+    }
+    ram.write(plan.device_tree.start(), &device_tree)
+        .ok_or_else(|| error("device tree does not fit"))?;
+    log::info!(
+        "guest: {} vCPU(s), {} RAM, firmware ({}) in flash at {:#x}, variable store {}, \
+         device tree at {:#x}",
+        config.vcpus,
+        aerie_hyp::units::ByteSize(ram.guest.size()),
+        aerie_hyp::units::ByteSize(firmware.len() as u64),
+        guest_layout::FLASH_CODE,
+        aerie_hyp::units::ByteSize(plan.vars_backed),
+        plan.device_tree.start(),
+    );
+    let boot = Boot {
+        // A reset: x0 is 0 like every other register.
+        entry: (plan.entry, 0),
+        command_line: String::new(),
+        cntvoff: cpu::counter(),
+        flash: Some([code, vars]),
     };
     assemble(config, vgic.0, boot)
 }
@@ -308,6 +391,7 @@ pub fn create_restored(
         command_line,
         // CNTVCT = CNTPCT - CNTVOFF: the guest's count goes on from where it was.
         cntvoff: cpu::counter().wrapping_sub(virtual_count),
+        flash: None,
     };
     assemble(config, vgic.0, boot)
 }
@@ -317,6 +401,8 @@ struct Boot {
     entry: (u64, u64),
     command_line: String,
     cntvoff: u64,
+    /// A firmware guest's flash banks: code, variable store.
+    flash: Option<[flash::HostFlash; 2]>,
 }
 
 /// Maps guest RAM, puts the devices on the bus and makes the VM.
@@ -332,8 +418,9 @@ fn assemble(
         }) => Some(virtual_cpu_interface),
         _ => None,
     };
-    let root =
+    let mut tables =
         stage2_tables::map_guest_memory(&ram, gicv).map_err(|e| error(format!("stage 2: {e}")))?;
+    let root = tables.root();
     let vtcr =
         stage2::vtcr(cpu::physical_address_range()).map_err(|e| error(format!("stage 2: {e}")))?;
 
@@ -367,6 +454,24 @@ fn assemble(
             Model::Test(TestDevice::new()),
             None,
         )?;
+    }
+    if let Some(banks) = boot.flash {
+        let bases = [guest_layout::FLASH_CODE, guest_layout::FLASH_VARS];
+        for ((bank, base), write_protected) in banks.into_iter().zip(bases).zip([true, false]) {
+            let mut bank = Box::new(aerie_devices::cfi_flash::CfiFlash::new(
+                bank,
+                write_protected,
+            ));
+            flash::follow_mode(&mut tables, &mut bank)
+                .map_err(|e| error(format!("stage 2: flash: {e}")))?;
+            add(
+                &mut bus,
+                base,
+                guest_layout::FLASH_BANK_SIZE,
+                Model::Flash(bank),
+                None,
+            )?;
+        }
     }
     let mut hvc0 = None;
     for (index, model) in virtio_models(config.disks).into_iter().enumerate() {
@@ -403,6 +508,7 @@ fn assemble(
         host_interrupts,
         psci: crate::sync::Mutex::new(PsciState::new(config.vcpus)),
         boot_entry: boot.entry,
+        stage2: crate::sync::Mutex::new(tables),
         virtual_offset_wraps: boot.cntvoff > cpu::counter(),
         pmu_intid: config.pmu_intid,
         cpu: cpu::guest_cpu(

@@ -1,7 +1,7 @@
 //! The guest's stage-2 translation tables, in frames from Aerie's frame allocator.
 
 use super::GuestRam;
-use crate::arch::cache;
+use crate::arch::{cache, stage2_ops};
 use aerie_hyp::guest_layout::{GIC_CPU_INTERFACE, GIC_CPU_INTERFACE_SIZE, IPA_BITS};
 use aerie_hyp::memory::Range;
 use aerie_hyp::paging::{
@@ -10,7 +10,11 @@ use aerie_hyp::paging::{
 use aerie_hyp::stage2::Stage2;
 
 /// Table pages handed out by the frame allocator.
-struct FrameTables;
+pub struct FrameTables;
+
+/// The guest's stage-2 tables, kept for changes while the guest runs (the flash
+/// banks are mapped and unmapped as they enter and leave read-array mode).
+pub type GuestTables = PageTable<FrameTables, Stage2>;
 
 impl TableMemory for FrameTables {
     fn allocate_table(&mut self) -> Option<u64> {
@@ -28,16 +32,25 @@ impl TableMemory for FrameTables {
 
     fn write_entry(&mut self, table: u64, index: usize, descriptor: u64) {
         assert!(index < 512 && table % PAGE_SIZE == 0);
-        // SAFETY: as for `read_entry`. The tables are built before any vCPU runs,
-        // so no TLB holds an entry that this write could make stale.
+        // The entries written before (a new table's) reach the table walkers first.
+        // SAFETY: a barrier only orders this CPU's memory accesses.
+        unsafe { core::arch::asm!("dmb ishst", options(nostack, preserves_flags)) };
+        // SAFETY: as for `read_entry`. An entry a TLB may hold is changed through
+        // `PageTable`'s break-before-make, which calls `invalidate` after the break.
         unsafe { core::ptr::write_volatile((table as *mut u64).wrapping_add(index), descriptor) };
+    }
+
+    fn invalidate(&mut self, input: u64, _level: usize) {
+        // A block's entries are tagged by any IPA in it; the block's first page
+        // names it (TLBI IPAS2E1IS removes every entry that translates that IPA).
+        stage2_ops::invalidate_ipa(input);
     }
 }
 
 /// Maps guest RAM (read, write, execute) and, on GICv2 hosts, the host's virtual
-/// CPU interface at the guest's GIC CPU-interface address; nothing else. Returns the
-/// root table.
-pub fn map_guest_memory(ram: &GuestRam, gicv: Option<Range>) -> Result<u64, MapError> {
+/// CPU interface at the guest's GIC CPU-interface address; nothing else (the flash
+/// banks of a firmware guest are mapped by [`super::flash`]). Returns the tables.
+pub fn map_guest_memory(ram: &GuestRam, gicv: Option<Range>) -> Result<GuestTables, MapError> {
     let geometry = Geometry {
         start_level: 1,
         input_bits: IPA_BITS,
@@ -67,5 +80,5 @@ pub fn map_guest_memory(ram: &GuestRam, gicv: Option<Range>) -> Result<u64, MapE
         )?;
     }
     cache::clean_to_poc(tables.root() as usize, PAGE_SIZE as usize);
-    Ok(tables.root())
+    Ok(tables)
 }

@@ -75,6 +75,8 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
         host_uart_intid,
         disks,
         pmu_intid: vm::pmu::host_interrupt(platform, gic.is_some()),
+        // `read_and_check` refused snapshots of firmware guests.
+        flash_vars: None,
     };
     // From here on the VM exists: a failure is Aerie's own bug (the snapshot's
     // layout and states were checked above), and stops Aerie.
@@ -224,6 +226,16 @@ fn read_and_check(
              guests a {}",
             gic_name(metadata.gic),
             gic_name(host_gic)
+        ));
+    }
+    if metadata
+        .devices
+        .iter()
+        .any(|d| d.kind == DeviceKind::CfiFlash)
+    {
+        return mismatch(String::from(
+            "the snapshot is of a firmware guest (U-Boot, EDK2): Aerie cannot restore \
+             those yet (the snapshot does not hold its flash banks)",
         ));
     }
     // The metadata check made sure the record is complete.

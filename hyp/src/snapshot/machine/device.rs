@@ -1,5 +1,6 @@
 //! Device state chunks.
 
+use aerie_devices::cfi_flash::CfiFlashState;
 use aerie_devices::pl011::Pl011State;
 use aerie_devices::pl031::Pl031State;
 use aerie_devices::testdev::TestDeviceState;
@@ -30,8 +31,12 @@ pub enum DeviceState {
     VirtioConsole(TransportState<ConsoleState>),
     /// A virtio-rng device and its transport.
     VirtioRng(TransportState<RngState>),
-    /// The PL031 real-time clock (added last: variants are encoded by position).
+    /// The PL031 real-time clock (added after the others: variants are encoded by
+    /// position).
     Pl031(Pl031State),
+    /// A CFI flash bank's command state (added last; its array is in host memory
+    /// and, for the variable store, on its disk).
+    CfiFlash(CfiFlashState),
 }
 
 impl DeviceState {
@@ -42,6 +47,7 @@ impl DeviceState {
             Self::VgicV2(_) => DeviceKind::VgicV2,
             Self::Pl011(_) => DeviceKind::Pl011,
             Self::Pl031(_) => DeviceKind::Pl031,
+            Self::CfiFlash(_) => DeviceKind::CfiFlash,
             Self::TestDevice(_) => DeviceKind::TestDevice,
             Self::VirtioBlock(_) => DeviceKind::VirtioBlock,
             Self::VirtioConsole(_) => DeviceKind::VirtioConsole,

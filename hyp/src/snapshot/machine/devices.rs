@@ -143,6 +143,7 @@ impl SavedMachine {
             }
             // Every offset and register value is one a PL031 can hold.
             DeviceState::Pl031(_) => Ok(()),
+            DeviceState::CfiFlash(state) => state.check().map_err(invalid),
             DeviceState::TestDevice(state) => {
                 TestDevice::new().restore(state);
                 Ok(())

@@ -19,6 +19,7 @@ impl fmt::Display for DeviceKind {
             Self::VirtioConsole => "virtio-console",
             Self::VirtioRng => "virtio-rng",
             Self::Pl031 => "PL031 real-time clock",
+            Self::CfiFlash => "CFI flash bank",
         })
     }
 }

@@ -174,6 +174,8 @@ pub enum DeviceKind {
     VirtioRng,
     /// The PL031 real-time clock.
     Pl031,
+    /// A CFI flash bank of a firmware guest.
+    CfiFlash,
 }
 
 /// Which guest disk a virtio-blk device was backed by, and what it held: a restore
