@@ -58,7 +58,7 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
     memory::init_frames(&free);
 
     init_host_gic(&platform);
-    crate::wall_clock::init(&platform);
+    crate::wall_clock::init(&platform, options.wall_clock);
     let virtio_devices = virtio_probe::probe(&platform.virtio_mmio);
     let vbar = &raw const exception_vectors as u64;
     let cpu_failures = smp::start_secondaries(&platform, &mmu_settings, vbar);

@@ -3,7 +3,9 @@
 //! Read once at boot from the host's PL031 (when its device tree has one) and carried
 //! on from there by the generic counter, which runs at a fixed, known rate and never
 //! stops: [`now`] costs no device access. Hosts without an RTC (the Raspberry Pi)
-//! have no wall clock, and their guests get no RTC.
+//! take the time from `aerie.time=` on Aerie's command line when it is given
+//! (`cargo xtask run --board raspi4b` passes the host's); with neither, there is no
+//! wall clock, and the guest gets no RTC.
 
 use crate::arch::cpu;
 use crate::drivers::pl031;
@@ -20,16 +22,23 @@ struct Base {
 
 static BASE: spin::Once<Base> = spin::Once::new();
 
-/// Reads the host's RTC, if it has one (boot CPU, once the MMU maps the RTC).
-pub fn init(platform: &Platform<'_>) {
-    let Some(rtc) = platform.rtc else {
-        return;
+/// Reads the host's RTC, if it has one, else takes `given` (`aerie.time=`), if
+/// given (boot CPU, once the MMU maps the RTC).
+pub fn init(platform: &Platform<'_>, given: Option<u64>) {
+    let seconds = match platform.rtc {
+        // SAFETY: `platform.rtc` is the `reg` of the device tree's `arm,pl031` node,
+        // which `start::enable_mmu` mapped as device memory.
+        Some(rtc) => u64::from(unsafe { pl031::read_seconds(rtc.start() as usize) }),
+        None => match given {
+            Some(seconds) => {
+                log::info!("wall clock: {seconds} s since 1970, from aerie.time= (no host RTC)");
+                seconds
+            }
+            None => return,
+        },
     };
-    // SAFETY: `platform.rtc` is the `reg` of the device tree's `arm,pl031` node, which
-    // `start::enable_mmu` mapped as device memory.
-    let seconds = unsafe { pl031::read_seconds(rtc.start() as usize) };
     BASE.call_once(|| Base {
-        seconds: u64::from(seconds),
+        seconds,
         count: cpu::counter(),
     });
 }

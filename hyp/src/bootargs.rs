@@ -16,6 +16,7 @@
 //! | `aerie.guest.smp=N` | the guest's vCPU count (default: one per host CPU) |
 //! | `aerie.guest.mem=SIZE` | the guest's RAM, e.g. `512M` (default: all RAM Aerie does not need) |
 //! | `aerie.guest.testdev=on\|off` | give the guest Aerie's test device (default off) |
+//! | `aerie.time=SECONDS` | the wall-clock time now, in seconds since 1970-01-01 UTC, for hosts without an RTC (`cargo xtask run --board raspi4b` passes it); a host RTC wins |
 //! | `aerie.restore` | resume the newest snapshot on the snapshot disk instead of booting the guest (its vCPU count and RAM come from the snapshot) |
 //!
 //! The guest itself (kernel, initrd, its command line) comes as a bundle in the
@@ -76,6 +77,8 @@ pub struct BootOptions {
     pub guest_test_device: bool,
     /// Whether to resume the newest snapshot instead of booting the guest.
     pub restore: bool,
+    /// The wall-clock time at boot (seconds since 1970), for hosts without an RTC.
+    pub wall_clock: Option<u64>,
 }
 
 impl Default for BootOptions {
@@ -87,6 +90,7 @@ impl Default for BootOptions {
             guest_memory: None,
             guest_test_device: false,
             restore: false,
+            wall_clock: None,
         }
     }
 }
@@ -120,6 +124,7 @@ pub fn parse(bootargs: &str) -> (BootOptions, ArrayVec<UnknownOption<'_>, 4>) {
                 .map(|size| options.guest_memory = Some(size)),
             "aerie.guest.testdev" => parse_switch(value).map(|on| options.guest_test_device = on),
             "aerie.restore" => parse_switch(value).map(|on| options.restore = on),
+            "aerie.time" => parse_wall_clock(value).map(|at| options.wall_clock = Some(at)),
             _ => None,
         };
         if understood.is_none() {
@@ -127,6 +132,15 @@ pub fn parse(bootargs: &str) -> (BootOptions, ArrayVec<UnknownOption<'_>, 4>) {
         }
     }
     (options, unknown)
+}
+
+/// Seconds since 1970 in decimal, within what a PL031 can count (32 bits).
+fn parse_wall_clock(value: &str) -> Option<u64> {
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+        .map(u64::from)
 }
 
 fn parse_level(value: &str) -> Option<LogLevel> {
@@ -212,6 +226,23 @@ mod tests {
         assert!(options.guest_test_device);
         assert!(parse("aerie.guest.testdev").0.guest_test_device);
         assert!(parse("aerie.restore").0.restore);
+        assert_eq!(
+            parse("aerie.time=1796688000").0.wall_clock,
+            Some(1_796_688_000)
+        );
+        assert_eq!(parse("aerie.time=0").0.wall_clock, Some(0));
+        for bad in [
+            "aerie.time",
+            "aerie.time=",
+            "aerie.time=+5",
+            "aerie.time=-1",
+            "aerie.time=4294967296",
+            "aerie.time=12:00",
+        ] {
+            let (options, unknown) = parse(bad);
+            assert_eq!(options.wall_clock, None, "{bad}");
+            assert_eq!(unknown.as_slice(), [UnknownOption(bad)], "{bad}");
+        }
         assert!(!parse("aerie.restore=off").0.restore);
         let (bad, unknown) =
             parse("aerie.guest.smp=0 aerie.guest.mem=lots aerie.guest.testdev=maybe");

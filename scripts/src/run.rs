@@ -377,7 +377,7 @@ pub fn qemu_args(
             "-initrd".into(),
             guest.bundle.display().to_string(),
             "-append".into(),
-            aerie_command_line(options),
+            aerie_command_line(options, board_wall_clock(options.board)),
         ]);
     }
     args.extend(exec_args(options));
@@ -386,8 +386,9 @@ pub fn qemu_args(
 }
 
 /// Aerie's own command line (QEMU's `-append` when there is a guest): the guest's
-/// size, and `aerie.restore` with `--restore`.
-pub fn aerie_command_line(options: &RunOptions) -> String {
+/// size, `aerie.restore` with `--restore`, and `aerie.time=` when `wall_clock` (the
+/// seconds since 1970 now) is given for a board without an RTC.
+pub fn aerie_command_line(options: &RunOptions, wall_clock: Option<u64>) -> String {
     let mut line = format!(
         "aerie.guest.mem={}M aerie.guest.smp={}",
         options.mem_mib, options.smp
@@ -395,7 +396,20 @@ pub fn aerie_command_line(options: &RunOptions) -> String {
     if options.restore {
         line.push_str(" aerie.restore");
     }
+    if let Some(seconds) = wall_clock {
+        line.push_str(&format!(" aerie.time={seconds}"));
+    }
     line
+}
+
+/// The host's wall-clock time for Aerie's command line, on a board whose model has
+/// no RTC (QEMU's `raspi4b`); `None` where Aerie reads the machine's own.
+fn board_wall_clock(board: Board) -> Option<u64> {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    (board == Board::Raspi4b).then_some(seconds)
 }
 
 /// QEMU's arguments for `--exec`: a reset (a guest panic with `panic=-1`, `reboot`)
@@ -547,7 +561,7 @@ mod tests {
             ..RunOptions::default()
         };
         assert_eq!(
-            aerie_command_line(&options),
+            aerie_command_line(&options, None),
             "aerie.guest.mem=256M aerie.guest.smp=3 aerie.restore"
         );
         let args = qemu_args(
@@ -564,9 +578,16 @@ mod tests {
         );
         assert!(args.contains("-device virtio-blk-device,drive=snapshots,serial=aerie-snapshots"));
         assert_eq!(
-            aerie_command_line(&RunOptions::default()),
+            aerie_command_line(&RunOptions::default(), None),
             "aerie.guest.mem=1024M aerie.guest.smp=2"
         );
+        assert_eq!(
+            aerie_command_line(&RunOptions::default(), Some(1_796_688_000)),
+            "aerie.guest.mem=1024M aerie.guest.smp=2 aerie.time=1796688000"
+        );
+        // Only a board without an RTC gets the host's time.
+        assert_eq!(board_wall_clock(Board::Virt), None);
+        assert!(board_wall_clock(Board::Raspi4b).is_some_and(|s| s > 1_700_000_000));
     }
 
     #[test]
