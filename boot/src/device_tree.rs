@@ -13,12 +13,14 @@ pub struct DeviceTree {
 }
 
 impl DeviceTree {
-    /// Copies the blob onto the heap, for good, and returns the copy with the range
-    /// the loader's original occupies: once every reference into the original is
-    /// gone (this consumes the one `load` made), that memory is Aerie's to reuse.
+    /// Copies the tree onto the heap, for good, cut to the bytes it uses (a loader's
+    /// tree may have a megabyte of room to grow), and returns the copy with the
+    /// range the loader's original occupies: once every reference into the original
+    /// is gone (this consumes the one `load` made), that memory is Aerie's to reuse.
     pub fn keep_on_heap(self) -> (&'static [u8], Range) {
-        let copy: &'static [u8] = alloc::boxed::Box::leak(alloc::boxed::Box::from(self.blob));
-        (copy, self.range)
+        // `load` validated the blob, so trimming cannot fail; keep it whole if it did.
+        let copy = fdt_check::trimmed_copy(self.blob).unwrap_or_else(|_| self.blob.to_vec());
+        (alloc::vec::Vec::leak(copy), self.range)
     }
 }
 

@@ -288,6 +288,30 @@ pub fn validate_for_reading(blob: &[u8]) -> Result<DtbHeader, DtbError> {
     }
 }
 
+/// A copy of a valid tree cut to the bytes its blocks use, with `total_size` set to
+/// that length: loaders often leave a tree room to grow (QEMU's is 1 MiB for a few
+/// kilobytes of content), which a copy need not carry.
+pub fn trimmed_copy(blob: &[u8]) -> Result<alloc::vec::Vec<u8>, DtbError> {
+    let header = validate(blob)?;
+    let mut reservations_end = header.off_mem_rsvmap as usize;
+    // Validated: the list is terminated inside the blob.
+    while be64(blob, reservations_end) != Some(0) || be64(blob, reservations_end + 8) != Some(0) {
+        reservations_end += 16;
+    }
+    let used = [
+        reservations_end + 16,
+        (header.off_dt_struct + header.size_dt_struct) as usize,
+        (header.off_dt_strings + header.size_dt_strings) as usize,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(HEADER_SIZE)
+    .max(HEADER_SIZE);
+    let mut copy = blob[..used].to_vec();
+    copy[4..8].copy_from_slice(&(used as u32).to_be_bytes());
+    Ok(copy)
+}
+
 /// Validates, and counts the `FDT_NOP` tokens.
 fn check(blob: &[u8]) -> Result<(DtbHeader, usize), DtbError> {
     let header = read_header(blob)?;
@@ -614,7 +638,35 @@ mod tests {
             let path = std::format!("{}/../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
             let blob = std::fs::read(&path).unwrap();
             validate(&blob).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // A trimmed copy is a valid tree with the same content, and smaller.
+            let copy = trimmed_copy(&blob).unwrap();
+            assert!(copy.len() <= blob.len(), "{name}");
+            validate(&copy).unwrap_or_else(|e| panic!("{name} trimmed: {e}"));
+            let nodes = |bytes: &[u8]| {
+                let tree = fdt::Fdt::new(bytes).unwrap();
+                tree.all_nodes()
+                    .map(|node| {
+                        let props: std::vec::Vec<_> = node
+                            .properties()
+                            .map(|p| (std::string::String::from(p.name), p.value.to_vec()))
+                            .collect();
+                        (std::string::String::from(node.name), props)
+                    })
+                    .collect::<std::vec::Vec<_>>()
+            };
+            assert_eq!(nodes(&copy), nodes(&blob), "{name}");
         }
+        // The tree QEMU hands a guest leaves most of its 1 MiB empty (the fixture was
+        // packed): the copy is the packed size again.
+        let packed = std::fs::read(std::format!(
+            "{}/../tests/fixtures/qemu-virt-gicv3.dtb",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let mut roomy = packed.clone();
+        roomy.resize(1 << 20, 0);
+        roomy[4..8].copy_from_slice(&(1u32 << 20).to_be_bytes());
+        assert_eq!(trimmed_copy(&roomy).unwrap(), packed);
     }
 
     #[test]
