@@ -101,6 +101,21 @@ impl ConsoleSession {
         }
     }
 
+    /// Waits up to `wait` for the run to end and returns its exit code; panics with
+    /// the transcript if it does not end.
+    pub fn wait_for_exit(&mut self, wait: Duration) -> Option<i32> {
+        match self.spawned.wait_until(Instant::now() + wait) {
+            Some(status) => status.code(),
+            None => {
+                self.spawned.kill_group();
+                panic!(
+                    "the run did not end within {wait:?}; the console showed:\n{}",
+                    self.seen
+                )
+            }
+        }
+    }
+
     /// The whole transcript so far.
     pub fn transcript(&self) -> &str {
         &self.seen
