@@ -106,6 +106,27 @@ impl ConsoleSession {
         &self.seen
     }
 
+    /// Waits up to `wait` for the run to end by itself; panics with the transcript
+    /// if it does not.
+    pub fn expect_exit(&mut self, wait: Duration) {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.spawned.child.try_wait() {
+                return;
+            }
+            while let Ok(bytes) = self.output.try_recv() {
+                let text = self.escape.strip(&bytes);
+                self.seen.push_str(&String::from_utf8_lossy(&text));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.spawned.kill_group();
+        panic!(
+            "the run did not end within {wait:?}; the console showed:\n{}",
+            self.seen
+        );
+    }
+
     /// Stops the run.
     pub fn stop(mut self) {
         self.spawned.kill_group();
