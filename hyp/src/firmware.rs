@@ -111,6 +111,15 @@ pub fn backed_sizes(firmware_size: u64, vars_disk_size: Option<u64>) -> (u64, u6
     )
 }
 
+/// Fills `out` with bank 0's bytes from `offset` on when it holds `firmware`: the
+/// firmware's bytes, then zeros (the rest of the bank's backed part).
+pub fn read_code_bank(firmware: &[u8], offset: u64, out: &mut [u8]) {
+    out.fill(0);
+    let start = usize::try_from(offset).map_or(firmware.len(), |o| o.min(firmware.len()));
+    let end = firmware.len().min(start.saturating_add(out.len()));
+    out[..end - start].copy_from_slice(&firmware[start..end]);
+}
+
 /// The name a flash bank's contents go by in a snapshot (its disk identity's
 /// serial): `flash-code` for bank 0, `flash-vars` for the variable store.
 pub fn bank_name(base: u64) -> &'static str {
@@ -159,6 +168,21 @@ mod tests {
             backed_sizes(971_304, Some(64 << 20)),
             (fresh.code_backed, fresh.vars_backed)
         );
+    }
+
+    #[test]
+    fn the_code_bank_is_the_firmware_then_zeros() {
+        let firmware = [1u8, 2, 3];
+        let mut out = [0xaau8; 5];
+        read_code_bank(&firmware, 0, &mut out);
+        assert_eq!(out, [1, 2, 3, 0, 0]);
+        let mut out = [0xaau8; 2];
+        read_code_bank(&firmware, 2, &mut out);
+        assert_eq!(out, [3, 0]);
+        read_code_bank(&firmware, 1, &mut out);
+        assert_eq!(out, [2, 3]);
+        read_code_bank(&firmware, u64::MAX, &mut out);
+        assert_eq!(out, [0, 0]);
     }
 
     #[test]

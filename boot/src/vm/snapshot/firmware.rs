@@ -9,7 +9,7 @@ use super::super::flash::HostFlash;
 use super::SnapshotFailure;
 use super::devices::disk_identity;
 use crate::virtio_probe::OpenDisk;
-use aerie_hyp::firmware::{backed_sizes, bank_name};
+use aerie_hyp::firmware::{backed_sizes, bank_name, read_code_bank};
 use aerie_hyp::guest_layout::{FLASH_CODE, FLASH_VARS};
 use aerie_hyp::memory::Range;
 use aerie_hyp::snapshot::machine::{DeviceDescription, DeviceKind, DiskIdentity};
@@ -120,10 +120,7 @@ pub fn build(
 fn code_identity(firmware: Range, size: u64) -> Result<DiskIdentity, SnapshotFailure> {
     bundle::with_bytes(firmware, |bytes| {
         let fill = |sector: u64, out: &mut [u8]| {
-            out.fill(0);
-            let start = (sector * 512).min(bytes.len() as u64) as usize;
-            let end = bytes.len().min(start + out.len());
-            out[..end - start].copy_from_slice(&bytes[start..end]);
+            read_code_bank(bytes, sector * 512, out);
             Ok(())
         };
         disk_identity(String::from(bank_name(FLASH_CODE)), size / 512, fill)
