@@ -258,7 +258,7 @@ fn start_guest(
     let gic = guest_gic(platform);
     let host_uart_intid = platform.uart.irq.map(|irq| irq.0).filter(|_| gic.is_some());
     let mut disks = virtio_probe::take_guest_disks();
-    let flash_vars = virtio_probe::take_flash_vars_disk();
+    let mut flash_vars = virtio_probe::take_flash_vars_disk();
     if options.restore {
         let host = restore::Host {
             platform,
@@ -266,12 +266,15 @@ fn start_guest(
             gic,
             host_uart_intid,
             disks,
+            bundle,
+            flash_vars,
         };
         match restore::restore(host) {
             Ok(restored) => restore::run(platform, restored),
             Err((failure, returned)) => {
                 println!("Aerie: cannot restore: {failure}");
-                disks = returned;
+                disks = returned.disks;
+                flash_vars = returned.flash_vars;
                 if bundle.is_none() {
                     stop::refuse_guest(format_args!("there is no guest bundle to boot instead"));
                 }

@@ -91,13 +91,43 @@ pub fn plan(
         .ok_or(FirmwareError::NoRoomForDeviceTree {
             size: device_tree_size,
         })?;
-    let vars = vars_disk_size.unwrap_or(0).min(FLASH_BANK_SIZE);
+    let (code_backed, vars_backed) = backed_sizes(firmware_size, vars_disk_size);
     Ok(FlashPlan {
-        code_backed: firmware_size.next_multiple_of(BACKING_ALIGN),
-        vars_backed: vars - vars % VARS_ALIGN,
+        code_backed,
+        vars_backed,
         device_tree,
         entry: guest_layout::FLASH_CODE,
     })
+}
+
+/// How much of each bank host memory backs, for firmware of `firmware_size` bytes
+/// (at most a bank) and a variable store disk of `vars_disk_size` bytes: code,
+/// variable store (see [`FlashPlan`]).
+pub fn backed_sizes(firmware_size: u64, vars_disk_size: Option<u64>) -> (u64, u64) {
+    let vars = vars_disk_size.unwrap_or(0).min(FLASH_BANK_SIZE);
+    (
+        firmware_size.next_multiple_of(BACKING_ALIGN),
+        vars - vars % VARS_ALIGN,
+    )
+}
+
+/// Fills `out` with bank 0's bytes from `offset` on when it holds `firmware`: the
+/// firmware's bytes, then zeros (the rest of the bank's backed part).
+pub fn read_code_bank(firmware: &[u8], offset: u64, out: &mut [u8]) {
+    out.fill(0);
+    let start = usize::try_from(offset).map_or(firmware.len(), |o| o.min(firmware.len()));
+    let end = firmware.len().min(start.saturating_add(out.len()));
+    out[..end - start].copy_from_slice(&firmware[start..end]);
+}
+
+/// The name a flash bank's contents go by in a snapshot (its disk identity's
+/// serial): `flash-code` for bank 0, `flash-vars` for the variable store.
+pub fn bank_name(base: u64) -> &'static str {
+    if base == guest_layout::FLASH_CODE {
+        "flash-code"
+    } else {
+        "flash-vars"
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +156,33 @@ mod tests {
         assert_eq!(vars(Some(1 << 30)), 64 << 20);
         assert_eq!(vars(Some((768 << 10) + 512)), 768 << 10);
         assert_eq!(vars(Some(100 << 10)), 0);
+    }
+
+    #[test]
+    fn banks_are_named_for_snapshots() {
+        assert_eq!(bank_name(guest_layout::FLASH_CODE), "flash-code");
+        assert_eq!(bank_name(guest_layout::FLASH_VARS), "flash-vars");
+        // A restore rebuilds the banks the size a fresh boot gives them.
+        let fresh = plan(ram(256 << 20), 971_304, Some(64 << 20), 0x2000).unwrap();
+        assert_eq!(
+            backed_sizes(971_304, Some(64 << 20)),
+            (fresh.code_backed, fresh.vars_backed)
+        );
+    }
+
+    #[test]
+    fn the_code_bank_is_the_firmware_then_zeros() {
+        let firmware = [1u8, 2, 3];
+        let mut out = [0xaau8; 5];
+        read_code_bank(&firmware, 0, &mut out);
+        assert_eq!(out, [1, 2, 3, 0, 0]);
+        let mut out = [0xaau8; 2];
+        read_code_bank(&firmware, 2, &mut out);
+        assert_eq!(out, [3, 0]);
+        read_code_bank(&firmware, 1, &mut out);
+        assert_eq!(out, [2, 3]);
+        read_code_bank(&firmware, u64::MAX, &mut out);
+        assert_eq!(out, [0, 0]);
     }
 
     #[test]

@@ -64,7 +64,8 @@ target/aerie/guest/; the first fetch needs root, else the message says what to d
                  command `snapshot`), then power off; exit with CMD's status
   --restore      Resume the newest snapshot on the snapshot disk instead of booting the
                  guest; its vCPUs and RAM size QEMU unless --smp / --mem are given.
-                 With --exec, CMD runs in the restored shell
+                 With --exec, CMD runs in the restored shell. A firmware guest needs
+                 the same --bios and --flash-vars (Aerie checks both are unchanged)
   --smp N        Number of CPUs (and guest vCPUs): 1..=8 with --gic 2, 1..=512 with
                  --gic 3 (default 2)
   --mem SIZE     RAM: the guest's when there is one (the machine gets Aerie's share on
@@ -733,8 +734,11 @@ fn check_bios(run: &RunOptions) -> Result<(), UsageError> {
              (for bare QEMU: qemu-system-aarch64 -M virt -bios FILE)",
         );
     }
-    if run.restore || run.snapshot || run.exec.is_some() {
-        return refuse("--bios cannot be combined with --exec, --snapshot or --restore yet");
+    if run.exec.is_some() {
+        return refuse(
+            "--bios cannot be combined with --exec yet (snapshot a firmware guest at \
+             Aerie's console: Ctrl-A c, then `snapshot`)",
+        );
     }
     Ok(())
 }
@@ -1227,6 +1231,9 @@ mod tests {
         assert!(error("run --bios u-boot --no-hyp").contains("bare QEMU"));
         assert!(error("run --bios u-boot --board raspi4b").contains("--board virt"));
         assert!(error("run --bios u-boot --exec true").contains("yet"));
+        // Firmware guests are snapshotted at Aerie's console and restored like others.
+        let options = run("run --bios u-boot --restore");
+        assert!(options.restore && options.bios.is_some());
         assert!(error("run --flash-vars /v.img").contains("variable store"));
         // For the default guest, --append adds to its command line.
         assert_eq!(

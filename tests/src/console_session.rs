@@ -101,24 +101,30 @@ impl ConsoleSession {
         }
     }
 
-    /// Waits up to `wait` for the run to end and returns its exit code; panics with
-    /// the transcript if it does not end.
-    pub fn wait_for_exit(&mut self, wait: Duration) -> Option<i32> {
-        match self.spawned.wait_until(Instant::now() + wait) {
-            Some(status) => status.code(),
-            None => {
-                self.spawned.kill_group();
-                panic!(
-                    "the run did not end within {wait:?}; the console showed:\n{}",
-                    self.seen
-                )
-            }
-        }
-    }
-
     /// The whole transcript so far.
     pub fn transcript(&self) -> &str {
         &self.seen
+    }
+
+    /// Waits up to `wait` for the run to end by itself and returns its exit code;
+    /// panics with the transcript if it does not end.
+    pub fn expect_exit(&mut self, wait: Duration) -> Option<i32> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.spawned.child.try_wait() {
+                return status.code();
+            }
+            while let Ok(bytes) = self.output.try_recv() {
+                let text = self.escape.strip(&bytes);
+                self.seen.push_str(&String::from_utf8_lossy(&text));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.spawned.kill_group();
+        panic!(
+            "the run did not end within {wait:?}; the console showed:\n{}",
+            self.seen
+        );
     }
 
     /// Stops the run.

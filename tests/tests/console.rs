@@ -39,6 +39,6 @@ fn typing_reaches_the_shell_and_ctrl_a_opens_aeries_console() {
     session.expect("   1 ", WAIT);
     session.type_keys("\x01x");
     session.expect("Aerie: quit from the console", WAIT);
-    let code = session.wait_for_exit(WAIT);
+    let code = session.expect_exit(WAIT);
     assert_eq!(code, Some(0), "{}", session.transcript());
 }

@@ -105,9 +105,18 @@ impl BootDisk {
 }
 
 /// Starts `cargo xtask run --bios BIOS` (2 vCPUs, 512 MiB) with the variable store
-/// `vars` and `extra` arguments.
+/// `vars`, a fresh snapshot disk and `extra` arguments.
 fn firmware_session(bios: &str, vars: &Path, extra: &[&str]) -> ConsoleSession {
-    let snapshots = aerie_tests::paths::snapshot_disk();
+    firmware_session_with(bios, vars, &aerie_tests::paths::snapshot_disk(), extra)
+}
+
+/// [`firmware_session`] with the snapshot disk `snapshots`.
+fn firmware_session_with(
+    bios: &str,
+    vars: &Path,
+    snapshots: &Path,
+    extra: &[&str],
+) -> ConsoleSession {
     let mut args = vec![
         "--bios",
         bios,
@@ -127,7 +136,12 @@ fn firmware_session(bios: &str, vars: &Path, extra: &[&str]) -> ConsoleSession {
 /// Starts `cargo xtask run --bios u-boot` with the variable store `vars` and
 /// `extra` arguments, and stops autoboot at the prompt.
 fn uboot_prompt(vars: &Path, extra: &[&str]) -> ConsoleSession {
-    let mut session = firmware_session("u-boot", vars, extra);
+    uboot_prompt_with(vars, &aerie_tests::paths::snapshot_disk(), extra)
+}
+
+/// [`uboot_prompt`] with the snapshot disk `snapshots`.
+fn uboot_prompt_with(vars: &Path, snapshots: &Path, extra: &[&str]) -> ConsoleSession {
+    let mut session = firmware_session_with("u-boot", vars, snapshots, extra);
     session.expect("Hit any key to stop autoboot", TO_PROMPT);
     session.type_keys("\r");
     session.expect(PROMPT, COMMAND);
@@ -230,6 +244,47 @@ fn edk2_keeps_its_variables_and_boots_linux_from_the_efi_system_partition_of_a_g
     session.expect(SHELL_PROMPT, TO_PROMPT);
     session.type_keys("set\r");
     session.expect("aerie_kept = 6x7", COMMAND);
+    println!("{}", session.transcript());
+    session.stop();
+}
+
+#[test]
+fn a_snapshot_of_uboot_resumes_at_its_prompt_with_its_environment() {
+    let dir = aerie_tests::paths::test_tmp_dir();
+    let vars = dir.join("snapshot-vars.img");
+    let snapshots = aerie_tests::paths::snapshot_disk();
+
+    let mut session = uboot_prompt_with(&vars, &snapshots, &[]);
+    // Only in RAM: the snapshot must carry it.
+    uboot(&mut session, "setenv aerie_snapped 6x7", "");
+    session.type_keys("\x01c");
+    session.expect("aerie> ", COMMAND);
+    session.type_keys("snapshot quit\r");
+    session.expect("saved in slot", COMMAND);
+    session.expect_exit(COMMAND);
+    println!("{}", session.transcript());
+    session.stop();
+
+    // Restored in a new QEMU: the same prompt, the unsaved setting, working flash.
+    let mut session = firmware_session_with("u-boot", &vars, &snapshots, &["--restore"]);
+    session.expect("resuming the guest", TO_PROMPT);
+    session.type_keys("\r");
+    session.expect(PROMPT, COMMAND);
+    uboot(&mut session, "printenv aerie_snapped", "aerie_snapped=6x7");
+    uboot(
+        &mut session,
+        "flinfo",
+        "Intel Extended command set, Manufacturer ID: 0x89",
+    );
+    uboot(&mut session, "setenv aerie_after 42", "");
+    uboot(&mut session, "saveenv", "OK");
+    println!("{}", session.transcript());
+    session.stop();
+
+    // The variable store written after the restore is what U-Boot boots with.
+    let mut session = uboot_prompt(&vars, &[]);
+    uboot(&mut session, "printenv aerie_after", "aerie_after=42");
+    uboot(&mut session, "printenv aerie_snapped", "aerie_snapped=6x7");
     println!("{}", session.transcript());
     session.stop();
 }

@@ -173,6 +173,14 @@ impl GuestDevice {
         }
     }
 
+    /// A firmware guest's flash bank.
+    pub fn flash_mut(&mut self) -> Option<&mut GuestFlash> {
+        match &mut self.model {
+            Model::Flash(flash) => Some(flash),
+            _ => None,
+        }
+    }
+
     /// The device's state.
     pub fn save(&self) -> DeviceState {
         match &self.model {

@@ -171,3 +171,15 @@ pub fn after_write(vm: &Vm, bank: &mut GuestFlash) {
         log::warn!("flash bank: cannot change its stage-2 mapping: {error}");
     }
 }
+
+/// [`follow_mode`] for every bank of a restored VM, whose banks' modes were just put
+/// back: a bank saved outside read-array mode is unmapped again.
+pub fn follow_restored_modes(vm: &Vm) -> Result<(), MapError> {
+    let mut bus = vm.bus.lock();
+    for (_, _, device) in bus.iter_mut() {
+        if let Some(bank) = device.flash_mut() {
+            follow_mode(&mut vm.stage2.lock(), bank)?;
+        }
+    }
+    Ok(())
+}

@@ -379,11 +379,14 @@ fn create_firmware_guest(firmware: &[u8], mut config: GuestConfig) -> Result<&'s
 
 /// Builds the VM for a snapshot being restored: the same devices as [`create`],
 /// but guest RAM is left alone (the snapshot fills it) and the guest's virtual
-/// counter starts from `virtual_count`, where the snapshot left it.
+/// counter starts from `virtual_count`, where the snapshot left it; a firmware
+/// guest's `flash` banks come filled (their modes and mappings follow once the
+/// devices' states are back: [`flash::follow_restored_modes`]).
 pub fn create_restored(
     config: GuestConfig,
     command_line: String,
     virtual_count: u64,
+    flash: Option<[flash::HostFlash; 2]>,
 ) -> Result<&'static Vm, VmError> {
     let vgic = make_vgic(&config)?;
     let boot = Boot {
@@ -391,7 +394,7 @@ pub fn create_restored(
         command_line,
         // CNTVCT = CNTPCT - CNTVOFF: the guest's count goes on from where it was.
         cntvoff: cpu::counter().wrapping_sub(virtual_count),
-        flash: None,
+        flash,
     };
     assemble(config, vgic.0, boot)
 }

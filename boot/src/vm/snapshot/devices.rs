@@ -6,6 +6,7 @@
 
 use super::super::Vm;
 use super::super::virtio::HostBackend;
+use aerie_devices::cfi_flash::FlashArray;
 use aerie_devices::vgic::{Vgic, VgicV2, VgicV3};
 use aerie_hyp::guest_layout;
 use aerie_hyp::snapshot::Crc32;
@@ -45,7 +46,10 @@ pub fn save(vm: &Vm) -> Result<Vec<(DeviceDescription, DeviceState)>, String> {
     let mut bus = vm.bus.lock();
     for (base, size, device) in bus.iter_mut() {
         let mut description = device.describe(base, size);
-        description.disk = device.disk().map(fingerprint).transpose()?;
+        description.disk = match device.flash_mut() {
+            Some(bank) => Some(flash_identity(base, bank.array())?),
+            None => device.disk().map(fingerprint).transpose()?,
+        };
         saved.push((description, device.save()));
     }
     Ok(saved)
@@ -84,6 +88,16 @@ fn fingerprint(backend: &mut HostBackend) -> Result<DiskIdentity, String> {
     let serial = serial_text(&backend.id());
     disk_identity(serial, backend.capacity_sectors(), |sector, bytes| {
         backend.read(sector, bytes).map_err(|e| String::from(e.0))
+    })
+}
+
+/// The identity of the contents of the flash bank at `base`: what a restore checks
+/// the firmware and the variable store it is given against.
+pub fn flash_identity(base: u64, bank: &impl FlashArray) -> Result<DiskIdentity, String> {
+    let serial = String::from(aerie_hyp::firmware::bank_name(base));
+    disk_identity(serial, bank.backed_size() / 512, |sector, bytes| {
+        bank.read(sector * 512, bytes);
+        Ok(())
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod devices;
 mod disk;
+mod firmware;
 mod pause;
 pub mod restore;
 mod save;

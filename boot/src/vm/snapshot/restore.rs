@@ -7,6 +7,7 @@
 //! before the VM exists, so the caller can still boot the guest fresh.
 
 use super::super::{self as vm, GuestConfig, GuestGic, GuestRam, Vm};
+use super::firmware::{self, FlashSources};
 use super::{DISK, SnapshotFailure, devices};
 use crate::arch::{cache, cpu};
 use crate::logger::uptime_micros;
@@ -21,6 +22,7 @@ use aerie_hyp::snapshot::machine::{
 use aerie_hyp::snapshot::{Check, Snapshot, read_slot, read_snapshot_checking};
 use aerie_hyp::units::ByteSize;
 use aerie_hyp::vcpu::VcpuState;
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -37,6 +39,18 @@ pub struct Host<'a> {
     pub host_uart_intid: Option<u32>,
     /// The host disks meant for the guest.
     pub disks: Vec<OpenDisk>,
+    /// The guest bundle (a firmware guest's flash bank 0 is rebuilt from it).
+    pub bundle: Option<Range>,
+    /// The host disk behind a firmware guest's flash variable store, if any.
+    pub flash_vars: Option<OpenDisk>,
+}
+
+/// The host disks a failed restore gives back, to boot the guest fresh with.
+pub struct Unused {
+    /// The host disks meant for the guest.
+    pub disks: Vec<OpenDisk>,
+    /// The flash variable store's disk.
+    pub flash_vars: Option<OpenDisk>,
 }
 
 /// A restored VM, ready to run: its vCPUs' states (`None` for those that were off).
@@ -49,18 +63,33 @@ pub struct Restored {
 
 /// Restores the newest snapshot. On `Err` the VM has not been created and guest RAM
 /// is zeroed: the caller may boot the guest fresh, with the disks given back.
-pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDisk>)> {
+pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Box<Unused>)> {
     let Host {
         platform,
         ram,
         gic,
         host_uart_intid,
         mut disks,
+        bundle,
+        flash_vars,
     } = host;
     let started = uptime_micros();
-    let (snapshot, machine, guest_ram) = match read_and_load(platform, ram, gic, &mut disks) {
+    let mut sources = FlashSources::new(bundle, flash_vars);
+    let loaded = read_and_load(platform, ram, gic, &mut disks, &mut sources);
+    let (snapshot, machine, guest_ram) = match loaded {
         Ok(loaded) => loaded,
-        Err(failure) => return Err((failure, disks)),
+        Err(failure) => {
+            let flash_vars = sources.vars;
+            return Err((failure, Box::new(Unused { disks, flash_vars })));
+        }
+    };
+    let flash = match firmware::build(&machine.metadata.devices, sources) {
+        Ok(flash) => flash,
+        Err(failure) => {
+            guest_ram.zero();
+            let flash_vars = None;
+            return Err((failure, Box::new(Unused { disks, flash_vars })));
+        }
     };
     let metadata = &machine.metadata;
     let config = GuestConfig {
@@ -75,7 +104,7 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
         host_uart_intid,
         disks,
         pmu_intid: vm::pmu::host_interrupt(platform, gic.is_some()),
-        // `read_and_check` refused snapshots of firmware guests.
+        // The flash banks, with their disk, are built above.
         flash_vars: None,
     };
     // From here on the VM exists: a failure is Aerie's own bug (the snapshot's
@@ -84,6 +113,7 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
         config,
         metadata.guest_command_line.clone(),
         metadata.clock.virtual_count,
+        flash,
     ) {
         Ok(vm) => vm,
         Err(error) => crate::stop::refuse_guest(format_args!("restoring the VM: {error}")),
@@ -96,6 +126,9 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Vec<OpenDis
     }
     if let Err(error) = devices::restore(vm, &machine.devices) {
         crate::stop::refuse_guest(format_args!("restoring {error}"));
+    }
+    if let Err(error) = vm::flash::follow_restored_modes(vm) {
+        crate::stop::refuse_guest(format_args!("restoring the flash banks' mappings: {error}"));
     }
     let now = cpu::counter();
     let mut vcpus = Vec::new();
@@ -141,8 +174,9 @@ fn read_and_load(
     host_ram: Range,
     gic: Option<GuestGic>,
     disks: &mut [OpenDisk],
+    flash: &mut FlashSources,
 ) -> Result<(Snapshot, SavedMachine, GuestRam), SnapshotFailure> {
-    let (snapshot, machine, ram) = read_and_check(platform, host_ram, gic, disks, None)?;
+    let (snapshot, machine, ram) = read_and_check(platform, host_ram, gic, disks, flash, None)?;
     let Err(failure) = load_memory(&snapshot, &ram) else {
         return Ok((snapshot, machine, ram));
     };
@@ -151,7 +185,7 @@ fn read_and_load(
         "Aerie: snapshot {} cannot be restored ({failure}); trying the older one",
         snapshot.sequence
     );
-    let older = read_and_check(platform, host_ram, gic, disks, Some(other));
+    let older = read_and_check(platform, host_ram, gic, disks, flash, Some(other));
     let (snapshot, machine, ram) = older.map_err(|_| failure)?;
     load_memory(&snapshot, &ram)?;
     Ok((snapshot, machine, ram))
@@ -164,6 +198,7 @@ fn read_and_check(
     host_ram: Range,
     gic: Option<GuestGic>,
     disks: &mut [OpenDisk],
+    flash: &mut FlashSources,
     slot: Option<u8>,
 ) -> Result<(Snapshot, SavedMachine, GuestRam), SnapshotFailure> {
     let disk_guard = DISK.lock();
@@ -228,16 +263,6 @@ fn read_and_check(
             gic_name(host_gic)
         ));
     }
-    if metadata
-        .devices
-        .iter()
-        .any(|d| d.kind == DeviceKind::CfiFlash)
-    {
-        return mismatch(String::from(
-            "the snapshot is of a firmware guest (U-Boot, EDK2): Aerie cannot restore \
-             those yet (the snapshot does not hold its flash banks)",
-        ));
-    }
     // The metadata check made sure the record is complete.
     let recorded = metadata.cpu.guest_cpu().unwrap_or_default();
     let pmu = vm::pmu::host_interrupt(platform, gic.is_some()).is_some();
@@ -285,6 +310,7 @@ fn read_and_check(
         }));
     }
     check_disks(&metadata.devices, disks)?;
+    firmware::check(&metadata.devices, flash)?;
     let guest = Range::from_start_size(metadata.ram.base, metadata.ram.size).ok_or(
         SnapshotFailure::Mismatch(String::from("the snapshot's guest RAM wraps")),
     )?;

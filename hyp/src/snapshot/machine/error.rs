@@ -90,7 +90,8 @@ pub enum MetadataProblem {
     DeviceWindow(u64),
     /// Two devices with the same id.
     DuplicateDevice(u64),
-    /// A virtio-blk device without a disk identity, or another device with one.
+    /// A virtio-blk device without a disk identity, or a device other than a
+    /// virtio-blk device or a flash bank with one.
     DiskIdentity(u64),
     /// A disk serial too long for virtio-blk or not printable ASCII.
     DiskSerial(u64),
@@ -194,7 +195,8 @@ impl fmt::Display for MetadataProblem {
             Self::DuplicateDevice(id) => write!(f, "two devices at {id:#x}"),
             Self::DiskIdentity(id) => write!(
                 f,
-                "device at {id:#x}: only virtio-blk devices have a disk, and each has one"
+                "device at {id:#x}: only virtio-blk devices and flash banks have a disk, and \
+                 each virtio-blk device has one"
             ),
             Self::DiskSerial(id) => write!(
                 f,

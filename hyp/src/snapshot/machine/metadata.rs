@@ -135,7 +135,8 @@ pub struct DeviceDescription {
     pub size: u64,
     /// Its interrupt, if it has one.
     pub intid: Option<u32>,
-    /// The disk behind it (virtio-blk devices only).
+    /// The disk behind it: a virtio-blk device's host disk, or a flash bank's
+    /// contents (`None` in snapshots of flash banks taken before Aerie recorded them).
     pub disk: Option<DiskIdentity>,
 }
 
@@ -295,7 +296,7 @@ impl DeviceDescription {
             return Err(MetadataProblem::DeviceWindow(self.id));
         }
         match (&self.disk, self.kind) {
-            (Some(disk), DeviceKind::VirtioBlock) => {
+            (Some(disk), DeviceKind::VirtioBlock | DeviceKind::CfiFlash) => {
                 let printable = disk
                     .serial
                     .bytes()

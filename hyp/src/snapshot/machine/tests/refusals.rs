@@ -356,6 +356,16 @@ fn refuses_inconsistent_device_descriptions() {
         metadata_refusal(|m| m.devices[1].disk = m.devices[3].disk.clone()),
         MachineError::Metadata(MetadataProblem::DiskIdentity(UART))
     );
+    // A flash bank records its contents' identity (or, saved by an older Aerie, not).
+    let mut m = machine();
+    let mut bank = DeviceDescription::at(DeviceKind::CfiFlash, 0x0400_0000, 0x0400_0000, None);
+    assert_eq!(m.metadata.check(), Ok(()));
+    bank.disk = m.metadata.devices[3].disk.clone();
+    m.metadata.devices.push(bank.clone());
+    assert_eq!(m.metadata.check(), Ok(()));
+    bank.disk = None;
+    *m.metadata.devices.last_mut().unwrap() = bank;
+    assert_eq!(m.metadata.check(), Ok(()));
     for serial in ["a-serial-of-21-bytes!", "tab\there"] {
         assert_eq!(
             metadata_refusal(|m| m.devices[3].disk.as_mut().unwrap().serial = serial.into()),
