@@ -86,7 +86,10 @@ pub fn run(layout: &Layout, options: &SdcardOptions) -> Result<()> {
         boot_config::CONFIG_FILE.to_string(),
         "the firmware's settings, each explained".to_string(),
     ));
-    let cmdline = boot_config::cmdline_txt(options.mem_mib, options.smp);
+    let written_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let cmdline = boot_config::cmdline_txt(options.mem_mib, options.smp, written_at);
     write_text(out, boot_config::CMDLINE_FILE, &cmdline)?;
     listing.push((
         boot_config::CMDLINE_FILE.to_string(),

@@ -135,9 +135,9 @@ fn a_pi4_folder_boots_aerie_with_the_default_guest() {
             "config.txt lacks {key}={value}:\n{config}"
         );
     }
-    assert_eq!(
-        read(&dir, "cmdline.txt"),
-        b"aerie.guest.mem=512M aerie.guest.smp=4\n"
+    assert_cmdline(
+        &read(&dir, "cmdline.txt"),
+        "aerie.guest.mem=512M aerie.guest.smp=4",
     );
 
     let overlay = DtbEditor::from_bytes(&read(&dir, "overlays/disable-bt.dtbo"))
@@ -203,9 +203,9 @@ fn a_pi5_folder_carries_the_users_guest_and_options() {
         ]
         .map(|(k, v)| (k.to_string(), v.to_string()))
     );
-    assert_eq!(
-        read(&dir, "cmdline.txt"),
-        b"aerie.guest.mem=256M aerie.guest.smp=2\n"
+    assert_cmdline(
+        &read(&dir, "cmdline.txt"),
+        "aerie.guest.mem=256M aerie.guest.smp=2",
     );
     // The Pi 5's firmware is in its EEPROM: no start*.elf, no Pi 4 overlay.
     assert!(!dir.join("start4.elf").exists() && !dir.join("overlays").exists());
@@ -238,5 +238,21 @@ fn bad_options_are_refused_before_anything_is_built() {
         !run.stderr.contains("image:"),
         "built before refusing: {}",
         run.story()
+    );
+}
+
+/// Asserts that `cmdline.txt` is `options` and `aerie.time=` with a time from the
+/// last minute (the moment the card was written), on one line.
+fn assert_cmdline(text: &[u8], options: &str) {
+    let text = String::from_utf8_lossy(text);
+    let time = text
+        .strip_prefix(options)
+        .and_then(|rest| rest.strip_prefix(" aerie.time="))
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .and_then(|seconds| seconds.parse::<i64>().ok());
+    let now = aerie_tests::host_seconds();
+    assert!(
+        time.is_some_and(|written| (now - 60..=now).contains(&written)),
+        "cmdline.txt is {text:?}, not {options:?} and the time now ({now})"
     );
 }

@@ -135,9 +135,12 @@ pub fn config_txt(board: PiBoard) -> String {
 }
 
 /// The text of `cmdline.txt`: Aerie's options for its guest (see
-/// `aerie_hyp::bootargs`), on one line as the firmware wants it.
-pub fn cmdline_txt(mem_mib: u64, smp: u32) -> String {
-    format!("aerie.guest.mem={mem_mib}M aerie.guest.smp={smp}\n")
+/// `aerie_hyp::bootargs`), on one line as the firmware wants it. `written_at` (seconds
+/// since 1970) becomes `aerie.time=`: the boards have no RTC Aerie reads, so the
+/// guest's clock starts from when the card was written (like Debian's
+/// fake-hwclock), not from 1970.
+pub fn cmdline_txt(mem_mib: u64, smp: u32, written_at: u64) -> String {
+    format!("aerie.guest.mem={mem_mib}M aerie.guest.smp={smp} aerie.time={written_at}\n")
 }
 
 /// The settings of a `config.txt` that are switched on, as `(key, value)` in file
@@ -218,19 +221,20 @@ mod tests {
     #[test]
     fn cmdline_holds_aeries_guest_options_on_one_line() {
         assert_eq!(
-            cmdline_txt(512, 4),
-            "aerie.guest.mem=512M aerie.guest.smp=4\n"
+            cmdline_txt(512, 4, 1_796_688_000),
+            "aerie.guest.mem=512M aerie.guest.smp=4 aerie.time=1796688000\n"
         );
-        assert_eq!(cmdline_txt(2048, 1).lines().count(), 1);
+        assert_eq!(cmdline_txt(2048, 1, 0).lines().count(), 1);
     }
 
     #[test]
     fn cmdline_options_are_what_aerie_parses() {
-        let text = cmdline_txt(768, 3);
+        let text = cmdline_txt(768, 3, 1_796_688_000);
         let (options, unknown) = aerie_hyp::bootargs::parse(text.trim());
         assert!(unknown.is_empty());
         assert_eq!(options.guest_vcpus, Some(3));
         assert_eq!(options.guest_memory, Some(768 << 20));
+        assert_eq!(options.wall_clock, Some(1_796_688_000));
     }
 
     #[test]
