@@ -148,6 +148,18 @@ fn uboot_prompt_with(vars: &Path, snapshots: &Path, extra: &[&str]) -> ConsoleSe
     session
 }
 
+/// Takes a snapshot at Aerie's console (Ctrl-A c, `snapshot quit`) and waits for the
+/// run to end.
+fn snapshot_and_quit(mut session: ConsoleSession) {
+    session.type_keys("\x01c");
+    session.expect("aerie> ", COMMAND);
+    session.type_keys("snapshot quit\r");
+    session.expect("saved in slot", COMMAND);
+    session.expect_exit(COMMAND);
+    println!("{}", session.transcript());
+    session.stop();
+}
+
 /// Types `command` at U-Boot's prompt and waits for `answer`, then the prompt.
 fn uboot(session: &mut ConsoleSession, command: &str, answer: &str) {
     session.type_keys(&format!("{command}\r"));
@@ -257,13 +269,7 @@ fn a_snapshot_of_uboot_resumes_at_its_prompt_with_its_environment() {
     let mut session = uboot_prompt_with(&vars, &snapshots, &[]);
     // Only in RAM: the snapshot must carry it.
     uboot(&mut session, "setenv aerie_snapped 6x7", "");
-    session.type_keys("\x01c");
-    session.expect("aerie> ", COMMAND);
-    session.type_keys("snapshot quit\r");
-    session.expect("saved in slot", COMMAND);
-    session.expect_exit(COMMAND);
-    println!("{}", session.transcript());
-    session.stop();
+    snapshot_and_quit(session);
 
     // Restored in a new QEMU: the same prompt, the unsaved setting, working flash.
     let mut session = firmware_session_with("u-boot", &vars, &snapshots, &["--restore"]);
@@ -285,6 +291,41 @@ fn a_snapshot_of_uboot_resumes_at_its_prompt_with_its_environment() {
     let mut session = uboot_prompt(&vars, &[]);
     uboot(&mut session, "printenv aerie_after", "aerie_after=42");
     uboot(&mut session, "printenv aerie_snapped", "aerie_snapped=6x7");
+    println!("{}", session.transcript());
+    session.stop();
+}
+
+#[test]
+fn a_snapshot_of_edk2_resumes_at_its_shell_with_its_volatile_variable() {
+    let dir = aerie_tests::paths::test_tmp_dir();
+    let vars = dir.join("edk2-snapshot-vars.img");
+    let snapshots = aerie_tests::paths::snapshot_disk();
+
+    let mut session = firmware_session_with("edk2", &vars, &snapshots, &[]);
+    session.expect(SHELL_PROMPT, TO_PROMPT);
+    // A volatile shell variable lives in RAM only: the snapshot must carry it.
+    session.type_keys("set -v aerie_snapped 6x7\r");
+    session.expect(SHELL_PROMPT, COMMAND);
+    snapshot_and_quit(session);
+
+    // Restored in a new QEMU: the shell answers, with the variable, and writes flash.
+    let mut session = firmware_session_with("edk2", &vars, &snapshots, &["--restore"]);
+    session.expect("resuming the guest", TO_PROMPT);
+    session.type_keys("\r");
+    session.expect(SHELL_PROMPT, COMMAND);
+    session.type_keys("echo %aerie_snapped%-restored\r");
+    session.expect("6x7-restored", COMMAND);
+    session.expect(SHELL_PROMPT, COMMAND);
+    session.type_keys("set aerie_after 42\r");
+    session.expect(SHELL_PROMPT, COMMAND);
+    println!("{}", session.transcript());
+    session.stop();
+
+    // The non-volatile variable written after the restore is in the store.
+    let mut session = firmware_session("edk2", &vars, &[]);
+    session.expect(SHELL_PROMPT, TO_PROMPT);
+    session.type_keys("set\r");
+    session.expect("aerie_after = 42", COMMAND);
     println!("{}", session.transcript());
     session.stop();
 }
