@@ -16,6 +16,10 @@ pub const VIRTUAL_TIMER_INTID: u32 = gicv3::VIRTUAL_TIMER_INTID;
 /// The EL2 physical timer (PPI 10).
 pub const HYPERVISOR_TIMER_INTID: u32 = gicv3::HYPERVISOR_TIMER_INTID;
 
+/// The first of the special INTIDs 1020-1023 an acknowledge may return (1023:
+/// nothing pending): none of them is an interrupt to take.
+pub const FIRST_SPECIAL_INTID: u32 = 1020;
+
 /// Acknowledges the highest-priority pending interrupt; 1023 if none.
 pub fn acknowledge() -> u32 {
     match HOST_GIC_V2.get() {
@@ -49,8 +53,7 @@ pub fn deactivate(intid: u32) {
 pub fn discard_pending(limit: usize) {
     for _ in 0..limit {
         let intid = acknowledge();
-        // 1020 to 1023 are special INTIDs (1023: nothing pending).
-        if intid >= 1020 {
+        if intid >= FIRST_SPECIAL_INTID {
             return;
         }
         end_of_interrupt(intid);

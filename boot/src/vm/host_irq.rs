@@ -7,8 +7,6 @@ use super::vcpu::VcpuRun;
 use crate::drivers::gic;
 use arrayvec::ArrayVec;
 
-/// The first of the special INTIDs 1020-1023 an acknowledge may return.
-const SPECIAL_INTIDS: u32 = 1020;
 /// Most handlers a VM registers.
 const MAX_HANDLERS: usize = 8;
 
@@ -53,8 +51,7 @@ impl HostInterrupts {
     pub fn take_all(&self, vm: &Vm, run: &mut VcpuRun) {
         loop {
             let intid = gic::acknowledge();
-            // 1020 to 1023 are special INTIDs (1023: nothing pending): nothing to take.
-            if intid >= SPECIAL_INTIDS {
+            if intid >= gic::FIRST_SPECIAL_INTID {
                 return;
             }
             gic::end_of_interrupt(intid);
