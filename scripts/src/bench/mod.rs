@@ -15,7 +15,8 @@
 //! | [`stats`] | medians, ranges, per-round ratios |
 //! | [`tables`] | samples to tables, and the goals |
 //! | [`report`] | the report and its Markdown and JSON forms |
-//! | [`json`] | writing JSON, and reading QMP's |
+//! | [`render`] | writing the report's files, again from a saved `latest.json` too |
+//! | [`json`] | how numbers and ordered objects look in the report's JSON |
 //! | [`machine`] | the host, QEMU, the guest's packages, the commit, the date |
 //!
 //! What is measured (`--quick`: one round of the first table's 1-vCPU row, without
@@ -41,6 +42,7 @@ pub mod live;
 pub mod machine;
 pub mod parse;
 pub mod qmp;
+pub mod render;
 pub mod report;
 pub mod runs;
 pub mod snapshot;
@@ -53,7 +55,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use parse::{AerieMemory, GuestResults};
-use report::{Report, Table};
+use report::{Command, Report, Table, Unmeasured};
 use runs::{Samples, micro_label, vcpus_name};
 use snapshot::{Case, Saver, SnapshotGuest, Stage};
 use systems::{LinuxGuest, MicroGuest, System};
@@ -439,24 +441,17 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
     write(layout, options, &report, samples.failures)
 }
 
-/// Writes `latest.md` and `latest.json`.
+/// Writes the report's files where `options` say.
 fn write(
     layout: &Layout,
     options: &BenchOptions,
     report: &Report,
     failures: Vec<String>,
 ) -> Result<Written> {
-    let dir = out_dir(layout, options);
-    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
-    let markdown = dir.join(MARKDOWN_NAME);
-    let json = dir.join(JSON_NAME);
-    std::fs::write(&markdown, report.markdown())
-        .context(|| format!("cannot write {}", markdown.display()))?;
-    std::fs::write(&json, report.json().to_pretty())
-        .context(|| format!("cannot write {}", json.display()))?;
+    let files = render::write(&out_dir(layout, options), report)?;
     Ok(Written {
-        markdown,
-        json,
+        markdown: files.markdown,
+        json: files.json,
         failures,
     })
 }
@@ -733,13 +728,11 @@ fn static_notes() -> Vec<String> {
 }
 
 /// The rows of a full run that this run leaves out, and why.
-fn not_yet_measurable(plan: &Plan) -> Vec<(String, String)> {
+fn not_yet_measurable(plan: &Plan) -> Vec<Unmeasured> {
     let mut rows = Vec::new();
-    let left_out = |what: &str| {
-        (
-            what.to_string(),
-            "not measured in this run (`cargo xtask bench` measures it).".to_string(),
-        )
+    let left_out = |what: &str| Unmeasured {
+        row: what.to_string(),
+        why: "not measured in this run (`cargo xtask bench` measures it).".to_string(),
     };
     if !plan.boot {
         rows.push(left_out("Linux boot to userspace"));
@@ -835,7 +828,7 @@ fn commands(
     micro: Option<&MicroGuest>,
     micro_systems: &[System],
     snapshot_guest: &SnapshotGuest,
-) -> Vec<(String, String)> {
+) -> Vec<Command> {
     let vcpus = plan.vcpus.last().copied().unwrap_or(1);
     let mut commands = Vec::new();
     let boot_systems: &[System] = if plan.boot { &plan.systems } else { &[] };
@@ -959,6 +952,9 @@ fn commands(
         }
     }
     commands
+        .into_iter()
+        .map(|(label, command)| Command { label, command })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1010,7 +1006,7 @@ mod tests {
         assert!(!disk.disk, "a quick run has no disk rows");
         let missing: Vec<String> = not_yet_measurable(&snapshot)
             .into_iter()
-            .map(|(row, _)| row)
+            .map(|unmeasured| unmeasured.row)
             .collect();
         assert_eq!(
             missing,
@@ -1022,7 +1018,7 @@ mod tests {
         );
         let quick_missing = not_yet_measurable(&quick);
         assert_eq!(quick_missing.len(), 2);
-        assert!(quick_missing[1].0.contains("180 MiB in tmpfs"));
+        assert!(quick_missing[1].row.contains("180 MiB in tmpfs"));
         assert!(not_yet_measurable(&full).is_empty());
     }
 

@@ -1,0 +1,95 @@
+//! Writing a report's files, and writing them again from a saved `latest.json`:
+//! the Markdown can be re-rendered without re-running the bench.
+
+use std::path::{Path, PathBuf};
+
+use super::report::Report;
+use super::{JSON_NAME, MARKDOWN_NAME};
+use crate::error::{Context, Error, Result};
+
+/// The files a report was written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    /// `latest.md`.
+    pub markdown: PathBuf,
+    /// `latest.json`.
+    pub json: PathBuf,
+}
+
+/// Writes `report` into `dir` (created if need be) as `latest.md` and `latest.json`.
+pub fn write(dir: &Path, report: &Report) -> Result<Files> {
+    std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+    let files = Files {
+        markdown: dir.join(MARKDOWN_NAME),
+        json: dir.join(JSON_NAME),
+    };
+    for (path, text) in [
+        (&files.markdown, report.markdown()),
+        (&files.json, report.json()),
+    ] {
+        std::fs::write(path, text).context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(files)
+}
+
+/// Reads the report saved as `latest.json` in `dir`.
+pub fn read(dir: &Path) -> Result<Report> {
+    let path = dir.join(JSON_NAME);
+    let text =
+        std::fs::read_to_string(&path).context(|| format!("cannot read {}", path.display()))?;
+    parse(&text).map_err(|error| Error::new(format!("{}: {error}", path.display())))
+}
+
+/// A report from the text of its `latest.json`.
+pub fn parse(text: &str) -> std::result::Result<Report, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// Writes the files of the report saved in `dir` again, from its `latest.json`.
+pub fn rerender(dir: &Path) -> Result<Files> {
+    write(dir, &read(dir)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed report, `docs/bench/`.
+    fn committed() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/bench")
+    }
+
+    fn committed_file(name: &str) -> String {
+        let path = committed().join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn the_committed_report_renders_from_its_json() {
+        let json = committed_file(JSON_NAME);
+        let report = parse(&json).expect("the committed latest.json reads back");
+        assert_eq!(report.json(), json, "the JSON writes back unchanged");
+        assert_eq!(
+            report.markdown(),
+            committed_file(MARKDOWN_NAME),
+            "latest.md is latest.json rendered"
+        );
+    }
+
+    #[test]
+    fn a_written_report_renders_again_from_its_files() {
+        let dir = std::env::temp_dir().join(format!("aerie-render-{}", std::process::id()));
+        let report = parse(&committed_file(JSON_NAME)).unwrap();
+        let files = write(&dir, &report).unwrap();
+        std::fs::write(&files.markdown, "stale").unwrap();
+        assert_eq!(rerender(&dir).unwrap(), files);
+        assert_eq!(
+            std::fs::read_to_string(&files.markdown).unwrap(),
+            report.markdown()
+        );
+        std::fs::write(&files.json, "{\"generated\": 1}").unwrap();
+        let error = read(&dir).unwrap_err().to_string();
+        assert!(error.contains("latest.json: invalid type"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
