@@ -15,6 +15,7 @@
 //! | [`stats`] | medians, ranges, per-round ratios |
 //! | [`tables`] | samples to tables, and the goals |
 //! | [`report`] | the report and its Markdown and JSON forms |
+//! | [`figures`] | the report's figures (SVG) |
 //! | [`render`] | writing the report's files, again from a saved `latest.json` too |
 //! | [`json`] | how numbers and ordered objects look in the report's JSON |
 //! | [`machine`] | the host, QEMU, the guest's packages, the commit, the date |
@@ -37,6 +38,7 @@
 //! 6. Footprint: the image's size and the RAM Aerie keeps (its hardware summary).
 
 pub mod console;
+pub mod figures;
 pub mod json;
 pub mod live;
 pub mod machine;

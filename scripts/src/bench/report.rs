@@ -6,8 +6,8 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use super::json;
 use super::stats::Stats;
+use super::{figures, json};
 
 /// Everything a report says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -236,9 +236,18 @@ impl Report {
             let _ = writeln!(md, "| {} | {} |", escape(name), escape(value));
         }
 
+        let figures = figures::figures(self);
         for table in &self.tables {
             md.push('\n');
             md.push_str(&table.markdown());
+            for figure in figures.iter().filter(|figure| figure.after() == table.id) {
+                let _ = writeln!(
+                    md,
+                    "\n![{}]({})",
+                    figure.kind.title(),
+                    figure.kind.file_name()
+                );
+            }
         }
 
         if !self.not_yet.is_empty() {
@@ -441,6 +450,8 @@ mod tests {
             "## Machine and guest",
             "| host CPU | Xeon, 2 cores |",
             "## Linux boot",
+            "| 2 vCPUs | 4.00 | — | — | Aerie \\| failed |\n\n\
+             ![Linux boot to userspace: time relative to no hypervisor, per round](boot.svg)\n",
             "## Not yet measurable",
             "- **virtio-blk**: issue 5",
             "## Notes",
