@@ -11,6 +11,7 @@
 //! | [`snapshot`] | the snapshot rows' runs: Aerie's snapshot, QEMU's migration |
 //! | [`qmp`] | QEMU's machine protocol: start a migration, follow it |
 //! | [`runs`] | the runs of each kind and their samples, round by round |
+//! | [`progress`] | which step of which round runs, and the time left, on stderr |
 //! | [`parse`] | kernel timestamps, the micro-benchmark's lines, Aerie's summary and snapshot lines |
 //! | [`stats`] | medians, ranges, per-round ratios |
 //! | [`tables`] | samples to tables, and the goals |
@@ -43,6 +44,7 @@ pub mod json;
 pub mod live;
 pub mod machine;
 pub mod parse;
+pub mod progress;
 pub mod qmp;
 pub mod render;
 pub mod report;
@@ -57,8 +59,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use parse::{AerieMemory, GuestResults};
+use progress::Progress;
 use report::{Command, Report, Table, Unmeasured};
-use runs::{Samples, micro_label, vcpus_name};
+use runs::{Samples, Step, micro_label, vcpus_name};
 use snapshot::{Case, Saver, SnapshotGuest, Stage};
 use systems::{LinuxGuest, MicroGuest, System};
 use tables::{Heading, RowSamples, Series};
@@ -90,6 +93,8 @@ pub struct Written {
     pub markdown: PathBuf,
     /// `latest.json`.
     pub json: PathBuf,
+    /// The figures `latest.md` shows.
+    pub figures: Vec<PathBuf>,
     /// Runs that failed (their rows have fewer samples).
     pub failures: Vec<String>,
 }
@@ -99,9 +104,10 @@ pub struct Written {
 pub fn run(layout: &Layout, options: &BenchOptions) -> Result<ExitCode> {
     let written = measure(layout, options)?;
     println!(
-        "bench: report written to {} and {}",
+        "bench: report written to {} and {}, with {} figure(s) beside them",
         written.markdown.display(),
-        written.json.display()
+        written.json.display(),
+        written.figures.len()
     );
     if written.failures.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -165,6 +171,31 @@ impl Plan {
             }
         }
         plan
+    }
+
+    /// The runs of one round, in order (`micro_systems`: the micro-benchmark's).
+    fn steps(&self, micro_systems: &[System]) -> Vec<Step> {
+        let mut steps = Vec::new();
+        if self.boot {
+            for &vcpus in &self.vcpus {
+                for &system in &self.systems {
+                    steps.push(Step::BootWall(system, vcpus));
+                    if self.icount_boot {
+                        steps.push(Step::BootIcount(system, vcpus));
+                    }
+                }
+            }
+        }
+        if self.disk {
+            steps.extend(self.systems.iter().map(|&system| Step::Disk(system)));
+        }
+        if self.micro {
+            steps.extend(micro_systems.iter().map(|&system| Step::Micro(system)));
+        }
+        for &case in &self.snapshot_cases {
+            steps.extend(Saver::ALL.map(|saver| Step::Snapshot(saver, case)));
+        }
+        steps
     }
 
     /// Whether a row that compares with Xen runs.
@@ -303,34 +334,15 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
     };
 
     let mut samples = Samples::default();
+    let steps = plan.steps(&micro_systems);
+    let mut progress = Progress::new(plan.rounds, steps.len());
     for round in 0..plan.rounds {
-        eprintln!("bench: round {} of {}", round + 1, plan.rounds);
-        if plan.boot {
-            for &vcpus in &plan.vcpus {
-                for &system in &plan.systems {
-                    samples.boot_wall(&linux, system, vcpus);
-                    if plan.icount_boot {
-                        samples.boot_icount(&linux, system, vcpus);
-                    }
-                }
-            }
-        }
-        if plan.disk {
-            for &system in &plan.systems {
-                samples.disk(&linux, system);
-            }
-        }
-        if let Some(micro) = &micro {
-            for &system in &micro_systems {
-                samples.micro(micro, system);
-            }
-        }
-        for &case in &plan.snapshot_cases {
-            for saver in Saver::ALL {
-                samples.snapshot(&snapshot_guest, saver, case);
-            }
+        for (index, &step) in steps.iter().enumerate() {
+            progress.start(round, index, &step.describe());
+            samples.run(step, &linux, micro.as_ref(), &snapshot_guest);
         }
     }
+    progress.finish();
     snapshot_guest.clean_up();
 
     let mut tables = Vec::new();
@@ -454,6 +466,7 @@ fn write(
     Ok(Written {
         markdown: files.markdown,
         json: files.json,
+        figures: files.figures,
         failures,
     })
 }
@@ -1017,6 +1030,23 @@ mod tests {
                 "virtio-blk read and write throughput",
                 "exit costs"
             ]
+        );
+        assert_eq!(
+            quick.steps(&[System::None, System::Aerie]),
+            [
+                Step::BootWall(System::None, 1),
+                Step::BootWall(System::Aerie, 1),
+                Step::Micro(System::None),
+                Step::Micro(System::Aerie),
+                Step::Snapshot(Saver::Qemu, Case::Idle),
+                Step::Snapshot(Saver::Aerie, Case::Idle),
+            ]
+        );
+        let all_micro = [System::None, System::Aerie, System::Xen];
+        assert_eq!(full.steps(&all_micro).len(), 2 * 3 * 2 + 3 + 3 + 2 * 2);
+        assert_eq!(
+            only(BenchPart::Exits, false).steps(&all_micro),
+            all_micro.map(Step::Micro)
         );
         let quick_missing = not_yet_measurable(&quick);
         assert_eq!(quick_missing.len(), 2);
