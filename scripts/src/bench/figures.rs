@@ -217,10 +217,13 @@ struct Chart {
     decimals: usize,
 }
 
-/// Pixels per entry, and between groups.
+/// Pixels of height per entry.
 const ENTRY_PX: u32 = 20;
+/// Pixels between two groups.
 const GROUP_GAP_PX: u32 = 16;
+/// The figures' width in pixels.
 const WIDTH: u32 = 1100;
+/// The size of axis labels and row names.
 const LABEL_FONT: u32 = 15;
 
 /// The colour of a system, or of a ratio by its numerator: the same system, the
