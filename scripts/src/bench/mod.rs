@@ -11,11 +11,14 @@
 //! | [`snapshot`] | the snapshot rows' runs: Aerie's snapshot, QEMU's migration |
 //! | [`qmp`] | QEMU's machine protocol: start a migration, follow it |
 //! | [`runs`] | the runs of each kind and their samples, round by round |
+//! | [`progress`] | which step of which round runs, and the time left, on stderr |
 //! | [`parse`] | kernel timestamps, the micro-benchmark's lines, Aerie's summary and snapshot lines |
 //! | [`stats`] | medians, ranges, per-round ratios |
 //! | [`tables`] | samples to tables, and the goals |
 //! | [`report`] | the report and its Markdown and JSON forms |
-//! | [`json`] | writing JSON, and reading QMP's |
+//! | [`figures`] | the report's figures (SVG) |
+//! | [`render`] | writing the report's files, again from a saved `latest.json` too |
+//! | [`json`] | how numbers and ordered objects look in the report's JSON |
 //! | [`machine`] | the host, QEMU, the guest's packages, the commit, the date |
 //!
 //! What is measured (`--quick`: one round of the first table's 1-vCPU row, without
@@ -36,11 +39,14 @@
 //! 6. Footprint: the image's size and the RAM Aerie keeps (its hardware summary).
 
 pub mod console;
+pub mod figures;
 pub mod json;
 pub mod live;
 pub mod machine;
 pub mod parse;
+pub mod progress;
 pub mod qmp;
+pub mod render;
 pub mod report;
 pub mod runs;
 pub mod snapshot;
@@ -53,8 +59,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use parse::{AerieMemory, GuestResults};
-use report::{Report, Table};
-use runs::{Samples, micro_label, vcpus_name};
+use progress::Progress;
+use report::{Command, Report, Table, Unmeasured};
+use runs::{Samples, Step, micro_label, vcpus_name};
 use snapshot::{Case, Saver, SnapshotGuest, Stage};
 use systems::{LinuxGuest, MicroGuest, System};
 use tables::{Heading, RowSamples, Series};
@@ -86,6 +93,8 @@ pub struct Written {
     pub markdown: PathBuf,
     /// `latest.json`.
     pub json: PathBuf,
+    /// The figures `latest.md` shows.
+    pub figures: Vec<PathBuf>,
     /// Runs that failed (their rows have fewer samples).
     pub failures: Vec<String>,
 }
@@ -95,9 +104,10 @@ pub struct Written {
 pub fn run(layout: &Layout, options: &BenchOptions) -> Result<ExitCode> {
     let written = measure(layout, options)?;
     println!(
-        "bench: report written to {} and {}",
+        "bench: report written to {} and {}, with {} figure(s) beside them",
         written.markdown.display(),
-        written.json.display()
+        written.json.display(),
+        written.figures.len()
     );
     if written.failures.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -161,6 +171,31 @@ impl Plan {
             }
         }
         plan
+    }
+
+    /// The runs of one round, in order (`micro_systems`: the micro-benchmark's).
+    fn steps(&self, micro_systems: &[System]) -> Vec<Step> {
+        let mut steps = Vec::new();
+        if self.boot {
+            for &vcpus in &self.vcpus {
+                for &system in &self.systems {
+                    steps.push(Step::BootWall(system, vcpus));
+                    if self.icount_boot {
+                        steps.push(Step::BootIcount(system, vcpus));
+                    }
+                }
+            }
+        }
+        if self.disk {
+            steps.extend(self.systems.iter().map(|&system| Step::Disk(system)));
+        }
+        if self.micro {
+            steps.extend(micro_systems.iter().map(|&system| Step::Micro(system)));
+        }
+        for &case in &self.snapshot_cases {
+            steps.extend(Saver::ALL.map(|saver| Step::Snapshot(saver, case)));
+        }
+        steps
     }
 
     /// Whether a row that compares with Xen runs.
@@ -299,34 +334,15 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
     };
 
     let mut samples = Samples::default();
+    let steps = plan.steps(&micro_systems);
+    let mut progress = Progress::new(plan.rounds, steps.len());
     for round in 0..plan.rounds {
-        eprintln!("bench: round {} of {}", round + 1, plan.rounds);
-        if plan.boot {
-            for &vcpus in &plan.vcpus {
-                for &system in &plan.systems {
-                    samples.boot_wall(&linux, system, vcpus);
-                    if plan.icount_boot {
-                        samples.boot_icount(&linux, system, vcpus);
-                    }
-                }
-            }
-        }
-        if plan.disk {
-            for &system in &plan.systems {
-                samples.disk(&linux, system);
-            }
-        }
-        if let Some(micro) = &micro {
-            for &system in &micro_systems {
-                samples.micro(micro, system);
-            }
-        }
-        for &case in &plan.snapshot_cases {
-            for saver in Saver::ALL {
-                samples.snapshot(&snapshot_guest, saver, case);
-            }
+        for (index, &step) in steps.iter().enumerate() {
+            progress.start(round, index, &step.describe());
+            samples.run(step, &linux, micro.as_ref(), &snapshot_guest);
         }
     }
+    progress.finish();
     snapshot_guest.clean_up();
 
     let mut tables = Vec::new();
@@ -439,24 +455,18 @@ pub fn measure(layout: &Layout, options: &BenchOptions) -> Result<Written> {
     write(layout, options, &report, samples.failures)
 }
 
-/// Writes `latest.md` and `latest.json`.
+/// Writes the report's files where `options` say.
 fn write(
     layout: &Layout,
     options: &BenchOptions,
     report: &Report,
     failures: Vec<String>,
 ) -> Result<Written> {
-    let dir = out_dir(layout, options);
-    std::fs::create_dir_all(&dir).context(|| format!("cannot create {}", dir.display()))?;
-    let markdown = dir.join(MARKDOWN_NAME);
-    let json = dir.join(JSON_NAME);
-    std::fs::write(&markdown, report.markdown())
-        .context(|| format!("cannot write {}", markdown.display()))?;
-    std::fs::write(&json, report.json().to_pretty())
-        .context(|| format!("cannot write {}", json.display()))?;
+    let files = render::write(&out_dir(layout, options), report)?;
     Ok(Written {
-        markdown,
-        json,
+        markdown: files.markdown,
+        json: files.json,
+        figures: files.figures,
         failures,
     })
 }
@@ -733,13 +743,11 @@ fn static_notes() -> Vec<String> {
 }
 
 /// The rows of a full run that this run leaves out, and why.
-fn not_yet_measurable(plan: &Plan) -> Vec<(String, String)> {
+fn not_yet_measurable(plan: &Plan) -> Vec<Unmeasured> {
     let mut rows = Vec::new();
-    let left_out = |what: &str| {
-        (
-            what.to_string(),
-            "not measured in this run (`cargo xtask bench` measures it).".to_string(),
-        )
+    let left_out = |what: &str| Unmeasured {
+        row: what.to_string(),
+        why: "not measured in this run (`cargo xtask bench` measures it).".to_string(),
     };
     if !plan.boot {
         rows.push(left_out("Linux boot to userspace"));
@@ -835,7 +843,7 @@ fn commands(
     micro: Option<&MicroGuest>,
     micro_systems: &[System],
     snapshot_guest: &SnapshotGuest,
-) -> Vec<(String, String)> {
+) -> Vec<Command> {
     let vcpus = plan.vcpus.last().copied().unwrap_or(1);
     let mut commands = Vec::new();
     let boot_systems: &[System] = if plan.boot { &plan.systems } else { &[] };
@@ -959,6 +967,9 @@ fn commands(
         }
     }
     commands
+        .into_iter()
+        .map(|(label, command)| Command { label, command })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1010,7 +1021,7 @@ mod tests {
         assert!(!disk.disk, "a quick run has no disk rows");
         let missing: Vec<String> = not_yet_measurable(&snapshot)
             .into_iter()
-            .map(|(row, _)| row)
+            .map(|unmeasured| unmeasured.row)
             .collect();
         assert_eq!(
             missing,
@@ -1020,9 +1031,26 @@ mod tests {
                 "exit costs"
             ]
         );
+        assert_eq!(
+            quick.steps(&[System::None, System::Aerie]),
+            [
+                Step::BootWall(System::None, 1),
+                Step::BootWall(System::Aerie, 1),
+                Step::Micro(System::None),
+                Step::Micro(System::Aerie),
+                Step::Snapshot(Saver::Qemu, Case::Idle),
+                Step::Snapshot(Saver::Aerie, Case::Idle),
+            ]
+        );
+        let all_micro = [System::None, System::Aerie, System::Xen];
+        assert_eq!(full.steps(&all_micro).len(), 2 * 3 * 2 + 3 + 3 + 2 * 2);
+        assert_eq!(
+            only(BenchPart::Exits, false).steps(&all_micro),
+            all_micro.map(Step::Micro)
+        );
         let quick_missing = not_yet_measurable(&quick);
         assert_eq!(quick_missing.len(), 2);
-        assert!(quick_missing[1].0.contains("180 MiB in tmpfs"));
+        assert!(quick_missing[1].row.contains("180 MiB in tmpfs"));
         assert!(not_yet_measurable(&full).is_empty());
     }
 

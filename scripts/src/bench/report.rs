@@ -1,13 +1,16 @@
 //! The benchmark report as data, and its two renderings: Markdown for people
-//! (`latest.md`) and JSON for tools (`latest.json`).
+//! (`latest.md`) and JSON for tools (`latest.json`, serde's derived form of the
+//! data, which reads back in to render the Markdown again).
 
 use std::fmt::Write;
 
-use super::json::Json;
+use serde::{Deserialize, Serialize};
+
 use super::stats::Stats;
+use super::{figures, json};
 
 /// Everything a report says.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// When the run ended, `YYYY-MM-DD HH:MM UTC`.
     pub generated: String,
@@ -22,23 +25,43 @@ pub struct Report {
     /// The one command that reproduces the report.
     pub reproduce: String,
     /// Facts about the machine, the emulator and the guest, in order.
+    #[serde(with = "json::ordered_object")]
     pub machine: Vec<(String, String)>,
     /// The goals of issue 8 and where Aerie stands.
     pub goals: Vec<Goal>,
     /// The measurements.
     pub tables: Vec<Table>,
     /// Rows that cannot be measured yet, and why.
-    pub not_yet: Vec<(String, String)>,
+    #[serde(rename = "not_yet_measurable")]
+    pub not_yet: Vec<Unmeasured>,
     /// Caveats and omissions, one sentence or paragraph each.
     pub notes: Vec<String>,
-    /// The exact command of each configuration: `(label, command line)`.
-    pub commands: Vec<(String, String)>,
+    /// The exact command of each configuration.
+    pub commands: Vec<Command>,
     /// Runs that failed (their samples are missing from the tables).
     pub failures: Vec<String>,
 }
 
+/// A row the run did not measure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmeasured {
+    /// The row.
+    pub row: String,
+    /// Why it is missing.
+    pub why: String,
+}
+
+/// The command line of one configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    /// Which configuration, and what is typed into it.
+    pub label: String,
+    /// The command line.
+    pub command: String,
+}
+
 /// A goal and the verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Goal {
     /// The goal as the issue states it.
     pub goal: String,
@@ -49,13 +72,16 @@ pub struct Goal {
 }
 
 /// Whether a goal is met.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     /// Met.
+    #[serde(rename = "met")]
     Met,
     /// Not met.
+    #[serde(rename = "not met")]
     NotMet,
     /// Not measured in this run (the detail says why).
+    #[serde(rename = "not measured")]
     NotMeasured,
 }
 
@@ -72,7 +98,7 @@ impl Verdict {
 
 /// One table of measurements: rows of configurations or operations, a column per
 /// system measured, then the per-pair ratio columns.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Table {
     /// A stable identifier for tools, such as `boot-wall`.
     pub id: String,
@@ -93,7 +119,7 @@ pub struct Table {
 }
 
 /// One row of a [`Table`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// What the row measures.
     pub name: String,
@@ -210,14 +236,23 @@ impl Report {
             let _ = writeln!(md, "| {} | {} |", escape(name), escape(value));
         }
 
+        let figures = figures::figures(self);
         for table in &self.tables {
             md.push('\n');
             md.push_str(&table.markdown());
+            for figure in figures.iter().filter(|figure| figure.after() == table.id) {
+                let _ = writeln!(
+                    md,
+                    "\n![{}]({})",
+                    figure.kind.title(),
+                    figure.kind.file_name()
+                );
+            }
         }
 
         if !self.not_yet.is_empty() {
             let _ = writeln!(md, "\n## Not yet measurable\n");
-            for (row, why) in &self.not_yet {
+            for Unmeasured { row, why } in &self.not_yet {
                 let _ = writeln!(md, "- **{row}**: {why}");
             }
         }
@@ -235,7 +270,7 @@ impl Report {
         }
         if !self.commands.is_empty() {
             let _ = writeln!(md, "\n## Commands\n");
-            for (label, command) in &self.commands {
+            for Command { label, command } in &self.commands {
                 let _ = writeln!(md, "{label}:\n\n```sh\n{command}\n```\n");
             }
         }
@@ -246,58 +281,8 @@ impl Report {
     }
 
     /// The JSON document.
-    pub fn json(&self) -> Json {
-        let pairs = |items: &[(String, String)], first: &str, second: &str| {
-            Json::Array(
-                items
-                    .iter()
-                    .map(|(a, b)| {
-                        Json::object([(first, Json::string(a)), (second, Json::string(b))])
-                    })
-                    .collect(),
-            )
-        };
-        let strings = |items: &[String]| Json::Array(items.iter().map(Json::string).collect());
-        Json::object([
-            ("generated", Json::string(&self.generated)),
-            ("source", Json::string(&self.source)),
-            ("quick", Json::Bool(self.quick)),
-            ("only", Json::optional_string(self.only.as_deref())),
-            ("pairs", Json::Number(self.pairs as f64)),
-            ("reproduce", Json::string(&self.reproduce)),
-            (
-                "machine",
-                Json::Object(
-                    self.machine
-                        .iter()
-                        .map(|(name, value)| (name.clone(), Json::string(value)))
-                        .collect(),
-                ),
-            ),
-            (
-                "goals",
-                Json::Array(
-                    self.goals
-                        .iter()
-                        .map(|goal| {
-                            Json::object([
-                                ("goal", Json::string(&goal.goal)),
-                                ("detail", Json::string(&goal.detail)),
-                                ("verdict", Json::string(goal.verdict.word())),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-            (
-                "tables",
-                Json::Array(self.tables.iter().map(Table::json).collect()),
-            ),
-            ("not_yet_measurable", pairs(&self.not_yet, "row", "why")),
-            ("notes", strings(&self.notes)),
-            ("commands", pairs(&self.commands, "label", "command")),
-            ("failures", strings(&self.failures)),
-        ])
+    pub fn json(&self) -> String {
+        json::pretty(self)
     }
 }
 
@@ -341,50 +326,6 @@ impl Table {
             md.push_str(" |\n");
         }
         md
-    }
-
-    /// The table as JSON.
-    pub fn json(&self) -> Json {
-        let stats = |stats: &Option<Stats>| match stats {
-            None => Json::Null,
-            Some(s) => Json::object([
-                ("median", Json::Number(s.median)),
-                ("min", Json::Number(s.min)),
-                ("max", Json::Number(s.max)),
-                (
-                    "samples",
-                    Json::Array(s.samples.iter().map(|v| Json::Number(*v)).collect()),
-                ),
-            ]),
-        };
-        let names = |names: &[String]| Json::Array(names.iter().map(Json::string).collect());
-        Json::object([
-            ("id", Json::string(&self.id)),
-            ("title", Json::string(&self.title)),
-            ("about", Json::string(&self.about)),
-            ("unit", Json::string(&self.unit)),
-            ("columns", names(&self.columns)),
-            ("ratio_columns", names(&self.ratio_columns)),
-            (
-                "rows",
-                Json::Array(
-                    self.rows
-                        .iter()
-                        .map(|row| {
-                            Json::object([
-                                ("name", Json::string(&row.name)),
-                                ("cells", Json::Array(row.cells.iter().map(stats).collect())),
-                                (
-                                    "ratios",
-                                    Json::Array(row.ratios.iter().map(stats).collect()),
-                                ),
-                                ("note", Json::optional_string(row.note.as_deref())),
-                            ])
-                        })
-                        .collect(),
-                ),
-            ),
-        ])
     }
 }
 
@@ -484,9 +425,15 @@ mod tests {
                 verdict: Verdict::Met,
             }],
             tables: vec![sample_table()],
-            not_yet: vec![("virtio-blk".into(), "issue 5".into())],
+            not_yet: vec![Unmeasured {
+                row: "virtio-blk".into(),
+                why: "issue 5".into(),
+            }],
             notes: vec!["Xen ran as dom0.".into()],
-            commands: vec![("Aerie".into(), "qemu-system-aarch64 -M virt".into())],
+            commands: vec![Command {
+                label: "Aerie".into(),
+                command: "qemu-system-aarch64 -M virt".into(),
+            }],
             failures: Vec::new(),
         }
     }
@@ -503,6 +450,8 @@ mod tests {
             "## Machine and guest",
             "| host CPU | Xeon, 2 cores |",
             "## Linux boot",
+            "| 2 vCPUs | 4.00 | — | — | Aerie \\| failed |\n\n\
+             ![Linux boot to userspace: time relative to no hypervisor, per round](boot.svg)\n",
             "## Not yet measurable",
             "- **virtio-blk**: issue 5",
             "## Notes",
@@ -537,17 +486,12 @@ mod tests {
                 .markdown()
                 .contains("from commit da0344e: the snapshot rows only (`--only snapshot`), 7")
         );
-        assert!(
-            partial
-                .json()
-                .to_pretty()
-                .contains("\"only\": \"snapshot\"")
-        );
+        assert!(partial.json().contains("\"only\": \"snapshot\""));
     }
 
     #[test]
     fn report_json() {
-        let json = sample_report().json().to_pretty();
+        let json = sample_report().json();
         for part in [
             "\"generated\": \"2026-11-26 19:40 UTC\"",
             "\"pairs\": 7",

@@ -87,6 +87,40 @@ impl<K: PartialEq> Keyed<K> {
     }
 }
 
+/// One run of a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A wall-clock boot of the Linux guest: the system, the vCPUs.
+    BootWall(System, u32),
+    /// An icount boot of the Linux guest, with `dmesg` typed.
+    BootIcount(System, u32),
+    /// The virtio-blk transfers.
+    Disk(System),
+    /// The micro-benchmark guest.
+    Micro(System),
+    /// A snapshot save and restore.
+    Snapshot(Saver, Case),
+}
+
+impl Step {
+    /// What the step runs, in progress lines and failures.
+    pub fn describe(self) -> String {
+        match self {
+            Step::BootWall(system, vcpus) => {
+                format!("{}, {}, wall-clock boot", system.label(), vcpus_name(vcpus))
+            }
+            Step::BootIcount(system, vcpus) => {
+                format!("{}, {}, icount boot", system.label(), vcpus_name(vcpus))
+            }
+            Step::Disk(system) => format!("{}, virtio-blk", system.label()),
+            Step::Micro(system) => format!("{}, micro-benchmark", micro_label(system)),
+            Step::Snapshot(saver, case) => {
+                format!("{}, snapshot ({})", saver.short(), case.label())
+            }
+        }
+    }
+}
+
 /// Every sample of the run, in the order taken.
 #[derive(Debug, Default)]
 pub struct Samples {
@@ -128,10 +162,32 @@ impl Samples {
         self.failures.push(format!("{what}: {error}"));
     }
 
+    /// Runs `step` and records its samples (a micro-benchmark step needs `micro`).
+    pub fn run(
+        &mut self,
+        step: Step,
+        linux: &LinuxGuest,
+        micro: Option<&MicroGuest>,
+        snapshot_guest: &SnapshotGuest,
+    ) {
+        match step {
+            Step::BootWall(system, vcpus) => self.boot_wall(linux, system, vcpus),
+            Step::BootIcount(system, vcpus) => self.boot_icount(linux, system, vcpus),
+            Step::Disk(system) => self.disk(linux, system),
+            Step::Micro(system) => match micro {
+                Some(micro) => self.micro(micro, system),
+                None => self
+                    .failures
+                    .push(format!("{}: no micro-benchmark guest", step.describe())),
+            },
+            Step::Snapshot(saver, case) => self.snapshot(snapshot_guest, saver, case),
+        }
+    }
+
     /// Boots the Linux guest on `system` and records the seconds from QEMU's start
     /// to the ready marker.
     pub fn boot_wall(&mut self, linux: &LinuxGuest, system: System, vcpus: u32) {
-        let what = format!("{}, {}, wall-clock boot", system.label(), vcpus_name(vcpus));
+        let what = Step::BootWall(system, vcpus).describe();
         let until = Until::Marker(READY_MARKER);
         let value = match console::capture(
             &mut systems::linux(
@@ -170,7 +226,7 @@ impl Samples {
     /// Boots the Linux guest on `system` under icount and records the guest time of
     /// the kernel's [`INIT_MESSAGE`], read with `dmesg` in the guest's shell.
     pub fn boot_icount(&mut self, linux: &LinuxGuest, system: System, vcpus: u32) {
-        let what = format!("{}, {}, icount boot", system.label(), vcpus_name(vcpus));
+        let what = Step::BootIcount(system, vcpus).describe();
         let until = Until::Command {
             marker: READY_MARKER,
             command: format!("dmesg | grep '{INIT_MESSAGE}'"),
@@ -220,7 +276,7 @@ impl Samples {
     /// Boots the Linux guest on `system` with the bench disk as `/dev/vda` and records
     /// the throughput of a direct-I/O read and write of [`DISK_MIB`] with `dd`.
     pub fn disk(&mut self, linux: &LinuxGuest, system: System) {
-        let what = format!("{}, virtio-blk", system.label());
+        let what = Step::Disk(system).describe();
         let until = Until::Command {
             marker: READY_MARKER,
             command: parse::disk_command(DISK_MIB),
@@ -271,7 +327,7 @@ impl Samples {
     /// Runs the micro-benchmark guest on `system` (bare QEMU for
     /// [`System::None`]) and records what it reported.
     pub fn micro(&mut self, micro: &MicroGuest, system: System) {
-        let what = format!("{}, micro-benchmark", micro_label(system));
+        let what = Step::Micro(system).describe();
         // Xen keeps running once its only domain has stopped.
         let until = if system == System::Xen {
             Until::Marker(GUEST_DONE)
@@ -305,7 +361,7 @@ impl Samples {
     /// new QEMU, and records every [`SnapshotFigure`] (`None` for what failed, so
     /// that every series keeps one sample per round).
     pub fn snapshot(&mut self, guest: &SnapshotGuest, saver: Saver, case: Case) {
-        let what = format!("{}, snapshot ({})", saver.short(), case.label());
+        let what = Step::Snapshot(saver, case).describe();
         let saved = snapshot::save(guest, saver, case).map_err(|error| {
             let failure = format!("{what}, save: {error}");
             eprintln!("bench: {failure}");

@@ -5,17 +5,26 @@
 //! comparison is the ratio within each pair (`B_i / A_i`), summarized like any other
 //! sample set, not the ratio of two medians.
 
-/// A summary of samples: how many, the median and the range.
-#[derive(Debug, Clone, PartialEq)]
+use serde::{Deserialize, Serialize};
+
+use super::json;
+
+/// A summary of samples: how many, the median and the range (in the report's JSON
+/// in this order, numbers rounded to six decimals).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
-    /// The samples, in the order they were taken.
-    pub samples: Vec<f64>,
     /// The median (the mean of the two middle values for an even count).
+    #[serde(serialize_with = "json::number")]
     pub median: f64,
     /// The smallest sample.
+    #[serde(serialize_with = "json::number")]
     pub min: f64,
     /// The largest sample.
+    #[serde(serialize_with = "json::number")]
     pub max: f64,
+    /// The samples, in the order they were taken.
+    #[serde(serialize_with = "json::numbers")]
+    pub samples: Vec<f64>,
 }
 
 impl Stats {
