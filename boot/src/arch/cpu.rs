@@ -133,7 +133,7 @@ macro_rules! id_space {
     ($(($crm:literal, $op2:literal)),* $(,)?) => {
         /// Reads the feature ID register `S3_0_C0_C<crm>_<op2>`; 0 for an encoding
         /// outside CRm 1..=7.
-        fn read_id_register(crm: u8, op2: u8) -> u64 {
+        pub(super) fn read_id_register(crm: u8, op2: u8) -> u64 {
             match (crm, op2) {
                 $(
                     ($crm, $op2) => {
