@@ -1,6 +1,7 @@
 //! The EL2 control registers that decide what a guest may do and what traps to
 //! Aerie. Every bit Aerie sets is listed here with its reason.
 
+use super::missing_fields;
 use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{
     CNTHCTL_EL2, CNTVOFF_EL2, CPTR_EL2, HCR_EL2, ID_AA64DFR0_EL1, ID_AA64ISAR1_EL1,
@@ -8,41 +9,6 @@ use aarch64_cpu::registers::{
 };
 use core::arch::asm;
 use tock_registers::interfaces::{Readable, Writeable};
-
-/// Fields aarch64-cpu 11.2 does not declare, named and placed as in the Arm ARM
-/// (DDI 0487).
-mod missing {
-    use tock_registers::register_bitfields;
-
-    register_bitfields! [u64,
-        /// CNTHCTL_EL2 (non-VHE layout): the event stream.
-        pub CNTHCTL_EL2 [
-            /// Which counter bit drives the event stream.
-            EVNTI OFFSET(4) NUMBITS(4) [],
-            /// Generate an event stream from the counter.
-            EVNTEN OFFSET(2) NUMBITS(1) []
-        ],
-        /// CPTR_EL2 (non-VHE layout).
-        pub CPTR_EL2 [
-            /// Trap the trace unit's system registers.
-            TTA OFFSET(20) NUMBITS(1) [],
-            /// Trap SVE (RES1 without SVE).
-            TZ OFFSET(8) NUMBITS(1) []
-        ],
-        /// ID_AA64PFR0_EL1.
-        pub ID_AA64PFR0_EL1 [
-            /// FEAT_RAS.
-            RAS OFFSET(28) NUMBITS(4) []
-        ],
-        /// ID_AA64ISAR2_EL1 (aarch64-cpu declares no such register).
-        pub ID_AA64ISAR2_EL1 [
-            /// QARMA3 pointer authentication of addresses.
-            APA3 OFFSET(12) NUMBITS(4) [],
-            /// QARMA3 generic pointer authentication.
-            GPA3 OFFSET(8) NUMBITS(4) []
-        ]
-    ];
-}
 
 /// HCR_EL2 for running a guest on this CPU. Every bit Aerie sets, with its reason:
 ///
@@ -97,7 +63,7 @@ pub fn guest_hcr() -> u64 {
         value += HCR_EL2::APK::DisableTrapPointerAuthKeyRegsToEl2
             + HCR_EL2::API::DisableTrapPointerAuthInstToEl2;
     }
-    if missing::ID_AA64PFR0_EL1::RAS.read(ID_AA64PFR0_EL1.get()) != 0 {
+    if missing_fields::ID_AA64PFR0_EL1::RAS.read(ID_AA64PFR0_EL1.get()) != 0 {
         value += HCR_EL2::TERR::SET;
     }
     if ID_AA64MMFR1_EL1.read(ID_AA64MMFR1_EL1::LO) != 0 {
@@ -118,8 +84,8 @@ pub fn has_pointer_authentication() -> bool {
     ]
     .into_iter()
     .any(|field| isar1.read(field) != 0)
-        || missing::ID_AA64ISAR2_EL1::APA3.read(isar2) != 0
-        || missing::ID_AA64ISAR2_EL1::GPA3.read(isar2) != 0
+        || missing_fields::ID_AA64ISAR2_EL1::APA3.read(isar2) != 0
+        || missing_fields::ID_AA64ISAR2_EL1::GPA3.read(isar2) != 0
 }
 
 /// CPTR_EL2 (non-VHE): RES1 bits [13:12], [9] and [7:0] (or the SVE/SME trap bits
@@ -177,12 +143,14 @@ pub unsafe fn enter_guest_mode(control: &GuestControl) {
     // at EL2 wakes Aerie's idle loop (`WFE`) periodically without an interrupt
     // controller driver.
     let cnthctl = CNTHCTL_EL2::EL1PCTEN::SET.value
-        | (missing::CNTHCTL_EL2::EVNTEN::SET + missing::CNTHCTL_EL2::EVNTI.val(EVENT_STREAM_BIT))
-            .value;
+        | (missing_fields::CNTHCTL_EL2::EVNTEN::SET
+            + missing_fields::CNTHCTL_EL2::EVNTI.val(EVENT_STREAM_BIT))
+        .value;
     // Traps SVE (TZ: guests do not get SVE, Aerie saves only the low 128 bits of
     // the vector registers), the trace unit's registers (TTA) and, where they exist
     // (RES0 without FEAT_AMUv1), the activity monitors (TAM): all hidden from guests.
-    let mut cptr = CPTR_EL2_RES1 | (missing::CPTR_EL2::TZ::SET + missing::CPTR_EL2::TTA::SET).value;
+    let mut cptr = CPTR_EL2_RES1
+        | (missing_fields::CPTR_EL2::TZ::SET + missing_fields::CPTR_EL2::TTA::SET).value;
     if ID_AA64PFR0_EL1.read(ID_AA64PFR0_EL1::AMU) != 0 {
         cptr |= CPTR_EL2::TAM::SET.value;
     }
