@@ -27,6 +27,8 @@ fn conduit() -> Option<Conduit> {
 /// Makes an SMCCC call and returns x0.
 fn call(conduit: Conduit, function: u32, arg1: u64, arg2: u64, arg3: u64) -> u64 {
     let mut x0 = u64::from(function);
+    // SMC and HVC by hand: aarch64-cpu has neither (they are calls with their own
+    // register convention, not system registers).
     match conduit {
         // SAFETY: an SMCCC call into the firmware: it reads x0-x3, returns in x0 and
         // may clobber x1-x17 (declared); it does not touch Aerie's memory except

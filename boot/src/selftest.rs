@@ -65,6 +65,7 @@ pub fn broken_stack(platform: &Platform<'_>) -> ! {
     let garbage = unmapped_address(platform) + 0x1000;
     println!("Aerie: self-test: pointing Aerie's stack pointer at {garbage:#x}");
     crate::console::flush();
+    // By hand: the test needs Aerie's stack pointer itself pointed elsewhere.
     // SAFETY: the store faults at once (the address is unmapped), and the exception
     // report stops Aerie: nothing runs on the broken stack, and the block never
     // returns (the loop is never reached).
@@ -86,6 +87,7 @@ pub fn broken_exception_stack(platform: &Platform<'_>) -> ! {
     let garbage = unmapped_address(platform) + 0x1000;
     println!("Aerie: self-test: pointing the exception stack pointer at {garbage:#x}");
     crate::console::flush();
+    // By hand: the test switches stack pointers (SPSel) and takes an exception.
     // SAFETY: SP_EL2 is used by nothing but exception entry, and the exception taken
     // next is reported from the restarted exception stack, which stops Aerie; Aerie's
     // own stack pointer (SP_EL0) is untouched and the block never returns.

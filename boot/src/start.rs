@@ -374,8 +374,11 @@ fn init_host_gic(platform: &Platform<'_>) {
             redistributors,
             ..
         } => {
-            let gic =
-                gicv3::HOST_GIC.call_once(|| gicv3::HostGic::new(*distributor, redistributors));
+            // SAFETY: the device tree names these ranges as the GICv3 distributor
+            // and redistributor regions, and `enable_mmu` mapped every one of them
+            // as device memory for the rest of the run.
+            let host_gic = unsafe { gicv3::HostGic::new(*distributor, redistributors) };
+            let gic = gicv3::HOST_GIC.call_once(|| host_gic);
             gic.init_distributor();
             if !gic.init_cpu(cpu::mpidr()) {
                 stop::refuse(format_args!("the boot CPU has no GIC redistributor"));
@@ -390,9 +393,13 @@ fn init_host_gic(platform: &Platform<'_>) {
             hypervisor_interface,
             ..
         } => {
-            let gic = gicv2::HOST_GIC_V2.call_once(|| {
+            // SAFETY: the device tree names these ranges as the GICv2 distributor,
+            // CPU interface and virtual interface control frames, and `enable_mmu`
+            // mapped every one of them as device memory for the rest of the run.
+            let host_gic = unsafe {
                 gicv2::HostGicV2::new(*distributor, *cpu_interface, *hypervisor_interface)
-            });
+            };
+            let gic = gicv2::HOST_GIC_V2.call_once(|| host_gic);
             gic.init_distributor();
             gic.init_cpu(cpu::mpidr());
             if let Some(irq) = uart_spi {

@@ -23,7 +23,11 @@
 //! Field positions and encodings: Arm Architecture Reference Manual for A-profile
 //! (DDI 0487), register `ESR_EL2` and the ISS encodings of section D24.2.
 
+use aarch64_cpu::registers::ESR_EL2;
 use core::fmt;
+use tock_registers::LocalRegisterCopy;
+use tock_registers::fields::Field;
+use tock_registers::register_bitfields;
 
 mod fault;
 mod spsr;
@@ -33,118 +37,97 @@ mod tests;
 pub use fault::FaultStatus;
 pub use spsr::{Daif, SpsrEl2, SpsrMode};
 
-/// A bit field of a register: `width` bits starting at bit `shift`.
-#[derive(Clone, Copy)]
-struct Field {
-    shift: u32,
-    width: u32,
-}
+/// A raw `ESR_EL2` value, read through aarch64-cpu's field layout.
+type EsrCopy = LocalRegisterCopy<u64, ESR_EL2::Register>;
 
-impl Field {
-    const fn new(shift: u32, width: u32) -> Self {
-        Self { shift, width }
-    }
+/// `ESR_EL2.ISS2`, bits \[55:32\] (FEAT_LS64 and later widened it): aarch64-cpu
+/// 11.2 declares only its first five bits.
+const ISS2: Field<u64, ESR_EL2::Register> = Field::new(0xff_ffff, 32);
 
-    /// The field's value, right-aligned.
-    const fn get(self, value: u64) -> u64 {
-        (value >> self.shift) & ((1 << self.width) - 1)
-    }
-
-    /// Whether a one-bit field is set.
-    const fn is_set(self, value: u64) -> bool {
-        self.get(value) != 0
-    }
-}
-
-/// Fields of `ESR_EL2` itself.
-mod esr_field {
-    use super::Field;
-    /// Instruction specific syndrome 2 (bits \[55:32\]).
-    pub const ISS2: Field = Field::new(32, 24);
-    /// Exception class (bits \[31:26\]).
-    pub const EC: Field = Field::new(26, 6);
-    /// Instruction length: 1 for a 32-bit instruction (bit 25).
-    pub const IL: Field = Field::new(25, 1);
-    /// Instruction specific syndrome (bits \[24:0\]).
-    pub const ISS: Field = Field::new(0, 25);
-}
-
-/// ISS fields of a data abort (EC 0x24 / 0x25).
-mod dabt {
-    use super::Field;
-    /// Instruction syndrome valid: SAS, SSE, SRT, SF and AR hold information.
-    pub const ISV: Field = Field::new(24, 1);
-    /// Syndrome access size: log2 of the access size in bytes.
-    pub const SAS: Field = Field::new(22, 2);
-    /// Syndrome sign extend: the load sign-extends its value.
-    pub const SSE: Field = Field::new(21, 1);
-    /// Syndrome register transfer: the number of the loaded or stored register.
-    pub const SRT: Field = Field::new(16, 5);
-    /// Sixty-four bit register: the transfer register is `Xn`, not `Wn`.
-    pub const SF: Field = Field::new(15, 1);
-    /// Acquire/release semantics.
-    pub const AR: Field = Field::new(14, 1);
-    /// FAR not valid: FAR_EL2 does not hold the faulting address.
-    pub const FNV: Field = Field::new(10, 1);
-    /// External abort type (implementation defined classification).
-    pub const EA: Field = Field::new(9, 1);
-    /// Cache maintenance: the fault came from a cache maintenance or address
-    /// translation instruction.
-    pub const CM: Field = Field::new(8, 1);
-    /// The fault happened on a stage-2 fault during a stage-1 translation table walk.
-    pub const S1PTW: Field = Field::new(7, 1);
-    /// Write not read.
-    pub const WNR: Field = Field::new(6, 1);
-    /// Data fault status code.
-    pub const DFSC: Field = Field::new(0, 6);
-}
-
-/// ISS fields of an instruction abort (EC 0x20 / 0x21). The bits they share with a
-/// data abort (FnV, EA, S1PTW, the status code) sit at the same positions.
-mod iabt {
-    pub use super::dabt::{DFSC as IFSC, EA, FNV, S1PTW};
-}
-
-/// ISS fields of HVC, SMC, SVC and BRK: the instruction's 16-bit immediate.
-mod imm {
-    use super::Field;
-    /// The immediate value (`imm16`; the "comment" of a BRK).
-    pub const IMM16: Field = Field::new(0, 16);
-}
-
-/// ISS fields of a trapped MSR, MRS or system instruction (EC 0x18).
-mod sysreg {
-    use super::Field;
-    /// `op0` of the register encoding.
-    pub const OP0: Field = Field::new(20, 2);
-    /// `op2` of the register encoding.
-    pub const OP2: Field = Field::new(17, 3);
-    /// `op1` of the register encoding.
-    pub const OP1: Field = Field::new(14, 3);
-    /// `CRn` of the register encoding.
-    pub const CRN: Field = Field::new(10, 4);
-    /// The general-purpose register transferred.
-    pub const RT: Field = Field::new(5, 5);
-    /// `CRm` of the register encoding.
-    pub const CRM: Field = Field::new(1, 4);
-    /// Direction: 1 for a read (MRS, SYSL), 0 for a write (MSR, SYS).
-    pub const DIRECTION: Field = Field::new(0, 1);
-}
-
-/// ISS fields of a trapped WFI, WFE, WFIT or WFET (EC 0x01).
-mod wfx {
-    use super::Field;
-    /// The register holding the timeout of WFIT/WFET.
-    pub const RN: Field = Field::new(5, 5);
-    /// Whether RN is valid.
-    pub const RV: Field = Field::new(2, 1);
-    /// Trapped instruction: 0 WFI, 1 WFE, 2 WFIT, 3 WFET.
-    pub const TI: Field = Field::new(0, 2);
-    /// Bit 0 of TI: set for the WFE forms.
-    pub const TI_WFE: u64 = 0b01;
-    /// Bit 1 of TI: set for the forms with a timeout (WFIT, WFET).
-    pub const TI_TIMEOUT: u64 = 0b10;
-}
+register_bitfields! [u64,
+    /// The ISS of a data abort (EC 0x24 / 0x25).
+    DATA_ABORT [
+        /// Instruction syndrome valid: SAS, SSE, SRT, SF and AR hold information.
+        ISV OFFSET(24) NUMBITS(1) [],
+        /// Syndrome access size: log2 of the access size in bytes.
+        SAS OFFSET(22) NUMBITS(2) [],
+        /// Syndrome sign extend: the load sign-extends its value.
+        SSE OFFSET(21) NUMBITS(1) [],
+        /// Syndrome register transfer: the number of the loaded or stored register.
+        SRT OFFSET(16) NUMBITS(5) [],
+        /// Sixty-four bit register: the transfer register is `Xn`, not `Wn`.
+        SF OFFSET(15) NUMBITS(1) [],
+        /// Acquire/release semantics.
+        AR OFFSET(14) NUMBITS(1) [],
+        /// FAR not valid: FAR_EL2 does not hold the faulting address.
+        FnV OFFSET(10) NUMBITS(1) [],
+        /// External abort type (implementation defined classification).
+        EA OFFSET(9) NUMBITS(1) [],
+        /// Cache maintenance: the fault came from a cache maintenance or address
+        /// translation instruction.
+        CM OFFSET(8) NUMBITS(1) [],
+        /// The fault happened on a stage-2 fault during a stage-1 translation table
+        /// walk.
+        S1PTW OFFSET(7) NUMBITS(1) [],
+        /// Write not read.
+        WnR OFFSET(6) NUMBITS(1) [],
+        /// Data fault status code.
+        DFSC OFFSET(0) NUMBITS(6) []
+    ],
+    /// The ISS of an instruction abort (EC 0x20 / 0x21): the bits it shares with a
+    /// data abort sit at the same positions.
+    INSTRUCTION_ABORT [
+        /// FAR not valid.
+        FnV OFFSET(10) NUMBITS(1) [],
+        /// External abort type.
+        EA OFFSET(9) NUMBITS(1) [],
+        /// A stage-2 fault during a stage-1 translation table walk.
+        S1PTW OFFSET(7) NUMBITS(1) [],
+        /// Instruction fault status code.
+        IFSC OFFSET(0) NUMBITS(6) []
+    ],
+    /// The ISS of HVC, SMC, SVC and BRK.
+    IMMEDIATE [
+        /// The instruction's immediate value (`imm16`; the "comment" of a BRK).
+        IMM16 OFFSET(0) NUMBITS(16) []
+    ],
+    /// The ISS of a trapped MSR, MRS or system instruction (EC 0x18).
+    SYSTEM_REGISTER [
+        /// `op0` of the register encoding.
+        Op0 OFFSET(20) NUMBITS(2) [],
+        /// `op2` of the register encoding.
+        Op2 OFFSET(17) NUMBITS(3) [],
+        /// `op1` of the register encoding.
+        Op1 OFFSET(14) NUMBITS(3) [],
+        /// `CRn` of the register encoding.
+        CRn OFFSET(10) NUMBITS(4) [],
+        /// The general-purpose register transferred.
+        Rt OFFSET(5) NUMBITS(5) [],
+        /// `CRm` of the register encoding.
+        CRm OFFSET(1) NUMBITS(4) [],
+        /// Direction: 1 for a read (MRS, SYSL), 0 for a write (MSR, SYS).
+        Direction OFFSET(0) NUMBITS(1) []
+    ],
+    /// The ISS of a trapped WFI, WFE, WFIT or WFET (EC 0x01).
+    WFX [
+        /// The register holding the timeout of WFIT/WFET.
+        RN OFFSET(5) NUMBITS(5) [],
+        /// Whether RN is valid.
+        RV OFFSET(2) NUMBITS(1) [],
+        /// Trapped instruction: bit 1 set for the forms with a timeout (WFIT,
+        /// WFET), bit 0 for the WFE forms.
+        TI OFFSET(0) NUMBITS(2) [
+            /// WFI.
+            Wfi = 0b00,
+            /// WFE.
+            Wfe = 0b01,
+            /// WFIT.
+            Wfit = 0b10,
+            /// WFET.
+            Wfet = 0b11
+        ]
+    ]
+];
 
 /// Generates [`ExceptionClass`] from one table: variant, EC value, human name.
 macro_rules! exception_classes {
@@ -338,28 +321,30 @@ pub struct DataAbortIss {
 
 impl DataAbortIss {
     /// Decodes the ISS of a data abort.
-    #[inline]
-    pub const fn decode(iss: u32) -> Self {
-        let v = iss as u64;
-        let access = if dabt::ISV.is_set(v) {
+    // Always inlined, into `Esr::syndrome` and so into the exit path: the most
+    // frequent exit (MMIO) then keeps the decoded fields in registers.
+    #[inline(always)]
+    pub fn decode(iss: u32) -> Self {
+        let v = LocalRegisterCopy::<u64, DATA_ABORT::Register>::new(iss.into());
+        let access = if v.is_set(DATA_ABORT::ISV) {
             Some(DataAccess {
-                bytes: 1 << dabt::SAS.get(v),
-                sign_extend: dabt::SSE.is_set(v),
-                register: dabt::SRT.get(v) as u8,
-                register_is_64bit: dabt::SF.is_set(v),
-                acquire_release: dabt::AR.is_set(v),
+                bytes: 1 << v.read(DATA_ABORT::SAS),
+                sign_extend: v.is_set(DATA_ABORT::SSE),
+                register: v.read(DATA_ABORT::SRT) as u8,
+                register_is_64bit: v.is_set(DATA_ABORT::SF),
+                acquire_release: v.is_set(DATA_ABORT::AR),
             })
         } else {
             None
         };
         Self {
             access,
-            far_not_valid: dabt::FNV.is_set(v),
-            external_abort_type: dabt::EA.is_set(v),
-            cache_maintenance: dabt::CM.is_set(v),
-            stage1_walk: dabt::S1PTW.is_set(v),
-            is_write: dabt::WNR.is_set(v),
-            fault: FaultStatus::decode(dabt::DFSC.get(v) as u8),
+            far_not_valid: v.is_set(DATA_ABORT::FnV),
+            external_abort_type: v.is_set(DATA_ABORT::EA),
+            cache_maintenance: v.is_set(DATA_ABORT::CM),
+            stage1_walk: v.is_set(DATA_ABORT::S1PTW),
+            is_write: v.is_set(DATA_ABORT::WnR),
+            fault: FaultStatus::decode(v.read(DATA_ABORT::DFSC) as u8),
         }
     }
 
@@ -384,13 +369,13 @@ pub struct InstructionAbortIss {
 
 impl InstructionAbortIss {
     /// Decodes the ISS of an instruction abort.
-    pub const fn decode(iss: u32) -> Self {
-        let v = iss as u64;
+    pub fn decode(iss: u32) -> Self {
+        let v = LocalRegisterCopy::<u64, INSTRUCTION_ABORT::Register>::new(iss.into());
         Self {
-            far_not_valid: iabt::FNV.is_set(v),
-            external_abort_type: iabt::EA.is_set(v),
-            stage1_walk: iabt::S1PTW.is_set(v),
-            fault: FaultStatus::decode(iabt::IFSC.get(v) as u8),
+            far_not_valid: v.is_set(INSTRUCTION_ABORT::FnV),
+            external_abort_type: v.is_set(INSTRUCTION_ABORT::EA),
+            stage1_walk: v.is_set(INSTRUCTION_ABORT::S1PTW),
+            fault: FaultStatus::decode(v.read(INSTRUCTION_ABORT::IFSC) as u8),
         }
     }
 }
@@ -505,7 +490,8 @@ pub enum Syndrome {
 
 impl Syndrome {
     /// Decodes a raw `ESR_EL2` value.
-    pub const fn decode(esr: u64) -> Self {
+    #[inline]
+    pub fn decode(esr: u64) -> Self {
         Esr(esr).syndrome()
     }
 }
@@ -515,62 +501,83 @@ impl Syndrome {
 pub struct Esr(pub u64);
 
 impl Esr {
+    /// This value as a register copy, to read its fields.
+    const fn copy(self) -> EsrCopy {
+        EsrCopy::new(self.0)
+    }
+
     /// The raw 6-bit exception class.
-    pub const fn ec(self) -> u8 {
-        esr_field::EC.get(self.0) as u8
+    #[inline]
+    pub fn ec(self) -> u8 {
+        self.copy().read(ESR_EL2::EC) as u8
     }
 
     /// The exception class.
-    pub const fn class(self) -> ExceptionClass {
+    #[inline]
+    pub fn class(self) -> ExceptionClass {
         ExceptionClass::from_ec(self.ec())
     }
 
     /// The instruction specific syndrome (25 bits).
-    pub const fn iss(self) -> u32 {
-        esr_field::ISS.get(self.0) as u32
+    #[inline]
+    pub fn iss(self) -> u32 {
+        self.copy().read(ESR_EL2::ISS) as u32
     }
 
     /// The second instruction specific syndrome (24 bits, data aborts only).
-    pub const fn iss2(self) -> u32 {
-        esr_field::ISS2.get(self.0) as u32
+    pub fn iss2(self) -> u32 {
+        self.copy().read(ISS2) as u32
     }
 
     /// The length in bytes of the trapped instruction (4, or 2 for a 16-bit T32
     /// instruction): what to add to `ELR_EL2` to skip an emulated instruction.
-    pub const fn instruction_len(self) -> u64 {
-        if esr_field::IL.is_set(self.0) { 4 } else { 2 }
+    #[inline]
+    pub fn instruction_len(self) -> u64 {
+        if self.copy().is_set(ESR_EL2::IL) {
+            4
+        } else {
+            2
+        }
     }
 
     /// The typed view of this syndrome.
-    #[inline]
-    pub const fn syndrome(self) -> Syndrome {
+    // Always inlined: the exit path (`Exit::decode`) matches on the result at once,
+    // and inlined only the taken class's fields are decoded; as a call (which the
+    // tock-registers reads made the compiler choose) the whole enum goes through
+    // memory, about 19 instructions more per HVC exit.
+    #[inline(always)]
+    pub fn syndrome(self) -> Syndrome {
         let iss = self.iss();
-        let v = iss as u64;
-        let imm = imm::IMM16.get(v) as u16;
+        let imm = IMMEDIATE::IMM16.read(iss.into()) as u16;
         match self.class() {
             ExceptionClass::Unknown => Syndrome::Unknown,
             ExceptionClass::Wfx => {
-                let ti = wfx::TI.get(v);
-                let has_timeout = ti & wfx::TI_TIMEOUT != 0;
+                let v = LocalRegisterCopy::<u64, WFX::Register>::new(iss.into());
+                let (is_wfe, has_timeout) = match v.read_as_enum(WFX::TI) {
+                    Some(WFX::TI::Value::Wfe) => (true, false),
+                    Some(WFX::TI::Value::Wfit) => (false, true),
+                    Some(WFX::TI::Value::Wfet) => (true, true),
+                    Some(WFX::TI::Value::Wfi) | None => (false, false),
+                };
                 Syndrome::Wfx {
-                    is_wfe: ti & wfx::TI_WFE != 0,
+                    is_wfe,
                     has_timeout,
-                    timeout_register: if has_timeout && wfx::RV.is_set(v) {
-                        Some(wfx::RN.get(v) as u8)
-                    } else {
-                        None
-                    },
+                    timeout_register: (has_timeout && v.is_set(WFX::RV))
+                        .then(|| v.read(WFX::RN) as u8),
                 }
             }
-            ExceptionClass::SystemRegister => Syndrome::SystemRegister {
-                op0: sysreg::OP0.get(v) as u8,
-                op1: sysreg::OP1.get(v) as u8,
-                crn: sysreg::CRN.get(v) as u8,
-                crm: sysreg::CRM.get(v) as u8,
-                op2: sysreg::OP2.get(v) as u8,
-                rt: sysreg::RT.get(v) as u8,
-                is_read: sysreg::DIRECTION.is_set(v),
-            },
+            ExceptionClass::SystemRegister => {
+                let v = LocalRegisterCopy::<u64, SYSTEM_REGISTER::Register>::new(iss.into());
+                Syndrome::SystemRegister {
+                    op0: v.read(SYSTEM_REGISTER::Op0) as u8,
+                    op1: v.read(SYSTEM_REGISTER::Op1) as u8,
+                    crn: v.read(SYSTEM_REGISTER::CRn) as u8,
+                    crm: v.read(SYSTEM_REGISTER::CRm) as u8,
+                    op2: v.read(SYSTEM_REGISTER::Op2) as u8,
+                    rt: v.read(SYSTEM_REGISTER::Rt) as u8,
+                    is_read: v.is_set(SYSTEM_REGISTER::Direction),
+                }
+            }
             ExceptionClass::Hvc64 => Syndrome::Hvc { imm },
             ExceptionClass::Smc64 => Syndrome::Smc { imm },
             ExceptionClass::Svc64 => Syndrome::Svc { imm },

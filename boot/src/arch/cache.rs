@@ -4,6 +4,7 @@
 //! without: a secondary CPU that starts with its MMU off, or data written before
 //! the boot CPU turned its own caches on.
 
+use aarch64_cpu::asm::barrier;
 use core::arch::asm;
 
 /// CTR_EL0.DminLine, bits [19:16]: log2 of the smallest data cache line in words.
@@ -11,10 +12,7 @@ const DMIN_LINE_SHIFT: u64 = 16;
 
 /// The smallest data cache line size in bytes.
 fn line_size() -> usize {
-    let ctr: u64;
-    // SAFETY: reading CTR_EL0 has no side effects (aarch64-cpu does not model it).
-    unsafe { asm!("mrs {}, CTR_EL0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
-    4 << ((ctr >> DMIN_LINE_SHIFT) & 0xf)
+    4 << ((super::cpu::cache_type() >> DMIN_LINE_SHIFT) & 0xf)
 }
 
 /// Bytes [`copy`] moves per loop iteration.
@@ -32,6 +30,7 @@ const COPY_BLOCK: usize = 64;
 pub unsafe fn copy(destination: *mut u8, source: *const u8, size: usize) {
     let blocks = size / COPY_BLOCK;
     if blocks > 0 {
+        // A copy loop of paired 64-bit loads and stores, which no crate provides.
         // SAFETY: the caller guarantees both ranges; the loop touches exactly
         // `blocks * 64` bytes of each, from their starts, and clobbers only the
         // registers it declares.
@@ -75,13 +74,13 @@ pub fn clean_to_poc(start: usize, size: usize) {
     let line = line_size();
     let mut address = start & !(line - 1);
     while address < start + size {
+        // aarch64-cpu has no cache maintenance instructions.
         // SAFETY: DC CVAC only writes dirty lines back to memory; it never changes
         // the contents a program sees, whatever the address.
         unsafe { asm!("dc cvac, {}", in(reg) address, options(nostack, preserves_flags)) };
         address += line;
     }
-    // SAFETY: a barrier has no memory-safety effect.
-    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::SY);
 }
 
 /// Discards any cached copy of `[start, start + size)`.
@@ -94,17 +93,18 @@ pub unsafe fn invalidate_to_poc(start: usize, size: usize) {
     let line = line_size();
     let mut address = start & !(line - 1);
     while address < start + size {
+        // aarch64-cpu has no cache maintenance instructions.
         // SAFETY: the caller guarantees no dirty line in the range matters.
         unsafe { asm!("dc ivac, {}", in(reg) address, options(nostack, preserves_flags)) };
         address += line;
     }
-    // SAFETY: a barrier has no memory-safety effect.
-    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::SY);
 }
 
 /// Invalidates every instruction cache in the inner shareable domain, so that code
 /// written through the data side (a restored guest's RAM) is fetched afresh.
 pub fn invalidate_instruction_caches() {
+    // aarch64-cpu has no cache maintenance instructions.
     // SAFETY: invalidating instruction caches only makes later fetches go to
     // memory (which holds the cleaned data); the barriers have no memory effect.
     unsafe {
@@ -129,6 +129,7 @@ const DCZID_BLOCK_SIZE_MASK: u64 = 0xf;
 /// The range must be mapped, writable normal memory that no Rust reference covers.
 pub unsafe fn zero(start: usize, size: usize) {
     let dczid: u64;
+    // aarch64-cpu declares no DCZID_EL0.
     // SAFETY: reading DCZID_EL0 has no side effects.
     unsafe { asm!("mrs {}, DCZID_EL0", out(reg) dczid, options(nomem, nostack, preserves_flags)) };
     let end = start + size;
@@ -146,6 +147,7 @@ pub unsafe fn zero(start: usize, size: usize) {
     unsafe { core::ptr::write_bytes(last as *mut u8, 0, end - last) };
     let mut address = first;
     while address < last {
+        // aarch64-cpu has no DC ZVA.
         // SAFETY: DC ZVA zeroes the aligned block at `address`, which lies inside the
         // caller's range (between `first` and `last`).
         unsafe { asm!("dc zva, {}", in(reg) address, options(nostack, preserves_flags)) };

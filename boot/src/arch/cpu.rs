@@ -1,7 +1,11 @@
 //! Reading the CPU's identity and state from system registers, and idling.
 
+use super::missing_fields;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::asm::random::ArmRng;
 use aarch64_cpu::registers::{
-    CNTFRQ_EL0, CNTPCT_EL0, ID_AA64MMFR0_EL1, ID_AA64PFR0_EL1, MIDR_EL1, MPIDR_EL1, Readable,
+    CNTFRQ_EL0, CNTHP_CTL_EL2, CNTPCT_EL0, DAIF, ID_AA64MMFR0_EL1, ID_AA64PFR0_EL1, MIDR_EL1,
+    MPIDR_EL1, Readable, Writeable,
 };
 use aerie_hyp::cpu_model::{self, GuestCpu, IdRegisters, ModelOptions};
 
@@ -28,62 +32,40 @@ pub fn counter() -> u64 {
     CNTPCT_EL0.get()
 }
 
-/// ID_AA64ISAR0_EL1.RNDR, bits [63:60]: the CPU has RNDR (FEAT_RNG).
-const ISAR0_RNDR_SHIFT: u64 = 60;
-
-/// Whether the CPU implements the RNDR random number instruction.
+/// Whether the CPU implements the RNDR random number instruction (FEAT_RNG).
 pub fn has_random_number_instruction() -> bool {
-    let isar0: u64;
-    // SAFETY: reading an ID register has no side effects.
-    unsafe {
-        core::arch::asm!("mrs {}, ID_AA64ISAR0_EL1", out(reg) isar0, options(nomem, nostack))
-    };
-    (isar0 >> ISAR0_RNDR_SHIFT) & 0xf != 0
+    ArmRng::new().is_some()
 }
 
-/// A random number from RNDR, or `None` when the hardware could not produce one in
-/// reasonable time (PSTATE.Z set). Only call when [`has_random_number_instruction`].
+/// A random number from RNDR, or `None` when the CPU has no RNDR or the hardware
+/// could not produce one in reasonable time (PSTATE.Z set).
 pub fn random_number() -> Option<u64> {
-    let (value, failed): (u64, u64);
-    // SAFETY: RNDR (S3_3_C2_C4_0) only returns a value and sets the flags; the CPU
-    // implements it (the caller checked ID_AA64ISAR0_EL1).
-    unsafe {
-        core::arch::asm!("mrs {v}, S3_3_C2_C4_0", "cset {f}, eq",
-            v = out(reg) value, f = out(reg) failed, options(nomem, nostack));
-    }
-    (failed == 0).then_some(value)
+    ArmRng::new().and_then(|rng| rng.rndr())
 }
-
-/// CNTHP_CTL_EL2.ENABLE.
-const TIMER_ENABLE: u64 = 1;
 
 /// Arms the EL2 physical timer to fire when the counter reaches `deadline`.
 pub fn arm_hypervisor_timer(deadline: u64) {
-    // SAFETY: the EL2 physical timer belongs to Aerie; arming it only raises PPI 26.
+    // aarch64-cpu declares no CNTHP_CVAL_EL2.
+    // SAFETY: the EL2 physical timer belongs to Aerie; setting its compare value
+    // only decides when PPI 26 is raised.
     unsafe {
-        core::arch::asm!("msr CNTHP_CVAL_EL2, {}", "msr CNTHP_CTL_EL2, {}", "isb",
-            in(reg) deadline, in(reg) TIMER_ENABLE, options(nostack, preserves_flags));
+        core::arch::asm!("msr CNTHP_CVAL_EL2, {}", in(reg) deadline,
+            options(nomem, nostack, preserves_flags));
     }
+    CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET);
+    barrier::isb(barrier::SY);
 }
 
 /// Stops the EL2 physical timer.
 pub fn stop_hypervisor_timer() {
-    // SAFETY: as for `arm_hypervisor_timer`.
-    unsafe {
-        core::arch::asm!(
-            "msr CNTHP_CTL_EL2, xzr",
-            "isb",
-            options(nostack, preserves_flags)
-        )
-    };
+    CNTHP_CTL_EL2.set(0);
+    barrier::isb(barrier::SY);
 }
 
 /// True if the CPU implements the GICv3 system-register CPU interface
 /// (ID_AA64PFR0_EL1.GIC != 0); a GICv2 host such as the Raspberry Pi has none.
 pub fn has_gic_system_registers() -> bool {
-    /// ID_AA64PFR0_EL1.GIC, bits [27:24] (aarch64-cpu does not declare this field).
-    const GIC_SHIFT: u64 = 24;
-    (ID_AA64PFR0_EL1.get() >> GIC_SHIFT) & 0xf != 0
+    missing_fields::ID_AA64PFR0_EL1::GIC.read(ID_AA64PFR0_EL1.get()) != 0
 }
 
 /// ID_AA64MMFR0_EL1.PARange: the physical address size code (0 = 32 bits ...
@@ -110,6 +92,7 @@ pub fn wait_for_interrupt() {
 /// to the next CPU, which may be the one being waited for, instead of spinning out
 /// its time slice. (`core::hint::spin_loop` is an `ISB`, which neither does.)
 pub fn relax() {
+    // aarch64-cpu has no YIELD.
     // SAFETY: YIELD is a hint with no architectural effect.
     unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
 }
@@ -121,8 +104,7 @@ pub fn send_event() {
 
 /// Stops this CPU for good, with interrupts masked.
 pub fn halt() -> ! {
-    // SAFETY: masking interrupts at the current EL has no memory-safety effect.
-    unsafe { core::arch::asm!("msr DAIFSet, #0xf", options(nomem, nostack)) };
+    DAIF.write(DAIF::D::Masked + DAIF::A::Masked + DAIF::I::Masked + DAIF::F::Masked);
     loop {
         aarch64_cpu::asm::wfe();
     }
@@ -133,11 +115,12 @@ macro_rules! id_space {
     ($(($crm:literal, $op2:literal)),* $(,)?) => {
         /// Reads the feature ID register `S3_0_C0_C<crm>_<op2>`; 0 for an encoding
         /// outside CRm 1..=7.
-        fn read_id_register(crm: u8, op2: u8) -> u64 {
+        pub(super) fn read_id_register(crm: u8, op2: u8) -> u64 {
             match (crm, op2) {
                 $(
                     ($crm, $op2) => {
                         let value: u64;
+                        // By encoding: aarch64-cpu declares 11 of these 56 registers.
                         // SAFETY: reading a feature ID register has no side effects;
                         // the encodings of this space that the architecture has not
                         // allocated read as zero.
@@ -178,6 +161,7 @@ pub fn id_registers() -> IdRegisters {
 /// CTR_EL0: the cache type (line sizes, IDC/DIC), which guests read directly.
 pub fn cache_type() -> u64 {
     let value: u64;
+    // aarch64-cpu declares no CTR_EL0.
     // SAFETY: reading CTR_EL0 has no side effects.
     unsafe {
         core::arch::asm!("mrs {}, CTR_EL0", out(reg) value, options(nomem, nostack, preserves_flags))

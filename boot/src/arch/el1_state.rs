@@ -7,74 +7,67 @@
 //! [`El1SystemRegisters::sp_el0`].
 
 use super::hyp_config;
+use aarch64_cpu::asm::barrier;
+use aarch64_cpu::registers::{
+    ACTLR_EL1, AFSR0_EL1, AFSR1_EL1, AMAIR_EL1, CNTKCTL_EL1, CNTV_CTL_EL0, CNTV_CVAL_EL0,
+    CONTEXTIDR_EL1, CPACR_EL1, CSSELR_EL1, ELR_EL1, ESR_EL1, FAR_EL1, MAIR_EL1, MDSCR_EL1, PAR_EL1,
+    Readable, SCTLR_EL1, SP_EL1, SPSR_EL1, TCR_EL1, TPIDR_EL0, TPIDR_EL1, TPIDRRO_EL0, TTBR0_EL1,
+    TTBR1_EL1, VBAR_EL1, Writeable,
+};
 use aerie_hyp::vcpu::{El1SystemRegisters, FpRegisters};
 use core::arch::asm;
 
-/// Generates `load` and `save` for a list of (field, register name) pairs.
+/// Generates `load` and `save` for a list of (field, aarch64-cpu register) pairs.
 macro_rules! el1_registers {
-    ($($field:ident => $register:literal),* $(,)?) => {
+    ($($field:ident => $register:ident),* $(,)?) => {
         /// Writes every EL1 system register of `state` into the CPU.
         ///
         /// # Safety
         /// Only while this CPU is about to run the vCPU that owns `state` (stage 2
         /// on, HCR_EL2 set for a guest): the values change how EL1 translates and
-        /// handles exceptions, which matters to the guest only.
+        /// handles exceptions, which matters to the guest only. (Aerie runs at EL2
+        /// with its own translation regime, so no value can affect Aerie itself.)
         pub unsafe fn load(state: &El1SystemRegisters) {
             load_optional(state);
-            $(
-                // SAFETY: writing a guest EL1 register; Aerie runs at EL2 with its
-                // own translation regime, so no value can affect Aerie itself.
-                unsafe {
-                    asm!(concat!("msr ", $register, ", {}"), in(reg) state.$field,
-                        options(nostack, preserves_flags));
-                }
-            )*
-            // SAFETY: a context synchronisation barrier has no memory-safety effect.
-            unsafe { asm!("isb", options(nostack, preserves_flags)) };
+            $( $register.set(state.$field); )*
+            barrier::isb(barrier::SY);
         }
 
         /// Reads every EL1 system register of the vCPU running on this CPU.
         pub fn save(state: &mut El1SystemRegisters) {
             save_optional(state);
-            $(
-                // SAFETY: reading an EL1 system register from EL2 has no side
-                // effects.
-                unsafe {
-                    asm!(concat!("mrs {}, ", $register), out(reg) state.$field,
-                        options(nomem, nostack, preserves_flags));
-                }
-            )*
+            $( state.$field = $register.get(); )*
         }
     };
 }
 
 el1_registers! {
-    sctlr => "SCTLR_EL1",
-    actlr => "ACTLR_EL1",
-    cpacr => "CPACR_EL1",
-    ttbr0 => "TTBR0_EL1",
-    ttbr1 => "TTBR1_EL1",
-    tcr => "TCR_EL1",
-    mair => "MAIR_EL1",
-    amair => "AMAIR_EL1",
-    vbar => "VBAR_EL1",
-    contextidr => "CONTEXTIDR_EL1",
-    tpidr_el0 => "TPIDR_EL0",
-    tpidrro_el0 => "TPIDRRO_EL0",
-    tpidr_el1 => "TPIDR_EL1",
-    sp_el1 => "SP_EL1",
-    elr_el1 => "ELR_EL1",
-    spsr_el1 => "SPSR_EL1",
-    esr => "ESR_EL1",
-    far => "FAR_EL1",
-    afsr0 => "AFSR0_EL1",
-    afsr1 => "AFSR1_EL1",
-    par => "PAR_EL1",
-    cntkctl => "CNTKCTL_EL1",
-    csselr => "CSSELR_EL1",
-    mdscr => "MDSCR_EL1",
-    cntv_ctl => "CNTV_CTL_EL0",
-    cntv_cval => "CNTV_CVAL_EL0",
+    sctlr => SCTLR_EL1,
+    actlr => ACTLR_EL1,
+    cpacr => CPACR_EL1,
+    ttbr0 => TTBR0_EL1,
+    ttbr1 => TTBR1_EL1,
+    tcr => TCR_EL1,
+    mair => MAIR_EL1,
+    amair => AMAIR_EL1,
+    vbar => VBAR_EL1,
+    contextidr => CONTEXTIDR_EL1,
+    tpidr_el0 => TPIDR_EL0,
+    tpidrro_el0 => TPIDRRO_EL0,
+    tpidr_el1 => TPIDR_EL1,
+    sp_el1 => SP_EL1,
+    elr_el1 => ELR_EL1,
+    spsr_el1 => SPSR_EL1,
+    esr => ESR_EL1,
+    far => FAR_EL1,
+    afsr0 => AFSR0_EL1,
+    afsr1 => AFSR1_EL1,
+    par => PAR_EL1,
+    cntkctl => CNTKCTL_EL1,
+    csselr => CSSELR_EL1,
+    mdscr => MDSCR_EL1,
+    cntv_ctl => CNTV_CTL_EL0,
+    cntv_cval => CNTV_CVAL_EL0,
 }
 
 /// Reads or writes the pointer authentication key registers by index (0..10 in
@@ -84,6 +77,7 @@ macro_rules! pointer_auth_keys {
         /// Writes the guest's pointer authentication keys. Only on CPUs with them.
         fn write_pointer_auth_keys(keys: &[u64; 10]) {
             $(
+                // A hand-written `msr`: see `pointer_auth_keys!` below for why.
                 // SAFETY: the keys only affect the guest's EL1/EL0 pointer
                 // authentication; Aerie does not use pointer authentication.
                 unsafe {
@@ -96,6 +90,7 @@ macro_rules! pointer_auth_keys {
         /// Reads the guest's pointer authentication keys. Only on CPUs with them.
         fn read_pointer_auth_keys(keys: &mut [u64; 10]) {
             $(
+                // A hand-written `mrs`: see `pointer_auth_keys!` below for why.
                 // SAFETY: reading a key register from EL2 has no side effects.
                 unsafe {
                     asm!(concat!("mrs {}, ", $register), out(reg) keys[$n],
@@ -107,7 +102,9 @@ macro_rules! pointer_auth_keys {
 }
 
 // By encoding (op0 3, op1 0, CRn 2; CRm 1 = APIB/APIA, 2 = APDA/APDB, 3 = APGA),
-// which assemblers without the pointer-authentication extension also accept.
+// which assemblers without the pointer-authentication extension also accept:
+// aarch64-cpu writes the names (APIAKeyLo_EL1, ...), which Aerie's target
+// (armv8.0-a, no +pauth) does not assemble.
 pointer_auth_keys! {
     0 => "S3_0_C2_C1_0", // APIAKeyLo_EL1
     1 => "S3_0_C2_C1_1", // APIAKeyHi_EL1
@@ -139,51 +136,31 @@ fn save_optional(state: &mut El1SystemRegisters) {
 
 /// Reads the registers an exception injection needs (VBAR_EL1, SCTLR_EL1).
 pub fn vector_base_and_control() -> (u64, u64) {
-    let (vbar, sctlr): (u64, u64);
-    // SAFETY: reading EL1 system registers from EL2 has no side effects.
-    unsafe {
-        asm!("mrs {}, VBAR_EL1", "mrs {}, SCTLR_EL1", out(reg) vbar, out(reg) sctlr,
-            options(nomem, nostack, preserves_flags));
-    }
-    (vbar, sctlr)
+    (VBAR_EL1.get(), SCTLR_EL1.get())
 }
 
-/// Writes the EL1 exception registers of an injected exception.
+/// Writes the EL1 exception registers of an injected exception: exactly what the
+/// architecture sets when it takes an exception to EL1 (they belong to the running
+/// guest's EL1).
 pub fn write_exception_registers(elr: u64, spsr: u64, esr: u64, far: Option<u64>) {
-    // SAFETY: these registers belong to the running guest's EL1 and are exactly
-    // what the architecture sets when it takes an exception to EL1.
-    unsafe {
-        asm!("msr ELR_EL1, {}", "msr SPSR_EL1, {}", "msr ESR_EL1, {}",
-            in(reg) elr, in(reg) spsr, in(reg) esr, options(nostack, preserves_flags));
-    }
+    ELR_EL1.set(elr);
+    SPSR_EL1.set(spsr);
+    ESR_EL1.set(esr);
     if let Some(far) = far {
-        // SAFETY: as above.
-        unsafe { asm!("msr FAR_EL1, {}", in(reg) far, options(nostack, preserves_flags)) };
+        FAR_EL1.set(far);
     }
 }
 
 /// The guest's virtual timer: CNTV_CTL_EL0 and CNTV_CVAL_EL0.
 pub fn virtual_timer() -> (u64, u64) {
-    let (control, compare): (u64, u64);
-    // SAFETY: reading the guest's timer registers from EL2 has no side effects.
-    unsafe {
-        asm!("mrs {}, CNTV_CTL_EL0", "mrs {}, CNTV_CVAL_EL0", out(reg) control,
-            out(reg) compare, options(nomem, nostack, preserves_flags));
-    }
-    (control, compare)
+    (CNTV_CTL_EL0.get(), CNTV_CVAL_EL0.get())
 }
 
-/// Turns the EL1 virtual timer off (CNTV_CTL_EL0 = 0).
+/// Turns the EL1 virtual timer off (CNTV_CTL_EL0 = 0): the timer belongs to the
+/// vCPU that just stopped on this CPU, whose state was saved first.
 pub fn disable_virtual_timer() {
-    // SAFETY: the timer belongs to the vCPU that just stopped on this CPU; its
-    // state was saved first.
-    unsafe {
-        asm!(
-            "msr CNTV_CTL_EL0, xzr",
-            "isb",
-            options(nostack, preserves_flags)
-        )
-    };
+    CNTV_CTL_EL0.set(0);
+    barrier::isb(barrier::SY);
 }
 
 /// Loads the guest's FP/SIMD registers.
@@ -192,6 +169,8 @@ pub fn disable_virtual_timer() {
 /// As for [`load`]. CPTR_EL2 must not trap FP/SIMD at EL2.
 pub unsafe fn load_fp(fp: &FpRegisters) {
     let base = fp.v.as_ptr();
+    // No crate moves the FP/SIMD register file (a load/store sequence, not a
+    // system register).
     // SAFETY: reads 32 x 16 bytes from `fp.v`, which is exactly that large; the
     // FP registers belong to the guest (Aerie never uses them).
     unsafe {
@@ -217,6 +196,7 @@ pub unsafe fn load_fp(fp: &FpRegisters) {
 pub fn save_fp(fp: &mut FpRegisters) {
     let base = fp.v.as_mut_ptr();
     let (status, control): (u64, u64);
+    // No crate moves the FP/SIMD register file (as for `load_fp`).
     // SAFETY: writes 32 x 16 bytes into `fp.v`, which is exactly that large.
     unsafe {
         asm!(

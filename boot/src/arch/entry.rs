@@ -66,6 +66,8 @@ pub struct SecondaryBoot {
     pub exception_stack_top: u64,
 }
 
+// Assembly by hand: the entry points run before any stack exists, which no crate
+// can provide for Aerie.
 global_asm!(
     r#"
     .section .text.head, "ax"

@@ -68,6 +68,8 @@ const _: () = assert!(offset_of!(SwitchFrame, guest) == 0 && GUEST_PC == 248);
 const _: () = assert!(GUEST_PSTATE == 256 && HOST == 264 && HOST_SP == 360);
 const _: () = assert!(GUEST_SP_EL0 == 368 && aerie_hyp::stacks::PER_CPU_WORDS == 16);
 
+// Assembly by hand: switching every general-purpose register between Aerie and the
+// guest (and ERET) is beyond what a function written in Rust may do.
 global_asm!(
     r#"
     .text

@@ -12,7 +12,7 @@
 use super::cache;
 use super::cpu;
 use crate::memory::ImageLayout;
-use aarch64_cpu::registers::TCR_EL2;
+use aarch64_cpu::registers::{SCTLR_EL2, TCR_EL2};
 use aerie_hyp::memory::Range;
 use aerie_hyp::paging::{Attributes, El2Stage1, MapError, PAGE_SIZE, PageTable, TableMemory};
 use core::arch::asm;
@@ -201,12 +201,12 @@ fn system_control() -> u64 {
         | (1 << 23)
         | (1 << 28)
         | (1 << 29);
-    const M: u64 = 1 << 0;
-    const C: u64 = 1 << 2;
-    const SA: u64 = 1 << 3;
-    const I: u64 = 1 << 12;
-    const WXN: u64 = 1 << 19;
-    SCTLR_EL2_RES1 | M | C | SA | I | WXN
+    let control = SCTLR_EL2::M::Enable
+        + SCTLR_EL2::C::Cacheable
+        + SCTLR_EL2::SA::Enable
+        + SCTLR_EL2::I::Cacheable
+        + SCTLR_EL2::WXN::Enable;
+    control.value | SCTLR_EL2_RES1
 }
 
 /// Turns the MMU on for this CPU.
@@ -223,6 +223,8 @@ pub unsafe fn enable(settings: &MmuSettings, image: &ImageLayout, device_tree: R
     unsafe { cache::invalidate_to_poc(image.whole.start() as usize, image.whole.size() as usize) };
     // SAFETY: as above; the protocol requires the same of the device tree.
     unsafe { cache::invalidate_to_poc(device_tree.start() as usize, device_tree.size() as usize) };
+    // One sequence by hand: aarch64-cpu has no TLB or instruction-cache maintenance,
+    // and nothing may run between the TLB flush and the enable.
     // SAFETY: the caller guarantees the tables map everything in use one-to-one, so
     // execution continues at the same addresses once SCTLR_EL2.M is set; the
     // barriers order the table writes before the walker and the TLB flush before

@@ -7,6 +7,7 @@ pub mod el1_state;
 pub mod entry;
 pub mod guest_entry;
 pub mod hyp_config;
+pub mod missing_fields;
 pub mod mmu;
 pub mod pmu;
 pub mod semihosting;

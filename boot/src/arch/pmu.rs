@@ -2,6 +2,7 @@
 //! design: `aerie_hyp::pmu`). Aerie reads and writes them only when a vCPU starts,
 //! stops or is saved, and reads the overflow state when the PMU's interrupt arrives.
 
+use aarch64_cpu::registers::{ID_AA64DFR0_EL1, Readable};
 use aerie_hyp::pmu::{self, pmcr};
 use aerie_hyp::vcpu::PmuState;
 use core::arch::asm;
@@ -16,6 +17,7 @@ const ALL_COUNTERS: u64 = 0xffff_ffff;
 macro_rules! read {
     ($name:literal) => {{
         let value: u64;
+        // aarch64-cpu declares no PMU registers.
         // SAFETY: reading a PMU register at EL2 has no side effect (the CPU has a
         // PMUv3: callers check `host_pmu` first).
         unsafe { asm!(concat!("mrs {}, ", $name), out(reg) value, options(nomem, nostack, preserves_flags)) };
@@ -27,6 +29,7 @@ macro_rules! read {
 macro_rules! write {
     ($name:literal, $value:expr) => {{
         let value: u64 = $value;
+        // aarch64-cpu declares no PMU registers.
         // SAFETY: the PMU only counts and interrupts; Aerie itself never uses it, so
         // its registers are the guest's state, which the caller is loading or clearing.
         unsafe { asm!(concat!("msr ", $name, ", {}"), "isb", in(reg) value, options(nomem, nostack, preserves_flags)) };
@@ -36,12 +39,7 @@ macro_rules! write {
 /// This CPU's PMU, if it is a PMUv3: its version (ID_AA64DFR0_EL1.PMUVer) and how
 /// many event counters it has (PMCR_EL0.N).
 pub fn host_pmu() -> Option<(u8, u8)> {
-    let dfr0: u64;
-    // SAFETY: reading an ID register has no side effects.
-    unsafe {
-        asm!("mrs {}, ID_AA64DFR0_EL1", out(reg) dfr0, options(nomem, nostack, preserves_flags))
-    };
-    let version = pmu::host_version(dfr0)?;
+    let version = pmu::host_version(ID_AA64DFR0_EL1.get())?;
     Some((version, pmu::counters(read!("PMCR_EL0"))))
 }
 

@@ -15,6 +15,8 @@ const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
 /// What a call returns when the machine has no semihosting.
 pub const UNAVAILABLE: u64 = u64::MAX;
 
+// Assembly by hand: the semihosting trap (HLT #0xF000) with its fallback, which
+// no crate provides.
 global_asm!(
     r#"
     .text

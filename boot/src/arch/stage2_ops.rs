@@ -2,6 +2,7 @@
 //! stage-2 entry changed, and translating a guest virtual address through the
 //! guest's own stage 1 (for stage-2 permission faults, where HPFAR_EL2 is UNKNOWN).
 
+use aarch64_cpu::asm::barrier;
 use core::arch::asm;
 
 /// PAR_EL1.F, bit 0: the translation failed.
@@ -17,6 +18,7 @@ const PAGE_OFFSET_MASK: u64 = 0xfff;
 /// current VMID: the sequence `aerie_hyp::stage2` documents. Must run with the VM's
 /// VTTBR_EL2 loaded (any CPU running one of its vCPUs).
 pub fn invalidate_ipa(ipa: u64) {
+    // aarch64-cpu has no TLB maintenance instructions.
     // SAFETY: TLB maintenance and barriers only remove cached translations; they
     // change no memory and no register but the one operand.
     unsafe {
@@ -37,8 +39,7 @@ pub fn invalidate_ipa(ipa: u64) {
 /// (entries that were invalid need no TLB maintenance, only this, before the guest
 /// runs again: see `aerie_hyp::stage2`).
 pub fn publish_entries() {
-    // SAFETY: a barrier only orders this CPU's memory accesses.
-    unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
+    barrier::dsb(barrier::ISHST);
 }
 
 /// The guest physical address of guest virtual address `va` as the guest's stage 1
@@ -46,6 +47,8 @@ pub fn publish_entries() {
 /// EL1 read, or `None` if it does not. PAR_EL1 keeps the guest's value.
 pub fn translate_guest_read(va: u64) -> Option<u64> {
     let par: u64;
+    // aarch64-cpu has no address translation (AT) instructions, and PAR_EL1 must be
+    // read back within the same sequence.
     // SAFETY: `AT S1E1R` at EL2 walks the guest's stage 1 and reports the result,
     // an IPA or a fault, in PAR_EL1 (a fault on the walk is reported there too, not
     // taken); PAR_EL1 is saved before and restored after, so the guest sees no

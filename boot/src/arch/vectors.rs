@@ -211,6 +211,8 @@ macro_rules! guest_vector_entry {
     };
 }
 
+// Assembly by hand: the exception vector table has a fixed layout and runs
+// before any Rust code can, which no crate provides for Aerie.
 global_asm!(
     ".section .text.vectors, \"ax\"",
     ".balign 0x800",

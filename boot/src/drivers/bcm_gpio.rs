@@ -5,13 +5,38 @@
 //! Reference: BCM2711 ARM Peripherals, 5.2 (GPFSEL registers) and 5.3 (alternative
 //! function assignments: ALT0 of GPIO 14/15 is TXD0/RXD0).
 
-/// GPFSEL1: function select of GPIO 10 to 19, three bits per pin.
-const GPFSEL1: usize = 0x04;
-/// The pins.
-const TXD0_PIN: usize = 14;
-const RXD0_PIN: usize = 15;
-/// Function select value ALT0.
-const ALT0: u32 = 0b100;
+use super::mmio::Registers;
+use tock_registers::interfaces::ReadWriteable;
+use tock_registers::register_bitfields;
+use tock_registers::register_structs;
+use tock_registers::registers::ReadWrite;
+
+register_bitfields! [u32,
+    /// GPFSEL1: function select of GPIO 10 to 19, three bits per pin.
+    GPFSEL1 [
+        /// GPIO 15's function.
+        FSEL15 OFFSET(15) NUMBITS(3) [
+            /// ALT0: RXD0, UART0's receive line.
+            Rxd0 = 0b100
+        ],
+        /// GPIO 14's function.
+        FSEL14 OFFSET(12) NUMBITS(3) [
+            /// ALT0: TXD0, UART0's transmit line.
+            Txd0 = 0b100
+        ]
+    ]
+];
+
+register_structs! {
+    /// The GPIO registers Aerie touches.
+    RegisterBlock {
+        (0x00 => _gpfsel0),
+        /// GPFSEL1.
+        (0x04 => gpfsel1: ReadWrite<u32, GPFSEL1::Register>),
+        (0x08 => @END),
+    }
+}
+
 /// Distance from the GPIO controller to UART0 on the BCM2711 (and BCM2835).
 pub const UART0_OFFSET: u64 = 0x1000;
 
@@ -21,14 +46,9 @@ pub const UART0_OFFSET: u64 = 0x1000;
 /// `base` must be the BCM2711 GPIO controller's registers, accessible (identity
 /// mapped or MMU off), with no other user at the time (the boot CPU, early).
 pub unsafe fn route_uart0(base: usize) {
-    let register = (base + GPFSEL1) as *mut u32;
-    // SAFETY: the caller guarantees `base` is the GPIO block; GPFSEL1 is an aligned
-    // 32-bit register inside it.
-    let mut value = unsafe { core::ptr::read_volatile(register) };
-    for pin in [TXD0_PIN, RXD0_PIN] {
-        let shift = (pin % 10) * 3;
-        value = (value & !(0b111 << shift)) | (ALT0 << shift);
-    }
-    // SAFETY: as above.
-    unsafe { core::ptr::write_volatile(register, value) };
+    // SAFETY: the caller guarantees `base` is the GPIO block, accessible while this
+    // function runs and used by no other CPU.
+    let gpio: Registers<RegisterBlock> = unsafe { Registers::new(base) };
+    gpio.gpfsel1
+        .modify(GPFSEL1::FSEL14::Txd0 + GPFSEL1::FSEL15::Rxd0);
 }

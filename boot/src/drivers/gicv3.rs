@@ -12,66 +12,82 @@
 //! Reference: Arm GIC architecture specification v3/v4 (IHI 0069), chapters 12
 //! (register descriptions) and 4.5 (virtualization).
 
+use super::gic_registers::{GICD_CTLR, GICD_TYPER, InterruptBanks};
+use super::mmio::Registers;
+use aarch64_cpu::registers::{
+    ICC_SRE_EL2, ICH_AP0R0_EL2, ICH_AP0R1_EL2, ICH_AP0R2_EL2, ICH_AP0R3_EL2, ICH_AP1R0_EL2,
+    ICH_AP1R1_EL2, ICH_AP1R2_EL2, ICH_AP1R3_EL2, ICH_HCR_EL2, ICH_LR0_EL2, ICH_LR1_EL2,
+    ICH_LR2_EL2, ICH_LR3_EL2, ICH_LR4_EL2, ICH_LR5_EL2, ICH_LR6_EL2, ICH_LR7_EL2, ICH_LR8_EL2,
+    ICH_LR9_EL2, ICH_LR10_EL2, ICH_LR11_EL2, ICH_LR12_EL2, ICH_LR13_EL2, ICH_LR14_EL2,
+    ICH_LR15_EL2, ICH_VMCR_EL2, ICH_VTR_EL2,
+};
 use aerie_hyp::memory::Range;
 use aerie_hyp::vcpu::{GicCpuInterface, ICC_SRE_EL1_BITS};
 use core::arch::asm;
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+use tock_registers::register_bitfields;
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
 
-/// GICD_CTLR: distributor control.
-const GICD_CTLR: usize = 0x0000;
-/// GICD_TYPER: how many SPIs exist.
-const GICD_TYPER: usize = 0x0004;
-/// GICD_IGROUPR<n>: group of each interrupt.
-const GICD_IGROUPR: usize = 0x0080;
-/// GICD_ISENABLER<n>: set-enable.
-const GICD_ISENABLER: usize = 0x0100;
-/// GICD_ICENABLER<n>: clear-enable.
-const GICD_ICENABLER: usize = 0x0180;
-/// GICD_ICPENDR<n>: clear-pending.
-const GICD_ICPENDR: usize = 0x0280;
-/// GICD_ICACTIVER<n>: clear-active.
-const GICD_ICACTIVER: usize = 0x0380;
-/// GICD_IPRIORITYR<n>: one priority byte per interrupt.
-const GICD_IPRIORITYR: usize = 0x0400;
-/// GICD_IROUTER<n>: 64-bit affinity routing of SPI n.
-const GICD_IROUTER: usize = 0x6000;
+register_bitfields! [u32,
+    /// GICR_WAKER.
+    GICR_WAKER [
+        /// All the redistributor's interfaces to the CPU are quiescent.
+        ChildrenAsleep OFFSET(2) NUMBITS(1) [],
+        /// The CPU is asleep: the redistributor does not forward it interrupts.
+        ProcessorSleep OFFSET(1) NUMBITS(1) []
+    ]
+];
 
-/// GICD_CTLR.EnableGrp1 (non-secure group 1 with a single security state).
-const CTLR_ENABLE_GRP1: u32 = 1 << 1;
-/// GICD_CTLR.ARE: affinity routing.
-const CTLR_ARE: u32 = 1 << 4;
-/// GICD_CTLR.RWP: a register write is still taking effect.
-const CTLR_RWP: u32 = 1 << 31;
+register_bitfields! [u64,
+    /// GICR_TYPER.
+    GICR_TYPER [
+        /// The affinity of the redistributor's CPU: Aff3.Aff2.Aff1.Aff0.
+        Affinity OFFSET(32) NUMBITS(32) [],
+        /// The final redistributor of a region.
+        Last OFFSET(4) NUMBITS(1) [],
+        /// The redistributor has the two extra GICv4 frames (VLPI, reserved).
+        VLPIS OFFSET(1) NUMBITS(1) []
+    ]
+];
 
-/// GICR_TYPER (64-bit) in the RD frame.
-const GICR_TYPER: usize = 0x0008;
-/// GICR_WAKER in the RD frame.
-const GICR_WAKER: usize = 0x0014;
-/// GICR_TYPER.VLPIS: the redistributor has the two extra GICv4 frames.
-const TYPER_VLPIS: u64 = 1 << 1;
-/// GICR_TYPER.Last: the final redistributor of a region.
-const TYPER_LAST: u64 = 1 << 4;
-/// GICR_WAKER.ProcessorSleep.
-const WAKER_PROCESSOR_SLEEP: u32 = 1 << 1;
-/// GICR_WAKER.ChildrenAsleep.
-const WAKER_CHILDREN_ASLEEP: u32 = 1 << 2;
-/// Offset of the SGI frame from the RD frame.
-const SGI_FRAME: usize = 0x1_0000;
+register_structs! {
+    /// The GICv3 distributor registers Aerie uses (IHI 0069 12.9).
+    Distributor {
+        /// GICD_CTLR: distributor control.
+        (0x0000 => ctlr: ReadWrite<u32, GICD_CTLR::Register>),
+        /// GICD_TYPER: how many SPIs exist.
+        (0x0004 => typer: ReadOnly<u32, GICD_TYPER::Register>),
+        (0x0008 => _reserved0),
+        /// GICD_IGROUPR<n> to GICD_IPRIORITYR<n>.
+        (0x0080 => banks: InterruptBanks),
+        (0x0800 => _reserved1),
+        /// GICD_IROUTER<n>: 64-bit affinity routing of SPI n (n from 32).
+        (0x6000 => irouter: [ReadWrite<u64>; 1020]),
+        (0x7fe0 => @END),
+    }
+}
+
+register_structs! {
+    /// One GICv3 redistributor: its RD frame and its SGI frame (IHI 0069 12.10).
+    Redistributor {
+        (0x0_0000 => _control),
+        /// GICR_TYPER: the CPU served, and where the next redistributor is.
+        (0x0_0008 => typer: ReadOnly<u64, GICR_TYPER::Register>),
+        (0x0_0010 => _reserved0),
+        /// GICR_WAKER: power management of the CPU's interface.
+        (0x0_0014 => waker: ReadWrite<u32, GICR_WAKER::Register>),
+        (0x0_0018 => _reserved1),
+        /// The SGI frame's GICR_IGROUPR0 to GICR_IPRIORITYR<n>: the CPU's SGIs and PPIs.
+        (0x1_0080 => banks: InterruptBanks),
+        (0x1_0800 => @END),
+    }
+}
+
 /// Size of one GICv3 redistributor (RD + SGI frames).
 const REDISTRIBUTOR_STRIDE: usize = 0x2_0000;
 /// Size of one GICv4 redistributor (adds VLPI and reserved frames).
 const REDISTRIBUTOR_STRIDE_V4: usize = 0x4_0000;
-/// GICR_IGROUPR0 in the SGI frame.
-const GICR_IGROUPR0: usize = SGI_FRAME + 0x0080;
-/// GICR_ISENABLER0 in the SGI frame.
-const GICR_ISENABLER0: usize = SGI_FRAME + 0x0100;
-/// GICR_ICENABLER0 in the SGI frame.
-const GICR_ICENABLER0: usize = SGI_FRAME + 0x0180;
-/// GICR_ICPENDR0 in the SGI frame.
-const GICR_ICPENDR0: usize = SGI_FRAME + 0x0280;
-/// GICR_ICACTIVER0 in the SGI frame.
-const GICR_ICACTIVER0: usize = SGI_FRAME + 0x0380;
-/// GICR_IPRIORITYR<n> in the SGI frame.
-const GICR_IPRIORITYR: usize = SGI_FRAME + 0x0400;
 
 /// The priority Aerie gives every interrupt it uses (all equal: none preempts).
 const PRIORITY: u8 = 0xa0;
@@ -89,9 +105,6 @@ pub const VIRTUAL_TIMER_INTID: u32 = 27;
 /// physical timer.
 pub const HYPERVISOR_TIMER_INTID: u32 = 26;
 
-/// ICC_SRE_EL2 bits: SRE (system registers at EL2), DFB, DIB, and Enable (EL1 may
-/// use the system-register interface: the guest's virtual CPU interface).
-const SRE_EL2_VALUE: u64 = 0b1111;
 /// ICC_CTLR_EL1.EOImode: EOIR only drops priority; DIR deactivates.
 const CTLR_EOIMODE: u64 = 1 << 1;
 /// ICH_HCR_EL2.En: the virtual CPU interface is on.
@@ -100,61 +113,35 @@ pub const ICH_HCR_EN: u64 = 1 << 0;
 /// The host GIC, once the boot CPU has set it up (GICv3 hosts only).
 pub static HOST_GIC: spin::Once<HostGic> = spin::Once::new();
 
-/// Memory-mapped GIC registers at a base address.
-#[derive(Clone, Copy)]
-struct Frame(usize);
-
-impl Frame {
-    fn read32(self, offset: usize) -> u32 {
-        // SAFETY: `self.0` is a GIC register block from the device tree, mapped as
-        // device memory by Aerie's MMU setup; `offset` is a named register offset
-        // inside it, 4-byte aligned.
-        unsafe { core::ptr::read_volatile((self.0 + offset) as *const u32) }
-    }
-
-    fn write32(self, offset: usize, value: u32) {
-        // SAFETY: as for `read32`.
-        unsafe { core::ptr::write_volatile((self.0 + offset) as *mut u32, value) }
-    }
-
-    fn read64(self, offset: usize) -> u64 {
-        // SAFETY: as for `read32`, for a 64-bit register at an 8-byte aligned offset.
-        unsafe { core::ptr::read_volatile((self.0 + offset) as *const u64) }
-    }
-
-    fn write64(self, offset: usize, value: u64) {
-        // SAFETY: as for `read64`.
-        unsafe { core::ptr::write_volatile((self.0 + offset) as *mut u64, value) }
-    }
-
-    fn write8(self, offset: usize, value: u8) {
-        // SAFETY: as for `read32`; priority registers are byte-accessible.
-        unsafe { core::ptr::write_volatile((self.0 + offset) as *mut u8, value) }
-    }
-}
-
 /// The host GIC's register blocks.
 #[derive(Clone, Copy)]
 pub struct HostGic {
-    distributor: Frame,
+    distributor: Registers<Distributor>,
     redistributors: [Option<Range>; 4],
 }
 
 impl HostGic {
     /// The GIC whose distributor and redistributor regions the device tree gave.
-    pub fn new(distributor: Range, redistributors: &[Range]) -> Self {
+    ///
+    /// # Safety
+    /// `distributor` must be a GICv3 distributor's register frame and each of
+    /// `redistributors` a region of GICv3 redistributors, whole, all accessible as
+    /// device memory for the rest of Aerie's run (see [`Registers::new`]).
+    pub unsafe fn new(distributor: Range, redistributors: &[Range]) -> Self {
         let mut regions = [None; 4];
         for (slot, region) in regions.iter_mut().zip(redistributors) {
             *slot = Some(*region);
         }
         Self {
-            distributor: Frame(distributor.start() as usize),
+            // SAFETY: the caller guarantees `distributor` is a GICv3 distributor's
+            // frame (64 KiB, larger than `Distributor`), mapped for good.
+            distributor: unsafe { Registers::new(distributor.start() as usize) },
             redistributors: regions,
         }
     }
 
     fn wait_for_distributor(&self) {
-        while self.distributor.read32(GICD_CTLR) & CTLR_RWP != 0 {
+        while self.distributor.ctlr.is_set(GICD_CTLR::RWP) {
             core::hint::spin_loop();
         }
     }
@@ -163,32 +150,21 @@ impl HostGic {
     /// at Aerie's priority; affinity routing and group 1 on.
     pub fn init_distributor(&self) {
         let d = self.distributor;
-        d.write32(GICD_CTLR, 0);
+        d.ctlr.set(0);
         self.wait_for_distributor();
-        let lines = ((d.read32(GICD_TYPER) & 0x1f) + 1) * 32;
-        for word in 1..lines / 32 {
-            let offset = word as usize * 4;
-            d.write32(GICD_ICENABLER + offset, u32::MAX);
-            d.write32(GICD_ICPENDR + offset, u32::MAX);
-            d.write32(GICD_ICACTIVER + offset, u32::MAX);
-            d.write32(GICD_IGROUPR + offset, u32::MAX);
-        }
-        for intid in 32..lines {
-            d.write8(GICD_IPRIORITYR + intid as usize, PRIORITY);
-        }
+        let lines = (d.typer.read(GICD_TYPER::ITLinesNumber) + 1) * 32;
+        d.banks.reset(32..lines, PRIORITY);
         self.wait_for_distributor();
-        d.write32(GICD_CTLR, CTLR_ARE | CTLR_ENABLE_GRP1);
+        d.ctlr
+            .write(GICD_CTLR::ARE::SET + GICD_CTLR::EnableGrp1::SET);
         self.wait_for_distributor();
     }
 
     /// Routes SPI `intid` to the CPU with affinity `mpidr` and enables it.
     pub fn enable_spi(&self, intid: u32, mpidr: u64) {
         let d = self.distributor;
-        d.write64(GICD_IROUTER + intid as usize * 8, mpidr & 0xff_00ff_ffff);
-        d.write32(
-            GICD_ISENABLER + (intid as usize / 32) * 4,
-            1 << (intid % 32),
-        );
+        d.irouter[intid as usize].set(mpidr & 0xff_00ff_ffff);
+        d.banks.enable(intid);
     }
 
     /// Enables private interrupt `intid` (a PPI) of the CPU with affinity `mpidr`
@@ -197,25 +173,29 @@ impl HostGic {
         let Some(r) = self.redistributor_of(mpidr) else {
             return false;
         };
-        r.write32(GICR_ISENABLER0, 1 << (intid % 32));
+        r.banks.enable(intid % 32);
         true
     }
 
     /// The redistributor of the CPU with affinity `mpidr`.
-    fn redistributor_of(&self, mpidr: u64) -> Option<Frame> {
+    fn redistributor_of(&self, mpidr: u64) -> Option<Registers<Redistributor>> {
         let affinity = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xff_ffff);
         for region in self.redistributors.iter().flatten() {
             let mut base = region.start() as usize;
-            while (base as u64) < region.end() {
-                let frame = Frame(base);
-                let typer = frame.read64(GICR_TYPER);
-                if typer >> 32 == affinity {
+            while base + size_of::<Redistributor>() <= region.end() as usize {
+                // SAFETY: `new`'s caller guarantees the region is GICv3
+                // redistributors, mapped for good; `base` is the region's start or
+                // the previous redistributor's end (its TYPER gave the stride), so
+                // it starts a redistributor, and the check above keeps the block
+                // inside the region.
+                let frame: Registers<Redistributor> = unsafe { Registers::new(base) };
+                if frame.typer.read(GICR_TYPER::Affinity) == affinity {
                     return Some(frame);
                 }
-                if typer & TYPER_LAST != 0 {
+                if frame.typer.is_set(GICR_TYPER::Last) {
                     break;
                 }
-                base += if typer & TYPER_VLPIS != 0 {
+                base += if frame.typer.is_set(GICR_TYPER::VLPIS) {
                     REDISTRIBUTOR_STRIDE_V4
                 } else {
                     REDISTRIBUTOR_STRIDE
@@ -232,22 +212,17 @@ impl HostGic {
         let Some(r) = self.redistributor_of(mpidr) else {
             return false;
         };
-        r.write32(GICR_WAKER, r.read32(GICR_WAKER) & !WAKER_PROCESSOR_SLEEP);
-        while r.read32(GICR_WAKER) & WAKER_CHILDREN_ASLEEP != 0 {
+        r.waker.modify(GICR_WAKER::ProcessorSleep::CLEAR);
+        while r.waker.is_set(GICR_WAKER::ChildrenAsleep) {
             core::hint::spin_loop();
         }
-        r.write32(GICR_ICENABLER0, u32::MAX);
-        r.write32(GICR_ICPENDR0, u32::MAX);
-        r.write32(GICR_ICACTIVER0, u32::MAX);
-        r.write32(GICR_IGROUPR0, u32::MAX);
-        for intid in 0..32 {
-            r.write8(GICR_IPRIORITYR + intid, PRIORITY);
-        }
-        let enabled = (1 << KICK_SGI)
-            | (1 << MAINTENANCE_INTID)
-            | (1 << VIRTUAL_TIMER_INTID)
-            | (1 << HYPERVISOR_TIMER_INTID);
-        r.write32(GICR_ISENABLER0, enabled);
+        r.banks.reset(0..32, PRIORITY);
+        r.banks.enable_private(
+            (1 << KICK_SGI)
+                | (1 << MAINTENANCE_INTID)
+                | (1 << VIRTUAL_TIMER_INTID)
+                | (1 << HYPERVISOR_TIMER_INTID),
+        );
         cpu_interface_on();
         true
     }
@@ -255,34 +230,40 @@ impl HostGic {
 
 /// Turns on this CPU's system-register interface at EL2 and the virtual interface.
 fn cpu_interface_on() {
-    // SAFETY: these registers configure how this CPU takes physical interrupts and
-    // whether the guest's GIC interface is enabled; Aerie runs with interrupts
-    // masked at EL2 (it only takes them as guest exits), so nothing is preempted.
+    ICC_SRE_EL2.write(
+        ICC_SRE_EL2::SRE::SET
+            + ICC_SRE_EL2::DFB::SET
+            + ICC_SRE_EL2::DIB::SET
+            + ICC_SRE_EL2::ENABLE::SET,
+    );
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    // aarch64-cpu declares no ICC_PMR_EL1, ICC_BPR1_EL1 or ICC_IGRPEN1_EL1, and
+    // ICC_CTLR_EL1 only as readable.
+    // SAFETY: these registers configure how this CPU takes physical interrupts;
+    // Aerie runs with interrupts masked at EL2 (it only takes them as guest exits),
+    // so nothing is preempted.
     unsafe {
         asm!(
-            "msr ICC_SRE_EL2, {sre}",
-            "isb",
             "msr ICC_PMR_EL1, {pmr}",
             "msr ICC_BPR1_EL1, xzr",
             "msr ICC_CTLR_EL1, {ctlr}",
             "mov {tmp}, #1",
             "msr ICC_IGRPEN1_EL1, {tmp}",
-            "msr ICH_VMCR_EL2, xzr",
-            "msr ICH_HCR_EL2, {hcr}",
-            "isb",
-            sre = in(reg) SRE_EL2_VALUE,
             pmr = in(reg) PRIORITY_MASK,
             ctlr = in(reg) CTLR_EOIMODE,
-            hcr = in(reg) ICH_HCR_EN,
             tmp = out(reg) _,
             options(nostack, preserves_flags),
         );
     }
+    ICH_VMCR_EL2.set(0);
+    ICH_HCR_EL2.write(ICH_HCR_EL2::En::SET);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
 
 /// Acknowledges the highest-priority pending interrupt; 1023 if none.
 pub fn acknowledge() -> u32 {
     let intid: u64;
+    // aarch64-cpu declares no ICC_IAR1_EL1.
     // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt (makes it active);
     // the caller ends it with `end_of_interrupt`.
     unsafe { asm!("mrs {}, ICC_IAR1_EL1", out(reg) intid, options(nostack, preserves_flags)) };
@@ -291,6 +272,7 @@ pub fn acknowledge() -> u32 {
 
 /// Priority drop for `intid` (EOImode = 1: it stays active until deactivated).
 pub fn end_of_interrupt(intid: u32) {
+    // aarch64-cpu declares no ICC_EOIR1_EL1.
     // SAFETY: ends the priority of an interrupt this CPU acknowledged.
     unsafe {
         asm!("msr ICC_EOIR1_EL1, {}", in(reg) u64::from(intid), options(nostack, preserves_flags))
@@ -299,6 +281,7 @@ pub fn end_of_interrupt(intid: u32) {
 
 /// Deactivates `intid`.
 pub fn deactivate(intid: u32) {
+    // aarch64-cpu declares no ICC_DIR_EL1.
     // SAFETY: deactivating an interrupt this CPU acknowledged.
     unsafe {
         asm!("msr ICC_DIR_EL1, {}", in(reg) u64::from(intid), options(nostack, preserves_flags))
@@ -314,6 +297,7 @@ pub fn kick(mpidr: u64) {
         | u64::from(KICK_SGI) << 24
         | ((mpidr >> 8) & 0xff) << 16
         | 1 << (aff0 % 16);
+    // aarch64-cpu declares no ICC_SGI1R_EL1.
     // SAFETY: generating an SGI only makes the target CPU take an interrupt.
     unsafe {
         asm!("msr ICC_SGI1R_EL1, {}", "isb", in(reg) value, options(nostack, preserves_flags));
@@ -322,145 +306,100 @@ pub fn kick(mpidr: u64) {
 
 /// How many list registers this CPU has (ICH_VTR_EL2.ListRegs + 1).
 pub fn list_register_count() -> usize {
-    let vtr: u64;
-    // SAFETY: reading ICH_VTR_EL2 has no side effects.
-    unsafe { asm!("mrs {}, ICH_VTR_EL2", out(reg) vtr, options(nomem, nostack, preserves_flags)) };
-    ((vtr & 0x1f) + 1) as usize
+    ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs) as usize + 1
 }
 
-/// Reads or writes one list register by number.
+/// Generates the list-register accessors from aarch64-cpu's ICH_LR<n>_EL2: one
+/// `match` over the register number (a jump table), as each register is its own
+/// instruction.
 macro_rules! list_register_access {
-    ($($n:literal),*) => {
-        /// Reads ICH_LR<n>_EL2.
+    ($($n:literal => $register:ident),* $(,)?) => {
+        /// Reads ICH_LR<n>_EL2 (0 for a number beyond 15).
         pub fn read_list_register(n: usize) -> u64 {
-            let value: u64;
             match n {
-                $(
-                    // SAFETY: reading a list register has no side effects.
-                    $n => unsafe {
-                        asm!(concat!("mrs {}, ICH_LR", $n, "_EL2"), out(reg) value,
-                            options(nomem, nostack, preserves_flags))
-                    },
-                )*
-                _ => value = 0,
+                $( $n => $register.get(), )*
+                _ => 0,
             }
-            value
         }
 
-        /// Writes ICH_LR<n>_EL2.
+        /// Writes ICH_LR<n>_EL2 (nothing for a number beyond 15).
         pub fn write_list_register(n: usize, value: u64) {
             match n {
-                $(
-                    // SAFETY: a list register only presents a virtual interrupt to
-                    // the guest on this CPU.
-                    $n => unsafe {
-                        asm!(concat!("msr ICH_LR", $n, "_EL2, {}"), in(reg) value,
-                            options(nostack, preserves_flags))
-                    },
-                )*
+                $( $n => $register.set(value), )*
                 _ => {}
             }
         }
     };
 }
 
-list_register_access!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+list_register_access! {
+    0 => ICH_LR0_EL2, 1 => ICH_LR1_EL2, 2 => ICH_LR2_EL2, 3 => ICH_LR3_EL2,
+    4 => ICH_LR4_EL2, 5 => ICH_LR5_EL2, 6 => ICH_LR6_EL2, 7 => ICH_LR7_EL2,
+    8 => ICH_LR8_EL2, 9 => ICH_LR9_EL2, 10 => ICH_LR10_EL2, 11 => ICH_LR11_EL2,
+    12 => ICH_LR12_EL2, 13 => ICH_LR13_EL2, 14 => ICH_LR14_EL2, 15 => ICH_LR15_EL2,
+}
 
 /// Writes ICH_HCR_EL2.
 pub fn write_hcr(value: u64) {
-    // SAFETY: enables the virtual CPU interface and its maintenance interrupts.
-    unsafe { asm!("msr ICH_HCR_EL2, {}", in(reg) value, options(nostack, preserves_flags)) };
+    ICH_HCR_EL2.set(value);
 }
 
 /// Reads ICH_HCR_EL2 (for its EOIcount field).
 pub fn read_hcr() -> u64 {
-    let value: u64;
-    // SAFETY: reading the virtual interface's control register has no side effects.
-    unsafe {
-        asm!("mrs {}, ICH_HCR_EL2", out(reg) value, options(nomem, nostack, preserves_flags))
-    };
-    value
+    ICH_HCR_EL2.get()
 }
 
-/// ICH_VTR_EL2.PREbits, bits \[31:29\]: preemption bits implemented, minus one.
-const VTR_PREBITS_SHIFT: u64 = 29;
-
 /// How many of each group's active-priority registers exist (ICH_AP0R<n>_EL2 and
-/// ICH_AP1R<n>_EL2): 1 with 5 preemption bits, 2 with 6, 4 with 7.
+/// ICH_AP1R<n>_EL2): 1 with 5 preemption bits, 2 with 6, 4 with 7
+/// (ICH_VTR_EL2.PREbits holds the number of preemption bits minus one).
 fn active_priority_registers() -> usize {
-    let vtr: u64;
-    // SAFETY: reading ICH_VTR_EL2 has no side effects.
-    unsafe { asm!("mrs {}, ICH_VTR_EL2", out(reg) vtr, options(nomem, nostack, preserves_flags)) };
-    let preemption_bits = ((vtr >> VTR_PREBITS_SHIFT) & 0b111) + 1;
-    match preemption_bits {
+    match ICH_VTR_EL2.read(ICH_VTR_EL2::PREbits) + 1 {
         7 => 4,
         6 => 2,
         _ => 1,
     }
 }
 
-/// Reads or writes the active-priority registers by number.
+/// Generates the active-priority accessors from aarch64-cpu's ICH_AP0R<n>_EL2 and
+/// ICH_AP1R<n>_EL2.
 macro_rules! active_priority_access {
-    ($($n:literal),*) => {
-        /// Reads ICH_AP0R<n>_EL2 (`group1` false) or ICH_AP1R<n>_EL2.
+    ($(($group1:literal, $n:literal) => $register:ident),* $(,)?) => {
+        /// Reads ICH_AP0R<n>_EL2 (`group1` false) or ICH_AP1R<n>_EL2. Only call for
+        /// `n` below `active_priority_registers()`: the others do not exist.
         fn read_active_priority(group1: bool, n: usize) -> u32 {
-            let value: u64;
             match (group1, n) {
-                $(
-                    // SAFETY: reading an active-priority register has no side effects;
-                    // `n` is below `active_priority_registers()`, so it exists.
-                    (false, $n) => unsafe {
-                        asm!(concat!("mrs {}, ICH_AP0R", $n, "_EL2"), out(reg) value,
-                            options(nomem, nostack, preserves_flags))
-                    },
-                    // SAFETY: as above.
-                    (true, $n) => unsafe {
-                        asm!(concat!("mrs {}, ICH_AP1R", $n, "_EL2"), out(reg) value,
-                            options(nomem, nostack, preserves_flags))
-                    },
-                )*
-                _ => value = 0,
+                $( ($group1, $n) => $register.get() as u32, )*
+                _ => 0,
             }
-            value as u32
         }
 
-        /// Writes ICH_AP0R<n>_EL2 (`group1` false) or ICH_AP1R<n>_EL2.
+        /// Writes ICH_AP0R<n>_EL2 (`group1` false) or ICH_AP1R<n>_EL2; `n` as for
+        /// `read_active_priority`.
         fn write_active_priority(group1: bool, n: usize, value: u32) {
             match (group1, n) {
-                $(
-                    // SAFETY: the active priorities only affect the guest's virtual
-                    // interface on this CPU; `n` exists (see above).
-                    (false, $n) => unsafe {
-                        asm!(concat!("msr ICH_AP0R", $n, "_EL2, {}"), in(reg) u64::from(value),
-                            options(nomem, nostack, preserves_flags))
-                    },
-                    // SAFETY: as above.
-                    (true, $n) => unsafe {
-                        asm!(concat!("msr ICH_AP1R", $n, "_EL2, {}"), in(reg) u64::from(value),
-                            options(nomem, nostack, preserves_flags))
-                    },
-                )*
+                $( ($group1, $n) => $register.set(u64::from(value)), )*
                 _ => {}
             }
         }
     };
 }
 
-active_priority_access!(0, 1, 2, 3);
+active_priority_access! {
+    (false, 0) => ICH_AP0R0_EL2, (false, 1) => ICH_AP0R1_EL2,
+    (false, 2) => ICH_AP0R2_EL2, (false, 3) => ICH_AP0R3_EL2,
+    (true, 0) => ICH_AP1R0_EL2, (true, 1) => ICH_AP1R1_EL2,
+    (true, 2) => ICH_AP1R2_EL2, (true, 3) => ICH_AP1R3_EL2,
+}
 
 /// The guest's CPU interface state held in this CPU's virtual interface.
 pub fn save_cpu_interface() -> GicCpuInterface {
-    let vmcr: u64;
-    // SAFETY: reading ICH_VMCR_EL2 has no side effects.
-    unsafe {
-        asm!("mrs {}, ICH_VMCR_EL2", out(reg) vmcr, options(nomem, nostack, preserves_flags))
-    };
     let sre: u64;
+    // aarch64-cpu declares no ICC_SRE_EL1.
     // SAFETY: reading ICC_SRE_EL1 (the guest's, since the guest is not running) has
     // no side effects; ICC_SRE_EL2.SRE is set, so EL2 may access it.
     unsafe { asm!("mrs {}, ICC_SRE_EL1", out(reg) sre, options(nomem, nostack, preserves_flags)) };
     let mut state = GicCpuInterface {
-        vmcr,
+        vmcr: ICH_VMCR_EL2.get(),
         sre: sre & ICC_SRE_EL1_BITS,
         ..GicCpuInterface::default()
     };
@@ -475,18 +414,15 @@ pub fn save_cpu_interface() -> GicCpuInterface {
 pub fn restore_cpu_interface(state: &GicCpuInterface) {
     // ICC_SRE_EL1 first: it decides how the CPU interprets ICH_VMCR_EL2 (with SRE
     // clear, VFIQEn is writable and group 0 could become FIQs).
+    // aarch64-cpu declares no ICC_SRE_EL1.
     // SAFETY: ICC_SRE_EL1 only controls EL1's (the guest's) access to the GIC CPU
     // interface; Aerie at EL2 uses ICC_SRE_EL2. RES0 bits are masked off.
     unsafe {
         asm!("msr ICC_SRE_EL1, {}", "isb", in(reg) state.sre & ICC_SRE_EL1_BITS,
             options(nomem, nostack, preserves_flags))
     };
-    // SAFETY: ICH_VMCR_EL2 holds only the guest's view of its CPU interface (priority
-    // mask, binary points, group enables, EOI mode) on this CPU.
-    unsafe {
-        asm!("msr ICH_VMCR_EL2, {}", "isb", in(reg) state.vmcr,
-            options(nomem, nostack, preserves_flags))
-    };
+    ICH_VMCR_EL2.set(state.vmcr);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
     for n in 0..active_priority_registers() {
         write_active_priority(false, n, state.active_priorities[n]);
         write_active_priority(true, n, state.active_priorities[4 + n]);

@@ -16,19 +16,17 @@ use crate::arch::el1_state;
 use crate::arch::guest_entry::{SwitchFrame, enter_guest};
 use crate::arch::hyp_config;
 use crate::drivers::gic::{self, VIRTUAL_TIMER_INTID};
+use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2, Readable};
 use aerie_devices::vgic::ListRegisterFormat;
 use aerie_hyp::exit::{TrapInfo, VectorKind};
 use aerie_hyp::vcpu::VcpuState;
-use core::arch::asm;
 
 fn trap_info() -> TrapInfo {
-    let (esr, far, hpfar): (u64, u64, u64);
-    // SAFETY: reading the EL2 syndrome registers has no side effects.
-    unsafe {
-        asm!("mrs {}, ESR_EL2", "mrs {}, FAR_EL2", "mrs {}, HPFAR_EL2",
-            out(reg) esr, out(reg) far, out(reg) hpfar, options(nomem, nostack, preserves_flags));
+    TrapInfo {
+        esr: ESR_EL2.get(),
+        far: FAR_EL2.get(),
+        hpfar: HPFAR_EL2.get(),
     }
-    TrapInfo { esr, far, hpfar }
 }
 
 /// Runs vCPU `index` of `vm` on this CPU, from `state`, until it turns itself off;

@@ -33,8 +33,7 @@ impl TableMemory for FrameTables {
     fn write_entry(&mut self, table: u64, index: usize, descriptor: u64) {
         assert!(index < 512 && table % PAGE_SIZE == 0);
         // The entries written before (a new table's) reach the table walkers first.
-        // SAFETY: a barrier only orders this CPU's memory accesses.
-        unsafe { core::arch::asm!("dmb ishst", options(nostack, preserves_flags)) };
+        aarch64_cpu::asm::barrier::dmb(aarch64_cpu::asm::barrier::ISHST);
         // SAFETY: as for `read_entry`. An entry a TLB may hold is changed through
         // `PageTable`'s break-before-make, which calls `invalidate` after the break.
         unsafe { core::ptr::write_volatile((table as *mut u64).wrapping_add(index), descriptor) };

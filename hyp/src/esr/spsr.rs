@@ -4,8 +4,10 @@
 //! Layout: Arm ARM (DDI 0487), register SPSR_EL2 for exceptions taken from AArch64
 //! (`N`, `Z`, `C`, `V` at bits 31:28, `D`, `A`, `I`, `F` at bits 9:6, `M[4:0]`).
 
-use super::Field;
+use aarch64_cpu::registers::SPSR_EL2;
 use core::fmt;
+use tock_registers::LocalRegisterCopy;
+use tock_registers::fields::Field;
 
 /// The mode field `M[4:0]` of a saved program status register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -140,46 +142,33 @@ impl fmt::Display for Daif {
     }
 }
 
-/// Fields of `SPSR_EL2`.
-mod field {
-    use super::Field;
-    /// Negative condition flag.
-    pub const N: Field = Field::new(31, 1);
-    /// Zero condition flag.
-    pub const Z: Field = Field::new(30, 1);
-    /// Carry condition flag.
-    pub const C: Field = Field::new(29, 1);
-    /// Overflow condition flag.
-    pub const V: Field = Field::new(28, 1);
-    /// Debug exception mask.
-    pub const D: Field = Field::new(9, 1);
-    /// SError mask.
-    pub const A: Field = Field::new(8, 1);
-    /// IRQ mask.
-    pub const I: Field = Field::new(7, 1);
-    /// FIQ mask.
-    pub const F: Field = Field::new(6, 1);
-    /// Mode, including the execution state bit `M[4]`.
-    pub const M: Field = Field::new(0, 5);
-}
+/// `SPSR_EL2.M[4:0]`: the mode, including the execution state bit `M[4]`
+/// (aarch64-cpu 11.2 declares only `M[3:0]`).
+const MODE: Field<u64, SPSR_EL2::Register> = Field::new(0b1_1111, 0);
 
 /// A raw `SPSR_EL2` value: the PSTATE of the code that took the exception.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SpsrEl2(pub u64);
 
 impl SpsrEl2 {
+    /// This value as a register copy, to read its fields.
+    const fn copy(self) -> LocalRegisterCopy<u64, SPSR_EL2::Register> {
+        LocalRegisterCopy::new(self.0)
+    }
+
     /// The mode the exception was taken from.
-    pub const fn mode(self) -> SpsrMode {
-        SpsrMode::decode(field::M.get(self.0) as u8)
+    pub fn mode(self) -> SpsrMode {
+        SpsrMode::decode(self.copy().read(MODE) as u8)
     }
 
     /// The interrupt masks that were in force.
-    pub const fn daif(self) -> Daif {
+    pub fn daif(self) -> Daif {
+        let v = self.copy();
         Daif {
-            debug: field::D.is_set(self.0),
-            serror: field::A.is_set(self.0),
-            irq: field::I.is_set(self.0),
-            fiq: field::F.is_set(self.0),
+            debug: v.is_set(SPSR_EL2::D),
+            serror: v.is_set(SPSR_EL2::A),
+            irq: v.is_set(SPSR_EL2::I),
+            fiq: v.is_set(SPSR_EL2::F),
         }
     }
 }
@@ -189,13 +178,14 @@ impl fmt::Display for SpsrEl2 {
     /// set, then the masked interrupt kinds.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (", self.mode())?;
+        let v = self.copy();
         for (field, letter) in [
-            (field::N, 'n'),
-            (field::Z, 'z'),
-            (field::C, 'c'),
-            (field::V, 'v'),
+            (SPSR_EL2::N, 'n'),
+            (SPSR_EL2::Z, 'z'),
+            (SPSR_EL2::C, 'c'),
+            (SPSR_EL2::V, 'v'),
         ] {
-            let shown = if field.is_set(self.0) {
+            let shown = if v.is_set(field) {
                 letter.to_ascii_uppercase()
             } else {
                 letter

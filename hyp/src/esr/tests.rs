@@ -151,6 +151,41 @@ fn wfit_with_register() {
 }
 
 #[test]
+fn wfet_and_a_timeout_register_only_when_valid() {
+    // WFET x7 with RV = 1: TI = 0b11, RV (bit 2), RN (bits [9:5]) = 7.
+    let s = Syndrome::decode(0x07E0_0000 | (7 << 5) | 0b111);
+    assert_eq!(
+        s,
+        Syndrome::Wfx {
+            is_wfe: true,
+            has_timeout: true,
+            timeout_register: Some(7)
+        }
+    );
+    assert_eq!(s.to_string(), "trapped wfet x7");
+    // The same with RV = 0: RN is not valid and is not reported.
+    let s = Syndrome::decode(0x07E0_0000 | (7 << 5) | 0b011);
+    assert_eq!(
+        s,
+        Syndrome::Wfx {
+            is_wfe: true,
+            has_timeout: true,
+            timeout_register: None
+        }
+    );
+    // RV set on a form without a timeout (WFE) reports no register either.
+    let s = Syndrome::decode(0x07E0_0000 | (7 << 5) | 0b101);
+    assert_eq!(
+        s,
+        Syndrome::Wfx {
+            is_wfe: true,
+            has_timeout: false,
+            timeout_register: None
+        }
+    );
+}
+
+#[test]
 fn linux_kernel_write_fault() {
     // The classic Linux oops "ESR = 0x96000046": EC 0x25 (data abort, same EL)
     // << 26 = 0x9400_0000, IL -> 0x9600_0000; ISS 0x46 = WnR (bit 6) | DFSC 0b000110
@@ -373,6 +408,11 @@ fn iss2_is_separate_from_iss() {
     let esr = Esr((7 << 32) | 0x9200_0000);
     assert_eq!(esr.iss2(), 7);
     assert_eq!(esr.iss(), 0);
+    // All 24 bits count (FEAT_LS64 widened the field beyond its first five), and
+    // the RES0 bits [63:56] above it do not.
+    let wide = Esr((0xff << 56) | (0xab_cdef << 32) | 0x9200_0000);
+    assert_eq!(wide.iss2(), 0xab_cdef);
+    assert_eq!(wide.ec(), 0x24);
 }
 
 #[test]
