@@ -18,6 +18,7 @@ use crate::{VERSION, logger, smp, virtio_probe, vm};
 use aerie_hyp::bootargs::{self, SelfTest};
 use aerie_hyp::memory::Range;
 use aerie_hyp::platform::{Gic, MAX_REDISTRIBUTOR_REGIONS, MAX_VIRTIO_SLOTS, Platform};
+use aerie_hyp::stage2::Leaves;
 use aerie_hyp::summary::{CpuIdentity, Summary};
 use arrayvec::ArrayVec;
 
@@ -53,8 +54,10 @@ extern "C" fn aerie_primary_main(device_tree_address: usize, exception_level: u6
         Err(error) => stop::refuse(format_args!("{error}")),
     };
     give_back_device_tree(&mut free, original, &platform, &image);
-    let guest_memory = (platform.chosen.initrd.is_some() || options.restore)
-        .then(|| take_guest_memory(&mut free, &options, platform.chosen.initrd));
+    let guest_memory = (platform.chosen.initrd.is_some() || options.restore).then(|| {
+        let leaves = stage2_leaves(&platform, &options);
+        take_guest_memory(&mut free, &options, leaves, platform.chosen.initrd)
+    });
     memory::init_frames(&free);
 
     init_host_gic(&platform);
@@ -204,6 +207,7 @@ fn give_back_device_tree(
 fn take_guest_memory(
     free: &mut memory::FreeMemory,
     options: &bootargs::BootOptions,
+    leaves: Leaves,
     bundle: Option<Range>,
 ) -> Range {
     const BLOCK: u64 = 2 << 20;
@@ -215,7 +219,7 @@ fn take_guest_memory(
     let largest = largest.unwrap_or(0);
     let size = match options.guest_memory {
         Some(size) => size.next_multiple_of(BLOCK),
-        None => vm::default_guest_memory(largest),
+        None => vm::default_guest_memory(largest, leaves),
     };
     if size == 0 || size > aerie_hyp::guest_layout::MAX_RAM {
         stop::refuse(format_args!(
@@ -243,6 +247,14 @@ fn take_guest_memory(
     }
 }
 
+/// How the guest's RAM is mapped at stage 2: as `aerie.stage2=` says, else the
+/// machine's default.
+fn stage2_leaves(platform: &Platform<'_>, options: &bootargs::BootOptions) -> Leaves {
+    options
+        .stage2_leaves
+        .unwrap_or_else(|| Leaves::default_for(platform.compatible))
+}
+
 /// Creates the VM, from a snapshot when `aerie.restore` asks for one and it can be
 /// restored, else from the bundle, and runs its boot vCPU on this CPU.
 fn start_guest(
@@ -259,6 +271,8 @@ fn start_guest(
     let host_uart_intid = platform.uart.irq.map(|irq| irq.0).filter(|_| gic.is_some());
     let mut disks = virtio_probe::take_guest_disks();
     let mut flash_vars = virtio_probe::take_flash_vars_disk();
+    let stage2_leaves = stage2_leaves(platform, options);
+    log::debug!("guest RAM mapped at stage 2 with {stage2_leaves}");
     if options.restore {
         let host = restore::Host {
             platform,
@@ -268,6 +282,7 @@ fn start_guest(
             disks,
             bundle,
             flash_vars,
+            stage2_leaves,
         };
         match restore::restore(host) {
             Ok(restored) => restore::run(platform, restored),
@@ -311,6 +326,7 @@ fn start_guest(
         disks,
         pmu_intid: vm::pmu::host_interrupt(platform, gic.is_some()),
         flash_vars,
+        stage2_leaves,
     };
     let vm = match vm::create(&bundle, config) {
         Ok(vm) => vm,

@@ -17,11 +17,13 @@
 //! | `aerie.guest.mem=SIZE` | the guest's RAM, e.g. `512M` (default: all RAM Aerie does not need) |
 //! | `aerie.guest.testdev=on\|off` | give the guest Aerie's test device (default off) |
 //! | `aerie.time=SECONDS` | the wall-clock time now, in seconds since 1970-01-01 UTC, for hosts without an RTC (`cargo xtask run --board raspi4b` passes it); a host RTC wins |
+//! | `aerie.stage2=blocks\|pages` | how the guest's RAM is mapped at stage 2: with 1 GiB/2 MiB blocks (the default on boards) or 4 KiB pages only (the default on QEMU `virt`, whose TCG is much faster so; see `crate::stage2::Leaves`) |
 //! | `aerie.restore` | resume the newest snapshot on the snapshot disk instead of booting the guest (its vCPU count and RAM come from the snapshot) |
 //!
 //! The guest itself (kernel, initrd, its command line) comes as a bundle in the
 //! host's initrd (see [`crate::bundle`]).
 
+use crate::stage2::Leaves;
 use arrayvec::ArrayVec;
 use core::fmt;
 
@@ -79,6 +81,8 @@ pub struct BootOptions {
     pub restore: bool,
     /// The wall-clock time at boot (seconds since 1970), for hosts without an RTC.
     pub wall_clock: Option<u64>,
+    /// How to map guest RAM at stage 2, when given (else the machine's default).
+    pub stage2_leaves: Option<Leaves>,
 }
 
 impl Default for BootOptions {
@@ -91,6 +95,7 @@ impl Default for BootOptions {
             guest_test_device: false,
             restore: false,
             wall_clock: None,
+            stage2_leaves: None,
         }
     }
 }
@@ -125,6 +130,9 @@ pub fn parse(bootargs: &str) -> (BootOptions, ArrayVec<UnknownOption<'_>, 4>) {
             "aerie.guest.testdev" => parse_switch(value).map(|on| options.guest_test_device = on),
             "aerie.restore" => parse_switch(value).map(|on| options.restore = on),
             "aerie.time" => parse_wall_clock(value).map(|at| options.wall_clock = Some(at)),
+            "aerie.stage2" => {
+                parse_leaves(value).map(|leaves| options.stage2_leaves = Some(leaves))
+            }
             _ => None,
         };
         if understood.is_none() {
@@ -141,6 +149,14 @@ fn parse_wall_clock(value: &str) -> Option<u64> {
         .ok()
         .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
         .map(u64::from)
+}
+
+fn parse_leaves(value: &str) -> Option<Leaves> {
+    match value {
+        "blocks" => Some(Leaves::Blocks),
+        "pages" => Some(Leaves::Pages),
+        _ => None,
+    }
 }
 
 fn parse_level(value: &str) -> Option<LogLevel> {
@@ -244,6 +260,19 @@ mod tests {
             assert_eq!(unknown.as_slice(), [UnknownOption(bad)], "{bad}");
         }
         assert!(!parse("aerie.restore=off").0.restore);
+        assert_eq!(
+            parse("aerie.stage2=pages").0.stage2_leaves,
+            Some(Leaves::Pages)
+        );
+        assert_eq!(
+            parse("aerie.stage2=blocks").0.stage2_leaves,
+            Some(Leaves::Blocks)
+        );
+        for bad in ["aerie.stage2", "aerie.stage2=huge"] {
+            let (options, unknown) = parse(bad);
+            assert_eq!(options.stage2_leaves, None, "{bad}");
+            assert_eq!(unknown.as_slice(), [UnknownOption(bad)], "{bad}");
+        }
         let (bad, unknown) =
             parse("aerie.guest.smp=0 aerie.guest.mem=lots aerie.guest.testdev=maybe");
         assert_eq!(bad, BootOptions::default());

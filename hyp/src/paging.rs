@@ -7,9 +7,13 @@
 //! Layout: a [`Geometry`] says at which level the lookup starts and how many input
 //! address bits the tables translate: 48 bits from level 0 for Aerie's own map
 //! ([`PageTable::new`]), 39 bits from level 1 for a guest's stage 2. Level 1 entries
-//! may be 1 GiB blocks, level 2 entries 2 MiB blocks, level 3 entries 4 KiB pages.
-//! Mapping picks the largest block that fits and splits an existing block when a
-//! smaller mapping with different attributes lands inside it.
+//! may be 1 GiB blocks, level 2 entries 2 MiB blocks, level 3 entries 4 KiB pages;
+//! the geometry's [`Geometry::first_leaf_level`] can forbid blocks (pages only).
+//! Mapping picks the largest leaf allowed that fits and splits an existing block
+//! when a smaller mapping with different attributes lands inside it. A table that
+//! is new and wholly covered by one mapping is filled in one go
+//! ([`TableMemory::fill_new_table`]), so mapping a large range page by page costs
+//! little more than writing its descriptors.
 //!
 //! Changing live tables: when an entry that was valid is removed or replaced, the
 //! builder follows break-before-make (Arm ARM DDI 0487, "Using
@@ -209,6 +213,19 @@ pub trait TableMemory {
     fn read_entry(&self, table: u64, index: usize) -> u64;
     /// Writes entry `index` of the table at `table`.
     fn write_entry(&mut self, table: u64, index: usize, descriptor: u64);
+    /// Writes all [`ENTRIES_PER_TABLE`] entries of `table`, which
+    /// [`TableMemory::allocate_table`] just returned and no table entry points to
+    /// yet: entry `i` becomes `first + i * step`. No walker can see the table until
+    /// the entry pointing to it is written with [`TableMemory::write_entry`], whose
+    /// ordering then covers these writes too, so an implementation may write them
+    /// without a barrier each. The default writes them one by one.
+    fn fill_new_table(&mut self, table: u64, first: u64, step: u64) {
+        let mut descriptor = first;
+        for index in 0..ENTRIES_PER_TABLE {
+            self.write_entry(table, index, descriptor);
+            descriptor = descriptor.wrapping_add(step);
+        }
+    }
     /// Called right after a valid entry was made invalid (unmapped, or the break of
     /// break-before-make) or had its permissions changed. The entry is at `level`
     /// and translated the region that starts at input address `input`. If the MMU
@@ -272,6 +289,9 @@ pub struct Geometry {
     pub start_level: usize,
     /// Input addresses must be below `1 << input_bits`.
     pub input_bits: u32,
+    /// The first level whose entries may be leaves, 1 to 3: 1 allows 1 GiB and
+    /// 2 MiB blocks, 2 allows 2 MiB blocks, 3 maps 4 KiB pages only.
+    pub first_leaf_level: usize,
 }
 
 impl Geometry {
@@ -280,11 +300,13 @@ impl Geometry {
     pub const EL2_48_BIT: Self = Self {
         start_level: 0,
         input_bits: INPUT_ADDRESS_BITS,
+        first_leaf_level: 1,
     };
 
-    /// Whether the 4 KiB granule supports this geometry with one root table.
+    /// Whether the 4 KiB granule supports this geometry with one root table (and
+    /// leaves no higher than level 1).
     pub const fn is_supported(self) -> bool {
-        if self.start_level > 2 {
+        if self.start_level > 2 || self.first_leaf_level < 1 || self.first_leaf_level > LAST_LEVEL {
             return false;
         }
         let below_root = PAGE_SHIFT + BITS_PER_LEVEL * (LAST_LEVEL - self.start_level) as u32;
@@ -446,12 +468,12 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
             let existing = self.memory.read_entry(table, index);
             let output = target(address, done);
             let whole_entry = chunk == span;
-            let block_allowed = level >= 1;
+            let leaf_allowed = level >= self.geometry.first_leaf_level;
             let aligned = output.is_none_or(|o| o % span == 0);
 
             if output.is_none() && existing & VALID == 0 {
                 // Nothing mapped here: nothing to remove, no table to allocate.
-            } else if whole_entry && block_allowed && aligned && !is_table(existing, level) {
+            } else if whole_entry && leaf_allowed && aligned && !is_table(existing, level) {
                 let descriptor = match output {
                     Some(o) if level == LAST_LEVEL => o | leaf | VALID | TABLE_OR_PAGE,
                     Some(o) => o | leaf | VALID,
@@ -461,6 +483,23 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
             } else if level == LAST_LEVEL {
                 // Unreachable for page-aligned requests: a level-3 chunk is a page.
                 return Err(MapError::Unaligned);
+            } else if let Some(o) = output.filter(|o| {
+                whole_entry
+                    && existing & VALID == 0
+                    && level + 1 >= self.geometry.first_leaf_level
+                    && o % entry_span(level + 1) == 0
+            }) {
+                // A new table wholly covered by this mapping: its entries are all
+                // leaves, written in one go before the entry pointing to it.
+                let next = self.filled_table(level, o | leaf)?;
+                self.replace(
+                    table,
+                    index,
+                    existing,
+                    next | VALID | TABLE_OR_PAGE,
+                    entry_start,
+                    level,
+                );
             } else {
                 let next = self.next_table(table, level, index, existing, entry_start)?;
                 let base = done;
@@ -508,23 +547,12 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
         if is_table(existing, level) {
             return Ok(existing & ADDRESS_MASK);
         }
-        let next = self.memory.allocate_table().ok_or(MapError::OutOfTables)?;
-        if existing & VALID != 0 {
+        let next = if existing & VALID != 0 {
             // Split the block into next-level entries with the same attributes.
-            let child_span = entry_span(level + 1);
-            let attributes = existing & !ADDRESS_MASK & !(VALID | TABLE_OR_PAGE);
-            let child_type = if level + 1 == LAST_LEVEL {
-                TABLE_OR_PAGE
-            } else {
-                0
-            };
-            let base = existing & ADDRESS_MASK;
-            for child in 0..ENTRIES_PER_TABLE {
-                let output = base + child as u64 * child_span;
-                self.memory
-                    .write_entry(next, child, output | attributes | VALID | child_type);
-            }
-        }
+            self.filled_table(level, existing & !(VALID | TABLE_OR_PAGE))?
+        } else {
+            self.memory.allocate_table().ok_or(MapError::OutOfTables)?
+        };
         // The new table is complete before the entry pointing to it is written; a
         // block becoming a table changes the block size, which needs the break.
         self.replace(
@@ -535,6 +563,23 @@ impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
             input,
             level,
         );
+        Ok(next)
+    }
+}
+
+impl<M: TableMemory, F: DescriptorFormat> PageTable<M, F> {
+    /// A new table for the level below `level` whose entries are leaves mapping,
+    /// one after the other, the region of one `level` entry: `block` is that
+    /// region's output address with the leaf attribute bits (no valid or type bit).
+    fn filled_table(&mut self, level: usize, block: u64) -> Result<u64, MapError> {
+        let next = self.memory.allocate_table().ok_or(MapError::OutOfTables)?;
+        let child_type = if level + 1 == LAST_LEVEL {
+            TABLE_OR_PAGE
+        } else {
+            0
+        };
+        self.memory
+            .fill_new_table(next, block | VALID | child_type, entry_span(level + 1));
         Ok(next)
     }
 }
@@ -836,6 +881,7 @@ mod tests {
         let geometry = |start_level, input_bits| Geometry {
             start_level,
             input_bits,
+            first_leaf_level: 1,
         };
         // Level 0 root: 40..=48 bits; level 1: 31..=39; level 2: 22..=30.
         for (level, low, high) in [(0, 40, 48), (1, 31, 39), (2, 22, 30)] {
@@ -858,6 +904,7 @@ mod tests {
         let geometry = Geometry {
             start_level: 1,
             input_bits: 39,
+            first_leaf_level: 1,
         };
         let mut t: Table = PageTable::with_geometry(FakeMemory::new(8), geometry).unwrap();
         assert_eq!(t.geometry(), geometry);

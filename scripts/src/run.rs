@@ -386,8 +386,11 @@ pub fn qemu_args(
 }
 
 /// Aerie's own command line (QEMU's `-append` when there is a guest): the guest's
-/// size, `aerie.restore` with `--restore`, and `aerie.time=` when `wall_clock` (the
-/// seconds since 1970 now) is given for a board without an RTC.
+/// size, `aerie.restore` with `--restore`, `aerie.stage2=pages` on the emulated
+/// Raspberry Pi (Aerie maps guest RAM with pages by default only on `virt`, the one
+/// machine it knows to be emulated; QEMU's TCG runs guests much faster so, see
+/// `aerie_hyp::stage2::Leaves`), and `aerie.time=` when `wall_clock` (the seconds
+/// since 1970 now) is given for a board without an RTC.
 pub fn aerie_command_line(options: &RunOptions, wall_clock: Option<u64>) -> String {
     let mut line = format!(
         "aerie.guest.mem={}M aerie.guest.smp={}",
@@ -395,6 +398,9 @@ pub fn aerie_command_line(options: &RunOptions, wall_clock: Option<u64>) -> Stri
     );
     if options.restore {
         line.push_str(" aerie.restore");
+    }
+    if options.board == Board::Raspi4b {
+        line.push_str(" aerie.stage2=pages");
     }
     if let Some(seconds) = wall_clock {
         line.push_str(&format!(" aerie.time={seconds}"));
@@ -584,6 +590,14 @@ mod tests {
         assert_eq!(
             aerie_command_line(&RunOptions::default(), Some(1_796_688_000)),
             "aerie.guest.mem=1024M aerie.guest.smp=2 aerie.time=1796688000"
+        );
+        let raspi = RunOptions {
+            board: Board::Raspi4b,
+            ..RunOptions::default()
+        };
+        assert_eq!(
+            aerie_command_line(&raspi, Some(1_796_688_000)),
+            "aerie.guest.mem=1024M aerie.guest.smp=2 aerie.stage2=pages aerie.time=1796688000"
         );
         // Only a board without an RTC gets the host's time.
         assert_eq!(board_wall_clock(Board::Virt), None);

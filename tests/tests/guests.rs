@@ -113,10 +113,43 @@ fn accesses_outside_ram_and_devices_abort_in_the_guest() {
         .assert_guest_passed("abort: after the aborts Aerie still emulates the test device");
 }
 
+/// Boots test guest `name` on one vCPU with Aerie's debug log and `options`.
+fn run_logged(name: &str, options: &str) -> Outcome {
+    Qemu::virt()
+        .smp(1)
+        .initrd(guest_bundle(name))
+        .append(&format!(
+            "{GUEST_OPTIONS} aerie.guest.smp=1 aerie.log=debug {options}"
+        ))
+        .run()
+}
+
 #[test]
 fn a_guest_cannot_reach_aeries_memory() {
-    let outcome = run_guest("isolation", 1, 1);
+    let outcome = run_logged("isolation", "");
+    // On `virt` guest RAM is mapped with pages unless told otherwise.
+    outcome.assert_line_with(&["guest RAM mapped at stage 2 with 4 KiB pages"]);
+    assert_isolated(&outcome);
+}
+
+/// Guest RAM mapped at stage 2 with 2 MiB blocks, as on the boards: the same
+/// memory, the same isolation, the same faults outside RAM.
+#[test]
+fn guest_ram_mapped_with_stage_2_blocks_behaves_the_same() {
+    let outcome = run_logged("isolation", "aerie.stage2=blocks");
+    outcome.assert_line_with(&["guest RAM mapped at stage 2 with 1 GiB and 2 MiB blocks"]);
+    assert_isolated(&outcome);
+    let outcome = run_logged("abort", "aerie.stage2=blocks");
     assert_guest_exited(&outcome, 0);
+    outcome
+        .assert_guest_checks_passed()
+        .assert_guest_passed("abort: STP 0x44000000 (the first byte after guest RAM)");
+}
+
+/// Asserts that the isolation guest wrote and read back all of its RAM and that
+/// Aerie outlived it.
+fn assert_isolated(outcome: &Outcome) {
+    assert_guest_exited(outcome, 0);
     outcome
         .assert_guest_checks_passed()
         .assert_guest_passed("isolation: the range written covers guest address 0x40200000")

@@ -149,6 +149,8 @@ pub struct GuestConfig {
     pub pmu_intid: Option<u32>,
     /// The host disk behind a firmware guest's flash variable store, if any.
     pub flash_vars: Option<crate::virtio_probe::OpenDisk>,
+    /// How guest RAM is mapped at stage 2.
+    pub stage2_leaves: stage2::Leaves,
 }
 
 /// Why the guest cannot be created. The message says what to change.
@@ -421,8 +423,8 @@ fn assemble(
         }) => Some(virtual_cpu_interface),
         _ => None,
     };
-    let mut tables =
-        stage2_tables::map_guest_memory(&ram, gicv).map_err(|e| error(format!("stage 2: {e}")))?;
+    let mut tables = stage2_tables::map_guest_memory(&ram, gicv, config.stage2_leaves)
+        .map_err(|e| error(format!("stage 2: {e}")))?;
     let root = tables.root();
     let vtcr =
         stage2::vtcr(cpu::physical_address_range()).map_err(|e| error(format!("stage 2: {e}")))?;
@@ -551,11 +553,16 @@ fn virtio_models(disks: alloc::vec::Vec<crate::virtio_probe::OpenDisk>) -> alloc
 
 /// How much RAM the guest gets by default: the largest free block, less what Aerie
 /// keeps for itself (stacks, stage-2 tables), in whole 2 MiB blocks.
-pub fn default_guest_memory(largest_free: u64) -> u64 {
+pub fn default_guest_memory(largest_free: u64, leaves: stage2::Leaves) -> u64 {
     /// Memory Aerie keeps for its own allocations after the guest's share.
     const AERIE_RESERVE: u64 = 32 << 20;
+    // Mapped with pages, each 2 MiB of guest RAM takes a 4 KiB table.
+    let tables = match leaves {
+        stage2::Leaves::Blocks => 0,
+        stage2::Leaves::Pages => largest_free / 512,
+    };
     largest_free
-        .saturating_sub(AERIE_RESERVE)
+        .saturating_sub(AERIE_RESERVE + tables)
         .min(guest_layout::MAX_RAM)
         & !((2 << 20) - 1)
 }

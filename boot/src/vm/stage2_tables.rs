@@ -2,12 +2,12 @@
 
 use super::GuestRam;
 use crate::arch::{cache, stage2_ops};
-use aerie_hyp::guest_layout::{GIC_CPU_INTERFACE, GIC_CPU_INTERFACE_SIZE, IPA_BITS};
+use aerie_hyp::guest_layout::{GIC_CPU_INTERFACE, GIC_CPU_INTERFACE_SIZE};
 use aerie_hyp::memory::Range;
 use aerie_hyp::paging::{
-    Access, Attributes, Geometry, MapError, MemoryKind, PAGE_SIZE, PageTable, TableMemory,
+    Access, Attributes, ENTRIES_PER_TABLE, MapError, MemoryKind, PAGE_SIZE, PageTable, TableMemory,
 };
-use aerie_hyp::stage2::Stage2;
+use aerie_hyp::stage2::{self, Leaves, Stage2};
 
 /// Table pages handed out by the frame allocator.
 pub struct FrameTables;
@@ -39,6 +39,22 @@ impl TableMemory for FrameTables {
         unsafe { core::ptr::write_volatile((table as *mut u64).wrapping_add(index), descriptor) };
     }
 
+    fn fill_new_table(&mut self, table: u64, first: u64, step: u64) {
+        assert!(table % PAGE_SIZE == 0);
+        // SAFETY: `table` is a frame this allocator just handed out (identity-mapped,
+        // page-aligned, owned by the VM's tables), so it is 512 writable entries
+        // nothing else refers to. No table entry points to it yet, so no walker
+        // reads it: plain stores suffice, and `write_entry`'s barrier orders them
+        // before the entry that will point to it.
+        let entries =
+            unsafe { core::slice::from_raw_parts_mut(table as *mut u64, ENTRIES_PER_TABLE) };
+        let mut descriptor = first;
+        for entry in entries {
+            *entry = descriptor;
+            descriptor = descriptor.wrapping_add(step);
+        }
+    }
+
     fn invalidate(&mut self, input: u64, _level: usize) {
         // A block's entries are tagged by any IPA in it; the block's first page
         // names it (TLBI IPAS2E1IS removes every entry that translates that IPA).
@@ -46,16 +62,16 @@ impl TableMemory for FrameTables {
     }
 }
 
-/// Maps guest RAM (read, write, execute) and, on GICv2 hosts, the host's virtual
-/// CPU interface at the guest's GIC CPU-interface address; nothing else (the flash
-/// banks of a firmware guest are mapped by [`super::flash`]). Returns the tables.
-pub fn map_guest_memory(ram: &GuestRam, gicv: Option<Range>) -> Result<GuestTables, MapError> {
-    let geometry = Geometry {
-        start_level: 1,
-        input_bits: IPA_BITS,
-    };
-    let mut tables: PageTable<FrameTables, Stage2> =
-        PageTable::with_geometry(FrameTables, geometry)?;
+/// Maps guest RAM (read, write, execute; with blocks or pages as `leaves` says) and,
+/// on GICv2 hosts, the host's virtual CPU interface at the guest's GIC CPU-interface
+/// address; nothing else (the flash banks of a firmware guest are mapped by
+/// [`super::flash`]). Returns the tables.
+pub fn map_guest_memory(
+    ram: &GuestRam,
+    gicv: Option<Range>,
+    leaves: Leaves,
+) -> Result<GuestTables, MapError> {
+    let mut tables = stage2::new_table(FrameTables, leaves)?;
     let attributes = Attributes {
         kind: MemoryKind::Normal,
         access: Access::ReadWriteExecute,

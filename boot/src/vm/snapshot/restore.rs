@@ -43,6 +43,8 @@ pub struct Host<'a> {
     pub bundle: Option<Range>,
     /// The host disk behind a firmware guest's flash variable store, if any.
     pub flash_vars: Option<OpenDisk>,
+    /// How guest RAM is mapped at stage 2.
+    pub stage2_leaves: aerie_hyp::stage2::Leaves,
 }
 
 /// The host disks a failed restore gives back, to boot the guest fresh with.
@@ -72,6 +74,7 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Box<Unused>
         mut disks,
         bundle,
         flash_vars,
+        stage2_leaves,
     } = host;
     let started = uptime_micros();
     let mut sources = FlashSources::new(bundle, flash_vars);
@@ -106,6 +109,7 @@ pub fn restore(host: Host<'_>) -> Result<Restored, (SnapshotFailure, Box<Unused>
         pmu_intid: vm::pmu::host_interrupt(platform, gic.is_some()),
         // The flash banks, with their disk, are built above.
         flash_vars: None,
+        stage2_leaves,
     };
     // From here on the VM exists: a failure is Aerie's own bug (the snapshot's
     // layout and states were checked above), and stops Aerie.
