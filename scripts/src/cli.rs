@@ -71,7 +71,7 @@ pub struct BuildOptions {
     pub profile: Profile,
 }
 
-/// The interrupt controller of QEMU's virt machine.
+/// The interrupt controller of QEMU's virt machine; each variant's doc is its help text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Gic {
     /// GICv2 (`gic-version=2`): at most 8 CPUs
@@ -203,7 +203,8 @@ impl Default for RunOptions {
     }
 }
 
-/// Which options that size the machine were given on the command line.
+/// Which options that size the machine were given on the command line (clap's value
+/// sources tell; a default does not count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Explicit {
     /// `--smp`.
@@ -216,7 +217,7 @@ pub struct Explicit {
     pub cpu: bool,
 }
 
-/// What `cargo xtask snapshot` does with the file (the help text of each is below).
+/// What `cargo xtask snapshot` does with the file; each variant's doc is its help text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SnapshotAction {
     /// One line per slot (A, B): empty, valid (sequence, size, chunks, vCPUs, RAM) or
@@ -295,7 +296,8 @@ pub struct ProfileOptions {
     pub detail: bool,
 }
 
-/// A part of `cargo xtask bench` that `--only` can pick (the help text of each is below).
+/// A part of `cargo xtask bench` that `--only` can pick; each variant's doc is its help
+/// text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BenchPart {
     /// The Linux boot rows (wall clock, and under icount in a full run)
@@ -328,8 +330,8 @@ impl BenchPart {
     }
 }
 
-/// The Raspberry Pi `cargo xtask sdcard` writes a folder for (the help text of each is
-/// below).
+/// The Raspberry Pi `cargo xtask sdcard` writes a folder for; each variant's doc is its
+/// help text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PiBoard {
     /// Raspberry Pi 4 Model B (BCM2711)

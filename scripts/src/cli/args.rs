@@ -149,7 +149,8 @@ pub(super) struct RunArgs {
     pub verbose: bool,
     /// Boot the same guest straight on QEMU virt without Aerie, to compare
     ///
-    /// Takes the same --smp, --mem, --cpu, --gic, --append, --exec and --disk.
+    /// Takes the same --smp, --mem, --cpu, --gic, --append, --exec and --disk (then
+    /// QEMU's own virtio-blk): the way to bisect "is it the hypervisor?".
     #[arg(long, verbatim_doc_comment)]
     pub no_hyp: bool,
     /// Give the guest a virtio-blk disk backed by FILE (raw; repeat for vdb, ...)
@@ -175,9 +176,11 @@ pub(super) struct RunArgs {
     pub flash_vars: Option<PathBuf>,
     /// The disk Aerie keeps snapshots on (default target/aerie/snapshots.img)
     ///
-    /// Created sparse when missing, sized for two snapshots of the guest's RAM. The
-    /// default disk serves one run at a time: give each concurrent run its own.
-    /// `blkdebug:RULES:FILE` as for --disk.
+    /// Created sparse when missing, sized for two snapshots of the guest's RAM:
+    /// 2 x (RAM + 16 MiB) + 1 MiB. The default disk serves one run at a time: a run
+    /// started while another holds it gets target/aerie/snapshots-PID.img (deleted
+    /// afterwards unless it took a snapshot), and --restore then asks for
+    /// --snapshot-disk. `blkdebug:RULES:FILE` as for --disk.
     #[arg(long, value_name = "FILE", verbatim_doc_comment)]
     pub snapshot_disk: Option<PathBuf>,
     /// With --exec: once CMD is done, snapshot the guest, then power off
@@ -207,7 +210,7 @@ pub(super) struct RunArgs {
         verbatim_doc_comment
     )]
     pub mem: u64,
-    /// QEMU CPU model
+    /// QEMU CPU model, such as cortex-a72 or max
     #[arg(long, value_name = "MODEL", default_value = DEFAULT_CPU, value_parser = cpu_model)]
     pub cpu: String,
     /// GIC version of QEMU's virt machine
