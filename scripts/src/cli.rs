@@ -10,7 +10,7 @@ mod rules;
 mod tests;
 
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, ValueEnum};
 
 /// CPUs of `cargo xtask run` when `--smp` is not given.
 pub const DEFAULT_RUN_SMP: u32 = 2;
@@ -232,32 +232,51 @@ pub enum SnapshotAction {
     Verify,
 }
 
-/// Options of `cargo xtask snapshot`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Options of `cargo xtask snapshot`; the field docs are their help text.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct SnapshotOptions {
-    /// What to do.
+    /// What to do
+    #[arg(value_name = "ACTION")]
     pub action: SnapshotAction,
-    /// The snapshot disk image.
+    /// The snapshot disk image
+    #[arg(value_name = "FILE", value_parser = args::non_empty_path)]
     pub file: std::path::PathBuf,
 }
 
-/// Options of `cargo xtask test`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Options of `cargo xtask test`; the field docs are their help text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Args)]
 pub struct TestOptions {
-    /// Skip QEMU setup and the integration tests.
+    /// Skip QEMU: no QEMU setup and no integration tests
+    #[arg(long)]
     pub host_only: bool,
-    /// Filter passed to the integration test binary.
+    /// Run only the QEMU integration tests whose name contains NAME
+    ///
+    /// The bench step is skipped then.
+    #[arg(long, value_name = "NAME", verbatim_doc_comment)]
     pub filter: Option<String>,
 }
 
-/// Options of `cargo xtask stress`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Options of `cargo xtask stress`; the field docs are their help text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
 pub struct StressOptions {
-    /// How many boots in all.
+    /// How many boots in all; half on 1 CPU, half on 2
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 50,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
     pub runs: u32,
-    /// How many `cargo xtask run` at once.
+    /// How many `cargo xtask run` at once
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 3,
+        value_parser = clap::value_parser!(u32).range(1..=64)
+    )]
     pub parallel: u32,
-    /// Keep every CPU busy with hog threads beside QEMU.
+    /// Keep every host CPU busy with spinning threads beside QEMU
+    #[arg(long)]
     pub load: bool,
 }
 
@@ -271,28 +290,40 @@ impl Default for StressOptions {
     }
 }
 
-/// Options of `cargo xtask bench`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Options of `cargo xtask bench`; the field docs are their help text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Args)]
 pub struct BenchOptions {
-    /// One round of the cheapest rows, for CI.
+    /// One round of the cheapest rows, written to target/aerie/bench/ (CI)
+    #[arg(long)]
     pub quick: bool,
-    /// Interleaved rounds; default 7, or 1 with `quick`.
+    /// Interleaved rounds of every comparison (default 7; 1 with --quick)
+    #[arg(long, value_name = "N", value_parser = args::rounds)]
     pub pairs: Option<u32>,
-    /// Where to write `latest.md` and `latest.json`; default `docs/bench/` (the
-    /// committed report), or `target/aerie/bench/` with `quick` or `only`.
+    /// Where to write latest.md and latest.json (default docs/bench/, the committed
+    /// report)
+    #[arg(long, value_name = "DIR", verbatim_doc_comment)]
     pub out: Option<std::path::PathBuf>,
-    /// Only these rows (`--only`).
+    /// Only these rows, written (like --quick) to target/aerie/bench/ unless --out
+    #[arg(long, value_name = "PART")]
     pub only: Option<BenchPart>,
 }
 
-/// Options of `cargo xtask profile`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Options of `cargo xtask profile`; the field docs are their help text.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct ProfileOptions {
-    /// The row, by the name the bench guest prints (`row=NAME`).
+    /// The row, by the name the bench guest prints (`row=NAME`) or a shorter one
+    #[arg(value_name = "ROW", value_parser = args::profile_rows())]
     pub row: String,
-    /// Iterations measured.
+    /// Iterations measured (after one warm-up)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::profile::DEFAULT_ITERATIONS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000)
+    )]
     pub iterations: usize,
-    /// Each function's blocks too.
+    /// Under each function, its straight-line blocks of instructions
+    #[arg(long)]
     pub detail: bool,
 }
 

@@ -1,14 +1,19 @@
 //! The command line as clap reads it: every command and option, with the help text
 //! that `cargo xtask help`, `cargo xtask help COMMAND` and `cargo xtask COMMAND
-//! --help` print. Each option is described here and nowhere else; the first line of
-//! a description is its summary (`-h`), the rest adds detail (`--help`).
+//! --help` print. Each option is described once: here, or for the commands whose
+//! option structs clap fills directly (test, stress, bench, profile, snapshot) on
+//! those structs. The first line of a description is its summary (`-h`), the rest
+//! adds detail (`--help`).
 
 use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use super::{BenchPart, DEFAULT_CPU, DEFAULT_RUN_SMP, Gic, PiBoard, SdcardOptions, SnapshotAction};
+use super::{
+    BenchOptions, DEFAULT_CPU, DEFAULT_RUN_SMP, Gic, PiBoard, ProfileOptions, SdcardOptions,
+    SnapshotOptions, StressOptions, TestOptions,
+};
 
 /// `cargo xtask` and its command.
 #[derive(Debug, Parser)]
@@ -46,14 +51,14 @@ pub(super) enum CliCommand {
     #[command(verbatim_doc_comment, after_long_help = CONSOLE_KEYS)]
     Run(RunArgs),
     /// Run every test (host unit, QEMU integration, lints) and print a summary
-    Test(TestArgs),
+    Test(TestOptions),
     /// Boot test guests many times, several runs at once; report hangs and failures
     ///
     /// The smallest test guests under Aerie, several `cargo xtask run` side by side
     /// sharing the image, the test guests and the default snapshot disk; every boot
     /// must end as its guest says.
     #[command(verbatim_doc_comment)]
-    Stress(StressArgs),
+    Stress(StressOptions),
     /// Regenerate the device-tree fixtures in tests/fixtures/ from QEMU
     Fixtures,
     /// Measure Aerie against bare QEMU and Xen; write docs/bench/latest.{md,json}
@@ -62,13 +67,13 @@ pub(super) enum CliCommand {
     /// snapshots, interleaved rounds of each. A full run fetches Xen 4.17 with APT once,
     /// like the default guest.
     #[command(verbatim_doc_comment)]
-    Bench(BenchArgs),
+    Bench(BenchOptions),
     /// Where the instructions of one exit-cost row go, function by function
     ///
     /// Runs one row of `bench --only exits` over and over under QEMU's execution log
     /// and prints the median iteration by function of Aerie and of the bench guest.
     #[command(verbatim_doc_comment)]
-    Profile(ProfileArgs),
+    Profile(ProfileOptions),
     /// Write a folder that boots Aerie on a Raspberry Pi 4 or 5 from an SD card
     ///
     /// Copy the folder onto a FAT32 SD card: Aerie, its guest and the firmware files
@@ -81,7 +86,7 @@ pub(super) enum CliCommand {
     /// `verify` checks every byte: exit status 0 only if the disk holds an undamaged
     /// snapshot.
     #[command(verbatim_doc_comment)]
-    Snapshot(SnapshotArgs),
+    Snapshot(SnapshotOptions),
 }
 
 /// The keys of `run`'s console, after `cargo xtask run --help`.
@@ -241,79 +246,6 @@ pub(super) enum RunBoard {
     Raspi4b,
 }
 
-/// Options of `test`.
-#[derive(Debug, Args)]
-pub(super) struct TestArgs {
-    /// Skip QEMU: no QEMU setup and no integration tests
-    #[arg(long)]
-    pub host_only: bool,
-    /// Run only the QEMU integration tests whose name contains NAME
-    ///
-    /// The bench step is skipped then.
-    #[arg(long, value_name = "NAME", verbatim_doc_comment)]
-    pub filter: Option<String>,
-}
-
-/// Options of `stress`.
-#[derive(Debug, Args)]
-pub(super) struct StressArgs {
-    /// How many boots in all; half on 1 CPU, half on 2
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 50,
-        value_parser = clap::value_parser!(u32).range(1..=100_000)
-    )]
-    pub runs: u32,
-    /// How many `cargo xtask run` at once
-    #[arg(
-        long,
-        value_name = "P",
-        default_value_t = 3,
-        value_parser = clap::value_parser!(u32).range(1..=64)
-    )]
-    pub parallel: u32,
-    /// Keep every host CPU busy with spinning threads beside QEMU
-    #[arg(long)]
-    pub load: bool,
-}
-
-/// Options of `bench`.
-#[derive(Debug, Args)]
-pub(super) struct BenchArgs {
-    /// One round of the cheapest rows, written to target/aerie/bench/ (CI)
-    #[arg(long)]
-    pub quick: bool,
-    /// Interleaved rounds of every comparison (default 7; 1 with --quick)
-    #[arg(long, value_name = "N", value_parser = rounds)]
-    pub pairs: Option<u32>,
-    /// Where to write latest.md and latest.json (default docs/bench/)
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Only these rows, written (like --quick) to target/aerie/bench/ unless --out
-    #[arg(long, value_name = "PART")]
-    pub only: Option<BenchPart>,
-}
-
-/// Options of `profile`.
-#[derive(Debug, Args)]
-pub(super) struct ProfileArgs {
-    /// The row, by the name the bench guest prints (`row=NAME`) or a shorter one
-    #[arg(value_name = "ROW", value_parser = profile_rows())]
-    pub row: String,
-    /// Iterations measured (after one warm-up)
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = crate::profile::DEFAULT_ITERATIONS,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000)
-    )]
-    pub iterations: usize,
-    /// Under each function, its straight-line blocks of instructions
-    #[arg(long)]
-    pub detail: bool,
-}
-
 /// Options of `sdcard`.
 #[derive(Debug, Args)]
 pub(super) struct SdcardArgs {
@@ -339,17 +271,6 @@ pub(super) struct SdcardArgs {
     pub smp: u32,
 }
 
-/// Options of `snapshot`.
-#[derive(Debug, Args)]
-pub(super) struct SnapshotArgs {
-    /// What to do
-    #[arg(value_name = "ACTION")]
-    pub action: SnapshotAction,
-    /// The snapshot disk image
-    #[arg(value_name = "FILE", value_parser = non_empty_path)]
-    pub file: PathBuf,
-}
-
 /// One mebibyte, the unit QEMU's `-m` is given in.
 const MIB: u64 = 1 << 20;
 
@@ -364,7 +285,7 @@ fn seconds(value: &str) -> Result<u64, String> {
 }
 
 /// `bench --pairs`: rounds, at least 1.
-fn rounds(value: &str) -> Result<u32, String> {
+pub(super) fn rounds(value: &str) -> Result<u32, String> {
     at_least_one(value, "a number of rounds")
 }
 
@@ -415,7 +336,7 @@ fn command_text(value: &str) -> Result<String, String> {
 }
 
 /// A file or folder name that is not empty.
-fn non_empty_path(value: &str) -> Result<PathBuf, String> {
+pub(super) fn non_empty_path(value: &str) -> Result<PathBuf, String> {
     if value.trim().is_empty() {
         Err("the name is empty".to_string())
     } else {
@@ -424,7 +345,7 @@ fn non_empty_path(value: &str) -> Result<PathBuf, String> {
 }
 
 /// `profile ROW`: the rows by name, each with its shorter names; gives the full name.
-fn profile_rows() -> impl TypedValueParser<Value = String> {
+pub(super) fn profile_rows() -> impl TypedValueParser<Value = String> {
     use crate::profile::rows::{ROWS, find};
     PossibleValuesParser::new(ROWS.iter().map(|row| {
         let value = PossibleValue::new(row.name).aliases(row.aliases.iter().copied());

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 
 use super::args::{CliCommand, GuestArgs, RunArgs, RunBoard, SdcardArgs};
 use super::{
-    BenchOptions, Board, BuildOptions, Command, DEFAULT_EXEC_TIMEOUT_SECS, Explicit, Gic, PiBoard,
-    Profile, ProfileOptions, RunOptions, SdcardOptions, SnapshotOptions, StressOptions,
-    TestOptions,
+    Board, BuildOptions, Command, DEFAULT_EXEC_TIMEOUT_SECS, Explicit, Gic, PiBoard, Profile,
+    RunOptions, SdcardOptions,
 };
 
 /// Whether the option with this id (its field's name) was given on the command line,
@@ -21,32 +20,13 @@ pub(super) fn command(command: CliCommand, given: Given<'_>) -> Result<Command, 
             profile: profile(args.debug),
         }),
         CliCommand::Run(args) => Command::Run(run(args, given)?),
-        CliCommand::Test(args) => Command::Test(TestOptions {
-            host_only: args.host_only,
-            filter: args.filter,
-        }),
-        CliCommand::Stress(args) => Command::Stress(StressOptions {
-            runs: args.runs,
-            parallel: args.parallel,
-            load: args.load,
-        }),
+        CliCommand::Test(options) => Command::Test(options),
+        CliCommand::Stress(options) => Command::Stress(options),
         CliCommand::Fixtures => Command::Fixtures,
-        CliCommand::Bench(args) => Command::Bench(BenchOptions {
-            quick: args.quick,
-            pairs: args.pairs,
-            out: args.out,
-            only: args.only,
-        }),
-        CliCommand::Profile(args) => Command::Profile(ProfileOptions {
-            row: args.row,
-            iterations: args.iterations,
-            detail: args.detail,
-        }),
+        CliCommand::Bench(options) => Command::Bench(options),
+        CliCommand::Profile(options) => Command::Profile(options),
         CliCommand::Sdcard(args) => Command::Sdcard(sdcard(args)?),
-        CliCommand::Snapshot(args) => Command::Snapshot(SnapshotOptions {
-            action: args.action,
-            file: args.file,
-        }),
+        CliCommand::Snapshot(options) => Command::Snapshot(options),
     })
 }
 
