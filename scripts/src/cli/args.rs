@@ -99,6 +99,7 @@ guest, Ctrl-C included. Aerie keeps Ctrl-A:
                   Ctrl-A c again returns to the guest
   Ctrl-A s        print statistics
   Ctrl-A v        send typed input to the guest's second console (hvc0), or back
+                  to its UART
   Ctrl-A Ctrl-A   send a Ctrl-A
 With --no-hyp QEMU does the same for Ctrl-A x and Ctrl-A h.";
 
