@@ -82,24 +82,22 @@ pub mod watch;
 
 use std::process::ExitCode;
 
-use cli::{Command, USAGE};
+use cli::Command;
 use paths::Layout;
 
 /// Runs xtask with the arguments after `cargo xtask`; returns the process exit code.
 pub fn main(args: &[String]) -> ExitCode {
     let command = match cli::parse(args) {
         Ok(command) => command,
-        Err(error) => {
-            eprintln!("xtask: {error}\n\n{USAGE}");
-            return ExitCode::from(2);
+        // The help that was asked for (stdout, status 0) or a usage error (stderr, 2).
+        Err(usage) => {
+            // Printing fails only when stdout or stderr is closed: nothing to tell then.
+            let _ = usage.print();
+            return ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2));
         }
     };
     let layout = Layout::discover();
     let result = match command {
-        Command::Help => {
-            print!("{USAGE}");
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Build(options) => image::run(&layout, options).map(|()| ExitCode::SUCCESS),
         Command::Run(options) => run::run(&layout, &options),
         Command::Test(options) => test::run(&layout, &options),

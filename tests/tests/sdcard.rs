@@ -218,7 +218,8 @@ fn bad_options_are_refused_before_anything_is_built() {
     assert_eq!(run.code, Some(2), "{}", run.story());
     assert!(
         run.stderr
-            .contains("--board must be rpi4 or rpi5, not `pi3`"),
+            .contains("invalid value 'pi3' for '--board <BOARD>'")
+            && run.stderr.contains("[possible values: rpi4, rpi5]"),
         "{}",
         run.story()
     );
