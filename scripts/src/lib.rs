@@ -23,7 +23,6 @@
 //! | [`firmware`] | `run --bios`: the firmware (Debian's U-Boot or EDK2, or a file) and its variable store |
 //! | [`initramfs`] | the default guest's busybox initramfs and `/init` |
 //! | [`cpio`] | write cpio (newc) archives |
-//! | [`serial`] | how QEMU connects the serial console to the terminal |
 //! | [`watch`] | `run` without `--exec`: the console passed through, a silent boot or `--timeout` stopped |
 //! | [`exec`] | `run --exec`: run a command in the guest by typing on its console |
 //! | [`conversation`] | the whole console conversation of `--exec`: restore, command, snapshot or power-off |
@@ -69,7 +68,6 @@ pub mod profile;
 pub mod qemu;
 pub mod run;
 pub mod sdcard;
-pub mod serial;
 pub mod setup;
 pub mod snapshot_disk;
 pub mod snapshot_tool;

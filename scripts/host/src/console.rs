@@ -135,18 +135,14 @@ impl Console {
         });
         let mut child = command.spawn()?;
         let (sender, output) = mpsc::channel();
-        read_in_background(child.stdout.take(), sender.clone());
+        read_into(child.stdout.take(), sender.clone());
         let errors = match stderr {
             Stderr::Inherit => None,
             Stderr::Merged => {
-                read_in_background(child.stderr.take(), sender);
+                read_into(child.stderr.take(), sender);
                 None
             }
-            Stderr::Apart => {
-                let (sender, errors) = mpsc::channel();
-                read_in_background(child.stderr.take(), sender);
-                Some(errors)
-            }
+            Stderr::Apart => Some(read_in_background(child.stderr.take())),
         };
         Ok(Self {
             stdin: child.stdin.take(),
@@ -419,12 +415,52 @@ impl Drop for Console {
     }
 }
 
-/// Passes what `pipe` yields, with when it was read, to `sender`, from a thread of its
-/// own, until the pipe closes.
+/// How a child run to its end (or to a deadline) went: see [`run_to_end`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// Its exit status; `None` when the deadline struck and it was killed.
+    pub status: Option<ExitStatus>,
+    /// Everything on its stdout.
+    pub stdout: String,
+    /// Everything on its stderr.
+    pub stderr: String,
+    /// How long it ran.
+    pub took: Duration,
+}
+
+/// Runs `command` with no input until it exits, or kills it (with its process group
+/// when `group`) once `deadline` has passed; what it printed either way.
+pub fn run_to_end(command: &mut Command, deadline: Duration, group: bool) -> std::io::Result<Ran> {
+    let mut console = if group {
+        Console::start_group(command, Stderr::Apart)?
+    } else {
+        Console::start(command, Stderr::Apart)?
+    };
+    console.close_input();
+    let status = console.wait_exit(deadline);
+    let took = console.elapsed();
+    let finished = console.finish();
+    Ok(Ran {
+        status,
+        stdout: finished.console,
+        stderr: finished.errors,
+        took,
+    })
+}
+
+/// What `pipe` yields, piece by piece with when it was read, from a thread of its own
+/// until the pipe closes.
 pub fn read_in_background(
     pipe: Option<impl Read + Send + 'static>,
-    sender: mpsc::Sender<(Instant, Vec<u8>)>,
-) {
+) -> Receiver<(Instant, Vec<u8>)> {
+    let (sender, receiver) = mpsc::channel();
+    read_into(pipe, sender);
+    receiver
+}
+
+/// Passes what `pipe` yields, with when it was read, to `sender`, from a thread of its
+/// own, until the pipe closes.
+fn read_into(pipe: Option<impl Read + Send + 'static>, sender: mpsc::Sender<(Instant, Vec<u8>)>) {
     if let Some(mut pipe) = pipe {
         std::thread::spawn(move || {
             let mut buffer = [0u8; 4096];
@@ -637,6 +673,30 @@ mod tests {
         .without_escapes();
         whole.wait_text("!", LONG).unwrap();
         assert_eq!(whole.transcript(), "aerie!");
+    }
+
+    #[test]
+    fn runs_to_the_end_or_to_the_deadline() {
+        let ran = run_to_end(
+            &mut shell("cat; echo out; echo err >&2; exit 2"),
+            LONG,
+            false,
+        )
+        .unwrap();
+        assert_eq!(ran.status.and_then(|s| s.code()), Some(2));
+        assert_eq!(
+            (ran.stdout.as_str(), ran.stderr.as_str()),
+            ("out\n", "err\n")
+        );
+        let ran = run_to_end(
+            &mut shell("echo waiting; sleep 60 & wait"),
+            Duration::from_millis(300),
+            true,
+        )
+        .unwrap();
+        assert_eq!(ran.status, None);
+        assert_eq!(ran.stdout, "waiting\n");
+        assert!(ran.took < Duration::from_secs(10));
     }
 
     #[test]

@@ -10,5 +10,5 @@
 pub mod console;
 pub mod qemu;
 
-pub use console::{Console, Stderr, Stop};
+pub use console::{Console, Ran, Stderr, Stop, run_to_end};
 pub use qemu::{Qemu, Serial};
