@@ -22,7 +22,6 @@
 //! | [`guest_material`] | the guest to boot: the user's, or the default (fetched, cached) |
 //! | [`firmware`] | `run --bios`: the firmware (Debian's U-Boot or EDK2, or a file) and its variable store |
 //! | [`initramfs`] | the default guest's busybox initramfs and `/init` |
-//! | [`cpio`] | write cpio (newc) archives |
 //! | [`watch`] | `run` without `--exec`: the console passed through, a silent boot or `--timeout` stopped |
 //! | [`exec`] | `run --exec`: run a command in the guest by typing on its console |
 //! | [`conversation`] | the whole console conversation of `--exec`: restore, command, snapshot or power-off |
@@ -44,7 +43,6 @@ pub mod atomic_file;
 pub mod bench;
 pub mod cli;
 pub mod conversation;
-pub mod cpio;
 pub mod debian;
 pub mod disk_claim;
 pub mod disk_spec;
