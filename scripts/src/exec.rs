@@ -307,6 +307,7 @@ impl ExecOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aerie_host::console::shell;
     use std::time::Instant;
 
     const MARKER: &str = "aerie-guest: ready";
@@ -416,8 +417,8 @@ $close"
     "#;
 
     fn fake_aerie(save: &str, command: &str) -> (ExecOutcome, Vec<u8>) {
-        let mut fake = Command::new("sh");
-        fake.args(["-c", FAKE_AERIE]).env("SAVE", save);
+        let mut fake = shell(FAKE_AERIE);
+        fake.env("SAVE", save);
         let spec = ExecSpec {
             snapshot: true,
             ..spec(command, Ready::Marker(MARKER))
@@ -457,14 +458,12 @@ $close"
 
     #[test]
     fn a_refused_restore_stops_qemu_at_once() {
-        let mut fake = Command::new("sh");
-        fake.args([
-            "-c",
+        let mut fake = shell(
             "echo 'Aerie: restoring snapshot 2 (slot B)'; \
              echo 'Aerie: cannot restore: the guest disk changed since the snapshot'; \
              echo 'Aerie: press Enter to boot the guest fresh instead, or Ctrl-A x to quit'; \
              sleep 30",
-        ]);
+        );
         let spec = ExecSpec {
             restore: true,
             ..spec("true", Ready::Marker(MARKER))
@@ -483,11 +482,9 @@ $close"
     #[test]
     fn a_restored_shell_runs_the_command_without_a_boot() {
         // No ready marker: the restore line, then a shell (Enter comes first).
-        let mut fake = Command::new("sh");
-        fake.args([
-            "-c",
+        let mut fake = shell(
             "echo 'Aerie: restored snapshot 2 in 0.1 s; resuming the guest'; exec sh 2>/dev/null",
-        ]);
+        );
         let spec = ExecSpec {
             restore: true,
             power_off: "exit".into(),
@@ -504,15 +501,14 @@ $close"
     /// `stty` fails quietly and nothing is echoed). `exit` stands in for the
     /// power-off: never type `poweroff` into a host shell.
     fn host_shell(command: &str, ready: Ready, timeout: Duration) -> (ExecOutcome, Vec<u8>) {
-        let mut shell = Command::new("sh");
-        shell.args(["-c", "echo booting; echo 'aerie-guest: ready'; exec sh"]);
+        let mut guest = shell("echo booting; echo 'aerie-guest: ready'; exec sh");
         let spec = ExecSpec {
             power_off: "exit".to_string(),
             timeout,
             ..spec(command, ready)
         };
         let mut out = Vec::new();
-        let outcome = run(&mut shell, &spec, &mut out).unwrap();
+        let outcome = run(&mut guest, &spec, &mut out).unwrap();
         (outcome, out)
     }
 
@@ -561,10 +557,9 @@ $close"
 
     #[test]
     fn a_machine_that_stops_early_is_reported() {
-        let mut shell = Command::new("sh");
-        shell.args(["-c", "echo 'aerie-guest: ready'; exit 3"]);
+        let mut guest = shell("echo 'aerie-guest: ready'; exit 3");
         let mut out = Vec::new();
-        let outcome = run(&mut shell, &spec("true", Ready::Marker(MARKER)), &mut out).unwrap();
+        let outcome = run(&mut guest, &spec("true", Ready::Marker(MARKER)), &mut out).unwrap();
         assert_eq!(outcome.exit_code(), 3);
         assert!(
             matches!(outcome, ExecOutcome::Stopped { code: Some(3), .. }),

@@ -535,15 +535,17 @@ impl Escape {
     }
 }
 
+/// `sh -c SCRIPT`: a host shell standing in for a machine, in tests of console
+/// drivers.
+pub fn shell(script: &str) -> Command {
+    let mut command = Command::new("sh");
+    command.args(["-c", script]);
+    command
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn shell(script: &str) -> Command {
-        let mut command = Command::new("sh");
-        command.args(["-c", script]);
-        command
-    }
 
     fn start(script: &str) -> Console {
         Console::start(&mut shell(script), Stderr::Apart).unwrap()

@@ -136,15 +136,11 @@ pub fn tail_on_one_line(text: &str, lines: usize) -> String {
         .collect();
     all[all.len().saturating_sub(lines)..].join(" / ")
 }
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn shell(script: &str) -> Command {
-        let mut command = Command::new("sh");
-        command.args(["-c", script]);
-        command
-    }
+    use aerie_host::console::shell;
 
     #[test]
     fn the_marker_is_timed_and_the_run_stopped() {
