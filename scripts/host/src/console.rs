@@ -253,7 +253,7 @@ impl Console {
             if let Some(at) = find(&self.transcript[self.cursor..], text.as_bytes()) {
                 let end = self.cursor + at + text.len();
                 self.cursor = end;
-                return Ok(self.arrival(end - 1));
+                return Ok(self.arrival(end.saturating_sub(1)));
             }
             self.receive(deadline)?;
         }
@@ -262,7 +262,8 @@ impl Console {
     /// When `text` first arrived anywhere in the transcript, if it has (the cursor of
     /// the waits stays where it is).
     pub fn arrival_of(&self, text: &str) -> Option<Duration> {
-        find(&self.transcript, text.as_bytes()).map(|at| self.arrival(at + text.len() - 1))
+        find(&self.transcript, text.as_bytes())
+            .map(|at| self.arrival((at + text.len()).saturating_sub(1)))
     }
 
     /// Types `probe` until a console line equal to `answer` comes back, again every
@@ -494,10 +495,14 @@ pub fn last_lines(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// The first position of `needle` in `haystack`.
+/// The first position of `needle` in `haystack` (0 for an empty needle, as
+/// `str::find` has it).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(0);
+    }
     haystack
-        .windows(needle.len().max(1))
+        .windows(needle.len())
         .position(|window| window == needle)
 }
 
@@ -574,6 +579,8 @@ mod tests {
             Err(Stop::TimedOut)
         );
         console.wait_text("prompt> ", LONG).unwrap();
+        // Nothing at all is there at once, where the last wait stopped.
+        assert!(console.wait_text("", Duration::ZERO).is_ok());
         console.type_text("hello there\n");
         let (_, ()) = console
             .wait_line(LONG, |line| (line == "got hello there").then_some(()))
