@@ -35,6 +35,11 @@
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
 //! | [`mod@bench`] | `bench`: Aerie against no hypervisor and Xen, the report |
 //! | [`sdcard`] | `sdcard`: a folder that boots Aerie on a Raspberry Pi 4 or 5 |
+//!
+//! Every QEMU command line is built with aerie-host's `Qemu` builder and every console
+//! is driven through its `Console` session (`scripts/host/`, shared with the
+//! integration tests); the guest's initramfs is written with `aerie_hyp::bundle`'s
+//! cpio writer.
 #![forbid(unsafe_code)]
 
 pub mod aerie_console;
