@@ -58,6 +58,10 @@
 //!
 //! The bundle is untrusted input: [`Bundle::parse`] checks every field and every
 //! length, never panics and names what is wrong.
+//!
+//! [`Archive`] writes newc archives: the bundle's members ([`write`] and its
+//! siblings), and the directories, files, links and device nodes of the default
+//! guest's initramfs (so that xtask needs no cpio writer of its own).
 
 use alloc::vec::Vec;
 use arrayvec::ArrayString;
@@ -743,39 +747,164 @@ fn parse_cmdline(bytes: &[u8]) -> Result<&str, BundleError> {
 
 /// Upper-case hexadecimal digits, as GNU cpio writes them.
 const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+/// `c_mode` file type of a symbolic link (`S_IFLNK`).
+const S_IFLNK: u32 = 0o120_000;
+/// `c_mode` file type of a character device (`S_IFCHR`).
+const S_IFCHR: u32 = 0o020_000;
+/// The permission bits of `c_mode` (with set-user-ID, set-group-ID and sticky).
+const PERMISSIONS: u32 = 0o7777;
 
-/// Appends one newc entry: header, name, padding, data, padding.
-fn push_entry(out: &mut Vec<u8>, ino: u32, mode: u32, name: &str, data: &[u8]) {
-    let too_big = "a guest bundle member must be smaller than 4 GiB (cpio newc sizes are 32 bits)";
-    let size = u32::try_from(data.len()).expect(too_big);
-    let name_size = u32::try_from(name.len() + 1).expect(too_big);
-    out.extend_from_slice(&NEWC_MAGIC);
-    for field in Field::ALL {
-        let value = match field {
-            Field::Ino => ino,
-            Field::Mode => mode,
-            Field::Nlink => 1,
-            Field::FileSize => size,
-            Field::NameSize => name_size,
-            // Owner root, mtime 0 (deterministic output), no devices, no checksum.
-            Field::Uid
-            | Field::Gid
-            | Field::Mtime
-            | Field::DevMajor
-            | Field::DevMinor
-            | Field::RdevMajor
-            | Field::RdevMinor
-            | Field::Check => 0,
-        };
-        for shift in (0..FIELD_LEN).rev() {
-            out.push(HEX_DIGITS[(value >> (shift * 4)) as usize & 0xf]);
+/// Why an entry cannot go into a newc archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveError {
+    /// The name is not a relative path without `.` or `..` components and NUL.
+    BadName(ShownName),
+    /// The name or the data is 4 GiB or larger (newc sizes are 32 bits).
+    TooBig(ShownName),
+}
+
+impl fmt::Display for ArchiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArchiveError::BadName(name) => write!(f, "{name} is not a valid cpio entry name"),
+            ArchiveError::TooBig(name) => write!(f, "cpio entry {name} is 4 GiB or larger"),
         }
     }
-    out.extend_from_slice(name.as_bytes());
-    out.push(0);
-    out.resize(out.len().next_multiple_of(ALIGN), 0);
-    out.extend_from_slice(data);
-    out.resize(out.len().next_multiple_of(ALIGN), 0);
+}
+
+/// A newc archive under construction (the guest bundle's writer, and the general
+/// one: directories, regular files, symbolic links and device nodes, for the
+/// default guest's initramfs); [`Archive::finish`] adds the trailer. Its output
+/// depends only on what was added: owner root, mtime 0, one link (two for a
+/// directory), inode numbers counted from 1.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    bytes: Vec<u8>,
+    next_ino: u32,
+}
+
+impl Default for Archive {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Archive {
+    /// An empty archive.
+    pub fn new() -> Self {
+        Self {
+            bytes: Vec::new(),
+            next_ino: 1,
+        }
+    }
+
+    /// Adds a directory with permission bits `permissions` (e.g. `0o755`).
+    pub fn dir(&mut self, name: &str, permissions: u32) -> Result<&mut Self, ArchiveError> {
+        self.entry(name, S_IFDIR | permissions & PERMISSIONS, 2, (0, 0), &[])
+    }
+
+    /// Adds a regular file.
+    pub fn file(
+        &mut self,
+        name: &str,
+        permissions: u32,
+        data: &[u8],
+    ) -> Result<&mut Self, ArchiveError> {
+        self.entry(name, S_IFREG | permissions & PERMISSIONS, 1, (0, 0), data)
+    }
+
+    /// Adds a symbolic link to `target` (a link's data is its target).
+    pub fn symlink(&mut self, name: &str, target: &str) -> Result<&mut Self, ArchiveError> {
+        self.entry(name, S_IFLNK | 0o777, 1, (0, 0), target.as_bytes())
+    }
+
+    /// Adds a character device node with device number `major:minor`.
+    pub fn char_device(
+        &mut self,
+        name: &str,
+        permissions: u32,
+        major: u32,
+        minor: u32,
+    ) -> Result<&mut Self, ArchiveError> {
+        let mode = S_IFCHR | permissions & PERMISSIONS;
+        self.entry(name, mode, 1, (major, minor), &[])
+    }
+
+    /// Ends the archive with the trailer entry and returns its bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        // GNU cpio's trailer: inode 0, mode 0, one link, no data.
+        self.push([0, 0, 1, 0, 0, 0, TRAILER.len() as u32 + 1], TRAILER, &[]);
+        self.bytes
+    }
+
+    fn entry(
+        &mut self,
+        name: &str,
+        mode: u32,
+        nlink: u32,
+        (rdev_major, rdev_minor): (u32, u32),
+        data: &[u8],
+    ) -> Result<&mut Self, ArchiveError> {
+        if !is_entry_name(name) {
+            return Err(ArchiveError::BadName(ShownName::new(name)));
+        }
+        let too_big = || ArchiveError::TooBig(ShownName::new(name));
+        let size = u32::try_from(data.len()).map_err(|_| too_big())?;
+        let name_size = u32::try_from(name.len() + 1).map_err(|_| too_big())?;
+        let ino = self.next_ino;
+        self.next_ino += 1;
+        let fields = [ino, mode, nlink, size, rdev_major, rdev_minor, name_size];
+        self.push(fields, name, data);
+        Ok(self)
+    }
+
+    /// Appends one entry: header, name, padding, data, padding. `fields` are c_ino,
+    /// c_mode, c_nlink, c_filesize, c_rdevmajor, c_rdevminor, c_namesize.
+    fn push(&mut self, fields: [u32; 7], name: &str, data: &[u8]) {
+        let [ino, mode, nlink, size, rdev_major, rdev_minor, name_size] = fields;
+        let out = &mut self.bytes;
+        out.reserve(entry_len(name, data.len()));
+        out.extend_from_slice(&NEWC_MAGIC);
+        for field in Field::ALL {
+            let value = match field {
+                Field::Ino => ino,
+                Field::Mode => mode,
+                Field::Nlink => nlink,
+                Field::FileSize => size,
+                Field::RdevMajor => rdev_major,
+                Field::RdevMinor => rdev_minor,
+                Field::NameSize => name_size,
+                // Owner root, mtime 0 (deterministic output), the archive's own
+                // device 0, no checksum.
+                Field::Uid
+                | Field::Gid
+                | Field::Mtime
+                | Field::DevMajor
+                | Field::DevMinor
+                | Field::Check => 0,
+            };
+            for shift in (0..FIELD_LEN).rev() {
+                out.push(HEX_DIGITS[(value >> (shift * 4)) as usize & 0xf]);
+            }
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.resize(out.len().next_multiple_of(ALIGN), 0);
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(ALIGN), 0);
+    }
+}
+
+/// Entry names are relative paths without `.` or `..` components and without NUL
+/// (the kernel unpacks them below the root of the initramfs).
+fn is_entry_name(name: &str) -> bool {
+    !(name.is_empty()
+        || name.starts_with('/')
+        || name.contains('\0')
+        || name == TRAILER
+        || name
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == ".."))
 }
 
 /// The length of the newc entry for a member called `name` with `data_len` bytes,
@@ -836,23 +965,15 @@ pub fn write_firmware(firmware: &[u8]) -> Vec<u8> {
 
 /// Writes the given members (those with data) in order, then the trailer.
 fn write_members(members: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
-    let capacity = members
-        .iter()
-        .filter_map(|&(name, data)| Some(entry_len(name, data?.len())))
-        .sum::<usize>()
-        + entry_len(TRAILER, 0);
-    let mut out = Vec::with_capacity(capacity);
-    let mut ino = 1;
+    let mut archive = Archive::new();
     for &(name, data) in members {
         if let Some(data) = data {
-            push_entry(&mut out, ino, MEMBER_MODE, name, data);
-            ino += 1;
+            archive.file(name, MEMBER_MODE, data).expect(
+                "a guest bundle member must be smaller than 4 GiB (cpio newc sizes are 32 bits)",
+            );
         }
     }
-    // GNU cpio's trailer: inode 0, mode 0, one link.
-    push_entry(&mut out, 0, 0, TRAILER, &[]);
-    debug_assert_eq!(out.len(), capacity);
-    out
+    archive.finish()
 }
 
 #[cfg(test)]
@@ -870,10 +991,10 @@ mod tests {
             Bundle::parse(&write(b"k", None, None)).unwrap().firmware,
             None
         );
-        let mut with_kernel = Vec::new();
-        push_entry(&mut with_kernel, 1, MEMBER_MODE, "firmware", b"fw");
-        push_entry(&mut with_kernel, 2, MEMBER_MODE, "kernel", b"k");
-        push_entry(&mut with_kernel, 0, 0, TRAILER, &[]);
+        let mut with_kernel = Archive::new();
+        with_kernel.file("firmware", 0o644, b"fw").unwrap();
+        with_kernel.file("kernel", 0o644, b"k").unwrap();
+        let with_kernel = with_kernel.finish();
         let error = Bundle::parse(&with_kernel).unwrap_err();
         assert_eq!(
             error,
@@ -1581,5 +1702,91 @@ mod tests {
             archive[at] ^= 0x20;
             assert!(Bundle::parse(&archive).is_err());
         }
+    }
+
+    /// A newc header restated from cpio(5): magic, then the 13 fields as upper-case
+    /// hex, in order ino, mode, uid, gid, nlink, mtime, filesize, devmajor,
+    /// devminor, rdevmajor, rdevminor, namesize, check.
+    fn newc_header(
+        ino: u32,
+        mode: u32,
+        nlink: u32,
+        size: u32,
+        rdev: (u32, u32),
+        name: &str,
+    ) -> std::string::String {
+        std::format!(
+            "070701{ino:08X}{mode:08X}{:08X}{:08X}{nlink:08X}{:08X}{size:08X}{:08X}{:08X}\
+             {:08X}{:08X}{:08X}{:08X}",
+            0,
+            0,
+            0,
+            0,
+            0,
+            rdev.0,
+            rdev.1,
+            name.len() + 1,
+            0
+        )
+    }
+
+    #[test]
+    fn every_kind_of_entry_restated_from_the_format() {
+        let mut archive = Archive::new();
+        archive.dir("bin", 0o755).unwrap();
+        archive.file("bin/hi", 0o755, b"#!x").unwrap();
+        archive.symlink("bin/sh", "hi").unwrap();
+        archive.char_device("dev/console", 0o600, 5, 1).unwrap();
+        let bytes = archive.finish();
+
+        let mut expected = Vec::new();
+        // 110-byte header + "bin\0" = 114, padded to 116; no data.
+        expected.extend(newc_header(1, 0o040_755, 2, 0, (0, 0), "bin").bytes());
+        expected.extend(b"bin\0\0\0");
+        // 110 + 7 ("bin/hi\0") = 117, padded to 120; 3 bytes of data padded to 4.
+        expected.extend(newc_header(2, 0o100_755, 1, 3, (0, 0), "bin/hi").bytes());
+        expected.extend(b"bin/hi\0\0\0\0");
+        expected.extend(b"#!x\0");
+        // The link's data is its target.
+        expected.extend(newc_header(3, 0o120_777, 1, 2, (0, 0), "bin/sh").bytes());
+        expected.extend(b"bin/sh\0\0\0\0");
+        expected.extend(b"hi\0\0");
+        // /dev/console is character device 5:1 (Linux devices.txt).
+        expected.extend(newc_header(4, 0o020_600, 1, 0, (5, 1), "dev/console").bytes());
+        expected.extend(b"dev/console\0\0\0");
+        expected.extend(newc_header(0, 0, 1, 0, (0, 0), "TRAILER!!!").bytes());
+        // 110 + 11 ("TRAILER!!!\0") = 121, padded to 124.
+        expected.extend(b"TRAILER!!!\0\0\0\0");
+        assert_eq!(
+            std::string::String::from_utf8_lossy(&bytes),
+            std::string::String::from_utf8_lossy(&expected)
+        );
+        assert_eq!(bytes.len() % 4, 0);
+    }
+
+    #[test]
+    fn permissions_are_masked_and_file_types_come_from_the_method() {
+        let mut archive = Archive::new();
+        archive.file("f", 0o170_644, b"").unwrap();
+        let bytes = archive.finish();
+        assert_eq!(&bytes[14..22], b"000081A4"); // S_IFREG | 0644
+        let mut archive = Archive::new();
+        archive.dir("tmp", 0o1777).unwrap();
+        assert_eq!(&archive.finish()[14..22], b"000043FF"); // S_IFDIR | 01777
+    }
+
+    #[test]
+    fn bad_entry_names_are_refused() {
+        for name in [
+            "", "/init", "a//b", "./init", "a/../b", "a/", "nul\0", TRAILER,
+        ] {
+            let error = Archive::new().file(name, 0o644, b"").unwrap_err();
+            assert_eq!(error, ArchiveError::BadName(ShownName::new(name)));
+            assert!(
+                error.to_string().contains("not a valid cpio entry name"),
+                "{name:?}"
+            );
+        }
+        assert!(Archive::new().file("usr/bin/env", 0o755, b"").is_ok());
     }
 }

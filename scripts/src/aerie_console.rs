@@ -15,7 +15,7 @@
 
 use aerie_hyp::console::{ConsoleKey, ESCAPE, PROMPT};
 
-use crate::exec_session::{Failure, Reaction};
+use crate::exec_session::{Failure, Reaction, find, keep_tail};
 
 /// The start of the line with which Aerie reports a saved snapshot:
 /// `Aerie: snapshot 7 saved in slot B: ...` (the number and ` saved` must follow).
@@ -279,19 +279,6 @@ fn from<'a>(line: &'a str, start: &str) -> Option<&'a str> {
 /// The part of `line` after `start`, if `start` is in it.
 fn after<'a>(line: &'a str, start: &str) -> Option<&'a str> {
     line.find(start).map(|at| &line[at + start.len()..])
-}
-
-/// The first position of `needle` in `haystack`.
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
-/// Drops all but the last `len - 1` bytes: a text of `len` bytes cannot start
-/// earlier without having been found.
-fn keep_tail(bytes: &mut Vec<u8>, len: usize) {
-    crate::exec_session::keep_tail(bytes, len);
 }
 
 #[cfg(test)]

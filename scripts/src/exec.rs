@@ -5,33 +5,25 @@
 //! the same works on any guest with a shell on its console, and on a guest restored
 //! from a snapshot. [`crate::conversation`] holds the conversation (with `--restore`
 //! and `--snapshot`, also the part spoken with Aerie); this module starts QEMU with
-//! the console on pipes, feeds the conversation what QEMU prints, types what it asks
-//! for (at the pace of a slow serial line), shows Aerie's snapshot lines on stderr,
-//! enforces the timeout and stops QEMU in the end.
+//! the console on pipes (aerie-host's [`Console`]), feeds the conversation what QEMU
+//! prints, types what it asks for, shows Aerie's snapshot lines on stderr, enforces
+//! the timeout and stops QEMU in the end.
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use aerie_host::{Console, Stderr};
 
 use crate::conversation::{Conversation, Finish, Plan};
 use crate::error::{Context, Result};
-use crate::exec_session::{Failure, Ready, keep_tail};
+use crate::exec_session::{Failure, Ready};
 
 /// How long the machine may take to stop after the power-off (or `quit`) command.
 pub const POWER_OFF_GRACE: Duration = Duration::from_secs(15);
 
 /// How often the driver looks at the clock when the console is silent.
 const TICK: Duration = Duration::from_millis(50);
-
-/// Typed text goes out in bursts of at most this many bytes...
-const TYPING_BURST: usize = 8;
-
-/// ...this far apart (about 800 bytes a second, a 9600-baud line): a serial line has
-/// no flow control, and a guest UART's receive FIFO (32 bytes on a PL011) overflows
-/// when a whole line arrives faster than the guest drains it.
-const TYPING_PAUSE: Duration = Duration::from_millis(10);
 
 /// How much of the console the driver keeps for error reports.
 const KEPT_CONSOLE: usize = 64 << 10;
@@ -138,68 +130,26 @@ pub fn nonce() -> String {
 /// Starts `qemu` with the console on pipes and holds the conversation. The
 /// command's output goes to `out` as it comes.
 pub fn run(qemu: &mut Command, spec: &ExecSpec, out: &mut dyn Write) -> Result<ExecOutcome> {
-    let mut child = qemu
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context(|| format!("cannot start `{}`", crate::process::display(qemu)))?;
-    let console = read_in_background(child.stdout.take());
-    let outcome = converse(&mut child, &console, spec, out);
-    // Whatever happened, QEMU does not outlive the run.
-    crate::process::kill(&mut child);
-    outcome
+    let mut console = Console::start(qemu, Stderr::Inherit)
+        .context(|| format!("cannot start `{}`", crate::process::display(qemu)))?
+        .keeping_at_most(KEPT_CONSOLE);
+    // Whatever happens, QEMU does not outlive the run (dropping the console kills it).
+    converse(&mut console, spec, out)
 }
 
-/// The console's bytes, chunk by chunk, from a reader thread.
-pub(crate) fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> Receiver<Vec<u8>> {
-    let (sender, receiver) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(count @ 1..) = pipe.read(&mut buffer) {
-                if sender.send(buffer[..count].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    receiver
-}
-
-fn converse(
-    child: &mut Child,
-    console: &Receiver<Vec<u8>>,
-    spec: &ExecSpec,
-    out: &mut dyn Write,
-) -> Result<ExecOutcome> {
-    let start = Instant::now();
+fn converse(console: &mut Console, spec: &ExecSpec, out: &mut dyn Write) -> Result<ExecOutcome> {
     let mut conversation = Conversation::new(spec.plan(), &nonce());
-    let mut stdin = child.stdin.take();
-    let mut keyboard = Keyboard::default();
-    let mut kept: Vec<u8> = Vec::new();
     let mut status: Option<u8> = None;
     let mut stopping_since: Option<Duration> = None;
     let mut heard = false;
     loop {
-        let now = start.elapsed();
-        let wait = if keyboard.is_idle() {
-            TICK
-        } else {
-            TYPING_PAUSE
-        };
-        let (bytes, closed) = match console.recv_timeout(wait) {
-            Ok(bytes) => (bytes, false),
-            Err(RecvTimeoutError::Timeout) => (Vec::new(), false),
-            Err(RecvTimeoutError::Disconnected) => (Vec::new(), true),
-        };
-        if spec.verbose && !bytes.is_empty() {
+        let piece = console.next_piece(TICK);
+        let now = console.elapsed();
+        if spec.verbose && !piece.bytes.is_empty() {
             let mut stderr = std::io::stderr();
-            let _ = stderr.write_all(&bytes).and_then(|()| stderr.flush());
+            let _ = stderr.write_all(&piece.bytes).and_then(|()| stderr.flush());
         }
-        kept.extend_from_slice(&bytes);
-        keep_tail(&mut kept, KEPT_CONSOLE + 1);
-        heard |= !bytes.is_empty();
+        heard |= !piece.bytes.is_empty();
         if !heard
             && let Some(limit) = spec.silent_limit
             && now >= limit
@@ -207,7 +157,7 @@ fn converse(
             return Ok(ExecOutcome::Silent { after: limit });
         }
 
-        let reaction = conversation.step(&bytes, now);
+        let reaction = conversation.step(&piece.bytes, now);
         out.write_all(&reaction.output)
             .and_then(|()| out.flush())
             .context(|| "cannot write the command's output")?;
@@ -218,9 +168,8 @@ fn converse(
             }
         }
         for text in &reaction.typed {
-            keyboard.type_text(text);
+            console.type_text(text);
         }
-        keyboard.send(now, &mut stdin);
         status = status.or(reaction.status);
         if reaction.stopping {
             stopping_since = Some(now);
@@ -236,9 +185,10 @@ fn converse(
             None => {}
         }
 
-        if closed {
+        if piece.closed {
             // QEMU closed the console: it is exiting (a lingering one is killed after).
-            let code = crate::process::wait_until(child, Instant::now() + POWER_OFF_GRACE)
+            let code = console
+                .wait_exit(POWER_OFF_GRACE)
                 .and_then(|status| status.code());
             return Ok(match (status, stopping_since) {
                 (Some(status), Some(_)) => ExecOutcome::Finished {
@@ -248,7 +198,7 @@ fn converse(
                 _ => ExecOutcome::Stopped {
                     code,
                     waiting_for: conversation.waiting_for(),
-                    console: last_lines(&kept),
+                    console: console.tail(SHOWN_LINES),
                 },
             });
         }
@@ -274,47 +224,8 @@ fn converse(
         {
             return Ok(ExecOutcome::TimedOut {
                 waiting_for: conversation.waiting_for(),
-                console: last_lines(&kept),
+                console: console.tail(SHOWN_LINES),
             });
-        }
-    }
-}
-
-/// The text waiting to be typed, sent in paced bursts.
-#[derive(Debug, Default)]
-struct Keyboard {
-    queue: VecDeque<u8>,
-    /// When the next burst may go.
-    next: Duration,
-}
-
-impl Keyboard {
-    fn is_idle(&self) -> bool {
-        self.queue.is_empty()
-    }
-
-    fn type_text(&mut self, text: &str) {
-        self.queue.extend(text.as_bytes());
-    }
-
-    /// Sends the next burst if it is time. A pipe that cannot be written means QEMU
-    /// is gone, which the console's end reports; the pipe is dropped.
-    fn send(&mut self, now: Duration, pipe: &mut Option<impl Write>) {
-        if self.queue.is_empty() || now < self.next {
-            return;
-        }
-        let burst: Vec<u8> = self
-            .queue
-            .drain(..self.queue.len().min(TYPING_BURST))
-            .collect();
-        self.next = now + TYPING_PAUSE;
-        if let Some(stdin) = pipe.as_mut()
-            && stdin
-                .write_all(&burst)
-                .and_then(|()| stdin.flush())
-                .is_err()
-        {
-            *pipe = None;
         }
     }
 }
@@ -328,13 +239,6 @@ fn unclean(code: Option<i32>) -> Option<String> {
         )),
         None => Some("QEMU was killed by a signal after the command".to_string()),
     }
-}
-
-/// The last [`SHOWN_LINES`] lines of the console, as text without CRs.
-pub(crate) fn last_lines(console: &[u8]) -> String {
-    let text = String::from_utf8_lossy(console).replace('\r', "");
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(SHOWN_LINES)..].join("\n")
 }
 
 impl ExecOutcome {
@@ -403,6 +307,8 @@ impl ExecOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aerie_host::console::shell;
+    use std::time::Instant;
 
     const MARKER: &str = "aerie-guest: ready";
 
@@ -417,32 +323,6 @@ mod tests {
             verbose: false,
             silent_limit: None,
         }
-    }
-
-    #[test]
-    fn typing_is_paced_in_bursts() {
-        let mut keyboard = Keyboard::default();
-        let mut pipe = Some(Vec::new());
-        let sent = |pipe: &Option<Vec<u8>>| pipe.as_ref().unwrap().len();
-        keyboard.type_text("0123456789abcdefghij");
-        keyboard.send(Duration::ZERO, &mut pipe);
-        assert_eq!(sent(&pipe), TYPING_BURST);
-        keyboard.send(TYPING_PAUSE / 2, &mut pipe);
-        assert_eq!(sent(&pipe), TYPING_BURST);
-        keyboard.send(TYPING_PAUSE, &mut pipe);
-        assert_eq!(sent(&pipe), 2 * TYPING_BURST);
-        assert!(!keyboard.is_idle());
-        keyboard.send(TYPING_PAUSE * 2, &mut pipe);
-        assert!(keyboard.is_idle());
-        assert_eq!(pipe.as_deref(), Some(&b"0123456789abcdefghij"[..]));
-    }
-
-    #[test]
-    fn console_tails_drop_the_carriage_returns() {
-        assert_eq!(last_lines(b"a\r\nb\r\n"), "a\nb");
-        let many: String = (0..100).map(|n| format!("{n}\r\n")).collect();
-        assert_eq!(last_lines(many.as_bytes()).lines().count(), SHOWN_LINES);
-        assert!(last_lines(many.as_bytes()).ends_with("98\n99"));
     }
 
     #[test]
@@ -537,8 +417,8 @@ $close"
     "#;
 
     fn fake_aerie(save: &str, command: &str) -> (ExecOutcome, Vec<u8>) {
-        let mut fake = Command::new("sh");
-        fake.args(["-c", FAKE_AERIE]).env("SAVE", save);
+        let mut fake = shell(FAKE_AERIE);
+        fake.env("SAVE", save);
         let spec = ExecSpec {
             snapshot: true,
             ..spec(command, Ready::Marker(MARKER))
@@ -578,14 +458,12 @@ $close"
 
     #[test]
     fn a_refused_restore_stops_qemu_at_once() {
-        let mut fake = Command::new("sh");
-        fake.args([
-            "-c",
+        let mut fake = shell(
             "echo 'Aerie: restoring snapshot 2 (slot B)'; \
              echo 'Aerie: cannot restore: the guest disk changed since the snapshot'; \
              echo 'Aerie: press Enter to boot the guest fresh instead, or Ctrl-A x to quit'; \
              sleep 30",
-        ]);
+        );
         let spec = ExecSpec {
             restore: true,
             ..spec("true", Ready::Marker(MARKER))
@@ -604,11 +482,9 @@ $close"
     #[test]
     fn a_restored_shell_runs_the_command_without_a_boot() {
         // No ready marker: the restore line, then a shell (Enter comes first).
-        let mut fake = Command::new("sh");
-        fake.args([
-            "-c",
+        let mut fake = shell(
             "echo 'Aerie: restored snapshot 2 in 0.1 s; resuming the guest'; exec sh 2>/dev/null",
-        ]);
+        );
         let spec = ExecSpec {
             restore: true,
             power_off: "exit".into(),
@@ -625,15 +501,14 @@ $close"
     /// `stty` fails quietly and nothing is echoed). `exit` stands in for the
     /// power-off: never type `poweroff` into a host shell.
     fn host_shell(command: &str, ready: Ready, timeout: Duration) -> (ExecOutcome, Vec<u8>) {
-        let mut shell = Command::new("sh");
-        shell.args(["-c", "echo booting; echo 'aerie-guest: ready'; exec sh"]);
+        let mut guest = shell("echo booting; echo 'aerie-guest: ready'; exec sh");
         let spec = ExecSpec {
             power_off: "exit".to_string(),
             timeout,
             ..spec(command, ready)
         };
         let mut out = Vec::new();
-        let outcome = run(&mut shell, &spec, &mut out).unwrap();
+        let outcome = run(&mut guest, &spec, &mut out).unwrap();
         (outcome, out)
     }
 
@@ -682,10 +557,9 @@ $close"
 
     #[test]
     fn a_machine_that_stops_early_is_reported() {
-        let mut shell = Command::new("sh");
-        shell.args(["-c", "echo 'aerie-guest: ready'; exit 3"]);
+        let mut guest = shell("echo 'aerie-guest: ready'; exit 3");
         let mut out = Vec::new();
-        let outcome = run(&mut shell, &spec("true", Ready::Marker(MARKER)), &mut out).unwrap();
+        let outcome = run(&mut guest, &spec("true", Ready::Marker(MARKER)), &mut out).unwrap();
         assert_eq!(outcome.exit_code(), 3);
         assert!(
             matches!(outcome, ExecOutcome::Stopped { code: Some(3), .. }),

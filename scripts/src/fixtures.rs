@@ -4,13 +4,15 @@
 use std::path::Path;
 use std::process::Command;
 
+use aerie_host::Qemu;
+
 use crate::atomic_file;
 use crate::debian::{self, KernelPackage, RPI4_DTB};
 use crate::dtb_pack::pack;
 use crate::error::{Context, Result};
 use crate::paths::Layout;
 use crate::process;
-use crate::qemu::{self, QEMU};
+use crate::qemu;
 use crate::setup;
 
 /// Runs `cargo xtask fixtures`.
@@ -25,16 +27,17 @@ pub fn run(layout: &Layout) -> Result<()> {
     crate::run::ensure_sparse_disk(&disk, 1 << 20)?;
     for gic in [3, 2] {
         let name = format!("qemu-virt-gicv{gic}.dtb");
-        let mut command = Command::new(QEMU);
-        command.args(virt_args(gic, &work.join(&name), &disk));
+        let mut command = virt_dump(gic, &work.join(&name), &disk).command();
         dump(&mut command, &work.join(&name), &out.join(&name))?;
     }
 
     let kernel = debian::fetch_kernel(&layout.debs_dir())?;
     let rpi4 = debian::find_broadcom_dtb(&kernel.root, RPI4_DTB)?;
     let name = "qemu-raspi4b.dtb";
-    let mut command = Command::new(QEMU);
-    command.args(raspi4b_args(&work.join(name), &rpi4));
+    let mut command = Qemu::raspi4b()
+        .dump_dtb(work.join(name))
+        .dtb(rpi4)
+        .command();
     dump(&mut command, &work.join(name), &out.join(name))?;
 
     let readme = out.join("README.md");
@@ -47,41 +50,15 @@ pub fn run(layout: &Layout) -> Result<()> {
 /// How long QEMU may take to write a device tree and exit.
 const QEMU_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// QEMU arguments dumping the virt machine's tree with the given GIC to `dump`.
-fn virt_args(gic: u32, dump: &Path, disk: &Path) -> Vec<String> {
-    let dump = dump.display().to_string().replace(',', ",,");
-    let disk = disk.display().to_string().replace(',', ",,");
-    [
-        "-M",
-        &format!("virt,virtualization=on,gic-version={gic},dumpdtb={dump}"),
-        "-cpu",
-        "cortex-a72",
-        "-smp",
-        "4",
-        "-m",
-        "1G",
-        "-drive",
-        &format!("file={disk},if=none,format=raw,id=d0"),
-        "-device",
-        "virtio-blk-device,drive=d0",
-        "-display",
-        "none",
-    ]
-    .map(str::to_string)
-    .to_vec()
-}
-
-/// QEMU arguments dumping the raspi4b machine's tree, built from `dtb`, to `dump`.
-fn raspi4b_args(dump: &Path, dtb: &Path) -> Vec<String> {
-    let dump = dump.display().to_string().replace(',', ",,");
-    vec![
-        "-M".into(),
-        format!("raspi4b,dumpdtb={dump}"),
-        "-dtb".into(),
-        dtb.display().to_string(),
-        "-display".into(),
-        "none".into(),
-    ]
+/// The machine dumping the virt machine's tree with the given GIC to `dump`.
+fn virt_dump(gic: u32, dump: &Path, disk: &Path) -> Qemu {
+    Qemu::virt()
+        .gic(gic)
+        .dump_dtb(dump)
+        .cpu("cortex-a72")
+        .smp(4)
+        .mem_mib(1024)
+        .drive("d0", disk, None)
 }
 
 /// Runs QEMU to dump a tree to `dump`, then writes it packed to `fixture`.
@@ -115,7 +92,7 @@ fn readme_text(qemu: &str, kernel: &KernelPackage) -> String {
          \n\
          | file | QEMU command line |\n\
          |---|---|\n\
-         | `qemu-virt-gicv3.dtb` | `-M virt,virtualization=on,gic-version=3,dumpdtb=F -cpu cortex-a72 -smp 4 -m 1G` and one `virtio-blk-device` backed by a raw file |\n\
+         | `qemu-virt-gicv3.dtb` | `-M virt,virtualization=on,gic-version=3,dumpdtb=F -cpu cortex-a72 -smp 4 -m 1024M` and one `virtio-blk-device` backed by a raw file |\n\
          | `qemu-virt-gicv2.dtb` | the same with `gic-version=2` |\n\
          | `qemu-raspi4b.dtb` | `-M raspi4b,dumpdtb=F -dtb {RPI4_DTB}` |\n\
          \n\
@@ -134,21 +111,14 @@ mod tests {
 
     #[test]
     fn virt_dump_command_line() {
-        let args = virt_args(2, Path::new("/t/v.dtb"), Path::new("/t/d.img")).join(" ");
+        let args = virt_dump(2, Path::new("/t/v.dtb"), Path::new("/t/d.img"))
+            .to_args()
+            .join(" ");
         assert_eq!(
             args,
             "-M virt,virtualization=on,gic-version=2,dumpdtb=/t/v.dtb -cpu cortex-a72 -smp 4 \
-             -m 1G -drive file=/t/d.img,if=none,format=raw,id=d0 -device \
-             virtio-blk-device,drive=d0 -display none"
-        );
-    }
-
-    #[test]
-    fn raspi4b_dump_command_line() {
-        let args = raspi4b_args(Path::new("/t/p.dtb"), Path::new("/d/b.dtb")).join(" ");
-        assert_eq!(
-            args,
-            "-M raspi4b,dumpdtb=/t/p.dtb -dtb /d/b.dtb -display none"
+             -m 1024M -display none -drive file=/t/d.img,if=none,format=raw,id=d0 -device \
+             virtio-blk-device,drive=d0"
         );
     }
 

@@ -10,8 +10,8 @@
 //! | `/dev/console` | character device 5:1, the console the kernel opens for `/init` |
 //! | `/proc`, `/sys`, `/dev`, `/tmp`, `/root`, ... | empty directories |
 
-use crate::cpio::Archive;
-use crate::error::Result;
+use crate::error::{Context, Result};
+use aerie_hyp::bundle::{Archive, ArchiveError};
 
 /// The line `/init` prints once the guest's shell is about to start. `cargo xtask
 /// run --exec` waits for it before typing.
@@ -80,6 +80,13 @@ pub fn init_script() -> String {
 /// Builds the initramfs (an uncompressed newc cpio archive) around `busybox`, the
 /// bytes of a statically linked arm64 busybox.
 pub fn build(busybox: &[u8], modules: &[(&str, Vec<u8>)]) -> Result<Vec<u8>> {
+    archive(busybox, modules).context(|| "cannot build the default guest's initramfs")
+}
+
+fn archive(
+    busybox: &[u8],
+    modules: &[(&str, Vec<u8>)],
+) -> std::result::Result<Vec<u8>, ArchiveError> {
     let mut archive = Archive::new();
     for (dir, permissions) in DIRECTORIES {
         archive.dir(dir, permissions)?;

@@ -22,8 +22,6 @@
 //! | [`guest_material`] | the guest to boot: the user's, or the default (fetched, cached) |
 //! | [`firmware`] | `run --bios`: the firmware (Debian's U-Boot or EDK2, or a file) and its variable store |
 //! | [`initramfs`] | the default guest's busybox initramfs and `/init` |
-//! | [`cpio`] | write cpio (newc) archives |
-//! | [`serial`] | how QEMU connects the serial console to the terminal |
 //! | [`watch`] | `run` without `--exec`: the console passed through, a silent boot or `--timeout` stopped |
 //! | [`exec`] | `run --exec`: run a command in the guest by typing on its console |
 //! | [`conversation`] | the whole console conversation of `--exec`: restore, command, snapshot or power-off |
@@ -37,6 +35,11 @@
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
 //! | [`mod@bench`] | `bench`: Aerie against no hypervisor and Xen, the report |
 //! | [`sdcard`] | `sdcard`: a folder that boots Aerie on a Raspberry Pi 4 or 5 |
+//!
+//! Every QEMU command line is built with aerie-host's `Qemu` builder and every console
+//! is driven through its `Console` session (`scripts/host/`, shared with the
+//! integration tests); the guest's initramfs is written with `aerie_hyp::bundle`'s
+//! cpio writer.
 #![forbid(unsafe_code)]
 
 pub mod aerie_console;
@@ -45,7 +48,6 @@ pub mod atomic_file;
 pub mod bench;
 pub mod cli;
 pub mod conversation;
-pub mod cpio;
 pub mod debian;
 pub mod disk_claim;
 pub mod disk_spec;
@@ -69,7 +71,6 @@ pub mod profile;
 pub mod qemu;
 pub mod run;
 pub mod sdcard;
-pub mod serial;
 pub mod setup;
 pub mod snapshot_disk;
 pub mod snapshot_tool;

@@ -5,40 +5,39 @@
 //! The machine has no EL2 (`virtualization` stays off), so the kernel starts at EL1
 //! as it does under Aerie; QEMU loads it with `-kernel`, `-initrd` and `-append`.
 
+use aerie_host::{Qemu, Serial};
+
 use crate::cli::RunOptions;
 use crate::guest_material::GuestFiles;
-use crate::serial::{self, Serial};
 
-/// QEMU's arguments for booting `guest` directly with `options`' machine.
-pub fn qemu_args(options: &RunOptions, guest: &GuestFiles, serial: Serial) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "-M".into(),
-        format!("virt,gic-version={}", options.gic.version()),
-        "-cpu".into(),
-        options.cpu.clone(),
-        "-smp".into(),
-        options.smp.to_string(),
-        "-m".into(),
-        format!("{}M", options.mem_mib),
-    ];
-    args.extend(serial::args(serial));
-    args.extend(["-kernel".into(), guest.kernel.display().to_string()]);
+/// The machine booting `guest` directly with `options`' machine.
+pub fn machine(options: &RunOptions, guest: &GuestFiles, serial: Serial) -> Qemu {
+    let mut qemu = Qemu::virt()
+        .virtualization(false)
+        .gic(options.gic.version())
+        .cpu(&options.cpu)
+        .smp(options.smp)
+        .mem_mib(options.mem_mib)
+        .serial(serial)
+        .kernel(&guest.kernel);
     if let Some(initrd) = &guest.initrd {
-        args.extend(["-initrd".into(), initrd.display().to_string()]);
+        qemu = qemu.initrd(initrd);
     }
     if let Some(cmdline) = &guest.cmdline {
-        args.extend(["-append".into(), cmdline.clone()]);
+        qemu = qemu.append(cmdline);
     }
-    args.extend(crate::run::disk_args(options, false));
-    args.extend(crate::run::exec_args(options));
-    args.extend(crate::run::gdb_args(options));
-    args
+    let qemu = crate::run::with_disks(qemu, options, false);
+    crate::run::with_run_options(qemu, options)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cli::Gic;
+
+    fn qemu_args(options: &RunOptions, guest: &GuestFiles, serial: Serial) -> Vec<String> {
+        machine(options, guest, serial).to_args()
+    }
 
     fn guest() -> GuestFiles {
         GuestFiles {

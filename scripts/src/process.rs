@@ -115,48 +115,14 @@ pub fn kill(child: &mut Child) {
     let _ = wait_until(child, std::time::Instant::now() + REAP_GRACE);
 }
 
-/// Kills every process of the group that `leader` leads (`kill -KILL -- -PGID`; the
-/// group's ID is its leader's process ID), then reaps the leader.
-pub fn kill_group(leader: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", leader.id())])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    kill(leader);
-}
-
-/// Reads `pipe` to its end on a thread of its own; the text (lossy UTF-8).
-pub fn read_all(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        // A read error ends the text early; what was read so far is kept.
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
-}
-
 /// Runs `command` quietly like [`output`], but kills it if it has not finished after
 /// `deadline` (for QEMU runs that should end by themselves, such as `dumpdtb`); the
 /// error then says so, with what it printed.
 pub fn output_within(command: &mut Command, deadline: std::time::Duration) -> Result<String> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let ran = aerie_host::run_to_end(command, deadline, false)
         .map_err(|e| Error::new(format!("cannot start `{}`: {e}", display(command))))?;
-    let stdout = child.stdout.take().map(read_all);
-    let stderr = child.stderr.take().map(read_all);
-    let status = wait_until(&mut child, std::time::Instant::now() + deadline);
-    if status.is_none() {
-        kill(&mut child);
-    }
-    let text = |reader: Option<std::thread::JoinHandle<String>>| {
-        reader.and_then(|r| r.join().ok()).unwrap_or_default()
-    };
-    let (stdout, stderr) = (text(stdout), text(stderr));
-    match status {
+    let (stdout, stderr) = (ran.stdout, ran.stderr);
+    match ran.status {
         Some(status) if status.success() => Ok(stdout),
         Some(status) => Err(Error::new(format!(
             "`{}` failed ({status}):\n{stdout}{stderr}",

@@ -5,8 +5,7 @@ use std::process::Command;
 
 use crate::process;
 
-/// The QEMU system emulator xtask runs.
-pub const QEMU: &str = "qemu-system-aarch64";
+pub use aerie_host::qemu::QEMU;
 
 /// The oldest usable QEMU: 9.0 added the `raspi4b` machine.
 pub const MIN_VERSION: Version = Version {

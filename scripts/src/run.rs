@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
+use aerie_host::{Qemu, Serial};
+
 use crate::cli::{Board, RunOptions};
 use crate::disk_claim::Claim;
 use crate::disk_spec::DiskSpec;
@@ -21,8 +23,6 @@ use crate::initramfs;
 use crate::no_hyp;
 use crate::paths::Layout;
 use crate::process;
-use crate::qemu::QEMU;
-use crate::serial::{self, Serial};
 use crate::setup;
 use crate::snapshot_disk::{self, Prepared};
 use crate::watch::{self, Ended, Watch};
@@ -73,13 +73,9 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
         (None, true) => Serial::Qemu,
         (None, false) => Serial::Aerie,
     };
-    let mut qemu = Command::new(QEMU);
     let mut bundle = None;
-    let elf = match &guest {
-        Some(guest) if options.no_hyp => {
-            qemu.args(no_hyp::qemu_args(options, guest, serial));
-            None
-        }
+    let (qemu, elf) = match &guest {
+        Some(guest) if options.no_hyp => (no_hyp::machine(options, guest, serial), None),
         _ => {
             let built = image::build(layout, options.profile)?;
             if options.board == Board::Virt {
@@ -95,25 +91,27 @@ pub fn run(layout: &Layout, options: &RunOptions) -> Result<ExitCode> {
                 (None, Some(bios)) => Some(guest::pack_firmware(bios, &private_bundle(layout))?),
                 (None, None) => None,
             };
-            qemu.args(qemu_args(
+            let mut qemu = machine(
                 options,
                 &built.image,
                 &claim.qemu_file,
                 packed.as_ref(),
                 serial,
-            ));
+            );
             if let Some(bios) = &options.bios {
                 let vars = options
                     .flash_vars
                     .clone()
                     .unwrap_or_else(|| firmware::default_vars(layout, bios));
                 firmware::ensure_vars(&vars)?;
-                qemu.args(flash_vars_args(&vars));
+                qemu = qemu.drive("flashvars", &vars, Some(FLASH_VARS_SERIAL));
             }
             bundle = packed.map(|packed| packed.bundle);
-            Some(std::path::absolute(&built.elf).unwrap_or(built.elf))
+            let elf = std::path::absolute(&built.elf).unwrap_or(built.elf);
+            (qemu, Some(elf))
         }
     };
+    let mut qemu = qemu.command();
     if options.gdb {
         println!(
             "{}",
@@ -243,19 +241,6 @@ pub fn machine_mem_mib(options: &RunOptions, guest: Option<&PackedGuest>) -> u64
 /// variable store (Aerie keeps it from the guest, like the snapshot disk).
 pub const FLASH_VARS_SERIAL: &str = "aerie-flash-vars";
 
-/// QEMU's arguments for the flash variable store image `vars`.
-pub fn flash_vars_args(vars: &Path) -> Vec<String> {
-    vec![
-        "-drive".into(),
-        format!(
-            "file={},if=none,format=raw,id=flashvars",
-            qemu_escape(&vars.display().to_string())
-        ),
-        "-device".into(),
-        format!("virtio-blk-device,drive=flashvars,serial={FLASH_VARS_SERIAL}"),
-    ]
-}
-
 /// The device tree `cargo xtask run --board raspi4b` gives QEMU: the Raspberry Pi 4
 /// tree from Debian's kernel package as QEMU's model presents it (the committed
 /// fixture, `cargo xtask fixtures` regenerates it).
@@ -274,30 +259,17 @@ pub fn guest_disk_serial(n: usize) -> String {
     format!("aerie-disk{n}")
 }
 
-/// QEMU's `-drive`/`-device` arguments for the guest's disks. Under Aerie they carry
-/// the serial numbers Aerie looks for; with `--no-hyp` they are plain.
-pub fn disk_args(options: &RunOptions, under_aerie: bool) -> Vec<String> {
-    let mut args = Vec::new();
+/// Adds the guest's disks. Under Aerie they carry the serial numbers Aerie looks for;
+/// with `--no-hyp` they are plain.
+pub fn with_disks(mut qemu: Qemu, options: &RunOptions, under_aerie: bool) -> Qemu {
     for (n, disk) in options.disks.iter().enumerate() {
         // `check_disks` refused malformed names before QEMU's arguments are made.
         let file = DiskSpec::parse(disk)
             .map_or_else(|_| disk.display().to_string(), |spec| spec.qemu_file());
-        args.push("-drive".into());
-        args.push(format!(
-            "file={},if=none,format=raw,id=disk{n}",
-            qemu_escape(&file)
-        ));
-        args.push("-device".into());
-        if under_aerie {
-            args.push(format!(
-                "virtio-blk-device,drive=disk{n},serial={}",
-                guest_disk_serial(n)
-            ));
-        } else {
-            args.push(format!("virtio-blk-device,drive=disk{n}"));
-        }
+        let serial = under_aerie.then(|| guest_disk_serial(n));
+        qemu = qemu.virtio_blk_with(&file, serial.as_deref());
     }
-    args
+    qemu
 }
 
 /// Refuses disks that do not exist or cannot be read and written, before QEMU runs.
@@ -314,75 +286,46 @@ pub fn check_disks(options: &RunOptions) -> Result<()> {
     Ok(())
 }
 
-/// QEMU's arguments for `options`, booting `image` with `snapshots` (as QEMU's
+/// The machine for `options`, booting `image` with `snapshots` (as QEMU's
 /// `-drive file=` names it, see [`DiskSpec::qemu_file`]) as a virtio disk,
 /// `guest` (if any) as the initrd and the console connected as `serial` says.
-pub fn qemu_args(
+pub fn machine(
     options: &RunOptions,
     image: &Path,
     snapshots: &Path,
     guest: Option<&PackedGuest>,
     serial: Serial,
-) -> Vec<String> {
-    let mut args: Vec<String> = match options.board {
-        Board::Virt => vec![
-            "-M".into(),
-            format!(
-                "virt,virtualization=on,gic-version={}",
-                options.gic.version()
-            ),
-            "-cpu".into(),
-            options.cpu.clone(),
-            "-smp".into(),
-            options.smp.to_string(),
-            "-m".into(),
-            format!("{}M", machine_mem_mib(options, guest)),
-        ],
+) -> Qemu {
+    let mut qemu = match options.board {
+        Board::Virt => Qemu::virt()
+            .gic(options.gic.version())
+            .cpu(&options.cpu)
+            .smp(options.smp)
+            .mem_mib(machine_mem_mib(options, guest)),
         // The Raspberry Pi 4 model has fixed CPUs and RAM; its firmware's role
         // (loading the device tree) is played by QEMU with `-dtb`.
-        Board::Raspi4b => vec![
-            "-M".into(),
-            "raspi4b".into(),
-            "-m".into(),
-            format!("{}M", Board::RASPI4B_MEM_MIB),
-            "-dtb".into(),
-            raspi4b_device_tree().display().to_string(),
-        ],
-    };
-    args.extend(serial::args(serial));
-    args.extend([
-        "-kernel".into(),
-        image.display().to_string(),
-        "-semihosting-config".into(),
-        "enable=on,target=native".into(),
-    ]);
+        Board::Raspi4b => Qemu::raspi4b()
+            .mem_mib(Board::RASPI4B_MEM_MIB)
+            .dtb(raspi4b_device_tree()),
+    }
+    .serial(serial)
+    .kernel(image)
+    .semihosting();
     if options.board == Board::Virt {
-        args.extend([
-            "-drive".into(),
-            format!(
-                "file={},if=none,format=raw,id=snapshots",
-                qemu_escape(&snapshots.display().to_string())
-            ),
-            "-device".into(),
-            format!("virtio-blk-device,drive=snapshots,serial={SNAPSHOTS_SERIAL}"),
+        qemu = qemu
+            .drive("snapshots", snapshots, Some(SNAPSHOTS_SERIAL))
             // An entropy device for Aerie: the guest's virtio-rng draws on it when
             // the CPU has no RNDR instruction.
-            "-device".into(),
-            "virtio-rng-device".into(),
-        ]);
-        args.extend(disk_args(options, true));
+            .device("virtio-rng-device");
+        qemu = with_disks(qemu, options, true);
     }
     if let Some(guest) = guest {
-        args.extend([
-            "-initrd".into(),
-            guest.bundle.display().to_string(),
-            "-append".into(),
-            aerie_command_line(options, board_wall_clock(options.board)),
-        ]);
+        qemu = qemu.initrd(&guest.bundle).append(&aerie_command_line(
+            options,
+            board_wall_clock(options.board),
+        ));
     }
-    args.extend(exec_args(options));
-    args.extend(gdb_args(options));
-    args
+    with_run_options(qemu, options)
 }
 
 /// Aerie's own command line (QEMU's `-append` when there is a guest): the guest's
@@ -418,28 +361,18 @@ fn board_wall_clock(board: Board) -> Option<u64> {
     (board == Board::Raspi4b).then_some(seconds)
 }
 
-/// QEMU's arguments for `--exec`: a reset (a guest panic with `panic=-1`, `reboot`)
-/// ends the run at once instead of booting again until the timeout.
-pub fn exec_args(options: &RunOptions) -> Vec<String> {
+/// What every machine of `cargo xtask run` gets from `options`: with `--exec`, a reset
+/// (a guest panic with `panic=-1`, `reboot`) ends the run at once instead of booting
+/// again until the timeout; with `--gdb`, QEMU starts halted with its gdb server on
+/// [`GDB_PORT`].
+pub fn with_run_options(mut qemu: Qemu, options: &RunOptions) -> Qemu {
     if options.exec.is_some() {
-        vec!["-no-reboot".into()]
-    } else {
-        Vec::new()
+        qemu = qemu.no_reboot();
     }
-}
-
-/// QEMU's arguments for `--gdb`: start halted, gdb server on port 1234.
-pub fn gdb_args(options: &RunOptions) -> Vec<String> {
     if options.gdb {
-        vec!["-S".into(), "-gdb".into(), format!("tcp::{GDB_PORT}")]
-    } else {
-        Vec::new()
+        qemu = qemu.gdb(GDB_PORT);
     }
-}
-
-/// Doubles commas, QEMU's escape inside an option value.
-fn qemu_escape(value: &str) -> String {
-    value.replace(',', ",,")
+    qemu
 }
 
 /// What to print before QEMU waits for a debugger; `elf` is Aerie's, absent with
@@ -482,6 +415,23 @@ fn exit_byte(status: std::process::ExitStatus) -> u8 {
 mod tests {
     use super::*;
     use crate::cli::Gic;
+
+    /// The machine's arguments.
+    fn qemu_args(
+        options: &RunOptions,
+        image: &Path,
+        snapshots: &Path,
+        guest: Option<&PackedGuest>,
+        serial: Serial,
+    ) -> Vec<String> {
+        machine(options, image, snapshots, guest, serial).to_args()
+    }
+
+    /// The arguments `with_disks` adds to a plain machine.
+    fn disk_args(options: &RunOptions, under_aerie: bool) -> Vec<String> {
+        let plain = Qemu::virt().to_args().len();
+        with_disks(Qemu::virt(), options, under_aerie).to_args()[plain..].to_vec()
+    }
 
     #[test]
     fn default_command_line() {

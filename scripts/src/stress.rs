@@ -9,8 +9,7 @@
 //! hung when a deadline stopped it (xtask's own: a silent console or `--timeout`, or
 //! this command's, should xtask itself hang).
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -20,7 +19,6 @@ use crate::cli::{Profile, StressOptions};
 use crate::error::{Context, Result};
 use crate::image;
 use crate::paths::Layout;
-use crate::process;
 use crate::setup;
 use crate::test_guests;
 
@@ -193,31 +191,14 @@ fn boot_once(
         .arg("--kernel")
         .arg(kernel)
         .args(["--mem", "64M", "--smp", &boot.smp.to_string()])
-        .args(["--timeout", &RUN_TIMEOUT_SECS.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: a deadline kills xtask and its QEMU together.
-        .process_group(0);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
+        .args(["--timeout", &RUN_TIMEOUT_SECS.to_string()]);
+    // Its own process group: a deadline kills xtask and its QEMU together.
+    let ran = match aerie_host::run_to_end(&mut command, RUN_DEADLINE, true) {
+        Ok(ran) => ran,
         Err(e) => return (Some(-1), format!("cannot start {}: {e}", xtask.display())),
     };
-    let readers = [
-        child.stdout.take().map(process::read_all),
-        child.stderr.take().map(process::read_all),
-    ];
-    let code = match process::wait_until(&mut child, Instant::now() + RUN_DEADLINE) {
-        Some(status) => status.code(),
-        None => {
-            process::kill_group(&mut child);
-            None
-        }
-    };
-    let mut output = String::new();
-    for reader in readers.into_iter().flatten() {
-        output.push_str(&reader.join().unwrap_or_default());
-    }
+    let code = ran.status.and_then(|status| status.code());
+    let mut output = ran.stdout + &ran.stderr;
     if code.is_none() {
         output.push_str(&format!(
             "\nstress: killed after {} s (xtask's own deadlines did not strike)\n",

@@ -14,7 +14,13 @@ use crate::setup;
 use crate::test_guests::{self, BuiltGuests};
 
 /// The host crates whose unit tests and lints run on the build machine.
-const HOST_CRATES: [&str; 4] = ["aerie-hyp", "aerie-devices", "xtask", "aerie-tests"];
+const HOST_CRATES: [&str; 5] = [
+    "aerie-hyp",
+    "aerie-devices",
+    "aerie-host",
+    "xtask",
+    "aerie-tests",
+];
 
 /// How one step went.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,9 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use aerie_host::console::{last_lines, read_in_background};
+
 use crate::error::{Context, Result};
-use crate::exec::{last_lines, read_in_background};
 use crate::exec_session::keep_tail;
 use crate::process;
 
@@ -21,6 +22,9 @@ const SILENT_LIMIT: Duration = Duration::from_secs(10);
 
 /// How much of the console is kept for the report.
 const KEPT_CONSOLE: usize = 64 << 10;
+
+/// How many console lines the report shows.
+const SHOWN_LINES: usize = 30;
 
 /// How often the clock is checked while the console is quiet.
 const TICK: Duration = Duration::from_millis(50);
@@ -98,7 +102,7 @@ pub fn run(qemu: &mut Command, watch: Watch) -> Result<Ended> {
     let mut stdout = std::io::stdout();
     let ended = loop {
         match console.recv_timeout(TICK) {
-            Ok(bytes) => {
+            Ok((_, bytes)) => {
                 // A terminal that went away does not stop the machine.
                 let _ = stdout.write_all(&bytes).and_then(|()| stdout.flush());
                 heard = true;
@@ -124,7 +128,10 @@ pub fn run(qemu: &mut Command, watch: Watch) -> Result<Ended> {
         if let Some(timeout) = watch.timeout
             && elapsed >= timeout
         {
-            break Ended::TimedOut(timeout, last_lines(&kept));
+            break Ended::TimedOut(
+                timeout,
+                last_lines(&String::from_utf8_lossy(&kept), SHOWN_LINES),
+            );
         }
     };
     // Whatever happened, QEMU does not outlive the run.

@@ -7,7 +7,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`qemu`] | the [`Qemu`] builder: a machine, a kernel, a timeout, then `run()` |
+//! | [`qemu`] | the machines under test ([`qemu::virt`], [`qemu::raspi4b`]: aerie-host's [`Qemu`] builder preset), then `run()` |
 //! | [`outcome`] | the [`Outcome`] of a run and assertions on its serial transcript |
 //! | [`dtb`] | [`DtbEditor`]: read a device tree, change it, write it back |
 //! | [`guests`] | the test guests' images (`$AERIE_TEST_GUESTS`) and guest bundles |
@@ -18,9 +18,9 @@
 //! | [`efi_disk`] | a GPT disk with an EFI system partition (FAT16) holding given files |
 //!
 //! ```no_run
-//! use aerie_tests::Qemu;
+//! use aerie_tests::qemu::{self, Run};
 //!
-//! Qemu::virt().smp(2).run().assert_exit(0).assert_contains("Aerie");
+//! qemu::virt().smp(2).run().assert_exit(0).assert_contains("Aerie");
 //! ```
 #![forbid(unsafe_code)]
 

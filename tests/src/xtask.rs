@@ -1,24 +1,18 @@
 //! Running `cargo xtask ...` from the tests as a user does, always against a deadline.
 //!
 //! Each run is started in a process group of its own (cargo, xtask and the QEMU that
-//! xtask starts), so that when the deadline strikes, or a test gives up on a
-//! [`Spawned`] run, the whole group is killed: no QEMU outlives its test, and a hang
-//! fails that one test in bounded time with the output seen so far instead of
-//! holding up the suite.
+//! xtask starts), so that when the deadline strikes, or a test gives up on a run, the
+//! whole group is killed (see [`aerie_host::run_to_end`] and
+//! [`crate::console_session`]): no QEMU outlives its test, and a hang fails that one
+//! test in bounded time with the output seen so far instead of holding up the suite.
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one `cargo xtask` run may take unless a test says otherwise: a Linux boot,
 /// a command, a snapshot and cargo's check of the xtask build, on a loaded machine.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
-
-/// How often a running xtask is checked.
-const POLL: Duration = Duration::from_millis(20);
 
 /// Held by the first run, so that only one test fetches the default guest and builds
 /// xtask (the others wait for it, then run in parallel).
@@ -119,125 +113,22 @@ pub fn xtask_run(timeout_secs: u32, args: &[&str], deadline: Duration) -> XtaskR
 }
 
 fn run_within(args: &[String], deadline: Duration) -> XtaskRun {
-    let started = Instant::now();
     let mut command = command(args);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut spawned = Spawned::start(&mut command);
-    let stdout = read_in_background(spawned.child.stdout.take());
-    let stderr = read_in_background(spawned.child.stderr.take());
-    let status = spawned.wait_until(started + deadline);
-    let finished = status.is_some();
-    // Kills whatever the run left behind (normally nothing), then the pipes close.
-    drop(spawned);
+    // A process group of its own: the deadline kills cargo, xtask and QEMU together.
+    let ran = aerie_host::run_to_end(&mut command, deadline, true)
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
     let run = XtaskRun {
         args: args.to_vec(),
-        code: status.and_then(|status| status.code()),
-        stdout: join(stdout),
-        stderr: join(stderr),
-        took: started.elapsed(),
+        code: ran.status.and_then(|status| status.code()),
+        stdout: ran.stdout,
+        stderr: ran.stderr,
+        took: ran.took,
     };
     assert!(
-        finished,
+        ran.status.is_some(),
         "the deadline of {} s struck: the run was killed with its QEMU. {}",
         deadline.as_secs(),
         run.story()
     );
     run
-}
-
-/// A child process leading a process group of its own; dropping it kills the group.
-#[derive(Debug)]
-pub struct Spawned {
-    /// The group's leader (cargo).
-    pub child: Child,
-}
-
-impl Spawned {
-    /// Starts `command` in a new process group.
-    ///
-    /// # Panics
-    /// If the command cannot start.
-    pub fn start(command: &mut Command) -> Self {
-        let child = command
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-        Self { child }
-    }
-
-    /// Waits for the leader to exit until `deadline`; `None` if it was still running.
-    pub fn wait_until(&mut self, deadline: Instant) -> Option<ExitStatus> {
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() >= deadline => return None,
-                Ok(None) => thread::sleep(POLL),
-                Err(e) => panic!("cannot wait for {:?}: {e}", self.child),
-            }
-        }
-    }
-
-    /// Kills every process of the group (the leader included, if it still runs).
-    pub fn kill_group(&mut self) {
-        // `kill -KILL -- -PGID` signals the whole group; the group's ID is the
-        // leader's process ID. A group whose processes are all gone answers with an
-        // error, which is what we want.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        self.kill_group();
-    }
-}
-
-fn read_in_background(pipe: Option<impl Read + Send + 'static>) -> Option<JoinHandle<Vec<u8>>> {
-    let mut pipe = pipe?;
-    Some(thread::spawn(move || {
-        let mut bytes = Vec::new();
-        // A read error ends the output early; what was read so far is kept.
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    }))
-}
-
-fn join(reader: Option<JoinHandle<Vec<u8>>>) -> String {
-    let bytes = reader.and_then(|r| r.join().ok()).unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hung_group_is_killed_whole_at_the_deadline() {
-        // The leader starts a grandchild that would outlive it by a minute.
-        let mut command = Command::new("sh");
-        command
-            .args(["-c", "sleep 60 & echo started; wait"])
-            .stdout(Stdio::piped());
-        let started = Instant::now();
-        let mut spawned = Spawned::start(&mut command);
-        let stdout = read_in_background(spawned.child.stdout.take());
-        assert!(
-            spawned
-                .wait_until(Instant::now() + Duration::from_millis(300))
-                .is_none()
-        );
-        drop(spawned);
-        // The pipe closes only once the grandchild, which holds it too, is gone.
-        assert_eq!(join(stdout), "started\n");
-        assert!(started.elapsed() < Duration::from_secs(30));
-    }
 }

@@ -2,7 +2,8 @@
 //! (exit status 2) or crash report (exit status 3) on bad ones.
 
 use aerie_hyp::image::ImageHeader;
-use aerie_tests::{DtbEditor, Qemu, fixture, temp_file};
+use aerie_tests::qemu::{self, Qemu, Run};
+use aerie_tests::{DtbEditor, fixture, temp_file};
 
 /// QEMU exit status when Aerie refuses the machine (see `boot/src/stop.rs`).
 const EXIT_REFUSED: i32 = 2;
@@ -12,7 +13,7 @@ const EXIT_CRASHED: i32 = 3;
 #[test]
 fn reports_a_two_cpu_gicv3_machine_and_powers_off() {
     let disk = temp_file("disk.img", &vec![0; 8 << 20]);
-    Qemu::virt()
+    qemu::virt()
         .smp(2)
         .mem_mib(1024)
         .virtio_blk(disk)
@@ -33,7 +34,7 @@ fn reports_a_two_cpu_gicv3_machine_and_powers_off() {
 
 #[test]
 fn brings_four_cortex_max_cpus_online() {
-    Qemu::virt()
+    qemu::virt()
         .cpu("max")
         .smp(4)
         .mem_mib(512)
@@ -45,7 +46,7 @@ fn brings_four_cortex_max_cpus_online() {
 
 #[test]
 fn reads_a_gicv2_with_its_virtualization_interface() {
-    Qemu::virt()
+    qemu::virt()
         .gic(2)
         .smp(2)
         .run()
@@ -57,9 +58,9 @@ fn reads_a_gicv2_with_its_virtualization_interface() {
 #[test]
 fn refuses_to_start_without_a_device_tree() {
     // The generic loader starts the image at EL2 with x0 = 0.
-    Qemu::virt()
+    qemu::virt()
         .no_kernel()
-        .loader(aerie_tests::aerie_image(), 0x4020_0000, 0)
+        .loader(aerie_tests::aerie_image(), 0x4020_0000, Some(0))
         .run()
         .assert_exit(EXIT_REFUSED)
         .assert_contains("Aerie cannot run on this machine: no device tree")
@@ -68,7 +69,7 @@ fn refuses_to_start_without_a_device_tree() {
 
 #[test]
 fn refuses_to_start_below_el2() {
-    Qemu::virt()
+    qemu::virt()
         .virtualization(false)
         .run()
         .assert_exit(EXIT_REFUSED)
@@ -77,7 +78,7 @@ fn refuses_to_start_below_el2() {
 
 #[test]
 fn refuses_too_little_ram() {
-    Qemu::virt()
+    qemu::virt()
         .mem_mib(48)
         .run()
         .assert_exit(EXIT_REFUSED)
@@ -94,7 +95,7 @@ fn edited_virt_tree(name: &str, edit: impl FnOnce(&mut DtbEditor)) -> std::path:
 
 /// The fixture was dumped with 4 CPUs and 1 GiB; the machine must match it.
 fn virt_like_fixture() -> Qemu {
-    Qemu::virt().smp(4).mem_mib(1024)
+    qemu::virt().smp(4).mem_mib(1024)
 }
 
 #[test]
@@ -133,7 +134,7 @@ fn refuses_a_gicv2_without_virtualization_registers() {
     // Keep the distributor and CPU interface (2 x (2 + 2 cells)), drop GICH/GICV.
     tree.set_property(gic, "reg", reg[..32].to_vec()).unwrap();
     let dtb = temp_file("gicv2-no-virt.dtb", &tree.to_bytes().unwrap());
-    Qemu::virt()
+    qemu::virt()
         .gic(2)
         .smp(4)
         .mem_mib(1024)
@@ -158,7 +159,7 @@ fn refuses_a_malformed_property_naming_it() {
 
 #[test]
 fn reports_an_unexpected_exception_with_its_syndrome() {
-    let outcome = Qemu::virt().append("aerie.selftest=exception").run();
+    let outcome = qemu::virt().append("aerie.selftest=exception").run();
     outcome
         .assert_exit(EXIT_CRASHED)
         .assert_contains("unexpected synchronous exception from EL2")
@@ -174,7 +175,7 @@ fn reports_an_unexpected_exception_with_its_syndrome() {
 
 #[test]
 fn a_stack_overflow_on_a_secondary_cpu_is_reported_from_its_exception_stack() {
-    let outcome = Qemu::virt()
+    let outcome = qemu::virt()
         .smp(2)
         .append("aerie.selftest=stack-overflow")
         .run();
@@ -194,7 +195,7 @@ fn a_stack_overflow_on_a_secondary_cpu_is_reported_from_its_exception_stack() {
 
 #[test]
 fn a_stack_overflow_on_the_only_cpu_is_reported() {
-    Qemu::virt()
+    qemu::virt()
         .smp(1)
         .append("aerie.selftest=stack-overflow")
         .run()
@@ -206,7 +207,7 @@ fn a_stack_overflow_on_the_only_cpu_is_reported() {
 
 #[test]
 fn a_garbage_stack_pointer_is_reported_as_a_broken_stack() {
-    let outcome = Qemu::virt().append("aerie.selftest=broken-stack").run();
+    let outcome = qemu::virt().append("aerie.selftest=broken-stack").run();
     outcome
         .assert_exit(EXIT_CRASHED)
         .assert_contains("unexpected synchronous exception from EL2")
@@ -228,7 +229,7 @@ fn a_garbage_stack_pointer_is_reported_as_a_broken_stack() {
 
 #[test]
 fn a_fault_in_exception_entry_with_a_broken_exception_stack_is_reported_once() {
-    let outcome = Qemu::virt()
+    let outcome = qemu::virt()
         .append("aerie.selftest=broken-exception-stack")
         .run();
     outcome
@@ -245,7 +246,7 @@ fn a_fault_in_exception_entry_with_a_broken_exception_stack_is_reported_once() {
 
 #[test]
 fn reports_a_panic() {
-    Qemu::virt()
+    qemu::virt()
         .append("aerie.selftest=panic")
         .run()
         .assert_exit(EXIT_CRASHED)
@@ -255,7 +256,7 @@ fn reports_a_panic() {
 
 #[test]
 fn warns_about_unknown_aerie_options_and_carries_on() {
-    Qemu::virt()
+    qemu::virt()
         .append("console=ttyAMA0 aerie.colour=blue")
         .run()
         .assert_exit(0)
@@ -286,7 +287,7 @@ fn the_image_carries_a_valid_arm64_header() {
 /// link address, so the self-relocation is exercised too.
 #[test]
 fn runs_on_the_raspberry_pi_4_model_from_any_load_address() {
-    Qemu::raspi4b()
+    qemu::raspi4b()
         .dtb(fixture("qemu-raspi4b.dtb"))
         .run()
         .assert_exit(0)
@@ -304,7 +305,7 @@ fn runs_on_the_raspberry_pi_4_model_from_any_load_address() {
 fn the_host_disk_driver_writes_and_reads_back() {
     const SECTORS: usize = 2048;
     let disk = temp_file("host-disk.img", &vec![0; SECTORS * 512]);
-    Qemu::virt()
+    qemu::virt()
         .virtio_blk(&disk)
         .append("aerie.selftest=disk")
         .run()

@@ -7,7 +7,8 @@
 //! `Aerie: guest requested a system reset` and `Aerie: guest exited with status N`;
 //! the assertions below match them by their key words.
 
-use aerie_tests::{DtbEditor, Outcome, Qemu, fixture, guest_bundle, temp_file};
+use aerie_tests::qemu::{self, Qemu, Run};
+use aerie_tests::{DtbEditor, Outcome, fixture, guest_bundle, temp_file};
 
 /// Aerie's options for every test guest: the test device on, 64 MiB of guest RAM.
 const GUEST_OPTIONS: &str = "aerie.guest.testdev=on aerie.guest.mem=64M";
@@ -15,7 +16,7 @@ const GUEST_OPTIONS: &str = "aerie.guest.testdev=on aerie.guest.mem=64M";
 /// Boots Aerie on a `host_cpus`-CPU virt machine with test guest `name` on
 /// `guest_cpus` vCPUs.
 fn run_guest(name: &str, host_cpus: u32, guest_cpus: u32) -> Outcome {
-    boot(name, host_cpus, guest_cpus, Qemu::virt())
+    boot(name, host_cpus, guest_cpus, qemu::virt())
 }
 
 /// Like [`run_guest`], on the given machine.
@@ -165,7 +166,7 @@ fn virt_without_pmu_node(file: &str) -> Qemu {
     let mut tree = DtbEditor::from_bytes(&blob).unwrap();
     assert_eq!(tree.remove_nodes_compatible("arm,armv8-pmuv3"), 1);
     let dtb = temp_file(file, &tree.to_bytes().unwrap());
-    Qemu::virt().smp(4).mem_mib(1024).dtb(dtb)
+    qemu::virt().smp(4).mem_mib(1024).dtb(dtb)
 }
 
 /// The PMU registers trap and read as zero where the guest has no PMU.
@@ -188,7 +189,7 @@ fn system_registers_are_emulated_or_undefined() {
 /// (`-cpu max`), the guest reads Aerie's CPU model from the feature ID registers.
 #[test]
 fn the_guest_reads_aeries_cpu_model_not_the_hosts() {
-    let outcome = boot("cpu_model", 1, 1, Qemu::virt().cpu("max"));
+    let outcome = boot("cpu_model", 1, 1, qemu::virt().cpu("max"));
     assert_guest_exited(&outcome, 0);
     outcome
         .assert_guest_checks_passed()
@@ -255,7 +256,7 @@ fn system_off_powers_off() {
 
 #[test]
 fn system_reset_resets_the_machine() {
-    let outcome = boot("reset", 2, 2, Qemu::virt().no_reboot());
+    let outcome = boot("reset", 2, 2, qemu::virt().no_reboot());
     outcome
         .assert_exit(0)
         .assert_no_guest_failure()
@@ -289,7 +290,7 @@ fn a_kernel_the_loader_left_on_a_2_mib_boundary_runs_where_it_lies() {
         .assert_line_with(&["Aerie", "guest", "powered off"]);
     let kernel = std::fs::read(aerie_tests::test_guest("poweroff")).unwrap();
     let unpadded = aerie_hyp::bundle::write(&kernel, None, None);
-    Qemu::virt()
+    qemu::virt()
         .smp(1)
         .initrd(aerie_tests::temp_file("unpadded.cpio", &unpadded))
         .append(GUEST_OPTIONS)
@@ -304,7 +305,7 @@ fn a_kernel_the_loader_left_on_a_2_mib_boundary_runs_where_it_lies() {
 #[test]
 fn a_bundle_without_a_valid_kernel_is_refused() {
     let bundle = aerie_hyp::bundle::write(b"#!/bin/sh\necho not a kernel\n", None, None);
-    Qemu::virt()
+    qemu::virt()
         .initrd(aerie_tests::temp_file("bad-kernel.cpio", &bundle))
         .run()
         .assert_exit(2)
@@ -323,7 +324,7 @@ fn a_kernel_that_does_not_fit_is_refused() {
     // Claim a 16 MiB image (the Image header's image_size) for a 4 MiB guest.
     huge[16..24].copy_from_slice(&(16u64 << 20).to_le_bytes());
     let bundle = aerie_hyp::bundle::write(&huge, None, None);
-    Qemu::virt()
+    qemu::virt()
         .initrd(aerie_tests::temp_file("huge-kernel.cpio", &bundle))
         .append("aerie.guest.mem=4M")
         .run()
@@ -334,7 +335,7 @@ fn a_kernel_that_does_not_fit_is_refused() {
 /// A garbled bundle (not a cpio archive) is refused.
 #[test]
 fn a_garbled_bundle_is_refused() {
-    Qemu::virt()
+    qemu::virt()
         .initrd(aerie_tests::temp_file("garbage.cpio", &[0x5a; 4096]))
         .run()
         .assert_exit(2)
@@ -344,7 +345,7 @@ fn a_garbled_bundle_is_refused() {
 /// More vCPUs than host CPUs is refused: Aerie runs one vCPU per CPU.
 #[test]
 fn more_vcpus_than_cpus_is_refused() {
-    Qemu::virt()
+    qemu::virt()
         .smp(2)
         .initrd(guest_bundle("poweroff"))
         .append("aerie.guest.smp=3")
@@ -376,14 +377,11 @@ fn malformed_virtio_chains_leave_aerie_and_the_disk_intact() {
     let mut image = vec![0u8; 1 << 20];
     image[..16].copy_from_slice(b"DISK-BEFORE-TEST");
     let disk = aerie_tests::temp_file("hostile-disk.img", &image);
-    let outcome = Qemu::virt()
+    let outcome = qemu::virt()
         .smp(1)
         .initrd(guest_bundle("virtio_hostile"))
         .append(&format!("{GUEST_OPTIONS} aerie.guest.smp=1"))
-        .arg("-drive")
-        .arg(format!("file={},if=none,format=raw,id=d0", disk.display()))
-        .arg("-device")
-        .arg("virtio-blk-device,drive=d0,serial=aerie-disk0")
+        .virtio_blk_with(&disk, Some("aerie-disk0"))
         .run();
     assert_guest_exited(&outcome, 0);
     outcome
@@ -411,7 +409,7 @@ fn malformed_virtio_chains_leave_aerie_and_the_disk_intact() {
 #[test]
 fn exclusive_atomic_zeroing_and_unaligned_mmio_fault_in_the_guest() {
     // `max` has FEAT_LSE, so LDADD and CAS are tried too.
-    let outcome = boot("mmio_hostile", 1, 1, Qemu::virt().cpu("max"));
+    let outcome = boot("mmio_hostile", 1, 1, qemu::virt().cpu("max"));
     assert_guest_exited(&outcome, 0);
     outcome
         .assert_guest_checks_passed()
@@ -544,14 +542,8 @@ fn gicv3_distributor_writes_and_the_virtual_timer_level_take_effect_at_once() {
 
 #[test]
 fn gicv2_distributor_writes_and_the_virtual_timer_level_take_effect_at_once() {
-    let outcome = boot("gic_conformance", 2, 2, Qemu::virt().gic(2));
+    let outcome = boot("gic_conformance", 2, 2, qemu::virt().gic(2));
     assert_gic_conformance(&outcome, 2);
-}
-
-/// QEMU counts instructions (event INST_RETIRED) only under `-icount`; at shift 0 one
-/// instruction is one nanosecond of guest time.
-fn with_instruction_counting(qemu: Qemu) -> Qemu {
-    qemu.arg("-icount").arg("shift=0,sleep=off")
 }
 
 /// The checks of the `pmu` guest, on either GIC version.
@@ -579,10 +571,11 @@ fn assert_pmu(outcome: &Outcome, version: u32) {
         .assert_guest_passed("pmu: no other interrupt arrives");
 }
 
-/// A Cortex-A72 host (PMUv3, six event counters) gives its guest the PMU.
+/// A Cortex-A72 host (PMUv3, six event counters) gives its guest the PMU. (The PMU
+/// tests run under `-icount`: QEMU counts instructions, event INST_RETIRED, only then.)
 #[test]
 fn gicv3_guest_pmu_counts_overflows_and_interrupts() {
-    let outcome = boot("pmu", 1, 1, with_instruction_counting(Qemu::virt()));
+    let outcome = boot("pmu", 1, 1, qemu::virt().icount());
     assert_pmu(&outcome, 3);
 }
 
@@ -590,17 +583,12 @@ fn gicv3_guest_pmu_counts_overflows_and_interrupts() {
 /// guest sees at most PMUv3p5.
 #[test]
 fn pmuv3p5_guest_pmu_counts_overflows_and_interrupts() {
-    let outcome = boot(
-        "pmu",
-        1,
-        1,
-        with_instruction_counting(Qemu::virt().cpu("max")),
-    );
+    let outcome = boot("pmu", 1, 1, qemu::virt().cpu("max").icount());
     assert_pmu(&outcome, 3);
 }
 
 #[test]
 fn gicv2_guest_pmu_counts_overflows_and_interrupts() {
-    let outcome = boot("pmu", 1, 1, with_instruction_counting(Qemu::virt().gic(2)));
+    let outcome = boot("pmu", 1, 1, qemu::virt().gic(2).icount());
     assert_pmu(&outcome, 2);
 }

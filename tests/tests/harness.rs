@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use aerie_tests::Qemu;
+use aerie_tests::qemu::{self, Run};
 
 /// Proves the harness itself: a machine with nothing to run never exits, and the
 /// timeout kills it and says so.
 #[test]
 fn harness_kills_a_machine_that_never_exits() {
-    let outcome = Qemu::virt()
+    let outcome = qemu::virt()
         .no_kernel()
         .timeout(Duration::from_secs(1))
         .run();

@@ -1,13 +1,12 @@
-//! One benchmark run: start QEMU with the console on pipes, note when the guest's
-//! ready marker appears, optionally type a command in the guest's shell (the
-//! conversation of [`crate::exec_session`]), and stop QEMU as soon as the run has
-//! what it needs.
+//! One benchmark run: start QEMU with the console on pipes (aerie-host's
+//! [`Console`]), note when the guest's ready marker appears, optionally type a
+//! command in the guest's shell (the conversation of [`crate::exec_session`]), and
+//! stop QEMU as soon as the run has what it needs.
 
-use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use aerie_host::{Console, Stderr};
 
 use crate::error::{Context, Result};
 use crate::exec_session::{Ready, Session};
@@ -56,73 +55,20 @@ impl Capture {
 
     /// The last `lines` lines of the console, for error messages.
     pub fn tail(&self, lines: usize) -> String {
-        let all: Vec<&str> = self.console.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        aerie_host::console::last_lines(&self.console, lines)
     }
 }
 
-/// Typed text goes out in bursts of this many bytes, [`TYPING_PAUSE`] apart (as in
-/// `run --exec`: the guest's UART has a 32-byte FIFO and no flow control).
-const TYPING_BURST: usize = 8;
-/// The pause between bursts.
-const TYPING_PAUSE: Duration = Duration::from_millis(10);
 /// How often the loop looks at the clock when nothing arrives.
 const TICK: Duration = Duration::from_millis(20);
 
+/// How long QEMU may take to exit once it closed its console.
+const EXIT_GRACE: Duration = Duration::from_secs(10);
+
 /// Runs `qemu` until `until` is satisfied or `timeout` passes, then stops it.
 pub fn capture(qemu: &mut Command, until: &Until, timeout: Duration) -> Result<Capture> {
-    let start = Instant::now();
-    let mut child = qemu
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    let mut console = Console::start(qemu, Stderr::Apart)
         .context(|| format!("cannot start `{}`", crate::process::display(qemu)))?;
-    let console = read_in_background(child.stdout.take());
-    let errors = read_in_background(child.stderr.take());
-    let result = converse(&mut child, &console, start, until, timeout);
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut capture = result;
-    // QEMU's own complaints (stderr) go at the end of the transcript, on lines of
-    // their own.
-    while let Ok((_, bytes)) = errors.try_recv() {
-        if !capture.console.is_empty() && !capture.console.ends_with('\n') {
-            capture.console.push('\n');
-        }
-        capture.console.push_str(&String::from_utf8_lossy(&bytes));
-    }
-    Ok(capture)
-}
-
-/// The pipe's bytes with the time they were read, from a reader thread.
-pub(super) fn read_in_background(
-    pipe: Option<impl Read + Send + 'static>,
-) -> Receiver<(Instant, Vec<u8>)> {
-    let (sender, receiver) = mpsc::channel();
-    if let Some(mut pipe) = pipe {
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(count @ 1..) = pipe.read(&mut buffer) {
-                if sender
-                    .send((Instant::now(), buffer[..count].to_vec()))
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
-    }
-    receiver
-}
-
-fn converse(
-    child: &mut Child,
-    console: &Receiver<(Instant, Vec<u8>)>,
-    start: Instant,
-    until: &Until,
-    timeout: Duration,
-) -> Capture {
     let mut capture = Capture {
         console: String::new(),
         ready_after: None,
@@ -142,43 +88,23 @@ fn converse(
         )),
         _ => None,
     };
-    let mut raw: Vec<u8> = Vec::new();
     let mut output: Vec<u8> = Vec::new();
-    let mut typing: VecDeque<u8> = VecDeque::new();
-    let mut next_burst = Duration::ZERO;
-    let mut stdin = child.stdin.take();
     loop {
-        let (arrived, bytes, closed) = match console.recv_timeout(TICK) {
-            Ok((when, bytes)) => (when.saturating_duration_since(start), bytes, false),
-            Err(RecvTimeoutError::Timeout) => (start.elapsed(), Vec::new(), false),
-            Err(RecvTimeoutError::Disconnected) => (start.elapsed(), Vec::new(), true),
-        };
-        raw.extend_from_slice(&bytes);
+        let piece = console.next_piece(TICK);
         if let Some(marker) = marker
             && capture.ready_after.is_none()
-            && contains(&raw, marker.as_bytes())
         {
-            capture.ready_after = Some(arrived);
+            capture.ready_after = console.arrival_of(marker);
         }
         if let Some(session) = session.as_mut() {
-            let reaction = session.step(&bytes, start.elapsed());
+            let reaction = session.step(&piece.bytes, console.elapsed());
             output.extend_from_slice(&reaction.output);
             for text in reaction.typed {
-                typing.extend(text.as_bytes());
+                console.type_text(&text);
             }
             if let Some(status) = reaction.status {
                 let text = String::from_utf8_lossy(&output).into_owned();
                 capture.command_output = Some((text, status));
-            }
-        }
-        let now = start.elapsed();
-        if !typing.is_empty() && now >= next_burst {
-            let burst: Vec<u8> = typing.drain(..typing.len().min(TYPING_BURST)).collect();
-            next_burst = now + TYPING_PAUSE;
-            if let Some(pipe) = stdin.as_mut()
-                && pipe.write_all(&burst).and_then(|()| pipe.flush()).is_err()
-            {
-                stdin = None;
             }
         }
         let done = match until {
@@ -186,36 +112,35 @@ fn converse(
             Until::Command { .. } => capture.command_output.is_some(),
             Until::Exit => false,
         };
-        if closed {
-            capture.exit_code = child.wait().ok().and_then(|status| status.code());
+        if piece.closed {
+            capture.exit_code = console.wait_exit(EXIT_GRACE).and_then(|s| s.code());
         }
-        if done || closed {
+        if done || piece.closed {
             break;
         }
-        if now >= timeout {
+        if console.elapsed() >= timeout {
             capture.timed_out = true;
             break;
         }
     }
-    capture.console = String::from_utf8_lossy(&raw).replace('\r', "");
-    capture
+    // QEMU's own complaints (stderr) go at the end of the transcript.
+    capture.console = console.finish().joined();
+    Ok(capture)
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
+/// The last `lines` non-blank lines of `text`, on one line, for failure messages.
+pub fn tail_on_one_line(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    all[all.len().saturating_sub(lines)..].join(" / ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn shell(script: &str) -> Command {
-        let mut command = Command::new("sh");
-        command.args(["-c", script]);
-        command
-    }
+    use aerie_host::console::shell;
 
     #[test]
     fn the_marker_is_timed_and_the_run_stopped() {
@@ -273,5 +198,11 @@ mod tests {
         )
         .unwrap();
         assert!(slow.timed_out && !slow.complete(&until));
+    }
+
+    #[test]
+    fn tails_on_one_line_skip_blank_lines() {
+        assert_eq!(tail_on_one_line("a\n\nb\nc\n", 2), "b / c");
+        assert_eq!(tail_on_one_line("", 2), "");
     }
 }

@@ -6,8 +6,7 @@
 //! |---|---|
 //! | [`systems`] | the systems compared and their QEMU command lines |
 //! | [`xen`] | fetching Xen 4.17 and booting it with the guest as dom0 |
-//! | [`console`] | one run: QEMU on pipes, the ready marker's time, a typed command |
-//! | [`live`] | a run of several stages, driven step by step (the snapshot rows) |
+//! | [`console`] | one run: QEMU on pipes (aerie-host's `Console`, which the multi-stage snapshot runs drive directly), the ready marker's time, a typed command |
 //! | [`snapshot`] | the snapshot rows' runs: Aerie's snapshot, QEMU's migration |
 //! | [`qmp`] | QEMU's machine protocol: start a migration, follow it |
 //! | [`runs`] | the runs of each kind and their samples, round by round |
@@ -41,7 +40,6 @@
 pub mod console;
 pub mod figures;
 pub mod json;
-pub mod live;
 pub mod machine;
 pub mod parse;
 pub mod progress;

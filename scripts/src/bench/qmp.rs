@@ -1,7 +1,7 @@
 //! A small client of QEMU's machine protocol (QMP) over a Unix socket, for the
 //! snapshot rows: start a migration to a file and follow it to its end.
 //!
-//! QEMU listens with `-qmp unix:PATH,server=on,wait=off`, greets each client with a
+//! QEMU listens with `-qmp unix:PATH,server=on,wait=off` (aerie-host's `Qemu::qmp`), greets each client with a
 //! `{"QMP": ...}` line, and accepts commands once `qmp_capabilities` has been sent.
 //! Each command gets one `{"return": ...}` or `{"error": ...}` reply; events
 //! (`{"event": ...}`) may come in between and are skipped (QEMU's "QMP
@@ -19,15 +19,6 @@ use serde_json::{Map, Value as Json};
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a connection is tried again while QEMU has not made its socket yet.
 const CONNECT_RETRY: Duration = Duration::from_millis(10);
-
-/// QEMU's arguments for a QMP server on the Unix socket `path` that does not make
-/// QEMU wait for a client.
-pub fn args(path: &Path) -> [String; 2] {
-    [
-        "-qmp".into(),
-        format!("unix:{},server=on,wait=off", path.display()),
-    ]
-}
 
 /// A QMP connection, ready for commands.
 #[derive(Debug)]
@@ -205,14 +196,6 @@ mod tests {
         assert!(failed.finished() && !failed.completed());
         assert_eq!(failed.error.as_deref(), Some("disk full"));
         assert_eq!(Migration::from_reply(&json!({})), None);
-    }
-
-    #[test]
-    fn args_make_a_socket_qemu_does_not_wait_on() {
-        assert_eq!(
-            args(Path::new("/tmp/q.sock")),
-            ["-qmp", "unix:/tmp/q.sock,server=on,wait=off"]
-        );
     }
 
     /// A QMP server in a thread: greets, then answers each request line with the

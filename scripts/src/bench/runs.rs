@@ -2,13 +2,13 @@
 //! (with `dmesg` typed in the guest), micro-benchmark runs and snapshot runs, each
 //! recorded per round so that rounds can be compared pair by pair.
 
+use std::process::Command;
 use std::time::Duration;
 
 use super::console::{self, Capture, Until};
 use super::parse::{self, GuestResults};
 use super::snapshot::{self, Case, Saver, SnapshotGuest};
 use super::systems::{self, LinuxGuest, LinuxRun, MicroGuest, System};
-use crate::error::Error;
 use crate::initramfs::READY_MARKER;
 
 /// How long one wall-clock boot may take.
@@ -143,8 +143,8 @@ pub struct Samples {
 }
 
 impl Samples {
-    fn failed(&mut self, what: String, capture: &Capture) {
-        let failure = format!(
+    fn failed(&mut self, what: &str, capture: &Capture) {
+        self.note(format!(
             "{what}: {}; the console's last lines: {}",
             if capture.timed_out {
                 "timed out"
@@ -152,14 +152,35 @@ impl Samples {
                 "stopped early"
             },
             capture.tail(5).replace('\n', " / ")
-        );
+        ));
+    }
+
+    /// Records (and shows) a failure.
+    fn note(&mut self, failure: String) {
         eprintln!("bench: {failure}");
         self.failures.push(failure);
     }
 
-    fn start_failed(&mut self, what: String, error: &Error) {
-        eprintln!("bench: {what}: {error}");
-        self.failures.push(format!("{what}: {error}"));
+    /// Runs `qemu` until `until` (see [`console::capture`]); the capture if the run
+    /// got what it waited for, else `None` with the failure recorded as `what`.
+    fn capture(
+        &mut self,
+        what: &str,
+        mut qemu: Command,
+        until: &Until,
+        timeout: Duration,
+    ) -> Option<Capture> {
+        match console::capture(&mut qemu, until, timeout) {
+            Ok(capture) if capture.complete(until) => Some(capture),
+            Ok(capture) => {
+                self.failed(what, &capture);
+                None
+            }
+            Err(error) => {
+                self.note(format!("{what}: {error}"));
+                None
+            }
+        }
     }
 
     /// Runs `step` and records its samples (a micro-benchmark step needs `micro`).
@@ -188,35 +209,20 @@ impl Samples {
     /// to the ready marker.
     pub fn boot_wall(&mut self, linux: &LinuxGuest, system: System, vcpus: u32) {
         let what = Step::BootWall(system, vcpus).describe();
-        let until = Until::Marker(READY_MARKER);
-        let value = match console::capture(
-            &mut systems::linux(
-                linux,
-                system,
-                LinuxRun {
-                    smp: vcpus,
-                    icount: false,
-                    disk: false,
-                },
-            ),
-            &until,
-            BOOT_TIMEOUT,
-        ) {
-            Ok(capture) if capture.complete(&until) => {
-                if system == System::Aerie && self.aerie_console.is_none() {
-                    self.aerie_console = Some(capture.console.clone());
-                }
-                capture.ready_after.map(|after| after.as_secs_f64())
-            }
-            Ok(capture) => {
-                self.failed(what.clone(), &capture);
-                None
-            }
-            Err(error) => {
-                self.start_failed(what.clone(), &error);
-                None
-            }
+        let run = LinuxRun {
+            smp: vcpus,
+            icount: false,
+            disk: false,
         };
+        let qemu = systems::linux(linux, system, run);
+        let until = Until::Marker(READY_MARKER);
+        let capture = self.capture(&what, qemu, &until, BOOT_TIMEOUT);
+        let value = capture.and_then(|capture| {
+            if system == System::Aerie && self.aerie_console.is_none() {
+                self.aerie_console = Some(capture.console.clone());
+            }
+            capture.ready_after.map(|after| after.as_secs_f64())
+        });
         if let Some(seconds) = value {
             eprintln!("bench:   {what}: {seconds:.2} s");
         }
@@ -231,42 +237,25 @@ impl Samples {
             marker: READY_MARKER,
             command: format!("dmesg | grep '{INIT_MESSAGE}'"),
         };
-        let value = match console::capture(
-            &mut systems::linux(
-                linux,
-                system,
-                LinuxRun {
-                    smp: vcpus,
-                    icount: true,
-                    disk: false,
-                },
-            ),
-            &until,
-            ICOUNT_TIMEOUT,
-        ) {
-            Ok(capture) if capture.complete(&until) => {
-                let output = capture
-                    .command_output
-                    .as_ref()
-                    .map(|(text, _)| text.as_str());
-                let seconds = output.and_then(|text| parse::printk_time_of(text, INIT_MESSAGE));
-                if seconds.is_none() {
-                    let failure =
-                        format!("{what}: no `{INIT_MESSAGE}` line in dmesg's output: {output:?}");
-                    eprintln!("bench: {failure}");
-                    self.failures.push(failure);
-                }
-                seconds
-            }
-            Ok(capture) => {
-                self.failed(what.clone(), &capture);
-                None
-            }
-            Err(error) => {
-                self.start_failed(what.clone(), &error);
-                None
-            }
+        let run = LinuxRun {
+            smp: vcpus,
+            icount: true,
+            disk: false,
         };
+        let qemu = systems::linux(linux, system, run);
+        let capture = self.capture(&what, qemu, &until, ICOUNT_TIMEOUT);
+        let value = capture.and_then(|capture| {
+            let output = capture.command_output.map(|(text, _)| text);
+            let seconds = output
+                .as_deref()
+                .and_then(|text| parse::printk_time_of(text, INIT_MESSAGE));
+            if seconds.is_none() {
+                self.note(format!(
+                    "{what}: no `{INIT_MESSAGE}` line in dmesg's output: {output:?}"
+                ));
+            }
+            seconds
+        });
         if let Some(seconds) = value {
             eprintln!("bench:   {what}: {:.3} ms of guest time", seconds * 1e3);
         }
@@ -286,37 +275,22 @@ impl Samples {
             icount: false,
             disk: true,
         };
-        let (read, write) = match console::capture(
-            &mut systems::linux(linux, system, run),
-            &until,
-            DISK_TIMEOUT,
-        ) {
-            Ok(capture) if capture.complete(&until) => {
-                let output = capture
-                    .command_output
-                    .as_ref()
-                    .map_or("", |(text, _)| text.as_str());
-                let (read, write) = parse::disk_nanoseconds(output);
-                if read.is_none() || write.is_none() {
-                    let failure = format!("{what}: the transfers did not finish: {output:?}");
-                    eprintln!("bench: {failure}");
-                    self.failures.push(failure);
-                }
-                let rate = |ns: Option<u64>| {
-                    ns.filter(|ns| *ns > 0)
-                        .map(|ns| DISK_MIB as f64 / (ns as f64 / 1e9))
-                };
-                (rate(read), rate(write))
+        let qemu = systems::linux(linux, system, run);
+        let capture = self.capture(&what, qemu, &until, DISK_TIMEOUT);
+        let (read, write) = capture.map_or((None, None), |capture| {
+            let output = capture
+                .command_output
+                .map_or_else(String::new, |(text, _)| text);
+            let (read, write) = parse::disk_nanoseconds(&output);
+            if read.is_none() || write.is_none() {
+                self.note(format!("{what}: the transfers did not finish: {output:?}"));
             }
-            Ok(capture) => {
-                self.failed(what.clone(), &capture);
-                (None, None)
-            }
-            Err(error) => {
-                self.start_failed(what.clone(), &error);
-                (None, None)
-            }
-        };
+            let rate = |ns: Option<u64>| {
+                ns.filter(|ns| *ns > 0)
+                    .map(|ns| DISK_MIB as f64 / (ns as f64 / 1e9))
+            };
+            (rate(read), rate(write))
+        });
         if let (Some(read), Some(write)) = (read, write) {
             eprintln!("bench:   {what}: read {read:.0} MiB/s, write {write:.0} MiB/s");
         }
@@ -342,12 +316,12 @@ impl Samples {
                         eprintln!("bench:   {what}: {} rows", results.rows.len());
                         Some(results)
                     } else {
-                        self.failed(what, &capture);
+                        self.failed(&what, &capture);
                         None
                     }
                 }
                 Err(error) => {
-                    self.start_failed(what, &error);
+                    self.note(format!("{what}: {error}"));
                     None
                 }
             };
@@ -362,17 +336,11 @@ impl Samples {
     /// that every series keeps one sample per round).
     pub fn snapshot(&mut self, guest: &SnapshotGuest, saver: Saver, case: Case) {
         let what = Step::Snapshot(saver, case).describe();
-        let saved = snapshot::save(guest, saver, case).map_err(|error| {
-            let failure = format!("{what}, save: {error}");
-            eprintln!("bench: {failure}");
-            self.failures.push(failure);
-        });
+        let saved = snapshot::save(guest, saver, case)
+            .map_err(|error| self.note(format!("{what}, save: {error}")));
         let restored = match &saved {
-            Ok(_) => snapshot::restore(guest, saver).map_err(|error| {
-                let failure = format!("{what}, restore: {error}");
-                eprintln!("bench: {failure}");
-                self.failures.push(failure);
-            }),
+            Ok(_) => snapshot::restore(guest, saver)
+                .map_err(|error| self.note(format!("{what}, restore: {error}"))),
             Err(()) => Err(()),
         };
         let saved = saved.ok();

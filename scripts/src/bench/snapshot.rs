@@ -6,7 +6,7 @@
 //! taken.
 //!
 //! Every stage is timed by xtask on the host's clock, from the console's output as
-//! it arrives ([`super::live`]); Aerie's own times (its `saved` and `restored`
+//! it arrives (aerie-host's [`Console`]); Aerie's own times (its `saved` and `restored`
 //! lines) and QEMU's (`query-migrate`'s `total-time`) are kept beside them.
 
 use std::path::{Path, PathBuf};
@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 use aerie_hyp::console::PROMPT;
 use aerie_hyp::snapshot::read_snapshot;
 
-use super::live::{self, Live, Stop};
+use aerie_host::{Console, Stderr, Stop};
+
+use super::console::tail_on_one_line;
 use super::parse::{self, AerieSaved};
-use super::qmp::{self, Migration, Qmp};
+use super::qmp::{Migration, Qmp};
 use super::systems::{self, System};
 use crate::aerie_console::{
     CANNOT_RESTORE, RESUMING, SNAPSHOT_COMMAND, SNAPSHOT_FAILED, open_console_keys, saved_line,
@@ -28,10 +30,8 @@ use crate::guest::PackedGuest;
 use crate::guest_material::GuestFiles;
 use crate::initramfs::READY_MARKER;
 use crate::no_hyp;
-use crate::qemu::QEMU;
-use crate::run;
-use crate::serial::Serial;
 use crate::snapshot_disk;
+use aerie_host::Serial;
 
 /// The guest's RAM in the snapshot rows, in MiB.
 pub const MEM_MIB: u64 = 256;
@@ -199,32 +199,23 @@ pub enum Stage {
 /// The QEMU command of `saver`'s `stage`.
 pub fn command(guest: &SnapshotGuest, saver: Saver, stage: Stage) -> Command {
     let mut options = systems::run_options(VCPUS, MEM_MIB, &guest.disk);
-    let args = match saver {
+    let qemu = match saver {
         Saver::Qemu => {
-            let mut args = no_hyp::qemu_args(&options, &guest.files, Serial::Piped);
+            let qemu = no_hyp::machine(&options, &guest.files, Serial::Piped);
             match stage {
-                Stage::Save => args.extend(qmp::args(&guest.qmp)),
-                Stage::Restore => args.extend([
+                Stage::Save => qemu.qmp(&guest.qmp),
+                Stage::Restore => qemu.args([
                     "-incoming".to_string(),
                     format!("exec:cat {}", shell_quote(&guest.migration)),
                 ]),
             }
-            args
         }
         Saver::Aerie => {
             options.restore = stage == Stage::Restore;
-            run::qemu_args(
-                &options,
-                &guest.image,
-                &guest.disk,
-                Some(&guest.bundle),
-                Serial::Piped,
-            )
+            systems::aerie(&options, &guest.image, &guest.disk, &guest.bundle)
         }
     };
-    let mut command = Command::new(QEMU);
-    command.args(args);
-    command
+    qemu.command()
 }
 
 /// The URI QEMU migrates to: `exec:cat > FILE`.
@@ -365,15 +356,15 @@ fn save_result(line: &str) -> Option<Result<AerieSaved, String>> {
 /// lines.
 fn with_qemu<T>(
     qemu: &mut Command,
-    script: impl FnOnce(&mut Live) -> Result<T, String>,
+    script: impl FnOnce(&mut Console) -> Result<T, String>,
 ) -> Result<T, String> {
-    let mut live = Live::start(qemu).map_err(|error| error.to_string())?;
+    let mut live = Console::start(qemu, Stderr::Apart).map_err(|error| error.to_string())?;
     let result = script(&mut live);
-    let console = live.finish();
+    let console = live.finish().joined();
     result.map_err(|error| {
         format!(
             "{error}; the console's last lines: {}",
-            live::tail(&console, 5)
+            tail_on_one_line(&console, 5)
         )
     })
 }
@@ -389,7 +380,7 @@ fn stage<T>(result: Result<T, Stop>, what: &str) -> Result<T, String> {
 
 /// Boots to the shell (the ready marker, then the first answer to [`PROBE`]) and
 /// fills memory for [`Case::Filled`]; returns when the shell first answered.
-fn boot_and_fill(live: &mut Live, case: Case) -> Result<Duration, String> {
+fn boot_and_fill(live: &mut Console, case: Case) -> Result<Duration, String> {
     stage(
         live.wait_line(STAGE_TIMEOUT, |line| {
             line.contains(READY_MARKER).then_some(())
@@ -420,7 +411,7 @@ fn boot_and_fill(live: &mut Live, case: Case) -> Result<Duration, String> {
 }
 
 /// Takes the snapshot at Aerie's console (`snapshot quit`: Aerie powers off after).
-fn aerie_save(live: &mut Live, boot_to_shell: Duration) -> Result<Saved, String> {
+fn aerie_save(live: &mut Console, boot_to_shell: Duration) -> Result<Saved, String> {
     live.type_text(&open_console_keys());
     stage(
         live.wait_text(PROMPT, live.elapsed() + CONSOLE_TIMEOUT),
@@ -444,7 +435,7 @@ fn aerie_save(live: &mut Live, boot_to_shell: Duration) -> Result<Saved, String>
 
 /// Migrates the running guest to the file with QMP and follows it to its end.
 fn qemu_save(
-    live: &mut Live,
+    live: &mut Console,
     boot_to_shell: Duration,
     guest: &SnapshotGuest,
 ) -> Result<Saved, String> {

@@ -5,14 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use aerie_host::{Qemu, Serial};
+
 use super::xen;
 use crate::cli::RunOptions;
 use crate::guest::PackedGuest;
 use crate::guest_material::GuestFiles;
 use crate::no_hyp;
-use crate::qemu::QEMU;
 use crate::run;
-use crate::serial::Serial;
 
 /// A system under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +44,6 @@ impl System {
         }
     }
 }
-
-/// QEMU's arguments that make guest time count instructions: 1 ns of virtual time
-/// per instruction (shift 0), and no waiting in real time when every vCPU is idle
-/// (QEMU's `-icount` documentation).
-pub const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 
 /// The guest's RAM in the Linux boot rows, in MiB (`cargo xtask run`'s default).
 pub const LINUX_MEM_MIB: u64 = 1024;
@@ -106,23 +101,18 @@ pub fn linux(guest: &LinuxGuest, system: System, run: LinuxRun) -> Command {
     if disk {
         options.disks = vec![guest.disk.clone()];
     }
-    let mut args = match system {
-        System::None => no_hyp::qemu_args(&options, &guest.files, Serial::Piped),
-        System::Aerie => run::qemu_args(
-            &options,
-            &guest.image,
-            &guest.snapshots,
-            Some(&guest.bundle),
-            Serial::Piped,
-        ),
-        System::Xen => xen_args(guest, &options),
+    let qemu = match system {
+        System::None => no_hyp::machine(&options, &guest.files, Serial::Piped),
+        System::Aerie => aerie(&options, &guest.image, &guest.snapshots, &guest.bundle),
+        System::Xen => xen_machine(guest, &options),
     };
-    if icount {
-        args.extend(ICOUNT.map(String::from));
-    }
-    let mut command = Command::new(QEMU);
-    command.args(args);
-    command
+    if icount { qemu.icount() } else { qemu }.command()
+}
+
+/// Aerie's machine (`cargo xtask run`'s, with `--exec`'s console on pipes) booting
+/// `bundle` with `image`, `snapshots` as its snapshot disk.
+pub fn aerie(options: &RunOptions, image: &Path, snapshots: &Path, bundle: &PackedGuest) -> Qemu {
+    run::machine(options, image, snapshots, Some(bundle), Serial::Piped)
 }
 
 /// RAM Xen's machine has beside dom0's, in MiB. Xen maps dom0's RAM 1:1 in a few
@@ -134,40 +124,26 @@ pub const XEN_SHARE_MIB: u64 = 1024;
 /// Xen's machine: Aerie's (`virt` with EL2, same CPU and vCPUs) with
 /// [`XEN_SHARE_MIB`] of RAM beside dom0's, Xen as the kernel, the default guest as
 /// dom0 with the guest's RAM.
-fn xen_args(guest: &LinuxGuest, options: &RunOptions) -> Vec<String> {
-    let machine_mib = options.mem_mib + XEN_SHARE_MIB;
-    let mut args: Vec<String> = vec![
-        "-M".into(),
-        format!(
-            "virt,virtualization=on,gic-version={}",
-            options.gic.version()
-        ),
-        "-cpu".into(),
-        options.cpu.clone(),
-        "-smp".into(),
-        options.smp.to_string(),
-        "-m".into(),
-        format!("{machine_mib}M"),
-    ];
-    args.extend(crate::serial::args(Serial::Piped));
-    let xen = guest.xen.as_deref().unwrap_or(Path::new("xen"));
-    args.extend([
-        "-kernel".into(),
-        xen.display().to_string(),
-        "-append".into(),
-        xen::command_line(options.mem_mib, options.smp),
-    ]);
+fn xen_machine(guest: &LinuxGuest, options: &RunOptions) -> Qemu {
+    let qemu = Qemu::virt()
+        .gic(options.gic.version())
+        .cpu(&options.cpu)
+        .smp(options.smp)
+        .mem_mib(options.mem_mib + XEN_SHARE_MIB)
+        .serial(Serial::Piped)
+        .kernel(guest.xen.as_deref().unwrap_or(Path::new("xen")))
+        .append(&xen::command_line(options.mem_mib, options.smp));
     let cmdline = guest.files.cmdline.as_deref().unwrap_or_default();
     let initrd = guest.files.initrd.as_deref().unwrap_or(Path::new(""));
-    args.extend(xen::loader_args(
+    let qemu = xen::with_dom0(
+        qemu,
         &guest.files.kernel,
         initrd,
         &xen::dom0_cmdline(cmdline),
-    ));
+    );
     // dom0 drives QEMU's virtio-blk itself, as the guest does without a hypervisor.
-    args.extend(run::disk_args(options, false));
-    args.extend(run::exec_args(options));
-    args
+    let qemu = run::with_disks(qemu, options, false);
+    run::with_run_options(qemu, options)
 }
 
 /// What the micro-benchmark boots.
@@ -190,21 +166,13 @@ pub struct MicroGuest {
 
 /// The machine of the micro-benchmark under Xen: `virt` with EL2, the same CPU
 /// model and vCPUs, [`XEN_MICRO_MACHINE_MIB`] of RAM.
-pub fn xen_micro_machine() -> Vec<String> {
+pub fn xen_micro_machine() -> Qemu {
     let options = RunOptions::default();
-    vec![
-        "-M".into(),
-        format!(
-            "virt,virtualization=on,gic-version={}",
-            options.gic.version()
-        ),
-        "-cpu".into(),
-        options.cpu,
-        "-smp".into(),
-        MICRO_VCPUS.to_string(),
-        "-m".into(),
-        format!("{XEN_MICRO_MACHINE_MIB}M"),
-    ]
+    Qemu::virt()
+        .gic(options.gic.version())
+        .cpu(&options.cpu)
+        .smp(MICRO_VCPUS)
+        .mem_mib(XEN_MICRO_MACHINE_MIB)
 }
 
 /// The RAM of Xen's machine in the micro-benchmark: the domU's, Xen's and room for
@@ -213,32 +181,24 @@ pub const XEN_MICRO_MACHINE_MIB: u64 = 512;
 
 /// The command that runs the micro-benchmark guest on `system` under icount.
 pub fn micro(guest: &MicroGuest, system: System) -> Command {
+    micro_machine(guest, system).command()
+}
+
+/// The machine that runs the micro-benchmark guest on `system` under icount.
+pub fn micro_machine(guest: &MicroGuest, system: System) -> Qemu {
     let options = run_options(MICRO_VCPUS, MICRO_MEM_MIB, &guest.snapshots);
-    let mut args = match system {
+    let qemu = match system {
         System::Aerie => {
-            let mut args = run::qemu_args(
-                &options,
-                &guest.image,
-                &guest.snapshots,
-                Some(&guest.bundle),
-                Serial::Piped,
-            );
-            add_to_append(&mut args, TESTDEV_OPTION);
-            args
+            aerie(&options, &guest.image, &guest.snapshots, &guest.bundle).append(TESTDEV_OPTION)
         }
         System::Xen => {
             let (xen, dtb) = guest.xen.clone().unwrap_or_default();
-            let mut args = xen_micro_machine();
-            args.extend(crate::serial::args(Serial::Piped));
-            args.extend([
-                "-kernel".into(),
-                xen.display().to_string(),
-                "-dtb".into(),
-                dtb.display().to_string(),
-            ]);
-            args.extend(xen::domu_loader_args(&guest.flat));
-            args.extend(run::exec_args(&options));
-            args
+            let qemu = xen_micro_machine()
+                .serial(Serial::Piped)
+                .kernel(xen)
+                .dtb(dtb)
+                .loader(&guest.flat, xen::DOMU_MODULE_ADDRESS, None);
+            run::with_run_options(qemu, &options)
         }
         System::None => {
             let files = GuestFiles {
@@ -247,23 +207,10 @@ pub fn micro(guest: &MicroGuest, system: System) -> Command {
                 cmdline: None,
                 is_default: false,
             };
-            no_hyp::qemu_args(&options, &files, Serial::Piped)
+            no_hyp::machine(&options, &files, Serial::Piped)
         }
     };
-    args.extend(ICOUNT.map(String::from));
-    let mut command = Command::new(QEMU);
-    command.args(args);
-    command
-}
-
-/// Adds `option` to the value after `-append` (Aerie's command line).
-fn add_to_append(args: &mut [String], option: &str) {
-    if let Some(position) = args.iter().position(|arg| arg == "-append")
-        && let Some(value) = args.get_mut(position + 1)
-    {
-        value.push(' ');
-        value.push_str(option);
-    }
+    qemu.icount()
 }
 
 /// A command as the report shows it: paths under `root` relative to it.

@@ -25,7 +25,8 @@ use crate::debian::Apt;
 use crate::error::{Context, Error, Result};
 use crate::paths::Layout;
 use crate::process;
-use crate::qemu::QEMU;
+use aerie_host::Qemu;
+use aerie_host::qemu::escape;
 
 /// Debian's package.
 pub const PACKAGE: &str = "xen-hypervisor-4.17-arm64";
@@ -97,21 +98,17 @@ pub fn dom0_cmdline(guest_cmdline: &str) -> String {
         .join(" ")
 }
 
-/// The two `-device guest-loader` options for dom0's kernel and initrd.
-pub fn loader_args(kernel: &Path, initrd: &Path, dom0_cmdline: &str) -> Vec<String> {
-    vec![
-        "-device".into(),
-        format!(
-            "guest-loader,addr={KERNEL_ADDRESS:#x},kernel={},bootargs={}",
-            escape(&kernel.display().to_string()),
-            escape(dom0_cmdline)
-        ),
-        "-device".into(),
-        format!(
-            "guest-loader,addr={INITRD_ADDRESS:#x},initrd={}",
-            escape(&initrd.display().to_string())
-        ),
-    ]
+/// Adds the two `-device guest-loader` options for dom0's kernel and initrd.
+pub fn with_dom0(qemu: Qemu, kernel: &Path, initrd: &Path, dom0_cmdline: &str) -> Qemu {
+    qemu.device(&format!(
+        "guest-loader,addr={KERNEL_ADDRESS:#x},kernel={},bootargs={}",
+        escape(&kernel.display().to_string()),
+        escape(dom0_cmdline)
+    ))
+    .device(&format!(
+        "guest-loader,addr={INITRD_ADDRESS:#x},initrd={}",
+        escape(&initrd.display().to_string())
+    ))
 }
 
 /// Where QEMU loads the domU's kernel: above the device tree QEMU places after Xen
@@ -183,10 +180,10 @@ pub fn add_domu(dts: &str, module_size: u64, memory_mib: u64, vcpus: u32) -> Opt
     Some(out)
 }
 
-/// Writes `dir/domu.dtb`: QEMU's device tree for the machine `machine` (QEMU's
-/// `-M`, `-cpu`, `-smp` and `-m` arguments) with the domU of [`add_domu`].
+/// Writes `dir/domu.dtb`: QEMU's device tree for the machine `machine` with the domU
+/// of [`add_domu`].
 pub fn domu_dtb(
-    machine: &[String],
+    machine: &Qemu,
     module_size: u64,
     memory_mib: u64,
     vcpus: u32,
@@ -194,17 +191,7 @@ pub fn domu_dtb(
 ) -> Result<PathBuf> {
     ensure_dtc()?;
     let qemus = dir.join("virt.dtb");
-    let mut dump = Command::new(QEMU);
-    let mut args = machine.to_vec();
-    if let Some(position) = args.iter().position(|arg| arg == "-M")
-        && let Some(value) = args.get_mut(position + 1)
-    {
-        value.push_str(&format!(
-            ",dumpdtb={}",
-            escape(&qemus.display().to_string())
-        ));
-    }
-    dump.args(args).args(["-display", "none"]);
+    let mut dump = machine.clone().dump_dtb(&qemus).command();
     // QEMU writes the tree and exits at once; a deadline all the same.
     process::output_within(&mut dump, std::time::Duration::from_secs(60))?;
     let dts = process::output(
@@ -228,22 +215,6 @@ pub fn domu_dtb(
             .arg(&source),
     )?;
     Ok(dtb)
-}
-
-/// The `-device loader` option that puts the domU's kernel where its module says.
-pub fn domu_loader_args(kernel: &Path) -> Vec<String> {
-    vec![
-        "-device".into(),
-        format!(
-            "loader,file={},addr={DOMU_MODULE_ADDRESS:#x},force-raw=on",
-            escape(&kernel.display().to_string())
-        ),
-    ]
-}
-
-/// Doubles commas, QEMU's escape inside an option value.
-fn escape(value: &str) -> String {
-    value.replace(',', ",,")
 }
 
 #[cfg(test)]
@@ -291,29 +262,21 @@ mod tests {
             \t};\n\n\tpsci {\n\t};\n};\n";
         assert_eq!(out, expected);
         assert_eq!(add_domu("/ {\n};\n", 1, 1, 1), None);
-        assert_eq!(
-            domu_loader_args(Path::new("/w/bench.bin")),
-            [
-                "-device",
-                "loader,file=/w/bench.bin,addr=0x50000000,force-raw=on"
-            ]
-        );
     }
 
     #[test]
     fn guest_loader_devices() {
-        assert_eq!(
-            loader_args(
-                Path::new("/g/vmlinuz"),
-                Path::new("/g,x/initramfs.cpio"),
-                "console=hvc0 a=1,2"
-            ),
-            [
-                "-device",
-                "guest-loader,addr=0x49000000,kernel=/g/vmlinuz,bootargs=console=hvc0 a=1,,2",
-                "-device",
-                "guest-loader,addr=0x50000000,initrd=/g,,x/initramfs.cpio",
-            ]
+        let qemu = with_dom0(
+            Qemu::virt(),
+            Path::new("/g/vmlinuz"),
+            Path::new("/g,x/initramfs.cpio"),
+            "console=hvc0 a=1,2",
         );
+        assert!(qemu.to_args().ends_with(&[
+            "-device".to_string(),
+            "guest-loader,addr=0x49000000,kernel=/g/vmlinuz,bootargs=console=hvc0 a=1,,2".into(),
+            "-device".into(),
+            "guest-loader,addr=0x50000000,initrd=/g,,x/initramfs.cpio".into(),
+        ]));
     }
 }

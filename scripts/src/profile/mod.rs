@@ -34,15 +34,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bench::qmp::{self, Qmp};
+use crate::bench::qmp::Qmp;
 use crate::bench::systems::{self, MicroGuest, System};
 use crate::bench::{self, DISK_BYTES};
 use crate::cli::{Profile, ProfileOptions};
 use crate::disk_claim::Claim;
 use crate::error::{Context, Error, Result};
-use crate::exec::read_in_background;
 use crate::paths::Layout;
 use crate::{image, process, run, setup};
+use aerie_host::console::read_in_background;
 use cut::Cutter;
 use rows::Row;
 use summary::Summary;
@@ -117,8 +117,9 @@ fn measure(
         ))
     })?;
 
-    let mut qemu = systems::micro(guest, System::Aerie);
-    qemu.args(qmp::args(socket));
+    let mut qemu = systems::micro_machine(guest, System::Aerie)
+        .qmp(socket)
+        .command();
     println!(
         "profile: {} under Aerie, {} iterations cut at {} ({:#x}); one iteration is {}",
         row.name, options.iterations, row.marker, marker, row.iteration
@@ -150,7 +151,7 @@ fn follow(child: &mut Child, row: &Row, socket: &Path, cutter: &mut Cutter) -> R
     let start = Instant::now();
     while !seen.contains(&line) {
         match console.recv_timeout(TICK) {
-            Ok(bytes) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok((_, bytes)) => seen.push_str(&String::from_utf8_lossy(&bytes)),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
                 return Err(stopped("QEMU stopped before the row ran", &seen, &log));
@@ -182,7 +183,7 @@ fn follow(child: &mut Child, row: &Row, socket: &Path, cutter: &mut Cutter) -> R
     let mut other: VecDeque<String> = VecDeque::new();
     while !cutter.complete() {
         match log.recv_timeout(TICK) {
-            Ok(bytes) => lines.feed(&bytes, |line| match trace::parse(line) {
+            Ok((_, bytes)) => lines.feed(&bytes, |line| match trace::parse(line) {
                 Some(event) => cutter.event(event),
                 None => {
                     other.push_back(line.to_string());
@@ -217,15 +218,15 @@ fn follow(child: &mut Child, row: &Row, socket: &Path, cutter: &mut Cutter) -> R
 
 /// An error for a run that ended before the row's line: what the console and QEMU's
 /// stderr said.
-fn stopped(what: &str, console: &str, log: &Receiver<Vec<u8>>) -> Error {
+fn stopped(what: &str, console: &str, log: &Receiver<(Instant, Vec<u8>)>) -> Error {
     let mut errors = String::new();
-    while let Ok(bytes) = log.try_recv() {
+    while let Ok((_, bytes)) = log.try_recv() {
         errors.push_str(&String::from_utf8_lossy(&bytes));
     }
     Error::new(format!(
         "profile: {what}; the console's last lines:\n{}\nQEMU's stderr:\n{}",
-        crate::bench::live::tail(console, 15),
-        crate::bench::live::tail(&errors, 15)
+        crate::bench::console::tail_on_one_line(console, 15),
+        crate::bench::console::tail_on_one_line(&errors, 15)
     ))
 }
 
@@ -235,11 +236,11 @@ fn logging_stopped(
     what: &str,
     cutter: &Cutter,
     other: &VecDeque<String>,
-    console: &Receiver<Vec<u8>>,
+    console: &Receiver<(Instant, Vec<u8>)>,
     seen: &str,
 ) -> Error {
     let mut text = seen.to_string();
-    while let Ok(bytes) = console.try_recv() {
+    while let Ok((_, bytes)) = console.try_recv() {
         text.push_str(&String::from_utf8_lossy(&bytes));
     }
     let other: Vec<&str> = other.iter().map(String::as_str).collect();
@@ -250,6 +251,6 @@ fn logging_stopped(
         cutter.measured(),
         cutter.wanted(),
         other.join("\n"),
-        crate::bench::live::tail(&text, 15)
+        crate::bench::console::tail_on_one_line(&text, 15)
     ))
 }
