@@ -116,7 +116,7 @@ fn accesses_outside_ram_and_devices_abort_in_the_guest() {
 
 /// Boots test guest `name` on one vCPU with Aerie's debug log and `options`.
 fn run_logged(name: &str, options: &str) -> Outcome {
-    Qemu::virt()
+    qemu::virt()
         .smp(1)
         .initrd(guest_bundle(name))
         .append(&format!(
