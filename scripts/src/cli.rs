@@ -365,6 +365,14 @@ impl SdcardOptions {
     }
 }
 
+/// Prints the help that was asked for (stdout) or a usage error (stderr); returns the
+/// exit code clap gives it (0 or 2).
+pub fn show(usage: &clap::Error) -> std::process::ExitCode {
+    // Printing fails only when stdout or stderr is closed: nothing to tell then.
+    let _ = usage.print();
+    std::process::ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2))
+}
+
 /// Parses the arguments after `cargo xtask`. The error is clap's: a usage error, a
 /// refused combination of options, or the help text that was asked for (its
 /// [`clap::Error::print`] and [`clap::Error::exit_code`] say where it goes and how the

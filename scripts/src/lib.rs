@@ -89,12 +89,7 @@ use paths::Layout;
 pub fn main(args: &[String]) -> ExitCode {
     let command = match cli::parse(args) {
         Ok(command) => command,
-        // The help that was asked for (stdout, status 0) or a usage error (stderr, 2).
-        Err(usage) => {
-            // Printing fails only when stdout or stderr is closed: nothing to tell then.
-            let _ = usage.print();
-            return ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2));
-        }
+        Err(usage) => return cli::show(&usage),
     };
     let layout = Layout::discover();
     let result = match command {
@@ -108,6 +103,11 @@ pub fn main(args: &[String]) -> ExitCode {
         Command::Sdcard(options) => sdcard::run(&layout, &options).map(|()| ExitCode::SUCCESS),
         Command::Snapshot(options) => snapshot_tool::run(&options),
     };
+    finish(result)
+}
+
+/// The exit code of a command that ran: its own, or 1 after printing its error.
+pub fn finish(result: error::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|error| {
         eprintln!("xtask: {error}");
         ExitCode::FAILURE

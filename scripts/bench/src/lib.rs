@@ -26,19 +26,12 @@ pub fn main(args: &[String]) -> ExitCode {
     let command = match cli::parse(args) {
         Ok(command) => command,
         // The help that was asked for (stdout, status 0) or a usage error (stderr, 2).
-        Err(usage) => {
-            // Printing fails only when stdout or stderr is closed: nothing to tell then.
-            let _ = usage.print();
-            return ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2));
-        }
+        Err(usage) => return xtask::cli::show(&usage),
     };
     let layout = Layout::discover();
     let result = match command {
         Command::Bench(options) => bench::run(&layout, &options),
         Command::Profile(options) => profile::run(&layout, &options),
     };
-    result.unwrap_or_else(|error| {
-        eprintln!("xtask: {error}");
-        ExitCode::FAILURE
-    })
+    xtask::finish(result)
 }
