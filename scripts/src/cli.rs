@@ -34,10 +34,10 @@ pub enum Command {
     Stress(StressOptions),
     /// `cargo xtask fixtures`.
     Fixtures,
-    /// `cargo xtask bench`.
-    Bench(BenchOptions),
-    /// `cargo xtask profile`.
-    Profile(ProfileOptions),
+    /// `cargo xtask bench`: its arguments, for the aerie-bench crate to read.
+    Bench(Vec<String>),
+    /// `cargo xtask profile`: its arguments, for the aerie-bench crate to read.
+    Profile(Vec<String>),
     /// `cargo xtask sdcard`.
     Sdcard(SdcardOptions),
     /// `cargo xtask snapshot`.
@@ -290,77 +290,6 @@ impl Default for StressOptions {
     }
 }
 
-/// Options of `cargo xtask bench`; the field docs are their help text.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Args)]
-pub struct BenchOptions {
-    /// One round of the cheapest rows, written to target/aerie/bench/ (CI)
-    #[arg(long)]
-    pub quick: bool,
-    /// Interleaved rounds of every comparison (default 7; 1 with --quick)
-    #[arg(long, value_name = "N", value_parser = args::rounds)]
-    pub pairs: Option<u32>,
-    /// Where to write latest.md and latest.json (default docs/bench/, the committed
-    /// report)
-    #[arg(long, value_name = "DIR", verbatim_doc_comment)]
-    pub out: Option<std::path::PathBuf>,
-    /// Only these rows, written (like --quick) to target/aerie/bench/ unless --out
-    #[arg(long, value_name = "PART")]
-    pub only: Option<BenchPart>,
-}
-
-/// Options of `cargo xtask profile`; the field docs are their help text.
-#[derive(Debug, Clone, PartialEq, Eq, Args)]
-pub struct ProfileOptions {
-    /// The row, by the name the bench guest prints (`row=NAME`) or a shorter one
-    #[arg(value_name = "ROW", value_parser = args::profile_rows())]
-    pub row: String,
-    /// Iterations measured (after one warm-up)
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = crate::profile::DEFAULT_ITERATIONS,
-        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000)
-    )]
-    pub iterations: usize,
-    /// Under each function, its straight-line blocks of instructions
-    #[arg(long)]
-    pub detail: bool,
-}
-
-/// A part of `cargo xtask bench` that `--only` can pick; each variant's doc is its help
-/// text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BenchPart {
-    /// The Linux boot rows (wall clock, and under icount in a full run)
-    Boot,
-    /// The virtio-blk throughput rows
-    Disk,
-    /// The exit costs of the micro-benchmark guest
-    Exits,
-    /// Snapshot and restore against QEMU's migration to a file
-    Snapshot,
-}
-
-impl BenchPart {
-    /// Every part, in the report's order.
-    pub const ALL: [BenchPart; 4] = [
-        BenchPart::Boot,
-        BenchPart::Disk,
-        BenchPart::Exits,
-        BenchPart::Snapshot,
-    ];
-
-    /// The name `--only` takes.
-    pub fn name(self) -> &'static str {
-        match self {
-            BenchPart::Boot => "boot",
-            BenchPart::Disk => "disk",
-            BenchPart::Exits => "exits",
-            BenchPart::Snapshot => "snapshot",
-        }
-    }
-}
-
 /// The Raspberry Pi `cargo xtask sdcard` writes a folder for; each variant's doc is its
 /// help text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -436,11 +365,26 @@ impl SdcardOptions {
     }
 }
 
+/// Prints the help that was asked for (stdout) or a usage error (stderr); returns the
+/// exit code clap gives it (0 or 2).
+pub fn show(usage: &clap::Error) -> std::process::ExitCode {
+    // Printing fails only when stdout or stderr is closed: nothing to tell then.
+    let _ = usage.print();
+    std::process::ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2))
+}
+
 /// Parses the arguments after `cargo xtask`. The error is clap's: a usage error, a
 /// refused combination of options, or the help text that was asked for (its
 /// [`clap::Error::print`] and [`clap::Error::exit_code`] say where it goes and how the
 /// run ends).
 pub fn parse(args: &[String]) -> Result<Command, clap::Error> {
+    // `help bench` and `help profile`: their help text is the bench crate's.
+    if let [help, name] = args
+        && help == "help"
+        && let Some(forwarded) = args::forwarded(name, vec!["--help".to_string()])
+    {
+        return Ok(forwarded);
+    }
     let mut cli = args::Cli::command();
     let argv = std::iter::once("cargo xtask").chain(args.iter().map(String::as_str));
     let matches = cli.try_get_matches_from_mut(argv)?;

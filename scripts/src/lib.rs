@@ -33,7 +33,7 @@
 //! | [`file_disk`] | a disk image file as the snapshot code's `Disk` |
 //! | [`snapshot_tool`] | `snapshot list\|info\|verify`: read a snapshot disk |
 //! | [`no_hyp`] | `run --no-hyp`: the same guest straight on QEMU |
-//! | [`mod@bench`] | `bench`: Aerie against no hypervisor and Xen, the report |
+//! | [`bench_crate`] | `bench` and `profile`: run the aerie-bench crate (`scripts/bench/`) |
 //! | [`sdcard`] | `sdcard`: a folder that boots Aerie on a Raspberry Pi 4 or 5 |
 //!
 //! Every QEMU command line is built with aerie-host's `Qemu` builder and every console
@@ -45,7 +45,7 @@
 pub mod aerie_console;
 pub mod apt;
 pub mod atomic_file;
-pub mod bench;
+pub mod bench_crate;
 pub mod cli;
 pub mod conversation;
 pub mod debian;
@@ -67,7 +67,6 @@ pub mod no_hyp;
 pub mod os_release;
 pub mod paths;
 pub mod process;
-pub mod profile;
 pub mod qemu;
 pub mod run;
 pub mod sdcard;
@@ -90,12 +89,7 @@ use paths::Layout;
 pub fn main(args: &[String]) -> ExitCode {
     let command = match cli::parse(args) {
         Ok(command) => command,
-        // The help that was asked for (stdout, status 0) or a usage error (stderr, 2).
-        Err(usage) => {
-            // Printing fails only when stdout or stderr is closed: nothing to tell then.
-            let _ = usage.print();
-            return ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2));
-        }
+        Err(usage) => return cli::show(&usage),
     };
     let layout = Layout::discover();
     let result = match command {
@@ -104,11 +98,16 @@ pub fn main(args: &[String]) -> ExitCode {
         Command::Test(options) => test::run(&layout, &options),
         Command::Stress(options) => stress::run(&layout, &options),
         Command::Fixtures => fixtures::run(&layout).map(|()| ExitCode::SUCCESS),
-        Command::Bench(options) => bench::run(&layout, &options),
-        Command::Profile(options) => profile::run(&layout, &options),
+        Command::Bench(args) => bench_crate::run(&layout, "bench", &args),
+        Command::Profile(args) => bench_crate::run(&layout, "profile", &args),
         Command::Sdcard(options) => sdcard::run(&layout, &options).map(|()| ExitCode::SUCCESS),
         Command::Snapshot(options) => snapshot_tool::run(&options),
     };
+    finish(result)
+}
+
+/// The exit code of a command that ran: its own, or 1 after printing its error.
+pub fn finish(result: error::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|error| {
         eprintln!("xtask: {error}");
         ExitCode::FAILURE

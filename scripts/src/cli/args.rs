@@ -7,12 +7,11 @@
 
 use std::path::PathBuf;
 
-use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::{
-    BenchOptions, DEFAULT_CPU, DEFAULT_RUN_SMP, Gic, PiBoard, ProfileOptions, SdcardOptions,
-    SnapshotOptions, StressOptions, TestOptions,
+    Command, DEFAULT_CPU, DEFAULT_RUN_SMP, Gic, PiBoard, SdcardOptions, SnapshotOptions,
+    StressOptions, TestOptions,
 };
 
 /// `cargo xtask` and its command.
@@ -61,19 +60,15 @@ pub(super) enum CliCommand {
     Stress(StressOptions),
     /// Regenerate the device-tree fixtures in tests/fixtures/ from QEMU
     Fixtures,
+    // bench and profile: their options and help text are aerie-bench's (scripts/bench/
+    // src/cli.rs), which reads the arguments xtask hands over; only the summary `cargo
+    // xtask help` lists is here (keep it as aerie-bench spells it).
     /// Measure Aerie against bare QEMU and Xen; write docs/bench/latest.{md,json}
-    ///
-    /// About 15 minutes in all: Linux boot, virtio-blk throughput, exit costs and
-    /// snapshots, interleaved rounds of each. A full run fetches Xen 4.17 with APT once,
-    /// like the default guest.
-    #[command(verbatim_doc_comment)]
-    Bench(BenchOptions),
+    #[command(disable_help_flag = true)]
+    Bench(Forwarded),
     /// Where the instructions of one exit-cost row go, function by function
-    ///
-    /// Runs one row of `bench --only exits` over and over under QEMU's execution log
-    /// and prints the median iteration by function of Aerie and of the bench guest.
-    #[command(verbatim_doc_comment)]
-    Profile(ProfileOptions),
+    #[command(disable_help_flag = true)]
+    Profile(Forwarded),
     /// Write a folder that boots Aerie on a Raspberry Pi 4 or 5 from an SD card
     ///
     /// Copy the folder onto a FAT32 SD card: Aerie, its guest and the firmware files
@@ -285,11 +280,6 @@ fn seconds(value: &str) -> Result<u64, String> {
     at_least_one(value, "a number of seconds")
 }
 
-/// `bench --pairs`: rounds, at least 1.
-pub(super) fn rounds(value: &str) -> Result<u32, String> {
-    at_least_one(value, "a number of rounds")
-}
-
 /// A whole number of at least 1; else says it is not `what` of at least 1.
 fn at_least_one<T: std::str::FromStr + PartialOrd + From<u8>>(
     value: &str,
@@ -345,15 +335,19 @@ pub(super) fn non_empty_path(value: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// `profile ROW`: the rows by name, each with its shorter names; gives the full name.
-pub(super) fn profile_rows() -> impl TypedValueParser<Value = String> {
-    use crate::profile::rows::{ROWS, find};
-    PossibleValuesParser::new(ROWS.iter().map(|row| {
-        let value = PossibleValue::new(row.name).aliases(row.aliases.iter().copied());
-        match row.aliases {
-            [] => value,
-            aliases => value.help(format!("or {}", aliases.join(", "))),
-        }
-    }))
-    .map(|name| find(&name).map_or(name, |row| row.name.to_string()))
+/// The arguments of a command another crate reads (bench, profile), `--help` included.
+#[derive(Debug, Args)]
+pub(super) struct Forwarded {
+    /// The command's options (`cargo xtask COMMAND --help` lists them)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub(super) args: Vec<String>,
+}
+
+/// The command `name` with `args` when another crate reads its arguments.
+pub(super) fn forwarded(name: &str, args: Vec<String>) -> Option<Command> {
+    match name {
+        "bench" => Some(Command::Bench(args)),
+        "profile" => Some(Command::Profile(args)),
+        _ => None,
+    }
 }

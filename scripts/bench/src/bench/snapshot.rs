@@ -22,16 +22,16 @@ use super::console::tail_on_one_line;
 use super::parse::{self, AerieSaved};
 use super::qmp::{Migration, Qmp};
 use super::systems::{self, System};
-use crate::aerie_console::{
+use aerie_host::Serial;
+use xtask::aerie_console::{
     CANNOT_RESTORE, RESUMING, SNAPSHOT_COMMAND, SNAPSHOT_FAILED, open_console_keys, saved_line,
 };
-use crate::file_disk::FileDisk;
-use crate::guest::PackedGuest;
-use crate::guest_material::GuestFiles;
-use crate::initramfs::READY_MARKER;
-use crate::no_hyp;
-use crate::snapshot_disk;
-use aerie_host::Serial;
+use xtask::file_disk::FileDisk;
+use xtask::guest::PackedGuest;
+use xtask::guest_material::GuestFiles;
+use xtask::initramfs::READY_MARKER;
+use xtask::no_hyp;
+use xtask::snapshot_disk;
 
 /// The guest's RAM in the snapshot rows, in MiB.
 pub const MEM_MIB: u64 = 256;
@@ -439,7 +439,7 @@ fn qemu_save(
     boot_to_shell: Duration,
     guest: &SnapshotGuest,
 ) -> Result<Saved, String> {
-    let error = |error: crate::error::Error| error.to_string();
+    let error = |error: xtask::error::Error| error.to_string();
     let mut qmp = Qmp::connect(&guest.qmp, CONSOLE_TIMEOUT).map_err(error)?;
     let start = live.started();
     let asked = start.elapsed();

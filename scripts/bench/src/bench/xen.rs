@@ -21,12 +21,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::debian::Apt;
-use crate::error::{Context, Error, Result};
-use crate::paths::Layout;
-use crate::process;
 use aerie_host::Qemu;
 use aerie_host::qemu::escape;
+use xtask::debian::Apt;
+use xtask::error::{Context, Error, Result};
+use xtask::paths::Layout;
+use xtask::process;
 
 /// Debian's package.
 pub const PACKAGE: &str = "xen-hypervisor-4.17-arm64";

@@ -9,7 +9,7 @@ use super::console::{self, Capture, Until};
 use super::parse::{self, GuestResults};
 use super::snapshot::{self, Case, Saver, SnapshotGuest};
 use super::systems::{self, LinuxGuest, LinuxRun, MicroGuest, System};
-use crate::initramfs::READY_MARKER;
+use xtask::initramfs::READY_MARKER;
 
 /// How long one wall-clock boot may take.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(180);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::figures;
 use super::report::Report;
 use super::{JSON_NAME, MARKDOWN_NAME};
-use crate::error::{Context, Error, Result};
+use xtask::error::{Context, Error, Result};
 
 /// The files a report was written to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ mod tests {
 
     /// The committed report, `docs/bench/`.
     fn committed() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/bench")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/bench")
     }
 
     fn committed_file(name: &str) -> String {

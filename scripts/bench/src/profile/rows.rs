@@ -116,7 +116,7 @@ mod tests {
     fn the_bench_guest_has_every_row_and_marker() {
         let source = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../tests/guests/src/bin/bench.rs"
+            "/../../tests/guests/src/bin/bench.rs"
         ))
         .unwrap();
         for row in ROWS {

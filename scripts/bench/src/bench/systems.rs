@@ -8,11 +8,11 @@ use std::process::Command;
 use aerie_host::{Qemu, Serial};
 
 use super::xen;
-use crate::cli::RunOptions;
-use crate::guest::PackedGuest;
-use crate::guest_material::GuestFiles;
-use crate::no_hyp;
-use crate::run;
+use xtask::cli::RunOptions;
+use xtask::guest::PackedGuest;
+use xtask::guest_material::GuestFiles;
+use xtask::no_hyp;
+use xtask::run;
 
 /// A system under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,7 @@ pub fn micro_machine(guest: &MicroGuest, system: System) -> Qemu {
 /// A command as the report shows it: paths under `root` relative to it.
 pub fn shown(command: &Command, root: &Path) -> String {
     let prefix = format!("{}/", root.display());
-    crate::process::display(command).replace(&prefix, "")
+    xtask::process::display(command).replace(&prefix, "")
 }
 
 #[cfg(test)]

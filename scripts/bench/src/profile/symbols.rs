@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::error::{Error, Result};
-use crate::process;
+use xtask::error::{Error, Result};
+use xtask::process;
 
 /// Which ELF a function is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

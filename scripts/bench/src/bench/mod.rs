@@ -64,16 +64,17 @@ use snapshot::{Case, Saver, SnapshotGuest, Stage};
 use systems::{LinuxGuest, MicroGuest, System};
 use tables::{Heading, RowSamples, Series};
 
-use crate::cli::{BenchOptions, BenchPart, Profile, RunOptions};
-use crate::error::{Context, Error, Result};
-use crate::guest;
-use crate::guest_material;
-use crate::image;
-use crate::initramfs::READY_MARKER;
-use crate::paths::Layout;
-use crate::run;
-use crate::setup;
-use crate::test_guests;
+use crate::cli::{BenchOptions, BenchPart};
+use xtask::cli::{Profile, RunOptions};
+use xtask::error::{Context, Error, Result};
+use xtask::guest;
+use xtask::guest_material;
+use xtask::image;
+use xtask::initramfs::READY_MARKER;
+use xtask::paths::Layout;
+use xtask::run;
+use xtask::setup;
+use xtask::test_guests;
 
 /// Rounds of a full run.
 pub const DEFAULT_PAIRS: u32 = 7;

@@ -12,8 +12,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::error::{Context, Error, Result};
 use serde_json::{Map, Value as Json};
+use xtask::error::{Context, Error, Result};
 
 /// How long a reply may take.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,6 +1,6 @@
 //! One benchmark run: start QEMU with the console on pipes (aerie-host's
 //! [`Console`]), note when the guest's ready marker appears, optionally type a
-//! command in the guest's shell (the conversation of [`crate::exec_session`]), and
+//! command in the guest's shell (the conversation of [`xtask::exec_session`]), and
 //! stop QEMU as soon as the run has what it needs.
 
 use std::process::Command;
@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aerie_host::{Console, Stderr};
 
-use crate::error::{Context, Result};
-use crate::exec_session::{Ready, Session};
+use xtask::error::{Context, Result};
+use xtask::exec_session::{Ready, Session};
 
 /// What a run waits for before it stops QEMU.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +68,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(10);
 /// Runs `qemu` until `until` is satisfied or `timeout` passes, then stops it.
 pub fn capture(qemu: &mut Command, until: &Until, timeout: Duration) -> Result<Capture> {
     let mut console = Console::start(qemu, Stderr::Apart)
-        .context(|| format!("cannot start `{}`", crate::process::display(qemu)))?;
+        .context(|| format!("cannot start `{}`", xtask::process::display(qemu)))?;
     let mut capture = Capture {
         console: String::new(),
         ready_after: None,
@@ -84,7 +84,7 @@ pub fn capture(qemu: &mut Command, until: &Until, timeout: Duration) -> Result<C
         Until::Command { marker, command } => Some(Session::new(
             command,
             Ready::Marker(marker),
-            &crate::exec::nonce(),
+            &xtask::exec::nonce(),
         )),
         _ => None,
     };

@@ -37,17 +37,18 @@ use serde_json::json;
 use crate::bench::qmp::Qmp;
 use crate::bench::systems::{self, MicroGuest, System};
 use crate::bench::{self, DISK_BYTES};
-use crate::cli::{Profile, ProfileOptions};
-use crate::disk_claim::Claim;
-use crate::error::{Context, Error, Result};
-use crate::paths::Layout;
-use crate::{image, process, run, setup};
+use crate::cli::ProfileOptions;
 use aerie_host::console::read_in_background;
 use cut::Cutter;
 use rows::Row;
 use summary::Summary;
 use symbols::{Elf, Symbols};
 use trace::Lines;
+use xtask::cli::Profile;
+use xtask::disk_claim::Claim;
+use xtask::error::{Context, Error, Result};
+use xtask::paths::Layout;
+use xtask::{image, process, run, setup};
 
 /// Iterations measured unless `--iterations` says otherwise.
 pub const DEFAULT_ITERATIONS: usize = 50;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use super::parse;
-use crate::process;
+use xtask::process;
 
 /// `Intel(R) Xeon(R) Processor, 2 cores`, from `/proc/cpuinfo`.
 pub fn host_cpu() -> String {
@@ -20,7 +20,7 @@ pub fn host_cpu() -> String {
 
 /// QEMU's version line, such as `QEMU emulator version 10.0.2 (Debian ...)`.
 pub fn qemu_version() -> String {
-    crate::qemu::version_line().unwrap_or_else(|| "unknown".to_string())
+    xtask::qemu::version_line().unwrap_or_else(|| "unknown".to_string())
 }
 
 /// The Debian packages named in a `SOURCES` file (one `.deb` file name a line), as
