@@ -4,17 +4,15 @@ use super::GuestRam;
 use crate::arch::{cache, stage2_ops};
 use aerie_hyp::guest_layout::{GIC_CPU_INTERFACE, GIC_CPU_INTERFACE_SIZE};
 use aerie_hyp::memory::Range;
-use aerie_hyp::paging::{
-    Access, Attributes, ENTRIES_PER_TABLE, MapError, MemoryKind, PAGE_SIZE, PageTable, TableMemory,
-};
-use aerie_hyp::stage2::{self, Leaves, Stage2};
+use aerie_hyp::paging::{ENTRIES_PER_TABLE, MapError, PAGE_SIZE, TableMemory};
+use aerie_hyp::stage2::{self, Leaves};
 
 /// Table pages handed out by the frame allocator.
 pub struct FrameTables;
 
 /// The guest's stage-2 tables, kept for changes while the guest runs (the flash
 /// banks are mapped and unmapped as they enter and leave read-array mode).
-pub type GuestTables = PageTable<FrameTables, Stage2>;
+pub type GuestTables = stage2::Stage2Table<FrameTables>;
 
 impl TableMemory for FrameTables {
     fn allocate_table(&mut self) -> Option<u64> {
@@ -72,26 +70,18 @@ pub fn map_guest_memory(
     leaves: Leaves,
 ) -> Result<GuestTables, MapError> {
     let mut tables = stage2::new_table(FrameTables, leaves)?;
-    let attributes = Attributes {
-        kind: MemoryKind::Normal,
-        access: Access::ReadWriteExecute,
-    };
     tables.map(
         ram.guest.start(),
         ram.host_base,
         ram.guest.size(),
-        attributes,
+        stage2::GUEST_RAM,
     )?;
     if let Some(gicv) = gicv {
-        let device = Attributes {
-            kind: MemoryKind::Device,
-            access: Access::ReadWrite,
-        };
         tables.map(
             GIC_CPU_INTERFACE,
             gicv.start(),
             GIC_CPU_INTERFACE_SIZE,
-            device,
+            stage2::PASSTHROUGH_DEVICE,
         )?;
     }
     cache::clean_to_poc(tables.root() as usize, PAGE_SIZE as usize);

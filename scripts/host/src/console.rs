@@ -31,6 +31,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How often [`Console::wait_exit`] looks at the child.
 const EXIT_POLL: Duration = Duration::from_millis(10);
+/// How long [`Console::stop`] waits for the killed child to be reaped.
+const REAP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the child's stderr goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,7 +328,14 @@ impl Console {
             kill_group(self.child.id());
         }
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        // SIGKILL cannot be ignored, but a child stuck in the kernel (a hung disk)
+        // can outlive it: reap with a deadline rather than block the caller.
+        if self.wait_exit(REAP_TIMEOUT).is_none() {
+            eprintln!(
+                "process {} still runs {REAP_TIMEOUT:?} after SIGKILL; leaving it",
+                self.child.id()
+            );
+        }
     }
 
     /// Stops the child and returns everything it printed, the output still in the
